@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Denials from the ring buffer to the journal and the audit table. Journal
+ * entries are rate-limited per unit (a flood becomes one "N more" entry);
+ * the audit table gets every record, in batched transactions.
+ */
+#ifndef UG_AUDIT_H
+#define UG_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* MESSAGE_ID of a denial (or would-be denial in audit mode). */
+#define UG_MESSAGE_DENIAL "e4f7245c5540461cabebc455afe162d5"
+/* MESSAGE_ID of a summary: denials not journaled one by one, or lost. */
+#define UG_MESSAGE_SUMMARY "4ee33560b8d445539b5d6420e673f630"
+
+/* Journal entries per unit per second before the rest are summarised. */
+#define UG_AUDIT_JOURNAL_BURST 50
+
+struct ug_audit;
+
+/* Maps a policy cgroup id to its target name; NULL when unknown. */
+typedef const char *(*ug_audit_name_fn)(uint64_t unit_cgid, void *ctx);
+
+int ug_audit_new(struct ug_store *st, ug_audit_name_fn name, void *name_ctx,
+		 struct ug_audit **out);
+/* Flushes, then frees. NULL is fine. */
+void ug_audit_free(struct ug_audit *a);
+
+/* One ring-buffer record; validated here. Returns 0 or -EINVAL for a record
+ * that is not a well-formed ug_event (counted and logged, not stored). */
+int ug_audit_record(struct ug_audit *a, const void *data, size_t size);
+
+/* Write queued rows to the store; emit the journal summaries that are due.
+ * Call periodically. */
+int ug_audit_flush(struct ug_audit *a);
+
+/* The kernel could not record `count` more denials (ring buffer full). */
+void ug_audit_lost(struct ug_audit *a, uint64_t count);
+
+#endif

@@ -1,0 +1,841 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+#include "net.h"
+#include "net.skel.h"
+
+#define N_TRIES 65536
+/* Readers of a retired trie are BPF programs already running when it was
+ * swapped out; they finish within microseconds. */
+#define RETIRE_GRACE_NS (500 * 1000 * 1000ULL)
+#define TARGET_MAX 256
+
+struct trie {
+	uint16_t id;
+	struct ug_lpm_entry *entries;
+	size_t n;
+	uint64_t retired_ns;
+};
+
+struct unit_state {
+	char target[TARGET_MAX];
+	uint64_t cgid;
+	int level;
+	uint8_t mode, deny_default;
+	struct ug_rule *rules; /* copy, to see whether anything changed */
+	size_t n_rules;
+	struct trie trie;
+	uint32_t generation;
+	bool loaded; /* rules/mode above are what the kernel has (false after adoption) */
+	bool seen;
+};
+
+#define N_PROGS 5
+
+struct attachment {
+	uint64_t cgid;
+	struct bpf_link *links[N_PROGS];
+	bool wanted;
+};
+
+struct ug_net {
+	struct ug_net_bpf *skel;
+	struct ring_buffer *rb;
+	char pin_dir[PATH_MAX];
+	struct bpf_program *progs[N_PROGS];
+	struct unit_state *units;
+	size_t n_units;
+	struct attachment *att;
+	size_t n_att;
+	struct trie *retired;
+	size_t n_retired;
+	uint8_t trie_used[N_TRIES / 8];
+	uint32_t generation;
+	uint32_t level_mask;
+	/* Names of policy cgroups removed recently: their denials may still sit
+	 * in the ring buffer. */
+	struct {
+		uint64_t cgid;
+		char target[TARGET_MAX];
+	} gone[64];
+	unsigned gone_next;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static int trie_alloc(struct ug_net *net, uint16_t *id)
+{
+	for (uint32_t i = 1; i < N_TRIES; i++) {
+		if (!(net->trie_used[i / 8] & (1u << (i % 8)))) {
+			net->trie_used[i / 8] |= 1u << (i % 8);
+			*id = i;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+static void trie_release_id(struct ug_net *net, uint16_t id)
+{
+	net->trie_used[id / 8] &= ~(1u << (id % 8));
+}
+
+static void trie_delete_entries(struct ug_net *net, const struct trie *t)
+{
+	int fd = bpf_map__fd(net->skel->maps.ug_lpm);
+
+	for (size_t i = 0; i < t->n; i++)
+		if (bpf_map_delete_elem(fd, &t->entries[i].key) && errno != ENOENT)
+			ug_log(LOG_WARNING, "net: deleting an entry of trie %u: %s", t->id,
+			       strerror(errno));
+}
+
+static int trie_write(struct ug_net *net, const struct trie *t)
+{
+	int fd = bpf_map__fd(net->skel->maps.ug_lpm);
+
+	for (size_t i = 0; i < t->n; i++) {
+		if (bpf_map_update_elem(fd, &t->entries[i].key, &t->entries[i].val, BPF_ANY)) {
+			int err = -errno;
+
+			/* Leave nothing half-written behind. */
+			struct trie partial = *t;
+
+			partial.n = i;
+			trie_delete_entries(net, &partial);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static int retire(struct ug_net *net, struct trie *t)
+{
+	struct trie *r;
+
+	if (!t->id)
+		return 0;
+	r = reallocarray(net->retired, net->n_retired + 1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	net->retired = r;
+	t->retired_ns = now_ns();
+	net->retired[net->n_retired++] = *t;
+	memset(t, 0, sizeof(*t));
+	return 0;
+}
+
+void ug_net_cleanup(struct ug_net *net)
+{
+	uint64_t now = now_ns();
+	size_t kept = 0;
+
+	for (size_t i = 0; i < net->n_retired; i++) {
+		struct trie *t = &net->retired[i];
+
+		if (now - t->retired_ns < RETIRE_GRACE_NS) {
+			net->retired[kept++] = *t;
+			continue;
+		}
+		trie_delete_entries(net, t);
+		trie_release_id(net, t->id);
+		free(t->entries);
+	}
+	net->n_retired = kept;
+}
+
+static int pin_path(char *buf, size_t len, const char *dir, const char *a, const char *b)
+{
+	int n = b ? snprintf(buf, len, "%s/%s/%s", dir, a, b) : snprintf(buf, len, "%s/%s", dir, a);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s", path) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int prog_index(const struct ug_net *net, const char *name)
+{
+	for (int i = 0; i < N_PROGS; i++)
+		if (!strcmp(bpf_program__name(net->progs[i]), name))
+			return i;
+	return -1;
+}
+
+static struct attachment *att_find(struct ug_net *net, uint64_t cgid)
+{
+	for (size_t i = 0; i < net->n_att; i++)
+		if (net->att[i].cgid == cgid)
+			return &net->att[i];
+	return NULL;
+}
+
+static struct attachment *att_add(struct ug_net *net, uint64_t cgid)
+{
+	struct attachment *a = reallocarray(net->att, net->n_att + 1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	net->att = a;
+	a = &net->att[net->n_att++];
+	memset(a, 0, sizeof(*a));
+	a->cgid = cgid;
+	return a;
+}
+
+/* Take over the links an earlier agent pinned: point each at our program. */
+static int adopt_links(struct ug_net *net)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct dirent *de;
+	int err = 0;
+	DIR *d;
+
+	if (pin_path(dir, sizeof(dir), net->pin_dir, "links", NULL))
+		return -ENAMETOOLONG;
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while (!err && (de = readdir(d))) {
+		struct attachment *a;
+		struct dirent *le;
+		char *end;
+		uint64_t cgid;
+		DIR *ld;
+
+		if (de->d_name[0] == '.')
+			continue;
+		errno = 0;
+		cgid = strtoull(de->d_name, &end, 10);
+		if (errno || *end || !cgid) {
+			ug_log(LOG_WARNING, "net: ignoring unexpected pin %s/%s", dir, de->d_name);
+			continue;
+		}
+		a = att_add(net, cgid);
+		if (!a) {
+			err = -ENOMEM;
+			break;
+		}
+		if (pin_path(path, sizeof(path), dir, de->d_name, NULL)) {
+			err = -ENAMETOOLONG;
+			break;
+		}
+		ld = opendir(path);
+		if (!ld) {
+			err = -errno;
+			break;
+		}
+		while ((le = readdir(ld))) {
+			char lpath[PATH_MAX];
+			struct bpf_link *link;
+			int i;
+
+			if (le->d_name[0] == '.')
+				continue;
+			if (pin_path(lpath, sizeof(lpath), path, le->d_name, NULL)) {
+				err = -ENAMETOOLONG;
+				break;
+			}
+			i = prog_index(net, le->d_name);
+			link = bpf_link__open(lpath);
+			if (!link) {
+				err = -errno;
+				ug_log(LOG_ERR, "net: cannot open pinned link %s: %s", lpath,
+				       strerror(-err));
+				break;
+			}
+			if (i < 0) {
+				/* A program this build no longer has: its link would
+				 * judge with stale code. */
+				ug_log(LOG_WARNING, "net: detaching unknown pinned program %s",
+				       lpath);
+				bpf_link__unpin(link);
+				bpf_link__destroy(link);
+				continue;
+			}
+			err = bpf_link__update_program(link, net->progs[i]);
+			if (err) {
+				ug_log(LOG_ERR, "net: cannot switch pinned link %s to the new program: %s",
+				       lpath, strerror(-err));
+				bpf_link__disconnect(link);
+				bpf_link__destroy(link);
+				break;
+			}
+			a->links[i] = link;
+		}
+		closedir(ld);
+		ug_log(LOG_INFO, "net: adopted the programs attached to cgroup %" PRIu64, cgid);
+	}
+	closedir(d);
+	return err;
+}
+
+/* Rebuild per-unit state from the pinned maps: tries still in use, and
+ * entries of tries no unit refers to (left by an agent that died). */
+static int adopt_maps(struct ug_net *net)
+{
+	int ufd = bpf_map__fd(net->skel->maps.ug_units);
+	int lfd = bpf_map__fd(net->skel->maps.ug_lpm);
+	struct ug_lpm_key key, next, *pkey = NULL;
+	uint64_t cgid, ncgid, *pcg = NULL;
+	struct trie orphans[64];
+	size_t n_orphans = 0;
+	__u32 zero = 0;
+	struct ug_config cfg;
+	int err;
+
+	while (!bpf_map_get_next_key(ufd, pcg, &ncgid)) {
+		struct ug_unit_val v;
+		struct unit_state *u;
+
+		cgid = ncgid;
+		pcg = &cgid;
+		if (bpf_map_lookup_elem(ufd, &cgid, &v))
+			continue;
+		u = reallocarray(net->units, net->n_units + 1, sizeof(*u));
+		if (!u)
+			return -ENOMEM;
+		net->units = u;
+		u = &net->units[net->n_units++];
+		memset(u, 0, sizeof(*u));
+		snprintf(u->target, sizeof(u->target), "cgroup:%" PRIu64, cgid);
+		u->cgid = cgid;
+		u->mode = v.mode;
+		u->deny_default = v.deny_default;
+		u->trie.id = v.trie;
+		u->generation = v.generation;
+		/* Not loaded: the first apply rewrites it under a new trie. */
+		u->level = -1;
+		net->trie_used[v.trie / 8] |= 1u << (v.trie % 8);
+		if (v.generation > net->generation)
+			net->generation = v.generation;
+	}
+
+	/* Orphaned tries: collect their keys so cleanup can delete them. */
+	while (!bpf_map_get_next_key(lfd, pkey, &next)) {
+		struct trie *t = NULL;
+		struct ug_lpm_entry *e;
+
+		key = next;
+		pkey = &key;
+		if (net->trie_used[key.trie / 8] & (1u << (key.trie % 8)))
+			continue;
+		for (size_t i = 0; i < n_orphans; i++)
+			if (orphans[i].id == key.trie)
+				t = &orphans[i];
+		if (!t) {
+			if (n_orphans == sizeof(orphans) / sizeof(orphans[0]))
+				continue; /* the next start collects the rest */
+			t = &orphans[n_orphans++];
+			memset(t, 0, sizeof(*t));
+			t->id = key.trie;
+		}
+		e = reallocarray(t->entries, t->n + 1, sizeof(*e));
+		if (!e)
+			return -ENOMEM;
+		t->entries = e;
+		e[t->n].key = key;
+		t->n++;
+	}
+	for (size_t i = 0; i < n_orphans; i++) {
+		net->trie_used[orphans[i].id / 8] |= 1u << (orphans[i].id % 8);
+		err = retire(net, &orphans[i]);
+		if (err)
+			return err;
+	}
+
+	if (!bpf_map_lookup_elem(bpf_map__fd(net->skel->maps.ug_config), &zero, &cfg))
+		net->level_mask = cfg.level_mask;
+	return 0;
+}
+
+int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
+		struct ug_net **out)
+{
+	struct ug_net *net;
+	struct bpf_program *prog;
+	struct bpf_map *map;
+	char path[PATH_MAX];
+	int err, i = 0;
+
+	*out = NULL;
+	net = calloc(1, sizeof(*net));
+	if (!net)
+		return -ENOMEM;
+	if ((size_t)snprintf(net->pin_dir, sizeof(net->pin_dir), "%s", pin_dir) >=
+	    sizeof(net->pin_dir)) {
+		err = -ENAMETOOLONG;
+		goto err_free;
+	}
+	err = mkdir_p(pin_dir);
+	if (err) {
+		ug_log(LOG_ERR, "net: cannot create %s: %s", pin_dir, strerror(-err));
+		goto err_free;
+	}
+	if (pin_path(path, sizeof(path), pin_dir, "maps", NULL) || (err = mkdir_p(path))) {
+		err = err ?: -ENAMETOOLONG;
+		goto err_free;
+	}
+
+	net->skel = ug_net_bpf__open();
+	if (!net->skel) {
+		err = -errno;
+		ug_log(LOG_ERR, "net: failed to open BPF object: %s", strerror(-err));
+		goto err_free;
+	}
+	bpf_object__for_each_map(map, net->skel->obj) {
+		if (pin_path(path, sizeof(path), pin_dir, "maps", bpf_map__name(map))) {
+			err = -ENAMETOOLONG;
+			goto err_skel;
+		}
+		/* .rodata/.bss would be per-load: we have none; pin only real maps. */
+		if (bpf_map__is_internal(map))
+			continue;
+		err = bpf_map__set_pin_path(map, path);
+		if (err)
+			goto err_skel;
+	}
+	err = ug_net_bpf__load(net->skel);
+	if (err) {
+		ug_log(LOG_ERR, "net: failed to load BPF programs: %s%s", strerror(-err),
+		       err == -EINVAL ? " (maps pinned by an incompatible build? "
+					"run unitguardd --detach-all)" : "");
+		goto err_skel;
+	}
+	bpf_object__for_each_program(prog, net->skel->obj) {
+		if (i == N_PROGS) {
+			err = -E2BIG;
+			goto err_skel;
+		}
+		net->progs[i++] = prog;
+	}
+
+	err = adopt_maps(net);
+	if (err)
+		goto err_state;
+	err = adopt_links(net);
+	if (err)
+		goto err_state;
+
+	net->rb = ring_buffer__new(bpf_map__fd(net->skel->maps.ug_events), on_event, ctx, NULL);
+	if (!net->rb) {
+		err = -errno;
+		ug_log(LOG_ERR, "net: failed to set up the ring buffer: %s", strerror(-err));
+		goto err_state;
+	}
+	*out = net;
+	return 0;
+
+err_state:
+err_skel:
+	ug_net_free(net);
+	return err;
+err_free:
+	free(net);
+	return err;
+}
+
+void ug_net_free(struct ug_net *net)
+{
+	if (!net)
+		return;
+	ring_buffer__free(net->rb);
+	for (size_t i = 0; i < net->n_att; i++)
+		for (int p = 0; p < N_PROGS; p++)
+			bpf_link__destroy(net->att[i].links[p]); /* pinned: stays attached */
+	free(net->att);
+	for (size_t i = 0; i < net->n_units; i++) {
+		free(net->units[i].rules);
+		free(net->units[i].trie.entries);
+	}
+	free(net->units);
+	for (size_t i = 0; i < net->n_retired; i++)
+		free(net->retired[i].entries);
+	free(net->retired);
+	ug_net_bpf__destroy(net->skel);
+	free(net);
+}
+
+static struct unit_state *unit_find(struct ug_net *net, uint64_t cgid)
+{
+	for (size_t i = 0; i < net->n_units; i++)
+		if (net->units[i].cgid == cgid)
+			return &net->units[i];
+	return NULL;
+}
+
+static bool unit_same(const struct unit_state *s, const struct ug_net_unit *u)
+{
+	return s->loaded && s->mode == u->mode && s->deny_default == u->deny_default &&
+	       s->n_rules == u->n_rules &&
+	       !memcmp(s->rules, u->rules, u->n_rules * sizeof(*u->rules));
+}
+
+/* Build the unit's new trie and switch the unit to it in one map update. */
+static int unit_update(struct ug_net *net, struct unit_state *s, const struct ug_net_unit *u,
+		       uint32_t generation)
+{
+	struct ug_unit_val val = {
+		.generation = generation,
+		.mode = u->mode,
+		.deny_default = u->deny_default,
+	};
+	struct trie t = {};
+	struct ug_rule *rules = NULL;
+	int err;
+
+	err = trie_alloc(net, &t.id);
+	if (err)
+		return err;
+	err = ug_compile(u->rules, u->n_rules, t.id, &t.entries, &t.n);
+	if (err)
+		goto err_id;
+	if (u->n_rules) {
+		rules = malloc(u->n_rules * sizeof(*rules));
+		if (!rules) {
+			err = -ENOMEM;
+			goto err_entries;
+		}
+		memcpy(rules, u->rules, u->n_rules * sizeof(*rules));
+	}
+	err = trie_write(net, &t);
+	if (err)
+		goto err_rules;
+	val.trie = t.id;
+	if (bpf_map_update_elem(bpf_map__fd(net->skel->maps.ug_units), &u->cg.id, &val, BPF_ANY)) {
+		err = -errno;
+		trie_delete_entries(net, &t);
+		goto err_rules;
+	}
+	/* From here on no new decision reads the old trie. */
+	retire(net, &s->trie);
+	s->trie = t;
+	free(s->rules);
+	s->rules = rules;
+	s->n_rules = u->n_rules;
+	s->mode = u->mode;
+	s->deny_default = u->deny_default;
+	s->generation = generation;
+	s->loaded = true;
+	return 0;
+
+err_rules:
+	free(rules);
+err_entries:
+	free(t.entries);
+err_id:
+	trie_release_id(net, t.id);
+	return err;
+}
+
+static int set_level_mask(struct ug_net *net, uint32_t mask)
+{
+	struct ug_config cfg = { .level_mask = mask };
+	__u32 zero = 0;
+
+	if (mask == net->level_mask)
+		return 0;
+	if (bpf_map_update_elem(bpf_map__fd(net->skel->maps.ug_config), &zero, &cfg, BPF_ANY))
+		return -errno;
+	net->level_mask = mask;
+	return 0;
+}
+
+static int attach(struct ug_net *net, const struct ug_net_unit *u)
+{
+	char dir[PATH_MAX], path[PATH_MAX], id[32];
+	struct attachment *a = att_find(net, u->cg.id);
+	int cgfd, err = 0;
+
+	if (!a && !(a = att_add(net, u->cg.id)))
+		return -ENOMEM;
+	snprintf(id, sizeof(id), "%" PRIu64, u->cg.id);
+	if (pin_path(dir, sizeof(dir), net->pin_dir, "links", id))
+		return -ENAMETOOLONG;
+	err = mkdir_p(dir);
+	if (err)
+		return err;
+	cgfd = open(u->cg.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cgfd < 0)
+		return -errno;
+	for (int i = 0; i < N_PROGS; i++) {
+		if (a->links[i])
+			continue;
+		a->links[i] = bpf_program__attach_cgroup(net->progs[i], cgfd);
+		if (!a->links[i]) {
+			err = -errno;
+			ug_log(LOG_ERR, "net: failed to attach %s to %s: %s",
+			       bpf_program__name(net->progs[i]), u->cg.path, strerror(-err));
+			break;
+		}
+		if (pin_path(path, sizeof(path), dir, bpf_program__name(net->progs[i]), NULL) ||
+		    (err = bpf_link__pin(a->links[i], path))) {
+			err = err ?: -ENAMETOOLONG;
+			ug_log(LOG_ERR, "net: failed to pin link at %s: %s", path, strerror(-err));
+			break;
+		}
+		ug_log(LOG_DEBUG, "net: attached %s to %s", bpf_program__name(net->progs[i]),
+		       u->cg.path);
+	}
+	close(cgfd);
+	return err;
+}
+
+static void detach(struct ug_net *net, struct attachment *a)
+{
+	char dir[PATH_MAX], id[32];
+
+	for (int i = 0; i < N_PROGS; i++) {
+		if (!a->links[i])
+			continue;
+		bpf_link__unpin(a->links[i]);
+		bpf_link__destroy(a->links[i]);
+		a->links[i] = NULL;
+	}
+	snprintf(id, sizeof(id), "%" PRIu64, a->cgid);
+	if (!pin_path(dir, sizeof(dir), net->pin_dir, "links", id))
+		rmdir(dir);
+	ug_log(LOG_INFO, "net: detached from cgroup %" PRIu64, a->cgid);
+}
+
+static void remember_gone(struct ug_net *net, const struct unit_state *s)
+{
+	unsigned i = net->gone_next++ % (sizeof(net->gone) / sizeof(net->gone[0]));
+
+	net->gone[i].cgid = s->cgid;
+	snprintf(net->gone[i].target, sizeof(net->gone[i].target), "%s", s->target);
+}
+
+int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n)
+{
+	uint32_t generation = net->generation + 1, new_mask = 0;
+	int first_err = 0, err;
+	bool changed = false;
+	size_t kept;
+
+	for (size_t i = 0; i < net->n_units; i++)
+		net->units[i].seen = false;
+	for (size_t i = 0; i < n; i++)
+		new_mask |= 1u << units[i].cg.level;
+	/* Widen the mask first, so a unit is visible the moment it is written. */
+	err = set_level_mask(net, net->level_mask | new_mask);
+	if (err)
+		return err;
+
+	for (size_t i = 0; i < n; i++) {
+		struct ug_net_unit *u = &units[i];
+		struct unit_state *s = unit_find(net, u->cg.id);
+
+		u->err = 0;
+		if (!s) {
+			s = reallocarray(net->units, net->n_units + 1, sizeof(*s));
+			if (!s) {
+				u->err = -ENOMEM;
+				continue;
+			}
+			net->units = s;
+			s = &net->units[net->n_units++];
+			memset(s, 0, sizeof(*s));
+			s->cgid = u->cg.id;
+		}
+		s->seen = true;
+		snprintf(s->target, sizeof(s->target), "%s", u->target);
+		s->level = u->cg.level;
+		if (unit_same(s, u))
+			continue;
+		u->err = unit_update(net, s, u, generation);
+		if (u->err) {
+			ug_log(LOG_ERR, "net: %s: cannot load its %zu rules: %s", u->target,
+			       u->n_rules, strerror(-u->err));
+			first_err = first_err ?: u->err;
+			continue;
+		}
+		changed = true;
+		ug_log(LOG_INFO, "net: %s: generation %u, %zu rules, %zu trie entries", u->target,
+		       generation, u->n_rules, s->trie.n);
+	}
+
+	/* Policy cgroups that no longer have rules. */
+	kept = 0;
+	for (size_t i = 0; i < net->n_units; i++) {
+		struct unit_state *s = &net->units[i];
+
+		if (s->seen) {
+			net->units[kept++] = *s;
+			continue;
+		}
+		if (bpf_map_delete_elem(bpf_map__fd(net->skel->maps.ug_units), &s->cgid) &&
+		    errno != ENOENT) {
+			ug_log(LOG_ERR, "net: %s: cannot remove its policy: %s", s->target,
+			       strerror(errno));
+			first_err = first_err ?: -errno;
+			net->units[kept++] = *s;
+			continue;
+		}
+		ug_log(LOG_INFO, "net: %s: no rules left, policy removed", s->target);
+		remember_gone(net, s);
+		retire(net, &s->trie);
+		free(s->rules);
+		changed = true;
+	}
+	net->n_units = kept;
+
+	/* Attach where wanted before detaching elsewhere: a slice that gains
+	 * rules covers its units before their own attachments go. */
+	for (size_t i = 0; i < net->n_att; i++)
+		net->att[i].wanted = false;
+	for (size_t i = 0; i < n; i++) {
+		struct attachment *a;
+
+		if (!units[i].attach)
+			continue;
+		err = attach(net, &units[i]);
+		if (err) {
+			units[i].err = units[i].err ?: err;
+			first_err = first_err ?: err;
+		}
+		a = att_find(net, units[i].cg.id);
+		if (a)
+			a->wanted = true;
+	}
+	kept = 0;
+	for (size_t i = 0; i < net->n_att; i++) {
+		if (net->att[i].wanted) {
+			net->att[kept++] = net->att[i];
+			continue;
+		}
+		detach(net, &net->att[i]);
+	}
+	net->n_att = kept;
+
+	err = set_level_mask(net, new_mask);
+	first_err = first_err ?: err;
+	if (changed)
+		net->generation = generation;
+	return first_err;
+}
+
+uint32_t ug_net_generation(const struct ug_net *net)
+{
+	return net->generation;
+}
+
+int ug_net_events_fd(const struct ug_net *net)
+{
+	return ring_buffer__epoll_fd(net->rb);
+}
+
+int ug_net_poll_events(struct ug_net *net)
+{
+	int n = ring_buffer__consume(net->rb);
+
+	return n < 0 ? n : 0;
+}
+
+int ug_net_counter(const struct ug_net *net, int which, uint64_t *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u32 key = which;
+	uint64_t *vals;
+
+	if (ncpu < 0)
+		return ncpu;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(net->skel->maps.ug_counters), &key, vals)) {
+		free(vals);
+		return -errno;
+	}
+	*out = 0;
+	for (int i = 0; i < ncpu; i++)
+		*out += vals[i];
+	free(vals);
+	return 0;
+}
+
+const char *ug_net_target(const struct ug_net *net, uint64_t cgid)
+{
+	for (size_t i = 0; i < net->n_units; i++)
+		if (net->units[i].cgid == cgid)
+			return net->units[i].target;
+	for (size_t i = 0; i < sizeof(net->gone) / sizeof(net->gone[0]); i++)
+		if (net->gone[i].cgid == cgid)
+			return net->gone[i].target;
+	return NULL;
+}
+
+static int remove_tree(const char *path)
+{
+	struct dirent *de;
+	int err = 0;
+	DIR *d = opendir(path);
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		char child[PATH_MAX];
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (pin_path(child, sizeof(child), path, de->d_name, NULL)) {
+			err = -ENAMETOOLONG;
+			continue;
+		}
+		if (lstat(child, &st)) {
+			err = -errno;
+			continue;
+		}
+		if (S_ISDIR(st.st_mode))
+			err = remove_tree(child) ?: err;
+		else if (unlink(child))
+			err = -errno;
+	}
+	closedir(d);
+	if (rmdir(path) && errno != ENOENT)
+		err = -errno;
+	return err;
+}
+
+int ug_net_detach_all(const char *pin_dir)
+{
+	/* A cgroup link detaches when its last reference, the pin, goes. */
+	return remove_tree(pin_dir);
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Loader for bpf/cgroup/net.bpf.c: owns its skeleton, its pinned maps and
+ * links, the per-unit tries, and the switch from one generation to the next.
+ */
+#ifndef UG_NET_H
+#define UG_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <bpf/libbpf.h>
+
+#include "cgroup.h"
+#include "policy.h"
+
+struct ug_net;
+
+/* The policy of one policy cgroup, as the agent wants it. */
+struct ug_net_unit {
+	const char *target;
+	struct ug_cgroup cg;
+	uint8_t mode;         /* enum ug_mode */
+	uint8_t deny_default; /* bit (1 << enum ug_dir): default deny */
+	const struct ug_rule *rules; /* its own and inherited, deterministic order */
+	size_t n_rules;
+	bool attach;          /* topmost policy cgroup: the programs are attached here */
+	int err;              /* out: 0, or why this unit's policy is not in force */
+};
+
+/*
+ * Load the programs, reusing maps pinned under pin_dir (creating and pinning
+ * them on first start), and take over the links pinned there by an earlier
+ * agent: each link is switched to the newly loaded program in place, so
+ * enforcement has no gap and no cgroup gets a second copy. on_event is called
+ * for each ring-buffer record.
+ */
+int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
+		struct ug_net **out);
+/* Frees user-space state only: pinned programs keep enforcing. NULL is fine. */
+void ug_net_free(struct ug_net *net);
+
+/*
+ * Make the kernel state match units[] (the complete desired set). Returns 0,
+ * or the first error; per-unit errors are in units[i].err and leave that
+ * unit's previous policy in force.
+ */
+int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n);
+/* Delete tries retired long enough ago that no program can still read them. */
+void ug_net_cleanup(struct ug_net *net);
+
+uint32_t ug_net_generation(const struct ug_net *net);
+int ug_net_events_fd(const struct ug_net *net);
+int ug_net_poll_events(struct ug_net *net); /* drain the ring buffer, no wait */
+/* Sum over CPUs of a ug_counter. */
+int ug_net_counter(const struct ug_net *net, int which, uint64_t *out);
+/* Target whose policy cgroup has this id (current or recently removed); NULL if none. */
+const char *ug_net_target(const struct ug_net *net, uint64_t cgid);
+
+/* Remove every pin under pin_dir: all unitguard network enforcement ends. */
+int ug_net_detach_all(const char *pin_dir);
+
+#endif

@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Per-unit network policy at the socket (connect, sendmsg) and packet
+ * (cgroup_skb egress) level. One copy of each program is loaded; the agent
+ * attaches it to the topmost cgroups that have policy, and every descendant
+ * inherits it. Which unit governs a socket is decided here, by walking up
+ * the cgroup ancestry to the nearest cgroup in ug_units.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "unitguard.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+
+/* Cgroup program return values. */
+enum {
+	UG_CG_DENY = 0,
+	UG_CG_ALLOW = 1,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ug_config);
+} ug_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct ug_unit_val);
+} ug_units SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 262144);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ug_lpm_key);
+	__type(value, struct ug_lpm_val);
+} ug_lpm SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} ug_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, UG_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} ug_counters SEC(".maps");
+
+/* What one hook knows about the operation being judged. */
+struct ug_op {
+	__u8 addr[16]; /* v4-mapped for IPv4 */
+	__u16 port;    /* host byte order */
+	__u8 family;
+	__u8 proto;
+	__u8 hook;
+	__u8 dir;
+	bool task_ctx; /* current task is the one doing the operation */
+};
+
+static __always_inline void map_v4(__u8 addr[16], __u32 ip4_be)
+{
+	__builtin_memset(addr, 0, 10);
+	addr[10] = 0xff;
+	addr[11] = 0xff;
+	__builtin_memcpy(&addr[12], &ip4_be, 4);
+}
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *c = bpf_map_lookup_elem(&ug_counters, &which);
+
+	if (c)
+		*c += 1;
+}
+
+/*
+ * Nearest policy cgroup at or above the socket's cgroup. skb is NULL for
+ * socket hooks, where the calling task's cgroup is used.
+ */
+static __always_inline struct ug_unit_val *find_unit(struct __sk_buff *skb, __u64 *unit_cgid)
+{
+	__u32 zero = 0;
+	struct ug_config *cfg = bpf_map_lookup_elem(&ug_config, &zero);
+	__u32 mask;
+
+	if (!cfg)
+		return NULL;
+	mask = cfg->level_mask;
+
+	for (int level = UG_MAX_LEVELS - 1; level >= 0; level--) {
+		struct ug_unit_val *u;
+		__u64 id;
+
+		if (!(mask & (1u << level)))
+			continue;
+		id = skb ? bpf_skb_ancestor_cgroup_id(skb, level)
+			 : bpf_get_current_ancestor_cgroup_id(level);
+		if (!id)
+			continue;
+		u = bpf_map_lookup_elem(&ug_units, &id);
+		if (u) {
+			*unit_cgid = id;
+			return u;
+		}
+	}
+	return NULL;
+}
+
+static __always_inline void emit(struct __sk_buff *skb, const struct ug_op *op, __u64 unit_cgid,
+				 const struct ug_unit_val *u, __u32 rule_id, __u8 verdict)
+{
+	struct ug_event *e = bpf_ringbuf_reserve(&ug_events, sizeof(*e), 0);
+
+	if (!e) {
+		count(UG_CNT_EVENTS_LOST);
+		return;
+	}
+	e->ts_boot_ns = bpf_ktime_get_boot_ns();
+	e->cgid = skb ? bpf_skb_cgroup_id(skb) : bpf_get_current_cgroup_id();
+	e->unit_cgid = unit_cgid;
+	/* At packet level the current task may be anyone (softirq, timer
+	 * retransmit): record no task rather than a wrong one. */
+	if (op->task_ctx) {
+		e->pid = bpf_get_current_pid_tgid() >> 32;
+		e->uid = (__u32)bpf_get_current_uid_gid();
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
+	} else {
+		e->pid = 0;
+		e->uid = 0;
+		__builtin_memset(e->comm, 0, sizeof(e->comm));
+	}
+	e->rule_id = rule_id;
+	e->generation = u->generation;
+	__builtin_memcpy(e->addr, op->addr, sizeof(e->addr));
+	e->port = op->port;
+	e->family = op->family;
+	e->proto = op->proto;
+	e->hook = op->hook;
+	e->verdict = verdict;
+	e->dir = op->dir;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline int judge(struct __sk_buff *skb, const struct ug_op *op)
+{
+	struct ug_lpm_key key = {};
+	struct ug_unit_val *u;
+	struct ug_lpm_val *r;
+	__u64 unit_cgid = 0;
+	__u32 rule_id = 0;
+	__u8 action = UG_ACT_DEFAULT;
+
+	u = find_unit(skb, &unit_cgid);
+	if (!u || u->mode == UG_MODE_OFF)
+		return UG_CG_ALLOW;
+
+	key.prefixlen = UG_LPM_HDR_BITS + 128;
+	key.trie = u->trie;
+	key.dir = op->dir;
+	__builtin_memcpy(key.addr, op->addr, sizeof(key.addr));
+	r = bpf_map_lookup_elem(&ug_lpm, &key);
+	if (r) {
+		action = r->action;
+		rule_id = r->rule_id;
+	}
+	if (action == UG_ACT_DEFAULT) {
+		action = (u->deny_default & (1u << op->dir)) ? UG_ACT_DENY : UG_ACT_ALLOW;
+		rule_id = 0;
+	}
+	if (action != UG_ACT_DENY)
+		return UG_CG_ALLOW;
+
+	if (u->mode == UG_MODE_AUDIT) {
+		emit(skb, op, unit_cgid, u, rule_id, UG_VERDICT_AUDIT);
+		return UG_CG_ALLOW;
+	}
+	emit(skb, op, unit_cgid, u, rule_id, UG_VERDICT_DENY);
+	return UG_CG_DENY;
+}
+
+static __always_inline int sock_addr4(struct bpf_sock_addr *ctx, __u8 hook, __u8 dir)
+{
+	struct ug_op op = {
+		.port = bpf_ntohs((__u16)ctx->user_port),
+		.family = AF_INET,
+		.proto = (__u8)ctx->protocol,
+		.hook = hook,
+		.dir = dir,
+		.task_ctx = true,
+	};
+
+	map_v4(op.addr, ctx->user_ip4);
+	return judge(NULL, &op);
+}
+
+static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, __u8 dir)
+{
+	struct ug_op op = {
+		.port = bpf_ntohs((__u16)ctx->user_port),
+		.family = AF_INET6,
+		.proto = (__u8)ctx->protocol,
+		.hook = hook,
+		.dir = dir,
+		.task_ctx = true,
+	};
+	__u32 w[4];
+
+	/* The context only allows 4-byte loads of user_ip6. */
+	w[0] = ctx->user_ip6[0];
+	w[1] = ctx->user_ip6[1];
+	w[2] = ctx->user_ip6[2];
+	w[3] = ctx->user_ip6[3];
+	__builtin_memcpy(op.addr, w, sizeof(w));
+	return judge(NULL, &op);
+}
+
+SEC("cgroup/connect4")
+int ug_connect4(struct bpf_sock_addr *ctx)
+{
+	return sock_addr4(ctx, UG_HOOK_CONNECT4, UG_DIR_EGRESS);
+}
+
+SEC("cgroup/connect6")
+int ug_connect6(struct bpf_sock_addr *ctx)
+{
+	return sock_addr6(ctx, UG_HOOK_CONNECT6, UG_DIR_EGRESS);
+}
+
+SEC("cgroup/sendmsg4")
+int ug_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return sock_addr4(ctx, UG_HOOK_SENDMSG4, UG_DIR_EGRESS);
+}
+
+SEC("cgroup/sendmsg6")
+int ug_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return sock_addr6(ctx, UG_HOOK_SENDMSG6, UG_DIR_EGRESS);
+}
+
+/*
+ * Packet level: the peer address and, for TCP/UDP, port of an skb. The
+ * program sees the skb from the network header on. IPv6 extension headers
+ * are not walked: the port of such a packet is reported as 0.
+ */
+static __always_inline int parse_skb(struct __sk_buff *skb, struct ug_op *op, bool src)
+{
+	__u32 l4_off;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
+			return -1;
+		map_v4(op->addr, src ? ip.saddr : ip.daddr);
+		op->family = AF_INET;
+		op->proto = ip.protocol;
+		l4_off = ip.ihl * 4;
+		/* Only the first fragment carries the ports. */
+		if (ip.frag_off & bpf_htons(0x1fff))
+			return 0;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+
+		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
+			return -1;
+		__builtin_memcpy(op->addr, src ? &ip6.saddr : &ip6.daddr, 16);
+		op->family = AF_INET6;
+		op->proto = ip6.nexthdr;
+		l4_off = sizeof(ip6);
+	} else {
+		return -1;
+	}
+
+	if (op->proto == IPPROTO_TCP || op->proto == IPPROTO_UDP) {
+		__be16 ports[2];
+
+		if (!bpf_skb_load_bytes(skb, l4_off, ports, sizeof(ports)))
+			op->port = bpf_ntohs(src ? ports[0] : ports[1]);
+	}
+	return 0;
+}
+
+SEC("cgroup_skb/egress")
+int ug_egress(struct __sk_buff *skb)
+{
+	struct ug_op op = {
+		.hook = UG_HOOK_EGRESS_SKB,
+		.dir = UG_DIR_EGRESS,
+		.task_ctx = false,
+	};
+
+	/* Not IP (ARP has no cgroup socket anyway): not ours to judge. */
+	if (parse_skb(skb, &op, false))
+		return UG_CG_ALLOW;
+	return judge(skb, &op);
+}

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * policy/: pure functions. Rules in, LPM-trie entries out. No I/O, no
+ * allocation hidden from the caller's view beyond what is documented, no
+ * logging: functions return 0 or a negative errno and, where input is bad,
+ * point *why at a static string that names what is wrong.
+ */
+#ifndef UG_POLICY_H
+#define UG_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "unitguard.h"
+
+/* An IP prefix. addr is in network byte order; for AF_INET only addr[0..3]
+ * are used and the rest is zero. Host bits beyond len are zero. */
+struct ug_prefix {
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t len;    /* 0..32 or 0..128 */
+	uint8_t addr[16];
+};
+
+/* Longest text ug_prefix_format() writes, with its NUL. */
+#define UG_PREFIX_STRLEN 64 /* INET6_ADDRSTRLEN + "/128" */
+
+/*
+ * Parse "A.B.C.D/N", "X:X::X/N", or a bare address (= /32 or /128).
+ * Refuses: anything inet_pton refuses, a length out of range or not a plain
+ * decimal, leading/trailing junk, and set host bits ("10.0.0.1/8": the
+ * operator meant something; we do not guess which).
+ */
+int ug_prefix_parse(const char *s, struct ug_prefix *out, const char **why);
+
+/* Canonical text: "10.0.0.0/8", "2001:db8::/32", always with the length. */
+int ug_prefix_format(const struct ug_prefix *p, char *buf, size_t len);
+
+/* True when prefix a contains address/prefix b (same family). */
+int ug_prefix_contains(const struct ug_prefix *a, const struct ug_prefix *b);
+
+/* "egress" | "ingress" | "bind" -> enum ug_dir; -EINVAL otherwise. */
+int ug_dir_parse(const char *s);
+const char *ug_dir_name(int dir);
+/* "allow" | "deny" -> enum ug_action; -EINVAL otherwise. */
+int ug_action_parse(const char *s);
+const char *ug_action_name(int action);
+/* "enforce" | "audit" | "off" -> enum ug_mode; -EINVAL otherwise. */
+int ug_mode_parse(const char *s);
+const char *ug_mode_name(int mode);
+const char *ug_hook_name(int hook);
+const char *ug_verdict_name(int verdict);
+
+enum ug_target_kind {
+	UG_TARGET_UNIT = 1, /* "demo.service", "web.slice", "foo@1.service", "x.scope" */
+	UG_TARGET_PATH = 2, /* "/system.slice/demo.service": absolute, below the cgroup2 root */
+};
+
+/*
+ * Classify and validate a TARGET. Unit names follow systemd's rules
+ * (length <= 255, [A-Za-z0-9:_.\-@] and backslash escapes, a suffix of a unit
+ * type that owns a cgroup: service, socket, slice, scope, mount, swap).
+ * Paths are absolute, without "." or ".." components, empty components,
+ * or characters outside the printable ASCII range. Returns the kind or
+ * -EINVAL.
+ */
+int ug_target_parse(const char *s, const char **why);
+
+/* A rule as the compiler sees it. */
+struct ug_rule {
+	int64_t id;          /* store id, > 0 and < 2^32 */
+	uint8_t dir;         /* enum ug_dir */
+	uint8_t action;      /* enum ug_action */
+	uint8_t depth;       /* 0: the policy cgroup's own rule; n: from the n-th policy ancestor above it */
+	struct ug_prefix prefix;
+};
+
+/*
+ * Compile the rules governing one policy cgroup into LPM entries for one
+ * trie id. Semantics:
+ *  - the longest matching prefix decides (per direction);
+ *  - rules with the same direction and prefix: the smallest depth wins (a
+ *    unit refines its slice); at the same depth deny wins and the lowest id
+ *    names it;
+ *  - IPv4 prefixes become IPv4-mapped IPv6 prefixes; when an IPv6 rule would
+ *    cover the whole IPv4-mapped range (::ffff:0:0/96) without an IPv4 /0
+ *    rule in the same direction, an UG_ACT_DEFAULT entry for ::ffff:0:0/96 is
+ *    added so an IPv6 rule never decides IPv4 traffic.
+ * *out is allocated with malloc() (free() it); *n_out entries, sorted by key
+ * so output is deterministic.
+ */
+struct ug_lpm_entry {
+	struct ug_lpm_key key;
+	struct ug_lpm_val val;
+};
+
+int ug_compile(const struct ug_rule *rules, size_t n_rules, uint16_t trie,
+	       struct ug_lpm_entry **out, size_t *n_out);
+
+#endif /* UG_POLICY_H */
