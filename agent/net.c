@@ -801,7 +801,12 @@ const char *ug_net_target(const struct ug_net *net, uint64_t cgid)
 	return NULL;
 }
 
-static int remove_tree(const char *path)
+/*
+ * Remove a pin tree. A pinned link is detached first (BPF_LINK_DETACH): a
+ * running agent may still hold it open, and unpinning alone would leave its
+ * program attached.
+ */
+static int remove_tree(const char *path, bool links)
 {
 	struct dirent *de;
 	int err = 0;
@@ -811,6 +816,7 @@ static int remove_tree(const char *path)
 		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(d))) {
 		char child[PATH_MAX];
+		struct bpf_link *link;
 		struct stat st;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
@@ -823,9 +829,17 @@ static int remove_tree(const char *path)
 			err = -errno;
 			continue;
 		}
-		if (S_ISDIR(st.st_mode))
-			err = remove_tree(child) ?: err;
-		else if (unlink(child))
+		if (S_ISDIR(st.st_mode)) {
+			err = remove_tree(child, links) ?: err;
+			continue;
+		}
+		link = links ? bpf_link__open(child) : NULL;
+		if (link) {
+			if (bpf_link__detach(link))
+				err = -errno;
+			bpf_link__destroy(link);
+		}
+		if (unlink(child))
 			err = -errno;
 	}
 	closedir(d);
@@ -836,6 +850,11 @@ static int remove_tree(const char *path)
 
 int ug_net_detach_all(const char *pin_dir)
 {
-	/* A cgroup link detaches when its last reference, the pin, goes. */
-	return remove_tree(pin_dir);
+	char links[PATH_MAX];
+	int err;
+
+	if (pin_path(links, sizeof(links), pin_dir, "links", NULL))
+		return -ENAMETOOLONG;
+	err = remove_tree(links, true);
+	return remove_tree(pin_dir, false) ?: err;
 }

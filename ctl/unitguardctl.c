@@ -101,7 +101,8 @@ static int parse_sub(int argc, char **argv, bool allow_json, bool allow_unit, st
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	optind = 1;
+	/* 0, not 1: glibc then re-initialises, dropping the "+" mode of main(). */
+	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (c == 'j' && allow_json)

@@ -97,6 +97,8 @@ static int parse_len(const char *s, unsigned int max, unsigned int *out, const c
 	return 0;
 }
 
+static const uint8_t v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
 int ug_prefix_parse(const char *s, struct ug_prefix *out, const char **why)
 {
 	char buf[PREFIX_INPUT_MAX + 1];
@@ -143,6 +145,12 @@ int ug_prefix_parse(const char *s, struct ug_prefix *out, const char **why)
 
 	if (!host_bits_zero(p.addr, p.len, family_bits(p.family))) {
 		set_why(why, "host bits set beyond the prefix length");
+		return -EINVAL;
+	}
+	/* IPv4 is matched in the mapped range: an IPv6 rule inside it would
+	 * silently be an IPv4 rule. Make the operator say so. */
+	if (p.family == AF_INET6 && p.len >= 96 && !memcmp(p.addr, v4mapped_prefix, 12)) {
+		set_why(why, "IPv4-mapped IPv6 prefix: write it as an IPv4 prefix");
 		return -EINVAL;
 	}
 	*out = p;

@@ -209,6 +209,9 @@ if [[ -z $job || ! -r $job/cmd ]]; then
 fi
 nonce=$(<"$job/nonce")
 export HOME=/root
+# The console is a tty: no pager (it would wait on stdin) and no colour codes in the log.
+# The job's own environment below may override these.
+export SYSTEMD_PAGER=cat PAGER=cat SYSTEMD_COLORS=0
 # shellcheck disable=SC1091
 . "$job/env"
 cd "$(<"$job/cwd")" || { echo "UG_VM_EXIT=1 $nonce"; exit 0; }
@@ -222,11 +225,12 @@ EOF
     chmod 0755 "$o/usr/libexec/unitguard-vm/run-job"
 
     # Masked: they crawl the 9p share (tmpfiles) or wait for udev events (udev), which
-    # costs minutes under TCG and is not needed to run a test.
+    # costs minutes under TCG and is not needed to run a test; timesyncd has no network.
     local u
     for u in systemd-tmpfiles-setup.service systemd-tmpfiles-setup-dev.service \
         systemd-tmpfiles-clean.timer systemd-udevd.service systemd-udev-trigger.service \
-        systemd-udevd-control.socket systemd-udevd-kernel.socket systemd-udev-settle.service; do
+        systemd-udevd-control.socket systemd-udevd-kernel.socket systemd-udev-settle.service \
+        systemd-timesyncd.service; do
         ln -sf /dev/null "$o/etc/systemd/system/$u"
     done
 

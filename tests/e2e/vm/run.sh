@@ -101,8 +101,10 @@ else
     tail -n +1 -s 0.2 --pid="$qpid" -f "$log" | tr -d '\r' |
         awk -v b="UG_VM_BEGIN $nonce" -v e="UG_VM_EXIT=[0-9]+ $nonce" '
             index($0, b) { on = 1; next }
-            $0 ~ e { on = 0 }
-            on { print; fflush() }' || true
+            $0 ~ e { on = 0; next }
+            # Blank lines are held back: the one before the marker is the marker'"'"'s own.
+            on && $0 == "" { blank++; next }
+            on { while (blank > 0) { print ""; blank-- } print; fflush() }' || true
 fi
 
 qrc=0

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The CLI contract against a real store, read back with the sqlite3 CLI:
+# good input round-trips; bad input exits 2 with one line on stderr naming
+# the bad field and leaves the store byte-for-byte as it was (compared as a
+# full SQL dump). Needs no root and no BPF.
+. "$(dirname "$0")/lib.sh"
+require_tools sqlite3 jq
+
+ctl() { "$CTL" --db "$DB" "$@"; }
+
+# Reading a store that does not exist is an error, and creates nothing.
+if ctl rule list >/dev/null 2>"$TMP/err"; then fail "rule list on a missing store succeeded"; fi
+grep -q "no store at" "$TMP/err" || fail "unclear error: $(cat "$TMP/err")"
+[ ! -e "$DB" ] || fail "rule list created the store"
+pass "missing store: clear error, nothing created"
+
+id1=$(ctl rule add demo.service egress deny 10.0.0.0/8)
+id2=$(ctl rule add demo.service egress allow 10.1.0.0/16)
+id3=$(ctl rule add web.slice ingress deny 2001:db8::/32)
+id4=$(ctl rule add /system.slice/x.service egress deny 192.0.2.1)
+id5=$(ctl rule add foo@1.service egress deny ::1)
+[ "$id1" = 1 ] && [ "$id2" = 2 ] && [ "$id5" = 5 ] || fail "ids: $id1 $id2 $id3 $id4 $id5"
+pass "rule add prints ids 1..5"
+
+[ "$(sqlite3 "$DB" "select prefix from rules where id=$id4")" = 192.0.2.1/32 ] ||
+	fail "bare address not stored as /32"
+[ "$(sqlite3 "$DB" "select prefix from rules where id=$id5")" = ::1/128 ] ||
+	fail "bare IPv6 address not stored as /128"
+[ "$(sqlite3 "$DB" "select u.target from rules r join units u on u.id=r.unit_id where r.id=$id3")" = web.slice ] ||
+	fail "target not stored"
+pass "store holds canonical prefixes and targets"
+
+json=$(ctl rule list demo.service --json)
+[ "$(jq length <<<"$json")" = 2 ] || fail "rule list demo.service --json: $json"
+[ "$(jq -r '.[1].prefix' <<<"$json")" = 10.1.0.0/16 ] || fail "json prefix: $json"
+[ "$(jq -r '.[0].action' <<<"$json")" = deny ] || fail "json action: $json"
+[ "$(ctl rule list --json | jq length)" = 5 ] || fail "rule list --json: not 5 rules"
+ctl rule list | grep -q "web.slice" || fail "rule list table lacks web.slice"
+pass "rule list, table and --json"
+
+# Bad input: exit 2, one line naming the field, the store unchanged.
+before=$(sqlite3 "$DB" .dump)
+bad() { # bad FIELD ARGS...
+	local field=$1 rc=0
+	shift
+	ctl "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
+	[ $rc = 2 ] || fail "'$*' exited $rc, expected 2"
+	[ "$(wc -l <"$TMP/err")" = 1 ] || fail "'$*' printed $(wc -l <"$TMP/err") lines on stderr"
+	grep -q "$field" "$TMP/err" || fail "'$*': error does not name $field: $(cat "$TMP/err")"
+	[ ! -s "$TMP/out" ] || fail "'$*' printed on stdout: $(cat "$TMP/out")"
+	[ "$(sqlite3 "$DB" .dump)" = "$before" ] || fail "'$*' changed the store"
+	pass "rejected ($field): $*"
+}
+bad PREFIX rule add demo.service egress deny 10.0.0.0/33
+bad PREFIX rule add demo.service egress deny 10.0.0.1/8
+bad PREFIX rule add demo.service egress deny 300.1.1.1
+bad PREFIX rule add demo.service egress deny ::/129
+bad PREFIX rule add demo.service egress deny 10.0.0.0/-1
+bad PREFIX rule add demo.service egress deny "10.0.0.0/8 "
+bad PREFIX rule add demo.service egress deny ""
+bad PREFIX rule add demo.service egress deny example.com
+bad DIRECTION rule add demo.service sideways deny 10.0.0.0/8
+bad ACTION rule add demo.service egress maybe 10.0.0.0/8
+bad TARGET rule add demo egress deny 10.0.0.0/8
+bad TARGET rule add relative/path egress deny 10.0.0.0/8
+bad TARGET rule add /a/../b egress deny 10.0.0.0/8
+bad TARGET rule add "demo.service;rm" egress deny 10.0.0.0/8
+bad TARGET rule add foo@.service egress deny 10.0.0.0/8
+bad TARGET rule list nothing
+bad TARGET audit --unit "bad unit"
+bad ID rule del 999
+bad ID rule del abc
+bad ID rule del -- -1
+bad ID rule del 0
+bad "rule add" rule add demo.service egress deny
+bad "unknown command" frobnicate
+bad "unknown option" rule list --frob
+
+# rule del removes exactly that rule.
+ctl rule del "$id2"
+[ "$(ctl rule list --json | jq length)" = 4 ] || fail "rule del did not remove one rule"
+[ "$(sqlite3 "$DB" "select count(*) from rules where id=$id2")" = 0 ] || fail "rule $id2 still stored"
+[ "$(ctl rule add demo.service egress deny 10.9.0.0/16)" = 6 ] || fail "rule id reused"
+pass "rule del; ids are not reused"
+
+# audit on an empty table: a header, no rows; --json: an empty array.
+[ "$(ctl audit --json | jq length)" = 0 ] || fail "audit --json on empty table"
+echo "PASS: $TEST_NAME"

@@ -1,0 +1,171 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Shared by the e2e tests: real kernel, real cgroups, real journald, the real
+# sqlite3 CLI. Source it; it sets `set -euo pipefail` and a cleanup trap.
+#
+# UG_E2E_SABOTAGE=detach removes the agent's programs right after it applies
+# policy: every enforcement test must then FAIL. ctest runs each enforcement
+# test once that way (WILL_FAIL), so "fails when not attached" is checked on
+# every run, not once by hand.
+set -euo pipefail
+
+UG_BIN=${UG_BIN:?UG_BIN must point at the build directory}
+CTL=$UG_BIN/unitguardctl
+AGENT=$UG_BIN/unitguardd
+PROBE=$UG_BIN/tests/e2e/ugprobe
+TEST_NAME=$(basename "$0" .sh)
+
+skip() { echo "SKIP: $TEST_NAME: $*"; exit 77; }
+fail() { echo "FAIL: $TEST_NAME: $*" >&2; exit 1; }
+pass() { echo "ok - $*"; }
+
+expect() { # expect WANT CMD...: CMD's stdout must be WANT
+	local want=$1 got
+	shift
+	got=$("$@" 2>&1) || true
+	[ "$got" = "$want" ] || fail "$*: expected '$want', got '$got'"
+	pass "$* -> $want"
+}
+
+require_root() {
+	[ "$(id -u)" = 0 ] || skip "needs root (BPF programs, cgroups)"
+}
+
+require_tools() {
+	local t
+	for t in "$@"; do
+		command -v "$t" >/dev/null || skip "needs $t"
+	done
+}
+
+cgroup2_root() {
+	awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts
+}
+
+TMP=$(mktemp -d /tmp/ug-e2e.XXXXXX)
+DB=$TMP/unitguard.db
+PIN=/sys/fs/bpf/ug-e2e-$$
+AGENT_PID=
+CGROUPS=()
+BG_PIDS=()
+
+# A sanitizer report from the agent, a background process, would otherwise
+# go unseen: any one fails the test.
+sanitizer_clean() {
+	! grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TMP/agent.log" 2>/dev/null
+}
+
+cleanup() {
+	local rc=$? cg
+	set +e
+	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	if [ -n "$AGENT_PID" ]; then
+		kill "$AGENT_PID" 2>/dev/null
+		wait "$AGENT_PID"
+		if [ $? -ne 0 ] && [ $rc -eq 0 ]; then
+			echo "FAIL: $TEST_NAME: the agent did not exit cleanly on SIGTERM" >&2
+			rc=1
+		fi
+	fi
+	if ! sanitizer_clean && [ $rc -ne 77 ]; then
+		echo "FAIL: $TEST_NAME: sanitizer report from the agent:" >&2
+		grep -A 30 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$TMP/agent.log" >&2
+		rc=1
+	fi
+	[ -x "$AGENT" ] && [ -d "$PIN" ] && "$AGENT" --pin-dir "$PIN" --detach-all >/dev/null 2>&1
+	for ((i = ${#CGROUPS[@]} - 1; i >= 0; i--)); do
+		cg=${CGROUPS[i]}
+		[ -d "$cg" ] || continue
+		# Move stragglers out so the directory can go.
+		while read -r p; do echo "$p" >"$CG_ROOT/cgroup.procs"; done <"$cg/cgroup.procs" 2>/dev/null
+		rmdir "$cg" 2>/dev/null
+	done
+	if [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ -f "$TMP/agent.log" ]; then
+		echo "--- agent log ---" >&2
+		tail -n 40 "$TMP/agent.log" >&2
+	fi
+	rm -rf "$TMP"
+	exit $rc
+}
+trap cleanup EXIT
+
+setup_kernel() {
+	require_root
+	require_tools bpftool sqlite3 journalctl jq
+	CG_ROOT=$(cgroup2_root)
+	[ -n "$CG_ROOT" ] || skip "no cgroup2 hierarchy mounted"
+	if ! grep -q ' /sys/fs/bpf bpf ' /proc/self/mounts; then
+		mount -t bpf bpf /sys/fs/bpf || skip "cannot mount bpffs"
+	fi
+	ensure_journald
+}
+
+# journald: present under systemd; otherwise start it standalone (it then
+# serves the socket sd_journal_send() writes to, and journalctl reads it).
+ensure_journald() {
+	local i
+	[ -S /run/systemd/journal/socket ] && return 0
+	[ -x /lib/systemd/systemd-journald ] || skip "needs systemd-journald"
+	setsid /lib/systemd/systemd-journald </dev/null >/dev/null 2>&1 &
+	for i in $(seq 50); do
+		[ -S /run/systemd/journal/socket ] && return 0
+		sleep 0.1
+	done
+	skip "systemd-journald did not start"
+}
+
+# make_cgroup NAME_OR_PATH: a cgroup below the cgroup2 root, removed on exit.
+make_cgroup() {
+	local path=$CG_ROOT/$1
+	mkdir -p "$path"
+	CGROUPS+=("$path")
+	echo "$path"
+}
+
+start_agent() {
+	"$AGENT" --db "$DB" --pin-dir "$PIN" -v >>"$TMP/agent.log" 2>&1 &
+	AGENT_PID=$!
+	local i
+	for i in $(seq 100); do
+		grep -q "agent: running" "$TMP/agent.log" && return 0
+		kill -0 "$AGENT_PID" 2>/dev/null || fail "agent exited: $(tail -n 5 "$TMP/agent.log")"
+		sleep 0.05
+	done
+	fail "agent did not start"
+}
+
+stop_agent() { # stop_agent [SIGNAL]: TERM must end it with status 0
+	local sig=${1:-TERM} st=0
+	kill -"$sig" "$AGENT_PID"
+	wait "$AGENT_PID" || st=$?
+	AGENT_PID=
+	[ "$sig" != TERM ] || [ $st = 0 ] || fail "agent exited $st on SIGTERM"
+	sanitizer_clean || fail "sanitizer report from the agent (see its log)"
+}
+
+# The negative control: enforcement gone while the agent thinks it is there.
+maybe_sabotage() {
+	if [ "${UG_E2E_SABOTAGE:-}" = detach ]; then
+		echo "SABOTAGE: detaching every program; this test must now fail"
+		"$AGENT" --pin-dir "$PIN" --detach-all
+	fi
+}
+
+# wait_for WANT CMD...: poll until CMD prints WANT (3 s at most).
+wait_for() {
+	local want=$1 i got
+	shift
+	for i in $(seq 60); do
+		got=$("$@" 2>&1) || true
+		[ "$got" = "$want" ] && return 0
+		sleep 0.05
+	done
+	fail "$* never printed '$want' (last: '$got')"
+}
+
+listen_bg() { # listen_bg ADDR PORT: a TCP listener outside any policy cgroup
+	"$PROBE" listen "$1" "$2" 120 >/dev/null &
+	BG_PIDS+=($!)
+	sleep 0.2
+}
+
+sql() { sqlite3 -batch -noheader "$DB" "$@"; }

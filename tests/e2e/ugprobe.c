@@ -1,0 +1,198 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Test client for the e2e tests: optionally moves itself into a cgroup, then
+ * performs one network operation and prints its outcome as one word
+ * ("ok", "EPERM", "ETIMEDOUT", ...). Exit 0 when the outcome was "ok", 1
+ * otherwise, 2 on bad usage.
+ *
+ *   ugprobe [--cgroup DIR] connect ADDR PORT       TCP connect (2 s timeout)
+ *   ugprobe [--cgroup DIR] udp ADDR PORT           one unconnected UDP datagram
+ *   ugprobe [--cgroup DIR] icmp ADDR               one ICMP echo on a raw socket
+ *   ugprobe [--cgroup DIR] listen ADDR PORT SECS   accept TCP for SECS seconds
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static int parse_addr(const char *s, const char *port, struct sockaddr_storage *ss,
+		      socklen_t *len)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	long p = port ? strtol(port, NULL, 10) : 0;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, s, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(p);
+		*len = sizeof(*in4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(p);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -1;
+}
+
+static int outcome(int err)
+{
+	const char *name = err == 0 ? "ok" : err == EPERM ? "EPERM" : err == ETIMEDOUT ? "ETIMEDOUT"
+		: err == ECONNREFUSED ? "ECONNREFUSED" : err == EACCES ? "EACCES" : NULL;
+
+	if (name)
+		puts(name);
+	else
+		printf("errno=%d (%s)\n", err, strerror(err));
+	fflush(stdout);
+	return err ? 1 : 0;
+}
+
+static int do_connect(struct sockaddr_storage *ss, socklen_t len)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0), err;
+	struct pollfd pfd;
+	socklen_t elen = sizeof(err);
+
+	if (fd < 0)
+		return outcome(errno);
+	if (!connect(fd, (struct sockaddr *)ss, len))
+		return outcome(0);
+	if (errno != EINPROGRESS)
+		return outcome(errno);
+	pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	if (poll(&pfd, 1, 2000) == 0)
+		return outcome(ETIMEDOUT);
+	getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+	return outcome(err);
+}
+
+static int do_udp(struct sockaddr_storage *ss, socklen_t len)
+{
+	int fd = socket(ss->ss_family, SOCK_DGRAM, 0);
+
+	if (fd < 0)
+		return outcome(errno);
+	if (sendto(fd, "unitguard", 9, 0, (struct sockaddr *)ss, len) < 0)
+		return outcome(errno);
+	return outcome(0);
+}
+
+static int do_icmp(struct sockaddr_storage *ss, socklen_t len)
+{
+	struct icmphdr h = { .type = ICMP_ECHO, .un.echo.id = htons(getpid()) };
+	int fd;
+
+	if (ss->ss_family != AF_INET) {
+		fprintf(stderr, "ugprobe: icmp: IPv4 only\n");
+		return 2;
+	}
+	fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+	if (fd < 0)
+		return outcome(errno);
+	/* Checksum of an 8-byte header with id set and sequence 0. */
+	{
+		uint32_t sum = 0;
+		uint16_t *w = (uint16_t *)&h;
+
+		for (size_t i = 0; i < sizeof(h) / 2; i++)
+			sum += w[i];
+		sum = (sum >> 16) + (sum & 0xffff);
+		sum += sum >> 16;
+		h.checksum = ~sum;
+	}
+	if (sendto(fd, &h, sizeof(h), 0, (struct sockaddr *)ss, len) < 0)
+		return outcome(errno);
+	return outcome(0);
+}
+
+static int do_listen(struct sockaddr_storage *ss, socklen_t len, int secs)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM, 0), one = 1;
+	time_t end = time(NULL) + secs;
+
+	if (fd < 0)
+		return outcome(errno);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* The IPv4 listener on the same port is a separate socket. */
+	if (ss->ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)ss, len) || listen(fd, 64))
+		return outcome(errno);
+	puts("listening");
+	fflush(stdout);
+	while (time(NULL) < end) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 200) > 0) {
+			int c = accept(fd, NULL, NULL);
+
+			if (c >= 0)
+				close(c);
+		}
+	}
+	return 0;
+}
+
+static int join_cgroup(const char *dir)
+{
+	char path[4096], pid[32];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "ugprobe: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", getpid());
+	if (write(fd, pid, n) != n) {
+		fprintf(stderr, "ugprobe: joining %s: %s\n", dir, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int i = 1;
+
+	if (argc > 2 && !strcmp(argv[1], "--cgroup")) {
+		if (join_cgroup(argv[2]))
+			return 2;
+		i = 3;
+	}
+	if (argc - i < 2)
+		goto usage;
+	if (parse_addr(argv[i + 1], argc - i > 2 ? argv[i + 2] : NULL, &ss, &len)) {
+		fprintf(stderr, "ugprobe: bad address '%s'\n", argv[i + 1]);
+		return 2;
+	}
+	if (!strcmp(argv[i], "connect") && argc - i == 3)
+		return do_connect(&ss, len);
+	if (!strcmp(argv[i], "udp") && argc - i == 3)
+		return do_udp(&ss, len);
+	if (!strcmp(argv[i], "icmp") && argc - i == 2)
+		return do_icmp(&ss, len);
+	if (!strcmp(argv[i], "listen") && argc - i == 4)
+		return do_listen(&ss, len, atoi(argv[i + 3]));
+usage:
+	fprintf(stderr, "usage: ugprobe [--cgroup DIR] connect|udp ADDR PORT | icmp ADDR | "
+			"listen ADDR PORT SECS\n");
+	return 2;
+}
