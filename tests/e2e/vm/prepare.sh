@@ -23,8 +23,8 @@ die() { echo "prepare: error: $*" >&2; exit 1; }
 # A host that cannot get the tools cannot run the tier at all: that is a skip, not a failure.
 skip() { echo "prepare: skip: $*" >&2; exit 77; }
 
-# Tools we need on the host, as "command:package". qemu's default NIC wants iPXE ROMs,
-# which --no-install-recommends leaves out; run.sh passes -nic none instead.
+# Tools we need on the host, as "command:package". --no-install-recommends: qemu's
+# recommends (GUI, audio, ...) are of no use to a headless test VM.
 NEEDED=(
     qemu-system-x86_64:qemu-system-x86
     /bin/busybox:busybox-static
@@ -57,7 +57,7 @@ install_missing() {
     fi
     [[ $(id -u) == 0 ]] || skip "missing ${want[*]} and not root, cannot apt-get install"
     have apt-get || skip "missing ${want[*]} and no apt-get on this host"
-    if [[ -z $(apt-cache policy "${want[0]}" 2>/dev/null | sed -n 's/^ *Candidate: *//p' | grep -v '(none)') ]]; then
+    if ! apt-cache policy "${want[0]}" 2>/dev/null | grep -q '^ *Candidate: *[^( ]'; then
         apt_update_once || skip "apt-get update failed, cannot install ${want[*]}"
     fi
     say "apt-get install ${want[*]}"
@@ -128,6 +128,13 @@ fetch_kernel() {
     # The .deb ships no modules.dep (the postinst would make it); make it for this tree.
     depmod -b "$KDIR" "$KVER"
     touch "$KDIR/.complete"
+    # An unpacked kernel takes ~400 MB: drop those the new one replaces.
+    local d
+    for d in "$CACHE"/kernel-*; do
+        [[ $d == "$KDIR" || ! -d $d ]] && continue
+        say "removing superseded $d"
+        rm -rf "$d" "$CACHE/initrd-${d##*/kernel-}.img" "$CACHE/initrd-${d##*/kernel-}.img.stamp"
+    done
 }
 
 # Prints the modules (paths relative to lib/modules/KVER) that make up MODULE, dependencies
@@ -266,7 +273,7 @@ cache=none
 for arg in $(cat /proc/cmdline); do
     case $arg in ug.9pcache=*) cache=${arg#ug.9pcache=} ;; esac
 done
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=$cache hostroot /host ||
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache="$cache" hostroot /host ||
     fail "mount 9p hostroot"
 mount -t tmpfs -o mode=0755 tmpfs /rw || fail "mount tmpfs"
 mkdir -p /rw/upper /rw/work
@@ -282,8 +289,8 @@ if [ ! -e "/newroot/lib/modules/$KVER" ]; then
     mkdir -p /newroot/lib/modules && ln -s "$KMODS" "/newroot/lib/modules/$KVER"
 fi
 for d in dev proc sys; do mount --move /$d /newroot/$d || fail "move /$d"; done
+# If this fails, PID 1 exits and the kernel panics: panic=-1 and -no-reboot end qemu.
 exec switch_root /newroot /lib/systemd/systemd
-fail "switch_root"
 EOF
     chmod 0755 "$1/init"
 }
@@ -291,7 +298,8 @@ EOF
 build_initrd() {
     local stamp want
     # Rebuild when this script, the kernel or busybox changes.
-    want=$( (cat "$SELF"; echo "$KVER"; sha256sum /bin/busybox) | sha256sum | cut -c1-16)
+    want=$( (cat "$SELF"; echo "$KVER"; sha256sum /bin/busybox; ls /lib/systemd/system-generators) |
+        sha256sum | cut -c1-16)
     INITRD="$CACHE/initrd-$KVER.img"
     stamp="$INITRD.stamp"
     if [[ -f $INITRD && -f $stamp && $(<"$stamp") == "$want" ]]; then
@@ -333,8 +341,18 @@ build_initrd() {
 main() {
     [[ $(uname -m) == x86_64 ]] || skip "host is $(uname -m), the VM tier is x86-64 only"
     install_missing
-    mkdir -p "$CACHE" 2>/dev/null || skip "cannot create cache directory $CACHE"
-    [[ -w $CACHE ]] || skip "cache directory $CACHE is not writable"
+    if ! mkdir -p "$CACHE" 2>/dev/null || [[ ! -w $CACHE ]]; then
+        # A cache prepared earlier (by root, say) is enough to boot: use it as it is.
+        if [[ -r $CACHE/current.env ]] && (
+            # shellcheck disable=SC1091
+            . "$CACHE/current.env"
+            [[ -r $UG_VM_KERNEL && -r $UG_VM_INITRD ]]
+        ); then
+            say "cache $CACHE is read-only; using it as prepared"
+            return 0
+        fi
+        skip "cache directory $CACHE is not writable and holds no prepared kernel"
+    fi
     # Several test runs may prepare at once (ctest -j): one at a time.
     exec 9>"$CACHE/.lock"
     flock 9

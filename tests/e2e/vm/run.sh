@@ -51,7 +51,10 @@ fi
 
 # The job directory must be on the shared root (it is: the whole host root is shared) and
 # must outlive qemu, which reads it through 9p while the guest runs.
-job=$(mktemp -d "${TMPDIR:-/tmp}/ug-vm.XXXXXX")
+# Its path goes on the kernel command line, which splits at white space.
+tmpbase=${TMPDIR:-/tmp}
+[[ $tmpbase != *[[:space:]]* ]] || tmpbase=/tmp
+job=$(mktemp -d "$tmpbase/ug-vm.XXXXXX")
 chmod 0755 "$job"
 log=${UG_VM_LOG:-$job/console.log}
 : >"$log"
@@ -72,12 +75,14 @@ pwd >"$job/cwd"
 
 echo "run.sh: console log: $log" >&2
 
-# -nic none: no network, and no iPXE ROM needed. multidevs=remap: the host root spans
-# several file systems, whose inode numbers would otherwise collide in the guest.
+# -nic none: the tests need no guest network, and a NIC only adds probing to the boot.
+# multidevs=remap: the host root spans several file systems, whose inode numbers would
+# otherwise collide in the guest.
 # -no-reboot: a guest panic (panic=-1) ends qemu instead of looping.
 cmdline="console=ttyS0 quiet panic=-1 lsm=lockdown,capability,landlock,bpf"
 cmdline+=" systemd.unit=ug-vm.target ug.job=$job ug.9pcache=${UG_VM_9P_CACHE:-loose}"
 cmdline+=" ${UG_VM_APPEND:-}"
+# shellcheck disable=SC2054 # the commas are qemu's
 qemu=(
     qemu-system-x86_64
     -accel tcg,thread=multi -cpu max -m "${UG_VM_MEM:-1024}" -smp "${UG_VM_SMP:-2}"
@@ -90,13 +95,15 @@ qemu=(
 start=$(date +%s.%N)
 timeout -k 10 "$TIMEOUT" "${qemu[@]}" </dev/null 2>"$job/qemu.stderr" &
 qpid=$!
-# timeout puts qemu in its own process group, so ^C would not reach it: forward it.
-trap 'kill -TERM $qpid 2>/dev/null || true' INT TERM HUP
+# timeout moves qemu into its own process group, so a ^C or a test driver's SIGTERM would
+# not reach it: forward them. The waits below are interruptible, so the trap runs at once.
+interrupted=0
+trap 'interrupted=1; kill -TERM $qpid 2>/dev/null || true' INT TERM HUP
 
 # Stream CMD's output (between the begin and exit markers) while the guest runs; tail
 # ends once qemu has exited and the log is read to its end.
 if [[ ${UG_VM_VERBOSE:-0} == 1 ]]; then
-    tail -n +1 -s 0.2 --pid="$qpid" -f "$log" | tr -d '\r' || true
+    tail -n +1 -s 0.2 --pid="$qpid" -f "$log" | tr -d '\r' &
 else
     tail -n +1 -s 0.2 --pid="$qpid" -f "$log" | tr -d '\r' |
         awk -v b="UG_VM_BEGIN $nonce" -v e="UG_VM_EXIT=[0-9]+ $nonce" '
@@ -104,11 +111,19 @@ else
             $0 ~ e { on = 0; next }
             # Blank lines are held back: the one before the marker is the marker'"'"'s own.
             on && $0 == "" { blank++; next }
-            on { while (blank > 0) { print ""; blank-- } print; fflush() }' || true
+            on { while (blank > 0) { print ""; blank-- } print; fflush() }' &
 fi
+spid=$!
 
 qrc=0
 wait "$qpid" || qrc=$?
+if ((interrupted)); then
+    wait "$qpid" 2>/dev/null || true
+    wait "$spid" 2>/dev/null || true
+    echo "run.sh: interrupted; guest stopped, log $log" >&2
+    exit 130
+fi
+wait "$spid" || true
 trap - INT TERM HUP
 secs=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
 

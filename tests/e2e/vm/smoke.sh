@@ -220,10 +220,10 @@ tmp_var_writable() {
 }
 transient_unit() { timeout 60 systemd-run --wait --quiet -p Type=oneshot true; }
 logger_reaches_journal() {
-    local token=ug-smoke-$RANDOM$RANDOM i
+    local token=ug-smoke-$RANDOM$RANDOM
     logger -t ug-smoke "$token"
     # journald stores asynchronously: poll briefly.
-    for i in $(seq 50); do
+    for _ in $(seq 50); do
         journalctl -q -t ug-smoke --no-pager | grep -q "$token" && return 0
         sleep 0.2
     done
