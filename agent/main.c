@@ -17,6 +17,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
@@ -40,8 +41,14 @@ struct target {
 	char name[TARGET_MAX];
 	struct ug_rule *rules;
 	size_t n_rules;
+	uint8_t mode;         /* its own setting (units table) */
+	uint8_t deny_default; /* its own setting: bit (1 << dir) */
 	struct ug_cgroup cg;
 	int err; /* resolution: 0, -ENOENT (not running), ... */
+	char why[160]; /* what is not enforced and why, for status */
+	bool attached; /* the programs are attached to this cgroup */
+	const char *inherits; /* attached at this ancestor instead */
+	uint32_t generation;
 };
 
 struct agent {
@@ -63,6 +70,9 @@ struct agent {
 	} reported[256];
 	size_t n_reported;
 	uint64_t lost_seen;
+	unsigned stats_interval; /* seconds between accounting snapshots */
+	uint64_t last_stats_us;
+	int64_t started_us;
 };
 
 static void targets_free(struct agent *ag)
@@ -88,6 +98,7 @@ static struct target *target_get(struct agent *ag, const char *name)
 	t = &ag->targets[ag->n_targets++];
 	memset(t, 0, sizeof(*t));
 	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->mode = UG_MODE_ENFORCE;
 	return t;
 }
 
@@ -98,26 +109,28 @@ static int load_rule(const struct ug_store_rule *r, void *ctx)
 	struct ug_rule rule;
 	struct target *t;
 	const char *why = NULL;
-	int dir, action;
+	int dir, action, proto = 0;
 
 	memset(&rule, 0, sizeof(rule)); /* compared with memcmp() in net.c */
 	dir = ug_dir_parse(r->direction);
 	action = ug_action_parse(r->action);
+	if (r->proto)
+		proto = ug_proto_parse(r->proto);
 	if (strlen(r->target) >= TARGET_MAX || ug_target_parse(r->target, &why) < 0 || dir < 0 ||
-	    action < 0 || ug_prefix_parse(r->prefix, &rule.prefix, &why) ||
-	    r->id <= 0 || r->id > UINT32_MAX) {
+	    action < 0 || proto < 0 || ug_prefix_parse(r->prefix, &rule.prefix, &why) ||
+	    r->id <= 0 || r->id > UINT32_MAX || r->port_lo > 65535 || r->port_hi > 65535 ||
+	    (r->port_lo && r->port_hi < r->port_lo) || (!r->port_lo && r->port_hi)) {
 		ug_log(LOG_ERR, "agent: store rule %" PRId64 " is invalid (%s); NOT enforced",
-		       r->id, why ? why : "bad direction, action or id");
-		return 0;
-	}
-	if (dir != UG_DIR_EGRESS) {
-		ug_log(LOG_ERR, "agent: store rule %" PRId64 ": direction %s is not supported by "
-		       "this build; NOT enforced", r->id, r->direction);
+		       r->id, why ? why : "bad direction, action, protocol, ports or id");
 		return 0;
 	}
 	rule.id = r->id;
 	rule.dir = dir;
 	rule.action = action;
+	rule.proto = proto;
+	rule.has_ports = r->port_lo != 0;
+	rule.port_lo = r->port_lo;
+	rule.port_hi = r->port_hi;
 	t = target_get(ag, r->target);
 	if (!t)
 		return -ENOMEM;
@@ -125,6 +138,32 @@ static int load_rule(const struct ug_store_rule *r, void *ctx)
 	if (!t->rules)
 		return -ENOMEM;
 	t->rules[t->n_rules++] = rule;
+	return 0;
+}
+
+static int load_unit(const struct ug_store_unit *u, void *ctx)
+{
+	struct agent *ag = ctx;
+	const char *why = NULL;
+	int mode = ug_mode_parse(u->mode);
+	int eg = ug_action_parse(u->default_egress), in = ug_action_parse(u->default_ingress);
+	struct target *t;
+
+	if (strlen(u->target) >= TARGET_MAX || ug_target_parse(u->target, &why) < 0 || mode < 0 ||
+	    eg < 0 || in < 0) {
+		ug_log(LOG_ERR, "agent: store unit '%s' is invalid (%s); its settings are NOT "
+		       "enforced", u->target, why ? why : "bad mode or default posture");
+		return 0;
+	}
+	/* A unit with nothing to enforce gets no program: keep it out. */
+	if (mode == UG_MODE_ENFORCE && eg == UG_ACT_ALLOW && in == UG_ACT_ALLOW)
+		return 0;
+	t = target_get(ag, u->target);
+	if (!t)
+		return -ENOMEM;
+	t->mode = mode;
+	t->deny_default = (eg == UG_ACT_DENY ? 1u << UG_DIR_EGRESS : 0) |
+			  (in == UG_ACT_DENY ? 1u << UG_DIR_INGRESS : 0);
 	return 0;
 }
 
@@ -166,6 +205,88 @@ static bool is_below(const char *path, const char *ancestor)
 	return !strncmp(path, ancestor, n) && path[n] == '/';
 }
 
+static int64_t realtime_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static struct target *target_by_cgid(struct agent *ag, uint64_t cgid)
+{
+	for (size_t i = 0; i < ag->n_targets; i++)
+		if (!ag->targets[i].err && ag->targets[i].cg.id == cgid)
+			return &ag->targets[i];
+	return NULL;
+}
+
+static const char *topmost_ancestor(const struct agent *ag, const struct target *t)
+{
+	const struct target *top = NULL;
+
+	for (size_t j = 0; j < ag->n_targets; j++) {
+		const struct target *a = &ag->targets[j];
+
+		if (!a->err && is_below(t->cg.path, a->cg.path) &&
+		    (!top || a->cg.level < top->cg.level))
+			top = a;
+	}
+	return top ? top->name : NULL;
+}
+
+static const char *const prog_names = "connect4,connect6,sendmsg4,sendmsg6,bind4,bind6,"
+				      "egress_skb,ingress_skb";
+
+/* What `unitguardctl status` shows: per target, what is enforced and why not. */
+static void write_status(struct agent *ag)
+{
+	struct ug_store_status *rows = calloc(ag->n_targets ?: 1, sizeof(*rows));
+	char (*reasons)[256] = calloc(ag->n_targets ?: 1, sizeof(*reasons));
+	char gen[16];
+	size_t n = 0;
+
+	if (!rows || !reasons)
+		goto out;
+	for (size_t i = 0; i < ag->n_targets; i++) {
+		const struct target *t = &ag->targets[i];
+		struct ug_store_status *r = &rows[n];
+
+		if (t->err == -EALREADY)
+			continue;
+		r->target = t->name;
+		r->mode = ug_mode_name(t->mode);
+		if (!t->err) {
+			r->cgroup = t->cg.path;
+			r->cgroup_id = t->cg.id;
+			r->generation = t->generation;
+			r->programs = t->attached ? prog_names : NULL;
+		}
+		r->enforced = !t->err && !t->why[0];
+		if (t->err == -ENOENT)
+			snprintf(reasons[n], sizeof(reasons[n]), "no cgroup: the unit is not running");
+		else if (t->err == -ENOTUNIQ)
+			snprintf(reasons[n], sizeof(reasons[n]), "several cgroups have this name; "
+				 "use the absolute cgroup path as target");
+		else if (t->err)
+			snprintf(reasons[n], sizeof(reasons[n]), "%s", strerror(-t->err));
+		else if (t->why[0])
+			snprintf(reasons[n], sizeof(reasons[n]), "%s", t->why);
+		else if (t->inherits)
+			snprintf(reasons[n], sizeof(reasons[n]), "programs attached at %s",
+				 t->inherits);
+		r->reason = reasons[n][0] ? reasons[n] : NULL;
+		n++;
+	}
+	if (ug_store_status_replace(ag->st, rows, n))
+		ug_log(LOG_ERR, "agent: cannot write status: %s", ug_store_errmsg(ag->st));
+	snprintf(gen, sizeof(gen), "%u", ug_net_generation(ag->net));
+	ug_store_agent_set(ag->st, "generation", gen);
+out:
+	free(rows);
+	free(reasons);
+}
+
 /* Build the desired policy from the store and hand it to the kernel. */
 static int sync_policy(struct agent *ag)
 {
@@ -176,6 +297,8 @@ static int sync_policy(struct agent *ag)
 
 	targets_free(ag);
 	err = ug_store_policy_version(ag->st, &ag->policy_version);
+	if (!err)
+		err = ug_store_units(ag->st, load_unit, ag);
 	if (!err)
 		err = ug_store_rules(ag->st, NULL, load_rule, ag);
 	if (err) {
@@ -250,7 +373,19 @@ static int sync_policy(struct agent *ag)
 		u = &units[n_units];
 		u->target = t->name;
 		u->cg = t->cg;
-		u->mode = UG_MODE_ENFORCE;
+		u->mode = t->mode;
+		u->deny_default = t->deny_default;
+		/* A slice's settings bind what is below it: the most relaxed mode
+		 * (off > audit > enforce) and any default deny win. */
+		for (size_t j = 0; j < ag->n_targets; j++) {
+			const struct target *a = &ag->targets[j];
+
+			if (a->err || !is_below(t->cg.path, a->cg.path))
+				continue;
+			if (a->mode > u->mode)
+				u->mode = a->mode;
+			u->deny_default |= a->deny_default;
+		}
 		u->rules = merged[n_units];
 		u->n_rules = n;
 		u->attach = ancestors == 0;
@@ -258,6 +393,24 @@ static int sync_policy(struct agent *ag)
 	}
 
 	err = ug_net_apply(ag->net, units, n_units);
+	for (size_t i = 0; i < n_units; i++) {
+		struct target *t = target_by_cgid(ag, units[i].cg.id);
+
+		if (!t)
+			continue;
+		t->attached = units[i].attach && !units[i].err;
+		t->generation = ug_net_unit_generation(ag->net, units[i].cg.id);
+		if (units[i].err)
+			snprintf(t->why, sizeof(t->why), "%s", units[i].why);
+		if (!units[i].attach)
+			t->inherits = topmost_ancestor(ag, t);
+	}
+	if (ug_net_units_changed(ag->net) &&
+	    ug_store_generation_add(ag->st, ug_net_generation(ag->net), realtime_us(),
+				    ag->policy_version, ug_net_units_changed(ag->net)))
+		ug_log(LOG_ERR, "agent: cannot record generation %u: %s",
+		       ug_net_generation(ag->net), ug_store_errmsg(ag->st));
+	write_status(ag);
 	ug_log(LOG_DEBUG, "agent: policy version %" PRId64 " applied as generation %u",
 	       ag->policy_version, ug_net_generation(ag->net));
 out:
@@ -325,10 +478,91 @@ static int on_store_change(sd_event_source *s, const struct inotify_event *ev, v
 	return 0;
 }
 
+struct snapshot {
+	struct agent *ag;
+	int64_t now_us;
+	struct ug_store_acct *acct;
+	size_t n_acct, cap_acct;
+	struct ug_store_hits *hits;
+	size_t n_hits, cap_hits;
+};
+
+static void snap_unit(const struct ug_net_stats *st, void *ctx)
+{
+	struct snapshot *sn = ctx;
+
+	for (int dir = 0; dir < 2; dir++) {
+		const struct ug_acct_val *v = &st->acct[dir];
+		struct ug_store_acct *r;
+
+		if (sn->n_acct == sn->cap_acct) {
+			size_t cap = sn->cap_acct ? sn->cap_acct * 2 : 64;
+			struct ug_store_acct *a = reallocarray(sn->acct, cap, sizeof(*a));
+
+			if (!a)
+				return;
+			sn->acct = a;
+			sn->cap_acct = cap;
+		}
+		r = &sn->acct[sn->n_acct++];
+		*r = (struct ug_store_acct){
+			.time_us = sn->now_us,
+			.unit = st->target,
+			.cgroup_id = st->cgid,
+			.direction = dir ? "ingress" : "egress",
+			.allowed_packets = v->packets[UG_ACCT_ALLOWED],
+			.allowed_bytes = v->bytes[UG_ACCT_ALLOWED],
+			.dropped_packets = v->packets[UG_ACCT_DROPPED],
+			.dropped_bytes = v->bytes[UG_ACCT_DROPPED],
+			.audited_packets = v->packets[UG_ACCT_AUDITED],
+			.audited_bytes = v->bytes[UG_ACCT_AUDITED],
+			.generation = st->generation,
+		};
+	}
+}
+
+static void snap_hit(uint32_t rule_id, uint64_t hits, void *ctx)
+{
+	struct snapshot *sn = ctx;
+
+	if (sn->n_hits == sn->cap_hits) {
+		size_t cap = sn->cap_hits ? sn->cap_hits * 2 : 64;
+		struct ug_store_hits *h = reallocarray(sn->hits, cap, sizeof(*h));
+
+		if (!h)
+			return;
+		sn->hits = h;
+		sn->cap_hits = cap;
+	}
+	sn->hits[sn->n_hits++] = (struct ug_store_hits){
+		.time_us = sn->now_us,
+		.rule_id = rule_id,
+		.hits = hits,
+		.generation = ug_net_generation(sn->ag->net),
+	};
+}
+
+/* Cumulative counters into the accounting and rule_hits tables. */
+static void snapshot_stats(struct agent *ag)
+{
+	struct snapshot sn = { .ag = ag, .now_us = realtime_us() };
+
+	if (ug_net_stats(ag->net, snap_unit, &sn) || ug_net_rule_hits(ag->net, snap_hit, &sn))
+		ug_log(LOG_ERR, "agent: cannot read the counters");
+	if (sn.n_acct && ug_store_accounting_insert(ag->st, sn.acct, sn.n_acct))
+		ug_log(LOG_ERR, "agent: cannot write accounting: %s", ug_store_errmsg(ag->st));
+	if (sn.n_hits && ug_store_rule_hits_insert(ag->st, sn.hits, sn.n_hits))
+		ug_log(LOG_ERR, "agent: cannot write rule hits: %s", ug_store_errmsg(ag->st));
+	free(sn.acct);
+	free(sn.hits);
+	ag->last_stats_us = sn.now_us;
+}
+
 static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 {
 	static unsigned ticks;
 	struct agent *ag = ctx;
+	char buf[32];
 	uint64_t lost;
 
 	ug_audit_flush(ag->audit);
@@ -341,6 +575,10 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 			ug_audit_lost(ag->audit, lost - ag->lost_seen);
 			ag->lost_seen = lost;
 		}
+		snprintf(buf, sizeof(buf), "%" PRId64, realtime_us());
+		ug_store_agent_set(ag->st, "heartbeat_us", buf);
+		if (realtime_us() - (int64_t)ag->last_stats_us >= (int64_t)ag->stats_interval * 1000000)
+			snapshot_stats(ag);
 	}
 	sd_event_source_set_time(s, usec + 250 * 1000);
 	return 0;
@@ -383,6 +621,8 @@ static void usage(FILE *f)
 		"  --db PATH        policy store (default " UG_DEFAULT_DB ")\n"
 		"  --pin-dir DIR    bpffs directory for pinned programs and maps\n"
 		"                   (default " UG_DEFAULT_PIN_DIR ")\n"
+		"  --stats-interval SECONDS\n"
+		"                   accounting snapshots into the store every SECONDS (default 60)\n"
 		"  --detach-all     remove every pinned program and map, ending enforcement, and exit\n"
 		"  -v, --verbose    debug messages, including libbpf's\n"
 		"  -h, --help       this text\n\n"
@@ -399,11 +639,14 @@ int main(int argc, char **argv)
 		{ "db", required_argument, NULL, 'd' },
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "detach-all", no_argument, NULL, 'D' },
+		{ "stats-interval", required_argument, NULL, 's' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct agent ag = { .db_path = UG_DEFAULT_DB, .pin_dir = UG_DEFAULT_PIN_DIR };
+	struct agent ag = { .db_path = UG_DEFAULT_DB, .pin_dir = UG_DEFAULT_PIN_DIR,
+			    .stats_interval = 60 };
+	char *end;
 	char errbuf[256], dbdir[PATH_MAX];
 	sd_event_source *tick = NULL;
 	bool detach_all = false;
@@ -421,6 +664,16 @@ int main(int argc, char **argv)
 			break;
 		case 'D':
 			detach_all = true;
+			break;
+		case 's':
+			errno = 0;
+			ag.stats_interval = strtoul(optarg, &end, 10);
+			if (errno || *end || !optarg[0] || ag.stats_interval < 1 ||
+			    ag.stats_interval > 86400) {
+				fprintf(stderr, "unitguardd: invalid --stats-interval '%s': expected "
+					"1-86400 seconds\n", optarg);
+				return 2;
+			}
 			break;
 		case 'v':
 			ug_verbose = 1;
@@ -521,6 +774,19 @@ int main(int argc, char **argv)
 		goto out_event;
 	}
 
+	ag.started_us = realtime_us();
+	ag.last_stats_us = ag.started_us;
+	{
+		char buf[32];
+
+		snprintf(buf, sizeof(buf), "%d", getpid());
+		ug_store_agent_set(ag.st, "pid", buf);
+		snprintf(buf, sizeof(buf), "%" PRId64, ag.started_us);
+		ug_store_agent_set(ag.st, "started_us", buf);
+		ug_store_agent_set(ag.st, "heartbeat_us", buf);
+		ug_store_agent_set(ag.st, "pin_dir", ag.pin_dir);
+		ug_store_agent_set(ag.st, "lsm", "unavailable: this build has no BPF LSM programs");
+	}
 	err = sync_policy(&ag);
 	if (err)
 		ug_log(LOG_WARNING, "agent: started with errors; see above for what is NOT "
@@ -533,6 +799,9 @@ int main(int argc, char **argv)
 	else
 		ug_log(LOG_INFO, "agent: exiting; pinned programs keep enforcing");
 	sd_notify(0, "STOPPING=1");
+	ug_net_poll_events(ag.net);
+	snapshot_stats(&ag);
+	ug_store_agent_set(ag.st, "pid", "0");
 
 out_event:
 	sd_event_source_unref(tick);

@@ -39,12 +39,13 @@ struct unit_state {
 	struct ug_rule *rules; /* copy, to see whether anything changed */
 	size_t n_rules;
 	struct trie trie;
+	uint16_t acct; /* slot in ug_acct, for the cgroup's lifetime as a policy cgroup */
 	uint32_t generation;
 	bool loaded; /* rules/mode above are what the kernel has (false after adoption) */
 	bool seen;
 };
 
-#define N_PROGS 5
+#define N_PROGS 8
 
 struct attachment {
 	uint64_t cgid;
@@ -64,13 +65,18 @@ struct ug_net {
 	struct trie *retired;
 	size_t n_retired;
 	uint8_t trie_used[N_TRIES / 8];
+	uint8_t acct_used[UG_ACCT_SLOTS / 8];
 	uint32_t generation;
+	uint32_t last_changed; /* units changed by the last apply */
 	uint32_t level_mask;
 	/* Names of policy cgroups removed recently: their denials may still sit
 	 * in the ring buffer. */
 	struct {
 		uint64_t cgid;
 		char target[TARGET_MAX];
+		uint32_t generation;
+		struct ug_acct_val acct[2]; /* final counts, reported once by ug_net_stats() */
+		bool unreported;
 	} gone[64];
 	unsigned gone_next;
 };
@@ -98,6 +104,65 @@ static int trie_alloc(struct ug_net *net, uint16_t *id)
 static void trie_release_id(struct ug_net *net, uint16_t id)
 {
 	net->trie_used[id / 8] &= ~(1u << (id % 8));
+}
+
+/* Sum of one ug_acct slot over all CPUs. */
+static int acct_read(const struct ug_net *net, uint16_t slot, int dir, struct ug_acct_val *sum)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u32 idx = (__u32)slot * 2 + dir;
+	struct ug_acct_val *v;
+
+	if (ncpu < 0)
+		return ncpu;
+	v = calloc(ncpu, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(net->skel->maps.ug_acct), &idx, v)) {
+		free(v);
+		return -errno;
+	}
+	memset(sum, 0, sizeof(*sum));
+	for (int c = 0; c < ncpu; c++)
+		for (int k = 0; k < UG_ACCT_MAX; k++) {
+			sum->packets[k] += v[c].packets[k];
+			sum->bytes[k] += v[c].bytes[k];
+		}
+	free(v);
+	return 0;
+}
+
+/* A fresh slot starts from zero: it may hold a removed cgroup's counts. */
+static int acct_alloc(struct ug_net *net, uint16_t *slot)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct ug_acct_val *zero;
+
+	if (ncpu < 0)
+		return ncpu;
+	for (uint32_t i = 0; i < UG_ACCT_SLOTS; i++) {
+		if (net->acct_used[i / 8] & (1u << (i % 8)))
+			continue;
+		zero = calloc(ncpu, sizeof(*zero));
+		if (!zero)
+			return -ENOMEM;
+		for (int dir = 0; dir < 2; dir++) {
+			__u32 idx = i * 2 + dir;
+
+			if (bpf_map_update_elem(bpf_map__fd(net->skel->maps.ug_acct), &idx, zero,
+						BPF_ANY)) {
+				int err = -errno;
+
+				free(zero);
+				return err;
+			}
+		}
+		free(zero);
+		net->acct_used[i / 8] |= 1u << (i % 8);
+		*slot = i;
+		return 0;
+	}
+	return -ENOSPC;
 }
 
 static void trie_delete_entries(struct ug_net *net, const struct trie *t)
@@ -339,6 +404,8 @@ static int adopt_maps(struct ug_net *net)
 		u->mode = v.mode;
 		u->deny_default = v.deny_default;
 		u->trie.id = v.trie;
+		u->acct = v.acct;
+		net->acct_used[v.acct / 8] |= 1u << (v.acct % 8);
 		u->generation = v.generation;
 		/* Not loaded: the first apply rewrites it under a new trie. */
 		u->level = -1;
@@ -508,13 +575,14 @@ static bool unit_same(const struct unit_state *s, const struct ug_net_unit *u)
 }
 
 /* Build the unit's new trie and switch the unit to it in one map update. */
-static int unit_update(struct ug_net *net, struct unit_state *s, const struct ug_net_unit *u,
+static int unit_update(struct ug_net *net, struct unit_state *s, struct ug_net_unit *u,
 		       uint32_t generation)
 {
 	struct ug_unit_val val = {
 		.generation = generation,
 		.mode = u->mode,
 		.deny_default = u->deny_default,
+		.acct = s->acct,
 	};
 	struct trie t = {};
 	struct ug_rule *rules = NULL;
@@ -523,7 +591,7 @@ static int unit_update(struct ug_net *net, struct unit_state *s, const struct ug
 	err = trie_alloc(net, &t.id);
 	if (err)
 		return err;
-	err = ug_compile(u->rules, u->n_rules, t.id, &t.entries, &t.n);
+	err = ug_compile(u->rules, u->n_rules, t.id, &t.entries, &t.n, u->why, sizeof(u->why));
 	if (err)
 		goto err_id;
 	if (u->n_rules) {
@@ -634,20 +702,27 @@ static void detach(struct ug_net *net, struct attachment *a)
 	ug_log(LOG_INFO, "net: detached from cgroup %" PRIu64, a->cgid);
 }
 
+/* Keep a removed cgroup's name (its denials may still be in the ring
+ * buffer) and final counts (not yet in a snapshot); free its slot. */
 static void remember_gone(struct ug_net *net, const struct unit_state *s)
 {
 	unsigned i = net->gone_next++ % (sizeof(net->gone) / sizeof(net->gone[0]));
 
 	net->gone[i].cgid = s->cgid;
+	net->gone[i].generation = s->generation;
 	snprintf(net->gone[i].target, sizeof(net->gone[i].target), "%s", s->target);
+	net->gone[i].unreported = !acct_read(net, s->acct, 0, &net->gone[i].acct[0]) &&
+				  !acct_read(net, s->acct, 1, &net->gone[i].acct[1]);
+	net->acct_used[s->acct / 8] &= ~(1u << (s->acct % 8));
 }
 
 int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n)
 {
-	uint32_t generation = net->generation + 1, new_mask = 0;
+	uint32_t generation = net->generation + 1, new_mask = 0, n_changed = 0;
+	uint64_t t0 = now_ns();
 	int first_err = 0, err;
 	bool changed = false;
-	size_t kept;
+	size_t kept, entries = 0;
 
 	for (size_t i = 0; i < net->n_units; i++)
 		net->units[i].seen = false;
@@ -663,6 +738,7 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n)
 		struct unit_state *s = unit_find(net, u->cg.id);
 
 		u->err = 0;
+		u->why[0] = '\0';
 		if (!s) {
 			s = reallocarray(net->units, net->n_units + 1, sizeof(*s));
 			if (!s) {
@@ -670,9 +746,17 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n)
 				continue;
 			}
 			net->units = s;
-			s = &net->units[net->n_units++];
+			s = &net->units[net->n_units];
 			memset(s, 0, sizeof(*s));
 			s->cgid = u->cg.id;
+			u->err = acct_alloc(net, &s->acct);
+			if (u->err) {
+				snprintf(u->why, sizeof(u->why), "no accounting slot: %s",
+					 strerror(-u->err));
+				first_err = first_err ?: u->err;
+				continue;
+			}
+			net->n_units++;
 		}
 		s->seen = true;
 		snprintf(s->target, sizeof(s->target), "%s", u->target);
@@ -681,12 +765,16 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n)
 			continue;
 		u->err = unit_update(net, s, u, generation);
 		if (u->err) {
-			ug_log(LOG_ERR, "net: %s: cannot load its %zu rules: %s", u->target,
-			       u->n_rules, strerror(-u->err));
+			if (!u->why[0])
+				snprintf(u->why, sizeof(u->why), "%s", strerror(-u->err));
+			ug_log(LOG_ERR, "net: %s: cannot load its %zu rules: %s; its previous "
+			       "policy stays in force", u->target, u->n_rules, u->why);
 			first_err = first_err ?: u->err;
 			continue;
 		}
 		changed = true;
+		n_changed++;
+		entries += s->trie.n;
 		ug_log(LOG_INFO, "net: %s: generation %u, %zu rules, %zu trie entries", u->target,
 		       generation, u->n_rules, s->trie.n);
 	}
@@ -746,9 +834,86 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n)
 
 	err = set_level_mask(net, new_mask);
 	first_err = first_err ?: err;
-	if (changed)
+	net->last_changed = n_changed;
+	if (changed) {
 		net->generation = generation;
+		ug_log(LOG_INFO, "net: generation %u applied in %.3f ms (%u units changed, %zu "
+		       "trie entries written)", generation, (now_ns() - t0) / 1e6, n_changed,
+		       entries);
+	}
 	return first_err;
+}
+
+uint32_t ug_net_unit_generation(const struct ug_net *net, uint64_t cgid)
+{
+	for (size_t i = 0; i < net->n_units; i++)
+		if (net->units[i].cgid == cgid)
+			return net->units[i].generation;
+	return 0;
+}
+
+uint32_t ug_net_units_changed(const struct ug_net *net)
+{
+	return net->last_changed;
+}
+
+int ug_net_stats(struct ug_net *net, ug_net_stats_cb cb, void *ctx)
+{
+	struct ug_net_stats st;
+	int err;
+
+	for (size_t i = 0; i < net->n_units; i++) {
+		const struct unit_state *s = &net->units[i];
+
+		memset(&st, 0, sizeof(st));
+		st.target = s->target;
+		st.cgid = s->cgid;
+		st.generation = s->generation;
+		if ((err = acct_read(net, s->acct, 0, &st.acct[0])) ||
+		    (err = acct_read(net, s->acct, 1, &st.acct[1])))
+			return err;
+		cb(&st, ctx);
+	}
+	for (size_t i = 0; i < sizeof(net->gone) / sizeof(net->gone[0]); i++) {
+		if (!net->gone[i].unreported)
+			continue;
+		memset(&st, 0, sizeof(st));
+		st.target = net->gone[i].target;
+		st.cgid = net->gone[i].cgid;
+		st.generation = net->gone[i].generation;
+		memcpy(st.acct, net->gone[i].acct, sizeof(st.acct));
+		cb(&st, ctx);
+		net->gone[i].unreported = false;
+	}
+	return 0;
+}
+
+int ug_net_rule_hits(struct ug_net *net, void (*cb)(uint32_t rule_id, uint64_t hits, void *ctx),
+		     void *ctx)
+{
+	int fd = bpf_map__fd(net->skel->maps.ug_rule_hits);
+	int ncpu = libbpf_num_possible_cpus();
+	__u32 key, next, *pkey = NULL;
+	uint64_t *v;
+
+	if (ncpu < 0)
+		return ncpu;
+	v = calloc(ncpu, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	while (!bpf_map_get_next_key(fd, pkey, &next)) {
+		uint64_t sum = 0;
+
+		key = next;
+		pkey = &key;
+		if (bpf_map_lookup_elem(fd, &key, v))
+			continue;
+		for (int c = 0; c < ncpu; c++)
+			sum += v[c];
+		cb(key, sum, ctx);
+	}
+	free(v);
+	return 0;
 }
 
 uint32_t ug_net_generation(const struct ug_net *net)

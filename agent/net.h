@@ -27,6 +27,7 @@ struct ug_net_unit {
 	size_t n_rules;
 	bool attach;          /* topmost policy cgroup: the programs are attached here */
 	int err;              /* out: 0, or why this unit's policy is not in force */
+	char why[160];        /* out: the same, as text */
 };
 
 /*
@@ -51,6 +52,25 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n);
 void ug_net_cleanup(struct ug_net *net);
 
 uint32_t ug_net_generation(const struct ug_net *net);
+/* Generation of the policy in force for a policy cgroup; 0 if none. */
+uint32_t ug_net_unit_generation(const struct ug_net *net, uint64_t cgid);
+/* Policy cgroups whose policy the last ug_net_apply() changed. */
+uint32_t ug_net_units_changed(const struct ug_net *net);
+
+/* Counters of one policy cgroup, summed over CPUs. */
+struct ug_net_stats {
+	const char *target;
+	uint64_t cgid;
+	uint32_t generation;
+	struct ug_acct_val acct[2]; /* [0] egress, [1] ingress */
+};
+typedef void (*ug_net_stats_cb)(const struct ug_net_stats *s, void *ctx);
+/* Every current policy cgroup, and once more each one removed since the
+ * last call, with its final counts. */
+int ug_net_stats(struct ug_net *net, ug_net_stats_cb cb, void *ctx);
+/* Decisions per rule since the rule first decided (cumulative). */
+int ug_net_rule_hits(struct ug_net *net, void (*cb)(uint32_t rule_id, uint64_t hits, void *ctx),
+		     void *ctx);
 int ug_net_events_fd(const struct ug_net *net);
 int ug_net_poll_events(struct ug_net *net); /* drain the ring buffer, no wait */
 /* Sum over CPUs of a ug_counter. */

@@ -80,6 +80,8 @@ struct ug_unit_val {
 	__u16 trie;        /* the LPM key's trie id */
 	__u8 mode;         /* enum ug_mode */
 	__u8 deny_default; /* bit (1 << enum ug_dir) set: that direction's default posture is deny */
+	__u16 acct;        /* this cgroup's slot in ug_acct; stable across generations */
+	__u16 pad[3];
 };
 
 /*
@@ -98,15 +100,65 @@ struct ug_lpm_key {
 
 #define UG_LPM_HDR_BITS 32
 
-struct ug_lpm_val {
-	__u32 rule_id; /* store rule id; 0 for an entry the compiler added */
-	__u8 action;   /* enum ug_action, or UG_ACT_DEFAULT */
-	__u8 pad[3];
+/*
+ * One rule as the kernel checks it, inside an LPM value. A rule matches when
+ * its protocol is 0 (any) or equal to the packet's, and, when UG_MATCH_PORTS
+ * is set, the packet has a port (TCP or UDP) within [port_lo, port_hi].
+ * Which port: egress, the remote port; ingress, the local port; bind, the
+ * port being bound.
+ */
+struct ug_match {
+	__u32 rule_id;   /* store rule id */
+	__u16 port_lo;
+	__u16 port_hi;
+	__u8 proto;      /* IPPROTO_*; 0: any */
+	__u8 action;     /* enum ug_action */
+	__u8 flags;      /* UG_MATCH_* */
+	__u8 pad;
 };
 
-/* An LPM value that stops a shorter IPv6 prefix (such as ::/0) from covering
- * the IPv4-mapped range: the lookup ends there and the default posture decides. */
-#define UG_ACT_DEFAULT 0xff
+#define UG_MATCH_PORTS 0x1
+
+/* Rules one LPM entry can carry; the compiler refuses a policy that needs more. */
+#define UG_MATCHES_MAX 16
+
+/*
+ * The value of an LPM entry: every rule that can decide for an address whose
+ * longest matching prefix is this entry, in the order they are tried. The
+ * compiler appends the rules of the shorter prefixes that cover this one, so
+ * the kernel needs a single LPM lookup: the first rule that matches decides;
+ * when none does, the unit's default posture decides. An empty list is how
+ * the compiler stops IPv6 rules from reaching into the IPv4-mapped range.
+ */
+struct ug_lpm_val {
+	__u32 n;         /* used entries of m[] */
+	__u32 pad;
+	struct ug_match m[UG_MATCHES_MAX];
+};
+
+/*
+ * ug_acct (per-CPU array, UG_ACCT_SLOTS * 2 entries, index acct * 2 + dir):
+ * packets and bytes seen by the packet-level hooks of each policy cgroup,
+ * per direction (egress 0, ingress 1) and verdict. Bytes are skb->len: the IP
+ * packet, headers included. An array, not a hash: the lookup on every packet
+ * is then a bounds check and an add.
+ */
+#define UG_ACCT_SLOTS 4096
+
+enum ug_acct_verdict {
+	UG_ACCT_ALLOWED = 0,
+	UG_ACCT_DROPPED = 1,
+	UG_ACCT_AUDITED = 2, /* would have been dropped; audit mode let it pass */
+	UG_ACCT_MAX,
+};
+
+struct ug_acct_val {
+	__u64 packets[UG_ACCT_MAX];
+	__u64 bytes[UG_ACCT_MAX];
+};
+
+/* ug_rule_hits (per-CPU hash, __u32 rule id -> __u64): decisions each rule
+ * made, at any hook. */
 
 /* ug_counters (per-CPU array): things the agent must report but that are not
  * events. */

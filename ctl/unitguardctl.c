@@ -14,8 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <json-c/json.h>
 
+#include "file.h"
 #include "policy.h"
 #include "store.h"
 
@@ -28,20 +37,31 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: unitguardctl [--db PATH] COMMAND ...\n\n"
 		"Commands:\n"
-		"  rule add TARGET egress|ingress allow|deny PREFIX   add a rule, print its id\n"
-		"  rule list [TARGET] [--json]                        list rules\n"
-		"  rule del ID                                        delete a rule\n"
-		"  audit [--unit TARGET] [--json]                     list recorded denials\n\n"
+		"  rule add TARGET egress|ingress|bind allow|deny PREFIX\n"
+		"           [--proto tcp|udp|icmp] [--port N[-M]] [--comment TEXT]\n"
+		"                                     add a rule, print its id\n"
+		"  rule list [TARGET] [--json]        list rules\n"
+		"  rule del ID                        delete a rule\n"
+		"  unit set TARGET [--mode enforce|audit|off] [--default-egress allow|deny]\n"
+		"           [--default-ingress allow|deny]\n"
+		"                                     set a unit's mode and default posture\n"
+		"  audit [--unit TARGET] [--json]     list recorded denials\n"
+		"  stats [TARGET] [--json]            packets, bytes and rule hits, live\n"
+		"  status [--json]                    what is enforced, where, and what is not\n"
+		"  apply FILE                         replace the whole policy from a YAML file\n"
+		"  export [FILE]                      write the policy as YAML (default stdout)\n\n"
 		"TARGET is a unit name (demo.service, web.slice, x.scope) or an absolute cgroup\n"
 		"path below the cgroup2 root (/system.slice/demo.service). PREFIX is an IPv4 or\n"
-		"IPv6 CIDR, or a bare address (= /32 or /128). The longest matching prefix\n"
-		"decides; no match allows.\n\n"
+		"IPv6 CIDR, or a bare address (= /32 or /128). The longest prefix with a rule\n"
+		"matching the protocol and port decides; no match: the default posture.\n\n"
 		"Options:\n"
 		"  --db PATH    policy store (default " UG_DEFAULT_DB ")\n"
 		"  -h, --help   this text\n\n"
 		"Examples:\n"
 		"  unitguardctl rule add demo.service egress deny 10.0.0.0/8\n"
 		"  unitguardctl rule add demo.service egress allow 10.1.0.0/16\n"
+		"  unitguardctl rule add demo.service egress deny 10.0.0.0/8 --proto tcp --port 22\n"
+		"  unitguardctl unit set demo.service --mode audit --default-egress deny\n"
 		"  unitguardctl rule list demo.service --json\n"
 		"  unitguardctl audit --unit demo.service\n");
 }
@@ -88,14 +108,27 @@ static int check_target(const char *target)
 /* Parse options of a subcommand; positional arguments are left in argv[optind..]. */
 struct sub_opts {
 	bool json;
-	const char *unit;
+	const char *unit, *proto, *port, *comment, *mode, *def_egress, *def_ingress;
 };
 
-static int parse_sub(int argc, char **argv, bool allow_json, bool allow_unit, struct sub_opts *o)
+enum {
+	OPT_JSON = 1 << 0,
+	OPT_UNIT = 1 << 1,
+	OPT_RULE = 1 << 2, /* --proto --port --comment */
+	OPT_POSTURE = 1 << 3, /* --mode --default-egress --default-ingress */
+};
+
+static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "unit", required_argument, NULL, 'u' },
+		{ "proto", required_argument, NULL, 'P' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "comment", required_argument, NULL, 'c' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "default-egress", required_argument, NULL, 'e' },
+		{ "default-ingress", required_argument, NULL, 'i' },
 		{},
 	};
 	int c;
@@ -105,10 +138,25 @@ static int parse_sub(int argc, char **argv, bool allow_json, bool allow_unit, st
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'j' && allow_json)
+		if (c == 'j' && (allowed & OPT_JSON))
 			o->json = true;
-		else if (c == 'u' && allow_unit)
+		else if (c == 'u' && (allowed & OPT_UNIT))
 			o->unit = optarg;
+		else if (c == 'P' && (allowed & OPT_RULE))
+			o->proto = optarg;
+		else if (c == 'p' && (allowed & OPT_RULE))
+			o->port = optarg;
+		else if (c == 'c' && (allowed & OPT_RULE))
+			o->comment = optarg;
+		else if (c == 'm' && (allowed & OPT_POSTURE))
+			o->mode = optarg;
+		else if (c == 'e' && (allowed & OPT_POSTURE))
+			o->def_egress = optarg;
+		else if (c == 'i' && (allowed & OPT_POSTURE))
+			o->def_ingress = optarg;
+		else if (c == '?' && optopt)
+			return bad("%s: option '%s' needs a value or is unknown", argv[0],
+				   argv[optind - 1]);
 		else
 			return bad("%s: unknown option '%s'", argv[0], argv[optind - 1]);
 	}
@@ -117,15 +165,17 @@ static int parse_sub(int argc, char **argv, bool allow_json, bool allow_unit, st
 
 static int rule_add(int argc, char **argv)
 {
+	struct ug_store_rule_spec spec = {};
 	struct ug_prefix prefix;
 	char canon[UG_PREFIX_STRLEN];
 	const char *why = NULL;
+	uint16_t lo = 0, hi = 0;
 	struct ug_store *st;
 	struct sub_opts o;
 	int64_t id;
-	int err;
+	int err, proto = 0;
 
-	err = parse_sub(argc, argv, false, false, &o);
+	err = parse_sub(argc, argv, OPT_RULE, &o);
 	if (err)
 		return err;
 	argv += optind;
@@ -136,18 +186,36 @@ static int rule_add(int argc, char **argv)
 	err = check_target(argv[0]);
 	if (err)
 		return err;
-	if (ug_dir_parse(argv[1]) < 0 || ug_dir_parse(argv[1]) == UG_DIR_BIND)
-		return bad("invalid DIRECTION '%s': expected egress or ingress", argv[1]);
+	if (ug_dir_parse(argv[1]) < 0)
+		return bad("invalid DIRECTION '%s': expected egress, ingress or bind", argv[1]);
 	if (ug_action_parse(argv[2]) < 0)
 		return bad("invalid ACTION '%s': expected allow or deny", argv[2]);
 	if (ug_prefix_parse(argv[3], &prefix, &why))
 		return bad("invalid PREFIX '%s': %s", argv[3], why ? why : "not a CIDR");
 	if (ug_prefix_format(&prefix, canon, sizeof(canon)))
 		return bad("invalid PREFIX '%s'", argv[3]);
+	if (o.proto && (proto = ug_proto_parse(o.proto)) < 0)
+		return bad("invalid --proto '%s': expected tcp, udp or icmp", o.proto);
+	if (o.port && ug_ports_parse(o.port, &lo, &hi, &why))
+		return bad("invalid --port '%s': %s", o.port, why ? why : "expected N or N-M");
+	if (o.port && proto == IPPROTO_ICMP)
+		return bad("invalid --port '%s': ICMP has no ports", o.port);
+	if (o.comment && (strlen(o.comment) > 1024 || strchr(o.comment, '\n')))
+		return bad("invalid --comment: at most 1024 characters on one line");
 
+	spec = (struct ug_store_rule_spec){
+		.target = argv[0],
+		.direction = argv[1],
+		.action = argv[2],
+		.prefix = canon,
+		.proto = o.proto,
+		.port_lo = lo,
+		.port_hi = hi,
+		.comment = o.comment,
+	};
 	if (open_store(UG_STORE_CREATE, &st))
 		return 1;
-	err = ug_store_rule_add(st, argv[0], argv[1], argv[2], canon, &id);
+	err = ug_store_rule_add(st, &spec, &id);
 	if (err) {
 		fprintf(stderr, "unitguardctl: rule add: %s\n", ug_store_errmsg(st));
 		ug_store_close(st);
@@ -158,13 +226,32 @@ static int rule_add(int argc, char **argv)
 	return 0;
 }
 
+static void ports_text(uint32_t lo, uint32_t hi, char *buf, size_t len)
+{
+	if (!lo)
+		snprintf(buf, len, "any");
+	else if (lo == hi)
+		snprintf(buf, len, "%u", lo);
+	else
+		snprintf(buf, len, "%u-%u", lo, hi);
+}
+
+static void json_add_str(json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+}
+
 static int print_rule(const struct ug_store_rule *r, void *ctx)
 {
 	json_object *arr = ctx, *o;
 
+	char ports[16];
+
+	ports_text(r->port_lo, r->port_hi, ports, sizeof(ports));
 	if (!arr) {
-		printf("%-6" PRId64 " %-32s %-8s %-6s %-43s %s\n", r->id, r->target, r->direction,
-		       r->action, r->prefix, r->created_at);
+		printf("%-6" PRId64 " %-28s %-8s %-6s %-43s %-5s %-11s %s\n", r->id, r->target,
+		       r->direction, r->action, r->prefix, r->proto ?: "any", ports,
+		       r->comment ?: "");
 		return 0;
 	}
 	o = json_object_new_object();
@@ -175,6 +262,10 @@ static int print_rule(const struct ug_store_rule *r, void *ctx)
 	json_object_object_add(o, "direction", json_object_new_string(r->direction));
 	json_object_object_add(o, "action", json_object_new_string(r->action));
 	json_object_object_add(o, "prefix", json_object_new_string(r->prefix));
+	json_add_str(o, "proto", r->proto);
+	json_object_object_add(o, "port_lo", r->port_lo ? json_object_new_int64(r->port_lo) : NULL);
+	json_object_object_add(o, "port_hi", r->port_lo ? json_object_new_int64(r->port_hi) : NULL);
+	json_add_str(o, "comment", r->comment);
 	json_object_object_add(o, "created_at", json_object_new_string(r->created_at));
 	return json_object_array_add(arr, o) ? -ENOMEM : 0;
 }
@@ -198,7 +289,7 @@ static int rule_list(int argc, char **argv)
 	struct sub_opts o;
 	int err;
 
-	err = parse_sub(argc, argv, true, false, &o);
+	err = parse_sub(argc, argv, OPT_JSON, &o);
 	if (err)
 		return err;
 	argv += optind;
@@ -216,8 +307,8 @@ static int rule_list(int argc, char **argv)
 	if (o.json)
 		arr = json_object_new_array();
 	else
-		printf("%-6s %-32s %-8s %-6s %-43s %s\n", "ID", "TARGET", "DIR", "ACTION",
-		       "PREFIX", "CREATED");
+		printf("%-6s %-28s %-8s %-6s %-43s %-5s %-11s %s\n", "ID", "TARGET", "DIR",
+		       "ACTION", "PREFIX", "PROTO", "PORT", "COMMENT");
 	err = ug_store_rules(st, target, print_rule, arr);
 	if (err)
 		fprintf(stderr, "unitguardctl: rule list: %s\n",
@@ -237,7 +328,7 @@ static int rule_del(int argc, char **argv)
 	long long id;
 	int err;
 
-	err = parse_sub(argc, argv, false, false, &o);
+	err = parse_sub(argc, argv, 0, &o);
 	if (err)
 		return err;
 	argv += optind;
@@ -257,11 +348,6 @@ static int rule_del(int argc, char **argv)
 		fprintf(stderr, "unitguardctl: rule del: %s\n", ug_store_errmsg(st));
 	ug_store_close(st);
 	return err == -ENOENT ? EXIT_USAGE : err ? 1 : 0;
-}
-
-static void json_add_str(json_object *o, const char *k, const char *v)
-{
-	json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
 }
 
 static int print_audit(const struct ug_store_audit *a, void *ctx)
@@ -309,7 +395,7 @@ static int audit(int argc, char **argv)
 	struct sub_opts o;
 	int err;
 
-	err = parse_sub(argc, argv, true, true, &o);
+	err = parse_sub(argc, argv, OPT_JSON | OPT_UNIT, &o);
 	if (err)
 		return err;
 	if (optind != argc)
@@ -334,6 +420,595 @@ static int audit(int argc, char **argv)
 	else if (arr)
 		err = print_json(arr);
 	json_object_put(arr);
+	ug_store_close(st);
+	return err ? 1 : 0;
+}
+
+static int unit_set(int argc, char **argv)
+{
+	struct ug_store *st;
+	struct sub_opts o;
+	int err;
+
+	err = parse_sub(argc, argv, OPT_POSTURE, &o);
+	if (err)
+		return err;
+	argv += optind;
+	argc -= optind;
+	if (argc != 1)
+		return bad("unit set: expected one TARGET");
+	err = check_target(argv[0]);
+	if (err)
+		return err;
+	if (!o.mode && !o.def_egress && !o.def_ingress)
+		return bad("unit set: nothing to set (--mode, --default-egress, --default-ingress)");
+	if (o.mode && ug_mode_parse(o.mode) < 0)
+		return bad("invalid --mode '%s': expected enforce, audit or off", o.mode);
+	if (o.def_egress && ug_action_parse(o.def_egress) < 0)
+		return bad("invalid --default-egress '%s': expected allow or deny", o.def_egress);
+	if (o.def_ingress && ug_action_parse(o.def_ingress) < 0)
+		return bad("invalid --default-ingress '%s': expected allow or deny", o.def_ingress);
+	if (open_store(UG_STORE_CREATE, &st))
+		return 1;
+	err = ug_store_unit_set(st, argv[0], o.mode, o.def_egress, o.def_ingress);
+	if (err)
+		fprintf(stderr, "unitguardctl: unit set: %s\n", ug_store_errmsg(st));
+	ug_store_close(st);
+	return err ? 1 : 0;
+}
+
+/* --- live counters from the agent's pinned maps ---------------------------- */
+
+struct live {
+	int units_fd, acct_fd, hits_fd;
+	int ncpu;
+};
+
+static void live_close(struct live *l)
+{
+	if (l->units_fd >= 0)
+		close(l->units_fd);
+	if (l->acct_fd >= 0)
+		close(l->acct_fd);
+	if (l->hits_fd >= 0)
+		close(l->hits_fd);
+}
+
+/* The agent records where it pins; -ENOENT when nothing is pinned there. */
+static int live_open(struct ug_store *st, struct live *l)
+{
+	char dir[256], path[512];
+
+	l->units_fd = l->acct_fd = l->hits_fd = -1;
+	if (ug_store_agent_get(st, "pin_dir", dir, sizeof(dir)))
+		snprintf(dir, sizeof(dir), "/sys/fs/bpf/unitguard");
+	l->ncpu = libbpf_num_possible_cpus();
+	if (l->ncpu < 0)
+		return l->ncpu;
+	snprintf(path, sizeof(path), "%s/maps/ug_units", dir);
+	l->units_fd = bpf_obj_get(path);
+	snprintf(path, sizeof(path), "%s/maps/ug_acct", dir);
+	l->acct_fd = bpf_obj_get(path);
+	snprintf(path, sizeof(path), "%s/maps/ug_rule_hits", dir);
+	l->hits_fd = bpf_obj_get(path);
+	if (l->units_fd < 0 || l->acct_fd < 0 || l->hits_fd < 0) {
+		int err = -errno;
+
+		live_close(l);
+		fprintf(stderr, "unitguardctl: no counters pinned under %s: %s (is unitguardd "
+			"running, and are you root?)\n", dir, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+static int live_unit(const struct live *l, uint64_t cgid, struct ug_unit_val *uv,
+		     struct ug_acct_val sum[2])
+{
+	struct ug_acct_val *v;
+
+	if (bpf_map_lookup_elem(l->units_fd, &cgid, uv))
+		return -errno;
+	v = calloc(l->ncpu, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	memset(sum, 0, 2 * sizeof(*sum));
+	for (int dir = 0; dir < 2; dir++) {
+		__u32 idx = (__u32)uv->acct * 2 + dir;
+
+		if (bpf_map_lookup_elem(l->acct_fd, &idx, v)) {
+			free(v);
+			return -errno;
+		}
+		for (int c = 0; c < l->ncpu; c++)
+			for (int k = 0; k < UG_ACCT_MAX; k++) {
+				sum[dir].packets[k] += v[c].packets[k];
+				sum[dir].bytes[k] += v[c].bytes[k];
+			}
+	}
+	free(v);
+	return 0;
+}
+
+static int live_hits(const struct live *l, uint32_t rule_id, uint64_t *hits)
+{
+	uint64_t *v = calloc(l->ncpu, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	*hits = 0;
+	if (!bpf_map_lookup_elem(l->hits_fd, &rule_id, v))
+		for (int c = 0; c < l->ncpu; c++)
+			*hits += v[c];
+	free(v);
+	return 0;
+}
+
+static json_object *acct_json(const struct ug_acct_val *a)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "allowed_packets", json_object_new_uint64(a->packets[UG_ACCT_ALLOWED]));
+	json_object_object_add(o, "allowed_bytes", json_object_new_uint64(a->bytes[UG_ACCT_ALLOWED]));
+	json_object_object_add(o, "dropped_packets", json_object_new_uint64(a->packets[UG_ACCT_DROPPED]));
+	json_object_object_add(o, "dropped_bytes", json_object_new_uint64(a->bytes[UG_ACCT_DROPPED]));
+	json_object_object_add(o, "audited_packets", json_object_new_uint64(a->packets[UG_ACCT_AUDITED]));
+	json_object_object_add(o, "audited_bytes", json_object_new_uint64(a->bytes[UG_ACCT_AUDITED]));
+	return o;
+}
+
+struct stats_ctx {
+	const char *target;
+	struct live live;
+	json_object *units, *rules;
+	struct ug_store *st;
+};
+
+static int stats_unit(const struct ug_store_status *s, void *ctx)
+{
+	struct stats_ctx *c = ctx;
+	struct ug_acct_val a[2];
+	struct ug_unit_val uv;
+	json_object *o;
+
+	if (c->target && strcmp(c->target, s->target))
+		return 0;
+	if (!s->cgroup_id || live_unit(&c->live, s->cgroup_id, &uv, a))
+		return 0; /* not in the kernel: status says why */
+	if (!c->units) {
+		for (int dir = 0; dir < 2; dir++)
+			printf("%-28s %-8s %12" PRIu64 " %14" PRIu64 " %12" PRIu64 " %14" PRIu64
+			       " %12" PRIu64 " %14" PRIu64 " %6u\n", s->target,
+			       dir ? "ingress" : "egress", (uint64_t)a[dir].packets[UG_ACCT_ALLOWED],
+			       (uint64_t)a[dir].bytes[UG_ACCT_ALLOWED], (uint64_t)a[dir].packets[UG_ACCT_DROPPED],
+			       (uint64_t)a[dir].bytes[UG_ACCT_DROPPED], (uint64_t)a[dir].packets[UG_ACCT_AUDITED],
+			       (uint64_t)a[dir].bytes[UG_ACCT_AUDITED], uv.generation);
+		return 0;
+	}
+	o = json_object_new_object();
+	json_add_str(o, "unit", s->target);
+	json_object_object_add(o, "cgroup_id", json_object_new_uint64(s->cgroup_id));
+	json_object_object_add(o, "generation", json_object_new_int64(uv.generation));
+	json_object_object_add(o, "egress", acct_json(&a[0]));
+	json_object_object_add(o, "ingress", acct_json(&a[1]));
+	return json_object_array_add(c->units, o) ? -ENOMEM : 0;
+}
+
+static int stats_rule(const struct ug_store_rule *r, void *ctx)
+{
+	struct stats_ctx *c = ctx;
+	uint64_t hits;
+	json_object *o;
+
+	if (live_hits(&c->live, (uint32_t)r->id, &hits))
+		return -ENOMEM;
+	if (!c->rules) {
+		printf("%-6" PRId64 " %-28s %-8s %-6s %-43s %12" PRIu64 "\n", r->id, r->target,
+		       r->direction, r->action, r->prefix, hits);
+		return 0;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_int64(r->id));
+	json_add_str(o, "target", r->target);
+	json_object_object_add(o, "hits", json_object_new_uint64(hits));
+	return json_object_array_add(c->rules, o) ? -ENOMEM : 0;
+}
+
+static int stats(int argc, char **argv)
+{
+	struct stats_ctx c = {};
+	json_object *top = NULL;
+	struct sub_opts o;
+	int err;
+
+	err = parse_sub(argc, argv, OPT_JSON, &o);
+	if (err)
+		return err;
+	argv += optind;
+	argc -= optind;
+	if (argc > 1)
+		return bad("stats: expected at most one TARGET");
+	if (argc == 1) {
+		c.target = argv[0];
+		err = check_target(c.target);
+		if (err)
+			return err;
+	}
+	if (open_store(0, &c.st))
+		return 1;
+	if (live_open(c.st, &c.live)) {
+		ug_store_close(c.st);
+		return 1;
+	}
+	if (o.json) {
+		top = json_object_new_object();
+		c.units = json_object_new_array();
+		c.rules = json_object_new_array();
+		json_object_object_add(top, "units", c.units);
+		json_object_object_add(top, "rules", c.rules);
+	} else {
+		printf("%-28s %-8s %12s %14s %12s %14s %12s %14s %6s\n", "UNIT", "DIR",
+		       "ALLOWED_PKTS", "ALLOWED_BYTES", "DROPPED_PKTS", "DROPPED_BYTES",
+		       "AUDITED_PKTS", "AUDITED_BYTES", "GEN");
+	}
+	err = ug_store_status_list(c.st, stats_unit, &c);
+	if (!err && !o.json)
+		printf("\n%-6s %-28s %-8s %-6s %-43s %12s\n", "RULE", "TARGET", "DIR", "ACTION",
+		       "PREFIX", "HITS");
+	if (!err)
+		err = ug_store_rules(c.st, c.target, stats_rule, &c);
+	if (err)
+		fprintf(stderr, "unitguardctl: stats: %s\n",
+			err == -ENOMEM ? strerror(ENOMEM) : ug_store_errmsg(c.st));
+	else if (top)
+		err = print_json(top);
+	json_object_put(top);
+	live_close(&c.live);
+	ug_store_close(c.st);
+	return err ? 1 : 0;
+}
+
+/* --- status ----------------------------------------------------------------- */
+
+struct status_ctx {
+	json_object *arr;
+	struct live live;
+	bool have_live;
+	int not_enforced;
+};
+
+static int status_row(const struct ug_store_status *s, void *ctx)
+{
+	struct status_ctx *c = ctx;
+	struct ug_acct_val a[2] = {};
+	struct ug_unit_val uv;
+	bool live = c->have_live && s->cgroup_id && !live_unit(&c->live, s->cgroup_id, &uv, a);
+	json_object *o;
+
+	if (!s->enforced)
+		c->not_enforced++;
+	if (!c->arr) {
+		printf("%-28s %-8s %-4s %-8s %-9s %12" PRIu64 " %12" PRIu64 "  %s\n", s->target,
+		       s->mode ?: "-", s->enforced ? "yes" : "NO",
+		       s->programs ? "attached" : "-", s->generation ? "" : "-",
+		       (uint64_t)a[0].packets[UG_ACCT_DROPPED], (uint64_t)a[1].packets[UG_ACCT_DROPPED],
+		       s->reason ?: "");
+		if (s->cgroup)
+			printf("    cgroup %s (id %" PRIu64 "), generation %u%s%s\n", s->cgroup,
+			       s->cgroup_id, s->generation, s->programs ? ", programs: " : "",
+			       s->programs ?: "");
+		return 0;
+	}
+	o = json_object_new_object();
+	json_add_str(o, "target", s->target);
+	json_add_str(o, "cgroup", s->cgroup);
+	json_object_object_add(o, "cgroup_id", s->cgroup_id ? json_object_new_uint64(s->cgroup_id) : NULL);
+	json_add_str(o, "mode", s->mode);
+	json_object_object_add(o, "generation", json_object_new_int64(s->generation));
+	json_add_str(o, "programs", s->programs);
+	json_object_object_add(o, "enforced", json_object_new_boolean(s->enforced));
+	json_add_str(o, "reason", s->reason);
+	if (live) {
+		json_object_object_add(o, "egress", acct_json(&a[0]));
+		json_object_object_add(o, "ingress", acct_json(&a[1]));
+	}
+	json_add_str(o, "updated_at", s->updated_at);
+	return json_object_array_add(c->arr, o) ? -ENOMEM : 0;
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int status(int argc, char **argv)
+{
+	char pid[32] = "0", beat[32] = "0", gen[32] = "0", lsm[256] = "unknown";
+	struct status_ctx c = {};
+	json_object *top = NULL;
+	struct ug_store *st;
+	struct sub_opts o;
+	bool running;
+	double age;
+	int err;
+
+	err = parse_sub(argc, argv, OPT_JSON, &o);
+	if (err)
+		return err;
+	if (optind != argc)
+		return bad("status: unexpected argument '%s'", argv[optind]);
+	if (open_store(0, &st))
+		return 1;
+	ug_store_agent_get(st, "pid", pid, sizeof(pid));
+	ug_store_agent_get(st, "heartbeat_us", beat, sizeof(beat));
+	ug_store_agent_get(st, "generation", gen, sizeof(gen));
+	ug_store_agent_get(st, "lsm", lsm, sizeof(lsm));
+	age = (now_us() - strtoll(beat, NULL, 10)) / 1e6;
+	/* The heartbeat is written every second; a dead agent stops it. */
+	running = atoi(pid) > 0 && age < 5;
+	c.have_live = running && !live_open(st, &c.live);
+	if (o.json) {
+		top = json_object_new_object();
+		c.arr = json_object_new_array();
+		json_object_object_add(top, "agent_running", json_object_new_boolean(running));
+		json_object_object_add(top, "agent_pid", json_object_new_int(atoi(pid)));
+		json_object_object_add(top, "generation", json_object_new_int64(strtoll(gen, NULL, 10)));
+		json_add_str(top, "lsm", lsm);
+		json_object_object_add(top, "units", c.arr);
+	} else {
+		if (running)
+			printf("agent: running (pid %s, heartbeat %.1f s ago), generation %s\n", pid,
+			       age, gen);
+		else
+			printf("agent: NOT RUNNING (last heartbeat %.0f s ago): pinned programs keep "
+			       "enforcing the last policy; store changes are NOT applied\n", age);
+		printf("network (cgroup BPF): available\nlsm: %s\n\n", lsm);
+		printf("%-28s %-8s %-4s %-8s %-9s %12s %12s  %s\n", "TARGET", "MODE", "ENF",
+		       "PROGRAMS", "", "EG_DROPPED", "IN_DROPPED", "NOTE");
+	}
+	err = ug_store_status_list(st, status_row, &c);
+	if (err)
+		fprintf(stderr, "unitguardctl: status: %s\n", ug_store_errmsg(st));
+	else if (top)
+		err = print_json(top);
+	else if (c.not_enforced)
+		printf("\n%d target(s) NOT enforced: see NOTE\n", c.not_enforced);
+	json_object_put(top);
+	if (c.have_live)
+		live_close(&c.live);
+	ug_store_close(st);
+	return err ? 1 : 0;
+}
+
+/* --- apply / export --------------------------------------------------------- */
+
+static int read_file(const char *path, char **buf, size_t *len)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
+	size_t cap = 65536, n = 0;
+	char *b;
+
+	if (!f)
+		return -errno;
+	b = malloc(cap);
+	while (b) {
+		size_t got = fread(b + n, 1, cap - n, f);
+
+		n += got;
+		if (n < cap)
+			break;
+		if (cap > UG_POLICY_FILE_MAX) {
+			free(b);
+			b = NULL;
+			errno = EFBIG;
+			break;
+		}
+		cap *= 2;
+		{
+			char *nb = realloc(b, cap);
+
+			if (!nb) {
+				free(b);
+				b = NULL;
+			}
+			b = nb;
+		}
+	}
+	if (f != stdin)
+		fclose(f);
+	if (!b)
+		return errno ? -errno : -ENOMEM;
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+static int apply(int argc, char **argv)
+{
+	struct ug_policy_file pf = {};
+	struct ug_store_unit *units = NULL;
+	struct ug_store_rule_spec *rules = NULL;
+	char err_text[512], *buf = NULL;
+	struct ug_store *st;
+	struct sub_opts o;
+	size_t len = 0;
+	int err;
+
+	err = parse_sub(argc, argv, 0, &o);
+	if (err)
+		return err;
+	argv += optind;
+	argc -= optind;
+	if (argc != 1)
+		return bad("apply: expected one FILE (or - for standard input)");
+	err = read_file(argv[0], &buf, &len);
+	if (err)
+		return bad("apply: cannot read %s: %s", argv[0], strerror(-err));
+	err = ug_policy_file_parse(buf, len, &pf, err_text, sizeof(err_text));
+	free(buf);
+	if (err)
+		return bad("invalid FILE %s: %s", argv[0], err_text);
+
+	units = calloc(pf.n_units ?: 1, sizeof(*units));
+	rules = calloc(pf.n_rules ?: 1, sizeof(*rules));
+	if (!units || !rules) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < pf.n_units; i++)
+		units[i] = (struct ug_store_unit){
+			.target = pf.units[i].target,
+			.mode = pf.units[i].mode,
+			.default_egress = pf.units[i].default_egress,
+			.default_ingress = pf.units[i].default_ingress,
+		};
+	for (size_t i = 0; i < pf.n_rules; i++)
+		rules[i] = (struct ug_store_rule_spec){
+			.target = pf.rules[i].target,
+			.direction = pf.rules[i].direction,
+			.action = pf.rules[i].action,
+			.prefix = pf.rules[i].prefix,
+			.proto = pf.rules[i].proto,
+			.port_lo = pf.rules[i].port_lo,
+			.port_hi = pf.rules[i].port_hi,
+			.comment = pf.rules[i].comment,
+		};
+	if (open_store(UG_STORE_CREATE, &st)) {
+		err = 1;
+		goto out;
+	}
+	err = ug_store_replace(st, units, pf.n_units, rules, pf.n_rules);
+	if (err)
+		fprintf(stderr, "unitguardctl: apply: %s (nothing changed)\n", ug_store_errmsg(st));
+	else
+		printf("applied %zu units, %zu rules\n", pf.n_units, pf.n_rules);
+	ug_store_close(st);
+out:
+	free(units);
+	free(rules);
+	ug_policy_file_free(&pf);
+	return err ? 1 : 0;
+}
+
+struct export_ctx {
+	struct ug_policy_file pf;
+	int err;
+};
+
+static char *dup_or_null(const char *s, int *err)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*err = -ENOMEM;
+	return d;
+}
+
+static int export_unit(const struct ug_store_unit *u, void *ctx)
+{
+	struct export_ctx *c = ctx;
+	struct ug_file_unit *fu = reallocarray(c->pf.units, c->pf.n_units + 1, sizeof(*fu));
+
+	if (!fu)
+		return -ENOMEM;
+	c->pf.units = fu;
+	fu = &c->pf.units[c->pf.n_units++];
+	memset(fu, 0, sizeof(*fu));
+	fu->target = dup_or_null(u->target, &c->err);
+	fu->mode = dup_or_null(u->mode, &c->err);
+	fu->default_egress = dup_or_null(u->default_egress, &c->err);
+	fu->default_ingress = dup_or_null(u->default_ingress, &c->err);
+	return c->err;
+}
+
+static int export_rule(const struct ug_store_rule *r, void *ctx)
+{
+	struct export_ctx *c = ctx;
+	struct ug_file_rule *fr = reallocarray(c->pf.rules, c->pf.n_rules + 1, sizeof(*fr));
+
+	if (!fr)
+		return -ENOMEM;
+	c->pf.rules = fr;
+	fr = &c->pf.rules[c->pf.n_rules++];
+	memset(fr, 0, sizeof(*fr));
+	fr->target = dup_or_null(r->target, &c->err);
+	fr->direction = dup_or_null(r->direction, &c->err);
+	fr->action = dup_or_null(r->action, &c->err);
+	fr->prefix = dup_or_null(r->prefix, &c->err);
+	fr->proto = dup_or_null(r->proto, &c->err);
+	fr->port_lo = r->port_lo;
+	fr->port_hi = r->port_hi;
+	fr->comment = dup_or_null(r->comment, &c->err);
+	return c->err;
+}
+
+static int export(int argc, char **argv)
+{
+	struct export_ctx c = {};
+	char err_text[512], *out = NULL, tmp[4096];
+	struct ug_store *st;
+	struct sub_opts o;
+	size_t len = 0;
+	int err;
+	FILE *f;
+
+	err = parse_sub(argc, argv, 0, &o);
+	if (err)
+		return err;
+	argv += optind;
+	argc -= optind;
+	if (argc > 1)
+		return bad("export: expected at most one FILE");
+	if (open_store(0, &st))
+		return 1;
+	err = ug_store_units(st, export_unit, &c);
+	if (!err)
+		err = ug_store_rules(st, NULL, export_rule, &c);
+	if (err) {
+		fprintf(stderr, "unitguardctl: export: %s\n",
+			err == -ENOMEM ? strerror(ENOMEM) : ug_store_errmsg(st));
+		goto out;
+	}
+	err = ug_policy_file_emit(&c.pf, &out, &len, err_text, sizeof(err_text));
+	if (err) {
+		fprintf(stderr, "unitguardctl: export: %s\n", err_text);
+		goto out;
+	}
+	if (argc == 0 || !strcmp(argv[0], "-")) {
+		err = fwrite(out, 1, len, stdout) == len ? 0 : -EIO;
+		goto out;
+	}
+	/* Write beside the target and rename: never a half-written file. */
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", argv[0], getpid()) >= sizeof(tmp)) {
+		err = -ENAMETOOLONG;
+		goto out;
+	}
+	f = fopen(tmp, "wex");
+	if (!f || fwrite(out, 1, len, f) != len || fflush(f) || fsync(fileno(f))) {
+		err = -errno ?: -EIO;
+		if (f)
+			fclose(f);
+		unlink(tmp);
+		fprintf(stderr, "unitguardctl: export: cannot write %s: %s\n", argv[0],
+			strerror(-err));
+		goto out;
+	}
+	fclose(f);
+	if (rename(tmp, argv[0])) {
+		err = -errno;
+		unlink(tmp);
+		fprintf(stderr, "unitguardctl: export: cannot write %s: %s\n", argv[0],
+			strerror(-err));
+	}
+out:
+	free(out);
+	ug_policy_file_free(&c.pf);
 	ug_store_close(st);
 	return err ? 1 : 0;
 }
@@ -380,7 +1055,21 @@ int main(int argc, char **argv)
 			return rule_del(argc - 1, argv + 1);
 		return bad("rule: unknown subcommand '%s' (expected add, list or del)", argv[1]);
 	}
+	if (!strcmp(argv[0], "unit")) {
+		if (argc >= 2 && !strcmp(argv[1], "set"))
+			return unit_set(argc - 1, argv + 1);
+		return bad("unit: expected set");
+	}
 	if (!strcmp(argv[0], "audit"))
 		return audit(argc, argv);
-	return bad("unknown command '%s' (expected rule or audit)", argv[0]);
+	if (!strcmp(argv[0], "stats"))
+		return stats(argc, argv);
+	if (!strcmp(argv[0], "status"))
+		return status(argc, argv);
+	if (!strcmp(argv[0], "apply"))
+		return apply(argc, argv);
+	if (!strcmp(argv[0], "export"))
+		return export(argc, argv);
+	return bad("unknown command '%s' (expected rule, unit, audit, stats, status, apply or "
+		   "export)", argv[0]);
 }

@@ -114,6 +114,108 @@ static const char *const migrations[] = {
 	"END;\n"
 	"\n"
 	"PRAGMA user_version = 1;\n",
+
+	/* 1 -> 2 */
+	"ALTER TABLE units ADD COLUMN mode TEXT NOT NULL DEFAULT 'enforce'\n"
+	"	CHECK (mode IN ('enforce', 'audit', 'off'));\n"
+	"ALTER TABLE units ADD COLUMN default_egress TEXT NOT NULL DEFAULT 'allow'\n"
+	"	CHECK (default_egress IN ('allow', 'deny'));\n"
+	"ALTER TABLE units ADD COLUMN default_ingress TEXT NOT NULL DEFAULT 'allow'\n"
+	"	CHECK (default_ingress IN ('allow', 'deny'));\n"
+	"\n"
+	/* proto NULL: any protocol. port_lo 0: no port qualifier. */
+	"ALTER TABLE rules ADD COLUMN proto TEXT\n"
+	"	CHECK (proto IS NULL OR proto IN ('tcp', 'udp', 'icmp'));\n"
+	"ALTER TABLE rules ADD COLUMN port_lo INTEGER NOT NULL DEFAULT 0\n"
+	"	CHECK (port_lo BETWEEN 0 AND 65535);\n"
+	"ALTER TABLE rules ADD COLUMN port_hi INTEGER NOT NULL DEFAULT 0\n"
+	"	CHECK (port_hi BETWEEN 0 AND 65535);\n"
+	"ALTER TABLE rules ADD COLUMN comment TEXT;\n"
+	"\n"
+	/* ADD COLUMN cannot add a table CHECK spanning columns, so these
+	 * triggers hold it, for a raw sqlite3 session too. Column affinity is
+	 * applied before BEFORE triggers run, so '80' compares as 80; the
+	 * typeof test keeps out 1.5 and 'abc', which INTEGER affinity keeps as
+	 * they are. RAISE(ABORT) is SQLITE_CONSTRAINT, like a CHECK. */
+	"CREATE TRIGGER rules_ports_bi BEFORE INSERT ON rules BEGIN\n"
+	"	SELECT RAISE(ABORT, 'rules: port_lo and port_hi must be integers')\n"
+	"	WHERE typeof(NEW.port_lo) <> 'integer' OR typeof(NEW.port_hi) <> 'integer';\n"
+	"	SELECT RAISE(ABORT, 'rules: port_hi must be 0 when port_lo is 0')\n"
+	"	WHERE NEW.port_lo = 0 AND NEW.port_hi <> 0;\n"
+	"	SELECT RAISE(ABORT, 'rules: port_hi must not be below port_lo')\n"
+	"	WHERE NEW.port_lo <> 0 AND NEW.port_hi < NEW.port_lo;\n"
+	"	SELECT RAISE(ABORT, 'rules: ports need proto tcp, udp or any')\n"
+	"	WHERE NEW.port_lo <> 0 AND NEW.proto IS NOT NULL\n"
+	"		AND NEW.proto NOT IN ('tcp', 'udp');\n"
+	"END;\n"
+	"CREATE TRIGGER rules_ports_bu BEFORE UPDATE ON rules BEGIN\n"
+	"	SELECT RAISE(ABORT, 'rules: port_lo and port_hi must be integers')\n"
+	"	WHERE typeof(NEW.port_lo) <> 'integer' OR typeof(NEW.port_hi) <> 'integer';\n"
+	"	SELECT RAISE(ABORT, 'rules: port_hi must be 0 when port_lo is 0')\n"
+	"	WHERE NEW.port_lo = 0 AND NEW.port_hi <> 0;\n"
+	"	SELECT RAISE(ABORT, 'rules: port_hi must not be below port_lo')\n"
+	"	WHERE NEW.port_lo <> 0 AND NEW.port_hi < NEW.port_lo;\n"
+	"	SELECT RAISE(ABORT, 'rules: ports need proto tcp, udp or any')\n"
+	"	WHERE NEW.port_lo <> 0 AND NEW.proto IS NOT NULL\n"
+	"		AND NEW.proto NOT IN ('tcp', 'udp');\n"
+	"END;\n"
+	"\n"
+	/* Written by the agent, read by unitguardctl status. cgroup_id is
+	 * bit-cast like audit.cgroup_id, and NULL when unresolved. */
+	"CREATE TABLE status (\n"
+	"	target TEXT PRIMARY KEY,\n"
+	"	cgroup TEXT,\n"
+	"	cgroup_id INTEGER,\n"
+	"	mode TEXT,\n"
+	"	generation INTEGER,\n"
+	"	programs TEXT,\n"
+	"	enforced INTEGER NOT NULL,\n"
+	"	reason TEXT,\n"
+	"	updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))\n"
+	");\n"
+	"\n"
+	"CREATE TABLE agent_state (\n"
+	"	key TEXT PRIMARY KEY,\n"
+	"	value TEXT NOT NULL\n"
+	");\n"
+	"\n"
+	/* Counters are u64 bit-cast to sqlite's int64, like cgroup_id. */
+	"CREATE TABLE accounting (\n"
+	"	id INTEGER PRIMARY KEY,\n"
+	"	time TEXT NOT NULL,\n"
+	"	time_us INTEGER NOT NULL,\n"
+	"	unit TEXT NOT NULL,\n"
+	"	cgroup_id INTEGER,\n"
+	"	direction TEXT NOT NULL,\n"
+	"	allowed_packets INTEGER NOT NULL,\n"
+	"	allowed_bytes INTEGER NOT NULL,\n"
+	"	dropped_packets INTEGER NOT NULL,\n"
+	"	dropped_bytes INTEGER NOT NULL,\n"
+	"	audited_packets INTEGER NOT NULL,\n"
+	"	audited_bytes INTEGER NOT NULL,\n"
+	"	generation INTEGER\n"
+	");\n"
+	"CREATE INDEX accounting_unit_time ON accounting (unit, time_us);\n"
+	"\n"
+	/* No foreign key on rule_id, as for audit: history outlives rules. */
+	"CREATE TABLE rule_hits (\n"
+	"	id INTEGER PRIMARY KEY,\n"
+	"	time TEXT NOT NULL,\n"
+	"	time_us INTEGER NOT NULL,\n"
+	"	rule_id INTEGER NOT NULL,\n"
+	"	hits INTEGER NOT NULL,\n"
+	"	generation INTEGER\n"
+	");\n"
+	"\n"
+	"CREATE TABLE generations (\n"
+	"	generation INTEGER PRIMARY KEY,\n"
+	"	time TEXT NOT NULL,\n"
+	"	time_us INTEGER NOT NULL,\n"
+	"	policy_version INTEGER,\n"
+	"	units_changed INTEGER\n"
+	");\n"
+	"\n"
+	"PRAGMA user_version = 2;\n",
 };
 
 #define UG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -539,70 +641,170 @@ finalize:
 	return ret;
 }
 
-int ug_store_rule_add(struct ug_store *st, const char *target, const char *direction,
-		      const char *action, const char *prefix, int64_t *id_out)
+/*
+ * What a policy write needs, prepared once per transaction and reset between rows. Units get
+ * their defaults from the schema (the INSERT names only the target) and the UPDATE then sets
+ * what the caller gave, so the defaults live in one place. The UPDATE's WHERE leaves a row it
+ * would not change alone: a no-op unit_set must not fire units_au and bump policy_version.
+ */
+struct policy_stmts {
+	sqlite3_stmt *unit_ins, *unit_upd, *unit_sel, *rule_ins;
+};
+
+static void policy_stmts_finalize(struct policy_stmts *ps)
+{
+	sqlite3_finalize(ps->unit_ins);
+	sqlite3_finalize(ps->unit_upd);
+	sqlite3_finalize(ps->unit_sel);
+	sqlite3_finalize(ps->rule_ins);
+	*ps = (struct policy_stmts){ 0 };
+}
+
+static int policy_stmts_prepare(struct ug_store *st, struct policy_stmts *ps, bool with_rules)
 {
 	/* DO NOTHING rather than INSERT OR IGNORE: IGNORE would also swallow a NOT NULL or CHECK
 	 * violation and leave us looking up a unit that was never written. */
-	static const char ins_unit[] =
+	static const char unit_ins[] =
 		"INSERT INTO units (target) VALUES (?1) ON CONFLICT (target) DO NOTHING";
-	static const char sel_unit[] = "SELECT id FROM units WHERE target = ?1";
-	static const char ins_rule[] =
-		"INSERT INTO rules (unit_id, direction, action, prefix) VALUES (?1, ?2, ?3, ?4)";
-	sqlite3_stmt *stmt = NULL;
-	int64_t unit_id, id;
-	int rc, ret;
+	static const char unit_upd[] =
+		"UPDATE units SET mode = coalesce(?2, mode),\n"
+		"	default_egress = coalesce(?3, default_egress),\n"
+		"	default_ingress = coalesce(?4, default_ingress)\n"
+		"WHERE target = ?1 AND (mode IS NOT coalesce(?2, mode)\n"
+		"	OR default_egress IS NOT coalesce(?3, default_egress)\n"
+		"	OR default_ingress IS NOT coalesce(?4, default_ingress))";
+	static const char unit_sel[] = "SELECT id FROM units WHERE target = ?1";
+	static const char rule_ins[] =
+		"INSERT INTO rules (unit_id, direction, action, prefix, proto, port_lo, port_hi,\n"
+		"	comment)\n"
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+	int ret;
 
-	if (!st || !target || !direction || !action || !prefix)
+	*ps = (struct policy_stmts){ 0 };
+	ret = prepare(st, unit_ins, &ps->unit_ins);
+	if (!ret)
+		ret = prepare(st, unit_upd, &ps->unit_upd);
+	if (!ret)
+		ret = prepare(st, unit_sel, &ps->unit_sel);
+	if (!ret && with_rules)
+		ret = prepare(st, rule_ins, &ps->rule_ins);
+	if (ret)
+		policy_stmts_finalize(ps);
+	return ret;
+}
+
+static void bind_text_or_null(sqlite3_stmt *stmt, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(stmt, i, s, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, i);
+}
+
+/*
+ * Makes sure target has a units row, applies the non-NULL settings and returns its id.
+ * fresh: the row must not exist yet (ug_store_replace, after its DELETE), so a target listed
+ * twice is an error rather than a silent merge. Runs inside the caller's transaction.
+ */
+static int unit_ensure(struct ug_store *st, struct policy_stmts *ps, const char *target,
+		       const char *mode, const char *egress, const char *ingress, bool fresh,
+		       const char *what, int64_t *id_out)
+{
+	int rc;
+
+	sqlite3_bind_text(ps->unit_ins, 1, target, -1, SQLITE_STATIC);
+	rc = sqlite3_step(ps->unit_ins);
+	if (rc != SQLITE_DONE)
+		return fail(st, rc, what);
+	sqlite3_reset(ps->unit_ins);
+	/* Counts only rows the INSERT itself wrote, not the triggers' meta update. */
+	if (fresh && sqlite3_changes(st->db) == 0) {
+		set_err(st, "%s: unit %s is listed twice", what, target);
 		return -EINVAL;
+	}
+
+	if (mode || egress || ingress) {
+		sqlite3_bind_text(ps->unit_upd, 1, target, -1, SQLITE_STATIC);
+		bind_text_or_null(ps->unit_upd, 2, mode);
+		bind_text_or_null(ps->unit_upd, 3, egress);
+		bind_text_or_null(ps->unit_upd, 4, ingress);
+		rc = sqlite3_step(ps->unit_upd);
+		if (rc != SQLITE_DONE)
+			return fail(st, rc, what);
+		sqlite3_reset(ps->unit_upd);
+	}
+
+	sqlite3_bind_text(ps->unit_sel, 1, target, -1, SQLITE_STATIC);
+	rc = sqlite3_step(ps->unit_sel);
+	if (rc == SQLITE_DONE) {
+		set_err(st, "%s: unit %s vanished inside its own transaction", what, target);
+		return -EIO;
+	}
+	if (rc != SQLITE_ROW)
+		return fail(st, rc, what);
+	*id_out = sqlite3_column_int64(ps->unit_sel, 0);
+	sqlite3_reset(ps->unit_sel);
+	return 0;
+}
+
+/* The CHECK constraints and the rules_ports_* triggers judge the values; a port above 65535
+ * reaches them intact as an int64 and fails there. */
+static int rule_insert(struct ug_store *st, struct policy_stmts *ps, int64_t unit_id,
+		       const struct ug_store_rule_spec *spec, const char *what, int64_t *id_out)
+{
+	sqlite3_stmt *stmt = ps->rule_ins;
+	int rc;
+
+	sqlite3_bind_int64(stmt, 1, unit_id);
+	sqlite3_bind_text(stmt, 2, spec->direction, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, spec->action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, spec->prefix, -1, SQLITE_STATIC);
+	bind_text_or_null(stmt, 5, spec->proto);
+	sqlite3_bind_int64(stmt, 6, spec->port_lo);
+	sqlite3_bind_int64(stmt, 7, spec->port_hi);
+	bind_text_or_null(stmt, 8, spec->comment);
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE)
+		return fail(st, rc, what);
+	if (id_out)
+		*id_out = sqlite3_last_insert_rowid(st->db);
+	sqlite3_reset(stmt);
+	return 0;
+}
+
+static bool spec_complete(const struct ug_store_rule_spec *spec)
+{
+	return spec && spec->target && spec->direction && spec->action && spec->prefix;
+}
+
+int ug_store_rule_add(struct ug_store *st, const struct ug_store_rule_spec *spec,
+		      int64_t *id_out)
+{
+	struct policy_stmts ps = { 0 };
+	int64_t unit_id, id;
+	int ret;
+
+	if (!st)
+		return -EINVAL;
+	if (!spec_complete(spec)) {
+		set_err(st, "rule without target, direction, action or prefix");
+		return -EINVAL;
+	}
 
 	ret = tx_begin(st);
 	if (ret)
 		return ret;
-
-	ret = prepare(st, ins_unit, &stmt);
+	ret = policy_stmts_prepare(st, &ps, true);
 	if (ret)
 		goto rollback;
-	sqlite3_bind_text(stmt, 1, target, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE) {
-		ret = fail(st, rc, "insert unit");
-		goto rollback;
-	}
-	sqlite3_finalize(stmt);
-
-	ret = prepare(st, sel_unit, &stmt);
+	ret = unit_ensure(st, &ps, spec->target, NULL, NULL, NULL, false, "insert unit",
+			  &unit_id);
 	if (ret)
 		goto rollback;
-	sqlite3_bind_text(stmt, 1, target, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_DONE) {
-		set_err(st, "unit %s vanished inside its own transaction", target);
-		ret = -EIO;
-		goto rollback;
-	}
-	if (rc != SQLITE_ROW) {
-		ret = fail(st, rc, "look up unit");
-		goto rollback;
-	}
-	unit_id = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-
-	ret = prepare(st, ins_rule, &stmt);
+	ret = rule_insert(st, &ps, unit_id, spec, "insert rule", &id);
 	if (ret)
 		goto rollback;
-	sqlite3_bind_int64(stmt, 1, unit_id);
-	sqlite3_bind_text(stmt, 2, direction, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 3, action, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 4, prefix, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_DONE) {
-		ret = fail(st, rc, "insert rule");
-		goto rollback;
-	}
-	id = sqlite3_last_insert_rowid(st->db);
-	sqlite3_finalize(stmt);
-	stmt = NULL;
+	policy_stmts_finalize(&ps);
 
 	ret = tx_commit(st);
 	if (ret)
@@ -612,7 +814,7 @@ int ug_store_rule_add(struct ug_store *st, const char *target, const char *direc
 	return 0;
 
 rollback:
-	sqlite3_finalize(stmt);
+	policy_stmts_finalize(&ps);
 	tx_rollback(st);
 	return ret;
 }
@@ -650,11 +852,13 @@ int ug_store_rules(struct ug_store *st, const char *target, ug_store_rule_cb cb,
 	/* Two texts rather than "?1 IS NULL OR ...", which would keep the planner off the
 	 * index on units.target. */
 	static const char all[] =
-		"SELECT r.id, u.target, r.direction, r.action, r.prefix, r.created_at\n"
+		"SELECT r.id, u.target, r.direction, r.action, r.prefix, r.proto, r.port_lo,\n"
+		"	r.port_hi, r.comment, r.created_at\n"
 		"FROM rules r JOIN units u ON u.id = r.unit_id\n"
 		"ORDER BY u.target, r.id";
 	static const char one[] =
-		"SELECT r.id, u.target, r.direction, r.action, r.prefix, r.created_at\n"
+		"SELECT r.id, u.target, r.direction, r.action, r.prefix, r.proto, r.port_lo,\n"
+		"	r.port_hi, r.comment, r.created_at\n"
 		"FROM rules r JOIN units u ON u.id = r.unit_id\n"
 		"WHERE u.target = ?1\n"
 		"ORDER BY u.target, r.id";
@@ -677,7 +881,11 @@ int ug_store_rules(struct ug_store *st, const char *target, ug_store_rule_cb cb,
 			.direction = (const char *)sqlite3_column_text(stmt, 2),
 			.action = (const char *)sqlite3_column_text(stmt, 3),
 			.prefix = (const char *)sqlite3_column_text(stmt, 4),
-			.created_at = (const char *)sqlite3_column_text(stmt, 5),
+			.proto = (const char *)sqlite3_column_text(stmt, 5),
+			.port_lo = (uint32_t)sqlite3_column_int64(stmt, 6),
+			.port_hi = (uint32_t)sqlite3_column_int64(stmt, 7),
+			.comment = (const char *)sqlite3_column_text(stmt, 8),
+			.created_at = (const char *)sqlite3_column_text(stmt, 9),
 		};
 		ret = cb(&r, ctx);
 		if (ret)
@@ -689,67 +897,46 @@ finalize:
 	return ret;
 }
 
-static void bind_text_or_null(sqlite3_stmt *stmt, int i, const char *s)
-{
-	if (s)
-		sqlite3_bind_text(stmt, i, s, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(stmt, i);
-}
+/*
+ * Binds row i of rows to stmt. Text it makes up itself (the time) must be bound
+ * SQLITE_TRANSIENT: its buffer is gone before the step.
+ */
+typedef int (*bind_row_fn)(struct ug_store *st, sqlite3_stmt *stmt, const void *rows, size_t i);
 
-int ug_store_audit_insert(struct ug_store *st, const struct ug_audit_row *rows, size_t n)
+/*
+ * n rows through one INSERT, in one transaction: all or none. clear_sql, if not NULL, is a
+ * constant statement run first in the same transaction (status_replace's DELETE); without it
+ * n == 0 does nothing at all.
+ */
+static int insert_rows(struct ug_store *st, const char *clear_sql, const char *sql,
+		       const char *what, const void *rows, size_t n, bind_row_fn bind)
 {
-	static const char sql[] =
-		"INSERT INTO audit (time, time_us, unit, cgroup_id, pid, uid, comm, family,\n"
-		"	protocol, address, port, hook, direction, verdict, rule_id, generation)\n"
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
-	char when[UG_TIME_STRLEN];
 	sqlite3_stmt *stmt = NULL;
 	int rc, ret;
 	size_t i;
 
-	if (!st || (n && !rows))
-		return -EINVAL;
-	if (!n)
+	if (!n && !clear_sql)
 		return 0;
 
 	ret = tx_begin(st);
 	if (ret)
 		return ret;
+	if (clear_sql) {
+		ret = exec(st, clear_sql, what);
+		if (ret)
+			goto rollback;
+	}
 	ret = prepare(st, sql, &stmt);
 	if (ret)
 		goto rollback;
 
 	for (i = 0; i < n; i++) {
-		const struct ug_audit_row *a = &rows[i];
-
-		ret = format_time(st, a->time_us, when, sizeof(when));
+		ret = bind(st, stmt, rows, i);
 		if (ret)
 			goto rollback;
-		sqlite3_bind_text(stmt, 1, when, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(stmt, 2, a->time_us);
-		bind_text_or_null(stmt, 3, a->unit);
-		/* Bit-cast; see the audit table. */
-		sqlite3_bind_int64(stmt, 4, (int64_t)a->cgroup_id);
-		sqlite3_bind_int64(stmt, 5, a->pid);
-		sqlite3_bind_int64(stmt, 6, a->uid);
-		bind_text_or_null(stmt, 7, a->comm);
-		bind_text_or_null(stmt, 8, a->family);
-		bind_text_or_null(stmt, 9, a->protocol);
-		bind_text_or_null(stmt, 10, a->address);
-		sqlite3_bind_int64(stmt, 11, a->port);
-		bind_text_or_null(stmt, 12, a->hook);
-		bind_text_or_null(stmt, 13, a->direction);
-		bind_text_or_null(stmt, 14, a->verdict);
-		if (a->rule_id)
-			sqlite3_bind_int64(stmt, 15, a->rule_id);
-		else
-			sqlite3_bind_null(stmt, 15);
-		sqlite3_bind_int64(stmt, 16, a->generation);
-
 		rc = sqlite3_step(stmt);
 		if (rc != SQLITE_DONE) {
-			ret = fail(st, rc, "insert audit row");
+			ret = fail(st, rc, what);
 			goto rollback;
 		}
 		sqlite3_reset(stmt);
@@ -766,6 +953,61 @@ rollback:
 	sqlite3_finalize(stmt);
 	tx_rollback(st);
 	return ret;
+}
+
+/* Binds the ISO text at i and time_us at i + 1. */
+static int bind_time(struct ug_store *st, sqlite3_stmt *stmt, int i, int64_t time_us)
+{
+	char when[UG_TIME_STRLEN];
+	int ret;
+
+	ret = format_time(st, time_us, when, sizeof(when));
+	if (ret)
+		return ret;
+	sqlite3_bind_text(stmt, i, when, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(stmt, i + 1, time_us);
+	return 0;
+}
+
+static int bind_audit(struct ug_store *st, sqlite3_stmt *stmt, const void *rows, size_t i)
+{
+	const struct ug_audit_row *a = (const struct ug_audit_row *)rows + i;
+	int ret;
+
+	ret = bind_time(st, stmt, 1, a->time_us);
+	if (ret)
+		return ret;
+	bind_text_or_null(stmt, 3, a->unit);
+	/* Bit-cast; see the audit table. */
+	sqlite3_bind_int64(stmt, 4, (int64_t)a->cgroup_id);
+	sqlite3_bind_int64(stmt, 5, a->pid);
+	sqlite3_bind_int64(stmt, 6, a->uid);
+	bind_text_or_null(stmt, 7, a->comm);
+	bind_text_or_null(stmt, 8, a->family);
+	bind_text_or_null(stmt, 9, a->protocol);
+	bind_text_or_null(stmt, 10, a->address);
+	sqlite3_bind_int64(stmt, 11, a->port);
+	bind_text_or_null(stmt, 12, a->hook);
+	bind_text_or_null(stmt, 13, a->direction);
+	bind_text_or_null(stmt, 14, a->verdict);
+	if (a->rule_id)
+		sqlite3_bind_int64(stmt, 15, a->rule_id);
+	else
+		sqlite3_bind_null(stmt, 15);
+	sqlite3_bind_int64(stmt, 16, a->generation);
+	return 0;
+}
+
+int ug_store_audit_insert(struct ug_store *st, const struct ug_audit_row *rows, size_t n)
+{
+	static const char sql[] =
+		"INSERT INTO audit (time, time_us, unit, cgroup_id, pid, uid, comm, family,\n"
+		"	protocol, address, port, hook, direction, verdict, rule_id, generation)\n"
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+
+	if (!st || (n && !rows))
+		return -EINVAL;
+	return insert_rows(st, NULL, sql, "insert audit row", rows, n, bind_audit);
 }
 
 static const char *column_text(sqlite3_stmt *stmt, int i)
@@ -852,6 +1094,404 @@ int ug_store_lost_add(struct ug_store *st, int64_t time_us, uint64_t count)
 	sqlite3_bind_int64(stmt, 3, (int64_t)count);
 	rc = sqlite3_step(stmt);
 	ret = rc == SQLITE_DONE ? 0 : fail(st, rc, "insert lost events");
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+/* --- units ------------------------------------------------------------------------------ */
+
+int ug_store_unit_set(struct ug_store *st, const char *target, const char *mode,
+		      const char *default_egress, const char *default_ingress)
+{
+	struct policy_stmts ps = { 0 };
+	int64_t id;
+	int ret;
+
+	if (!st)
+		return -EINVAL;
+	if (!target) {
+		set_err(st, "unit without target");
+		return -EINVAL;
+	}
+
+	ret = tx_begin(st);
+	if (ret)
+		return ret;
+	ret = policy_stmts_prepare(st, &ps, false);
+	if (ret)
+		goto rollback;
+	ret = unit_ensure(st, &ps, target, mode, default_egress, default_ingress, false,
+			  "set unit", &id);
+	if (ret)
+		goto rollback;
+	policy_stmts_finalize(&ps);
+
+	ret = tx_commit(st);
+	if (ret)
+		goto rollback;
+	return 0;
+
+rollback:
+	policy_stmts_finalize(&ps);
+	tx_rollback(st);
+	return ret;
+}
+
+int ug_store_units(struct ug_store *st, ug_store_unit_cb cb, void *ctx)
+{
+	static const char sql[] =
+		"SELECT id, target, mode, default_egress, default_ingress FROM units\n"
+		"ORDER BY target";
+	sqlite3_stmt *stmt = NULL;
+	struct ug_store_unit u;
+	int rc, ret;
+
+	if (!st || !cb)
+		return -EINVAL;
+	ret = prepare(st, sql, &stmt);
+	if (ret)
+		return ret;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		u = (struct ug_store_unit){
+			.id = sqlite3_column_int64(stmt, 0),
+			.target = column_text(stmt, 1),
+			.mode = column_text(stmt, 2),
+			.default_egress = column_text(stmt, 3),
+			.default_ingress = column_text(stmt, 4),
+		};
+		ret = cb(&u, ctx);
+		if (ret)
+			goto finalize;
+	}
+	ret = rc == SQLITE_DONE ? 0 : fail(st, rc, "list units");
+finalize:
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+/*
+ * Everything in one BEGIN IMMEDIATE: a reader sees the old policy or the new one, never
+ * half of each, and any failure rolls back to the old one. Rules go first (the cascade would
+ * take them anyway); AUTOINCREMENT keeps the deleted ids from coming back. Every deleted and
+ * inserted row bumps policy_version through the triggers; only its growing matters.
+ */
+int ug_store_replace(struct ug_store *st, const struct ug_store_unit *units, size_t n_units,
+		     const struct ug_store_rule_spec *rules, size_t n_rules)
+{
+	struct policy_stmts ps = { 0 };
+	char what[64];
+	int64_t unit_id;
+	size_t i;
+	int ret;
+
+	if (!st)
+		return -EINVAL;
+	if ((n_units && !units) || (n_rules && !rules)) {
+		set_err(st, "replace: NULL array with a non-zero count");
+		return -EINVAL;
+	}
+	/* Checked up front, so a NULL never reaches a statement that would take it for "keep". */
+	for (i = 0; i < n_units; i++) {
+		if (!units[i].target) {
+			set_err(st, "units[%zu]: no target", i);
+			return -EINVAL;
+		}
+	}
+	for (i = 0; i < n_rules; i++) {
+		if (!spec_complete(&rules[i])) {
+			set_err(st, "rules[%zu]: no target, direction, action or prefix", i);
+			return -EINVAL;
+		}
+	}
+
+	ret = tx_begin(st);
+	if (ret)
+		return ret;
+	ret = exec(st, "DELETE FROM rules", "delete rules");
+	if (ret)
+		goto rollback;
+	ret = exec(st, "DELETE FROM units", "delete units");
+	if (ret)
+		goto rollback;
+	ret = policy_stmts_prepare(st, &ps, n_rules > 0);
+	if (ret)
+		goto rollback;
+
+	for (i = 0; i < n_units; i++) {
+		const struct ug_store_unit *u = &units[i];
+
+		snprintf(what, sizeof(what), "units[%zu]", i);
+		ret = unit_ensure(st, &ps, u->target, u->mode, u->default_egress,
+				  u->default_ingress, true, what, &unit_id);
+		if (ret)
+			goto rollback;
+	}
+	for (i = 0; i < n_rules; i++) {
+		snprintf(what, sizeof(what), "rules[%zu]", i);
+		ret = unit_ensure(st, &ps, rules[i].target, NULL, NULL, NULL, false, what,
+				  &unit_id);
+		if (ret)
+			goto rollback;
+		ret = rule_insert(st, &ps, unit_id, &rules[i], what, NULL);
+		if (ret)
+			goto rollback;
+	}
+	policy_stmts_finalize(&ps);
+
+	ret = tx_commit(st);
+	if (ret)
+		goto rollback;
+	return 0;
+
+rollback:
+	policy_stmts_finalize(&ps);
+	tx_rollback(st);
+	return ret;
+}
+
+/* --- status and agent state --------------------------------------------------------------- */
+
+static int bind_status(struct ug_store *st, sqlite3_stmt *stmt, const void *rows, size_t i)
+{
+	const struct ug_store_status *s = (const struct ug_store_status *)rows + i;
+
+	/* A TEXT PRIMARY KEY takes NULL in sqlite (a legacy quirk), so check it here. */
+	if (!s->target) {
+		set_err(st, "status[%zu]: no target", i);
+		return -EINVAL;
+	}
+	sqlite3_bind_text(stmt, 1, s->target, -1, SQLITE_STATIC);
+	bind_text_or_null(stmt, 2, s->cgroup);
+	/* Bit-cast like audit.cgroup_id; 0 (unresolved) is stored as NULL and reads back 0. */
+	if (s->cgroup_id)
+		sqlite3_bind_int64(stmt, 3, (int64_t)s->cgroup_id);
+	else
+		sqlite3_bind_null(stmt, 3);
+	bind_text_or_null(stmt, 4, s->mode);
+	sqlite3_bind_int64(stmt, 5, s->generation);
+	bind_text_or_null(stmt, 6, s->programs);
+	sqlite3_bind_int(stmt, 7, s->enforced ? 1 : 0);
+	bind_text_or_null(stmt, 8, s->reason);
+	return 0;
+}
+
+/* updated_at comes from the column default; s->updated_at is ignored. */
+int ug_store_status_replace(struct ug_store *st, const struct ug_store_status *rows, size_t n)
+{
+	static const char sql[] =
+		"INSERT INTO status (target, cgroup, cgroup_id, mode, generation, programs,\n"
+		"	enforced, reason)\n"
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+	if (!st || (n && !rows))
+		return -EINVAL;
+	return insert_rows(st, "DELETE FROM status", sql, "replace status", rows, n,
+			   bind_status);
+}
+
+/* Ordered by target. Strings are valid only during the callback; a non-zero return from cb
+ * stops the walk and is returned. */
+int ug_store_status_list(struct ug_store *st, ug_store_status_cb cb, void *ctx)
+{
+	static const char sql[] =
+		"SELECT target, cgroup, cgroup_id, mode, generation, programs, enforced, reason,\n"
+		"	updated_at\n"
+		"FROM status ORDER BY target";
+	sqlite3_stmt *stmt = NULL;
+	struct ug_store_status s;
+	int rc, ret;
+
+	if (!st || !cb)
+		return -EINVAL;
+	ret = prepare(st, sql, &stmt);
+	if (ret)
+		return ret;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		s = (struct ug_store_status){
+			.target = column_text(stmt, 0),
+			.cgroup = column_text(stmt, 1),
+			.cgroup_id = (uint64_t)sqlite3_column_int64(stmt, 2),
+			.mode = column_text(stmt, 3),
+			.generation = (uint32_t)sqlite3_column_int64(stmt, 4),
+			.programs = column_text(stmt, 5),
+			.enforced = sqlite3_column_int(stmt, 6) != 0,
+			.reason = column_text(stmt, 7),
+			.updated_at = column_text(stmt, 8),
+		};
+		ret = cb(&s, ctx);
+		if (ret)
+			goto finalize;
+	}
+	ret = rc == SQLITE_DONE ? 0 : fail(st, rc, "list status");
+finalize:
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+int ug_store_agent_set(struct ug_store *st, const char *key, const char *value)
+{
+	static const char sql[] =
+		"INSERT INTO agent_state (key, value) VALUES (?1, ?2)\n"
+		"ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+	sqlite3_stmt *stmt = NULL;
+	int rc, ret;
+
+	if (!st)
+		return -EINVAL;
+	if (!key || !value) {
+		set_err(st, "agent state needs a key and a value");
+		return -EINVAL;
+	}
+	ret = prepare(st, sql, &stmt);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, value, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	ret = rc == SQLITE_DONE ? 0 : fail(st, rc, "set agent state");
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+/*
+ * Copies the value with its terminating NUL into buf. -ENOENT: no such key. -ERANGE (as
+ * getcwd and the *_r lookups say it): the value and its NUL need more than len bytes; buf is
+ * then the empty string (when len > 0), never a truncated value.
+ */
+int ug_store_agent_get(struct ug_store *st, const char *key, char *buf, size_t len)
+{
+	static const char sql[] = "SELECT value FROM agent_state WHERE key = ?1";
+	sqlite3_stmt *stmt = NULL;
+	const char *v;
+	size_t n;
+	int rc, ret;
+
+	if (!st || !key || !buf)
+		return -EINVAL;
+	if (len)
+		buf[0] = '\0';
+	ret = prepare(st, sql, &stmt);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_DONE) {
+		set_err(st, "no agent state %s", key);
+		ret = -ENOENT;
+		goto finalize;
+	}
+	if (rc != SQLITE_ROW) {
+		ret = fail(st, rc, "get agent state");
+		goto finalize;
+	}
+	v = column_text(stmt, 0);
+	if (!v) {
+		/* NOT NULL column: only running out of memory gets here. */
+		set_err(st, "get agent state %s: out of memory", key);
+		ret = -ENOMEM;
+		goto finalize;
+	}
+	n = (size_t)sqlite3_column_bytes(stmt, 0);
+	if (n >= len) {
+		set_err(st, "agent state %s needs %zu bytes, the buffer has %zu", key, n + 1, len);
+		ret = -ERANGE;
+		goto finalize;
+	}
+	memcpy(buf, v, n + 1);
+	ret = 0;
+finalize:
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+/* --- accounting and generations -------------------------------------------------------------- */
+
+static int bind_acct(struct ug_store *st, sqlite3_stmt *stmt, const void *rows, size_t i)
+{
+	const struct ug_store_acct *a = (const struct ug_store_acct *)rows + i;
+	int ret;
+
+	ret = bind_time(st, stmt, 1, a->time_us);
+	if (ret)
+		return ret;
+	/* NULL unit or direction: the NOT NULL constraint refuses the row. */
+	bind_text_or_null(stmt, 3, a->unit);
+	sqlite3_bind_int64(stmt, 4, (int64_t)a->cgroup_id);
+	bind_text_or_null(stmt, 5, a->direction);
+	/* Counters are bit-cast like cgroup_id. */
+	sqlite3_bind_int64(stmt, 6, (int64_t)a->allowed_packets);
+	sqlite3_bind_int64(stmt, 7, (int64_t)a->allowed_bytes);
+	sqlite3_bind_int64(stmt, 8, (int64_t)a->dropped_packets);
+	sqlite3_bind_int64(stmt, 9, (int64_t)a->dropped_bytes);
+	sqlite3_bind_int64(stmt, 10, (int64_t)a->audited_packets);
+	sqlite3_bind_int64(stmt, 11, (int64_t)a->audited_bytes);
+	sqlite3_bind_int64(stmt, 12, a->generation);
+	return 0;
+}
+
+int ug_store_accounting_insert(struct ug_store *st, const struct ug_store_acct *rows, size_t n)
+{
+	static const char sql[] =
+		"INSERT INTO accounting (time, time_us, unit, cgroup_id, direction,\n"
+		"	allowed_packets, allowed_bytes, dropped_packets, dropped_bytes,\n"
+		"	audited_packets, audited_bytes, generation)\n"
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+	if (!st || (n && !rows))
+		return -EINVAL;
+	return insert_rows(st, NULL, sql, "insert accounting row", rows, n, bind_acct);
+}
+
+static int bind_hits(struct ug_store *st, sqlite3_stmt *stmt, const void *rows, size_t i)
+{
+	const struct ug_store_hits *h = (const struct ug_store_hits *)rows + i;
+	int ret;
+
+	ret = bind_time(st, stmt, 1, h->time_us);
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(stmt, 3, h->rule_id);
+	sqlite3_bind_int64(stmt, 4, (int64_t)h->hits);
+	sqlite3_bind_int64(stmt, 5, h->generation);
+	return 0;
+}
+
+int ug_store_rule_hits_insert(struct ug_store *st, const struct ug_store_hits *rows, size_t n)
+{
+	static const char sql[] =
+		"INSERT INTO rule_hits (time, time_us, rule_id, hits, generation)\n"
+		"VALUES (?1, ?2, ?3, ?4, ?5)";
+
+	if (!st || (n && !rows))
+		return -EINVAL;
+	return insert_rows(st, NULL, sql, "insert rule hits", rows, n, bind_hits);
+}
+
+/* OR REPLACE: a generation number recorded again replaces the earlier row. */
+int ug_store_generation_add(struct ug_store *st, uint32_t generation, int64_t time_us,
+			    int64_t policy_version, uint32_t units_changed)
+{
+	static const char sql[] =
+		"INSERT OR REPLACE INTO generations (generation, time, time_us, policy_version,\n"
+		"	units_changed)\n"
+		"VALUES (?1, ?2, ?3, ?4, ?5)";
+	sqlite3_stmt *stmt = NULL;
+	int rc, ret;
+
+	if (!st)
+		return -EINVAL;
+	ret = prepare(st, sql, &stmt);
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(stmt, 1, generation);
+	ret = bind_time(st, stmt, 2, time_us);
+	if (ret)
+		goto finalize;
+	sqlite3_bind_int64(stmt, 4, policy_version);
+	sqlite3_bind_int64(stmt, 5, units_changed);
+	rc = sqlite3_step(stmt);
+	ret = rc == SQLITE_DONE ? 0 : fail(st, rc, "add generation");
+finalize:
 	sqlite3_finalize(stmt);
 	return ret;
 }

@@ -35,10 +35,22 @@ const char *ug_store_errmsg(const struct ug_store *st);
  * whoever makes it, including a raw `sqlite3` session. */
 int ug_store_policy_version(struct ug_store *st, int64_t *out);
 
+/* A rule to store. Inputs must already be validated and canonical. */
+struct ug_store_rule_spec {
+	const char *target;
+	const char *direction; /* "egress" | "ingress" | "bind" */
+	const char *action;    /* "allow" | "deny" */
+	const char *prefix;    /* canonical CIDR */
+	const char *proto;     /* "tcp" | "udp" | "icmp", or NULL: any */
+	uint32_t port_lo;      /* 0: no port qualifier; else 1..65535 */
+	uint32_t port_hi;      /* >= port_lo when port_lo != 0 */
+	const char *comment;   /* NULL: none */
+};
+
 /* Adds a rule (creating the target's units row if needed) in one
- * transaction. Inputs must already be validated and canonical. */
-int ug_store_rule_add(struct ug_store *st, const char *target, const char *direction,
-		      const char *action, const char *prefix, int64_t *id_out);
+ * transaction. */
+int ug_store_rule_add(struct ug_store *st, const struct ug_store_rule_spec *spec,
+		      int64_t *id_out);
 /* -ENOENT when no rule has that id; then nothing changes. */
 int ug_store_rule_del(struct ug_store *st, int64_t id);
 
@@ -48,6 +60,10 @@ struct ug_store_rule {
 	const char *direction;
 	const char *action;
 	const char *prefix;
+	const char *proto;   /* NULL: any */
+	uint32_t port_lo;    /* 0: none */
+	uint32_t port_hi;
+	const char *comment; /* NULL: none */
 	const char *created_at; /* ISO 8601 UTC */
 };
 /* Strings are valid only during the callback. A non-zero return from cb stops
@@ -88,5 +104,81 @@ int ug_store_audit_list(struct ug_store *st, const char *unit, ug_store_audit_cb
 
 /* Records that count denials could not be recorded (ring buffer full). */
 int ug_store_lost_add(struct ug_store *st, int64_t time_us, uint64_t count);
+
+/* --- units: mode and default posture ------------------------------------ */
+
+struct ug_store_unit {
+	int64_t id;
+	const char *target;
+	const char *mode;            /* "enforce" | "audit" | "off" */
+	const char *default_egress;  /* "allow" | "deny" */
+	const char *default_ingress; /* "allow" | "deny" */
+};
+
+/* Creates the units row if needed; a NULL field keeps its current value (or
+ * the default: enforce, allow, allow). Validated input only. */
+int ug_store_unit_set(struct ug_store *st, const char *target, const char *mode,
+		      const char *default_egress, const char *default_ingress);
+typedef int (*ug_store_unit_cb)(const struct ug_store_unit *u, void *ctx);
+/* Every units row (with or without rules), ordered by target. */
+int ug_store_units(struct ug_store *st, ug_store_unit_cb cb, void *ctx);
+
+/* Replace the whole policy (every unit and rule) in one transaction: all or
+ * nothing. units[] need not list every rule's target (missing ones get the
+ * defaults); id fields of units[] are ignored. */
+int ug_store_replace(struct ug_store *st, const struct ug_store_unit *units, size_t n_units,
+		     const struct ug_store_rule_spec *rules, size_t n_rules);
+
+/* --- what the agent reports, for `unitguardctl status` -------------------- */
+
+struct ug_store_status {
+	const char *target;
+	const char *cgroup;     /* path, NULL when not resolved */
+	uint64_t cgroup_id;     /* 0 when not resolved */
+	const char *mode;
+	uint32_t generation;
+	const char *programs;   /* e.g. "connect4,connect6,sendmsg4,..."; NULL: none here */
+	int enforced;           /* 1: its policy is in the kernel */
+	const char *reason;     /* why not (or what is partial); NULL when fully enforced */
+	const char *updated_at; /* filled by the store on read */
+};
+
+/* Replace all status rows in one transaction. */
+int ug_store_status_replace(struct ug_store *st, const struct ug_store_status *rows, size_t n);
+typedef int (*ug_store_status_cb)(const struct ug_store_status *s, void *ctx);
+int ug_store_status_list(struct ug_store *st, ug_store_status_cb cb, void *ctx);
+
+/* Agent-wide facts as key/value text ("pid", "started_at", "heartbeat_us",
+ * "lsm", "generation", ...). get: -ENOENT when the key is absent. */
+int ug_store_agent_set(struct ug_store *st, const char *key, const char *value);
+int ug_store_agent_get(struct ug_store *st, const char *key, char *buf, size_t len);
+
+/* --- accounting and generations -------------------------------------------- */
+
+struct ug_store_acct {
+	int64_t time_us;
+	const char *unit;
+	uint64_t cgroup_id;
+	const char *direction; /* "egress" | "ingress" */
+	uint64_t allowed_packets, allowed_bytes;
+	uint64_t dropped_packets, dropped_bytes;
+	uint64_t audited_packets, audited_bytes;
+	uint32_t generation;
+};
+
+/* Snapshots of cumulative counters, n rows in one transaction. */
+int ug_store_accounting_insert(struct ug_store *st, const struct ug_store_acct *rows, size_t n);
+
+struct ug_store_hits {
+	int64_t time_us;
+	int64_t rule_id;
+	uint64_t hits;
+	uint32_t generation;
+};
+int ug_store_rule_hits_insert(struct ug_store *st, const struct ug_store_hits *rows, size_t n);
+
+/* One row per generation the agent put in force. */
+int ug_store_generation_add(struct ug_store *st, uint32_t generation, int64_t time_us,
+			    int64_t policy_version, uint32_t units_changed);
 
 #endif /* UG_STORE_H */

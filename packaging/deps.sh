@@ -8,7 +8,7 @@ set -euo pipefail
 PKGS=(
 	# build
 	cmake make gcc pkg-config clang llvm bpftool
-	libbpf-dev libsystemd-dev libsqlite3-dev libjson-c-dev libcmocka-dev linux-libc-dev
+	libbpf-dev libsystemd-dev libsqlite3-dev libjson-c-dev libcmocka-dev libyaml-dev linux-libc-dev
 	# run: journald for audit entries, journalctl to read them
 	systemd
 	# tests: the real sqlite3 CLI, JSON checks, network namespaces

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,13 +56,6 @@ static bool host_bits_zero(const uint8_t *addr, unsigned int len, unsigned int w
 		if (addr[i / 8] & (0x80 >> (i % 8)))
 			return false;
 	return true;
-}
-
-static bool prefix_valid(const struct ug_prefix *p)
-{
-	unsigned int width = family_bits(p->family);
-
-	return width && p->len <= width && host_bits_zero(p->addr, p->len, width);
 }
 
 /* Strict decimal: 1-3 digits, no sign, no spaces, no leading zero (no "010" read as octal). */
@@ -254,9 +249,6 @@ int ug_action_parse(const char *s)
 
 const char *ug_action_name(int action)
 {
-	/* Compiled entries carry UG_ACT_DEFAULT; dumps of them should read sensibly. */
-	if (action == UG_ACT_DEFAULT)
-		return "default";
 	return name_of(action_names, ARRAY_SIZE(action_names), action);
 }
 
@@ -395,11 +387,143 @@ int ug_target_parse(const char *s, const char **why)
 	return unit_parse(s, why);
 }
 
-/* A candidate entry and what decides between candidates for the same key. */
-struct cand {
-	struct ug_lpm_entry e;
+/* --- protocols and ports ----------------------------------------------------- */
+
+int ug_proto_parse(const char *s)
+{
+	if (!s)
+		return -EINVAL;
+	if (!strcmp(s, "tcp"))
+		return IPPROTO_TCP;
+	if (!strcmp(s, "udp"))
+		return IPPROTO_UDP;
+	/* Rules say "icmp" for both families; the compiler picks ICMPv6 for IPv6 prefixes. */
+	if (!strcmp(s, "icmp"))
+		return IPPROTO_ICMP;
+	return -EINVAL;
+}
+
+const char *ug_proto_name(int proto)
+{
+	switch (proto) {
+	case 0:
+		return "any";
+	case IPPROTO_TCP:
+		return "tcp";
+	case IPPROTO_UDP:
+		return "udp";
+	case IPPROTO_ICMP:
+		return "icmp";
+	case IPPROTO_ICMPV6:
+		return "icmpv6";
+	default:
+		return "unknown";
+	}
+}
+
+#define PORT_DIGITS_MAX 5 /* "65535" */
+
+/* Strict decimal, as for prefix lengths: no sign, no spaces, no leading zero. */
+static int parse_port(const char *s, size_t n, uint16_t *out, const char **why)
+{
+	unsigned int v = 0;
+
+	if (n == 0) {
+		set_why(why, "empty port");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9') {
+			set_why(why, "port is not a plain decimal number");
+			return -EINVAL;
+		}
+	}
+	if (n > 1 && s[0] == '0') {
+		set_why(why, "port has a leading zero");
+		return -EINVAL;
+	}
+	/* Checked before summing: a long run of digits must not overflow v. */
+	if (n > PORT_DIGITS_MAX) {
+		set_why(why, "port out of range (1-65535)");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++)
+		v = v * 10 + (unsigned int)(s[i] - '0');
+	if (v < 1 || v > UINT16_MAX) {
+		set_why(why, "port out of range (1-65535)");
+		return -EINVAL;
+	}
+	*out = (uint16_t)v;
+	return 0;
+}
+
+int ug_ports_parse(const char *s, uint16_t *lo, uint16_t *hi, const char **why)
+{
+	const char *dash;
+	uint16_t a, b;
+	int r;
+
+	if (!s || !*s) {
+		set_why(why, "empty port");
+		return -EINVAL;
+	}
+	if (!lo || !hi) {
+		set_why(why, "no output given");
+		return -EINVAL;
+	}
+	dash = strchr(s, '-');
+	if (!dash) {
+		r = parse_port(s, strlen(s), &a, why);
+		if (r < 0)
+			return r;
+		b = a;
+	} else {
+		/* A second '-' lands in the upper bound and fails as a non-digit. */
+		r = parse_port(s, (size_t)(dash - s), &a, why);
+		if (r < 0)
+			return r;
+		r = parse_port(dash + 1, strlen(dash + 1), &b, why);
+		if (r < 0)
+			return r;
+		if (a > b) {
+			set_why(why, "port range reversed");
+			return -EINVAL;
+		}
+	}
+	*lo = a;
+	*hi = b;
+	return 0;
+}
+
+/* --- compile ----------------------------------------------------------------- */
+
+/* A validated rule as the kernel will check it, with what dedup and ordering need. */
+struct item {
+	struct ug_lpm_key key;
+	struct ug_match m;
 	uint8_t depth;
 };
+
+/* One LPM entry being built: the items [start, start + count) that share its key. */
+struct group {
+	struct ug_lpm_key key;
+	size_t start, count;
+	bool v4; /* in the IPv4-mapped range: inherits only from its own kind */
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
 
 /*
  * Key order: trie, dir, prefixlen, then address bytes. Comparing fields rather than memcmp() on
@@ -416,27 +540,98 @@ static int key_cmp(const struct ug_lpm_key *a, const struct ug_lpm_key *b)
 	return memcmp(a->addr, b->addr, sizeof(a->addr));
 }
 
-/* Same key: the winner sorts first. */
-static int cand_cmp(const void *pa, const void *pb)
-{
-	const struct cand *a = pa, *b = pb;
-	int r = key_cmp(&a->e.key, &b->e.key);
+#define CMP(a, b)                                 \
+	do {                                      \
+		if ((a) != (b))                   \
+			return (a) < (b) ? -1 : 1; \
+	} while (0)
 
-	if (r)
-		return r;
-	if (a->depth != b->depth)
-		return a->depth < b->depth ? -1 : 1;
-	if (a->e.val.action != b->e.val.action)
-		return a->e.val.action == UG_ACT_DENY ? -1 : 1;
-	if (a->e.val.rule_id != b->e.val.rule_id)
-		return a->e.val.rule_id < b->e.val.rule_id ? -1 : 1;
+/* Qualifier identity: what makes two rules on one prefix the same rule. */
+static int qual_cmp(const struct ug_match *a, const struct ug_match *b)
+{
+	CMP(a->flags, b->flags);
+	CMP(a->port_lo, b->port_lo);
+	CMP(a->port_hi, b->port_hi);
+	CMP(a->proto, b->proto);
 	return 0;
 }
 
-static bool rule_valid(const struct ug_rule *r)
+/* Same key and qualifier: the survivor sorts first (smallest depth, deny, lowest id). */
+static int item_dedup_cmp(const void *pa, const void *pb)
 {
-	return r->id > 0 && r->id <= UINT32_MAX && r->dir < UG_DIR_MAX &&
-	       (r->action == UG_ACT_ALLOW || r->action == UG_ACT_DENY) && prefix_valid(&r->prefix);
+	const struct item *a = pa, *b = pb;
+	int r = key_cmp(&a->key, &b->key);
+
+	if (r)
+		return r;
+	r = qual_cmp(&a->m, &b->m);
+	if (r)
+		return r;
+	CMP(a->depth, b->depth);
+	CMP(a->m.action != UG_ACT_DENY, b->m.action != UG_ACT_DENY);
+	CMP(a->m.rule_id, b->m.rule_id);
+	return 0;
+}
+
+/* Same key: the order the kernel tries them in, most specific qualifier first. */
+static int item_order_cmp(const void *pa, const void *pb)
+{
+	const struct item *a = pa, *b = pb;
+	bool a_ports = a->m.flags & UG_MATCH_PORTS, b_ports = b->m.flags & UG_MATCH_PORTS;
+	int r = key_cmp(&a->key, &b->key);
+
+	if (r)
+		return r;
+	CMP(!a_ports, !b_ports);
+	if (a_ports)
+		CMP(a->m.port_hi - a->m.port_lo, b->m.port_hi - b->m.port_lo);
+	CMP(a->m.proto == 0, b->m.proto == 0);
+	CMP(a->m.action != UG_ACT_DENY, b->m.action != UG_ACT_DENY);
+	CMP(a->depth, b->depth);
+	CMP(a->m.rule_id, b->m.rule_id);
+	/* Reached only by two rules sharing a store id; keeps the output independent of
+	 * input order all the same. */
+	return qual_cmp(&a->m, &b->m);
+}
+
+#undef CMP
+
+static int group_cmp(const void *pa, const void *pb)
+{
+	const struct group *a = pa, *b = pb;
+
+	return key_cmp(&a->key, &b->key);
+}
+
+/* Names what is wrong with a rule, or NULL. */
+static const char *rule_problem(const struct ug_rule *r)
+{
+	unsigned int width = family_bits(r->prefix.family);
+
+	if (r->id <= 0 || r->id > UINT32_MAX)
+		return "id out of range (1-4294967295)";
+	if (r->dir >= UG_DIR_MAX)
+		return "unknown direction";
+	if (r->action != UG_ACT_ALLOW && r->action != UG_ACT_DENY)
+		return "unknown action";
+	if (r->proto != 0 && r->proto != IPPROTO_TCP && r->proto != IPPROTO_UDP &&
+	    r->proto != IPPROTO_ICMP)
+		return "protocol must be any, tcp, udp or icmp";
+	if (r->has_ports) {
+		if (r->proto != 0 && r->proto != IPPROTO_TCP && r->proto != IPPROTO_UDP)
+			return "ports need protocol tcp, udp or any";
+		if (r->port_lo < 1)
+			return "port out of range (1-65535)";
+		if (r->port_lo > r->port_hi)
+			return "port range reversed";
+	}
+	if (!width)
+		return "unknown address family";
+	if (r->prefix.len > width)
+		return "prefix length out of range";
+	if (!host_bits_zero(r->prefix.addr, r->prefix.len, width))
+		return "host bits set beyond the prefix length";
+	return NULL;
 }
 
 static void set_key(struct ug_lpm_key *k, uint16_t trie, uint8_t dir, const struct ug_prefix *p)
@@ -454,19 +649,65 @@ static void set_key(struct ug_lpm_key *k, uint16_t trie, uint8_t dir, const stru
 	}
 }
 
+static void item_init(struct item *it, const struct ug_rule *r, uint16_t trie)
+{
+	memset(it, 0, sizeof(*it));
+	set_key(&it->key, trie, r->dir, &r->prefix);
+	it->m.rule_id = (uint32_t)r->id;
+	it->m.action = r->action;
+	it->m.proto = r->proto;
+	/* The kernel compares the packet's protocol; an IPv6 packet's ICMP is ICMPv6. */
+	if (r->proto == IPPROTO_ICMP && r->prefix.family == AF_INET6)
+		it->m.proto = IPPROTO_ICMPV6;
+	/* Ports of a rule without has_ports mean nothing; zero them so dedup and output agree. */
+	if (r->has_ports) {
+		it->m.flags = UG_MATCH_PORTS;
+		it->m.port_lo = r->port_lo;
+		it->m.port_hi = r->port_hi;
+	}
+	it->depth = r->depth;
+}
+
+static unsigned int key_bits(const struct ug_lpm_key *k)
+{
+	return k->prefixlen - UG_LPM_HDR_BITS;
+}
+
+/* Does the key lie in ::ffff:0:0/96, where IPv4 rules live? */
+static bool key_v4(const struct ug_lpm_key *k)
+{
+	return key_bits(k) >= V4MAPPED_BITS && bits_equal(k->addr, v4mapped, V4MAPPED_BITS);
+}
+
+/* The prefix an entry stands for, as the operator wrote it: IPv4 in the mapped range. */
+static void key_prefix(const struct ug_lpm_key *k, struct ug_prefix *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (key_v4(k)) {
+		p->family = AF_INET;
+		p->len = (uint8_t)(key_bits(k) - V4MAPPED_BITS);
+		memcpy(p->addr, k->addr + 12, 4);
+	} else {
+		p->family = AF_INET6;
+		p->len = (uint8_t)key_bits(k);
+		memcpy(p->addr, k->addr, sizeof(k->addr));
+	}
+}
+
 /*
- * Does direction `dir` need the v4-mapped guard? Entries are deduplicated. Only an
- * IPv6 rule can produce an entry shorter than the mapped /96, so the keys alone tell.
+ * Does direction `dir` need the v4-mapped guard? Only an IPv6 rule can produce an entry
+ * shorter than the mapped /96, and only an IPv4 0.0.0.0/0 rule an entry at it, so the keys
+ * alone tell.
  */
-static bool needs_guard(const struct cand *c, size_t n, uint8_t dir)
+static bool needs_guard(const struct group *g, size_t n, uint8_t dir)
 {
 	bool covered = false;
 
 	for (size_t i = 0; i < n; i++) {
-		unsigned int bits = c[i].e.key.prefixlen - UG_LPM_HDR_BITS;
+		unsigned int bits = key_bits(&g[i].key);
 
-		if (c[i].e.key.dir != dir || bits > V4MAPPED_BITS ||
-		    !bits_equal(c[i].e.key.addr, v4mapped, bits))
+		if (g[i].key.dir != dir || bits > V4MAPPED_BITS ||
+		    !bits_equal(g[i].key.addr, v4mapped, bits))
 			continue;
 		if (bits == V4MAPPED_BITS)
 			return false;
@@ -475,68 +716,156 @@ static bool needs_guard(const struct cand *c, size_t n, uint8_t dir)
 	return covered;
 }
 
+/* Does h cover g, so that g's entry carries h's rules after its own? */
+static bool group_covers(const struct group *h, const struct group *g)
+{
+	return h->key.dir == g->key.dir && h->v4 == g->v4 && h->key.prefixlen < g->key.prefixlen &&
+	       bits_equal(h->key.addr, g->key.addr, key_bits(&h->key));
+}
+
+static bool match_all(const struct ug_match *m)
+{
+	return !m->proto && !(m->flags & UG_MATCH_PORTS);
+}
+
+/*
+ * Fill entry e for group gi: its own rules, then those of the groups covering it, longest
+ * first. g is sorted by key, so walking back from gi meets the covering prefixes longest first.
+ */
+static int build_entry(const struct item *it, const struct group *g, size_t gi,
+		       struct ug_lpm_entry *e, char *err, size_t errlen)
+{
+	size_t n = 0;
+	bool done = false;
+
+	e->key = g[gi].key;
+	for (size_t j = gi + 1; j-- > 0 && !done;) {
+		if (g[j].key.dir != g[gi].key.dir)
+			break;
+		if (j != gi && !group_covers(&g[j], &g[gi]))
+			continue;
+		for (size_t k = g[j].start; k < g[j].start + g[j].count; k++) {
+			if (n < UG_MATCHES_MAX)
+				e->val.m[n] = it[k].m;
+			n++;
+			/* Nothing after a rule that matches everything can ever decide. */
+			if (match_all(&it[k].m)) {
+				done = true;
+				break;
+			}
+		}
+	}
+	if (n > UG_MATCHES_MAX) {
+		struct ug_prefix p;
+		char buf[UG_PREFIX_STRLEN];
+
+		key_prefix(&e->key, &p);
+		if (ug_prefix_format(&p, buf, sizeof(buf)) < 0)
+			snprintf(buf, sizeof(buf), "?");
+		set_err(err, errlen, "%s (%s): %zu rules overlap, at most %d", buf,
+			ug_dir_name(e->key.dir), n, UG_MATCHES_MAX);
+		return -E2BIG;
+	}
+	e->val.n = (uint32_t)n;
+	return 0;
+}
+
 int ug_compile(const struct ug_rule *rules, size_t n_rules, uint16_t trie,
-	       struct ug_lpm_entry **out, size_t *n_out)
+	       struct ug_lpm_entry **out, size_t *n_out, char *err, size_t errlen)
 {
 	static const struct ug_prefix mapped = { .family = AF_INET6, .len = V4MAPPED_BITS,
 						 .addr = { [10] = 0xff, [11] = 0xff } };
-	struct ug_lpm_entry *res;
-	struct cand *c;
-	size_t n = 0;
+	struct ug_lpm_entry *res = NULL;
+	struct group *g = NULL;
+	struct item *it = NULL;
+	size_t n_it = 0, n_g = 0;
+	int r = 0;
 
-	if (!out || !n_out || (n_rules && !rules))
+	if (err && errlen)
+		err[0] = '\0';
+	if (!out || !n_out || (n_rules && !rules)) {
+		set_err(err, errlen, "no rules or no output given");
 		return -EINVAL;
+	}
 	*out = NULL;
 	*n_out = 0;
 	if (!n_rules)
 		return 0;
-	for (size_t i = 0; i < n_rules; i++)
-		if (!rule_valid(&rules[i]))
+	for (size_t i = 0; i < n_rules; i++) {
+		const char *problem = rule_problem(&rules[i]);
+
+		if (problem) {
+			set_err(err, errlen, "rule %lld: %s", (long long)rules[i].id, problem);
 			return -EINVAL;
+		}
+	}
 
 	/* At most one guard entry per direction. */
-	if (n_rules > (SIZE_MAX / sizeof(*c)) - UG_DIR_MAX)
+	if (n_rules > SIZE_MAX / sizeof(*g) - UG_DIR_MAX) {
+		set_err(err, errlen, "out of memory");
 		return -ENOMEM;
-	c = calloc(n_rules + UG_DIR_MAX, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-
-	for (size_t i = 0; i < n_rules; i++) {
-		set_key(&c[i].e.key, trie, rules[i].dir, &rules[i].prefix);
-		c[i].e.val.rule_id = (uint32_t)rules[i].id;
-		c[i].e.val.action = rules[i].action;
-		c[i].depth = rules[i].depth;
 	}
-	qsort(c, n_rules, sizeof(*c), cand_cmp);
-	/* Sorted so each key's winner comes first: keep it, drop the rest. */
+	it = calloc(n_rules, sizeof(*it));
+	g = calloc(n_rules + UG_DIR_MAX, sizeof(*g));
+	if (!it || !g) {
+		r = -ENOMEM;
+		goto out;
+	}
+
+	for (size_t i = 0; i < n_rules; i++)
+		item_init(&it[i], &rules[i], trie);
+	/* Sorted so each (key, qualifier) survivor comes first: keep it, drop the rest. */
+	qsort(it, n_rules, sizeof(*it), item_dedup_cmp);
 	for (size_t i = 0; i < n_rules; i++) {
-		if (n && !key_cmp(&c[n - 1].e.key, &c[i].e.key))
+		if (n_it && !key_cmp(&it[n_it - 1].key, &it[i].key) &&
+		    !qual_cmp(&it[n_it - 1].m, &it[i].m))
 			continue;
-		if (n != i)
-			c[n] = c[i];
-		n++;
+		if (n_it != i)
+			it[n_it] = it[i];
+		n_it++;
 	}
+	qsort(it, n_it, sizeof(*it), item_order_cmp);
 
+	for (size_t i = 0; i < n_it; i++) {
+		if (!n_g || key_cmp(&g[n_g - 1].key, &it[i].key)) {
+			g[n_g].key = it[i].key;
+			g[n_g].start = i;
+			n_g++;
+		}
+		g[n_g - 1].count++;
+	}
 	/* A guard added for one direction cannot change the answer for another. */
 	for (uint8_t dir = 0; dir < UG_DIR_MAX; dir++) {
-		if (!needs_guard(c, n, dir))
+		if (!needs_guard(g, n_g, dir))
 			continue;
-		memset(&c[n], 0, sizeof(c[n]));
-		set_key(&c[n].e.key, trie, dir, &mapped);
-		c[n].e.val.action = UG_ACT_DEFAULT;
-		n++;
+		set_key(&g[n_g].key, trie, dir, &mapped);
+		g[n_g].start = 0;
+		g[n_g].count = 0;
+		n_g++;
 	}
-	qsort(c, n, sizeof(*c), cand_cmp);
+	qsort(g, n_g, sizeof(*g), group_cmp);
+	for (size_t i = 0; i < n_g; i++)
+		g[i].v4 = key_v4(&g[i].key);
 
-	res = calloc(n, sizeof(*res));
+	/* calloc(): unused m[] slots and all padding stay zero, so entries compare with memcmp(). */
+	res = calloc(n_g, sizeof(*res));
 	if (!res) {
-		free(c);
-		return -ENOMEM;
+		r = -ENOMEM;
+		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		res[i] = c[i].e;
-	free(c);
+	for (size_t i = 0; i < n_g; i++) {
+		r = build_entry(it, g, i, &res[i], err, errlen);
+		if (r < 0)
+			goto out;
+	}
 	*out = res;
-	*n_out = n;
-	return 0;
+	*n_out = n_g;
+	res = NULL;
+out:
+	if (r == -ENOMEM)
+		set_err(err, errlen, "out of memory");
+	free(res);
+	free(g);
+	free(it);
+	return r;
 }

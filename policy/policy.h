@@ -65,28 +65,51 @@ enum ug_target_kind {
  */
 int ug_target_parse(const char *s, const char **why);
 
+/* "tcp" | "udp" | "icmp" -> IPPROTO_TCP/UDP/ICMP; -EINVAL otherwise. ICMP
+ * in a rule means ICMPv6 for IPv6 prefixes. */
+int ug_proto_parse(const char *s);
+const char *ug_proto_name(int proto); /* "any" for 0 */
+/* "N" or "N-M", 1 <= N <= M <= 65535, plain decimal. */
+int ug_ports_parse(const char *s, uint16_t *lo, uint16_t *hi, const char **why);
+
 /* A rule as the compiler sees it. */
 struct ug_rule {
 	int64_t id;          /* store id, > 0 and < 2^32 */
 	uint8_t dir;         /* enum ug_dir */
 	uint8_t action;      /* enum ug_action */
 	uint8_t depth;       /* 0: the policy cgroup's own rule; n: from the n-th policy ancestor above it */
+	uint8_t proto;       /* 0 (any), IPPROTO_TCP, IPPROTO_UDP or IPPROTO_ICMP */
+	uint8_t has_ports;   /* ports only with proto 0 (= TCP or UDP), TCP or UDP */
+	uint16_t port_lo, port_hi;
 	struct ug_prefix prefix;
 };
 
 /*
- * Compile the rules governing one policy cgroup into LPM entries for one
- * trie id. Semantics:
- *  - the longest matching prefix decides (per direction);
- *  - rules with the same direction and prefix: the smallest depth wins (a
- *    unit refines its slice); at the same depth deny wins and the lowest id
- *    names it;
- *  - IPv4 prefixes become IPv4-mapped IPv6 prefixes; when an IPv6 rule would
- *    cover the whole IPv4-mapped range (::ffff:0:0/96) without an IPv4 /0
- *    rule in the same direction, an UG_ACT_DEFAULT entry for ::ffff:0:0/96 is
- *    added so an IPv6 rule never decides IPv4 traffic.
+ * Compile the rules governing one policy cgroup into the LPM entries of one
+ * trie id. Semantics, per direction:
+ *  - The longest prefix that has a rule matching the packet (protocol, port)
+ *    decides. So "deny 10.0.0.0/8 port 22" with "allow 10.1.0.0/16": 10.1.2.3
+ *    port 22 is allowed (the /16 matches), 10.2.0.1 port 22 is denied,
+ *    10.2.0.1 port 80 falls to the default posture.
+ *  - Among rules on the same prefix, the more specific qualifier is tried
+ *    first: a port range before no ports (narrower range first), then a
+ *    protocol before any protocol; then deny before allow; then smaller depth;
+ *    then lower id. Rules with identical prefix and qualifier: the smallest
+ *    depth wins (a unit refines its slice), then deny, then lowest id; the
+ *    others are dropped.
+ *  - Each entry's list holds its own rules followed by those of every shorter
+ *    prefix that covers it (longest first), stopping after the first rule
+ *    that matches everything (any protocol, no ports). More than
+ *    UG_MATCHES_MAX rules in one list is -E2BIG.
+ *  - IPv4 prefixes become IPv4-mapped IPv6 prefixes. IPv4 entries inherit only
+ *    from IPv4 entries and IPv6 from IPv6. When an IPv6 prefix covers
+ *    ::ffff:0:0/96 and no IPv4 0.0.0.0/0 rule exists in that direction, an
+ *    entry with an empty list is added at ::ffff:0:0/96, so an IPv6 rule never
+ *    decides IPv4 traffic.
+ *  - proto IPPROTO_ICMP on an IPv6 prefix is written as IPPROTO_ICMPV6.
  * *out is allocated with malloc() (free() it); *n_out entries, sorted by key
- * so output is deterministic.
+ * (trie, dir, prefixlen, address) so output is deterministic. On error, err
+ * (if not NULL) gets one line naming the rule or prefix at fault.
  */
 struct ug_lpm_entry {
 	struct ug_lpm_key key;
@@ -94,6 +117,6 @@ struct ug_lpm_entry {
 };
 
 int ug_compile(const struct ug_rule *rules, size_t n_rules, uint16_t trie,
-	       struct ug_lpm_entry **out, size_t *n_out);
+	       struct ug_lpm_entry **out, size_t *n_out, char *err, size_t errlen);
 
 #endif /* UG_POLICY_H */

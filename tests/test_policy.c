@@ -7,6 +7,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,7 @@ static struct ug_prefix pfx(const char *s)
 	return p;
 }
 
+/* A rule on any protocol, without ports. */
 static struct ug_rule rule(int64_t id, int dir, int action, int depth, const char *prefix)
 {
 	struct ug_rule r = {
@@ -47,6 +50,22 @@ static struct ug_rule rule(int64_t id, int dir, int action, int depth, const cha
 	};
 
 	r.prefix = pfx(prefix);
+	return r;
+}
+
+/* A rule with a protocol (0: any) and ports ("22", "20-30"; NULL: none). */
+static struct ug_rule rulep(int64_t id, int dir, int action, int depth, const char *prefix,
+			    int proto, const char *ports)
+{
+	struct ug_rule r = rule(id, dir, action, depth, prefix);
+	const char *why = NULL;
+
+	r.proto = (uint8_t)proto;
+	if (ports) {
+		if (ug_ports_parse(ports, &r.port_lo, &r.port_hi, &why) < 0)
+			fail_msg("test setup: cannot parse ports \"%s\": %s", ports, why);
+		r.has_ports = 1;
+	}
 	return r;
 }
 
@@ -313,7 +332,6 @@ static void test_dir_action_mode(void **state)
 
 	assert_string_equal(ug_action_name(UG_ACT_ALLOW), "allow");
 	assert_string_equal(ug_action_name(UG_ACT_DENY), "deny");
-	assert_string_equal(ug_action_name(UG_ACT_DEFAULT), "default");
 	assert_string_equal(ug_action_name(2), "unknown");
 	assert_string_equal(ug_action_name(-1), "unknown");
 
@@ -470,33 +488,357 @@ static void test_target_lengths(void **state)
 	assert_non_null(strstr(why, "too long"));
 }
 
+/* --- protocols and ports ---------------------------------------------------- */
+
+static void test_proto_names(void **state)
+{
+	static const char *const bad[] = {
+		"", "any", "TCP", "Udp", "icmpv6", "ipv6-icmp", "tcp ", " tcp", "6", "sctp", "tcp,udp",
+	};
+
+	assert_int_equal(ug_proto_parse("tcp"), IPPROTO_TCP);
+	assert_int_equal(ug_proto_parse("udp"), IPPROTO_UDP);
+	assert_int_equal(ug_proto_parse("icmp"), IPPROTO_ICMP);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		if (ug_proto_parse(bad[i]) != -EINVAL)
+			fail_msg("proto \"%s\" accepted", bad[i]);
+	assert_int_equal(ug_proto_parse(NULL), -EINVAL);
+
+	assert_string_equal(ug_proto_name(0), "any");
+	assert_string_equal(ug_proto_name(IPPROTO_TCP), "tcp");
+	assert_string_equal(ug_proto_name(IPPROTO_UDP), "udp");
+	assert_string_equal(ug_proto_name(IPPROTO_ICMP), "icmp");
+	assert_string_equal(ug_proto_name(IPPROTO_ICMPV6), "icmpv6");
+	assert_string_equal(ug_proto_name(IPPROTO_SCTP), "unknown");
+	assert_string_equal(ug_proto_name(-1), "unknown");
+	assert_string_equal(ug_proto_name(256 + IPPROTO_TCP), "unknown");
+
+	assert_int_equal(ug_proto_parse(ug_proto_name(IPPROTO_TCP)), IPPROTO_TCP);
+	assert_int_equal(ug_proto_parse(ug_proto_name(IPPROTO_UDP)), IPPROTO_UDP);
+	assert_int_equal(ug_proto_parse(ug_proto_name(IPPROTO_ICMP)), IPPROTO_ICMP);
+}
+
+static void test_ports_parse_good(void **state)
+{
+	static const struct {
+		const char *in;
+		uint16_t lo, hi;
+	} cases[] = {
+		{ "22", 22, 22 },
+		{ "1", 1, 1 },
+		{ "65535", 65535, 65535 },
+		{ "1-65535", 1, 65535 },
+		{ "8000-8080", 8000, 8080 },
+		{ "22-22", 22, 22 },
+		{ "9-10", 9, 10 },
+		{ "10000-65535", 10000, 65535 },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		uint16_t lo = 0xabcd, hi = 0xabcd;
+		const char *why = NULL;
+
+		if (ug_ports_parse(cases[i].in, &lo, &hi, &why) != 0)
+			fail_msg("ports \"%s\" rejected: %s", cases[i].in, why);
+		if (lo != cases[i].lo || hi != cases[i].hi)
+			fail_msg("ports \"%s\" gave %u-%u, want %u-%u", cases[i].in, lo, hi,
+				 cases[i].lo, cases[i].hi);
+		assert_int_equal(ug_ports_parse(cases[i].in, &lo, &hi, NULL), 0);
+	}
+}
+
+static void test_ports_parse_bad(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *why;
+	} cases[] = {
+		{ "", "empty port" },
+		{ "-", "empty port" },
+		{ "-22", "empty port" },
+		{ "22-", "empty port" },
+		{ "0", "port out of range (1-65535)" },
+		{ "65536", "port out of range (1-65535)" },
+		{ "99999", "port out of range (1-65535)" },
+		{ "123456", "port out of range (1-65535)" },
+		{ "99999999999999999999", "port out of range (1-65535)" },
+		{ "1-65536", "port out of range (1-65535)" },
+		{ "0-22", "port out of range (1-65535)" },
+		{ "22-21", "port range reversed" },
+		{ "65535-1", "port range reversed" },
+		{ "00", "leading zero" },
+		{ "022", "leading zero" },
+		{ "22-023", "leading zero" },
+		{ "0001", "leading zero" },
+		{ " 22", "plain decimal" },
+		{ "22 ", "plain decimal" },
+		{ "2 2", "plain decimal" },
+		{ "22 - 23", "plain decimal" },
+		{ "+22", "plain decimal" },
+		{ "22--23", "plain decimal" },
+		{ "1-2-3", "plain decimal" },
+		{ "0x16", "plain decimal" },
+		{ "22,23", "plain decimal" },
+		{ "22:23", "plain decimal" },
+		{ "ssh", "plain decimal" },
+		{ "22\n", "plain decimal" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		uint16_t lo = 0xabcd, hi = 0xabcd;
+		const char *why = NULL;
+		int r = ug_ports_parse(cases[i].in, &lo, &hi, &why);
+
+		if (r != -EINVAL)
+			fail_msg("ports \"%s\" gave %d, want -EINVAL", cases[i].in, r);
+		assert_non_null(why);
+		if (!strstr(why, cases[i].why))
+			fail_msg("ports \"%s\": why \"%s\" lacks \"%s\"", cases[i].in, why,
+				 cases[i].why);
+		/* Nothing is written on failure. */
+		assert_int_equal(lo, 0xabcd);
+		assert_int_equal(hi, 0xabcd);
+		assert_int_equal(ug_ports_parse(cases[i].in, &lo, &hi, NULL), -EINVAL);
+	}
+
+	{
+		uint16_t lo, hi;
+		const char *why = NULL;
+
+		assert_int_equal(ug_ports_parse(NULL, &lo, &hi, &why), -EINVAL);
+		assert_non_null(why);
+		assert_int_equal(ug_ports_parse("22", NULL, &hi, NULL), -EINVAL);
+		assert_int_equal(ug_ports_parse("22", &lo, NULL, NULL), -EINVAL);
+	}
+}
+
 /* --- compile ---------------------------------------------------------------- */
 
-/* Compile and require success; the caller frees. */
+#define TRIE 0x1234
+#define DEFAULT (-1) /* no rule matched: the unit's default posture decides */
+
+static int key_order(const struct ug_lpm_key *a, const struct ug_lpm_key *b)
+{
+	if (a->trie != b->trie)
+		return a->trie < b->trie ? -1 : 1;
+	if (a->dir != b->dir)
+		return a->dir < b->dir ? -1 : 1;
+	if (a->prefixlen != b->prefixlen)
+		return a->prefixlen < b->prefixlen ? -1 : 1;
+	return memcmp(a->addr, b->addr, 16);
+}
+
+/* Compile and require success and a well-formed result; the caller frees. */
 static struct ug_lpm_entry *compile_ok(const struct ug_rule *r, size_t n, size_t *n_out)
 {
+	static const struct ug_match zero;
 	struct ug_lpm_entry *out = NULL;
+	char err[256] = "";
+	int ret = ug_compile(r, n, TRIE, &out, n_out, err, sizeof(err));
 
-	assert_int_equal(ug_compile(r, n, 0x1234, &out, n_out), 0);
+	if (ret != 0)
+		fail_msg("compile failed: %d (%s)", ret, err);
 	assert_non_null(out);
+	assert_string_equal(err, "");
 	for (size_t i = 0; i < *n_out; i++) {
-		assert_int_equal(out[i].key.trie, 0x1234);
-		assert_int_equal(out[i].key.pad, 0);
-		assert_true(out[i].key.prefixlen >= UG_LPM_HDR_BITS);
-		assert_true(out[i].key.prefixlen <= UG_LPM_HDR_BITS + 128);
-		assert_int_equal(out[i].val.pad[0] | out[i].val.pad[1] | out[i].val.pad[2], 0);
+		const struct ug_lpm_entry *e = &out[i];
+
+		assert_int_equal(e->key.trie, TRIE);
+		assert_int_equal(e->key.pad, 0);
+		assert_true(e->key.prefixlen >= UG_LPM_HDR_BITS);
+		assert_true(e->key.prefixlen <= UG_LPM_HDR_BITS + 128);
+		assert_true(e->key.dir < UG_DIR_MAX);
+		assert_int_equal(e->val.pad, 0);
+		assert_true(e->val.n <= UG_MATCHES_MAX);
+		for (size_t j = 0; j < e->val.n; j++) {
+			const struct ug_match *m = &e->val.m[j];
+
+			assert_int_equal(m->pad, 0);
+			assert_true(m->rule_id > 0);
+			assert_true(m->action == UG_ACT_ALLOW || m->action == UG_ACT_DENY);
+			assert_true(m->flags == 0 || m->flags == UG_MATCH_PORTS);
+			if (m->flags) {
+				assert_true(m->port_lo >= 1 && m->port_lo <= m->port_hi);
+			} else {
+				assert_int_equal(m->port_lo, 0);
+				assert_int_equal(m->port_hi, 0);
+			}
+		}
+		/* Unused slots are zero, so whole values compare with memcmp(). */
+		for (size_t j = e->val.n; j < UG_MATCHES_MAX; j++)
+			assert_memory_equal(&e->val.m[j], &zero, sizeof(zero));
+		/* Strictly sorted: sorted and no key twice. */
+		if (i)
+			assert_true(key_order(&out[i - 1].key, &e->key) < 0);
 	}
 	return out;
+}
+
+/* The key the compiler must write for a prefix text (IPv4: v4-mapped). */
+static struct ug_lpm_key key_of(int dir, const char *prefix)
+{
+	struct ug_prefix p = pfx(prefix);
+	struct ug_lpm_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.trie = TRIE;
+	k.dir = (uint8_t)dir;
+	if (p.family == AF_INET) {
+		k.addr[10] = 0xff;
+		k.addr[11] = 0xff;
+		memcpy(k.addr + 12, p.addr, 4);
+		k.prefixlen = UG_LPM_HDR_BITS + 96 + p.len;
+	} else {
+		memcpy(k.addr, p.addr, 16);
+		k.prefixlen = UG_LPM_HDR_BITS + p.len;
+	}
+	return k;
+}
+
+static const struct ug_lpm_entry *find(const struct ug_lpm_entry *e, size_t n, int dir,
+				       const char *prefix)
+{
+	struct ug_lpm_key k = key_of(dir, prefix);
+
+	for (size_t i = 0; i < n; i++)
+		if (!memcmp(&e[i].key, &k, sizeof(k)))
+			return &e[i];
+	fail_msg("no entry for %s (%s)", prefix, ug_dir_name(dir));
+	return NULL;
+}
+
+static void expect_ids(const struct ug_lpm_entry *e, const uint32_t *ids, size_t n)
+{
+	bool ok = e->val.n == n;
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = e->val.m[i].rule_id == ids[i];
+	if (!ok) {
+		char got[256] = "", want[256] = "";
+		size_t g = 0, w = 0;
+
+		for (size_t i = 0; i < e->val.n && i < UG_MATCHES_MAX; i++)
+			g += (size_t)snprintf(got + g, sizeof(got) - g, " %u", e->val.m[i].rule_id);
+		for (size_t i = 0; i < n; i++)
+			w += (size_t)snprintf(want + w, sizeof(want) - w, " %u", ids[i]);
+		fail_msg("entry /%u: rule ids [%s ] want [%s ]",
+			 e->key.prefixlen - UG_LPM_HDR_BITS, got, want);
+	}
+}
+
+#define EXPECT_IDS(e, ...)                                 \
+	expect_ids((e), (const uint32_t[]){ __VA_ARGS__ }, \
+		   ARRAY_SIZE(((const uint32_t[]){ __VA_ARGS__ })))
+
+/* lo < 0: no ports. */
+static void expect_match(const struct ug_match *m, uint32_t id, int action, int proto, int lo,
+			 int hi)
+{
+	assert_int_equal(m->rule_id, id);
+	assert_int_equal(m->action, action);
+	assert_int_equal(m->proto, proto);
+	if (lo < 0) {
+		assert_int_equal(m->flags, 0);
+		assert_int_equal(m->port_lo, 0);
+		assert_int_equal(m->port_hi, 0);
+	} else {
+		assert_int_equal(m->flags, UG_MATCH_PORTS);
+		assert_int_equal(m->port_lo, lo);
+		assert_int_equal(m->port_hi, hi);
+	}
+	assert_int_equal(m->pad, 0);
+}
+
+/* An address text as the kernel looks it up: IPv4 v4-mapped. */
+static void lookup_addr(const char *s, uint8_t out[16])
+{
+	if (strchr(s, ':'))
+		v6(s, out);
+	else
+		mapped(s, out);
+}
+
+static bool bits_match(const uint8_t *a, const uint8_t *b, unsigned int bits)
+{
+	for (unsigned int i = 0; i < bits; i++)
+		if ((a[i / 8] ^ b[i / 8]) & (0x80 >> (i % 8)))
+			return false;
+	return true;
+}
+
+/*
+ * Reference matcher, as the kernel decides: one longest-prefix lookup over the entries, then
+ * the first rule of that entry's list that matches. Returns the action or DEFAULT.
+ */
+static int decide(const struct ug_lpm_entry *e, size_t n, int dir, const char *addr, int proto,
+		  int port, uint32_t *id)
+{
+	const struct ug_lpm_entry *best = NULL;
+	bool has_port = proto == IPPROTO_TCP || proto == IPPROTO_UDP;
+	uint8_t a[16];
+
+	lookup_addr(addr, a);
+	*id = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].key.trie != TRIE || e[i].key.dir != dir ||
+		    !bits_match(e[i].key.addr, a, e[i].key.prefixlen - UG_LPM_HDR_BITS))
+			continue;
+		if (!best || e[i].key.prefixlen > best->key.prefixlen)
+			best = &e[i];
+	}
+	if (!best)
+		return DEFAULT;
+	for (uint32_t i = 0; i < best->val.n; i++) {
+		const struct ug_match *m = &best->val.m[i];
+
+		if (m->proto && m->proto != proto)
+			continue;
+		if ((m->flags & UG_MATCH_PORTS) &&
+		    (!has_port || port < m->port_lo || port > m->port_hi))
+			continue;
+		*id = m->rule_id;
+		return m->action;
+	}
+	return DEFAULT;
 }
 
 static void test_compile_empty(void **state)
 {
 	struct ug_lpm_entry *out = (struct ug_lpm_entry *)1;
+	char err[64] = "junk";
 	size_t n = 99;
 
-	assert_int_equal(ug_compile(NULL, 0, 0, &out, &n), 0);
+	assert_int_equal(ug_compile(NULL, 0, 0, &out, &n, err, sizeof(err)), 0);
 	assert_null(out);
 	assert_int_equal(n, 0);
+	assert_string_equal(err, "");
+	out = (struct ug_lpm_entry *)1;
+	n = 99;
+	assert_int_equal(ug_compile(NULL, 0, 0, &out, &n, NULL, 0), 0);
+	assert_null(out);
+	assert_int_equal(n, 0);
+}
+
+/* The example in policy.h: "deny 10.0.0.0/8 port 22" with "allow 10.1.0.0/16". */
+static void test_compile_issue_example(void **state)
+{
+	const struct ug_rule r[] = {
+		rulep(1, UG_DIR_EGRESS, UG_ACT_DENY, 0, "10.0.0.0/8", 0, "22"),
+		rule(2, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.1.0.0/16"),
+	};
+	size_t n;
+	struct ug_lpm_entry *e = compile_ok(r, ARRAY_SIZE(r), &n);
+
+	assert_int_equal(n, 2);
+	/* Sorted: the /8 first. */
+	assert_ptr_equal(find(e, n, UG_DIR_EGRESS, "10.0.0.0/8"), &e[0]);
+	assert_int_equal(e[0].val.n, 1);
+	expect_match(&e[0].val.m[0], 1, UG_ACT_DENY, 0, 22, 22);
+	/* The /16's allow matches everything: the /8's deny can never be reached from it. */
+	assert_ptr_equal(find(e, n, UG_DIR_EGRESS, "10.1.0.0/16"), &e[1]);
+	assert_int_equal(e[1].val.n, 1);
+	expect_match(&e[1].val.m[0], 2, UG_ACT_ALLOW, 0, -1, -1);
+	free(e);
 }
 
 static void test_compile_longest_prefix(void **state)
@@ -514,21 +856,24 @@ static void test_compile_longest_prefix(void **state)
 	assert_int_equal(e[0].key.dir, UG_DIR_EGRESS);
 	mapped("10.0.0.0", a);
 	assert_memory_equal(e[0].key.addr, a, 16);
-	assert_int_equal(e[0].val.rule_id, 1);
-	assert_int_equal(e[0].val.action, UG_ACT_ALLOW);
+	assert_int_equal(e[0].val.n, 1);
+	expect_match(&e[0].val.m[0], 1, UG_ACT_ALLOW, 0, -1, -1);
 
 	assert_int_equal(e[1].key.prefixlen, UG_LPM_HDR_BITS + 128);
 	assert_int_equal(e[1].key.dir, UG_DIR_EGRESS);
 	mapped("10.1.2.3", a);
 	assert_memory_equal(e[1].key.addr, a, 16);
-	assert_int_equal(e[1].val.rule_id, 2);
-	assert_int_equal(e[1].val.action, UG_ACT_DENY);
+	/* Its own catch-all ends the list before the /8's. */
+	assert_int_equal(e[1].val.n, 1);
+	expect_match(&e[1].val.m[0], 2, UG_ACT_DENY, 0, -1, -1);
 	free(e);
 }
 
 static void test_compile_v4_mapped_bytes(void **state)
 {
-	const struct ug_rule r[] = { rule(9, UG_DIR_INGRESS, UG_ACT_DENY, 0, "192.168.1.0/24") };
+	const struct ug_rule r[] = {
+		rulep(9, UG_DIR_INGRESS, UG_ACT_DENY, 0, "192.168.1.0/24", IPPROTO_TCP, "8000-8080"),
+	};
 	const uint8_t want[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 168, 1, 0 };
 	size_t n;
 	struct ug_lpm_entry *e = compile_ok(r, 1, &n);
@@ -537,13 +882,16 @@ static void test_compile_v4_mapped_bytes(void **state)
 	assert_int_equal(e[0].key.prefixlen, 32 + 96 + 24);
 	assert_int_equal(e[0].key.dir, UG_DIR_INGRESS);
 	assert_memory_equal(e[0].key.addr, want, 16);
-	assert_int_equal(e[0].val.rule_id, 9);
+	assert_int_equal(e[0].val.n, 1);
+	expect_match(&e[0].val.m[0], 9, UG_ACT_DENY, IPPROTO_TCP, 8000, 8080);
 	free(e);
 }
 
 static void test_compile_ipv6_plain(void **state)
 {
-	const struct ug_rule r[] = { rule(4, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "2001:db8::/32") };
+	const struct ug_rule r[] = {
+		rulep(4, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "2001:db8::/32", IPPROTO_UDP, "53"),
+	};
 	uint8_t a[16];
 	size_t n;
 	struct ug_lpm_entry *e = compile_ok(r, 1, &n);
@@ -553,45 +901,159 @@ static void test_compile_ipv6_plain(void **state)
 	assert_int_equal(e[0].key.prefixlen, UG_LPM_HDR_BITS + 32);
 	v6("2001:db8::", a);
 	assert_memory_equal(e[0].key.addr, a, 16);
+	assert_int_equal(e[0].val.n, 1);
+	expect_match(&e[0].val.m[0], 4, UG_ACT_ALLOW, IPPROTO_UDP, 53, 53);
 	free(e);
 }
 
-static void test_compile_depth_override(void **state)
+static void test_compile_inheritance(void **state)
+{
+	const struct ug_rule r[] = {
+		rulep(1, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.0.0.0/8", IPPROTO_TCP, "80"),
+		rule(2, UG_DIR_EGRESS, UG_ACT_DENY, 0, "10.0.0.0/8"),
+		rule(3, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "0.0.0.0/0"),
+		rulep(4, UG_DIR_EGRESS, UG_ACT_DENY, 0, "10.1.0.0/16", IPPROTO_UDP, NULL),
+		rulep(5, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.1.2.0/24", IPPROTO_TCP, "22"),
+		rulep(6, UG_DIR_EGRESS, UG_ACT_DENY, 0, "192.168.0.0/16", IPPROTO_TCP, NULL),
+		rulep(7, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.2.0.0/16", IPPROTO_UDP, NULL),
+		/* Another direction never contributes. */
+		rulep(8, UG_DIR_INGRESS, UG_ACT_DENY, 0, "10.0.0.0/8", IPPROTO_UDP, NULL),
+	};
+	size_t n;
+	struct ug_lpm_entry *e = compile_ok(r, ARRAY_SIZE(r), &n);
+
+	assert_int_equal(n, 7);
+	EXPECT_IDS(find(e, n, UG_DIR_EGRESS, "0.0.0.0/0"), 3);
+	/* The /8's catch-all (2) stops the list: the /0 cannot decide below it. */
+	EXPECT_IDS(find(e, n, UG_DIR_EGRESS, "10.0.0.0/8"), 1, 2);
+	EXPECT_IDS(find(e, n, UG_DIR_EGRESS, "10.1.0.0/16"), 4, 1, 2);
+	EXPECT_IDS(find(e, n, UG_DIR_EGRESS, "10.1.2.0/24"), 5, 4, 1, 2);
+	/* A sibling /16 does not see 10.1.0.0/16's rule. */
+	EXPECT_IDS(find(e, n, UG_DIR_EGRESS, "10.2.0.0/16"), 7, 1, 2);
+	/* No catch-all of its own or in between: reaches the /0. */
+	EXPECT_IDS(find(e, n, UG_DIR_EGRESS, "192.168.0.0/16"), 6, 3);
+	EXPECT_IDS(find(e, n, UG_DIR_INGRESS, "10.0.0.0/8"), 8);
+
+	/* Inherited entries are copied whole. */
+	expect_match(&find(e, n, UG_DIR_EGRESS, "10.1.2.0/24")->val.m[2], 1, UG_ACT_ALLOW,
+		     IPPROTO_TCP, 80, 80);
+	free(e);
+}
+
+static void test_compile_inheritance_ipv6(void **state)
+{
+	const struct ug_rule r[] = {
+		rule(10, UG_DIR_EGRESS, UG_ACT_DENY, 0, "::/0"),
+		rulep(11, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "2001:db8::/32", IPPROTO_TCP, NULL),
+		rulep(12, UG_DIR_EGRESS, UG_ACT_DENY, 0, "2001:db8:1::/48", IPPROTO_TCP, "22"),
+		rule(13, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.0.0.0/8"),
+	};
+	size_t n;
+	struct ug_lpm_entry *e = compile_ok(r, ARRAY_SIZE(r), &n);
+
+	/* ::/0, the guard, 10.0.0.0/8, 2001:db8::/32, 2001:db8:1::/48. */
+	assert_int_equal(n, 5);
+	EXPECT_IDS(find(e, n, UG_DIR_EGRESS, "::/0"), 10);
+	EXPECT_IDS(find(e, n, UG_DIR_EGRESS, "2001:db8::/32"), 11, 10);
+	EXPECT_IDS(find(e, n, UG_DIR_EGRESS, "2001:db8:1::/48"), 12, 11, 10);
+	/* IPv4 entries never inherit IPv6 rules, ::/0 included. */
+	EXPECT_IDS(find(e, n, UG_DIR_EGRESS, "10.0.0.0/8"), 13);
+	assert_int_equal(find(e, n, UG_DIR_EGRESS, "0.0.0.0/0")->val.n, 0);
+	free(e);
+}
+
+static void test_compile_specificity_order(void **state)
+{
+	const struct ug_rule r[] = {
+		rule(1, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.0.0.0/8"),
+		rulep(2, UG_DIR_EGRESS, UG_ACT_DENY, 0, "10.0.0.0/8", IPPROTO_TCP, NULL),
+		rulep(3, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.0.0.0/8", IPPROTO_UDP, NULL),
+		rulep(4, UG_DIR_EGRESS, UG_ACT_DENY, 0, "10.0.0.0/8", 0, "1-1024"),
+		rulep(5, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.0.0.0/8", IPPROTO_TCP, "22"),
+		rulep(6, UG_DIR_EGRESS, UG_ACT_DENY, 0, "10.0.0.0/8", IPPROTO_TCP, "20-30"),
+		rulep(7, UG_DIR_EGRESS, UG_ACT_ALLOW, 1, "10.0.0.0/8", IPPROTO_UDP, "53"),
+		rulep(9, UG_DIR_EGRESS, UG_ACT_DENY, 0, "10.0.0.0/8", 0, "443"),
+		rulep(12, UG_DIR_EGRESS, UG_ACT_DENY, 0, "10.0.0.0/8", IPPROTO_TCP, "8080"),
+		rulep(20, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.0.0.0/8", IPPROTO_TCP, "25"),
+	};
+	size_t n;
+	struct ug_lpm_entry *e = compile_ok(r, ARRAY_SIZE(r), &n);
+
+	assert_int_equal(n, 1);
+	/*
+	 * Single ports (width 0) first: with a protocol (deny 12, then the allows by depth,
+	 * then id: 5, 20, 7), then any protocol (9); then 20-30 (6), 1-1024 (4); then no ports:
+	 * with a protocol (deny 2, allow 3), then the catch-all (1).
+	 */
+	EXPECT_IDS(&e[0], 12, 5, 20, 7, 9, 6, 4, 2, 3, 1);
+	expect_match(&e[0].val.m[0], 12, UG_ACT_DENY, IPPROTO_TCP, 8080, 8080);
+	expect_match(&e[0].val.m[4], 9, UG_ACT_DENY, 0, 443, 443);
+	expect_match(&e[0].val.m[5], 6, UG_ACT_DENY, IPPROTO_TCP, 20, 30);
+	expect_match(&e[0].val.m[6], 4, UG_ACT_DENY, 0, 1, 1024);
+	expect_match(&e[0].val.m[7], 2, UG_ACT_DENY, IPPROTO_TCP, -1, -1);
+	expect_match(&e[0].val.m[9], 1, UG_ACT_ALLOW, 0, -1, -1);
+	free(e);
+}
+
+static void test_compile_dedup_depth(void **state)
 {
 	/* The slice (depth 1) denies with the lower id; the unit's own allow must still win. */
 	const struct ug_rule r[] = {
 		rule(1, UG_DIR_EGRESS, UG_ACT_DENY, 1, "10.0.0.0/8"),
 		rule(2, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.0.0.0/8"),
 		rule(3, UG_DIR_EGRESS, UG_ACT_DENY, 2, "10.0.0.0/8"),
+		/* Identical qualifier: the unit's allow replaces the slice's deny. */
+		rulep(4, UG_DIR_EGRESS, UG_ACT_DENY, 1, "10.0.0.0/8", IPPROTO_TCP, "22"),
+		rulep(5, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.0.0.0/8", IPPROTO_TCP, "22"),
+		/* Same ports, another protocol: a different rule, kept. */
+		rulep(6, UG_DIR_EGRESS, UG_ACT_DENY, 1, "10.0.0.0/8", IPPROTO_UDP, "22"),
 	};
 	size_t n;
 	struct ug_lpm_entry *e = compile_ok(r, ARRAY_SIZE(r), &n);
 
 	assert_int_equal(n, 1);
-	assert_int_equal(e[0].val.rule_id, 2);
-	assert_int_equal(e[0].val.action, UG_ACT_ALLOW);
+	EXPECT_IDS(&e[0], 6, 5, 2);
 	free(e);
 }
 
-static void test_compile_deny_beats_allow(void **state)
+static void test_compile_slice_port_beside_unit_catch_all(void **state)
+{
+	const struct ug_rule r[] = {
+		rule(2, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.0.0.0/8"),
+		rulep(4, UG_DIR_EGRESS, UG_ACT_DENY, 1, "10.0.0.0/8", IPPROTO_TCP, "22"),
+	};
+	size_t n;
+	struct ug_lpm_entry *e = compile_ok(r, ARRAY_SIZE(r), &n);
+
+	/* The unit's catch-all does not erase the slice's narrower rule; that rule goes first. */
+	assert_int_equal(n, 1);
+	assert_int_equal(e[0].val.n, 2);
+	expect_match(&e[0].val.m[0], 4, UG_ACT_DENY, IPPROTO_TCP, 22, 22);
+	expect_match(&e[0].val.m[1], 2, UG_ACT_ALLOW, 0, -1, -1);
+	free(e);
+}
+
+static void test_compile_dedup_deny_then_id(void **state)
 {
 	const struct ug_rule r[] = {
 		rule(1, UG_DIR_BIND, UG_ACT_ALLOW, 1, "10.0.0.0/8"),
 		rule(7, UG_DIR_BIND, UG_ACT_DENY, 1, "10.0.0.0/8"),
 		rule(5, UG_DIR_BIND, UG_ACT_DENY, 1, "10.0.0.0/8"),
 		rule(6, UG_DIR_BIND, UG_ACT_DENY, 1, "10.0.0.0/8"),
+		rulep(9, UG_DIR_BIND, UG_ACT_ALLOW, 0, "10.0.0.0/8", 0, "80"),
+		rulep(8, UG_DIR_BIND, UG_ACT_ALLOW, 0, "10.0.0.0/8", 0, "80"),
 	};
 	size_t n;
 	struct ug_lpm_entry *e = compile_ok(r, ARRAY_SIZE(r), &n);
 
 	assert_int_equal(n, 1);
 	assert_int_equal(e[0].key.dir, UG_DIR_BIND);
-	assert_int_equal(e[0].val.action, UG_ACT_DENY);
-	assert_int_equal(e[0].val.rule_id, 5);
+	EXPECT_IDS(&e[0], 8, 5);
+	assert_int_equal(e[0].val.m[1].action, UG_ACT_DENY);
 	free(e);
 }
 
-static void test_compile_same_action_lowest_id(void **state)
+static void test_compile_same_key_lowest_id(void **state)
 {
 	/* An IPv4 rule and its v4-mapped IPv6 spelling land on the same key. */
 	const struct ug_rule r[] = {
@@ -603,7 +1065,54 @@ static void test_compile_same_action_lowest_id(void **state)
 
 	assert_int_equal(n, 1);
 	assert_int_equal(e[0].key.prefixlen, UG_LPM_HDR_BITS + 104);
-	assert_int_equal(e[0].val.rule_id, 3);
+	EXPECT_IDS(&e[0], 3);
+	free(e);
+}
+
+static void test_compile_ports_ignored_without_flag(void **state)
+{
+	/* Port fields of a rule without has_ports mean nothing and must not leak out. */
+	struct ug_rule r[] = {
+		rule(1, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.0.0.0/8"),
+		rule(2, UG_DIR_EGRESS, UG_ACT_DENY, 1, "10.0.0.0/8"),
+	};
+	size_t n;
+	struct ug_lpm_entry *e;
+
+	r[0].port_lo = 30;
+	r[0].port_hi = 20;
+	r[1].port_lo = 22;
+	r[1].port_hi = 22;
+	e = compile_ok(r, ARRAY_SIZE(r), &n);
+	/* Both are the same catch-all: the unit's wins. */
+	assert_int_equal(n, 1);
+	assert_int_equal(e[0].val.n, 1);
+	expect_match(&e[0].val.m[0], 1, UG_ACT_ALLOW, 0, -1, -1);
+	free(e);
+}
+
+static void test_compile_icmp(void **state)
+{
+	const struct ug_rule r[] = {
+		rulep(1, UG_DIR_INGRESS, UG_ACT_ALLOW, 0, "2001:db8::/32", IPPROTO_ICMP, NULL),
+		rulep(2, UG_DIR_INGRESS, UG_ACT_DENY, 0, "10.0.0.0/8", IPPROTO_ICMP, NULL),
+		/* Identical after the mapping: one survives. */
+		rulep(3, UG_DIR_INGRESS, UG_ACT_DENY, 1, "2001:db8::/32", IPPROTO_ICMP, NULL),
+		rule(4, UG_DIR_INGRESS, UG_ACT_DENY, 0, "2001:db8::/32"),
+	};
+	const struct ug_lpm_entry *v6e, *v4e;
+	size_t n;
+	struct ug_lpm_entry *e = compile_ok(r, ARRAY_SIZE(r), &n);
+
+	assert_int_equal(n, 2);
+	v6e = find(e, n, UG_DIR_INGRESS, "2001:db8::/32");
+	assert_int_equal(v6e->val.n, 2);
+	expect_match(&v6e->val.m[0], 1, UG_ACT_ALLOW, IPPROTO_ICMPV6, -1, -1);
+	expect_match(&v6e->val.m[1], 4, UG_ACT_DENY, 0, -1, -1);
+	assert_string_equal(ug_proto_name(v6e->val.m[0].proto), "icmpv6");
+	v4e = find(e, n, UG_DIR_INGRESS, "10.0.0.0/8");
+	assert_int_equal(v4e->val.n, 1);
+	expect_match(&v4e->val.m[0], 2, UG_ACT_DENY, IPPROTO_ICMP, -1, -1);
 	free(e);
 }
 
@@ -618,10 +1127,64 @@ static void test_compile_dirs_separate(void **state)
 
 	assert_int_equal(n, 2);
 	assert_int_equal(e[0].key.dir, UG_DIR_EGRESS);
-	assert_int_equal(e[0].val.rule_id, 1);
+	EXPECT_IDS(&e[0], 1);
 	assert_int_equal(e[1].key.dir, UG_DIR_INGRESS);
-	assert_int_equal(e[1].val.rule_id, 2);
+	EXPECT_IDS(&e[1], 2);
 	free(e);
+}
+
+static void test_compile_e2big(void **state)
+{
+	struct ug_rule r[20];
+	struct ug_lpm_entry *out;
+	char err[256], ports[8];
+	size_t n;
+
+	for (int i = 0; i < 17; i++) {
+		snprintf(ports, sizeof(ports), "%d", 100 + i);
+		r[i] = rulep(i + 1, UG_DIR_EGRESS, UG_ACT_DENY, 0, "10.0.0.0/8", IPPROTO_TCP, ports);
+	}
+
+	/* Sixteen fit. */
+	out = compile_ok(r, 16, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].val.n, 16);
+	free(out);
+
+	out = (struct ug_lpm_entry *)1;
+	n = 99;
+	assert_int_equal(ug_compile(r, 17, TRIE, &out, &n, err, sizeof(err)), -E2BIG);
+	assert_null(out);
+	assert_int_equal(n, 0);
+	assert_string_equal(err, "10.0.0.0/8 (egress): 17 rules overlap, at most 16");
+	assert_int_equal(ug_compile(r, 17, TRIE, &out, &n, NULL, 0), -E2BIG);
+	/* A short buffer still gets a terminated string. */
+	assert_int_equal(ug_compile(r, 17, TRIE, &out, &n, err, 5), -E2BIG);
+	assert_string_equal(err, "10.0");
+
+	/* Inherited rules count, up to and including the first catch-all. */
+	r[15] = rule(16, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.0.0.0/8");
+	r[16] = rule(17, UG_DIR_EGRESS, UG_ACT_DENY, 0, "0.0.0.0/0");
+	out = compile_ok(r, 17, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(find(out, n, UG_DIR_EGRESS, "10.0.0.0/8")->val.n, 16);
+	free(out);
+	r[17] = rulep(18, UG_DIR_EGRESS, UG_ACT_DENY, 0, "10.1.0.0/16", IPPROTO_UDP, NULL);
+	assert_int_equal(ug_compile(r, 18, TRIE, &out, &n, err, sizeof(err)), -E2BIG);
+	assert_string_equal(err, "10.1.0.0/16 (egress): 17 rules overlap, at most 16");
+	/* A catch-all of its own keeps the /16 short. */
+	r[17] = rule(18, UG_DIR_EGRESS, UG_ACT_DENY, 0, "10.1.0.0/16");
+	out = compile_ok(r, 18, &n);
+	EXPECT_IDS(find(out, n, UG_DIR_EGRESS, "10.1.0.0/16"), 18);
+	free(out);
+
+	/* IPv6 prefixes are named as IPv6. */
+	for (int i = 0; i < 17; i++) {
+		snprintf(ports, sizeof(ports), "%d", 100 + i);
+		r[i] = rulep(i + 1, UG_DIR_INGRESS, UG_ACT_ALLOW, 0, "2001:db8::/32", 0, ports);
+	}
+	assert_int_equal(ug_compile(r, 17, TRIE, &out, &n, err, sizeof(err)), -E2BIG);
+	assert_string_equal(err, "2001:db8::/32 (ingress): 17 rules overlap, at most 16");
 }
 
 static void test_compile_guard_present(void **state)
@@ -635,21 +1198,20 @@ static void test_compile_guard_present(void **state)
 	assert_int_equal(e[0].key.prefixlen, UG_LPM_HDR_BITS);
 	memset(a, 0, 16);
 	assert_memory_equal(e[0].key.addr, a, 16);
-	assert_int_equal(e[0].val.rule_id, 4);
-	assert_int_equal(e[0].val.action, UG_ACT_DENY);
+	EXPECT_IDS(&e[0], 4);
+	assert_int_equal(e[0].val.m[0].action, UG_ACT_DENY);
 
 	assert_int_equal(e[1].key.prefixlen, UG_LPM_HDR_BITS + 96);
 	assert_int_equal(e[1].key.dir, UG_DIR_EGRESS);
 	mapped("0.0.0.0", a);
 	assert_memory_equal(e[1].key.addr, a, 16);
-	assert_int_equal(e[1].val.rule_id, 0);
-	assert_int_equal(e[1].val.action, UG_ACT_DEFAULT);
+	assert_int_equal(e[1].val.n, 0);
 	free(e);
 }
 
 static void test_compile_guard_partial_cover(void **state)
 {
-	/* ::/1 and ::ffff:0:0/95 also cover the mapped range; 8000::/1 does not. */
+	/* ::/1 and ::fffe:0:0/95 also cover the mapped range; 8000::/1 does not. */
 	static const struct {
 		const char *prefix;
 		int guard;
@@ -675,7 +1237,7 @@ static void test_compile_guard_partial_cover(void **state)
 		struct ug_lpm_entry *e = compile_ok(r, 1, &n);
 
 		for (size_t j = 0; j < n; j++)
-			if (e[j].val.action == UG_ACT_DEFAULT) {
+			if (e[j].val.n == 0) {
 				guards++;
 				assert_int_equal(e[j].key.prefixlen, UG_LPM_HDR_BITS + 96);
 				assert_int_equal(e[j].key.dir, UG_DIR_INGRESS);
@@ -691,7 +1253,7 @@ static void test_compile_guard_absent(void **state)
 {
 	const struct ug_rule r[] = {
 		rule(4, UG_DIR_EGRESS, UG_ACT_DENY, 0, "::/0"),
-		rule(5, UG_DIR_EGRESS, UG_ACT_ALLOW, 1, "0.0.0.0/0"),
+		rulep(5, UG_DIR_EGRESS, UG_ACT_ALLOW, 1, "0.0.0.0/0", IPPROTO_TCP, NULL),
 	};
 	uint8_t a[16];
 	size_t n;
@@ -699,12 +1261,13 @@ static void test_compile_guard_absent(void **state)
 
 	assert_int_equal(n, 2);
 	assert_int_equal(e[0].key.prefixlen, UG_LPM_HDR_BITS);
-	assert_int_equal(e[0].val.rule_id, 4);
+	EXPECT_IDS(&e[0], 4);
 	assert_int_equal(e[1].key.prefixlen, UG_LPM_HDR_BITS + 96);
 	mapped("0.0.0.0", a);
 	assert_memory_equal(e[1].key.addr, a, 16);
-	assert_int_equal(e[1].val.rule_id, 5);
-	assert_int_equal(e[1].val.action, UG_ACT_ALLOW);
+	/* No catch-all at the IPv4 /0, and still the IPv6 ::/0 deny is not inherited. */
+	assert_int_equal(e[1].val.n, 1);
+	expect_match(&e[1].val.m[0], 5, UG_ACT_ALLOW, IPPROTO_TCP, -1, -1);
 	free(e);
 }
 
@@ -721,17 +1284,16 @@ static void test_compile_guard_per_dir(void **state)
 
 	assert_int_equal(n, 4);
 	assert_int_equal(e[0].key.dir, UG_DIR_EGRESS);
-	assert_int_equal(e[0].val.rule_id, 4);
+	EXPECT_IDS(&e[0], 4);
 	assert_int_equal(e[1].key.dir, UG_DIR_EGRESS);
 	assert_int_equal(e[1].key.prefixlen, UG_LPM_HDR_BITS + 96);
-	assert_int_equal(e[1].val.action, UG_ACT_DEFAULT);
-	assert_int_equal(e[1].val.rule_id, 0);
+	assert_int_equal(e[1].val.n, 0);
 	assert_int_equal(e[2].key.dir, UG_DIR_INGRESS);
-	assert_int_equal(e[2].val.rule_id, 6);
+	EXPECT_IDS(&e[2], 6);
 	assert_int_equal(e[3].key.dir, UG_DIR_INGRESS);
 	assert_int_equal(e[3].key.prefixlen, UG_LPM_HDR_BITS + 96);
-	assert_int_equal(e[3].val.rule_id, 5);
-	assert_int_equal(e[3].val.action, UG_ACT_ALLOW);
+	EXPECT_IDS(&e[3], 5);
+	assert_int_equal(e[3].val.m[0].action, UG_ACT_ALLOW);
 	free(e);
 }
 
@@ -740,13 +1302,15 @@ static void test_compile_sorted(void **state)
 	const struct ug_rule r[] = {
 		rule(1, UG_DIR_BIND, UG_ACT_ALLOW, 0, "10.0.0.0/8"),
 		rule(2, UG_DIR_EGRESS, UG_ACT_DENY, 0, "192.168.0.0/16"),
-		rule(3, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.0.0.0/16"),
+		rulep(3, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.0.0.0/16", IPPROTO_TCP, "443"),
 		rule(4, UG_DIR_EGRESS, UG_ACT_DENY, 0, "2001:db8::/32"),
 		rule(5, UG_DIR_INGRESS, UG_ACT_DENY, 0, "10.0.0.1"),
 		rule(6, UG_DIR_EGRESS, UG_ACT_DENY, 0, "10.0.0.0/8"),
+		rulep(7, UG_DIR_EGRESS, UG_ACT_DENY, 2, "10.0.0.0/8", IPPROTO_UDP, "53"),
+		rulep(8, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.0.0.0/8", 0, "53"),
 	};
-	/* dir, then prefixlen, then address bytes. */
-	static const uint32_t want_ids[] = { 4, 6, 3, 2, 5, 1 };
+	/* dir, then prefixlen, then address bytes; first rule of each list. */
+	static const uint32_t want_ids[] = { 4, 7, 3, 2, 5, 1 };
 	struct ug_rule rev[ARRAY_SIZE(r)];
 	struct ug_lpm_entry *e, *e2;
 	size_t n, n2;
@@ -754,9 +1318,11 @@ static void test_compile_sorted(void **state)
 	e = compile_ok(r, ARRAY_SIZE(r), &n);
 	assert_int_equal(n, ARRAY_SIZE(want_ids));
 	for (size_t i = 0; i < n; i++)
-		assert_int_equal(e[i].val.rule_id, want_ids[i]);
+		assert_int_equal(e[i].val.m[0].rule_id, want_ids[i]);
+	EXPECT_IDS(&e[1], 7, 8, 6);
+	EXPECT_IDS(&e[2], 3, 7, 8, 6);
 
-	/* Input order must not matter. */
+	/* Input order must not matter, down to the last byte. */
 	for (size_t i = 0; i < ARRAY_SIZE(r); i++)
 		rev[i] = r[ARRAY_SIZE(r) - 1 - i];
 	e2 = compile_ok(rev, ARRAY_SIZE(rev), &n2);
@@ -773,45 +1339,384 @@ static void test_compile_id_bounds(void **state)
 	struct ug_lpm_entry *e = compile_ok(&r, 1, &n);
 
 	assert_int_equal(n, 1);
-	assert_int_equal(e[0].val.rule_id, UINT32_MAX);
+	EXPECT_IDS(&e[0], UINT32_MAX);
 	free(e);
 }
 
 static void test_compile_invalid(void **state)
 {
+	static const struct {
+		const char *err;
+	} cases[] = {
+		{ "rule 0: id out of range" },
+		{ "rule -1: id out of range" },
+		{ "rule 4294967296: id out of range" },
+		{ "rule 2: unknown direction" },
+		{ "rule 2: unknown action" },
+		{ "rule 2: unknown action" },
+		{ "rule 2: protocol must be any, tcp, udp or icmp" },
+		{ "rule 2: protocol must be any, tcp, udp or icmp" },
+		{ "rule 2: ports need protocol tcp, udp or any" },
+		{ "rule 2: port out of range (1-65535)" },
+		{ "rule 2: port range reversed" },
+		{ "rule 2: unknown address family" },
+		{ "rule 2: prefix length out of range" },
+		{ "rule 2: prefix length out of range" },
+		{ "rule 2: host bits set" },
+		{ "rule 2: host bits set" },
+		{ "rule 2: ports need protocol tcp, udp or any" },
+	};
 	const struct ug_rule good = rule(1, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.0.0.0/8");
 	struct ug_lpm_entry *out = NULL;
+	char err[256];
 	size_t n = 0;
 
-	for (int i = 0; i < 11; i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		/* The bad rule after a good one: nothing half-done leaks out. */
 		struct ug_rule pair[2] = { good, good };
 		struct ug_rule *b = &pair[1];
 
+		b->id = 2;
 		switch (i) {
 		case 0: b->id = 0; break;
 		case 1: b->id = -1; break;
 		case 2: b->id = (int64_t)UINT32_MAX + 1; break;
 		case 3: b->dir = UG_DIR_MAX; break;
 		case 4: b->action = 2; break;
-		case 5: b->action = UG_ACT_DEFAULT; break;
-		case 6: b->prefix.family = 0; break;
-		case 7: b->prefix.len = 33; break;
-		case 8: b->prefix = pfx("::/0"); b->prefix.len = 129; break;
-		case 9: b->prefix.addr[3] = 1; break; /* host bits */
-		case 10: b->prefix = pfx("::/0"); b->prefix.addr[15] = 1; break;
+		case 5: b->action = 0xff; break;
+		case 6: b->proto = IPPROTO_ICMPV6; break;
+		case 7: b->proto = IPPROTO_SCTP; break;
+		case 8: *b = rulep(2, UG_DIR_EGRESS, UG_ACT_DENY, 0, "10.0.0.0/8", IPPROTO_ICMP,
+				   "22"); break;
+		case 9: *b = rulep(2, UG_DIR_EGRESS, UG_ACT_DENY, 0, "10.0.0.0/8", 0, "22");
+			b->port_lo = 0; b->port_hi = 0; break;
+		case 10: *b = rulep(2, UG_DIR_EGRESS, UG_ACT_DENY, 0, "10.0.0.0/8", IPPROTO_TCP,
+				    "22"); b->port_lo = 23; break;
+		case 11: b->prefix.family = 0; break;
+		case 12: b->prefix.len = 33; break;
+		case 13: b->prefix = pfx("::/0"); b->prefix.len = 129; break;
+		case 14: b->prefix.addr[3] = 1; break;
+		case 15: b->prefix = pfx("::/0"); b->prefix.addr[15] = 1; break;
+		case 16: *b = rulep(2, UG_DIR_EGRESS, UG_ACT_DENY, 0, "2001:db8::/32",
+				    IPPROTO_ICMP, "1-10"); break;
 		}
 		out = (struct ug_lpm_entry *)1;
 		n = 99;
-		if (ug_compile(pair, 2, 0, &out, &n) != -EINVAL)
-			fail_msg("bad rule %d accepted", i);
+		memset(err, 'x', sizeof(err));
+		if (ug_compile(pair, 2, 0, &out, &n, err, sizeof(err)) != -EINVAL)
+			fail_msg("bad rule %zu accepted", i);
 		assert_null(out);
 		assert_int_equal(n, 0);
+		if (strncmp(err, cases[i].err, strlen(cases[i].err)) || strchr(err, '\n'))
+			fail_msg("bad rule %zu: err \"%s\", want \"%s...\"", i, err, cases[i].err);
+		/* Callers may not care why. */
+		assert_int_equal(ug_compile(pair, 2, 0, &out, &n, NULL, 0), -EINVAL);
+		assert_int_equal(ug_compile(pair, 2, 0, &out, &n, err, 0), -EINVAL);
 	}
 
-	assert_int_equal(ug_compile(NULL, 1, 0, &out, &n), -EINVAL);
-	assert_int_equal(ug_compile(&good, 1, 0, NULL, &n), -EINVAL);
-	assert_int_equal(ug_compile(&good, 1, 0, &out, NULL), -EINVAL);
+	assert_int_equal(ug_compile(NULL, 1, 0, &out, &n, NULL, 0), -EINVAL);
+	assert_int_equal(ug_compile(&good, 1, 0, NULL, &n, NULL, 0), -EINVAL);
+	assert_int_equal(ug_compile(&good, 1, 0, &out, NULL, NULL, 0), -EINVAL);
+}
+
+/* --- decisions -------------------------------------------------------------- */
+
+struct rspec {
+	int64_t id;
+	int dir, action, depth;
+	const char *prefix;
+	int proto;
+	const char *ports;
+};
+
+struct pspec {
+	int dir;
+	const char *addr;
+	int proto, port;
+	int action; /* or DEFAULT */
+	uint32_t id;
+};
+
+#define E UG_DIR_EGRESS
+#define I UG_DIR_INGRESS
+#define B UG_DIR_BIND
+#define ALLOW UG_ACT_ALLOW
+#define DENY UG_ACT_DENY
+#define TCP IPPROTO_TCP
+#define UDP IPPROTO_UDP
+#define ICMP IPPROTO_ICMP
+#define ICMP6 IPPROTO_ICMPV6
+
+static const struct scenario {
+	const char *name;
+	struct rspec r[10]; /* up to id 0 */
+	struct pspec p[16]; /* up to addr NULL */
+} scenarios[] = {
+	{ "policy.h example",
+	  { { 1, E, DENY, 0, "10.0.0.0/8", 0, "22" }, { 2, E, ALLOW, 0, "10.1.0.0/16", 0, NULL } },
+	  { { E, "10.1.2.3", TCP, 22, ALLOW, 2 },
+	    { E, "10.2.0.1", TCP, 22, DENY, 1 },
+	    { E, "10.2.0.1", UDP, 22, DENY, 1 },
+	    { E, "10.2.0.1", TCP, 80, DEFAULT, 0 },
+	    { E, "10.2.0.1", ICMP, 0, DEFAULT, 0 },
+	    { E, "10.1.2.3", ICMP, 0, ALLOW, 2 },
+	    { E, "11.0.0.1", TCP, 22, DEFAULT, 0 },
+	    { I, "10.2.0.1", TCP, 22, DEFAULT, 0 } } },
+	{ "unit refines slice",
+	  { { 3, E, DENY, 1, "10.0.0.0/8", TCP, "22" },
+	    { 4, E, ALLOW, 0, "10.0.0.0/8", 0, NULL },
+	    { 5, E, DENY, 1, "10.0.0.0/8", 0, NULL },
+	    { 6, E, DENY, 1, "10.0.0.0/8", UDP, "53" },
+	    { 7, E, ALLOW, 0, "10.0.0.0/8", UDP, "53" } },
+	  { { E, "10.0.0.1", TCP, 22, DENY, 3 },
+	    { E, "10.0.0.1", UDP, 22, ALLOW, 4 },
+	    { E, "10.0.0.1", TCP, 80, ALLOW, 4 },
+	    { E, "10.0.0.1", UDP, 53, ALLOW, 7 },
+	    { E, "11.0.0.1", TCP, 80, DEFAULT, 0 } } },
+	{ "IPv6 never decides IPv4",
+	  { { 1, E, DENY, 0, "::/0", 0, NULL }, { 2, E, ALLOW, 0, "10.0.0.0/8", 0, NULL } },
+	  { { E, "10.0.0.1", TCP, 80, ALLOW, 2 },
+	    { E, "11.0.0.1", TCP, 80, DEFAULT, 0 },
+	    { E, "0.0.0.0", UDP, 53, DEFAULT, 0 },
+	    { E, "2001:db8::1", TCP, 80, DENY, 1 },
+	    { E, "::1", TCP, 80, DENY, 1 },
+	    { E, "::fffe:0:1", TCP, 80, DENY, 1 } } },
+	{ "ICMP both families",
+	  { { 1, I, ALLOW, 0, "2001:db8::/32", ICMP, NULL },
+	    { 2, I, DENY, 0, "10.0.0.0/8", ICMP, NULL },
+	    { 3, I, DENY, 0, "::/0", 0, NULL },
+	    { 4, I, ALLOW, 0, "0.0.0.0/0", 0, NULL } },
+	  { { I, "2001:db8::1", ICMP6, 0, ALLOW, 1 },
+	    { I, "2001:db8::1", TCP, 22, DENY, 3 },
+	    { I, "2001:db9::1", ICMP6, 0, DENY, 3 },
+	    { I, "10.0.0.1", ICMP, 0, DENY, 2 },
+	    { I, "10.0.0.1", TCP, 22, ALLOW, 4 },
+	    { I, "11.0.0.1", ICMP, 0, ALLOW, 4 } } },
+	{ "specificity on one prefix",
+	  { { 1, B, DENY, 0, "10.0.0.0/8", TCP, NULL },
+	    { 2, B, ALLOW, 0, "10.0.0.0/8", TCP, "443" },
+	    { 3, B, ALLOW, 0, "10.0.0.0/8", 0, NULL },
+	    { 4, B, DENY, 0, "10.0.0.0/8", UDP, "1-1024" },
+	    { 5, B, ALLOW, 0, "10.0.0.0/8", 0, "1000-1100" } },
+	  { { B, "10.0.0.1", TCP, 443, ALLOW, 2 },
+	    { B, "10.0.0.1", TCP, 80, DENY, 1 },
+	    { B, "10.0.0.1", TCP, 1050, ALLOW, 5 },
+	    { B, "10.0.0.1", UDP, 53, DENY, 4 },
+	    /* The narrower range goes first, even without a protocol. */
+	    { B, "10.0.0.1", UDP, 1010, ALLOW, 5 },
+	    { B, "10.0.0.1", UDP, 1050, ALLOW, 5 },
+	    { B, "10.0.0.1", UDP, 5353, ALLOW, 3 },
+	    { B, "10.0.0.1", ICMP, 0, ALLOW, 3 } } },
+	{ "inheritance without catch-all",
+	  { { 1, E, ALLOW, 0, "10.0.0.0/8", TCP, "22" },
+	    { 2, E, DENY, 0, "10.1.0.0/16", UDP, NULL },
+	    { 3, E, ALLOW, 0, "10.1.2.0/24", UDP, "53" },
+	    { 4, E, DENY, 0, "0.0.0.0/0", 0, NULL } },
+	  { { E, "10.1.2.3", UDP, 53, ALLOW, 3 },
+	    { E, "10.1.2.3", UDP, 54, DENY, 2 },
+	    { E, "10.1.2.3", TCP, 22, ALLOW, 1 },
+	    { E, "10.1.2.3", TCP, 23, DENY, 4 },
+	    { E, "10.1.3.1", UDP, 53, DENY, 2 },
+	    { E, "10.2.0.1", UDP, 53, DENY, 4 },
+	    { E, "10.2.0.1", TCP, 22, ALLOW, 1 },
+	    { E, "192.0.2.1", TCP, 22, DENY, 4 },
+	    { E, "2001:db8::1", TCP, 22, DEFAULT, 0 } } },
+	{ "directions",
+	  { { 1, E, DENY, 0, "10.0.0.0/8", 0, NULL }, { 2, I, ALLOW, 0, "10.0.0.0/8", 0, NULL } },
+	  { { E, "10.0.0.1", TCP, 80, DENY, 1 },
+	    { I, "10.0.0.1", TCP, 80, ALLOW, 2 },
+	    { B, "10.0.0.1", TCP, 80, DEFAULT, 0 } } },
+};
+
+static size_t build_rules(const struct rspec *s, size_t max, struct ug_rule *out)
+{
+	size_t n = 0;
+
+	for (; n < max && s[n].id; n++)
+		out[n] = rulep(s[n].id, s[n].dir, s[n].action, s[n].depth, s[n].prefix, s[n].proto,
+			       s[n].ports);
+	return n;
+}
+
+static void test_decisions(void **state)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(scenarios); i++) {
+		const struct scenario *sc = &scenarios[i];
+		struct ug_rule r[ARRAY_SIZE(sc->r)];
+		size_t nr = build_rules(sc->r, ARRAY_SIZE(sc->r), r), n;
+		struct ug_lpm_entry *e = compile_ok(r, nr, &n);
+
+		for (size_t j = 0; j < ARRAY_SIZE(sc->p) && sc->p[j].addr; j++) {
+			const struct pspec *p = &sc->p[j];
+			uint32_t id;
+			int act = decide(e, n, p->dir, p->addr, p->proto, p->port, &id);
+
+			if (act != p->action || id != p->id)
+				fail_msg("%s: %s %s %s/%d: got %d (rule %u), want %d (rule %u)",
+					 sc->name, ug_dir_name(p->dir), p->addr,
+					 ug_proto_name(p->proto), p->port, act, id, p->action,
+					 p->id);
+		}
+		free(e);
+	}
+}
+
+/*
+ * The documented semantics read straight from the rules, without entries, lists or
+ * guards: the longest prefix with a matching rule decides; on it, the rules that survive
+ * dedup, in specificity order.
+ */
+static bool same_qualifier(const struct ug_rule *a, const struct ug_rule *b)
+{
+	return a->proto == b->proto && !!a->has_ports == !!b->has_ports &&
+	       (!a->has_ports || (a->port_lo == b->port_lo && a->port_hi == b->port_hi));
+}
+
+static bool same_prefix(const struct ug_rule *a, const struct ug_rule *b)
+{
+	return a->prefix.family == b->prefix.family && a->prefix.len == b->prefix.len &&
+	       !memcmp(a->prefix.addr, b->prefix.addr, 16);
+}
+
+/* Does a beat b for the same prefix and qualifier? */
+static bool dedup_beats(const struct ug_rule *a, const struct ug_rule *b)
+{
+	if (a->depth != b->depth)
+		return a->depth < b->depth;
+	if (a->action != b->action)
+		return a->action == UG_ACT_DENY;
+	return a->id < b->id;
+}
+
+/* Is a tried before b on the same prefix? */
+static bool tried_before(const struct ug_rule *a, const struct ug_rule *b)
+{
+	if (!!a->has_ports != !!b->has_ports)
+		return a->has_ports;
+	if (a->has_ports && a->port_hi - a->port_lo != b->port_hi - b->port_lo)
+		return a->port_hi - a->port_lo < b->port_hi - b->port_lo;
+	if (!a->proto != !b->proto)
+		return a->proto;
+	if (a->action != b->action)
+		return a->action == UG_ACT_DENY;
+	if (a->depth != b->depth)
+		return a->depth < b->depth;
+	return a->id < b->id;
+}
+
+static int oracle(const struct ug_rule *r, size_t n, int dir, const char *addr, int proto,
+		  int port, uint32_t *id)
+{
+	struct ug_prefix a = pfx(addr);
+	const struct ug_rule *best = NULL;
+	bool has_port = proto == IPPROTO_TCP || proto == IPPROTO_UDP;
+
+	*id = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct ug_rule *x = &r[i];
+		int rp = x->proto;
+		bool dropped = false;
+
+		if (x->dir != dir || !ug_prefix_contains(&x->prefix, &a))
+			continue;
+		if (rp == IPPROTO_ICMP && a.family == AF_INET6)
+			rp = IPPROTO_ICMPV6;
+		if (rp && rp != proto)
+			continue;
+		if (x->has_ports && (!has_port || port < x->port_lo || port > x->port_hi))
+			continue;
+		for (size_t j = 0; j < n && !dropped; j++)
+			dropped = j != i && r[j].dir == dir && same_prefix(&r[j], x) &&
+				  same_qualifier(&r[j], x) && dedup_beats(&r[j], x);
+		if (dropped)
+			continue;
+		if (!best || x->prefix.len > best->prefix.len ||
+		    (x->prefix.len == best->prefix.len && tried_before(x, best)))
+			best = x;
+	}
+	if (!best)
+		return DEFAULT;
+	*id = (uint32_t)best->id;
+	return best->action;
+}
+
+static uint32_t rnd_state = 12345;
+
+static uint32_t rnd(uint32_t bound)
+{
+	/* xorshift32: reproducible across libcs, unlike rand(). */
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 17;
+	rnd_state ^= rnd_state << 5;
+	return rnd_state % bound;
+}
+
+static void test_decisions_match_semantics(void **state)
+{
+	static const char *const prefixes[] = {
+		"0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "10.1.2.3/32",
+		"::/0", "::/1", "2001:db8::/32", "2001:db8:1::/48",
+	};
+	static const int protos[] = { 0, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP };
+	static const char *const ports[] = { NULL, "22", "20-30", "53", "80", "1-1024" };
+	static const char *const addrs[] = {
+		"10.1.2.3", "10.1.2.4", "10.1.3.1", "10.2.0.1", "11.0.0.1",
+		"2001:db8:1::1", "2001:db8:2::1", "2001:db9::1", "9000::1",
+	};
+	static const int pkt_ports[] = { 22, 25, 53, 80, 2000 };
+	size_t decisions = 0;
+
+	for (int round = 0; round < 400; round++) {
+		struct ug_rule r[12], rev[12];
+		size_t nr = 1 + rnd(ARRAY_SIZE(r)), n, n2;
+		struct ug_lpm_entry *e, *e2;
+
+		for (size_t i = 0; i < nr; i++) {
+			int proto = protos[rnd(ARRAY_SIZE(protos))];
+			const char *p = proto == IPPROTO_ICMP ? NULL : ports[rnd(ARRAY_SIZE(ports))];
+
+			/* Distinct ids in a shuffled order, so id tie-breaks are exercised. */
+			r[i] = rulep((int64_t)rnd(40) * 16 + (int64_t)i + 1, (int)rnd(UG_DIR_MAX),
+				     (int)rnd(2), (int)rnd(3), prefixes[rnd(ARRAY_SIZE(prefixes))],
+				     proto, p);
+		}
+		e = compile_ok(r, nr, &n);
+		for (size_t i = 0; i < nr; i++)
+			rev[i] = r[nr - 1 - i];
+		e2 = compile_ok(rev, nr, &n2);
+		assert_int_equal(n, n2);
+		assert_memory_equal(e, e2, n * sizeof(*e));
+		free(e2);
+
+		for (int dir = 0; dir < UG_DIR_MAX; dir++) {
+			for (size_t a = 0; a < ARRAY_SIZE(addrs); a++) {
+				bool is6 = strchr(addrs[a], ':') != NULL;
+				const int pp[] = { IPPROTO_TCP, IPPROTO_UDP,
+						   is6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP };
+
+				for (size_t k = 0; k < ARRAY_SIZE(pp); k++) {
+					for (size_t q = 0; q < ARRAY_SIZE(pkt_ports); q++) {
+						int port = pp[k] == pp[2] ? 0 : pkt_ports[q];
+						uint32_t got_id, want_id;
+						int got = decide(e, n, dir, addrs[a], pp[k], port,
+								 &got_id);
+						int want = oracle(r, nr, dir, addrs[a], pp[k], port,
+								  &want_id);
+
+						decisions++;
+						if (got != want || got_id != want_id)
+							fail_msg("round %d: %s %s %s/%d: got %d "
+								 "(rule %u), want %d (rule %u)",
+								 round, ug_dir_name(dir), addrs[a],
+								 ug_proto_name(pp[k]), port, got,
+								 got_id, want, want_id);
+					}
+				}
+			}
+		}
+		free(e);
+	}
+	assert_true(decisions > 10000);
 }
 
 int main(void)
@@ -829,14 +1734,25 @@ int main(void)
 		cmocka_unit_test(test_target_good),
 		cmocka_unit_test(test_target_bad),
 		cmocka_unit_test(test_target_lengths),
+		cmocka_unit_test(test_proto_names),
+		cmocka_unit_test(test_ports_parse_good),
+		cmocka_unit_test(test_ports_parse_bad),
 		cmocka_unit_test(test_compile_empty),
+		cmocka_unit_test(test_compile_issue_example),
 		cmocka_unit_test(test_compile_longest_prefix),
 		cmocka_unit_test(test_compile_v4_mapped_bytes),
 		cmocka_unit_test(test_compile_ipv6_plain),
-		cmocka_unit_test(test_compile_depth_override),
-		cmocka_unit_test(test_compile_deny_beats_allow),
-		cmocka_unit_test(test_compile_same_action_lowest_id),
+		cmocka_unit_test(test_compile_inheritance),
+		cmocka_unit_test(test_compile_inheritance_ipv6),
+		cmocka_unit_test(test_compile_specificity_order),
+		cmocka_unit_test(test_compile_dedup_depth),
+		cmocka_unit_test(test_compile_slice_port_beside_unit_catch_all),
+		cmocka_unit_test(test_compile_dedup_deny_then_id),
+		cmocka_unit_test(test_compile_same_key_lowest_id),
+		cmocka_unit_test(test_compile_ports_ignored_without_flag),
+		cmocka_unit_test(test_compile_icmp),
 		cmocka_unit_test(test_compile_dirs_separate),
+		cmocka_unit_test(test_compile_e2big),
 		cmocka_unit_test(test_compile_guard_present),
 		cmocka_unit_test(test_compile_guard_partial_cover),
 		cmocka_unit_test(test_compile_guard_absent),
@@ -844,6 +1760,8 @@ int main(void)
 		cmocka_unit_test(test_compile_sorted),
 		cmocka_unit_test(test_compile_id_bounds),
 		cmocka_unit_test(test_compile_invalid),
+		cmocka_unit_test(test_decisions),
+		cmocka_unit_test(test_decisions_match_semantics),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

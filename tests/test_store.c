@@ -123,6 +123,20 @@ static int64_t policy_version(struct ug_store *st)
 	return v;
 }
 
+/* A rule without proto, ports or comment, as v1 stored them. */
+static int add_rule(struct ug_store *st, const char *target, const char *direction,
+		    const char *action, const char *prefix, int64_t *id)
+{
+	const struct ug_store_rule_spec spec = {
+		.target = target,
+		.direction = direction,
+		.action = action,
+		.prefix = prefix,
+	};
+
+	return ug_store_rule_add(st, &spec, id);
+}
+
 static void assert_file_absent(const char *path)
 {
 	struct stat sb;
@@ -147,18 +161,22 @@ static void test_create_and_reopen(void **state)
 	assert_int_equal(stat(f->path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0600);
 
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
 	mode = raw_text(f->path, "PRAGMA journal_mode");
 	assert_string_equal(mode, "wal");
 	free(mode);
 	assert_int_equal(policy_version(f->st), 0);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
 					  "AND name IN ('meta', 'units', 'rules', 'audit', "
-					  "'lost_events')"),
-			 5);
+					  "'lost_events', 'status', 'agent_state', 'accounting', "
+					  "'rule_hits', 'generations')"),
+			 10);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE type = "
 					  "'trigger'"),
-			 6);
+			 8);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE type = "
+					  "'index' AND name = 'accounting_unit_time'"),
+			 1);
 
 	ug_store_close(f->st);
 	f->st = NULL;
@@ -166,14 +184,13 @@ static void test_create_and_reopen(void **state)
 	 * CREATE TABLE) nor reset the seeded counter. */
 	assert_int_equal(ug_store_open(f->path, 0, &f->st, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
-	assert_int_equal(ug_store_rule_add(f->st, "a.service", "egress", "deny", "10.0.0.0/8",
-					   NULL),
+	assert_int_equal(add_rule(f->st, "a.service", "egress", "deny", "10.0.0.0/8", NULL),
 			 0);
 	assert_int_equal(policy_version(f->st), 2);
 	ug_store_close(f->st);
 	f->st = NULL;
 	assert_int_equal(ug_store_open(f->path, UG_STORE_CREATE, &f->st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
 	assert_int_equal(policy_version(f->st), 2);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM meta"), 1);
 }
@@ -189,7 +206,7 @@ static void test_foreign_keys_on(void **state)
 	 * pointing at nothing. */
 	raw_exec(f->path, "CREATE TRIGGER drop_unit AFTER INSERT ON rules WHEN NEW.prefix = "
 			  "'0.0.0.0/0' BEGIN DELETE FROM units WHERE id = NEW.unit_id; END");
-	assert_int_equal(ug_store_rule_add(f->st, "a.service", "egress", "deny", "0.0.0.0/0", &id),
+	assert_int_equal(add_rule(f->st, "a.service", "egress", "deny", "0.0.0.0/0", &id),
 			 0);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM units"), 0);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules"), 0);
@@ -242,14 +259,14 @@ static void test_newer_version_refused(void **state)
 
 	ug_store_close(f->st);
 	f->st = NULL;
-	raw_exec(f->path, "PRAGMA user_version = 2");
+	raw_exec(f->path, "PRAGMA user_version = 3");
 	assert_int_equal(ug_store_open(f->path, 0, &st, err, sizeof(err)), -EPROTO);
 	assert_null(st);
-	assert_string_equal(err, "store schema version 2 is newer than this build (1)");
+	assert_string_equal(err, "store schema version 3 is newer than this build (2)");
 	assert_int_equal(ug_store_open(f->path, UG_STORE_CREATE, &st, NULL, 0), -EPROTO);
 	assert_null(st);
 	/* Refusing must not touch the store. */
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
 }
 
 static void test_not_a_database(void **state)
@@ -289,6 +306,8 @@ static void test_bad_arguments(void **state)
 struct seen_rule {
 	int64_t id;
 	char target[64], direction[16], action[16], prefix[64], created_at[40];
+	char proto[16], comment[64]; /* "(null)" when NULL */
+	uint32_t port_lo, port_hi;
 };
 
 struct rule_list {
@@ -310,6 +329,10 @@ static int collect_rule(const struct ug_store_rule *r, void *ctx)
 	snprintf(s->action, sizeof(s->action), "%s", r->action);
 	snprintf(s->prefix, sizeof(s->prefix), "%s", r->prefix);
 	snprintf(s->created_at, sizeof(s->created_at), "%s", r->created_at);
+	snprintf(s->proto, sizeof(s->proto), "%s", r->proto ? r->proto : "(null)");
+	snprintf(s->comment, sizeof(s->comment), "%s", r->comment ? r->comment : "(null)");
+	s->port_lo = r->port_lo;
+	s->port_hi = r->port_hi;
 	return l->stop_after && l->n == l->stop_after ? 42 : 0;
 }
 
@@ -319,13 +342,11 @@ static void test_rule_add_list_del(void **state)
 	struct rule_list l = { 0 };
 	int64_t a, b, c, d;
 
-	assert_int_equal(ug_store_rule_add(f->st, "web.service", "egress", "deny", "10.0.0.0/8",
-					   &a),
+	assert_int_equal(add_rule(f->st, "web.service", "egress", "deny", "10.0.0.0/8", &a),
 			 0);
-	assert_int_equal(ug_store_rule_add(f->st, "api.service", "ingress", "allow",
-					   "2001:db8::/32", &b),
+	assert_int_equal(add_rule(f->st, "api.service", "ingress", "allow", "2001:db8::/32", &b),
 			 0);
-	assert_int_equal(ug_store_rule_add(f->st, "web.service", "bind", "allow", "0.0.0.0/0", &c),
+	assert_int_equal(add_rule(f->st, "web.service", "bind", "allow", "0.0.0.0/0", &c),
 			 0);
 	assert_true(a > 0);
 	assert_true(b > a);
@@ -348,6 +369,12 @@ static void test_rule_add_list_del(void **state)
 	assert_int_equal(l.r[2].id, c);
 	assert_string_equal(l.r[2].direction, "bind");
 	assert_string_equal(l.r[2].prefix, "0.0.0.0/0");
+	for (int i = 0; i < 3; i++) {
+		assert_string_equal(l.r[i].proto, "(null)");
+		assert_string_equal(l.r[i].comment, "(null)");
+		assert_int_equal(l.r[i].port_lo, 0);
+		assert_int_equal(l.r[i].port_hi, 0);
+	}
 	/* 2026-11-22T03:29:05.123Z */
 	assert_int_equal(strlen(l.r[0].created_at), 24);
 	assert_int_equal(l.r[0].created_at[10], 'T');
@@ -371,8 +398,7 @@ static void test_rule_add_list_del(void **state)
 
 	/* Deleting the newest rule must not free its id for the next one. */
 	assert_int_equal(ug_store_rule_del(f->st, c), 0);
-	assert_int_equal(ug_store_rule_add(f->st, "web.service", "egress", "allow", "10.1.0.0/16",
-					   &d),
+	assert_int_equal(add_rule(f->st, "web.service", "egress", "allow", "10.1.0.0/16", &d),
 			 0);
 	assert_true(d > c);
 	assert_int_equal(ug_store_rule_del(f->st, c), -ENOENT);
@@ -390,7 +416,7 @@ static void test_rule_del_unknown(void **state)
 	struct fixture *f = *state;
 	int64_t id, before;
 
-	assert_int_equal(ug_store_rule_add(f->st, "a.service", "egress", "deny", "10.0.0.0/8", &id),
+	assert_int_equal(add_rule(f->st, "a.service", "egress", "deny", "10.0.0.0/8", &id),
 			 0);
 	before = policy_version(f->st);
 	assert_int_equal(ug_store_rule_del(f->st, id + 1000), -ENOENT);
@@ -406,11 +432,11 @@ static void test_policy_version(void **state)
 
 	assert_int_equal(policy_version(f->st), 0);
 	/* New target: the units row and the rule each bump it. */
-	assert_int_equal(ug_store_rule_add(f->st, "a.service", "egress", "deny", "10.0.0.0/8", &a),
+	assert_int_equal(add_rule(f->st, "a.service", "egress", "deny", "10.0.0.0/8", &a),
 			 0);
 	assert_int_equal(policy_version(f->st), 2);
 	/* Existing target: only the rule. */
-	assert_int_equal(ug_store_rule_add(f->st, "a.service", "egress", "deny", "10.1.0.0/16", &b),
+	assert_int_equal(add_rule(f->st, "a.service", "egress", "deny", "10.1.0.0/16", &b),
 			 0);
 	assert_int_equal(policy_version(f->st), 3);
 	assert_int_equal(ug_store_rule_del(f->st, a), 0);
@@ -430,8 +456,7 @@ static void test_check_constraint(void **state)
 	struct fixture *f = *state;
 	int64_t id = -7;
 
-	assert_int_equal(ug_store_rule_add(f->st, "new.service", "sideways", "deny", "10.0.0.0/8",
-					   &id),
+	assert_int_equal(add_rule(f->st, "new.service", "sideways", "deny", "10.0.0.0/8", &id),
 			 -EINVAL);
 	assert_int_equal(id, -7);
 	assert_non_null(strstr(ug_store_errmsg(f->st), "CHECK constraint failed"));
@@ -440,15 +465,13 @@ static void test_check_constraint(void **state)
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules"), 0);
 	assert_int_equal(policy_version(f->st), 0);
 
-	assert_int_equal(ug_store_rule_add(f->st, "new.service", "egress", "maybe", "10.0.0.0/8",
-					   &id),
+	assert_int_equal(add_rule(f->st, "new.service", "egress", "maybe", "10.0.0.0/8", &id),
 			 -EINVAL);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM units"), 0);
 	assert_int_equal(policy_version(f->st), 0);
 
 	/* The store is still usable: no transaction was left open. */
-	assert_int_equal(ug_store_rule_add(f->st, "new.service", "egress", "deny", "10.0.0.0/8",
-					   &id),
+	assert_int_equal(add_rule(f->st, "new.service", "egress", "deny", "10.0.0.0/8", &id),
 			 0);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules"), 1);
 }
@@ -464,13 +487,11 @@ static void test_busy(void **state)
 	 * 5 s busy timeout and then give up. */
 	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(ug_store_policy_version(f->st, &v), 0);
-	assert_int_equal(ug_store_rule_add(f->st, "a.service", "egress", "deny", "10.0.0.0/8",
-					   NULL),
+	assert_int_equal(add_rule(f->st, "a.service", "egress", "deny", "10.0.0.0/8", NULL),
 			 -EBUSY);
 	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	assert_int_equal(ug_store_rule_add(f->st, "a.service", "egress", "deny", "10.0.0.0/8",
-					   NULL),
+	assert_int_equal(add_rule(f->st, "a.service", "egress", "deny", "10.0.0.0/8", NULL),
 			 0);
 }
 
@@ -673,6 +694,899 @@ static void test_lost_add(void **state)
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM lost_events"), 2);
 }
 
+/* --- schema v2: migration ------------------------------------------------------------------ */
+
+/* migrations[0] of db/store.c as v1 shipped it, copied so a v1 store can be built without the
+ * store's help. Do not edit: it must stay what v1 wrote. */
+static const char v1_schema[] =
+	"CREATE TABLE meta (\n"
+	"	key TEXT PRIMARY KEY,\n"
+	"	value INTEGER NOT NULL\n"
+	");\n"
+	"INSERT INTO meta (key, value) VALUES ('policy_version', 0);\n"
+	"CREATE TABLE units (\n"
+	"	id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+	"	target TEXT NOT NULL UNIQUE,\n"
+	"	created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))\n"
+	");\n"
+	"CREATE TABLE rules (\n"
+	"	id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+	"	unit_id INTEGER NOT NULL REFERENCES units(id) ON DELETE CASCADE,\n"
+	"	direction TEXT NOT NULL CHECK (direction IN ('egress', 'ingress', 'bind')),\n"
+	"	action TEXT NOT NULL CHECK (action IN ('allow', 'deny')),\n"
+	"	prefix TEXT NOT NULL,\n"
+	"	created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))\n"
+	");\n"
+	"CREATE INDEX rules_unit_id ON rules (unit_id);\n"
+	"CREATE TABLE audit (\n"
+	"	id INTEGER PRIMARY KEY,\n"
+	"	time TEXT NOT NULL,\n"
+	"	time_us INTEGER NOT NULL,\n"
+	"	unit TEXT,\n"
+	"	cgroup_id INTEGER,\n"
+	"	pid INTEGER,\n"
+	"	uid INTEGER,\n"
+	"	comm TEXT,\n"
+	"	family TEXT,\n"
+	"	protocol TEXT,\n"
+	"	address TEXT,\n"
+	"	port INTEGER,\n"
+	"	hook TEXT,\n"
+	"	direction TEXT,\n"
+	"	verdict TEXT,\n"
+	"	rule_id INTEGER,\n"
+	"	generation INTEGER\n"
+	");\n"
+	"CREATE INDEX audit_unit_time ON audit (unit, time_us);\n"
+	"CREATE TABLE lost_events (\n"
+	"	id INTEGER PRIMARY KEY,\n"
+	"	time TEXT NOT NULL,\n"
+	"	time_us INTEGER NOT NULL,\n"
+	"	count INTEGER NOT NULL\n"
+	");\n"
+	"CREATE TRIGGER units_ai AFTER INSERT ON units BEGIN\n"
+	"	UPDATE meta SET value = value + 1 WHERE key = 'policy_version';\n"
+	"END;\n"
+	"CREATE TRIGGER units_au AFTER UPDATE ON units BEGIN\n"
+	"	UPDATE meta SET value = value + 1 WHERE key = 'policy_version';\n"
+	"END;\n"
+	"CREATE TRIGGER units_ad AFTER DELETE ON units BEGIN\n"
+	"	UPDATE meta SET value = value + 1 WHERE key = 'policy_version';\n"
+	"END;\n"
+	"CREATE TRIGGER rules_ai AFTER INSERT ON rules BEGIN\n"
+	"	UPDATE meta SET value = value + 1 WHERE key = 'policy_version';\n"
+	"END;\n"
+	"CREATE TRIGGER rules_au AFTER UPDATE ON rules BEGIN\n"
+	"	UPDATE meta SET value = value + 1 WHERE key = 'policy_version';\n"
+	"END;\n"
+	"CREATE TRIGGER rules_ad AFTER DELETE ON rules BEGIN\n"
+	"	UPDATE meta SET value = value + 1 WHERE key = 'policy_version';\n"
+	"END;\n"
+	"PRAGMA user_version = 1;\n";
+
+/* A v1 store at path, as a v1 agent left it: WAL, one unit with one rule, one audit row. */
+static void make_v1_store(const char *path, const char *extra_sql)
+{
+	sqlite3 *db = NULL;
+	char *msg = NULL;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+					 NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL),
+			 SQLITE_OK);
+	if (sqlite3_exec(db, v1_schema, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("v1 schema: %s", msg ? msg : "?");
+	if (sqlite3_exec(db,
+			 "INSERT INTO units (target) VALUES ('web.service');\n"
+			 "INSERT INTO rules (unit_id, direction, action, prefix)\n"
+			 "	SELECT id, 'egress', 'deny', '10.0.0.0/8' FROM units;\n"
+			 "INSERT INTO audit (time, time_us, unit, verdict, rule_id)\n"
+			 "	VALUES ('2026-11-22T03:29:05.000000Z', 1795318145000000,\n"
+			 "		'web.service', 'deny', 1);\n",
+			 NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("v1 rows: %s", msg ? msg : "?");
+	if (extra_sql && sqlite3_exec(db, extra_sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", extra_sql, msg ? msg : "?");
+	sqlite3_close(db);
+}
+
+struct seen_unit {
+	int64_t id;
+	char target[64], mode[16], egress[16], ingress[16];
+};
+
+struct unit_list {
+	struct seen_unit u[16];
+	int n;
+	int stop_after; /* 0: never */
+};
+
+static int collect_unit(const struct ug_store_unit *u, void *ctx)
+{
+	struct unit_list *l = ctx;
+	struct seen_unit *s;
+
+	assert_true(l->n < 16);
+	s = &l->u[l->n++];
+	s->id = u->id;
+	snprintf(s->target, sizeof(s->target), "%s", u->target);
+	snprintf(s->mode, sizeof(s->mode), "%s", u->mode);
+	snprintf(s->egress, sizeof(s->egress), "%s", u->default_egress);
+	snprintf(s->ingress, sizeof(s->ingress), "%s", u->default_ingress);
+	return l->stop_after && l->n == l->stop_after ? 43 : 0;
+}
+
+static void assert_unit(const struct seen_unit *u, const char *target, const char *mode,
+			const char *egress, const char *ingress)
+{
+	assert_string_equal(u->target, target);
+	assert_string_equal(u->mode, mode);
+	assert_string_equal(u->egress, egress);
+	assert_string_equal(u->ingress, ingress);
+}
+
+static void test_migrate_from_v1(void **state)
+{
+	struct fixture *f = *state;
+	const struct ug_store_rule_spec ssh = {
+		.target = "web.service", .direction = "egress", .action = "allow",
+		.prefix = "10.1.0.0/16", .proto = "tcp", .port_lo = 22, .port_hi = 22,
+		.comment = "ssh",
+	};
+	const struct ug_store_rule_spec bad = {
+		.target = "web.service", .direction = "egress", .action = "allow",
+		.prefix = "10.1.0.0/16", .proto = "icmp", .port_lo = 22, .port_hi = 22,
+	};
+	struct rule_list l = { 0 };
+	struct unit_list ul = { 0 };
+	struct ug_store *st = NULL;
+	char path[PATH_MAX], err[256] = "";
+	int64_t id;
+
+	snprintf(path, sizeof(path), "%s/v1.db", f->dir);
+	make_v1_store(path, NULL);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(path, "SELECT value FROM meta"), 2);
+
+	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 2);
+	/* Adding columns is not a policy change. */
+	assert_int_equal(policy_version(st), 2);
+
+	assert_int_equal(ug_store_rules(st, NULL, collect_rule, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.r[0].id, 1);
+	assert_string_equal(l.r[0].target, "web.service");
+	assert_string_equal(l.r[0].direction, "egress");
+	assert_string_equal(l.r[0].action, "deny");
+	assert_string_equal(l.r[0].prefix, "10.0.0.0/8");
+	assert_string_equal(l.r[0].proto, "(null)");
+	assert_int_equal(l.r[0].port_lo, 0);
+	assert_int_equal(l.r[0].port_hi, 0);
+	assert_string_equal(l.r[0].comment, "(null)");
+	assert_int_equal(ug_store_units(st, collect_unit, &ul), 0);
+	assert_int_equal(ul.n, 1);
+	assert_unit(&ul.u[0], "web.service", "enforce", "allow", "allow");
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM audit WHERE rule_id = 1"), 1);
+
+	/* The v2 columns, triggers and tables work on the migrated store. */
+	assert_int_equal(ug_store_rule_add(st, &ssh, &id), 0);
+	assert_int_equal(id, 2);
+	assert_int_equal(ug_store_rule_add(st, &bad, NULL), -EINVAL);
+	assert_int_equal(ug_store_agent_set(st, "pid", "1"), 0);
+	assert_int_equal(ug_store_generation_add(st, 1, T0_SEC * 1000000, 3, 1), 0);
+	assert_int_equal(policy_version(st), 3);
+	ug_store_close(st);
+	st = NULL;
+
+	/* Reopening does not migrate again. */
+	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM rules"), 2);
+	assert_int_equal(policy_version(st), 3);
+	ug_store_close(st);
+}
+
+static void test_migration_failure_rolls_back(void **state)
+{
+	struct fixture *f = *state;
+	struct ug_store *st = (struct ug_store *)0x1;
+	char path[PATH_MAX], err[256] = "";
+
+	/* An operator's own "status" table makes the v2 CREATE TABLE fail after its ALTERs. */
+	snprintf(path, sizeof(path), "%s/v1.db", f->dir);
+	make_v1_store(path, "CREATE TABLE status (x)");
+	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), -EIO);
+	assert_null(st);
+	assert_non_null(strstr(err, "migrate schema"));
+	assert_non_null(strstr(err, "status"));
+	/* None of the migration stayed. */
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM pragma_table_info('units') WHERE "
+				       "name = 'mode'"),
+			 0);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM pragma_table_info('rules') WHERE "
+				       "name = 'proto'"),
+			 0);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = "
+				       "'trigger'"),
+			 6);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM rules"), 1);
+
+	raw_exec(path, "DROP TABLE status");
+	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 2);
+	ug_store_close(st);
+}
+
+/* --- schema v2: rules with proto, ports, comment ------------------------------------------- */
+
+static const struct ug_store_rule_spec v2_specs[] = {
+	{ .target = "web.service", .direction = "egress", .action = "allow",
+	  .prefix = "10.0.0.0/8", .proto = "tcp", .port_lo = 443, .port_hi = 443,
+	  .comment = "https" },
+	{ .target = "web.service", .direction = "egress", .action = "deny",
+	  .prefix = "0.0.0.0/0", .proto = "udp", .port_lo = 1, .port_hi = 65535 },
+	{ .target = "web.service", .direction = "egress", .action = "allow",
+	  .prefix = "192.0.2.0/24", .proto = "icmp", .comment = "ping" },
+	/* Ports with any protocol. */
+	{ .target = "web.service", .direction = "ingress", .action = "allow", .prefix = "::/0",
+	  .port_lo = 8000, .port_hi = 8080, .comment = "alt http" },
+	/* An empty comment is not NULL. */
+	{ .target = "web.service", .direction = "bind", .action = "allow",
+	  .prefix = "0.0.0.0/0", .comment = "" },
+};
+#define N_V2_SPECS (sizeof(v2_specs) / sizeof(v2_specs[0]))
+
+static void assert_rule_is(const struct seen_rule *r, const struct ug_store_rule_spec *s)
+{
+	assert_string_equal(r->target, s->target);
+	assert_string_equal(r->direction, s->direction);
+	assert_string_equal(r->action, s->action);
+	assert_string_equal(r->prefix, s->prefix);
+	assert_string_equal(r->proto, s->proto ? s->proto : "(null)");
+	assert_int_equal(r->port_lo, s->port_lo);
+	assert_int_equal(r->port_hi, s->port_hi);
+	assert_string_equal(r->comment, s->comment ? s->comment : "(null)");
+}
+
+static void test_rule_spec_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct rule_list l = { 0 };
+	int64_t ids[N_V2_SPECS];
+
+	for (size_t i = 0; i < N_V2_SPECS; i++)
+		assert_int_equal(ug_store_rule_add(f->st, &v2_specs[i], &ids[i]), 0);
+	assert_int_equal(ug_store_rules(f->st, "web.service", collect_rule, &l), 0);
+	assert_int_equal(l.n, N_V2_SPECS);
+	for (size_t i = 0; i < N_V2_SPECS; i++) {
+		assert_int_equal(l.r[i].id, ids[i]);
+		assert_rule_is(&l.r[i], &v2_specs[i]);
+	}
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules WHERE proto IS NULL"), 2);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules WHERE comment IS NULL"), 1);
+}
+
+static void test_rule_spec_rejected(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *proto;
+		uint32_t lo, hi;
+		const char *msg;
+	} bad[] = {
+		{ "tcp", 443, 80, "port_hi must not be below port_lo" },
+		{ "tcp", 80, 0, "port_hi must not be below port_lo" },
+		{ "icmp", 80, 80, "ports need proto tcp, udp or any" },
+		{ NULL, 0, 80, "port_hi must be 0 when port_lo is 0" },
+		{ "udp", 0, 53, "port_hi must be 0 when port_lo is 0" },
+		{ "sctp", 0, 0, "CHECK constraint failed" },
+		{ "TCP", 0, 0, "CHECK constraint failed" },
+		{ "tcp", 70000, 70000, "CHECK constraint failed" },
+		{ "tcp", 1, 65536, "CHECK constraint failed" },
+	};
+	struct ug_store_rule_spec spec = {
+		.target = "new.service", .direction = "egress", .action = "deny",
+		.prefix = "10.0.0.0/8", .comment = "x",
+	};
+	int64_t id = -7;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		spec.proto = bad[i].proto;
+		spec.port_lo = bad[i].lo;
+		spec.port_hi = bad[i].hi;
+		assert_int_equal(ug_store_rule_add(f->st, &spec, &id), -EINVAL);
+		assert_int_equal(id, -7);
+		if (!strstr(ug_store_errmsg(f->st), bad[i].msg))
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, ug_store_errmsg(f->st),
+				 bad[i].msg);
+		/* Not even the units row the rule would have created. */
+		assert_int_equal(raw_int(f->path, "SELECT count(*) FROM units"), 0);
+		assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules"), 0);
+		assert_int_equal(policy_version(f->st), 0);
+	}
+
+	/* Incomplete specs never reach sqlite. */
+	assert_int_equal(ug_store_rule_add(f->st, NULL, &id), -EINVAL);
+	spec = (struct ug_store_rule_spec){ .target = "new.service", .direction = "egress",
+					    .action = "deny" };
+	assert_int_equal(ug_store_rule_add(f->st, &spec, &id), -EINVAL);
+	assert_int_equal(id, -7);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM units"), 0);
+
+	/* A rejected rule for an existing unit leaves that unit and its rules alone. */
+	assert_int_equal(ug_store_rule_add(f->st, &v2_specs[0], &id), 0);
+	spec = v2_specs[0];
+	spec.port_hi = 1;
+	assert_int_equal(ug_store_rule_add(f->st, &spec, NULL), -EINVAL);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM units"), 1);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules"), 1);
+	assert_int_equal(policy_version(f->st), 2);
+}
+
+/* sqlite3_exec's result for sql on a fresh connection; its message goes to msg. */
+static int raw_rc(const char *path, const char *sql, char *msg, size_t len)
+{
+	sqlite3 *db = raw_open(path);
+	char *m = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &m);
+
+	snprintf(msg, len, "%s", m ? m : "");
+	sqlite3_free(m);
+	sqlite3_close(db);
+	return rc;
+}
+
+static void test_port_triggers_raw(void **state)
+{
+	struct fixture *f = *state;
+	char msg[256];
+	int64_t id, v;
+
+	/* The consistency triggers hold against an operator's raw session too. */
+	assert_int_equal(ug_store_rule_add(f->st, &v2_specs[0], &id), 0);
+	v = policy_version(f->st);
+	assert_int_equal(raw_rc(f->path, "UPDATE rules SET proto = 'icmp'", msg, sizeof(msg)),
+			 SQLITE_CONSTRAINT);
+	assert_non_null(strstr(msg, "ports need proto"));
+	assert_int_equal(raw_rc(f->path, "UPDATE rules SET port_hi = 10", msg, sizeof(msg)),
+			 SQLITE_CONSTRAINT);
+	assert_non_null(strstr(msg, "below port_lo"));
+	assert_int_equal(raw_rc(f->path, "UPDATE rules SET port_lo = 0", msg, sizeof(msg)),
+			 SQLITE_CONSTRAINT);
+	assert_int_equal(raw_rc(f->path, "UPDATE rules SET port_lo = 1.5", msg, sizeof(msg)),
+			 SQLITE_CONSTRAINT);
+	assert_non_null(strstr(msg, "integers"));
+	assert_int_equal(raw_rc(f->path,
+				"INSERT INTO rules (unit_id, direction, action, prefix, port_lo, "
+				"port_hi) SELECT id, 'egress', 'deny', '::/0', 'x', 'x' FROM units",
+				msg, sizeof(msg)),
+			 SQLITE_CONSTRAINT);
+	assert_int_equal(policy_version(f->st), v);
+	assert_int_equal(raw_int(f->path, "SELECT port_lo * 100000 + port_hi FROM rules"),
+			 443 * 100000 + 443);
+
+	/* Consistent changes pass; text digits get INTEGER affinity before the trigger. */
+	raw_exec(f->path, "UPDATE rules SET proto = 'icmp', port_lo = 0, port_hi = 0");
+	raw_exec(f->path, "INSERT INTO rules (unit_id, direction, action, prefix, proto, "
+			  "port_lo, port_hi) SELECT id, 'egress', 'deny', '::/0', 'udp', '53', "
+			  "'54' FROM units");
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules WHERE typeof(port_lo) = "
+					  "'integer' AND port_hi = 54"),
+			 1);
+	assert_int_equal(policy_version(f->st), v + 2);
+}
+
+/* --- units ----------------------------------------------------------------------------------- */
+
+static void test_unit_set(void **state)
+{
+	struct fixture *f = *state;
+	struct unit_list l = { 0 };
+	int64_t v;
+
+	/* New, all NULL: the defaults. */
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", NULL, NULL, NULL), 0);
+	assert_int_equal(ug_store_units(f->st, collect_unit, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_unit(&l.u[0], "a.service", "enforce", "allow", "allow");
+	v = policy_version(f->st);
+	assert_int_equal(v, 1);
+
+	/* Nothing to change: no write, no bump. */
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", NULL, NULL, NULL), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", "enforce", "allow", NULL), 0);
+	assert_int_equal(policy_version(f->st), v);
+
+	/* NULL keeps what is there. */
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", "audit", NULL, NULL), 0);
+	assert_int_equal(policy_version(f->st), v + 1);
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", NULL, "deny", NULL), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", NULL, NULL, "deny"), 0);
+	assert_int_equal(policy_version(f->st), v + 3);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(ug_store_units(f->st, collect_unit, &l), 0);
+	assert_unit(&l.u[0], "a.service", "audit", "deny", "deny");
+
+	/* Adding a rule keeps the unit's settings. */
+	assert_int_equal(add_rule(f->st, "a.service", "egress", "allow", "10.0.0.0/8", NULL), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", "off", NULL, "allow"), 0);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(ug_store_units(f->st, collect_unit, &l), 0);
+	assert_unit(&l.u[0], "a.service", "off", "deny", "allow");
+
+	/* New, everything given. */
+	assert_int_equal(ug_store_unit_set(f->st, "b.service", "audit", "deny", "deny"), 0);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(ug_store_units(f->st, collect_unit, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_unit(&l.u[1], "b.service", "audit", "deny", "deny");
+
+	/* A bad value writes nothing: not the new row, not the other fields. */
+	v = policy_version(f->st);
+	assert_int_equal(ug_store_unit_set(f->st, "c.service", "loud", NULL, NULL), -EINVAL);
+	assert_non_null(strstr(ug_store_errmsg(f->st), "CHECK constraint failed"));
+	assert_int_equal(ug_store_unit_set(f->st, "b.service", "enforce", "maybe", NULL), -EINVAL);
+	assert_int_equal(ug_store_unit_set(f->st, NULL, "audit", NULL, NULL), -EINVAL);
+	assert_int_equal(policy_version(f->st), v);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(ug_store_units(f->st, collect_unit, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_unit(&l.u[1], "b.service", "audit", "deny", "deny");
+}
+
+static void test_units_listing(void **state)
+{
+	struct fixture *f = *state;
+	struct unit_list l = { 0 };
+	int64_t a_id;
+
+	assert_int_equal(ug_store_units(f->st, collect_unit, &l), 0);
+	assert_int_equal(l.n, 0);
+
+	assert_int_equal(add_rule(f->st, "web.service", "egress", "deny", "10.0.0.0/8", NULL), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "api.service", "audit", NULL, NULL), 0);
+	raw_exec(f->path, "INSERT INTO units (target, default_egress) VALUES ('b.slice', 'deny')");
+	assert_int_equal(ug_store_units(f->st, collect_unit, &l), 0);
+	assert_int_equal(l.n, 3);
+	assert_unit(&l.u[0], "api.service", "audit", "allow", "allow");
+	assert_unit(&l.u[1], "b.slice", "enforce", "deny", "allow");
+	assert_unit(&l.u[2], "web.service", "enforce", "allow", "allow");
+	a_id = raw_int(f->path, "SELECT id FROM units WHERE target = 'api.service'");
+	assert_int_equal(l.u[0].id, a_id);
+
+	memset(&l, 0, sizeof(l));
+	l.stop_after = 2;
+	assert_int_equal(ug_store_units(f->st, collect_unit, &l), 43);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(ug_store_units(f->st, NULL, NULL), -EINVAL);
+}
+
+/* --- replace --------------------------------------------------------------------------------- */
+
+/* Every units and rules row, ids included, as one string. Caller frees. */
+static char *policy_dump(const char *path)
+{
+	return raw_text(path,
+			"SELECT ifnull((SELECT group_concat(x, ';') FROM (SELECT quote(id) || ',' "
+			"|| target || ',' || mode || ',' || default_egress || ',' || "
+			"default_ingress AS x FROM units ORDER BY id)), '') || ' | ' || "
+			"ifnull((SELECT group_concat(x, ';') FROM (SELECT id || ',' || unit_id || "
+			"',' || direction || ',' || action || ',' || prefix || ',' || quote(proto) "
+			"|| ',' || port_lo || ',' || port_hi || ',' || quote(comment) AS x FROM "
+			"rules ORDER BY id)), '')");
+}
+
+static void seed_policy(struct fixture *f)
+{
+	assert_int_equal(add_rule(f->st, "a.service", "egress", "deny", "10.0.0.0/8", NULL), 0);
+	assert_int_equal(ug_store_rule_add(f->st, &v2_specs[0], NULL), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", "audit", "deny", NULL), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "idle.service", NULL, NULL, "deny"), 0);
+}
+
+static void test_replace(void **state)
+{
+	struct fixture *f = *state;
+	const struct ug_store_unit units[] = {
+		{ .target = "b.service", .mode = "audit", .default_egress = "deny" },
+		{ .target = "c.service" },
+		/* id is ignored; NULL fields get the defaults, not a.service's old settings. */
+		{ .id = 999, .target = "a.service", .default_ingress = "deny" },
+	};
+	const struct ug_store_rule_spec rules[] = {
+		{ .target = "b.service", .direction = "egress", .action = "allow",
+		  .prefix = "10.0.0.0/8", .proto = "tcp", .port_lo = 22, .port_hi = 22,
+		  .comment = "ssh" },
+		/* Not in units[]: created with the defaults. */
+		{ .target = "d.service", .direction = "ingress", .action = "deny",
+		  .prefix = "::/0" },
+		{ .target = "a.service", .direction = "egress", .action = "allow",
+		  .prefix = "0.0.0.0/0", .proto = "udp", .port_lo = 53, .port_hi = 53 },
+		{ .target = "b.service", .direction = "bind", .action = "deny",
+		  .prefix = "0.0.0.0/0" },
+	};
+	struct unit_list ul = { 0 };
+	struct rule_list rl = { 0 };
+	int64_t v, old_max_rule;
+
+	seed_policy(f);
+	old_max_rule = raw_int(f->path, "SELECT max(id) FROM rules");
+	v = policy_version(f->st);
+
+	assert_int_equal(ug_store_replace(f->st, units, 3, rules, 4), 0);
+	assert_true(policy_version(f->st) > v);
+
+	assert_int_equal(ug_store_units(f->st, collect_unit, &ul), 0);
+	assert_int_equal(ul.n, 4);
+	assert_unit(&ul.u[0], "a.service", "enforce", "allow", "deny");
+	assert_int_not_equal(ul.u[0].id, 999);
+	assert_unit(&ul.u[1], "b.service", "audit", "deny", "allow");
+	assert_unit(&ul.u[2], "c.service", "enforce", "allow", "allow");
+	assert_unit(&ul.u[3], "d.service", "enforce", "allow", "allow");
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM units WHERE target = "
+					  "'idle.service'"),
+			 0);
+
+	assert_int_equal(ug_store_rules(f->st, NULL, collect_rule, &rl), 0);
+	assert_int_equal(rl.n, 4);
+	assert_rule_is(&rl.r[0], &rules[2]);
+	assert_rule_is(&rl.r[1], &rules[0]);
+	assert_rule_is(&rl.r[2], &rules[3]);
+	assert_rule_is(&rl.r[3], &rules[1]);
+	/* Old ids are not handed out again. */
+	for (int i = 0; i < rl.n; i++)
+		assert_true(rl.r[i].id > old_max_rule);
+
+	/* Replacing with nothing empties the policy. */
+	v = policy_version(f->st);
+	assert_int_equal(ug_store_replace(f->st, NULL, 0, NULL, 0), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM units"), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules"), 0);
+	assert_true(policy_version(f->st) > v);
+
+	/* Units only. */
+	assert_int_equal(ug_store_replace(f->st, units, 1, NULL, 0), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM units"), 1);
+}
+
+static void test_replace_all_or_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct ug_store_unit units[] = {
+		{ .target = "b.service", .mode = "audit" },
+		{ .target = "c.service" },
+	};
+	struct ug_store_rule_spec rules[] = {
+		{ .target = "b.service", .direction = "egress", .action = "allow",
+		  .prefix = "10.0.0.0/8" },
+		{ .target = "e.service", .direction = "egress", .action = "allow",
+		  .prefix = "10.0.0.0/8", .proto = "icmp", .port_lo = 7, .port_hi = 7 },
+		{ .target = "c.service", .direction = "ingress", .action = "deny",
+		  .prefix = "::/0" },
+	};
+	char *before, *after;
+	int64_t v;
+
+	seed_policy(f);
+	before = policy_dump(f->path);
+	v = policy_version(f->st);
+
+#define ASSERT_UNCHANGED()                                      \
+	do {                                                    \
+		after = policy_dump(f->path);                   \
+		assert_string_equal(after, before);             \
+		free(after);                                    \
+		assert_int_equal(policy_version(f->st), v);     \
+	} while (0)
+
+	/* A bad rule in the middle, after the DELETEs and the first inserts. */
+	assert_int_equal(ug_store_replace(f->st, units, 2, rules, 3), -EINVAL);
+	assert_non_null(strstr(ug_store_errmsg(f->st), "rules[1]"));
+	assert_non_null(strstr(ug_store_errmsg(f->st), "ports need proto"));
+	ASSERT_UNCHANGED();
+
+	/* The last rule bad. */
+	rules[1].proto = "tcp";
+	rules[2].direction = "sideways";
+	assert_int_equal(ug_store_replace(f->st, units, 2, rules, 3), -EINVAL);
+	assert_non_null(strstr(ug_store_errmsg(f->st), "rules[2]"));
+	ASSERT_UNCHANGED();
+	rules[2].direction = "ingress";
+
+	/* A bad unit. */
+	units[1].default_ingress = "maybe";
+	assert_int_equal(ug_store_replace(f->st, units, 2, rules, 3), -EINVAL);
+	assert_non_null(strstr(ug_store_errmsg(f->st), "units[1]"));
+	ASSERT_UNCHANGED();
+	units[1].default_ingress = NULL;
+
+	/* A unit listed twice. */
+	units[1].target = "b.service";
+	assert_int_equal(ug_store_replace(f->st, units, 2, rules, 3), -EINVAL);
+	assert_non_null(strstr(ug_store_errmsg(f->st), "listed twice"));
+	ASSERT_UNCHANGED();
+
+	/* Incomplete input, refused before the transaction. */
+	units[1].target = NULL;
+	assert_int_equal(ug_store_replace(f->st, units, 2, rules, 3), -EINVAL);
+	units[1].target = "c.service";
+	rules[0].prefix = NULL;
+	assert_int_equal(ug_store_replace(f->st, units, 2, rules, 3), -EINVAL);
+	rules[0].prefix = "10.0.0.0/8";
+	assert_int_equal(ug_store_replace(f->st, NULL, 1, rules, 3), -EINVAL);
+	assert_int_equal(ug_store_replace(f->st, units, 2, NULL, 3), -EINVAL);
+	ASSERT_UNCHANGED();
+#undef ASSERT_UNCHANGED
+
+	/* No transaction was left open: the fixed input goes through. */
+	assert_int_equal(ug_store_replace(f->st, units, 2, rules, 3), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules"), 3);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM units"), 3);
+	free(before);
+}
+
+/* --- status and agent state ------------------------------------------------------------------ */
+
+struct seen_status {
+	char target[64], cgroup[64], mode[16], programs[64], reason[64], updated_at[40];
+	uint64_t cgroup_id;
+	uint32_t generation;
+	int enforced;
+};
+
+struct status_list {
+	struct seen_status s[8];
+	int n;
+};
+
+static int collect_status(const struct ug_store_status *s, void *ctx)
+{
+	struct status_list *l = ctx;
+	struct seen_status *o;
+
+	assert_true(l->n < 8);
+	o = &l->s[l->n++];
+	snprintf(o->target, sizeof(o->target), "%s", s->target);
+	snprintf(o->cgroup, sizeof(o->cgroup), "%s", s->cgroup ? s->cgroup : "(null)");
+	snprintf(o->mode, sizeof(o->mode), "%s", s->mode ? s->mode : "(null)");
+	snprintf(o->programs, sizeof(o->programs), "%s", s->programs ? s->programs : "(null)");
+	snprintf(o->reason, sizeof(o->reason), "%s", s->reason ? s->reason : "(null)");
+	snprintf(o->updated_at, sizeof(o->updated_at), "%s",
+		 s->updated_at ? s->updated_at : "(null)");
+	o->cgroup_id = s->cgroup_id;
+	o->generation = s->generation;
+	o->enforced = s->enforced;
+	return 0;
+}
+
+static void test_status(void **state)
+{
+	struct fixture *f = *state;
+	const struct ug_store_status rows[] = {
+		{ .target = "web.service", .cgroup = "/system.slice/web.service",
+		  .cgroup_id = UINT64_MAX - 1, .mode = "enforce", .generation = 7,
+		  .programs = "connect4,connect6", .enforced = 1,
+		  .updated_at = "ignored" },
+		{ .target = "api.service", .mode = "audit", .generation = UINT32_MAX,
+		  .reason = "unit is not running" },
+		{ .target = "x.service", .enforced = 5 },
+	};
+	struct ug_store_status bad[2] = { rows[0], rows[0] };
+	struct status_list l = { 0 };
+	int64_t v = policy_version(f->st);
+
+	assert_int_equal(ug_store_status_list(f->st, collect_status, &l), 0);
+	assert_int_equal(l.n, 0);
+
+	assert_int_equal(ug_store_status_replace(f->st, rows, 3), 0);
+	assert_int_equal(ug_store_status_list(f->st, collect_status, &l), 0);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.s[0].target, "api.service");
+	assert_string_equal(l.s[0].cgroup, "(null)");
+	assert_int_equal(l.s[0].cgroup_id, 0);
+	assert_string_equal(l.s[0].mode, "audit");
+	assert_int_equal(l.s[0].generation, UINT32_MAX);
+	assert_string_equal(l.s[0].programs, "(null)");
+	assert_int_equal(l.s[0].enforced, 0);
+	assert_string_equal(l.s[0].reason, "unit is not running");
+	assert_string_equal(l.s[1].target, "web.service");
+	assert_string_equal(l.s[1].cgroup, "/system.slice/web.service");
+	assert_true(l.s[1].cgroup_id == UINT64_MAX - 1);
+	assert_string_equal(l.s[1].mode, "enforce");
+	assert_int_equal(l.s[1].generation, 7);
+	assert_string_equal(l.s[1].programs, "connect4,connect6");
+	assert_int_equal(l.s[1].enforced, 1);
+	assert_string_equal(l.s[1].reason, "(null)");
+	assert_string_equal(l.s[2].mode, "(null)");
+	assert_int_equal(l.s[2].enforced, 1);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(strlen(l.s[i].updated_at), 24);
+		assert_int_equal(l.s[i].updated_at[10], 'T');
+		assert_int_equal(l.s[i].updated_at[23], 'Z');
+	}
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM status WHERE cgroup_id IS NULL"),
+			 2);
+	assert_int_equal(raw_int(f->path, "SELECT enforced FROM status WHERE target = "
+					  "'x.service'"),
+			 1);
+
+	/* Replace drops what is not listed again. */
+	assert_int_equal(ug_store_status_replace(f->st, &rows[1], 1), 0);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(ug_store_status_list(f->st, collect_status, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.s[0].target, "api.service");
+
+	/* All or nothing: a duplicate or a NULL target keeps the old rows. */
+	assert_int_equal(ug_store_status_replace(f->st, bad, 2), -EINVAL);
+	bad[1].target = NULL;
+	assert_int_equal(ug_store_status_replace(f->st, bad, 2), -EINVAL);
+	assert_non_null(strstr(ug_store_errmsg(f->st), "status[1]"));
+	assert_int_equal(ug_store_status_replace(f->st, NULL, 2), -EINVAL);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM status"), 1);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM status WHERE target = "
+					  "'api.service'"),
+			 1);
+
+	assert_int_equal(ug_store_status_replace(f->st, NULL, 0), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM status"), 0);
+	/* Status is not policy. */
+	assert_int_equal(policy_version(f->st), v);
+}
+
+static void test_agent_state(void **state)
+{
+	struct fixture *f = *state;
+	char buf[32] = "untouched";
+	char small[4] = "abc";
+
+	assert_int_equal(ug_store_agent_get(f->st, "pid", buf, sizeof(buf)), -ENOENT);
+	assert_non_null(strstr(ug_store_errmsg(f->st), "pid"));
+
+	assert_int_equal(ug_store_agent_set(f->st, "pid", "1234"), 0);
+	assert_int_equal(ug_store_agent_set(f->st, "lsm", "bpf"), 0);
+	assert_int_equal(ug_store_agent_get(f->st, "pid", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "1234");
+	assert_int_equal(ug_store_agent_set(f->st, "pid", "98765"), 0);
+	assert_int_equal(ug_store_agent_get(f->st, "pid", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "98765");
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM agent_state"), 2);
+	assert_int_equal(ug_store_agent_set(f->st, "empty", ""), 0);
+	assert_int_equal(ug_store_agent_get(f->st, "empty", small, 1), 0);
+	assert_string_equal(small, "");
+
+	/* Exactly fits with its NUL; one byte short is -ERANGE and an empty buffer, not a
+	 * truncated value. */
+	assert_int_equal(ug_store_agent_get(f->st, "lsm", small, 4), 0);
+	assert_string_equal(small, "bpf");
+	assert_int_equal(ug_store_agent_get(f->st, "pid", small, 4), -ERANGE);
+	assert_string_equal(small, "");
+	assert_int_equal(ug_store_agent_get(f->st, "pid", small, 0), -ERANGE);
+
+	assert_int_equal(ug_store_agent_set(f->st, "pid", NULL), -EINVAL);
+	assert_int_equal(ug_store_agent_set(f->st, NULL, "x"), -EINVAL);
+	assert_int_equal(ug_store_agent_get(f->st, "pid", NULL, 4), -EINVAL);
+	assert_int_equal(ug_store_agent_get(f->st, "pid", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "98765");
+	assert_int_equal(policy_version(f->st), 0);
+}
+
+/* --- accounting, rule hits, generations ----------------------------------------------------- */
+
+static void test_accounting(void **state)
+{
+	struct fixture *f = *state;
+	struct ug_store_acct rows[] = {
+		{ .time_us = T0_SEC * 1000000 + 1, .unit = "web.service", .cgroup_id = 4242,
+		  .direction = "egress", .allowed_packets = 1, .allowed_bytes = 2,
+		  .dropped_packets = 3, .dropped_bytes = 4, .audited_packets = 5,
+		  .audited_bytes = 6, .generation = 7 },
+		{ .time_us = T0_SEC * 1000000 + 2, .unit = "api.service",
+		  .cgroup_id = UINT64_MAX, .direction = "ingress",
+		  .allowed_packets = UINT64_MAX, .allowed_bytes = UINT64_MAX - 1,
+		  .dropped_packets = (uint64_t)INT64_MAX + 1, .dropped_bytes = 0,
+		  .audited_packets = 0, .audited_bytes = 1, .generation = UINT32_MAX },
+	};
+	char *t;
+
+	assert_int_equal(ug_store_accounting_insert(f->st, rows, 2), 0);
+	assert_int_equal(ug_store_accounting_insert(f->st, rows, 0), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM accounting"), 2);
+	t = raw_text(f->path, "SELECT time || '|' || time_us || '|' || unit || '|' || cgroup_id "
+			      "|| '|' || direction || '|' || allowed_packets || '|' || "
+			      "allowed_bytes || '|' || dropped_packets || '|' || dropped_bytes || "
+			      "'|' || audited_packets || '|' || audited_bytes || '|' || generation "
+			      "FROM accounting ORDER BY id LIMIT 1");
+	assert_string_equal(t, "2026-11-22T03:29:05.000001Z|1795318145000001|web.service|4242|"
+			       "egress|1|2|3|4|5|6|7");
+	free(t);
+	/* The u64s come back bit for bit through the int64 cast. */
+	assert_true((uint64_t)raw_int(f->path, "SELECT cgroup_id FROM accounting WHERE unit = "
+					       "'api.service'") == UINT64_MAX);
+	assert_true((uint64_t)raw_int(f->path, "SELECT allowed_packets FROM accounting WHERE "
+					       "unit = 'api.service'") == UINT64_MAX);
+	assert_true((uint64_t)raw_int(f->path, "SELECT allowed_bytes FROM accounting WHERE "
+					       "unit = 'api.service'") == UINT64_MAX - 1);
+	assert_true((uint64_t)raw_int(f->path, "SELECT dropped_packets FROM accounting WHERE "
+					       "unit = 'api.service'") == (uint64_t)INT64_MAX + 1);
+	assert_int_equal(raw_int(f->path, "SELECT generation FROM accounting WHERE unit = "
+					  "'api.service'"),
+			 UINT32_MAX);
+
+	/* All or none: a row without a unit fails the batch. */
+	rows[1].unit = NULL;
+	assert_int_equal(ug_store_accounting_insert(f->st, rows, 2), -EINVAL);
+	assert_non_null(strstr(ug_store_errmsg(f->st), "NOT NULL"));
+	assert_int_equal(ug_store_accounting_insert(f->st, NULL, 1), -EINVAL);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM accounting"), 2);
+	assert_int_equal(policy_version(f->st), 0);
+}
+
+static void test_rule_hits(void **state)
+{
+	struct fixture *f = *state;
+	const struct ug_store_hits rows[] = {
+		{ .time_us = T0_SEC * 1000000 + 9, .rule_id = 3, .hits = 17, .generation = 2 },
+		{ .time_us = -1, .rule_id = 4, .hits = UINT64_MAX, .generation = UINT32_MAX },
+	};
+	char *t;
+
+	assert_int_equal(ug_store_rule_hits_insert(f->st, rows, 2), 0);
+	assert_int_equal(ug_store_rule_hits_insert(f->st, NULL, 0), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rule_hits"), 2);
+	t = raw_text(f->path, "SELECT time || '|' || time_us || '|' || rule_id || '|' || hits || "
+			      "'|' || generation FROM rule_hits ORDER BY id LIMIT 1");
+	assert_string_equal(t, "2026-11-22T03:29:05.000009Z|1795318145000009|3|17|2");
+	free(t);
+	t = raw_text(f->path, "SELECT time FROM rule_hits WHERE rule_id = 4");
+	assert_string_equal(t, "1969-12-31T23:59:59.999999Z");
+	free(t);
+	assert_true((uint64_t)raw_int(f->path, "SELECT hits FROM rule_hits WHERE rule_id = 4") ==
+		    UINT64_MAX);
+	assert_int_equal(raw_int(f->path, "SELECT generation FROM rule_hits WHERE rule_id = 4"),
+			 UINT32_MAX);
+
+	/* A trigger makes the second row fail: the first goes too. */
+	raw_exec(f->path, "CREATE TRIGGER boom BEFORE INSERT ON rule_hits WHEN NEW.rule_id = 4 "
+			  "BEGIN SELECT RAISE(ABORT, 'boom'); END");
+	assert_int_equal(ug_store_rule_hits_insert(f->st, rows, 2), -EINVAL);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rule_hits"), 2);
+	assert_int_equal(policy_version(f->st), 0);
+}
+
+static void test_generations(void **state)
+{
+	struct fixture *f = *state;
+	char *t;
+
+	assert_int_equal(ug_store_generation_add(f->st, 1, T0_SEC * 1000000 + 1, 5, 2), 0);
+	assert_int_equal(ug_store_generation_add(f->st, 2, T0_SEC * 1000000 + 2, 6, 1), 0);
+	assert_int_equal(ug_store_generation_add(f->st, UINT32_MAX, T0_SEC * 1000000 + 3, 7,
+						 UINT32_MAX),
+			 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM generations"), 3);
+	t = raw_text(f->path, "SELECT time || '|' || time_us || '|' || policy_version || '|' || "
+			      "units_changed FROM generations WHERE generation = 2");
+	assert_string_equal(t, "2026-11-22T03:29:05.000002Z|1795318145000002|6|1");
+	free(t);
+	assert_int_equal(raw_int(f->path, "SELECT units_changed FROM generations WHERE "
+					  "generation = 4294967295"),
+			 UINT32_MAX);
+
+	/* The same generation again replaces its row. */
+	assert_int_equal(ug_store_generation_add(f->st, 1, T0_SEC * 1000000 + 9, 8, 4), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM generations"), 3);
+	t = raw_text(f->path, "SELECT time || '|' || policy_version || '|' || units_changed FROM "
+			      "generations WHERE generation = 1");
+	assert_string_equal(t, "2026-11-22T03:29:05.000009Z|8|4");
+	free(t);
+	assert_int_equal(policy_version(f->st), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -691,6 +1605,20 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_audit_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_all_or_none, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost_add, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_failure_rolls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rule_spec_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rule_spec_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_port_triggers_raw, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unit_set, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_units_listing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replace_all_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_agent_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accounting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rule_hits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_generations, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

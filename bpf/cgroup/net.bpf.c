@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Per-unit network policy at the socket (connect, sendmsg) and packet
- * (cgroup_skb egress) level. One copy of each program is loaded; the agent
+ * Per-unit network policy at the socket (connect, sendmsg, bind) and packet
+ * (cgroup_skb egress and ingress) level. One copy of each program is loaded; the agent
  * attaches it to the topmost cgroups that have policy, and every descendant
  * inherits it. Which unit governs a socket is decided here, by walking up
  * the cgroup ancestry to the nearest cgroup in ug_units.
@@ -59,6 +59,20 @@ struct {
 	__type(value, __u64);
 } ug_counters SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, UG_ACCT_SLOTS * 2);
+	__type(key, __u32);
+	__type(value, struct ug_acct_val);
+} ug_acct SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} ug_rule_hits SEC(".maps");
+
 /* What one hook knows about the operation being judged. */
 struct ug_op {
 	__u8 addr[16]; /* v4-mapped for IPv4 */
@@ -67,6 +81,7 @@ struct ug_op {
 	__u8 proto;
 	__u8 hook;
 	__u8 dir;
+	bool has_port; /* TCP or UDP with a known port */
 	bool task_ctx; /* current task is the one doing the operation */
 };
 
@@ -155,14 +170,56 @@ static __always_inline void emit(struct __sk_buff *skb, const struct ug_op *op, 
 	bpf_ringbuf_submit(e, 0);
 }
 
+static __always_inline void hit(__u32 rule_id)
+{
+	__u64 one = 1, *n = bpf_map_lookup_elem(&ug_rule_hits, &rule_id);
+
+	if (n)
+		*n += 1;
+	else
+		bpf_map_update_elem(&ug_rule_hits, &rule_id, &one, BPF_NOEXIST);
+}
+
+static __always_inline void account(struct __sk_buff *skb, const struct ug_unit_val *u, __u8 dir,
+				    int verdict)
+{
+	__u32 idx = (__u32)u->acct * 2 + (dir == UG_DIR_INGRESS);
+	struct ug_acct_val *a = bpf_map_lookup_elem(&ug_acct, &idx);
+
+	if (!a || verdict < 0 || verdict >= UG_ACCT_MAX)
+		return;
+	a->packets[verdict] += 1;
+	a->bytes[verdict] += skb->len;
+}
+
+/* First rule of the entry's list that matches the operation. */
+static __always_inline const struct ug_match *match(const struct ug_lpm_val *r,
+						     const struct ug_op *op)
+{
+	for (int i = 0; i < UG_MATCHES_MAX; i++) {
+		const struct ug_match *m = &r->m[i];
+
+		if (i >= r->n)
+			break;
+		if (m->proto && m->proto != op->proto)
+			continue;
+		if ((m->flags & UG_MATCH_PORTS) &&
+		    (!op->has_port || op->port < m->port_lo || op->port > m->port_hi))
+			continue;
+		return m;
+	}
+	return NULL;
+}
+
 static __always_inline int judge(struct __sk_buff *skb, const struct ug_op *op)
 {
 	struct ug_lpm_key key = {};
+	const struct ug_match *m = NULL;
 	struct ug_unit_val *u;
 	struct ug_lpm_val *r;
 	__u64 unit_cgid = 0;
 	__u32 rule_id = 0;
-	__u8 action = UG_ACT_DEFAULT;
+	__u8 action;
 
 	u = find_unit(skb, &unit_cgid);
 	if (!u || u->mode == UG_MODE_OFF)
@@ -173,21 +230,29 @@ static __always_inline int judge(struct __sk_buff *skb, const struct ug_op *op)
 	key.dir = op->dir;
 	__builtin_memcpy(key.addr, op->addr, sizeof(key.addr));
 	r = bpf_map_lookup_elem(&ug_lpm, &key);
-	if (r) {
-		action = r->action;
-		rule_id = r->rule_id;
-	}
-	if (action == UG_ACT_DEFAULT) {
+	if (r)
+		m = match(r, op);
+	if (m) {
+		action = m->action;
+		rule_id = m->rule_id;
+		hit(rule_id);
+	} else {
 		action = (u->deny_default & (1u << op->dir)) ? UG_ACT_DENY : UG_ACT_ALLOW;
-		rule_id = 0;
 	}
-	if (action != UG_ACT_DENY)
-		return UG_CG_ALLOW;
 
+	if (action != UG_ACT_DENY) {
+		if (skb)
+			account(skb, u, op->dir, UG_ACCT_ALLOWED);
+		return UG_CG_ALLOW;
+	}
 	if (u->mode == UG_MODE_AUDIT) {
+		if (skb)
+			account(skb, u, op->dir, UG_ACCT_AUDITED);
 		emit(skb, op, unit_cgid, u, rule_id, UG_VERDICT_AUDIT);
 		return UG_CG_ALLOW;
 	}
+	if (skb)
+		account(skb, u, op->dir, UG_ACCT_DROPPED);
 	emit(skb, op, unit_cgid, u, rule_id, UG_VERDICT_DENY);
 	return UG_CG_DENY;
 }
@@ -203,6 +268,7 @@ static __always_inline int sock_addr4(struct bpf_sock_addr *ctx, __u8 hook, __u8
 		.task_ctx = true,
 	};
 
+	op.has_port = op.proto == IPPROTO_TCP || op.proto == IPPROTO_UDP;
 	map_v4(op.addr, ctx->user_ip4);
 	return judge(NULL, &op);
 }
@@ -225,6 +291,7 @@ static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, __u8
 	w[2] = ctx->user_ip6[2];
 	w[3] = ctx->user_ip6[3];
 	__builtin_memcpy(op.addr, w, sizeof(w));
+	op.has_port = op.proto == IPPROTO_TCP || op.proto == IPPROTO_UDP;
 	return judge(NULL, &op);
 }
 
@@ -252,10 +319,25 @@ int ug_sendmsg6(struct bpf_sock_addr *ctx)
 	return sock_addr6(ctx, UG_HOOK_SENDMSG6, UG_DIR_EGRESS);
 }
 
+/* bind: the address and port being bound are what the rules judge. */
+SEC("cgroup/bind4")
+int ug_bind4(struct bpf_sock_addr *ctx)
+{
+	return sock_addr4(ctx, UG_HOOK_BIND4, UG_DIR_BIND);
+}
+
+SEC("cgroup/bind6")
+int ug_bind6(struct bpf_sock_addr *ctx)
+{
+	return sock_addr6(ctx, UG_HOOK_BIND6, UG_DIR_BIND);
+}
+
 /*
- * Packet level: the peer address and, for TCP/UDP, port of an skb. The
- * program sees the skb from the network header on. IPv6 extension headers
- * are not walked: the port of such a packet is reported as 0.
+ * Packet level: the peer address (destination on egress, source on ingress)
+ * and, for TCP/UDP, the destination port, which is the remote port on egress
+ * and the unit's own port on ingress. The program sees the skb from the
+ * network header on. IPv6 extension headers are not walked: such a packet
+ * has no port, so port-qualified rules do not match it.
  */
 static __always_inline int parse_skb(struct __sk_buff *skb, struct ug_op *op, bool src)
 {
@@ -289,8 +371,10 @@ static __always_inline int parse_skb(struct __sk_buff *skb, struct ug_op *op, bo
 	if (op->proto == IPPROTO_TCP || op->proto == IPPROTO_UDP) {
 		__be16 ports[2];
 
-		if (!bpf_skb_load_bytes(skb, l4_off, ports, sizeof(ports)))
-			op->port = bpf_ntohs(src ? ports[0] : ports[1]);
+		if (!bpf_skb_load_bytes(skb, l4_off, ports, sizeof(ports))) {
+			op->port = bpf_ntohs(ports[1]);
+			op->has_port = true;
+		}
 	}
 	return 0;
 }
@@ -304,8 +388,22 @@ int ug_egress(struct __sk_buff *skb)
 		.task_ctx = false,
 	};
 
-	/* Not IP (ARP has no cgroup socket anyway): not ours to judge. */
+	/* Not IP: not ours to judge. */
 	if (parse_skb(skb, &op, false))
+		return UG_CG_ALLOW;
+	return judge(skb, &op);
+}
+
+SEC("cgroup_skb/ingress")
+int ug_ingress(struct __sk_buff *skb)
+{
+	struct ug_op op = {
+		.hook = UG_HOOK_INGRESS_SKB,
+		.dir = UG_DIR_INGRESS,
+		.task_ctx = false,
+	};
+
+	if (parse_skb(skb, &op, true))
 		return UG_CG_ALLOW;
 	return judge(skb, &op);
 }

@@ -47,6 +47,7 @@ PIN=/sys/fs/bpf/ug-e2e-$$
 AGENT_PID=
 CGROUPS=()
 BG_PIDS=()
+EXIT_HOOKS=() # commands run at exit, before the cgroups are removed
 
 # A sanitizer report from the agent, a background process, would otherwise
 # go unseen: any one fails the test.
@@ -58,6 +59,7 @@ cleanup() {
 	local rc=$? cg
 	set +e
 	for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for h in "${EXIT_HOOKS[@]}"; do eval "$h" >/dev/null 2>&1; done
 	if [ -n "$AGENT_PID" ]; then
 		kill "$AGENT_PID" 2>/dev/null
 		wait "$AGENT_PID"
@@ -121,8 +123,8 @@ make_cgroup() {
 	echo "$path"
 }
 
-start_agent() {
-	"$AGENT" --db "$DB" --pin-dir "$PIN" -v >>"$TMP/agent.log" 2>&1 &
+start_agent() { # start_agent [EXTRA ARGS...]
+	"$AGENT" --db "$DB" --pin-dir "$PIN" -v "$@" >>"$TMP/agent.log" 2>&1 &
 	AGENT_PID=$!
 	local i
 	for i in $(seq 100); do
@@ -142,11 +144,16 @@ stop_agent() { # stop_agent [SIGNAL]: TERM must end it with status 0
 	sanitizer_clean || fail "sanitizer report from the agent (see its log)"
 }
 
-# The negative control: enforcement gone while the agent thinks it is there.
+# The negative control: every program detached from its cgroup while the
+# agent thinks it is there (maps and pins stay, so the rest of the test runs).
 maybe_sabotage() {
+	local l
 	if [ "${UG_E2E_SABOTAGE:-}" = detach ]; then
 		echo "SABOTAGE: detaching every program; this test must now fail"
-		"$AGENT" --pin-dir "$PIN" --detach-all
+		for l in "$PIN"/links/*/*; do
+			[ -e "$l" ] && bpftool link detach pinned "$l"
+		done
+		true
 	fi
 }
 

@@ -20,7 +20,7 @@ maybe_sabotage
 # One line per attached program: "ID  attach_type  multi  name".
 progs() { bpftool cgroup show "$CG" | awk 'NR > 1 { print $NF }' | sort | tr '\n' ' '; }
 prog_ids() { bpftool cgroup show "$CG" | awk 'NR > 1 { print $1 }' | sort | tr '\n' ' '; }
-WANT="ug_connect4 ug_connect6 ug_egress ug_sendmsg4 ug_sendmsg6 "
+WANT="ug_bind4 ug_bind6 ug_connect4 ug_connect6 ug_egress ug_ingress ug_sendmsg4 ug_sendmsg6 "
 [ "$(progs)" = "$WANT" ] || fail "attached: '$(progs)', expected '$WANT'"
 ids_before=$(prog_ids)
 

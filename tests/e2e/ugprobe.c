@@ -5,10 +5,18 @@
  * ("ok", "EPERM", "ETIMEDOUT", ...). Exit 0 when the outcome was "ok", 1
  * otherwise, 2 on bad usage.
  *
- *   ugprobe [--cgroup DIR] connect ADDR PORT       TCP connect (2 s timeout)
- *   ugprobe [--cgroup DIR] udp ADDR PORT           one unconnected UDP datagram
- *   ugprobe [--cgroup DIR] icmp ADDR               one ICMP echo on a raw socket
- *   ugprobe [--cgroup DIR] listen ADDR PORT SECS   accept TCP for SECS seconds
+ *   ugprobe [--cgroup DIR] [--from ADDR] connect ADDR PORT   TCP connect (2 s timeout)
+ *   ugprobe [--cgroup DIR] [--from ADDR] udp ADDR PORT       one unconnected UDP datagram
+ *   ugprobe [--cgroup DIR] icmp ADDR                         one ICMP echo on a raw socket
+ *   ugprobe [--cgroup DIR] listen ADDR PORT SECS             accept TCP for SECS seconds
+ *   ugprobe [--cgroup DIR] bind ADDR PORT                    bind a TCP socket
+ *   ugprobe [--cgroup DIR] [--from ADDR] udp-send ADDR PORT COUNT SIZE
+ *                           COUNT datagrams of SIZE payload bytes; prints "ok" or the error
+ *   ugprobe [--cgroup DIR] udp-recv ADDR PORT SECS           prints "DATAGRAMS BYTES" received
+ *   ugprobe [--cgroup DIR] tcp-serve ADDR PORT SECS          accepts, prints total bytes
+ *                           received after each read (one line each)
+ *   ugprobe [--cgroup DIR] [--from ADDR] tcp-stream ADDR PORT SECS
+ *                           connects, then sends 100 bytes every 20 ms for SECS
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,6 +30,17 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+static struct sockaddr_storage from;
+static socklen_t from_len;
+
+/* Bind the client socket to the --from address, if any. */
+static int bind_from(int fd)
+{
+	if (!from_len)
+		return 0;
+	return bind(fd, (struct sockaddr *)&from, from_len);
+}
 
 static int parse_addr(const char *s, const char *port, struct sockaddr_storage *ss,
 		      socklen_t *len)
@@ -65,7 +84,7 @@ static int do_connect(struct sockaddr_storage *ss, socklen_t len)
 	struct pollfd pfd;
 	socklen_t elen = sizeof(err);
 
-	if (fd < 0)
+	if (fd < 0 || bind_from(fd))
 		return outcome(errno);
 	if (!connect(fd, (struct sockaddr *)ss, len))
 		return outcome(0);
@@ -82,7 +101,7 @@ static int do_udp(struct sockaddr_storage *ss, socklen_t len)
 {
 	int fd = socket(ss->ss_family, SOCK_DGRAM, 0);
 
-	if (fd < 0)
+	if (fd < 0 || bind_from(fd))
 		return outcome(errno);
 	if (sendto(fd, "unitguard", 9, 0, (struct sockaddr *)ss, len) < 0)
 		return outcome(errno);
@@ -145,6 +164,108 @@ static int do_listen(struct sockaddr_storage *ss, socklen_t len, int secs)
 	return 0;
 }
 
+static int do_bind(struct sockaddr_storage *ss, socklen_t len)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return outcome(errno);
+	return outcome(bind(fd, (struct sockaddr *)ss, len) ? errno : 0);
+}
+
+static int do_udp_send(struct sockaddr_storage *ss, socklen_t len, long count, long size)
+{
+	static char payload[65507];
+	int fd = socket(ss->ss_family, SOCK_DGRAM, 0);
+
+	if (size < 0 || size > (long)sizeof(payload) || count < 0)
+		return 2;
+	if (fd < 0 || bind_from(fd))
+		return outcome(errno);
+	memset(payload, 'u', size);
+	for (long i = 0; i < count; i++)
+		if (sendto(fd, payload, size, 0, (struct sockaddr *)ss, len) != size)
+			return outcome(errno);
+	return outcome(0);
+}
+
+static int do_udp_recv(struct sockaddr_storage *ss, socklen_t len, int secs)
+{
+	static char buf[65536];
+	int fd = socket(ss->ss_family, SOCK_DGRAM, 0);
+	long n = 0, bytes = 0;
+	time_t end = time(NULL) + secs;
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)ss, len))
+		return outcome(errno);
+	puts("listening");
+	fflush(stdout);
+	while (time(NULL) < end) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 100) > 0) {
+			ssize_t got = recv(fd, buf, sizeof(buf), 0);
+
+			if (got >= 0) {
+				n++;
+				bytes += got;
+			}
+		}
+	}
+	printf("%ld %ld\n", n, bytes);
+	return 0;
+}
+
+static int do_tcp_serve(struct sockaddr_storage *ss, socklen_t len, int secs)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM, 0), c = -1, one = 1;
+	time_t end = time(NULL) + secs;
+	long total = 0;
+	char buf[4096];
+
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, (struct sockaddr *)ss, len) || listen(fd, 4))
+		return outcome(errno);
+	puts("listening");
+	fflush(stdout);
+	while (time(NULL) < end) {
+		struct pollfd pfd = { .fd = c >= 0 ? c : fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		if (c < 0) {
+			c = accept(fd, NULL, NULL);
+			continue;
+		}
+		ssize_t got = recv(c, buf, sizeof(buf), 0);
+
+		if (got <= 0)
+			break;
+		total += got;
+		printf("%ld\n", total);
+		fflush(stdout);
+	}
+	return 0;
+}
+
+static int do_tcp_stream(struct sockaddr_storage *ss, socklen_t len, int secs)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM, 0);
+	struct timespec tick = { .tv_nsec = 20 * 1000 * 1000 };
+	time_t end = time(NULL) + secs;
+	char chunk[100];
+
+	memset(chunk, 's', sizeof(chunk));
+	if (fd < 0 || bind_from(fd) || connect(fd, (struct sockaddr *)ss, len))
+		return outcome(errno);
+	while (time(NULL) < end) {
+		if (send(fd, chunk, sizeof(chunk), MSG_NOSIGNAL) < 0)
+			return outcome(errno);
+		nanosleep(&tick, NULL);
+	}
+	return outcome(0);
+}
+
 static int join_cgroup(const char *dir)
 {
 	char path[4096], pid[32];
@@ -172,10 +293,17 @@ int main(int argc, char **argv)
 	socklen_t len;
 	int i = 1;
 
-	if (argc > 2 && !strcmp(argv[1], "--cgroup")) {
-		if (join_cgroup(argv[2]))
+	if (argc > i + 1 && !strcmp(argv[i], "--cgroup")) {
+		if (join_cgroup(argv[i + 1]))
 			return 2;
-		i = 3;
+		i += 2;
+	}
+	if (argc > i + 1 && !strcmp(argv[i], "--from")) {
+		if (parse_addr(argv[i + 1], NULL, &from, &from_len)) {
+			fprintf(stderr, "ugprobe: bad --from address '%s'\n", argv[i + 1]);
+			return 2;
+		}
+		i += 2;
 	}
 	if (argc - i < 2)
 		goto usage;
@@ -191,8 +319,17 @@ int main(int argc, char **argv)
 		return do_icmp(&ss, len);
 	if (!strcmp(argv[i], "listen") && argc - i == 4)
 		return do_listen(&ss, len, atoi(argv[i + 3]));
+	if (!strcmp(argv[i], "bind") && argc - i == 3)
+		return do_bind(&ss, len);
+	if (!strcmp(argv[i], "udp-send") && argc - i == 5)
+		return do_udp_send(&ss, len, atol(argv[i + 3]), atol(argv[i + 4]));
+	if (!strcmp(argv[i], "udp-recv") && argc - i == 4)
+		return do_udp_recv(&ss, len, atoi(argv[i + 3]));
+	if (!strcmp(argv[i], "tcp-serve") && argc - i == 4)
+		return do_tcp_serve(&ss, len, atoi(argv[i + 3]));
+	if (!strcmp(argv[i], "tcp-stream") && argc - i == 4)
+		return do_tcp_stream(&ss, len, atoi(argv[i + 3]));
 usage:
-	fprintf(stderr, "usage: ugprobe [--cgroup DIR] connect|udp ADDR PORT | icmp ADDR | "
-			"listen ADDR PORT SECS\n");
+	fprintf(stderr, "usage: see the comment at the top of tests/e2e/ugprobe.c\n");
 	return 2;
 }

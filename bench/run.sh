@@ -1,0 +1,646 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# What unitguard's enforcement costs a unit's traffic, measured side by side
+# with no program, a floor program (one LPM lookup per hook: bench/floor.bpf.c)
+# and nftables with the equivalent per-cgroup rule, for 10, 1000 and 10000
+# prefixes; how long the agent takes to apply a 10000-prefix generation and a
+# 100-rule change; what a unit with no rules pays while another has 10000.
+# Writes BENCHMARKS.md at the top of the tree. Needs root; about 5 minutes.
+#
+# Loopback only. Rule prefixes are random /32s in 10.0.0.0/8: map keys, never
+# destinations. All measured traffic goes to 127.0.0.1, which no rule covers,
+# so every case is the allow path after a full lookup. The checks that rules
+# are in force use UDP connect(), which sends nothing.
+#
+# Environment: UG_BUILD (unitguard build directory, default build-bench; it is
+# configured and built as needed), BENCH_OUT (default BENCHMARKS.md),
+# BENCH_SIZES ("10 1000 10000"), BENCH_ROUNDS (5), BENCH_UDP (50000 round
+# trips per configuration and round), BENCH_CONNECT (10000), BENCH_CPU (1: the
+# client and its servers share this CPU).
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${UG_BUILD:-$SRC/build-bench}
+OUT=${BENCH_OUT:-$SRC/BENCHMARKS.md}
+SIZES=${BENCH_SIZES:-10 1000 10000}
+ROUNDS=${BENCH_ROUNDS:-5}
+N_UDP=${BENCH_UDP:-50000}
+N_CONN=${BENCH_CONNECT:-10000}
+CPU=${BENCH_CPU:-1}
+BLOCKS=25        # interleaved slices per configuration and round
+APPLY_REPEAT=3   # agent apply-time measurements of each kind
+
+UNIT=ugbench.service
+NFT_TABLE=ugbench
+PIN_UG=/sys/fs/bpf/ugbench-ug-$$
+PIN_FLOOR=/sys/fs/bpf/ugbench-floor-$$
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+say() { echo "run.sh: $*" >&2; }
+
+[ "$(id -u)" = 0 ] || die "needs root (BPF programs, cgroups, nftables)"
+if ! command -v nft >/dev/null; then
+	say "installing nftables"
+	apt-get install -y nftables >/dev/null 2>&1 ||
+		{ apt-get update >/dev/null 2>&1 && apt-get install -y nftables >/dev/null 2>&1; } ||
+		die "cannot install nftables"
+fi
+for t in bpftool clang cc cmake sqlite3 nft jq awk sysctl; do
+	command -v "$t" >/dev/null || die "needs $t"
+done
+CG_ROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+[ -n "$CG_ROOT" ] || die "no cgroup2 hierarchy mounted"
+grep -q ' /sys/fs/bpf bpf ' /proc/self/mounts || mount -t bpf bpf /sys/fs/bpf
+
+# --- cleanup, whatever happens ------------------------------------------------
+TMP=
+AGENT_PID=
+CGS=()
+CG_FLOOR=
+STATS_SAVED=
+
+floor_unload() {
+	[ -d "$PIN_FLOOR/progs" ] || return 0
+	bpftool cgroup detach "$CG_FLOOR" connect4 pinned "$PIN_FLOOR/progs/floor_connect4" || true
+	bpftool cgroup detach "$CG_FLOOR" egress pinned "$PIN_FLOOR/progs/floor_egress" || true
+	rm -rf "$PIN_FLOOR"
+}
+
+cleanup() {
+	local rc=$? cg p
+	set +e
+	trap - EXIT
+	nft delete table inet "$NFT_TABLE" 2>/dev/null
+	if [ -n "$AGENT_PID" ]; then
+		kill "$AGENT_PID" 2>/dev/null
+		wait "$AGENT_PID" 2>/dev/null
+	fi
+	if [ -d "$PIN_UG" ]; then
+		"$BUILD/unitguardd" --pin-dir "$PIN_UG" --detach-all >/dev/null 2>&1
+		rm -rf "$PIN_UG"
+	fi
+	floor_unload 2>/dev/null
+	rm -rf "$PIN_FLOOR"
+	for cg in "${CGS[@]}"; do
+		[ -d "$cg" ] || continue
+		while read -r p; do echo "$p" >"$CG_ROOT/cgroup.procs"; done <"$cg/cgroup.procs"
+		rmdir "$cg"
+	done
+	[ -n "$STATS_SAVED" ] && sysctl -qw kernel.bpf_stats_enabled="$STATS_SAVED"
+	if [ $rc -ne 0 ] && [ -f "$TMP/agent.log" ]; then
+		echo "--- agent log (last lines) ---" >&2
+		tail -n 20 "$TMP/agent.log" >&2
+	fi
+	[ -n "$TMP" ] && rm -rf "$TMP"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+TMP=$(mktemp -d /tmp/ugbench.XXXXXX)
+STATS_SAVED=$(sysctl -n kernel.bpf_stats_enabled)
+T_BEGIN=$(date +%s)
+
+# --- build ----------------------------------------------------------------------
+say "building unitguard in $BUILD"
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+	cmake -S "$SRC" -B "$BUILD" >"$TMP/build.log" 2>&1 ||
+		{ tail -n 20 "$TMP/build.log" >&2; die "cmake configure failed"; }
+fi
+cmake --build "$BUILD" -j"$(nproc)" >>"$TMP/build.log" 2>&1 ||
+	{ tail -n 20 "$TMP/build.log" >&2; die "the tree does not build"; }
+AGENT=$BUILD/unitguardd
+CTL=$BUILD/unitguardctl
+bpftool btf dump file /sys/kernel/btf/vmlinux format c >"$TMP/vmlinux.h"
+clang -target bpf -O2 -g -Wall -Werror -I"$TMP" -c "$SRC/bench/floor.bpf.c" -o "$TMP/floor.bpf.o"
+cc -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -o "$TMP/netbench" "$SRC/bench/netbench.c"
+NB=$TMP/netbench
+
+# --- cgroups: one per configuration, all at level 1 -----------------------------
+mkcg() { # VAR NAME: create $CG_ROOT/NAME, removed on exit
+	local cg=$CG_ROOT/$2
+	[ -e "$cg" ] && die "$cg exists: another run, or a leftover (move its tasks out, rmdir it)"
+	mkdir "$cg"
+	CGS+=("$cg")
+	printf -v "$1" '%s' "$cg"
+}
+mkcg CG_NONE ugbench-none.service   # no program
+mkcg CG_FLOOR ugbench-floor.service # the floor program
+mkcg CG_UG "$UNIT"                  # unitguard's rules
+mkcg CG_IDLE ugbench-idle.service   # no rules while $UNIT has them
+mkcg CG_NFT ugbench-nft.service     # the nftables rule
+cgname() { basename "$1"; }
+# nft 1.0 resolves a cgroupv2 path below /sys/fs/cgroup, whatever the cgroup2
+# mount (here it may be /sys/fs/cgroup/unified); the level counts from the
+# cgroup2 root.
+case $CG_NFT in
+/sys/fs/cgroup/*) NFT_CG_PATH=${CG_NFT#/sys/fs/cgroup/} ;;
+*) die "cgroup2 is not below /sys/fs/cgroup: nft cannot name $CG_NFT" ;;
+esac
+
+# --- prefixes ---------------------------------------------------------------------
+# 20100 distinct random 24-bit host parts, fixed seed, as /32s in two places:
+# - far: in 10.0.0.0/8. A lookup of 127.0.0.1 leaves the trie at its first
+#   node, where all keys share 10.: the cost of traffic that goes nowhere
+#   near any rule.
+# - near: in 127.0.0.0/8 (never 127.0.0.1). A lookup of 127.0.0.1 walks the
+#   trie down among the keys as deep as the trie goes: traffic to a
+#   destination that sits among the rules, without matching one.
+# Lines 1-10000 give the sizes (the first N); 10001-20000 (far) the
+# generation test; the rest (far) the 100-rule change.
+awk -v n=20100 'BEGIN {
+	srand(20240611)
+	while (c < n) {
+		a = int(rand() * 256); b = int(rand() * 256); d = int(rand() * 256)
+		k = a "." b "." d
+		if (k in seen || k == "0.0.1")
+			continue
+		seen[k] = 1
+		c++
+		print k
+	}
+}' >"$TMP/hosts"
+sed 's|.*|10.&/32|' "$TMP/hosts" >"$TMP/far.prefixes"
+sed 's|.*|127.&/32|' "$TMP/hosts" >"$TMP/near.prefixes"
+sed -n 10001,20000p "$TMP/far.prefixes" >"$TMP/gen.prefixes"
+sed -n '20001,$p' "$TMP/far.prefixes" >"$TMP/change.prefixes"
+addr_of() { sed -n "${1}p" "$2" | cut -d/ -f1; }
+
+# --- the floor program ------------------------------------------------------------
+floor_load() { # FILE: fresh programs and a map holding FILE's prefixes
+	floor_unload
+	mkdir -p "$PIN_FLOOR"
+	bpftool prog loadall "$TMP/floor.bpf.o" "$PIN_FLOOR/progs" pinmaps "$PIN_FLOOR/maps"
+	awk -F'[./]' -v m="$PIN_FLOOR/maps/floor_lpm" '{
+		printf "map update pinned %s key hex %02x 00 00 00 00 00 00 00", m, 128 + $5
+		printf " 00 00 00 00 00 00 00 00 00 00 ff ff %02x %02x %02x %02x value hex 01 00 00 00\n",
+			$1, $2, $3, $4
+	}' "$1" >"$TMP/floor.batch"
+	bpftool batch file "$TMP/floor.batch" >/dev/null
+	bpftool cgroup attach "$CG_FLOOR" connect4 pinned "$PIN_FLOOR/progs/floor_connect4"
+	bpftool cgroup attach "$CG_FLOOR" egress pinned "$PIN_FLOOR/progs/floor_egress"
+}
+
+# --- unitguard ------------------------------------------------------------------------
+DB=$TMP/store/unitguard.db
+mkdir "$TMP/store"
+sql() { sqlite3 -batch -cmd '.timeout 30000' "$DB" "$@"; }
+
+# rules_sql MODE FILE: SQL for one transaction on $UNIT's rules with FILE's
+# prefixes: MODE replace (only these), add or del.
+rules_sql() {
+	echo "BEGIN;"
+	case $1 in
+	replace) echo "DELETE FROM rules WHERE unit_id = $UNIT_ID;" ;;
+	del) awk -v u="$UNIT_ID" '{ printf "DELETE FROM rules WHERE unit_id = %s AND prefix = '\''%s'\'';\n", u, $0 }' "$2" ;;
+	esac
+	case $1 in
+	replace | add)
+		awk -v u="$UNIT_ID" '{ printf "INSERT INTO rules (unit_id, direction, action, prefix) VALUES (%s, '\''egress'\'', '\''deny'\'', '\''%s'\'');\n", u, $0 }' "$2"
+		;;
+	esac
+	echo "COMMIT;"
+}
+
+gen_count() { # N: agent log lines reporting a generation of N rules for $UNIT
+	grep -cE "net: ${UNIT//./\\.}: generation [0-9]+, $1 rules" "$TMP/agent.log" || true
+}
+
+wait_gen() { # N BEFORE: wait until gen_count N exceeds BEFORE (60 s at most)
+	local i
+	for ((i = 0; i < 1200; i++)); do
+		[ "$(gen_count "$1")" -gt "$2" ] && return 0
+		kill -0 "$AGENT_PID" 2>/dev/null || die "the agent exited"
+		grep -q "net: $UNIT: cannot load" "$TMP/agent.log" && die "the agent could not load the rules"
+		sleep 0.05
+	done
+	die "the agent never reported a generation of $1 rules for $UNIT"
+}
+
+apply_rules() { # MODE FILE N: commit, then wait for the agent's generation of N rules
+	local before
+	before=$(gen_count "$3")
+	rules_sql "$1" "$2" >"$TMP/commit.sql"
+	sql ".read $TMP/commit.sql"
+	wait_gen "$3" "$before"
+}
+
+# The CLI creates the store (at the schema this build expects) and the unit.
+head -n 1 "$TMP/far.prefixes" | xargs "$CTL" --db "$DB" rule add "$UNIT" egress deny >/dev/null
+UNIT_ID=$(sql "SELECT id FROM units WHERE target = '$UNIT'")
+"$AGENT" --db "$DB" --pin-dir "$PIN_UG" >"$TMP/agent.log" 2>&1 &
+AGENT_PID=$!
+for ((i = 0; i < 200; i++)); do
+	grep -q "agent: running" "$TMP/agent.log" && break
+	kill -0 "$AGENT_PID" 2>/dev/null || die "the agent exited"
+	sleep 0.05
+done
+grep -q "agent: running" "$TMP/agent.log" || die "the agent did not start"
+
+# --- nftables ---------------------------------------------------------------------------
+nft_file() { # PREFIXES OUT: the table, its set holding PREFIXES
+	{
+		echo "table inet $NFT_TABLE {"
+		echo "	set blocked {"
+		echo "		type ipv4_addr"
+		echo "		flags interval"
+		echo "		elements = {"
+		sed 's/$/,/' "$1"
+		echo "		}"
+		echo "	}"
+		echo "	chain output {"
+		echo "		type filter hook output priority filter; policy accept;"
+		echo "		socket cgroupv2 level 1 \"$NFT_CG_PATH\" ip daddr @blocked drop"
+		echo "	}"
+		echo "}"
+	} >"$2"
+}
+
+nft delete table inet "$NFT_TABLE" 2>/dev/null || true
+# Once, with a loopback element: the rule matches the cgroup and drops.
+{
+	echo "table inet $NFT_TABLE {"
+	echo "	set blocked { type ipv4_addr; flags interval; elements = { 127.77.0.1/32 }; }"
+	echo "	chain output {"
+	echo "		type filter hook output priority filter; policy accept;"
+	echo "		socket cgroupv2 level 1 \"$NFT_CG_PATH\" ip daddr @blocked drop"
+	echo "	}"
+	echo "}"
+} >"$TMP/nft-check.nft"
+nft -f "$TMP/nft-check.nft"
+[ "$("$NB" --cgroup "$CG_NFT" send 127.77.0.1)" = EPERM ] || die "the nftables rule does not drop"
+[ "$("$NB" --cgroup "$CG_NONE" send 127.77.0.1)" = ok ] || die "the nftables rule drops too much"
+nft delete table inet "$NFT_TABLE"
+
+# --- measurements -----------------------------------------------------------------------
+RES=$TMP/results  # placement N round config udp_median connect_median udp_mean connect_mean
+: >"$RES"
+: >"$TMP/nft-load"
+: >"$TMP/progstats"
+: >"$TMP/cgshow"
+
+# bench N ROUND PHASE CGROUP...: one interleaved netbench run, appended to $RES.
+# In phase B (nftables loaded) the no-program cgroup is "nft-other".
+bench() {
+	local n=$1 round=$2 phase=$3 args=() cg
+	shift 3
+	for cg in "$@"; do args+=(--cgroup "$cg"); done
+	"$NB" --cpu "$CPU" --server-cpu "$CPU" --udp "$N_UDP" --connect "$N_CONN" \
+		--blocks "$BLOCKS" "${args[@]}" >"$TMP/nb.out"
+	awk -v pl="$PLACE" -v n="$n" -v r="$round" -v phase="$phase" '{
+		for (i = 1; i <= NF; i++) {
+			split($i, kv, "=")
+			f[kv[1]] = kv[2]
+		}
+		c = f["cgroup"]
+		sub(".*/", "", c)
+		if (c == "ugbench-none.service") c = phase == "B" ? "nft-other" : "none"
+		else if (c == "ugbench-floor.service") c = "floor"
+		else if (c == "ugbench.service") c = "unitguard"
+		else if (c == "ugbench-idle.service") c = "idle"
+		else if (c == "ugbench-nft.service") c = "nftables"
+		print pl, n, r, c, f["udp_median_ns"], f["connect_median_ns"], f["udp_mean_ns"], f["connect_mean_ns"]
+	}' "$TMP/nb.out" >>"$RES"
+}
+
+phase_a() { bench "$1" "$2" A "$CG_NONE" "$CG_FLOOR" "$CG_UG" "$CG_IDLE"; }
+phase_b() {
+	local t0
+	t0=$(date +%s%N)
+	nft -f "$TMP/nft.nft"
+	echo "$PLACE $1 $(( ($(date +%s%N) - t0) / 1000000 ))" >>"$TMP/nft-load"
+	bench "$1" "$2" B "$CG_NONE" "$CG_NFT"
+	nft delete table inet "$NFT_TABLE"
+}
+
+prog_stats() { # ID: run_time_ns run_cnt
+	bpftool prog show id "$1" -j | jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'
+}
+cg_prog() { # CGROUP ATTACH_TYPE: id of the program attached there
+	bpftool cgroup show "$1" -j | jq -r --arg t "$2" '.[] | select(.attach_type == $t) | .id'
+}
+
+# In-program time per run, from the kernel's own accounting (bpf_stats).
+stats_pass() {
+	local n=$1 name ids=() before=() after=() i t0 c0 t1 c1
+	ids=("floor_connect4 $(cg_prog "$CG_FLOOR" cgroup_inet4_connect)"
+		"floor_egress $(cg_prog "$CG_FLOOR" cgroup_inet_egress)"
+		"unitguard_connect4 $(cg_prog "$CG_UG" cgroup_inet4_connect)"
+		"unitguard_egress $(cg_prog "$CG_UG" cgroup_inet_egress)")
+	sysctl -qw kernel.bpf_stats_enabled=1
+	for i in "${!ids[@]}"; do before[i]=$(prog_stats "${ids[i]#* }"); done
+	"$NB" --cpu "$CPU" --server-cpu "$CPU" --udp 20000 --connect 4000 --blocks 10 \
+		--cgroup "$CG_FLOOR" --cgroup "$CG_UG" >/dev/null
+	for i in "${!ids[@]}"; do after[i]=$(prog_stats "${ids[i]#* }"); done
+	sysctl -qw kernel.bpf_stats_enabled="$STATS_SAVED"
+	for i in "${!ids[@]}"; do
+		read -r t0 c0 <<<"${before[i]}"
+		read -r t1 c1 <<<"${after[i]}"
+		name=${ids[i]%% *}
+		[ $((c1 - c0)) -gt 0 ] || die "$name did not run during the stats pass"
+		echo "$PLACE $n $name $(( (t1 - t0) / (c1 - c0) )) $((c1 - c0))" >>"$TMP/progstats"
+	done
+}
+
+for PLACE in far near; do
+for n in $SIZES; do
+	[ "$n" -le 10000 ] || die "sizes above 10000 are not generated"
+	say "$n prefixes, $PLACE: loading the floor, unitguard's rules, the nftables set"
+	head -n "$n" "$TMP/$PLACE.prefixes" >"$TMP/size.prefixes"
+	floor_load "$TMP/size.prefixes"
+	apply_rules replace "$TMP/size.prefixes" "$n"
+	nft_file "$TMP/size.prefixes" "$TMP/nft.nft"
+
+	# Everything is in force where it should be, and nowhere else.
+	probe=$(addr_of 1 "$TMP/size.prefixes")
+	[ "$("$NB" --cgroup "$CG_UG" check "$probe")" = EPERM ] || die "unitguard does not deny $probe"
+	[ "$("$NB" --cgroup "$CG_FLOOR" check "$probe")" = EPERM ] || die "the floor does not deny $probe"
+	[ "$("$NB" --cgroup "$CG_IDLE" check "$probe")" != EPERM ] || die "$probe denied in the idle unit"
+	[ "$("$NB" --cgroup "$CG_UG" check 127.0.0.1)" = ok ] || die "unitguard denies 127.0.0.1"
+	[ "$("$NB" --cgroup "$CG_FLOOR" check 127.0.0.1)" = ok ] || die "the floor denies 127.0.0.1"
+	bpftool cgroup show "$CG_UG" | grep -q cgroup_inet4_connect || die "no connect4 on $UNIT"
+	bpftool cgroup show "$CG_UG" | grep -q cgroup_inet_egress || die "no egress program on $UNIT"
+	for cg in "$CG_NONE" "$CG_IDLE" "$CG_NFT"; do
+		[ -z "$(bpftool cgroup show "$cg" effective)" ] ||
+			die "programs in effect on $cg: $(bpftool cgroup show "$cg" effective)"
+	done
+	if [ "$PLACE" = far ] && [ "$n" = "${SIZES##* }" ]; then
+		for cg in "$CG_UG" "$CG_IDLE"; do
+			echo "$(cgname "$cg"):"
+			bpftool cgroup show "$cg" effective | sed 's/^/    /'
+			[ -n "$(bpftool cgroup show "$cg" effective)" ] || echo "    (nothing)"
+		done >"$TMP/cgshow"
+	fi
+
+	for ((r = 1; r <= ROUNDS; r++)); do
+		say "$n prefixes, $PLACE: round $r of $ROUNDS"
+		if ((r % 2)); then
+			phase_a "$n" "$r"
+			phase_b "$n" "$r"
+		else
+			phase_b "$n" "$r"
+			phase_a "$n" "$r"
+		fi
+	done
+	stats_pass "$n"
+done
+done
+
+# --- agent apply times --------------------------------------------------------------------
+# Polled: a process in $UNIT does UDP connect() to an address the commit
+# newly denies, every 100 us, until EPERM (netbench apply-latency).
+: >"$TMP/apply"
+apply_latency() { # KIND MODE FILE N PROBE
+	local before out line
+	before=$(gen_count "$4")
+	rules_sql "$2" "$3" >"$TMP/commit.sql"
+	out=$("$NB" --cgroup "$CG_UG" apply-latency "$5" 120000 \
+		sqlite3 -batch -cmd '.timeout 30000' "$DB" ".read $TMP/commit.sql")
+	wait_gen "$4" "$before"
+	line=$(grep -E "net: ${UNIT//./\\.}: generation [0-9]+, $4 rules" "$TMP/agent.log" | tail -n 1)
+	# KIND cmd_ns enforced_ns total_ns|the agent's log line
+	echo "$1 $(sed 's/[a-z_]*=//g' <<<"$out")|${line#*: }" >>"$TMP/apply"
+}
+head -n 10 "$TMP/far.prefixes" >"$TMP/ten.prefixes"
+gen_probe=$(addr_of 5000 "$TMP/gen.prefixes")
+change_probe=$(addr_of 100 "$TMP/change.prefixes")
+for ((i = 1; i <= APPLY_REPEAT; i++)); do
+	say "agent apply time: 10 -> 10000 prefixes, $i of $APPLY_REPEAT"
+	apply_rules replace "$TMP/ten.prefixes" 10
+	apply_latency gen10000 replace "$TMP/gen.prefixes" 10000 "$gen_probe"
+done
+for ((i = 1; i <= APPLY_REPEAT; i++)); do
+	say "agent apply time: 10000 + 100 prefixes, $i of $APPLY_REPEAT"
+	apply_latency change100 add "$TMP/change.prefixes" 10100 "$change_probe"
+	apply_rules del "$TMP/change.prefixes" 10000
+done
+! grep -E "NOT enforced|cannot load" "$TMP/agent.log" >&2 || die "the agent reported errors"
+
+# --- report ---------------------------------------------------------------------------------
+T_END=$(date +%s)
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+rev=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -n "$(git -C "$SRC" status --porcelain --untracked-files=no 2>/dev/null)" ] &&
+	rev="$rev + uncommitted changes"
+
+# Medians over rounds; an overhead is taken per round against the same round's
+# no-program figure (phase A), then its median over rounds.
+AWK_MED='
+function med(s,   a, n, i, j, t) {
+	n = split(s, a, " ")
+	if (!n)
+		return 0
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) {
+			t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+		}
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}'
+
+report_place() { # PLACEMENT
+	awk -v pl="$1" "$AWK_MED"'
+	function ratio(a, b) { return b > 0 && a > 0 ? sprintf("%.2f", a / b) : "n/a" }
+	$1 == pl {
+		for (col = 5; col <= 6; col++)
+			v[col, $2, $3, $4] = $col
+		if (!($2 in seen)) { seen[$2] = 1; sizes[++ns] = $2 }
+		if ($3 > nr) nr = $3
+	}
+	END {
+		nc = split("none floor unitguard nftables idle nft-other", cfgs, " ")
+		title[5] = "UDP request/response, ns per round trip"
+		title[6] = "TCP socket() + connect() + close(), ns per connection"
+		for (col = 5; col <= 6; col++) {
+			printf "%s:\n\n", title[col]
+			print "| prefixes | no program | floor | unitguard | nftables | floor overhead | unitguard overhead | nftables overhead | unitguard / floor | unitguard / nftables |"
+			print "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+			for (k = 1; k <= ns; k++) {
+				n = sizes[k]
+				for (c = 1; c <= nc; c++) { val[cfgs[c]] = ""; ov[cfgs[c]] = "" }
+				for (r = 1; r <= nr; r++) {
+					base = v[col, n, r, "none"]
+					for (c = 1; c <= nc; c++) {
+						x = v[col, n, r, cfgs[c]]
+						if (x == "") continue
+						val[cfgs[c]] = val[cfgs[c]] " " x
+						ov[cfgs[c]] = ov[cfgs[c]] " " (x - base)
+					}
+				}
+				for (c = 1; c <= nc; c++) {
+					m[cfgs[c]] = med(val[cfgs[c]])
+					o[col, n, cfgs[c]] = med(ov[cfgs[c]])
+				}
+				printf "| %d | %d | %d | %d | %d | %+d | %+d | %+d | %s | %s |\n", n,
+					m["none"], m["floor"], m["unitguard"], m["nftables"],
+					o[col, n, "floor"], o[col, n, "unitguard"], o[col, n, "nftables"],
+					ratio(o[col, n, "unitguard"], o[col, n, "floor"]),
+					ratio(o[col, n, "unitguard"], o[col, n, "nftables"])
+			}
+			print ""
+		}
+		print "What **other** units pay (ns, overhead against no program) while `ugbench.service` has N rules:"
+		print "unitguard attaches nothing to a unit without rules; nftables runs its output chain for every"
+		print "packet of the host. The unitguard column is also an A/A comparison (two cgroups with nothing"
+		print "attached), so it shows the noise of the method.\n"
+		print "| prefixes | unitguard, unit without rules: UDP | connect | nftables, any other cgroup: UDP | connect |"
+		print "|---:|---:|---:|---:|---:|"
+		for (k = 1; k <= ns; k++) {
+			n = sizes[k]
+			printf "| %d | %+d | %+d | %+d | %+d |\n", n, o[5, n, "idle"], o[6, n, "idle"],
+				o[5, n, "nft-other"], o[6, n, "nft-other"]
+		}
+		print ""
+	}' "$RES"
+}
+
+prog_table() { # PLACEMENT
+	awk -v pl="$1" '
+	$1 == pl { t[$2, $3] = $4; if (!($2 in seen)) { seen[$2] = 1; sizes[++ns] = $2 } }
+	END {
+		print "| prefixes | floor connect4 | unitguard connect4 | ratio | floor egress | unitguard egress | ratio |"
+		print "|---:|---:|---:|---:|---:|---:|---:|"
+		for (k = 1; k <= ns; k++) {
+			n = sizes[k]
+			printf "| %d | %d | %d | %.2f | %d | %d | %.2f |\n", n,
+				t[n, "floor_connect4"], t[n, "unitguard_connect4"],
+				t[n, "unitguard_connect4"] / t[n, "floor_connect4"],
+				t[n, "floor_egress"], t[n, "unitguard_egress"],
+				t[n, "unitguard_egress"] / t[n, "floor_egress"]
+		}
+	}' "$TMP/progstats"
+}
+
+apply_table() {
+	awk -F'|' "$AWK_MED"'
+	{
+		split($1, f, " ")
+		k = f[1]
+		cmd[k] = cmd[k] " " f[2] / 1e6
+		enf[k] = enf[k] " " f[3] / 1e6
+		each[k] = each[k] sprintf("%s%.1f", each[k] == "" ? "" : ", ", f[3] / 1e6)
+		logline[k] = $2
+	}
+	END {
+		print "| change | sqlite3 commit (process run time) | commit -> first EPERM (median) | each run (ms) | agent log (last run) |"
+		print "|---|---:|---:|---|---|"
+		split("gen10000 change100", kinds, " ")
+		what["gen10000"] = "10 -> 10 000 prefixes, one transaction"
+		what["change100"] = "10 000 -> 10 100 prefixes (+100 rules)"
+		for (i = 1; i <= 2; i++) {
+			k = kinds[i]
+			printf "| %s | %.1f ms | **%.1f ms** | %s | `%s` |\n", what[k], med(cmd[k]),
+				med(enf[k]), each[k], logline[k]
+		}
+	}' "$TMP/apply"
+}
+
+{
+	echo "# unitguard benchmarks"
+	echo
+	echo "Generated by \`bench/run.sh\` (as root, from the top of the tree; about"
+	echo "$(( (T_END - T_BEGIN + 59) / 60 )) minutes). Do not edit by hand: rerun it."
+	echo
+	echo "| | |"
+	echo "|---|---|"
+	echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
+	echo "| kernel | $(uname -r) |"
+	echo "| CPUs | $(nproc) × $cpu_model (shared machine) |"
+	echo "| unitguard | $rev, built in \`$(basename "$BUILD")\` |"
+	echo "| nftables | $(nft --version) |"
+	echo "| per configuration and round | $N_UDP UDP round trips, $N_CONN connects, in $BLOCKS interleaved slices; $ROUNDS rounds |"
+	echo
+	echo "## Method"
+	echo
+	echo "- Five cgroups directly below the cgroup2 root (level 1): \`ugbench-none.service\`"
+	echo "  (nothing attached), \`ugbench-floor.service\` (\`bench/floor.bpf.c\`: connect4 and"
+	echo "  cgroup_skb/egress, each exactly one LPM-trie lookup of the destination, key shaped like"
+	echo "  \`struct ug_lpm_key\`), \`ugbench.service\` (\`unitguardd\` on a temporary store and its own"
+	echo "  pin directory, N deny rules), \`ugbench-idle.service\` (no rules) and \`ugbench-nft.service\`"
+	echo "  (an \`inet\` table, output chain: \`socket cgroupv2 level 1 \"ugbench-nft.service\" ip daddr"
+	echo "  @blocked drop\`, \`blocked\` an interval set of the same N prefixes)."
+	echo "- Prefixes: N distinct random /32s (fixed seed), the same in the three configurations, in"
+	echo "  two placements: in 10.0.0.0/8 (\"far\") and, with the same host parts, in 127.0.0.0/8"
+	echo "  without 127.0.0.1 (\"near\"). No traffic goes to them: all traffic is on 127.0.0.1, which"
+	echo "  no rule covers, so every case is the allow path after a full lookup. How far a trie lookup"
+	echo "  goes depends on the keys around the address: for 127.0.0.1 it stops at the first node when"
+	echo "  all keys are in 10/8, and walks the trie's depth when they are in 127/8."
+	echo "- Before measuring, each configuration is checked: a UDP \`connect()\` (which sends nothing)"
+	echo "  to a rule's address gives EPERM in the floor and unitguard cgroups and not in the idle one,"
+	echo "  127.0.0.1 passes; the nftables rule, loaded once with 127.77.0.1 in its set, drops a"
+	echo "  datagram from its cgroup and from no other; \`bpftool cgroup show ... effective\` is empty"
+	echo "  for the no-program, idle and nftables cgroups; the agent's log reports the generation with"
+	echo "  N rules before anything is measured."
+	echo "- \`bench/netbench.c\` forks a UDP echo server and a TCP listener on 127.0.0.1 first (they stay"
+	echo "  outside the measured cgroups), then moves itself from cgroup to cgroup, taking each"
+	echo "  configuration's samples in $BLOCKS slices in rotating order, so drift on this shared machine"
+	echo "  falls on all alike. UDP: a connected socket, 1-byte request and echo: each round trip runs"
+	echo "  the client's egress hook once. Connect: \`socket()\` + \`connect()\` + \`close()\` with"
+	echo "  SO_LINGER 0: connect4 once and egress three times (SYN, ACK, RST). Client and servers are"
+	echo "  pinned to CPU $CPU (cross-CPU wake-ups in this VM make round trips bimodal, 12 or 60 µs)."
+	echo "- Phase A measures no program, floor, unitguard and the idle unit together; phase B loads the"
+	echo "  nftables table and measures its cgroup and the no-program cgroup (\"any other cgroup\"), then"
+	echo "  deletes the table (it taxes every packet of the host while loaded). Rounds alternate A,B and"
+	echo "  B,A. Overhead = configuration − no program of the same round (phase A), median over rounds."
+	echo "  The idle unit is an A/A comparison: its figure shows the noise of this method."
+	echo "- In-program time: \`kernel.bpf_stats_enabled=1\` during a separate pass (20000 round trips"
+	echo "  and 4000 connects in the floor and unitguard cgroups); run_time_ns / run_cnt of each attached"
+	echo "  program. It isolates what the programs cost from the noise of end-to-end timing, but"
+	echo "  includes the clock reads of the accounting itself (the same for both), which pulls the"
+	echo "  ratio towards 1. The end-to-end overheads add the hooks' own fixed cost."
+	echo "- Agent apply time: the agent logs no timing, so it is measured from outside: a process in"
+	echo "  \`ugbench.service\` polls (every 100 µs) a UDP \`connect()\` to an address the commit newly"
+	echo "  denies; the time runs from the end of the \`sqlite3\` process that commits the transaction"
+	echo "  (rules inserted directly into the store's \`rules\` table) to the first EPERM."
+	echo
+	echo "## Results"
+	echo
+	echo "### Destination far from every rule (rules in 10.0.0.0/8)"
+	echo
+	echo "The trie lookup of 127.0.0.1 ends at the first node (all keys share 10.): N barely matters."
+	echo
+	report_place far
+	echo "In-program time, ns per run (bpf_stats):"
+	echo
+	prog_table far
+	echo
+	echo "### Destination among the rules (rules in 127.0.0.0/8, not 127.0.0.1)"
+	echo
+	echo "The lookup of 127.0.0.1 walks the trie down among the keys: the deepest lookup N /32s give."
+	echo
+	report_place near
+	echo "In-program time, ns per run (bpf_stats):"
+	echo
+	prog_table near
+	echo
+	echo "### Agent apply time ($APPLY_REPEAT runs each)"
+	echo
+	apply_table
+	echo
+	echo "### Other figures"
+	echo
+	echo "nftables: loading the table (\`nft -f\`) with N prefixes took, in ms, each round:"
+	echo
+	awk '{ l[$1 " " $2] = l[$1 " " $2] " " $3 } END { for (k in l) print k ":" l[k] }' \
+		"$TMP/nft-load" | sort -k1,1 -k2,2n | sed 's/^\([a-z]*\) \([0-9]*\):/- \2 prefixes (\1):/'
+	echo
+	echo "Programs in effect (\`bpftool cgroup show CGROUP effective\`) while \`ugbench.service\` has"
+	echo "${SIZES##* } rules:"
+	echo
+	echo '```'
+	cat "$TMP/cgshow"
+	echo '```'
+	echo
+	echo "## Raw figures"
+	echo
+	echo "Each round's medians (ns): placement, prefixes, round, configuration, UDP round trip,"
+	echo "connect; then the means."
+	echo
+	echo '```'
+	sort -k1,1 -k2,2n -k3,3n -k4,4 "$RES" |
+		awk '{ printf "%-4s %6s %2s %-10s %7s %7s %7s %7s\n", $1, $2, $3, $4, $5, $6, $7, $8 }'
+	echo '```'
+} >"$OUT.tmp"
+mv "$OUT.tmp" "$OUT"
+say "wrote $OUT ($(( T_END - T_BEGIN )) s)"

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Per-unit default posture and mode: default-egress deny (nothing matches ->
+# denied, audited as "default"), default-ingress deny, audit mode (would-deny
+# recorded with verdict audit, traffic passes), off (nothing judged).
+. "$(dirname "$0")/lib.sh"
+setup_kernel
+
+CG=$(make_cgroup demo.service)
+P=51$((RANDOM % 900 + 100))
+listen_bg 0.0.0.0 "$P"
+start_agent
+in_unit() { "$PROBE" --cgroup "$CG" "$@"; }
+ctl() { "$CTL" --db "$DB" "$@"; }
+
+# Default deny with no rules at all: the unit still gets programs.
+ctl unit set demo.service --default-egress deny
+wait_for EPERM in_unit connect 127.0.0.1 "$P"
+maybe_sabotage
+expect EPERM in_unit connect 127.0.0.1 "$P"
+expect EPERM in_unit udp 127.0.0.1 "$P"
+expect ok "$PROBE" connect 127.0.0.1 "$P"
+allow=$(ctl rule add demo.service egress allow 127.0.0.1)
+wait_for ok in_unit connect 127.0.0.1 "$P"
+expect EPERM in_unit connect 127.0.0.2 "$P"
+sleep 0.6
+[ "$(sql "select count(*) from audit where address='127.0.0.2' and rule_id is null and verdict='deny'")" -ge 1 ] ||
+	fail "a default-posture denial is not audited with rule_id NULL"
+[ "$("$CTL" --db "$DB" audit --unit demo.service --json | jq -r '[.[] | select(.address == "127.0.0.2")][0].rule_id')" = null ] ||
+	fail "audit --json does not show rule_id null for the default posture"
+pass "default-egress deny: unmatched traffic denied and audited as the default"
+
+# Default ingress deny: a server in the unit accepts nobody but allowed sources.
+# (Its SYN-ACKs are egress: let those out first.)
+ctl unit set demo.service --default-egress allow
+"$PROBE" --cgroup "$CG" listen 0.0.0.0 "$((P + 1))" 60 >/dev/null &
+BG_PIDS+=($!)
+sleep 0.2
+expect ok "$PROBE" --from 127.0.0.3 connect 127.0.0.1 "$((P + 1))"
+ctl unit set demo.service --default-ingress deny
+ctl rule add demo.service ingress allow 127.0.0.1 >/dev/null
+wait_for ETIMEDOUT "$PROBE" --from 127.0.0.3 connect 127.0.0.1 "$((P + 1))"
+expect ok "$PROBE" --from 127.0.0.1 connect 127.0.0.1 "$((P + 1))"
+pass "default-ingress deny"
+ctl unit set demo.service --default-ingress allow --default-egress deny
+
+# Audit mode: traffic passes, the would-deny is recorded as verdict audit.
+ctl unit set demo.service --mode audit
+wait_for ok in_unit connect 127.0.0.2 "$P"
+expect ok in_unit udp 127.0.0.2 "$P"
+sleep 0.6
+[ "$(sql "select count(*) from audit where address='127.0.0.2' and verdict='audit' and hook='connect4'")" -ge 1 ] ||
+	fail "audit mode recorded no would-deny row"
+j=$(journalctl -u demo.service -o json --no-pager UNITGUARD_VERDICT=audit | tail -n 1)
+[ -n "$j" ] || fail "no journal entry with verdict audit"
+pass "audit mode: passes, recorded as verdict audit (SQL and journal)"
+
+# Off: nothing judged, nothing recorded.
+ctl unit set demo.service --mode off
+before=$(sql "select count(*) from audit")
+wait_for ok in_unit connect 127.0.0.2 "$P"
+expect ok in_unit connect 127.0.0.9 "$P"
+sleep 0.6
+[ "$(sql "select count(*) from audit")" = "$before" ] || fail "mode off still records"
+pass "mode off: nothing judged"
+
+# Back to enforce: the rules and posture are still there.
+ctl unit set demo.service --mode enforce
+wait_for EPERM in_unit connect 127.0.0.2 "$P"
+expect ok in_unit connect 127.0.0.1 "$P"
+
+# status tells the truth about it.
+st=$("$CTL" --db "$DB" status --json)
+[ "$(jq -r '.agent_running' <<<"$st")" = true ] || fail "status: agent not running? $st"
+[ "$(jq -r '.units[] | select(.target == "demo.service") | .enforced' <<<"$st")" = true ] ||
+	fail "status: demo.service not enforced: $st"
+[ "$(jq -r '.units[] | select(.target == "demo.service") | .mode' <<<"$st")" = enforce ] ||
+	fail "status: wrong mode: $st"
+[ "$(jq -r '.units[] | select(.target == "demo.service") | .egress.dropped_packets' <<<"$st")" -ge 0 ] ||
+	fail "status: no counters"
+ctl rule add missing.service egress deny 127.0.0.1 >/dev/null
+for i in $(seq 40); do
+	st=$("$CTL" --db "$DB" status --json)
+	[ "$(jq -r '.units[] | select(.target == "missing.service") | .enforced' <<<"$st")" = false ] && break
+	sleep 0.05
+done
+[ "$(jq -r '.units[] | select(.target == "missing.service") | .enforced' <<<"$st")" = false ] ||
+	fail "status: a unit that is not running shows as enforced: $st"
+jq -r '.units[] | select(.target == "missing.service") | .reason' <<<"$st" | grep -q "not running" ||
+	fail "status: no reason for missing.service: $st"
+"$CTL" --db "$DB" status | grep -q "NOT enforced" || fail "status text does not say what is not enforced"
+pass "status: enforced units, and what is not enforced and why"
+echo "PASS: $TEST_NAME"
