@@ -319,10 +319,11 @@ static int sync_policy(struct agent *ag)
 
 			if (o->err || o->cg.id != t->cg.id)
 				continue;
-			r = reallocarray(o->rules, o->n_rules + t->n_rules, sizeof(*r));
+			r = reallocarray(o->rules, o->n_rules + t->n_rules ?: 1, sizeof(*r));
 			if (!r)
 				return -ENOMEM;
-			memcpy(r + o->n_rules, t->rules, t->n_rules * sizeof(*r));
+			if (t->n_rules)
+				memcpy(r + o->n_rules, t->rules, t->n_rules * sizeof(*r));
 			o->rules = r;
 			o->n_rules += t->n_rules;
 			t->err = -EALREADY;
@@ -353,7 +354,8 @@ static int sync_policy(struct agent *ag)
 			err = -ENOMEM;
 			goto out;
 		}
-		memcpy(merged[n_units], t->rules, t->n_rules * sizeof(struct ug_rule));
+		if (t->n_rules)
+			memcpy(merged[n_units], t->rules, t->n_rules * sizeof(struct ug_rule));
 		n = t->n_rules;
 		/* Inherited rules, nearest ancestor first: depth = its rank. */
 		for (int level = t->cg.level - 1; level >= 0; level--) {

@@ -571,7 +571,7 @@ static bool unit_same(const struct unit_state *s, const struct ug_net_unit *u)
 {
 	return s->loaded && s->mode == u->mode && s->deny_default == u->deny_default &&
 	       s->n_rules == u->n_rules &&
-	       !memcmp(s->rules, u->rules, u->n_rules * sizeof(*u->rules));
+	       (!u->n_rules || !memcmp(s->rules, u->rules, u->n_rules * sizeof(*u->rules)));
 }
 
 /* Build the unit's new trie and switch the unit to it in one map update. */

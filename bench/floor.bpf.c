@@ -55,15 +55,26 @@ int floor_connect4(struct bpf_sock_addr *ctx)
 	return judge4(ctx->user_ip4);
 }
 
-SEC("cgroup_skb/egress")
-int floor_egress(struct __sk_buff *skb)
+/* The program sees the skb from the IPv4 header on: saddr at 12, daddr at 16. */
+static __always_inline int judge_skb(struct __sk_buff *skb, __u32 off)
 {
-	__u32 daddr;
+	__u32 addr;
 
 	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return FLOOR_ALLOW;
-	/* The program sees the skb from the IPv4 header on; daddr is at 16. */
-	if (bpf_skb_load_bytes(skb, 16, &daddr, sizeof(daddr)))
+	if (bpf_skb_load_bytes(skb, off, &addr, sizeof(addr)))
 		return FLOOR_ALLOW;
-	return judge4(daddr);
+	return judge4(addr);
+}
+
+SEC("cgroup_skb/egress")
+int floor_egress(struct __sk_buff *skb)
+{
+	return judge_skb(skb, 16);
+}
+
+SEC("cgroup_skb/ingress")
+int floor_ingress(struct __sk_buff *skb)
+{
+	return judge_skb(skb, 12);
 }

@@ -8,10 +8,12 @@
 # 100-rule change; what a unit with no rules pays while another has 10000.
 # Writes BENCHMARKS.md at the top of the tree. Needs root; about 5 minutes.
 #
-# Loopback only. Rule prefixes are random /32s in 10.0.0.0/8: map keys, never
-# destinations. All measured traffic goes to 127.0.0.1, which no rule covers,
-# so every case is the allow path after a full lookup. The checks that rules
-# are in force use UDP connect(), which sends nothing.
+# Loopback only. Rule prefixes are random /32s, map keys and never
+# destinations, placed in 10.0.0.0/8 ("far" from the traffic) and again in
+# 127.0.0.0/8 without 127.0.0.1 ("near": the trie lookup goes deep). All
+# measured traffic goes to 127.0.0.1, which no rule covers, so every case is
+# the allow path after a full lookup. The checks that rules are in force use
+# UDP connect(), which sends nothing.
 #
 # Environment: UG_BUILD (unitguard build directory, default build-bench; it is
 # configured and built as needed), BENCH_OUT (default BENCHMARKS.md),
@@ -32,7 +34,7 @@ BLOCKS=25        # interleaved slices per configuration and round
 APPLY_REPEAT=3   # agent apply-time measurements of each kind
 
 UNIT=ugbench.service
-NFT_TABLE=ugbench
+NFT_TABLE=ugbench_$$
 PIN_UG=/sys/fs/bpf/ugbench-ug-$$
 PIN_FLOOR=/sys/fs/bpf/ugbench-floor-$$
 
@@ -64,6 +66,8 @@ floor_unload() {
 	[ -d "$PIN_FLOOR/progs" ] || return 0
 	bpftool cgroup detach "$CG_FLOOR" connect4 pinned "$PIN_FLOOR/progs/floor_connect4" || true
 	bpftool cgroup detach "$CG_FLOOR" egress pinned "$PIN_FLOOR/progs/floor_egress" || true
+	bpftool cgroup detach "$CG_FLOOR" ingress pinned "$PIN_FLOOR/progs/floor_ingress" 2>/dev/null ||
+		true
 	rm -rf "$PIN_FLOOR"
 }
 
@@ -181,6 +185,9 @@ floor_load() { # FILE: fresh programs and a map holding FILE's prefixes
 	bpftool batch file "$TMP/floor.batch" >/dev/null
 	bpftool cgroup attach "$CG_FLOOR" connect4 pinned "$PIN_FLOOR/progs/floor_connect4"
 	bpftool cgroup attach "$CG_FLOOR" egress pinned "$PIN_FLOOR/progs/floor_egress"
+	if [ -n "$FLOOR_INGRESS" ]; then
+		bpftool cgroup attach "$CG_FLOOR" ingress pinned "$PIN_FLOOR/progs/floor_ingress"
+	fi
 }
 
 # --- unitguard ------------------------------------------------------------------------
@@ -238,6 +245,15 @@ for ((i = 0; i < 200; i++)); do
 	sleep 0.05
 done
 grep -q "agent: running" "$TMP/agent.log" || die "the agent did not start"
+# The floor has a program on each hook unitguard uses for this traffic:
+# connect4 and egress, and ingress when this build attaches one.
+# (grep reads a here-string: grep -q on a pipe can end bpftool with SIGPIPE.)
+attached=$(bpftool cgroup show "$CG_UG")
+grep -q cgroup_inet4_connect <<<"$attached" || die "no connect4 on $UNIT"
+FLOOR_INGRESS=
+if grep -q cgroup_inet_ingress <<<"$attached"; then
+	FLOOR_INGRESS=1
+fi
 
 # --- nftables ---------------------------------------------------------------------------
 nft_file() { # PREFIXES OUT: the table, its set holding PREFIXES
@@ -258,7 +274,6 @@ nft_file() { # PREFIXES OUT: the table, its set holding PREFIXES
 	} >"$2"
 }
 
-nft delete table inet "$NFT_TABLE" 2>/dev/null || true
 # Once, with a loopback element: the rule matches the cgroup and drops.
 {
 	echo "table inet $NFT_TABLE {"
@@ -329,6 +344,10 @@ stats_pass() {
 		"floor_egress $(cg_prog "$CG_FLOOR" cgroup_inet_egress)"
 		"unitguard_connect4 $(cg_prog "$CG_UG" cgroup_inet4_connect)"
 		"unitguard_egress $(cg_prog "$CG_UG" cgroup_inet_egress)")
+	if [ -n "$FLOOR_INGRESS" ]; then
+		ids+=("floor_ingress $(cg_prog "$CG_FLOOR" cgroup_inet_ingress)"
+			"unitguard_ingress $(cg_prog "$CG_UG" cgroup_inet_ingress)")
+	fi
 	sysctl -qw kernel.bpf_stats_enabled=1
 	for i in "${!ids[@]}"; do before[i]=$(prog_stats "${ids[i]#* }"); done
 	"$NB" --cpu "$CPU" --server-cpu "$CPU" --udp 20000 --connect 4000 --blocks 10 \
@@ -360,8 +379,9 @@ for n in $SIZES; do
 	[ "$("$NB" --cgroup "$CG_IDLE" check "$probe")" != EPERM ] || die "$probe denied in the idle unit"
 	[ "$("$NB" --cgroup "$CG_UG" check 127.0.0.1)" = ok ] || die "unitguard denies 127.0.0.1"
 	[ "$("$NB" --cgroup "$CG_FLOOR" check 127.0.0.1)" = ok ] || die "the floor denies 127.0.0.1"
-	bpftool cgroup show "$CG_UG" | grep -q cgroup_inet4_connect || die "no connect4 on $UNIT"
-	bpftool cgroup show "$CG_UG" | grep -q cgroup_inet_egress || die "no egress program on $UNIT"
+	attached=$(bpftool cgroup show "$CG_UG")
+	grep -q cgroup_inet4_connect <<<"$attached" || die "no connect4 on $UNIT"
+	grep -q cgroup_inet_egress <<<"$attached" || die "no egress program on $UNIT"
 	for cg in "$CG_NONE" "$CG_IDLE" "$CG_NFT"; do
 		[ -z "$(bpftool cgroup show "$cg" effective)" ] ||
 			die "programs in effect on $cg: $(bpftool cgroup show "$cg" effective)"
@@ -393,15 +413,19 @@ done
 # newly denies, every 100 us, until EPERM (netbench apply-latency).
 : >"$TMP/apply"
 apply_latency() { # KIND MODE FILE N PROBE
-	local before out line
+	local before out line gen ms
 	before=$(gen_count "$4")
 	rules_sql "$2" "$3" >"$TMP/commit.sql"
 	out=$("$NB" --cgroup "$CG_UG" apply-latency "$5" 120000 \
 		sqlite3 -batch -cmd '.timeout 30000' "$DB" ".read $TMP/commit.sql")
 	wait_gen "$4" "$before"
 	line=$(grep -E "net: ${UNIT//./\\.}: generation [0-9]+, $4 rules" "$TMP/agent.log" | tail -n 1)
-	# KIND cmd_ns enforced_ns total_ns|the agent's log line
-	echo "$1 $(sed 's/[a-z_]*=//g' <<<"$out")|${line#*: }" >>"$TMP/apply"
+	# Builds that time their work log "net: generation G applied in X ms".
+	gen=$(sed -E 's/.*: generation ([0-9]+),.*/\1/' <<<"$line")
+	ms=$(sed -nE "s/^net: generation $gen applied in ([0-9.]+) ms.*/\\1/p" "$TMP/agent.log" |
+		tail -n 1)
+	# KIND cmd_ns enforced_ns total_ns agent_ms|the agent's log line
+	echo "$1 $(sed 's/[a-z_]*=//g' <<<"$out") ${ms:--}|${line#*: }" >>"$TMP/apply"
 }
 head -n 10 "$TMP/far.prefixes" >"$TMP/ten.prefixes"
 gen_probe=$(addr_of 5000 "$TMP/gen.prefixes")
@@ -497,17 +521,20 @@ report_place() { # PLACEMENT
 
 prog_table() { # PLACEMENT
 	awk -v pl="$1" '
+	function cell(n, hook,   f, u) {
+		f = t[n, "floor_" hook]; u = t[n, "unitguard_" hook]
+		if (f == "" || u == "")
+			return "| - | - | - "
+		return sprintf("| %d | %d | %.2f ", f, u, u / f)
+	}
 	$1 == pl { t[$2, $3] = $4; if (!($2 in seen)) { seen[$2] = 1; sizes[++ns] = $2 } }
 	END {
-		print "| prefixes | floor connect4 | unitguard connect4 | ratio | floor egress | unitguard egress | ratio |"
-		print "|---:|---:|---:|---:|---:|---:|---:|"
+		printf "| prefixes | floor connect4 | unitguard connect4 | ratio | floor egress "
+		print "| unitguard egress | ratio | floor ingress | unitguard ingress | ratio |"
+		print "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 		for (k = 1; k <= ns; k++) {
 			n = sizes[k]
-			printf "| %d | %d | %d | %.2f | %d | %d | %.2f |\n", n,
-				t[n, "floor_connect4"], t[n, "unitguard_connect4"],
-				t[n, "unitguard_connect4"] / t[n, "floor_connect4"],
-				t[n, "floor_egress"], t[n, "unitguard_egress"],
-				t[n, "unitguard_egress"] / t[n, "floor_egress"]
+			print "| " n " " cell(n, "connect4") cell(n, "egress") cell(n, "ingress") "|"
 		}
 	}' "$TMP/progstats"
 }
@@ -520,18 +547,25 @@ apply_table() {
 		cmd[k] = cmd[k] " " f[2] / 1e6
 		enf[k] = enf[k] " " f[3] / 1e6
 		each[k] = each[k] sprintf("%s%.1f", each[k] == "" ? "" : ", ", f[3] / 1e6)
+		if (f[5] != "-") {
+			agent[k] = agent[k] " " f[5]
+			aeach[k] = aeach[k] sprintf("%s%.1f", aeach[k] == "" ? "" : ", ", f[5])
+		}
 		logline[k] = $2
 	}
 	END {
-		print "| change | sqlite3 commit (process run time) | commit -> first EPERM (median) | each run (ms) | agent log (last run) |"
-		print "|---|---:|---:|---|---|"
+		printf "| change | sqlite3 commit (process run time) | commit -> first EPERM, median (each run) "
+		print "| agent'"'"'s own timing, median (each run) | agent log (last run) |"
+		print "|---|---:|---:|---:|---|"
 		split("gen10000 change100", kinds, " ")
 		what["gen10000"] = "10 -> 10 000 prefixes, one transaction"
 		what["change100"] = "10 000 -> 10 100 prefixes (+100 rules)"
 		for (i = 1; i <= 2; i++) {
 			k = kinds[i]
-			printf "| %s | %.1f ms | **%.1f ms** | %s | `%s` |\n", what[k], med(cmd[k]),
-				med(enf[k]), each[k], logline[k]
+			printf "| %s | %.1f ms | **%.1f ms** (%s) | %s | `%s` |\n", what[k], med(cmd[k]),
+				med(enf[k]), each[k],
+				agent[k] == "" ? "not logged" : sprintf("%.1f ms (%s)", med(agent[k]), aeach[k]),
+				logline[k]
 		}
 	}' "$TMP/apply"
 }
@@ -555,8 +589,8 @@ apply_table() {
 	echo
 	echo "- Five cgroups directly below the cgroup2 root (level 1): \`ugbench-none.service\`"
 	echo "  (nothing attached), \`ugbench-floor.service\` (\`bench/floor.bpf.c\`: connect4 and"
-	echo "  cgroup_skb/egress, each exactly one LPM-trie lookup of the destination, key shaped like"
-	echo "  \`struct ug_lpm_key\`), \`ugbench.service\` (\`unitguardd\` on a temporary store and its own"
+	echo "  cgroup_skb/egress$([ -n "$FLOOR_INGRESS" ] && echo ", and cgroup_skb/ingress as unitguard attaches one"), each exactly one LPM-trie lookup of the"
+	echo "  peer address, key shaped like \`struct ug_lpm_key\`), \`ugbench.service\` (\`unitguardd\` on a temporary store and its own"
 	echo "  pin directory, N deny rules), \`ugbench-idle.service\` (no rules) and \`ugbench-nft.service\`"
 	echo "  (an \`inet\` table, output chain: \`socket cgroupv2 level 1 \"ugbench-nft.service\" ip daddr"
 	echo "  @blocked drop\`, \`blocked\` an interval set of the same N prefixes)."
@@ -576,9 +610,10 @@ apply_table() {
 	echo "  outside the measured cgroups), then moves itself from cgroup to cgroup, taking each"
 	echo "  configuration's samples in $BLOCKS slices in rotating order, so drift on this shared machine"
 	echo "  falls on all alike. UDP: a connected socket, 1-byte request and echo: each round trip runs"
-	echo "  the client's egress hook once. Connect: \`socket()\` + \`connect()\` + \`close()\` with"
-	echo "  SO_LINGER 0: connect4 once and egress three times (SYN, ACK, RST). Client and servers are"
-	echo "  pinned to CPU $CPU (cross-CPU wake-ups in this VM make round trips bimodal, 12 or 60 µs)."
+	echo "  the client's egress hook once (and ingress once, for the echo, where attached). Connect:"
+	echo "  \`socket()\` + \`connect()\` + \`close()\` with SO_LINGER 0: connect4 once, egress three"
+	echo "  times (SYN, ACK, RST), ingress for the SYN-ACK. Client and servers are pinned to CPU $CPU"
+	echo "  (cross-CPU wake-ups in this VM make round trips bimodal, 12 or 60 µs)."
 	echo "- Phase A measures no program, floor, unitguard and the idle unit together; phase B loads the"
 	echo "  nftables table and measures its cgroup and the no-program cgroup (\"any other cgroup\"), then"
 	echo "  deletes the table (it taxes every packet of the host while loaded). Rounds alternate A,B and"
@@ -589,10 +624,12 @@ apply_table() {
 	echo "  program. It isolates what the programs cost from the noise of end-to-end timing, but"
 	echo "  includes the clock reads of the accounting itself (the same for both), which pulls the"
 	echo "  ratio towards 1. The end-to-end overheads add the hooks' own fixed cost."
-	echo "- Agent apply time: the agent logs no timing, so it is measured from outside: a process in"
-	echo "  \`ugbench.service\` polls (every 100 µs) a UDP \`connect()\` to an address the commit newly"
-	echo "  denies; the time runs from the end of the \`sqlite3\` process that commits the transaction"
-	echo "  (rules inserted directly into the store's \`rules\` table) to the first EPERM."
+	echo "- Agent apply time, measured from outside: a process in \`ugbench.service\` polls (every"
+	echo "  100 µs) a UDP \`connect()\` to an address the commit newly denies; the time runs from the"
+	echo "  end of the \`sqlite3\` process that commits the transaction (rules inserted directly into"
+	echo "  the store's \`rules\` table) to the first EPERM, so it includes noticing the change and"
+	echo "  reading the store. Where the agent logs \"net: generation G applied in X ms\", X is"
+	echo "  reported too (its own account of the generation's work)."
 	echo
 	echo "## Results"
 	echo

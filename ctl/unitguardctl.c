@@ -688,15 +688,14 @@ static int status_row(const struct ug_store_status *s, void *ctx)
 	if (!s->enforced)
 		c->not_enforced++;
 	if (!c->arr) {
-		printf("%-28s %-8s %-4s %-8s %-9s %12" PRIu64 " %12" PRIu64 "  %s\n", s->target,
-		       s->mode ?: "-", s->enforced ? "yes" : "NO",
-		       s->programs ? "attached" : "-", s->generation ? "" : "-",
+		printf("%-28s %-8s %-4s %5u %-9s %12" PRIu64 " %12" PRIu64 "  %s\n", s->target,
+		       s->mode ?: "-", s->enforced ? "yes" : "NO", s->generation,
+		       s->programs ? "attached" : "-",
 		       (uint64_t)a[0].packets[UG_ACCT_DROPPED], (uint64_t)a[1].packets[UG_ACCT_DROPPED],
 		       s->reason ?: "");
 		if (s->cgroup)
-			printf("    cgroup %s (id %" PRIu64 "), generation %u%s%s\n", s->cgroup,
-			       s->cgroup_id, s->generation, s->programs ? ", programs: " : "",
-			       s->programs ?: "");
+			printf("    cgroup %s (id %" PRIu64 ")%s%s\n", s->cgroup, s->cgroup_id,
+			       s->programs ? ", programs: " : "", s->programs ?: "");
 		return 0;
 	}
 	o = json_object_new_object();
@@ -766,8 +765,8 @@ static int status(int argc, char **argv)
 			printf("agent: NOT RUNNING (last heartbeat %.0f s ago): pinned programs keep "
 			       "enforcing the last policy; store changes are NOT applied\n", age);
 		printf("network (cgroup BPF): available\nlsm: %s\n\n", lsm);
-		printf("%-28s %-8s %-4s %-8s %-9s %12s %12s  %s\n", "TARGET", "MODE", "ENF",
-		       "PROGRAMS", "", "EG_DROPPED", "IN_DROPPED", "NOTE");
+		printf("%-28s %-8s %-4s %5s %-9s %12s %12s  %s\n", "TARGET", "MODE", "ENF", "GEN",
+		       "PROGRAMS", "EG_DROPPED", "IN_DROPPED", "NOTE");
 	}
 	err = ug_store_status_list(st, status_row, &c);
 	if (err)
