@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <systemd/sd-journal.h>
 
@@ -22,7 +23,11 @@
 #define RATE_SLOTS 64
 
 struct queued {
-	struct ug_event ev;
+	bool lsm;
+	union {
+		struct ug_event ev;
+		struct ug_lsm_event lev;
+	};
 	int64_t time_us;
 	char unit[TARGET_MAX];
 };
@@ -37,15 +42,14 @@ struct rate {
 
 struct ug_audit {
 	struct ug_store *st;
-	ug_audit_name_fn name;
-	void *name_ctx;
+	struct ug_audit_ops ops;
 	struct queued *q;
 	size_t n_q;
 	struct rate rate[RATE_SLOTS];
 	uint64_t malformed;
 };
 
-int ug_audit_new(struct ug_store *st, ug_audit_name_fn name, void *name_ctx, struct ug_audit **out)
+int ug_audit_new(struct ug_store *st, const struct ug_audit_ops *ops, struct ug_audit **out)
 {
 	struct ug_audit *a = calloc(1, sizeof(*a));
 
@@ -57,8 +61,7 @@ int ug_audit_new(struct ug_store *st, ug_audit_name_fn name, void *name_ctx, str
 		return -ENOMEM;
 	}
 	a->st = st;
-	a->name = name;
-	a->name_ctx = name_ctx;
+	a->ops = *ops;
 	*out = a;
 	return 0;
 }
@@ -227,9 +230,10 @@ int ug_audit_record(struct ug_audit *a, const void *data, size_t size)
 	if (a->n_q == QUEUE_MAX && ug_audit_flush(a) && a->n_q == QUEUE_MAX)
 		return -ENOBUFS;
 	q = &a->q[a->n_q++];
+	q->lsm = false;
 	memcpy(&q->ev, data, sizeof(q->ev));
 	q->time_us = boot_to_realtime_us(q->ev.ts_boot_ns);
-	unit = a->name(q->ev.unit_cgid, a->name_ctx);
+	unit = a->ops.target(q->ev.unit_cgid, a->ops.ctx);
 	if (unit)
 		snprintf(q->unit, sizeof(q->unit), "%s", unit);
 	else
@@ -256,10 +260,200 @@ static void summaries(struct ug_audit *a, int64_t now_us)
 	}
 }
 
+
+/* --- LSM events --------------------------------------------------------- */
+
+/* Texts of one LSM row, owned by the flush that builds it. */
+struct lsm_text {
+	char path[257];
+	char exe[257];
+	char detail[64];
+	char dir[8];
+};
+
+/* A kernel string field: NUL-terminated within its size, printable kept. */
+static void kstr(const uint8_t *in, size_t size, char *out)
+{
+	size_t i;
+
+	for (i = 0; i < size && in[i]; i++)
+		out[i] = in[i] >= 0x20 && in[i] < 0x7f ? in[i] : '?';
+	out[i] = '\0';
+}
+
+static const char *lsm_dir(uint8_t hook)
+{
+	switch (hook) {
+	case UG_HOOK_EXEC:
+		return "exec";
+	case UG_HOOK_FILE_OPEN:
+		return "file";
+	case UG_HOOK_SOCKET_CREATE:
+		return "family";
+	default:
+		return "harden";
+	}
+}
+
+static void lsm_detail(const struct ug_lsm_event *ev, char *buf, size_t len)
+{
+	switch (ev->hook) {
+	case UG_HOOK_SOCKET_CREATE:
+		snprintf(buf, len, "family=%s", ug_family_name(ev->detail));
+		break;
+	case UG_HOOK_PTRACE:
+		snprintf(buf, len, "target_pid=%u", ev->detail);
+		break;
+	case UG_HOOK_BPF:
+		snprintf(buf, len, "cmd=%u", ev->detail);
+		break;
+	case UG_HOOK_FILE_OPEN:
+		snprintf(buf, len, "access=%s", ug_access_name(ev->access));
+		break;
+	default:
+		buf[0] = '\0';
+	}
+	if (ev->flags & UG_LSM_F_TOO_LONG)
+		snprintf(buf, len, "path too long");
+	else if (ev->flags & UG_LSM_F_NO_PATH)
+		snprintf(buf, len, "path unreadable");
+}
+
+static int lsm_validate(const void *data, size_t size)
+{
+	const struct ug_lsm_event *ev = data;
+
+	if (size < sizeof(*ev))
+		return -EINVAL;
+	if (ev->hook < UG_HOOK_EXEC || ev->hook >= UG_HOOK_MAX)
+		return -EINVAL;
+	if (ev->verdict != UG_VERDICT_DENY && ev->verdict != UG_VERDICT_AUDIT)
+		return -EINVAL;
+	return 0;
+}
+
+static void lsm_row(struct ug_audit *a, const struct queued *q, struct ug_audit_row *row,
+		    char *comm, struct lsm_text *t)
+{
+	const struct ug_lsm_event *ev = &q->lev;
+
+	kstr(ev->comm, sizeof(ev->comm), comm);
+	kstr(ev->path, sizeof(ev->path), t->path);
+	kstr(ev->exe, sizeof(ev->exe), t->exe);
+	lsm_detail(ev, t->detail, sizeof(t->detail));
+	*row = (struct ug_audit_row){
+		.time_us = q->time_us,
+		.unit = q->unit,
+		.cgroup_id = ev->cgid,
+		.pid = ev->pid,
+		.uid = ev->uid,
+		.comm = comm[0] ? comm : NULL,
+		.hook = ug_hook_name(ev->hook),
+		.direction = lsm_dir(ev->hook),
+		.verdict = ug_verdict_name(ev->verdict),
+		.rule_id = ev->rule_id,
+		.generation = ev->generation,
+		.path = t->path[0] ? t->path : NULL,
+		.exe = t->exe[0] ? t->exe : NULL,
+		.detail = t->detail[0] ? t->detail : NULL,
+	};
+}
+
+static void lsm_journal(struct ug_audit *a, const struct queued *q)
+{
+	const struct ug_lsm_event *ev = &q->lev;
+	char comm[17], path[257], exe[257], detail[64], rule[64], what[320];
+	const char *verb = ev->verdict == UG_VERDICT_DENY ? "denied" : "would deny (audit mode)";
+	struct rate *r = rate_slot(a, q->unit, q->time_us);
+
+	if (q->time_us - r->window_start_us >= 1000000) {
+		r->window_start_us = q->time_us;
+		r->sent = 0;
+	}
+	if (r->sent >= UG_AUDIT_JOURNAL_BURST) {
+		r->suppressed++;
+		return;
+	}
+	r->sent++;
+	kstr(ev->comm, sizeof(ev->comm), comm);
+	kstr(ev->path, sizeof(ev->path), path);
+	kstr(ev->exe, sizeof(ev->exe), exe);
+	lsm_detail(ev, detail, sizeof(detail));
+	if (ev->rule_id)
+		snprintf(rule, sizeof(rule), "rule %u", ev->rule_id);
+	else if (ev->hook == UG_HOOK_EXEC || ev->hook == UG_HOOK_FILE_OPEN)
+		snprintf(rule, sizeof(rule), "%s", detail[0] ? detail : "no rule");
+	else
+		snprintf(rule, sizeof(rule), "hardening");
+	if (path[0])
+		snprintf(what, sizeof(what), "%s %s", ug_hook_name(ev->hook), path);
+	else
+		snprintf(what, sizeof(what), "%s%s%s", ug_hook_name(ev->hook), detail[0] ? " " : "",
+			 detail);
+	sd_journal_send("MESSAGE=unitguard: %s: %s %s (pid %u %s), %s", q->unit, verb, what,
+			ev->pid, exe[0] ? exe : comm, rule,
+			"MESSAGE_ID=" UG_MESSAGE_DENIAL, "PRIORITY=4",
+			"OBJECT_SYSTEMD_UNIT=%s", q->unit[0] == '/' ? "" : q->unit,
+			"UNITGUARD_UNIT=%s", q->unit,
+			"UNITGUARD_CGROUP_ID=%" PRIu64, (uint64_t)ev->cgid,
+			"UNITGUARD_PID=%u", ev->pid,
+			"UNITGUARD_UID=%u", ev->uid,
+			"UNITGUARD_COMM=%s", comm,
+			"UNITGUARD_EXE=%s", exe,
+			"UNITGUARD_PATH=%s", path,
+			"UNITGUARD_DETAIL=%s", detail,
+			"UNITGUARD_HOOK=%s", ug_hook_name(ev->hook),
+			"UNITGUARD_DIRECTION=%s", lsm_dir(ev->hook),
+			"UNITGUARD_VERDICT=%s", ug_verdict_name(ev->verdict),
+			"UNITGUARD_RULE_ID=%u", ev->rule_id,
+			"UNITGUARD_GENERATION=%u", ev->generation, NULL);
+}
+
+int ug_audit_lsm_record(struct ug_audit *a, const void *data, size_t size)
+{
+	struct ug_lsm_event *ev;
+	const char *unit;
+	struct queued *q;
+
+	if (lsm_validate(data, size)) {
+		if (!a->malformed++)
+			ug_log(LOG_ERR, "audit: malformed LSM ring buffer record (%zu bytes) dropped",
+			       size);
+		return -EINVAL;
+	}
+	if (a->n_q == QUEUE_MAX && ug_audit_flush(a) && a->n_q == QUEUE_MAX)
+		return -ENOBUFS;
+	q = &a->q[a->n_q++];
+	q->lsm = true;
+	memcpy(&q->lev, data, sizeof(q->lev));
+	ev = &q->lev;
+	q->time_us = boot_to_realtime_us(ev->ts_boot_ns);
+	unit = a->ops.target(ev->unit_cgid, a->ops.ctx);
+	if (unit)
+		snprintf(q->unit, sizeof(q->unit), "%s", unit);
+	else
+		snprintf(q->unit, sizeof(q->unit), "cgroup:%" PRIu64, (uint64_t)ev->unit_cgid);
+	if (ev->hook == UG_HOOK_SOCKET_CREATE && !ev->rule_id)
+		ev->rule_id = a->ops.family_rule(ev->unit_cgid, ev->detail, a->ops.ctx);
+	/* The kernel could not name the executable: ask /proc while the task
+	 * most likely still exists. */
+	if (!ev->exe[0] && ev->pid) {
+		char link[32];
+		ssize_t n;
+
+		snprintf(link, sizeof(link), "/proc/%u/exe", ev->pid);
+		n = readlink(link, (char *)ev->exe, sizeof(ev->exe) - 1);
+		ev->exe[n > 0 ? n : 0] = '\0';
+	}
+	lsm_journal(a, q);
+	return 0;
+}
+
 int ug_audit_flush(struct ug_audit *a)
 {
 	struct ug_audit_row *rows;
 	char (*addrs)[INET6_ADDRSTRLEN], (*comms)[17], (*protos)[8];
+	struct lsm_text *lsm_texts;
 	int err = 0;
 
 	summaries(a, realtime_us());
@@ -269,13 +463,18 @@ int ug_audit_flush(struct ug_audit *a)
 	addrs = calloc(a->n_q, sizeof(*addrs));
 	comms = calloc(a->n_q, sizeof(*comms));
 	protos = calloc(a->n_q, sizeof(*protos));
-	if (!rows || !addrs || !comms || !protos) {
+	lsm_texts = calloc(a->n_q, sizeof(*lsm_texts));
+	if (!rows || !addrs || !comms || !protos || !lsm_texts) {
 		err = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < a->n_q; i++) {
 		const struct queued *q = &a->q[i];
 
+		if (q->lsm) {
+			lsm_row(a, q, &rows[i], comms[i], &lsm_texts[i]);
+			continue;
+		}
 		addr_text(&q->ev, addrs[i], sizeof(addrs[i]));
 		comm_text(&q->ev, comms[i]);
 		rows[i] = (struct ug_audit_row){
@@ -307,6 +506,7 @@ out:
 	free(addrs);
 	free(comms);
 	free(protos);
+	free(lsm_texts);
 	return err;
 }
 

@@ -22,17 +22,23 @@
 
 struct ug_audit;
 
-/* Maps a policy cgroup id to its target name; NULL when unknown. */
-typedef const char *(*ug_audit_name_fn)(uint64_t unit_cgid, void *ctx);
+/* What the audit pipeline asks the agent. */
+struct ug_audit_ops {
+	/* Target name of a policy cgroup; NULL when unknown. */
+	const char *(*target)(uint64_t unit_cgid, void *ctx);
+	/* Store id of the rule denying `family` for that policy cgroup; 0 if none. */
+	uint32_t (*family_rule)(uint64_t unit_cgid, int family, void *ctx);
+	void *ctx;
+};
 
-int ug_audit_new(struct ug_store *st, ug_audit_name_fn name, void *name_ctx,
-		 struct ug_audit **out);
+int ug_audit_new(struct ug_store *st, const struct ug_audit_ops *ops, struct ug_audit **out);
 /* Flushes, then frees. NULL is fine. */
 void ug_audit_free(struct ug_audit *a);
 
 /* One ring-buffer record; validated here. Returns 0 or -EINVAL for a record
- * that is not a well-formed ug_event (counted and logged, not stored). */
-int ug_audit_record(struct ug_audit *a, const void *data, size_t size);
+ * that is not well formed (counted and logged, not stored). */
+int ug_audit_record(struct ug_audit *a, const void *data, size_t size);     /* struct ug_event */
+int ug_audit_lsm_record(struct ug_audit *a, const void *data, size_t size); /* struct ug_lsm_event */
 
 /* Write queued rows to the store; emit the journal summaries that are due.
  * Call periodically. */

@@ -29,6 +29,7 @@
 #include "audit.h"
 #include "cgroup.h"
 #include "log.h"
+#include "lsm.h"
 #include "net.h"
 #include "policy.h"
 #include "store.h"
@@ -49,6 +50,15 @@ struct target {
 	bool attached; /* the programs are attached to this cgroup */
 	const char *inherits; /* attached at this ancestor instead */
 	uint32_t generation;
+	/* LSM side: its own path rules, denied families and hardening switches */
+	struct ug_path_rule *paths;
+	size_t n_paths;
+	uint64_t deny_families;
+	uint32_t family_rule[64]; /* store id of the rule denying family F */
+	uint8_t harden;
+	bool lsm_content;     /* has any of the above (own) */
+	bool lsm_in_force;    /* its LSM policy is in the kernel */
+	char lsm_why[320];    /* why its LSM policy is not in force */
 };
 
 struct agent {
@@ -58,6 +68,8 @@ struct agent {
 	sd_bus *bus;
 	struct ug_store *st;
 	struct ug_net *net;
+	struct ug_lsm *lsm;      /* NULL: BPF LSM unavailable, lsm_why says why */
+	char lsm_why[256];
 	struct ug_audit *audit;
 	int64_t policy_version;
 	struct target *targets;
@@ -73,12 +85,15 @@ struct agent {
 	unsigned stats_interval; /* seconds between accounting snapshots */
 	uint64_t last_stats_us;
 	int64_t started_us;
+	uint32_t generation; /* last generation put in force, network and LSM alike */
 };
 
 static void targets_free(struct agent *ag)
 {
-	for (size_t i = 0; i < ag->n_targets; i++)
+	for (size_t i = 0; i < ag->n_targets; i++) {
 		free(ag->targets[i].rules);
+		free(ag->targets[i].paths);
+	}
 	free(ag->targets);
 	ag->targets = NULL;
 	ag->n_targets = 0;
@@ -102,6 +117,55 @@ static struct target *target_get(struct agent *ag, const char *name)
 	return t;
 }
 
+static int load_lsm_rule(struct agent *ag, const struct ug_store_rule *r)
+{
+	const char *why = NULL;
+	struct ug_path_rule pr;
+	struct target *t;
+	int action = ug_action_parse(r->action), family = -1, access = 0;
+
+	memset(&pr, 0, sizeof(pr)); /* compared with memcmp() in lsm.c */
+	if (strlen(r->target) >= TARGET_MAX || ug_target_parse(r->target, &why) < 0 ||
+	    action < 0 || r->id <= 0 || r->id > UINT32_MAX)
+		goto bad;
+	if (!strcmp(r->direction, "family")) {
+		family = ug_family_parse(r->prefix);
+		if (family < 0 || family >= 64 || action != UG_ACT_DENY)
+			goto bad;
+	} else {
+		if (ug_path_parse(r->prefix, pr.path, sizeof(pr.path), &why))
+			goto bad;
+		if (!strcmp(r->direction, "file")) {
+			access = r->access ? ug_access_parse(r->access) : -1;
+			if (access <= 0 || action != UG_ACT_DENY)
+				goto bad;
+		}
+	}
+	t = target_get(ag, r->target);
+	if (!t)
+		return -ENOMEM;
+	t->lsm_content = true;
+	if (family >= 0) {
+		t->deny_families |= 1ULL << family;
+		if (!t->family_rule[family] || r->id < t->family_rule[family])
+			t->family_rule[family] = r->id;
+		return 0;
+	}
+	pr.id = r->id;
+	pr.kind = !strcmp(r->direction, "exec") ? UG_PATH_EXEC : UG_PATH_FILE;
+	pr.action = action;
+	pr.access = access;
+	t->paths = reallocarray(t->paths, t->n_paths + 1, sizeof(*t->paths));
+	if (!t->paths)
+		return -ENOMEM;
+	t->paths[t->n_paths++] = pr;
+	return 0;
+bad:
+	ug_log(LOG_ERR, "agent: store rule %" PRId64 " (%s) is invalid (%s); NOT enforced", r->id,
+	       r->direction, why ? why : "bad path, family, access, action or id");
+	return 0;
+}
+
 /* The store is a boundary: a row that does not parse is refused, loudly. */
 static int load_rule(const struct ug_store_rule *r, void *ctx)
 {
@@ -111,6 +175,9 @@ static int load_rule(const struct ug_store_rule *r, void *ctx)
 	const char *why = NULL;
 	int dir, action, proto = 0;
 
+	if (!strcmp(r->direction, "exec") || !strcmp(r->direction, "file") ||
+	    !strcmp(r->direction, "family"))
+		return load_lsm_rule(ag, r);
 	memset(&rule, 0, sizeof(rule)); /* compared with memcmp() in net.c */
 	dir = ug_dir_parse(r->direction);
 	action = ug_action_parse(r->action);
@@ -147,20 +214,23 @@ static int load_unit(const struct ug_store_unit *u, void *ctx)
 	const char *why = NULL;
 	int mode = ug_mode_parse(u->mode);
 	int eg = ug_action_parse(u->default_egress), in = ug_action_parse(u->default_ingress);
+	int harden = u->harden && u->harden[0] ? ug_harden_parse(u->harden, &why) : 0;
 	struct target *t;
 
 	if (strlen(u->target) >= TARGET_MAX || ug_target_parse(u->target, &why) < 0 || mode < 0 ||
-	    eg < 0 || in < 0) {
+	    eg < 0 || in < 0 || harden < 0) {
 		ug_log(LOG_ERR, "agent: store unit '%s' is invalid (%s); its settings are NOT "
 		       "enforced", u->target, why ? why : "bad mode or default posture");
 		return 0;
 	}
 	/* A unit with nothing to enforce gets no program: keep it out. */
-	if (mode == UG_MODE_ENFORCE && eg == UG_ACT_ALLOW && in == UG_ACT_ALLOW)
+	if (mode == UG_MODE_ENFORCE && eg == UG_ACT_ALLOW && in == UG_ACT_ALLOW && !harden)
 		return 0;
 	t = target_get(ag, u->target);
 	if (!t)
 		return -ENOMEM;
+	t->harden = harden;
+	t->lsm_content |= harden != 0;
 	t->mode = mode;
 	t->deny_default = (eg == UG_ACT_DENY ? 1u << UG_DIR_EGRESS : 0) |
 			  (in == UG_ACT_DENY ? 1u << UG_DIR_INGRESS : 0);
@@ -242,7 +312,7 @@ static const char *const prog_names = "connect4,connect6,sendmsg4,sendmsg6,bind4
 static void write_status(struct agent *ag)
 {
 	struct ug_store_status *rows = calloc(ag->n_targets ?: 1, sizeof(*rows));
-	char (*reasons)[256] = calloc(ag->n_targets ?: 1, sizeof(*reasons));
+	char (*reasons)[512] = calloc(ag->n_targets ?: 1, sizeof(*reasons));
 	char gen[16];
 	size_t n = 0;
 
@@ -262,7 +332,7 @@ static void write_status(struct agent *ag)
 			r->generation = t->generation;
 			r->programs = t->attached ? prog_names : NULL;
 		}
-		r->enforced = !t->err && !t->why[0];
+		r->enforced = !t->err && !t->why[0] && !t->lsm_why[0];
 		if (t->err == -ENOENT)
 			snprintf(reasons[n], sizeof(reasons[n]), "no cgroup: the unit is not running");
 		else if (t->err == -ENOTUNIQ)
@@ -270,30 +340,238 @@ static void write_status(struct agent *ag)
 				 "use the absolute cgroup path as target");
 		else if (t->err)
 			snprintf(reasons[n], sizeof(reasons[n]), "%s", strerror(-t->err));
-		else if (t->why[0])
-			snprintf(reasons[n], sizeof(reasons[n]), "%s", t->why);
+		else if (t->why[0] || t->lsm_why[0])
+			snprintf(reasons[n], sizeof(reasons[n]), "%s%s%s", t->why,
+				 t->why[0] && t->lsm_why[0] ? "; " : "", t->lsm_why);
 		else if (t->inherits)
 			snprintf(reasons[n], sizeof(reasons[n]), "programs attached at %s",
 				 t->inherits);
 		r->reason = reasons[n][0] ? reasons[n] : NULL;
 		n++;
 	}
+	if (ag->lsm) {
+		char hooks[256];
+
+		ug_lsm_hooks(ag->lsm, hooks, sizeof(hooks));
+		ug_store_agent_set(ag->st, "lsm_hooks", hooks);
+	}
 	if (ug_store_status_replace(ag->st, rows, n))
 		ug_log(LOG_ERR, "agent: cannot write status: %s", ug_store_errmsg(ag->st));
-	snprintf(gen, sizeof(gen), "%u", ug_net_generation(ag->net));
+	snprintf(gen, sizeof(gen), "%u", ag->generation);
 	ug_store_agent_set(ag->st, "generation", gen);
 out:
 	free(rows);
 	free(reasons);
 }
 
+/* Does t, or a policy cgroup above it, have network (or LSM) content? A unit
+ * whose only setting is its mode matters only below such content. */
+static bool has_side(const struct agent *ag, const struct target *t, bool lsm)
+{
+	if (lsm ? t->lsm_content : (t->n_rules || t->deny_default))
+		return true;
+	if (t->mode == UG_MODE_ENFORCE)
+		return false;
+	for (size_t j = 0; j < ag->n_targets; j++) {
+		const struct target *a = &ag->targets[j];
+
+		if (!a->err && is_below(t->cg.path, a->cg.path) &&
+		    (lsm ? a->lsm_content : (a->n_rules || a->deny_default)))
+			return true;
+	}
+	return false;
+}
+
+/* Settings bound from above: a slice's most relaxed mode (off > audit >
+ * enforce), any default deny, hardening switch and denied family apply below. */
+static void inherit(const struct agent *ag, const struct target *t, uint8_t *mode,
+		    uint8_t *deny_default, uint8_t *harden, uint64_t *families)
+{
+	*mode = t->mode;
+	*deny_default = t->deny_default;
+	*harden = t->harden;
+	*families = t->deny_families;
+	for (size_t j = 0; j < ag->n_targets; j++) {
+		const struct target *a = &ag->targets[j];
+
+		if (a->err || !is_below(t->cg.path, a->cg.path))
+			continue;
+		if (a->mode > *mode)
+			*mode = a->mode;
+		*deny_default |= a->deny_default;
+		*harden |= a->harden;
+		*families |= a->deny_families;
+	}
+}
+
+/* Rules of t followed by those of its policy ancestors, nearest first, each
+ * tagged with its depth (0 = t's own). n_own/own/size: which array. */
+static void *merge_rules(const struct agent *ag, const struct target *t, bool lsm, size_t *n_out)
+{
+	size_t size = lsm ? sizeof(struct ug_path_rule) : sizeof(struct ug_rule);
+	size_t cap = 0, n = 0;
+	uint8_t depth = 0;
+	char *out;
+
+	for (size_t j = 0; j < ag->n_targets; j++) {
+		const struct target *a = &ag->targets[j];
+
+		if (!a->err && (a == t || is_below(t->cg.path, a->cg.path)))
+			cap += lsm ? a->n_paths : a->n_rules;
+	}
+	out = calloc(cap ?: 1, size);
+	if (!out)
+		return NULL;
+	for (int level = t->cg.level; level >= 0; level--) {
+		bool found = false;
+
+		for (size_t j = 0; j < ag->n_targets; j++) {
+			const struct target *a = &ag->targets[j];
+			size_t na = lsm ? a->n_paths : a->n_rules;
+
+			if (a->err || a->cg.level != level ||
+			    (a != t && !is_below(t->cg.path, a->cg.path)))
+				continue;
+			found = true;
+			for (size_t k = 0; k < na; k++, n++) {
+				if (lsm) {
+					struct ug_path_rule *r = (struct ug_path_rule *)out + n;
+
+					*r = a->paths[k];
+					r->depth = depth;
+				} else {
+					struct ug_rule *r = (struct ug_rule *)out + n;
+
+					*r = a->rules[k];
+					r->depth = depth;
+				}
+			}
+		}
+		if (found)
+			depth++;
+	}
+	*n_out = n;
+	return out;
+}
+
+static bool has_side_ancestor(const struct agent *ag, const struct target *t, bool lsm)
+{
+	for (size_t j = 0; j < ag->n_targets; j++) {
+		const struct target *a = &ag->targets[j];
+
+		if (a != t && !a->err && is_below(t->cg.path, a->cg.path) && has_side(ag, a, lsm))
+			return true;
+	}
+	return false;
+}
+
+static int apply_net(struct agent *ag, uint32_t *changed)
+{
+	struct ug_net_unit *units = calloc(ag->n_targets ?: 1, sizeof(*units));
+	size_t n = 0;
+	int err;
+
+	if (!units)
+		return -ENOMEM;
+	for (size_t i = 0; i < ag->n_targets; i++) {
+		struct target *t = &ag->targets[i];
+		struct ug_net_unit *u = &units[n];
+		uint8_t harden;
+		uint64_t families;
+
+		if (t->err || !has_side(ag, t, false))
+			continue;
+		u->rules = merge_rules(ag, t, false, &u->n_rules);
+		if (!u->rules) {
+			err = -ENOMEM;
+			goto out;
+		}
+		u->target = t->name;
+		u->cg = t->cg;
+		inherit(ag, t, &u->mode, &u->deny_default, &harden, &families);
+		u->attach = !has_side_ancestor(ag, t, false);
+		n++;
+	}
+	err = ug_net_apply(ag->net, units, n, ag->generation + 1);
+	*changed = ug_net_units_changed(ag->net);
+	for (size_t i = 0; i < n; i++) {
+		struct target *t = target_by_cgid(ag, units[i].cg.id);
+
+		if (!t)
+			continue;
+		t->attached = units[i].attach && !units[i].err;
+		t->generation = ug_net_unit_generation(ag->net, units[i].cg.id);
+		if (units[i].err)
+			snprintf(t->why, sizeof(t->why), "%s", units[i].why);
+		if (!units[i].attach)
+			t->inherits = topmost_ancestor(ag, t);
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		free((void *)units[i].rules);
+	free(units);
+	return err;
+}
+
+static int apply_lsm(struct agent *ag, uint32_t *changed)
+{
+	struct ug_lsm_unitpol *units;
+	size_t n = 0;
+	int err;
+
+	*changed = 0;
+	if (!ag->lsm) {
+		for (size_t i = 0; i < ag->n_targets; i++)
+			if (!ag->targets[i].err && ag->targets[i].lsm_content)
+				snprintf(ag->targets[i].lsm_why, sizeof(ag->targets[i].lsm_why),
+					 "LSM rules NOT enforced: %s", ag->lsm_why);
+		return 0;
+	}
+	units = calloc(ag->n_targets ?: 1, sizeof(*units));
+	if (!units)
+		return -ENOMEM;
+	for (size_t i = 0; i < ag->n_targets; i++) {
+		struct target *t = &ag->targets[i];
+		struct ug_lsm_unitpol *u = &units[n];
+		uint8_t deny_default;
+
+		if (t->err || !has_side(ag, t, true))
+			continue;
+		u->paths = merge_rules(ag, t, true, &u->n_paths);
+		if (!u->paths) {
+			err = -ENOMEM;
+			goto out;
+		}
+		u->target = t->name;
+		u->cg = t->cg;
+		inherit(ag, t, &u->mode, &deny_default, &u->harden, &u->deny_families);
+		n++;
+	}
+	err = ug_lsm_apply(ag->lsm, units, n, ag->generation + 1);
+	*changed = ug_lsm_units_changed(ag->lsm);
+	for (size_t i = 0; i < n; i++) {
+		struct target *t = target_by_cgid(ag, units[i].cg.id);
+
+		if (!t)
+			continue;
+		t->lsm_in_force = !units[i].err;
+		if (units[i].err)
+			snprintf(t->lsm_why, sizeof(t->lsm_why), "LSM: %s", units[i].why);
+		if (ug_lsm_unit_generation(ag->lsm, t->cg.id) > t->generation)
+			t->generation = ug_lsm_unit_generation(ag->lsm, t->cg.id);
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		free((void *)units[i].paths);
+	free(units);
+	return err;
+}
+
 /* Build the desired policy from the store and hand it to the kernel. */
 static int sync_policy(struct agent *ag)
 {
-	struct ug_net_unit *units = NULL;
-	struct ug_rule **merged = NULL;
-	size_t n_units = 0;
-	int err;
+	uint32_t net_changed = 0, lsm_changed = 0;
+	int err, lerr;
 
 	targets_free(ag);
 	err = ug_store_policy_version(ag->st, &ag->policy_version);
@@ -332,94 +610,19 @@ static int sync_policy(struct agent *ag)
 			report(ag, t);
 	}
 
-	units = calloc(ag->n_targets ?: 1, sizeof(*units));
-	merged = calloc(ag->n_targets ?: 1, sizeof(*merged));
-	if (!units || !merged) {
-		err = -ENOMEM;
-		goto out;
+	err = apply_net(ag, &net_changed);
+	lerr = apply_lsm(ag, &lsm_changed);
+	err = err ?: lerr;
+	if (net_changed || lsm_changed) {
+		ag->generation++;
+		if (ug_store_generation_add(ag->st, ag->generation, realtime_us(), ag->policy_version,
+					    net_changed + lsm_changed))
+			ug_log(LOG_ERR, "agent: cannot record generation %u: %s", ag->generation,
+			       ug_store_errmsg(ag->st));
 	}
-	for (size_t i = 0; i < ag->n_targets; i++) {
-		const struct target *t = &ag->targets[i];
-		struct ug_net_unit *u;
-		size_t n = 0, cap = t->n_rules;
-		int ancestors = 0;
-
-		if (t->err)
-			continue;
-		for (size_t j = 0; j < ag->n_targets; j++)
-			if (!ag->targets[j].err && is_below(t->cg.path, ag->targets[j].cg.path))
-				cap += ag->targets[j].n_rules;
-		merged[n_units] = calloc(cap ?: 1, sizeof(struct ug_rule));
-		if (!merged[n_units]) {
-			err = -ENOMEM;
-			goto out;
-		}
-		if (t->n_rules)
-			memcpy(merged[n_units], t->rules, t->n_rules * sizeof(struct ug_rule));
-		n = t->n_rules;
-		/* Inherited rules, nearest ancestor first: depth = its rank. */
-		for (int level = t->cg.level - 1; level >= 0; level--) {
-			for (size_t j = 0; j < ag->n_targets; j++) {
-				const struct target *a = &ag->targets[j];
-
-				if (a->err || a->cg.level != level || !is_below(t->cg.path, a->cg.path))
-					continue;
-				ancestors++;
-				for (size_t k = 0; k < a->n_rules; k++) {
-					merged[n_units][n] = a->rules[k];
-					merged[n_units][n].depth = ancestors;
-					n++;
-				}
-			}
-		}
-		u = &units[n_units];
-		u->target = t->name;
-		u->cg = t->cg;
-		u->mode = t->mode;
-		u->deny_default = t->deny_default;
-		/* A slice's settings bind what is below it: the most relaxed mode
-		 * (off > audit > enforce) and any default deny win. */
-		for (size_t j = 0; j < ag->n_targets; j++) {
-			const struct target *a = &ag->targets[j];
-
-			if (a->err || !is_below(t->cg.path, a->cg.path))
-				continue;
-			if (a->mode > u->mode)
-				u->mode = a->mode;
-			u->deny_default |= a->deny_default;
-		}
-		u->rules = merged[n_units];
-		u->n_rules = n;
-		u->attach = ancestors == 0;
-		n_units++;
-	}
-
-	err = ug_net_apply(ag->net, units, n_units);
-	for (size_t i = 0; i < n_units; i++) {
-		struct target *t = target_by_cgid(ag, units[i].cg.id);
-
-		if (!t)
-			continue;
-		t->attached = units[i].attach && !units[i].err;
-		t->generation = ug_net_unit_generation(ag->net, units[i].cg.id);
-		if (units[i].err)
-			snprintf(t->why, sizeof(t->why), "%s", units[i].why);
-		if (!units[i].attach)
-			t->inherits = topmost_ancestor(ag, t);
-	}
-	if (ug_net_units_changed(ag->net) &&
-	    ug_store_generation_add(ag->st, ug_net_generation(ag->net), realtime_us(),
-				    ag->policy_version, ug_net_units_changed(ag->net)))
-		ug_log(LOG_ERR, "agent: cannot record generation %u: %s",
-		       ug_net_generation(ag->net), ug_store_errmsg(ag->st));
 	write_status(ag);
-	ug_log(LOG_DEBUG, "agent: policy version %" PRId64 " applied as generation %u",
-	       ag->policy_version, ug_net_generation(ag->net));
-out:
-	for (size_t i = 0; merged && i < n_units; i++)
-		free(merged[i]);
-	free(merged);
-	free(units);
+	ug_log(LOG_DEBUG, "agent: policy version %" PRId64 " in force as generation %u",
+	       ag->policy_version, ag->generation);
 	return err;
 }
 
@@ -451,8 +654,38 @@ static int on_event(void *ctx, void *data, size_t size)
 static const char *target_name(uint64_t cgid, void *ctx)
 {
 	struct agent *ag = ctx;
+	const char *name = ug_net_target(ag->net, cgid);
 
-	return ug_net_target(ag->net, cgid);
+	return name || !ag->lsm ? name : ug_lsm_target(ag->lsm, cgid);
+}
+
+static int on_lsm_event(void *ctx, void *data, size_t size)
+{
+	struct agent *ag = ctx;
+
+	ug_audit_lsm_record(ag->audit, data, size);
+	return 0;
+}
+
+/* The family rule in force for a policy cgroup: its own or its slices'. */
+static uint32_t family_rule(uint64_t cgid, int family, void *ctx)
+{
+	struct agent *ag = ctx;
+	struct target *t = target_by_cgid(ag, cgid);
+	uint32_t id = 0;
+
+	if (!t || family < 0 || family >= 64)
+		return 0;
+	for (size_t j = 0; j < ag->n_targets; j++) {
+		const struct target *a = &ag->targets[j];
+
+		if (a->err || (a != t && !is_below(t->cg.path, a->cg.path)))
+			continue;
+		/* The nearest one names it: the deepest level wins. */
+		if (a->family_rule[family] && (!id || a->cg.level >= t->cg.level))
+			id = a->family_rule[family];
+	}
+	return id;
 }
 
 static int on_ringbuf(sd_event_source *s, int fd, uint32_t revents, void *ctx)
@@ -540,7 +773,7 @@ static void snap_hit(uint32_t rule_id, uint64_t hits, void *ctx)
 		.time_us = sn->now_us,
 		.rule_id = rule_id,
 		.hits = hits,
-		.generation = ug_net_generation(sn->ag->net),
+		.generation = sn->ag->generation,
 	};
 }
 
@@ -560,6 +793,16 @@ static void snapshot_stats(struct agent *ag)
 	ag->last_stats_us = sn.now_us;
 }
 
+static int lost_total(struct agent *ag, uint64_t *lost)
+{
+	uint64_t l = 0;
+	int err = ug_net_counter(ag->net, UG_CNT_EVENTS_LOST, lost);
+
+	if (!err && ag->lsm && !ug_lsm_counter(ag->lsm, UG_CNT_EVENTS_LOST, &l))
+		*lost += l;
+	return err;
+}
+
 static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 {
 	static unsigned ticks;
@@ -573,7 +816,9 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 		if (targets_changed(ag))
 			sync_policy(ag);
 		ug_net_cleanup(ag->net);
-		if (!ug_net_counter(ag->net, UG_CNT_EVENTS_LOST, &lost) && lost > ag->lost_seen) {
+		if (ag->lsm)
+			ug_lsm_cleanup(ag->lsm);
+		if (!lost_total(ag, &lost) && lost > ag->lost_seen) {
 			ug_audit_lost(ag->audit, lost - ag->lost_seen);
 			ag->lost_seen = lost;
 		}
@@ -699,7 +944,8 @@ int main(int argc, char **argv)
 	libbpf_set_print(libbpf_print);
 
 	if (detach_all) {
-		err = ug_net_detach_all(ag.pin_dir);
+		err = ug_lsm_detach_all(ag.pin_dir);
+		err = ug_net_detach_all(ag.pin_dir) ?: err;
 		if (err) {
 			ug_log(LOG_ERR, "agent: detach-all: %s", strerror(-err));
 			return 1;
@@ -739,13 +985,35 @@ int main(int argc, char **argv)
 		ug_log(LOG_ERR, "agent: cannot open the store %s: %s", ag.db_path, errbuf);
 		goto out_bus;
 	}
-	err = ug_audit_new(ag.st, target_name, &ag, &ag.audit);
+	err = ug_audit_new(ag.st,
+			   &(struct ug_audit_ops){ .target = target_name,
+						   .family_rule = family_rule, .ctx = &ag },
+			   &ag.audit);
 	if (err)
 		goto out_store;
 	err = ug_net_open(ag.pin_dir, on_event, &ag, &ag.net);
 	if (err)
 		goto out_audit;
-	ug_net_counter(ag.net, UG_CNT_EVENTS_LOST, &ag.lost_seen);
+	ag.generation = ug_net_generation(ag.net);
+	/* Probe and say: without BPF LSM the network side still enforces. */
+	err = ug_lsm_probe(ag.lsm_why, sizeof(ag.lsm_why));
+	if (!err)
+		err = ug_lsm_open(ag.pin_dir, &ag.lsm);
+	if (!err)
+		err = ug_net_ringbuf_add(ag.net, ug_lsm_events_map_fd(ag.lsm), on_lsm_event, &ag);
+	if (err) {
+		if (!ag.lsm_why[0])
+			snprintf(ag.lsm_why, sizeof(ag.lsm_why), "%s", strerror(-err));
+		ug_lsm_free(ag.lsm);
+		ag.lsm = NULL;
+		ug_log(LOG_WARNING, "lsm: BPF LSM is unavailable: %s. Exec, file, socket family and "
+		       "hardening rules are NOT enforced; network rules are.", ag.lsm_why);
+	} else {
+		ug_log(LOG_INFO, "lsm: BPF LSM available");
+		if (ug_lsm_generation(ag.lsm) > ag.generation)
+			ag.generation = ug_lsm_generation(ag.lsm);
+	}
+	lost_total(&ag, &ag.lost_seen);
 
 	err = sd_event_default(&ev);
 	if (err < 0)
@@ -779,7 +1047,7 @@ int main(int argc, char **argv)
 	ag.started_us = realtime_us();
 	ag.last_stats_us = ag.started_us;
 	{
-		char buf[32];
+		char buf[32], lsm_state[300];
 
 		snprintf(buf, sizeof(buf), "%d", getpid());
 		ug_store_agent_set(ag.st, "pid", buf);
@@ -787,7 +1055,11 @@ int main(int argc, char **argv)
 		ug_store_agent_set(ag.st, "started_us", buf);
 		ug_store_agent_set(ag.st, "heartbeat_us", buf);
 		ug_store_agent_set(ag.st, "pin_dir", ag.pin_dir);
-		ug_store_agent_set(ag.st, "lsm", "unavailable: this build has no BPF LSM programs");
+		if (ag.lsm)
+			snprintf(lsm_state, sizeof(lsm_state), "available");
+		else
+			snprintf(lsm_state, sizeof(lsm_state), "unavailable: %s", ag.lsm_why);
+		ug_store_agent_set(ag.st, "lsm", lsm_state);
 	}
 	err = sync_policy(&ag);
 	if (err)
@@ -810,6 +1082,7 @@ out_event:
 	sd_event_unref(ev);
 out_net:
 	ug_net_poll_events(ag.net);
+	ug_lsm_free(ag.lsm);
 	ug_net_free(ag.net);
 out_audit:
 	ug_audit_free(ag.audit);

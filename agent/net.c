@@ -716,9 +716,9 @@ static void remember_gone(struct ug_net *net, const struct unit_state *s)
 	net->acct_used[s->acct / 8] &= ~(1u << (s->acct % 8));
 }
 
-int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n)
+int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n, uint32_t generation)
 {
-	uint32_t generation = net->generation + 1, new_mask = 0, n_changed = 0;
+	uint32_t new_mask = 0, n_changed = 0;
 	uint64_t t0 = now_ns();
 	int first_err = 0, err;
 	bool changed = false;
@@ -919,6 +919,11 @@ int ug_net_rule_hits(struct ug_net *net, void (*cb)(uint32_t rule_id, uint64_t h
 uint32_t ug_net_generation(const struct ug_net *net)
 {
 	return net->generation;
+}
+
+int ug_net_ringbuf_add(struct ug_net *net, int map_fd, ring_buffer_sample_fn fn, void *ctx)
+{
+	return ring_buffer__add(net->rb, map_fd, fn, ctx);
 }
 
 int ug_net_events_fd(const struct ug_net *net)

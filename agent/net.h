@@ -43,14 +43,18 @@ int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
 void ug_net_free(struct ug_net *net);
 
 /*
- * Make the kernel state match units[] (the complete desired set). Returns 0,
- * or the first error; per-unit errors are in units[i].err and leave that
- * unit's previous policy in force.
+ * Make the kernel state match units[] (the complete desired set); units whose
+ * policy changes are stamped with `generation` (the agent's counter, shared
+ * with the LSM side). Returns 0, or the first error; per-unit errors are in
+ * units[i].err and leave that unit's previous policy in force.
  */
-int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n);
+int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n, uint32_t generation);
+/* Drain another ring buffer (the LSM side's) through the same epoll fd. */
+int ug_net_ringbuf_add(struct ug_net *net, int map_fd, ring_buffer_sample_fn fn, void *ctx);
 /* Delete tries retired long enough ago that no program can still read them. */
 void ug_net_cleanup(struct ug_net *net);
 
+/* Highest generation in force (found in the maps on adoption). */
 uint32_t ug_net_generation(const struct ug_net *net);
 /* Generation of the policy in force for a policy cgroup; 0 if none. */
 uint32_t ug_net_unit_generation(const struct ug_net *net, uint64_t cgid);

@@ -2,16 +2,18 @@
 /*
  * netbench: what a socket in a cgroup pays, over loopback only.
  *
- *   netbench [--cgroup DIR]... [--udp N] [--connect N] [--blocks B] [--cpu C]
- *	    [--server-cpu C]
+ *   netbench [--cgroup DIR]... [--on-cgroup DIR --on-cmd CMD --off-cmd CMD]...
+ *	    [--udp N] [--connect N] [--blocks B] [--cpu C] [--server-cpu C]
  *	UDP request/response (1-byte datagrams on a connected socket) to an echo
  *	server, and socket()+connect()+close() to a TCP listener, both on
  *	127.0.0.1, N of each per cgroup (default 20000 and 5000). The servers
  *	are forked before this process joins any DIR, so only the client side
- *	runs in the measured cgroups. With several DIRs the samples are taken in
- *	B interleaved blocks (default 10). Prints one line per DIR:
- *	cgroup=DIR udp_n= udp_mean_ns= udp_median_ns= connect_n= connect_mean_ns=
- *	connect_median_ns=
+ *	runs in the measured cgroups. The samples are taken in B interleaved
+ *	blocks (default 10). --on-cgroup targets are measured while the effect
+ *	of --on-cmd holds: in each block, CMD runs (sh -c) before them and
+ *	--off-cmd after. Prints one line per target:
+ *	cgroup=DIR state=on|off udp_n= udp_mean_ns= udp_median_ns= connect_n=
+ *	connect_mean_ns= connect_median_ns=
  *
  *   netbench [--cgroup DIR] check ADDR
  *	connect() a UDP socket to ADDR:9 and print "ok" or the errno name.
@@ -247,65 +249,120 @@ static void bench_connect(const struct sockaddr_in *srv, long n, uint64_t *lat)
 
 struct target {
 	const char *cg; /* NULL: stay where started */
+	bool on;        /* measured while --on-cmd is in effect */
 	uint64_t *udp, *conn;
 };
+
+struct opts {
+	long n_udp, n_conn, blocks;
+	int cpu, server_cpu;
+	const char *on_cmd, *off_cmd;
+};
+
+/* CMD through /bin/sh, which must succeed. */
+static void run_cmd(const char *cmd)
+{
+	int status;
+	pid_t pid;
+
+	if (!cmd)
+		return;
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "netbench: '%s' failed\n", cmd);
+		exit(1);
+	}
+}
+
+/* One slice of every target of one state, in an order rotated by b. */
+static void run_slices(struct target *t, int n_t, bool on, long b, const struct opts *o,
+		       const struct sockaddr_in *udp_addr, const struct sockaddr_in *tcp_addr)
+{
+	long udp_per = o->n_udp / o->blocks, conn_per = o->n_conn / o->blocks;
+
+	for (int k = 0; k < n_t; k++) {
+		struct target *x = &t[(b + k) % n_t];
+
+		if (x->on != on)
+			continue;
+		if (x->cg)
+			join_cgroup(x->cg);
+		if (udp_per)
+			bench_udp(udp_addr, udp_per, x->udp + b * udp_per);
+		if (conn_per)
+			bench_connect(tcp_addr, conn_per, x->conn + b * conn_per);
+	}
+}
 
 /*
  * Each target's samples are taken in `blocks` slices, the targets taking
  * turns (in an order rotated every block), so drift on a shared machine
  * falls on every target alike. The process moves between cgroups between
  * slices; its sockets belong to the cgroup it was in when it created them.
+ * Targets marked "on" are measured, in every block, between --on-cmd and
+ * --off-cmd (e.g. loading and removing a firewall chain), first or last in
+ * the block by turns.
  */
-static int run_bench(struct target *t, int n_t, long n_udp, long n_conn, long blocks, int cpu,
-		     int server_cpu)
+static int run_bench(struct target *t, int n_t, struct opts *o)
 {
-	long udp_per = n_udp / blocks, conn_per = n_conn / blocks;
 	struct sockaddr_in udp_addr, tcp_addr;
 	uint64_t mean, median;
 	pid_t udp_pid, tcp_pid;
+	bool any_on = false;
 	int ufd, tfd;
 
-	n_udp = udp_per * blocks;
-	n_conn = conn_per * blocks;
+	o->n_udp = o->n_udp / o->blocks * o->blocks;
+	o->n_conn = o->n_conn / o->blocks * o->blocks;
 	for (int j = 0; j < n_t; j++) {
-		t[j].udp = calloc(n_udp + 1, sizeof(uint64_t));
-		t[j].conn = calloc(n_conn + 1, sizeof(uint64_t));
+		t[j].udp = calloc(o->n_udp + 1, sizeof(uint64_t));
+		t[j].conn = calloc(o->n_conn + 1, sizeof(uint64_t));
 		if (!t[j].udp || !t[j].conn)
 			die("calloc");
+		any_on |= t[j].on;
 	}
 	ufd = bound_socket(SOCK_DGRAM, &udp_addr);
 	tfd = bound_socket(SOCK_STREAM | SOCK_NONBLOCK, &tcp_addr);
 	if (listen(tfd, 4096))
 		die("listen");
-	udp_pid = fork_server(server_cpu, serve_udp, ufd);
-	tcp_pid = fork_server(server_cpu, serve_tcp, tfd);
+	udp_pid = fork_server(o->server_cpu, serve_udp, ufd);
+	tcp_pid = fork_server(o->server_cpu, serve_tcp, tfd);
 	close(ufd);
 	close(tfd);
-	pin_cpu(cpu);
+	pin_cpu(o->cpu);
 
-	for (long b = 0; b < blocks; b++) {
-		for (int k = 0; k < n_t; k++) {
-			struct target *x = &t[(b + k) % n_t];
+	for (long b = 0; b < o->blocks; b++) {
+		bool on_first = any_on && b % 2;
 
-			if (x->cg)
-				join_cgroup(x->cg);
-			if (udp_per)
-				bench_udp(&udp_addr, udp_per, x->udp + b * udp_per);
-			if (conn_per)
-				bench_connect(&tcp_addr, conn_per, x->conn + b * conn_per);
+		if (on_first) {
+			run_cmd(o->on_cmd);
+			run_slices(t, n_t, true, b, o, &udp_addr, &tcp_addr);
+			run_cmd(o->off_cmd);
+		}
+		run_slices(t, n_t, false, b, o, &udp_addr, &tcp_addr);
+		if (any_on && !on_first) {
+			run_cmd(o->on_cmd);
+			run_slices(t, n_t, true, b, o, &udp_addr, &tcp_addr);
+			run_cmd(o->off_cmd);
 		}
 	}
 
 	for (int j = 0; j < n_t; j++) {
-		printf("cgroup=%s udp_n=%ld", t[j].cg ? t[j].cg : "-", n_udp);
-		if (n_udp) {
-			stats(t[j].udp, n_udp, &mean, &median);
+		printf("cgroup=%s state=%s udp_n=%ld", t[j].cg ? t[j].cg : "-",
+		       t[j].on ? "on" : "off", o->n_udp);
+		if (o->n_udp) {
+			stats(t[j].udp, o->n_udp, &mean, &median);
 			printf(" udp_mean_ns=%llu udp_median_ns=%llu", (unsigned long long)mean,
 			       (unsigned long long)median);
 		}
-		printf(" connect_n=%ld", n_conn);
-		if (n_conn) {
-			stats(t[j].conn, n_conn, &mean, &median);
+		printf(" connect_n=%ld", o->n_conn);
+		if (o->n_conn) {
+			stats(t[j].conn, o->n_conn, &mean, &median);
 			printf(" connect_mean_ns=%llu connect_median_ns=%llu",
 			       (unsigned long long)mean, (unsigned long long)median);
 		}
@@ -449,8 +506,8 @@ static int run_apply_latency(const char *cg, const struct sockaddr_in *a, long t
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: netbench [--cgroup DIR]... [--udp N] [--connect N] [--blocks B] [--cpu C]\n"
-		"                [--server-cpu C]\n"
+		"usage: netbench [--cgroup DIR]... [--on-cgroup DIR --on-cmd CMD --off-cmd CMD]...\n"
+		"                [--udp N] [--connect N] [--blocks B] [--cpu C] [--server-cpu C]\n"
 		"       netbench [--cgroup DIR] check ADDR\n"
 		"       netbench [--cgroup DIR] send ADDR\n"
 		"       netbench [--cgroup DIR] apply-latency ADDR TIMEOUT_MS CMD [ARG...]\n");
@@ -471,38 +528,45 @@ static long count_arg(const char *s)
 
 int main(int argc, char **argv)
 {
-	long n_udp = 20000, n_conn = 5000, blocks = 10;
-	int cpu = -1, server_cpu = -1, n_t = 0, i;
+	struct opts o = {
+		.n_udp = 20000, .n_conn = 5000, .blocks = 10, .cpu = -1, .server_cpu = -1,
+	};
 	struct target t[MAX_TARGETS] = { { 0 } };
 	const char *cg = NULL;
 	struct sockaddr_in a;
+	int n_t = 0, i;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (i + 1 >= argc)
 			usage();
-		if (!strcmp(argv[i], "--cgroup")) {
+		if (!strcmp(argv[i], "--cgroup") || !strcmp(argv[i], "--on-cgroup")) {
 			if (n_t == MAX_TARGETS)
 				usage();
+			t[n_t].on = !strcmp(argv[i], "--on-cgroup");
 			cg = t[n_t++].cg = argv[++i];
+		} else if (!strcmp(argv[i], "--on-cmd")) {
+			o.on_cmd = argv[++i];
+		} else if (!strcmp(argv[i], "--off-cmd")) {
+			o.off_cmd = argv[++i];
 		} else if (!strcmp(argv[i], "--blocks")) {
-			blocks = count_arg(argv[++i]);
+			o.blocks = count_arg(argv[++i]);
 		} else if (!strcmp(argv[i], "--udp")) {
-			n_udp = count_arg(argv[++i]);
+			o.n_udp = count_arg(argv[++i]);
 		} else if (!strcmp(argv[i], "--connect")) {
-			n_conn = count_arg(argv[++i]);
+			o.n_conn = count_arg(argv[++i]);
 		} else if (!strcmp(argv[i], "--cpu")) {
-			cpu = (int)count_arg(argv[++i]);
+			o.cpu = (int)count_arg(argv[++i]);
 		} else if (!strcmp(argv[i], "--server-cpu")) {
-			server_cpu = (int)count_arg(argv[++i]);
+			o.server_cpu = (int)count_arg(argv[++i]);
 		} else {
 			usage();
 		}
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (i == argc) {
-		if (blocks < 1)
+		if (o.blocks < 1)
 			usage();
-		return run_bench(t, n_t ?: 1, n_udp, n_conn, blocks, cpu, server_cpu);
+		return run_bench(t, n_t ?: 1, &o);
 	}
 	if (n_t > 1)
 		usage();

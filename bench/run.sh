@@ -201,11 +201,18 @@ rules_sql() {
 	echo "BEGIN;"
 	case $1 in
 	replace) echo "DELETE FROM rules WHERE unit_id = $UNIT_ID;" ;;
-	del) awk -v u="$UNIT_ID" '{ printf "DELETE FROM rules WHERE unit_id = %s AND prefix = '\''%s'\'';\n", u, $0 }' "$2" ;;
+	del)
+		awk -v u="$UNIT_ID" -v q="'" '{
+			printf "DELETE FROM rules WHERE unit_id = %s AND prefix = %s%s%s;\n", u, q, $0, q
+		}' "$2"
+		;;
 	esac
 	case $1 in
 	replace | add)
-		awk -v u="$UNIT_ID" '{ printf "INSERT INTO rules (unit_id, direction, action, prefix) VALUES (%s, '\''egress'\'', '\''deny'\'', '\''%s'\'');\n", u, $0 }' "$2"
+		awk -v u="$UNIT_ID" -v q="'" '{
+			printf "INSERT INTO rules (unit_id, direction, action, prefix) "
+			printf "VALUES (%s, %segress%s, %sdeny%s, %s%s%s);\n", u, q, q, q, q, q, $0, q
+		}' "$2"
 		;;
 	esac
 	echo "COMMIT;"
@@ -256,7 +263,11 @@ if grep -q cgroup_inet_ingress <<<"$attached"; then
 fi
 
 # --- nftables ---------------------------------------------------------------------------
-nft_file() { # PREFIXES OUT: the table, its set holding PREFIXES
+# The table and its set stay loaded for a whole size; the base chain (what
+# puts nftables on the packet path) is added and deleted around the nftables
+# slices of every block, so the same netbench process measures with and
+# without it.
+nft_set_file() { # PREFIXES OUT: the table, its set holding PREFIXES, no chain
 	{
 		echo "table inet $NFT_TABLE {"
 		echo "	set blocked {"
@@ -266,27 +277,25 @@ nft_file() { # PREFIXES OUT: the table, its set holding PREFIXES
 		sed 's/$/,/' "$1"
 		echo "		}"
 		echo "	}"
-		echo "	chain output {"
-		echo "		type filter hook output priority filter; policy accept;"
-		echo "		socket cgroupv2 level 1 \"$NFT_CG_PATH\" ip daddr @blocked drop"
-		echo "	}"
 		echo "}"
 	} >"$2"
 }
+{
+	echo "add chain inet $NFT_TABLE output { type filter hook output priority filter; policy accept; }"
+	echo "add rule inet $NFT_TABLE output" \
+		"socket cgroupv2 level 1 \"$NFT_CG_PATH\" ip daddr @blocked drop"
+} >"$TMP/nft-on.nft"
+echo "delete chain inet $NFT_TABLE output" >"$TMP/nft-off.nft"
 
 # Once, with a loopback element: the rule matches the cgroup and drops.
-{
-	echo "table inet $NFT_TABLE {"
-	echo "	set blocked { type ipv4_addr; flags interval; elements = { 127.77.0.1/32 }; }"
-	echo "	chain output {"
-	echo "		type filter hook output priority filter; policy accept;"
-	echo "		socket cgroupv2 level 1 \"$NFT_CG_PATH\" ip daddr @blocked drop"
-	echo "	}"
-	echo "}"
-} >"$TMP/nft-check.nft"
-nft -f "$TMP/nft-check.nft"
+echo 127.77.0.1/32 >"$TMP/nft-check.prefixes"
+nft_set_file "$TMP/nft-check.prefixes" "$TMP/nft.nft"
+nft -f "$TMP/nft.nft"
+nft -f "$TMP/nft-on.nft"
 [ "$("$NB" --cgroup "$CG_NFT" send 127.77.0.1)" = EPERM ] || die "the nftables rule does not drop"
 [ "$("$NB" --cgroup "$CG_NONE" send 127.77.0.1)" = ok ] || die "the nftables rule drops too much"
+nft -f "$TMP/nft-off.nft"
+[ "$("$NB" --cgroup "$CG_NFT" send 127.77.0.1)" = ok ] || die "the nftables chain is still there"
 nft delete table inet "$NFT_TABLE"
 
 # --- measurements -----------------------------------------------------------------------
@@ -296,38 +305,29 @@ RES=$TMP/results  # placement N round config udp_median connect_median udp_mean 
 : >"$TMP/progstats"
 : >"$TMP/cgshow"
 
-# bench N ROUND PHASE CGROUP...: one interleaved netbench run, appended to $RES.
-# In phase B (nftables loaded) the no-program cgroup is "nft-other".
+# bench N ROUND: one interleaved netbench run of every configuration,
+# appended to $RES. With the nftables chain in place ("on"), the no-program
+# cgroup is "nft-other".
 bench() {
-	local n=$1 round=$2 phase=$3 args=() cg
-	shift 3
-	for cg in "$@"; do args+=(--cgroup "$cg"); done
 	"$NB" --cpu "$CPU" --server-cpu "$CPU" --udp "$N_UDP" --connect "$N_CONN" \
-		--blocks "$BLOCKS" "${args[@]}" >"$TMP/nb.out"
-	awk -v pl="$PLACE" -v n="$n" -v r="$round" -v phase="$phase" '{
+		--blocks "$BLOCKS" --cgroup "$CG_NONE" --cgroup "$CG_FLOOR" --cgroup "$CG_UG" \
+		--cgroup "$CG_IDLE" --on-cgroup "$CG_NONE" --on-cgroup "$CG_NFT" \
+		--on-cmd "nft -f $TMP/nft-on.nft" --off-cmd "nft -f $TMP/nft-off.nft" >"$TMP/nb.out"
+	awk -v pl="$PLACE" -v n="$1" -v r="$2" '{
 		for (i = 1; i <= NF; i++) {
 			split($i, kv, "=")
 			f[kv[1]] = kv[2]
 		}
 		c = f["cgroup"]
 		sub(".*/", "", c)
-		if (c == "ugbench-none.service") c = phase == "B" ? "nft-other" : "none"
+		if (c == "ugbench-none.service") c = f["state"] == "on" ? "nft-other" : "none"
 		else if (c == "ugbench-floor.service") c = "floor"
 		else if (c == "ugbench.service") c = "unitguard"
 		else if (c == "ugbench-idle.service") c = "idle"
 		else if (c == "ugbench-nft.service") c = "nftables"
-		print pl, n, r, c, f["udp_median_ns"], f["connect_median_ns"], f["udp_mean_ns"], f["connect_mean_ns"]
+		print pl, n, r, c, f["udp_median_ns"], f["connect_median_ns"], f["udp_mean_ns"],
+			f["connect_mean_ns"]
 	}' "$TMP/nb.out" >>"$RES"
-}
-
-phase_a() { bench "$1" "$2" A "$CG_NONE" "$CG_FLOOR" "$CG_UG" "$CG_IDLE"; }
-phase_b() {
-	local t0
-	t0=$(date +%s%N)
-	nft -f "$TMP/nft.nft"
-	echo "$PLACE $1 $(( ($(date +%s%N) - t0) / 1000000 ))" >>"$TMP/nft-load"
-	bench "$1" "$2" B "$CG_NONE" "$CG_NFT"
-	nft delete table inet "$NFT_TABLE"
 }
 
 prog_stats() { # ID: run_time_ns run_cnt
@@ -370,7 +370,10 @@ for n in $SIZES; do
 	head -n "$n" "$TMP/$PLACE.prefixes" >"$TMP/size.prefixes"
 	floor_load "$TMP/size.prefixes"
 	apply_rules replace "$TMP/size.prefixes" "$n"
-	nft_file "$TMP/size.prefixes" "$TMP/nft.nft"
+	nft_set_file "$TMP/size.prefixes" "$TMP/nft.nft"
+	t0=$(date +%s%N)
+	nft -f "$TMP/nft.nft"
+	echo "$PLACE $n $(( ($(date +%s%N) - t0) / 1000000 ))" >>"$TMP/nft-load"
 
 	# Everything is in force where it should be, and nowhere else.
 	probe=$(addr_of 1 "$TMP/size.prefixes")
@@ -379,6 +382,12 @@ for n in $SIZES; do
 	[ "$("$NB" --cgroup "$CG_IDLE" check "$probe")" != EPERM ] || die "$probe denied in the idle unit"
 	[ "$("$NB" --cgroup "$CG_UG" check 127.0.0.1)" = ok ] || die "unitguard denies 127.0.0.1"
 	[ "$("$NB" --cgroup "$CG_FLOOR" check 127.0.0.1)" = ok ] || die "the floor denies 127.0.0.1"
+	if [ "$PLACE" = near ]; then # loopback: a datagram can be sent for real
+		nft -f "$TMP/nft-on.nft"
+		[ "$("$NB" --cgroup "$CG_NFT" send "$probe")" = EPERM ] || die "nftables does not drop $probe"
+		[ "$("$NB" --cgroup "$CG_NFT" send 127.0.0.1)" = ok ] || die "nftables drops 127.0.0.1"
+		nft -f "$TMP/nft-off.nft"
+	fi
 	attached=$(bpftool cgroup show "$CG_UG")
 	grep -q cgroup_inet4_connect <<<"$attached" || die "no connect4 on $UNIT"
 	grep -q cgroup_inet_egress <<<"$attached" || die "no egress program on $UNIT"
@@ -396,14 +405,9 @@ for n in $SIZES; do
 
 	for ((r = 1; r <= ROUNDS; r++)); do
 		say "$n prefixes, $PLACE: round $r of $ROUNDS"
-		if ((r % 2)); then
-			phase_a "$n" "$r"
-			phase_b "$n" "$r"
-		else
-			phase_b "$n" "$r"
-			phase_a "$n" "$r"
-		fi
+		bench "$n" "$r"
 	done
+	nft delete table inet "$NFT_TABLE"
 	stats_pass "$n"
 done
 done
@@ -440,7 +444,10 @@ for ((i = 1; i <= APPLY_REPEAT; i++)); do
 	apply_latency change100 add "$TMP/change.prefixes" 10100 "$change_probe"
 	apply_rules del "$TMP/change.prefixes" 10000
 done
-! grep -E "NOT enforced|cannot load" "$TMP/agent.log" >&2 || die "the agent reported errors"
+# Errors about the benchmark's unit or the network side fail the run; others
+# (e.g. no BPF LSM on this kernel) are quoted in the report.
+! grep -E "(ugbench.*(NOT enforced|cannot))|^net: .*(cannot|failed)" "$TMP/agent.log" >&2 ||
+	die "the agent reported errors"
 
 # --- report ---------------------------------------------------------------------------------
 T_END=$(date +%s)
@@ -450,7 +457,7 @@ rev=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
 	rev="$rev + uncommitted changes"
 
 # Medians over rounds; an overhead is taken per round against the same round's
-# no-program figure (phase A), then its median over rounds.
+# no-program figure, then its median over rounds.
 AWK_MED='
 function med(s,   a, n, i, j, t) {
 	n = split(s, a, " ")
@@ -478,7 +485,9 @@ report_place() { # PLACEMENT
 		title[6] = "TCP socket() + connect() + close(), ns per connection"
 		for (col = 5; col <= 6; col++) {
 			printf "%s:\n\n", title[col]
-			print "| prefixes | no program | floor | unitguard | nftables | floor overhead | unitguard overhead | nftables overhead | unitguard / floor | unitguard / nftables |"
+			printf "| prefixes | no program | floor | unitguard | nftables | floor overhead "
+			printf "| unitguard overhead | nftables overhead | unitguard / floor "
+			print "| unitguard / nftables |"
 			print "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 			for (k = 1; k <= ns; k++) {
 				n = sizes[k]
@@ -504,11 +513,12 @@ report_place() { # PLACEMENT
 			}
 			print ""
 		}
-		print "What **other** units pay (ns, overhead against no program) while `ugbench.service` has N rules:"
-		print "unitguard attaches nothing to a unit without rules; nftables runs its output chain for every"
-		print "packet of the host. The unitguard column is also an A/A comparison (two cgroups with nothing"
-		print "attached), so it shows the noise of the method.\n"
-		print "| prefixes | unitguard, unit without rules: UDP | connect | nftables, any other cgroup: UDP | connect |"
+		print "What **other** units pay (ns, overhead against no program) while"
+		print "`ugbench.service` has N rules: unitguard attaches nothing to a unit without rules;"
+		print "nftables runs its output chain for every packet of the host. The unitguard column is"
+		print "also an A/A comparison (two cgroups with nothing attached): it shows the method'"'"'s noise.\n"
+		printf "| prefixes | unitguard, unit without rules: UDP | connect "
+		print "| nftables, any other cgroup: UDP | connect |"
 		print "|---:|---:|---:|---:|---:|"
 		for (k = 1; k <= ns; k++) {
 			n = sizes[k]
@@ -583,17 +593,20 @@ apply_table() {
 	echo "| CPUs | $(nproc) × $cpu_model (shared machine) |"
 	echo "| unitguard | $rev, built in \`$(basename "$BUILD")\` |"
 	echo "| nftables | $(nft --version) |"
-	echo "| per configuration and round | $N_UDP UDP round trips, $N_CONN connects, in $BLOCKS interleaved slices; $ROUNDS rounds |"
+	echo "| per configuration and round | $N_UDP UDP round trips, $N_CONN connects," \
+		"in $BLOCKS interleaved slices; $ROUNDS rounds |"
 	echo
 	echo "## Method"
 	echo
 	echo "- Five cgroups directly below the cgroup2 root (level 1): \`ugbench-none.service\`"
-	echo "  (nothing attached), \`ugbench-floor.service\` (\`bench/floor.bpf.c\`: connect4 and"
-	echo "  cgroup_skb/egress$([ -n "$FLOOR_INGRESS" ] && echo ", and cgroup_skb/ingress as unitguard attaches one"), each exactly one LPM-trie lookup of the"
-	echo "  peer address, key shaped like \`struct ug_lpm_key\`), \`ugbench.service\` (\`unitguardd\` on a temporary store and its own"
-	echo "  pin directory, N deny rules), \`ugbench-idle.service\` (no rules) and \`ugbench-nft.service\`"
-	echo "  (an \`inet\` table, output chain: \`socket cgroupv2 level 1 \"ugbench-nft.service\" ip daddr"
-	echo "  @blocked drop\`, \`blocked\` an interval set of the same N prefixes)."
+	echo "  (nothing attached), \`ugbench-floor.service\` (\`bench/floor.bpf.c\`: connect4,"
+	echo "  cgroup_skb/egress$([ -z "$FLOOR_INGRESS" ] || echo " and, as unitguard attaches one, cgroup_skb/ingress"):"
+	echo "  each exactly one LPM-trie lookup of the peer address, key shaped like"
+	echo "  \`struct ug_lpm_key\`), \`ugbench.service\` (\`unitguardd\` on a temporary store, its own"
+	echo "  pin directory, N deny rules), \`ugbench-idle.service\` (no rules) and"
+	echo "  \`ugbench-nft.service\` (an \`inet\` table, output chain:"
+	echo "  \`socket cgroupv2 level 1 \"$NFT_CG_PATH\" ip daddr @blocked drop\`, \`blocked\` an"
+	echo "  interval set of the same N prefixes; nft 1.0 takes the path below /sys/fs/cgroup)."
 	echo "- Prefixes: N distinct random /32s (fixed seed), the same in the three configurations, in"
 	echo "  two placements: in 10.0.0.0/8 (\"far\") and, with the same host parts, in 127.0.0.0/8"
 	echo "  without 127.0.0.1 (\"near\"). No traffic goes to them: all traffic is on 127.0.0.1, which"
@@ -614,11 +627,13 @@ apply_table() {
 	echo "  \`socket()\` + \`connect()\` + \`close()\` with SO_LINGER 0: connect4 once, egress three"
 	echo "  times (SYN, ACK, RST), ingress for the SYN-ACK. Client and servers are pinned to CPU $CPU"
 	echo "  (cross-CPU wake-ups in this VM make round trips bimodal, 12 or 60 µs)."
-	echo "- Phase A measures no program, floor, unitguard and the idle unit together; phase B loads the"
-	echo "  nftables table and measures its cgroup and the no-program cgroup (\"any other cgroup\"), then"
-	echo "  deletes the table (it taxes every packet of the host while loaded). Rounds alternate A,B and"
-	echo "  B,A. Overhead = configuration − no program of the same round (phase A), median over rounds."
-	echo "  The idle unit is an A/A comparison: its figure shows the noise of this method."
+	echo "- nftables taxes every packet of the host while its output chain exists, so the chain is"
+	echo "  added (\`nft -f\`, the table and its set stay loaded) before the nftables slices of each block"
+	echo "  and deleted after them; in those slices the nftables cgroup and the no-program cgroup"
+	echo "  (\"any other cgroup\") are measured. One netbench process per round measures all six, so"
+	echo "  every overhead = configuration − no program (chain absent) within one process; the table"
+	echo "  shows each configuration's median over $ROUNDS rounds and the median of the per-round"
+	echo "  overheads. The idle unit is an A/A comparison: its figure shows the noise of the method."
 	echo "- In-program time: \`kernel.bpf_stats_enabled=1\` during a separate pass (20000 round trips"
 	echo "  and 4000 connects in the floor and unitguard cgroups); run_time_ns / run_cnt of each attached"
 	echo "  program. It isolates what the programs cost from the noise of end-to-end timing, but"
@@ -662,6 +677,14 @@ apply_table() {
 	awk '{ l[$1 " " $2] = l[$1 " " $2] " " $3 } END { for (k in l) print k ":" l[k] }' \
 		"$TMP/nft-load" | sort -k1,1 -k2,2n | sed 's/^\([a-z]*\) \([0-9]*\):/- \2 prefixes (\1):/'
 	echo
+	if grep -qE "NOT enforced|cannot|failed" "$TMP/agent.log"; then
+		echo "The agent's log also said (nothing about the benchmark's unit):"
+		echo
+		echo '```'
+		grep -E "NOT enforced|cannot|failed" "$TMP/agent.log" | sort -u
+		echo '```'
+		echo
+	fi
 	echo "Programs in effect (\`bpftool cgroup show CGROUP effective\`) while \`ugbench.service\` has"
 	echo "${SIZES##* } rules:"
 	echo

@@ -44,6 +44,14 @@ enum ug_hook {
 	UG_HOOK_INGRESS_SKB,
 	UG_HOOK_BIND4,
 	UG_HOOK_BIND6,
+	/* LSM hooks (bpf/lsm/), reported through ug_lsm_events */
+	UG_HOOK_EXEC,          /* bprm_check_security */
+	UG_HOOK_FILE_OPEN,     /* file_open */
+	UG_HOOK_SOCKET_CREATE, /* socket_create */
+	UG_HOOK_MODULE_LOAD,   /* kernel_load_data / kernel_read_file for modules */
+	UG_HOOK_BPF,           /* bpf */
+	UG_HOOK_PTRACE,        /* ptrace_access_check */
+	UG_HOOK_MOUNT,         /* sb_mount / move_mount */
 	UG_HOOK_MAX,
 };
 
@@ -185,6 +193,100 @@ struct ug_event {
 	__u8 verdict;     /* enum ug_verdict */
 	__u8 dir;         /* enum ug_dir */
 	__u8 pad;
+};
+
+/* ======================================================================
+ * LSM side (bpf/lsm/lsm.bpf.c): one global program per hook; the task's
+ * unit is found by walking up its cgroup ancestry, as on the network side.
+ * ====================================================================== */
+
+enum ug_path_kind {
+	UG_PATH_EXEC = 0,
+	UG_PATH_FILE = 1,
+};
+
+/* Path bytes in an LPM key. A path whose text (plus the '/' appended for the
+ * lookup) does not fit is denied in enforce mode and audited with
+ * UG_LSM_F_TOO_LONG, never allowed unseen. */
+#define UG_PATH_MAX 248
+
+/*
+ * ug_paths (LPM trie): (trie, kind, path bytes) -> rule. Paths are matched on
+ * directory boundaries: a rule for "/usr/bin" is stored as "/usr/bin/", and
+ * a path is looked up with '/' appended, so "/usr/bin" and "/usr/bin/ls"
+ * match and "/usr/binx" does not. The rule "/" is stored as "/" and matches
+ * every path. prefixlen = UG_PATH_HDR_BITS + 8 * stored bytes.
+ */
+struct ug_path_key {
+	__u32 prefixlen;
+	__u16 trie; /* ug_lsm_unit.trie */
+	__u8 kind;  /* enum ug_path_kind */
+	__u8 pad;
+	__u8 path[UG_PATH_MAX];
+};
+
+#define UG_PATH_HDR_BITS 32
+
+#define UG_ACCESS_READ 0x1
+#define UG_ACCESS_WRITE 0x2
+
+/* The compiler folds covering prefixes into each entry, so one lookup
+ * decides. exec: the longest matching rule's action. file: the access bits
+ * denied by this prefix or any covering one, and the longest rule that
+ * denies each. */
+struct ug_path_val {
+	__u32 rule_id;     /* exec: deciding rule */
+	__u32 read_rule;   /* file: rule denying read, 0 if none */
+	__u32 write_rule;  /* file: rule denying write, 0 if none */
+	__u8 action;       /* exec: enum ug_action */
+	__u8 deny_access;  /* file: UG_ACCESS_* denied */
+	__u8 pad[2];
+};
+
+/* Hardening switches per unit. */
+#define UG_HARDEN_MODULE_LOAD 0x1 /* init_module, finit_module */
+#define UG_HARDEN_BPF 0x2         /* bpf() */
+#define UG_HARDEN_PTRACE 0x4      /* ptrace of a process outside the unit */
+#define UG_HARDEN_MOUNT 0x8       /* mount(2), move_mount(2) */
+
+/* ug_lsm_units (hash): policy cgroup id -> its LSM policy. */
+struct ug_lsm_unit {
+	__u64 deny_families; /* bit F: socket(F, ...) refused (F < 64); the event's
+				rule_id is 0 and the agent names the family rule */
+	__u32 generation;
+	__u16 trie;          /* ug_paths trie id */
+	__u8 mode;           /* enum ug_mode */
+	__u8 harden;         /* UG_HARDEN_* */
+	__u8 has_paths;      /* bit (1 << enum ug_path_kind): the unit has such rules */
+	__u8 pad[7];
+};
+
+/* ug_lsm_config (array, 1 entry). */
+struct ug_lsm_config {
+	__u32 level_mask; /* as ug_config.level_mask, for ug_lsm_units */
+	__u32 pad;
+};
+
+#define UG_LSM_F_TOO_LONG 0x1 /* the path did not fit: denied in enforce mode */
+#define UG_LSM_F_NO_PATH 0x2  /* the path could not be read */
+
+/* One LSM denial (or would-be denial), sent through ug_lsm_events. */
+struct ug_lsm_event {
+	__u64 ts_boot_ns;
+	__u64 cgid;
+	__u64 unit_cgid;
+	__u32 pid;
+	__u32 uid;
+	__u32 rule_id;    /* 0: not decided by a path rule (family, hardening, too long) */
+	__u32 generation;
+	__u32 detail;     /* socket_create: family; ptrace: target tgid; bpf: command; module: 0 */
+	__u8 hook;        /* enum ug_hook (UG_HOOK_EXEC ... UG_HOOK_MOUNT) */
+	__u8 verdict;     /* enum ug_verdict */
+	__u8 access;      /* file_open: UG_ACCESS_* requested */
+	__u8 flags;       /* UG_LSM_F_* */
+	__u8 comm[16];
+	__u8 path[256];   /* exec/file_open: resolved path; NUL-terminated; empty otherwise */
+	__u8 exe[256];    /* the acting task's executable, resolved; empty if unknown */
 };
 
 #endif /* UNITGUARD_H */

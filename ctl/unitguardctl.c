@@ -40,11 +40,15 @@ static void usage(FILE *f)
 		"  rule add TARGET egress|ingress|bind allow|deny PREFIX\n"
 		"           [--proto tcp|udp|icmp] [--port N[-M]] [--comment TEXT]\n"
 		"                                     add a rule, print its id\n"
+		"  rule add TARGET exec allow|deny PATH\n"
+		"  rule add TARGET file deny PATH [--access read|write|any]\n"
+		"  rule add TARGET family deny FAMILY      (packet, netlink, ... or a number)\n"
 		"  rule list [TARGET] [--json]        list rules\n"
 		"  rule del ID                        delete a rule\n"
 		"  unit set TARGET [--mode enforce|audit|off] [--default-egress allow|deny]\n"
-		"           [--default-ingress allow|deny]\n"
-		"                                     set a unit's mode and default posture\n"
+		"           [--default-ingress allow|deny] [--harden LIST] [--no-harden LIST]\n"
+		"                                     set a unit's mode, default posture and\n"
+		"                                     hardening (module-load,bpf,ptrace,mount)\n"
 		"  audit [--unit TARGET] [--json]     list recorded denials\n"
 		"  stats [TARGET] [--json]            packets, bytes and rule hits, live\n"
 		"  status [--json]                    what is enforced, where, and what is not\n"
@@ -62,6 +66,10 @@ static void usage(FILE *f)
 		"  unitguardctl rule add demo.service egress allow 10.1.0.0/16\n"
 		"  unitguardctl rule add demo.service egress deny 10.0.0.0/8 --proto tcp --port 22\n"
 		"  unitguardctl unit set demo.service --mode audit --default-egress deny\n"
+		"  unitguardctl rule add demo.service exec deny /usr/bin/curl\n"
+		"  unitguardctl rule add demo.service file deny /etc/shadow --access read\n"
+		"  unitguardctl rule add demo.service family deny packet\n"
+		"  unitguardctl unit set demo.service --harden module-load,bpf,ptrace,mount\n"
 		"  unitguardctl rule list demo.service --json\n"
 		"  unitguardctl audit --unit demo.service\n");
 }
@@ -109,6 +117,7 @@ static int check_target(const char *target)
 struct sub_opts {
 	bool json;
 	const char *unit, *proto, *port, *comment, *mode, *def_egress, *def_ingress;
+	const char *access, *harden, *no_harden;
 };
 
 enum {
@@ -129,6 +138,9 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 		{ "mode", required_argument, NULL, 'm' },
 		{ "default-egress", required_argument, NULL, 'e' },
 		{ "default-ingress", required_argument, NULL, 'i' },
+		{ "access", required_argument, NULL, 'a' },
+		{ "harden", required_argument, NULL, 'H' },
+		{ "no-harden", required_argument, NULL, 'N' },
 		{},
 	};
 	int c;
@@ -154,6 +166,12 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 			o->def_egress = optarg;
 		else if (c == 'i' && (allowed & OPT_POSTURE))
 			o->def_ingress = optarg;
+		else if (c == 'a' && (allowed & OPT_RULE))
+			o->access = optarg;
+		else if (c == 'H' && (allowed & OPT_POSTURE))
+			o->harden = optarg;
+		else if (c == 'N' && (allowed & OPT_POSTURE))
+			o->no_harden = optarg;
 		else if (c == '?' && optopt)
 			return bad("%s: option '%s' needs a value or is unknown", argv[0],
 				   argv[optind - 1]);
@@ -163,6 +181,73 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 	return 0;
 }
 
+static int store_rule(const struct ug_store_rule_spec *spec)
+{
+	struct ug_store *st;
+	int64_t id;
+	int err;
+
+	if (open_store(UG_STORE_CREATE, &st))
+		return 1;
+	err = ug_store_rule_add(st, spec, &id);
+	if (err) {
+		fprintf(stderr, "unitguardctl: rule add: %s\n", ug_store_errmsg(st));
+		ug_store_close(st);
+		return 1;
+	}
+	ug_store_close(st);
+	printf("%" PRId64 "\n", id);
+	return 0;
+}
+
+/* exec allow|deny PATH; file deny PATH [--access]; family deny FAMILY */
+static int lsm_rule_add(char **argv, const struct sub_opts *o)
+{
+	char path[UG_PATH_MAX];
+	const char *why = NULL, *access = NULL, *value;
+	int action = ug_action_parse(argv[2]), family;
+
+	if (o->proto || o->port)
+		return bad("invalid --%s: only for network rules", o->proto ? "proto" : "port");
+	if (action < 0)
+		return bad("invalid ACTION '%s': expected allow or deny", argv[2]);
+	if (strcmp(argv[1], "exec") && action != UG_ACT_DENY)
+		return bad("invalid ACTION '%s': %s rules only deny", argv[2], argv[1]);
+	if (o->access && strcmp(argv[1], "file"))
+		return bad("invalid --access: only for file rules");
+	if (o->comment && (strlen(o->comment) > 1024 || strchr(o->comment, '\n')))
+		return bad("invalid --comment: at most 1024 characters on one line");
+	if (!strcmp(argv[1], "family")) {
+		family = ug_family_parse(argv[3]);
+		if (family < 0 || family >= 64)
+			return bad("invalid FAMILY '%s': expected a name (packet, netlink, ...) or "
+				   "1-63", argv[3]);
+		value = ug_family_name(family);
+		if (!strcmp(value, "unknown"))
+			value = argv[3];
+	} else {
+		if (ug_path_parse(argv[3], path, sizeof(path), &why))
+			return bad("invalid PATH '%s': %s", argv[3], why ? why : "not a path");
+		value = path;
+		if (!strcmp(argv[1], "file")) {
+			int a = ug_access_parse(o->access ? o->access : "any");
+
+			if (a <= 0)
+				return bad("invalid --access '%s': expected read, write or any",
+					   o->access);
+			access = ug_access_name(a);
+		}
+	}
+	return store_rule(&(struct ug_store_rule_spec){
+		.target = argv[0],
+		.direction = argv[1],
+		.action = argv[2],
+		.prefix = value,
+		.access = access,
+		.comment = o->comment,
+	});
+}
+
 static int rule_add(int argc, char **argv)
 {
 	struct ug_store_rule_spec spec = {};
@@ -170,9 +255,7 @@ static int rule_add(int argc, char **argv)
 	char canon[UG_PREFIX_STRLEN];
 	const char *why = NULL;
 	uint16_t lo = 0, hi = 0;
-	struct ug_store *st;
 	struct sub_opts o;
-	int64_t id;
 	int err, proto = 0;
 
 	err = parse_sub(argc, argv, OPT_RULE, &o);
@@ -186,8 +269,13 @@ static int rule_add(int argc, char **argv)
 	err = check_target(argv[0]);
 	if (err)
 		return err;
+	if (!strcmp(argv[1], "exec") || !strcmp(argv[1], "file") || !strcmp(argv[1], "family"))
+		return lsm_rule_add(argv, &o);
 	if (ug_dir_parse(argv[1]) < 0)
-		return bad("invalid DIRECTION '%s': expected egress, ingress or bind", argv[1]);
+		return bad("invalid DIRECTION '%s': expected egress, ingress, bind, exec, file or "
+			   "family", argv[1]);
+	if (o.access)
+		return bad("invalid --access: only for file rules");
 	if (ug_action_parse(argv[2]) < 0)
 		return bad("invalid ACTION '%s': expected allow or deny", argv[2]);
 	if (ug_prefix_parse(argv[3], &prefix, &why))
@@ -213,17 +301,7 @@ static int rule_add(int argc, char **argv)
 		.port_hi = hi,
 		.comment = o.comment,
 	};
-	if (open_store(UG_STORE_CREATE, &st))
-		return 1;
-	err = ug_store_rule_add(st, &spec, &id);
-	if (err) {
-		fprintf(stderr, "unitguardctl: rule add: %s\n", ug_store_errmsg(st));
-		ug_store_close(st);
-		return 1;
-	}
-	ug_store_close(st);
-	printf("%" PRId64 "\n", id);
-	return 0;
+	return store_rule(&spec);
 }
 
 static void ports_text(uint32_t lo, uint32_t hi, char *buf, size_t len)
@@ -250,8 +328,8 @@ static int print_rule(const struct ug_store_rule *r, void *ctx)
 	ports_text(r->port_lo, r->port_hi, ports, sizeof(ports));
 	if (!arr) {
 		printf("%-6" PRId64 " %-28s %-8s %-6s %-43s %-5s %-11s %s\n", r->id, r->target,
-		       r->direction, r->action, r->prefix, r->proto ?: "any", ports,
-		       r->comment ?: "");
+		       r->direction, r->action, r->prefix, r->access ?: r->proto ?: "any",
+		       r->access ? "" : ports, r->comment ?: "");
 		return 0;
 	}
 	o = json_object_new_object();
@@ -263,6 +341,7 @@ static int print_rule(const struct ug_store_rule *r, void *ctx)
 	json_object_object_add(o, "action", json_object_new_string(r->action));
 	json_object_object_add(o, "prefix", json_object_new_string(r->prefix));
 	json_add_str(o, "proto", r->proto);
+	json_add_str(o, "access", r->access);
 	json_object_object_add(o, "port_lo", r->port_lo ? json_object_new_int64(r->port_lo) : NULL);
 	json_object_object_add(o, "port_hi", r->port_lo ? json_object_new_int64(r->port_hi) : NULL);
 	json_add_str(o, "comment", r->comment);
@@ -363,7 +442,8 @@ static int print_audit(const struct ug_store_audit *a, void *ctx)
 			snprintf(rule, sizeof(rule), "default");
 		printf("%-27s %-24s %-6s %-10s %-5s %-39s %-5u %-7u %-15s %-7s %u\n", a->time,
 		       r->unit ?: "-", r->verdict ?: "-", r->hook ?: "-", r->protocol ?: "-",
-		       r->address ?: "-", r->port, r->pid, r->comm ?: "-", rule, r->generation);
+		       r->address ?: r->path ?: r->detail ?: "-", r->port, r->pid, r->comm ?: "-", rule,
+		       r->generation);
 		return 0;
 	}
 	o = json_object_new_object();
@@ -385,6 +465,9 @@ static int print_audit(const struct ug_store_audit *a, void *ctx)
 	json_add_str(o, "verdict", r->verdict);
 	json_object_object_add(o, "rule_id", r->rule_id ? json_object_new_int64(r->rule_id) : NULL);
 	json_object_object_add(o, "generation", json_object_new_int64(r->generation));
+	json_add_str(o, "path", r->path);
+	json_add_str(o, "exe", r->exe);
+	json_add_str(o, "detail", r->detail);
 	return json_object_array_add(arr, o) ? -ENOMEM : 0;
 }
 
@@ -411,7 +494,7 @@ static int audit(int argc, char **argv)
 		arr = json_object_new_array();
 	else
 		printf("%-27s %-24s %-6s %-10s %-5s %-39s %-5s %-7s %-15s %-7s %s\n", "TIME",
-		       "UNIT", "VERDICT", "HOOK", "PROTO", "ADDRESS", "PORT", "PID", "COMM",
+		       "UNIT", "VERDICT", "HOOK", "PROTO", "ADDRESS/PATH", "PORT", "PID", "COMM",
 		       "RULE", "GEN");
 	err = ug_store_audit_list(st, o.unit, print_audit, arr);
 	if (err)
@@ -424,8 +507,24 @@ static int audit(int argc, char **argv)
 	return err ? 1 : 0;
 }
 
+struct unit_find {
+	const char *target;
+	char harden[64];
+};
+
+static int find_unit(const struct ug_store_unit *u, void *ctx)
+{
+	struct unit_find *f = ctx;
+
+	if (!strcmp(u->target, f->target))
+		snprintf(f->harden, sizeof(f->harden), "%s", u->harden ?: "");
+	return 0;
+}
+
 static int unit_set(int argc, char **argv)
 {
+	const char *why = NULL;
+	char harden[64] = "";
 	struct ug_store *st;
 	struct sub_opts o;
 	int err;
@@ -440,8 +539,15 @@ static int unit_set(int argc, char **argv)
 	err = check_target(argv[0]);
 	if (err)
 		return err;
-	if (!o.mode && !o.def_egress && !o.def_ingress)
-		return bad("unit set: nothing to set (--mode, --default-egress, --default-ingress)");
+	if (!o.mode && !o.def_egress && !o.def_ingress && !o.harden && !o.no_harden)
+		return bad("unit set: nothing to set (--mode, --default-egress, --default-ingress, "
+			   "--harden, --no-harden)");
+	if (o.harden && ug_harden_parse(o.harden, &why) < 0)
+		return bad("invalid --harden '%s': %s", o.harden, why ? why : "expected "
+			   "module-load,bpf,ptrace,mount");
+	if (o.no_harden && ug_harden_parse(o.no_harden, &why) < 0)
+		return bad("invalid --no-harden '%s': %s", o.no_harden, why ? why : "expected "
+			   "module-load,bpf,ptrace,mount");
 	if (o.mode && ug_mode_parse(o.mode) < 0)
 		return bad("invalid --mode '%s': expected enforce, audit or off", o.mode);
 	if (o.def_egress && ug_action_parse(o.def_egress) < 0)
@@ -450,7 +556,22 @@ static int unit_set(int argc, char **argv)
 		return bad("invalid --default-ingress '%s': expected allow or deny", o.def_ingress);
 	if (open_store(UG_STORE_CREATE, &st))
 		return 1;
-	err = ug_store_unit_set(st, argv[0], o.mode, o.def_egress, o.def_ingress);
+	if (o.harden || o.no_harden) {
+		/* Switches are added and removed, not replaced: read the current set. */
+		struct unit_find f = { .target = argv[0] };
+		int cur = 0;
+
+		err = ug_store_units(st, find_unit, &f);
+		if (!err && f.harden[0] && (cur = ug_harden_parse(f.harden, &why)) < 0)
+			cur = 0;
+		if (o.harden)
+			cur |= ug_harden_parse(o.harden, &why);
+		if (o.no_harden)
+			cur &= ~ug_harden_parse(o.no_harden, &why);
+		ug_harden_format(cur, harden, sizeof(harden));
+	}
+	err = ug_store_unit_set(st, argv[0], o.mode, o.def_egress, o.def_ingress,
+				o.harden || o.no_harden ? harden : NULL);
 	if (err)
 		fprintf(stderr, "unitguardctl: unit set: %s\n", ug_store_errmsg(st));
 	ug_store_close(st);
@@ -863,6 +984,7 @@ static int apply(int argc, char **argv)
 			.mode = pf.units[i].mode,
 			.default_egress = pf.units[i].default_egress,
 			.default_ingress = pf.units[i].default_ingress,
+			.harden = pf.units[i].harden,
 		};
 	for (size_t i = 0; i < pf.n_rules; i++)
 		rules[i] = (struct ug_store_rule_spec){
@@ -870,6 +992,7 @@ static int apply(int argc, char **argv)
 			.direction = pf.rules[i].direction,
 			.action = pf.rules[i].action,
 			.prefix = pf.rules[i].prefix,
+			.access = pf.rules[i].access,
 			.proto = pf.rules[i].proto,
 			.port_lo = pf.rules[i].port_lo,
 			.port_hi = pf.rules[i].port_hi,
@@ -923,6 +1046,7 @@ static int export_unit(const struct ug_store_unit *u, void *ctx)
 	fu->mode = dup_or_null(u->mode, &c->err);
 	fu->default_egress = dup_or_null(u->default_egress, &c->err);
 	fu->default_ingress = dup_or_null(u->default_ingress, &c->err);
+	fu->harden = u->harden && u->harden[0] ? dup_or_null(u->harden, &c->err) : NULL;
 	return c->err;
 }
 
@@ -940,6 +1064,7 @@ static int export_rule(const struct ug_store_rule *r, void *ctx)
 	fr->direction = dup_or_null(r->direction, &c->err);
 	fr->action = dup_or_null(r->action, &c->err);
 	fr->prefix = dup_or_null(r->prefix, &c->err);
+	fr->access = dup_or_null(r->access, &c->err);
 	fr->proto = dup_or_null(r->proto, &c->err);
 	fr->port_lo = r->port_lo;
 	fr->port_hi = r->port_hi;

@@ -216,6 +216,128 @@ static const char *const migrations[] = {
 	");\n"
 	"\n"
 	"PRAGMA user_version = 2;\n",
+
+	/* 2 -> 3 */
+	/* harden: a canonical comma list; the store keeps it as it is given. */
+	"ALTER TABLE units ADD COLUMN harden TEXT NOT NULL DEFAULT '';\n"
+	"\n"
+	"ALTER TABLE audit ADD COLUMN path TEXT;\n"
+	"ALTER TABLE audit ADD COLUMN exe TEXT;\n"
+	"ALTER TABLE audit ADD COLUMN detail TEXT;\n"
+	"\n"
+	/*
+	 * sqlite cannot change a CHECK constraint, so rules is rebuilt: new table, copy, drop,
+	 * rename. Columns keep the order v2's ADD COLUMNs gave them; access comes last.
+	 *
+	 * foreign_keys is on and cannot change inside this transaction. Nothing references
+	 * rules, so the DROP (an implicit DELETE, which fires no triggers) breaks nothing;
+	 * defer_foreign_keys (reset by COMMIT or ROLLBACK) lets a copy of a row that already
+	 * pointed at nothing through, so that migrate() can name it after its
+	 * foreign_key_check rather than the INSERT failing without saying which row.
+	 *
+	 * legacy_alter_table: since 3.26 RENAME re-resolves every view and trigger in the
+	 * schema, and one of an operator's naming rules (gone after the DROP) would make it
+	 * fail. Left on only if this script fails, and then the handle is closed.
+	 *
+	 * AUTOINCREMENT: the copy sets rules_new's sequence to its max(id) only, which
+	 * would hand out again the ids of the newest rules deleted before this migration.
+	 * So it takes over rules' sequence (DROP removes rules' row, RENAME carries
+	 * rules_new's over to the new name).
+	 *
+	 * DROP TABLE also dropped the index and every trigger on rules: all recreated below,
+	 * the v1 and v2 ones as they were. An operator's own triggers or indexes on rules are
+	 * not.
+	 */
+	"PRAGMA defer_foreign_keys = ON;\n"
+	"PRAGMA legacy_alter_table = ON;\n"
+	"CREATE TABLE rules_new (\n"
+	"	id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+	"	unit_id INTEGER NOT NULL REFERENCES units(id) ON DELETE CASCADE,\n"
+	"	direction TEXT NOT NULL CHECK (direction IN ('egress', 'ingress', 'bind',\n"
+	"		'exec', 'file', 'family')),\n"
+	"	action TEXT NOT NULL CHECK (action IN ('allow', 'deny')),\n"
+	"	prefix TEXT NOT NULL,\n"
+	"	created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),\n"
+	"	proto TEXT CHECK (proto IS NULL OR proto IN ('tcp', 'udp', 'icmp')),\n"
+	"	port_lo INTEGER NOT NULL DEFAULT 0 CHECK (port_lo BETWEEN 0 AND 65535),\n"
+	"	port_hi INTEGER NOT NULL DEFAULT 0 CHECK (port_hi BETWEEN 0 AND 65535),\n"
+	"	comment TEXT,\n"
+	"	access TEXT CHECK (access IS NULL OR access IN ('read', 'write', 'any'))\n"
+	");\n"
+	"INSERT INTO rules_new (id, unit_id, direction, action, prefix, created_at, proto,\n"
+	"	port_lo, port_hi, comment)\n"
+	"SELECT id, unit_id, direction, action, prefix, created_at, proto, port_lo, port_hi,\n"
+	"	comment\n"
+	"FROM rules ORDER BY id;\n"
+	"DELETE FROM sqlite_sequence WHERE name = 'rules_new';\n"
+	"INSERT INTO sqlite_sequence (name, seq)\n"
+	"SELECT 'rules_new', max(\n"
+	"	ifnull((SELECT max(seq) FROM sqlite_sequence WHERE name = 'rules'), 0),\n"
+	"	ifnull((SELECT max(id) FROM rules_new), 0));\n"
+	"DROP TABLE rules;\n"
+	"ALTER TABLE rules_new RENAME TO rules;\n"
+	"PRAGMA legacy_alter_table = OFF;\n"
+	"CREATE INDEX rules_unit_id ON rules (unit_id);\n"
+	"\n"
+	"CREATE TRIGGER rules_ai AFTER INSERT ON rules BEGIN\n"
+	"	UPDATE meta SET value = value + 1 WHERE key = 'policy_version';\n"
+	"END;\n"
+	"CREATE TRIGGER rules_au AFTER UPDATE ON rules BEGIN\n"
+	"	UPDATE meta SET value = value + 1 WHERE key = 'policy_version';\n"
+	"END;\n"
+	"CREATE TRIGGER rules_ad AFTER DELETE ON rules BEGIN\n"
+	"	UPDATE meta SET value = value + 1 WHERE key = 'policy_version';\n"
+	"END;\n"
+	"CREATE TRIGGER rules_ports_bi BEFORE INSERT ON rules BEGIN\n"
+	"	SELECT RAISE(ABORT, 'rules: port_lo and port_hi must be integers')\n"
+	"	WHERE typeof(NEW.port_lo) <> 'integer' OR typeof(NEW.port_hi) <> 'integer';\n"
+	"	SELECT RAISE(ABORT, 'rules: port_hi must be 0 when port_lo is 0')\n"
+	"	WHERE NEW.port_lo = 0 AND NEW.port_hi <> 0;\n"
+	"	SELECT RAISE(ABORT, 'rules: port_hi must not be below port_lo')\n"
+	"	WHERE NEW.port_lo <> 0 AND NEW.port_hi < NEW.port_lo;\n"
+	"	SELECT RAISE(ABORT, 'rules: ports need proto tcp, udp or any')\n"
+	"	WHERE NEW.port_lo <> 0 AND NEW.proto IS NOT NULL\n"
+	"		AND NEW.proto NOT IN ('tcp', 'udp');\n"
+	"END;\n"
+	"CREATE TRIGGER rules_ports_bu BEFORE UPDATE ON rules BEGIN\n"
+	"	SELECT RAISE(ABORT, 'rules: port_lo and port_hi must be integers')\n"
+	"	WHERE typeof(NEW.port_lo) <> 'integer' OR typeof(NEW.port_hi) <> 'integer';\n"
+	"	SELECT RAISE(ABORT, 'rules: port_hi must be 0 when port_lo is 0')\n"
+	"	WHERE NEW.port_lo = 0 AND NEW.port_hi <> 0;\n"
+	"	SELECT RAISE(ABORT, 'rules: port_hi must not be below port_lo')\n"
+	"	WHERE NEW.port_lo <> 0 AND NEW.port_hi < NEW.port_lo;\n"
+	"	SELECT RAISE(ABORT, 'rules: ports need proto tcp, udp or any')\n"
+	"	WHERE NEW.port_lo <> 0 AND NEW.proto IS NOT NULL\n"
+	"		AND NEW.proto NOT IN ('tcp', 'udp');\n"
+	"END;\n"
+	"\n"
+	/* What each kind of rule may carry, as triggers for their clearer messages (a table
+	 * CHECK only names itself). exec rules may allow or deny; file and family rules only
+	 * deny. NULL direction or action are left to their NOT NULL constraints. */
+	"CREATE TRIGGER rules_kind_bi BEFORE INSERT ON rules BEGIN\n"
+	"	SELECT RAISE(ABORT, 'rules: access is only for file rules')\n"
+	"	WHERE NEW.access IS NOT NULL AND NEW.direction <> 'file';\n"
+	"	SELECT RAISE(ABORT, 'rules: file rules need access read, write or any')\n"
+	"	WHERE NEW.direction = 'file' AND NEW.access IS NULL;\n"
+	"	SELECT RAISE(ABORT, 'rules: exec, file and family rules take no proto or ports')\n"
+	"	WHERE NEW.direction IN ('exec', 'file', 'family') AND (NEW.proto IS NOT NULL\n"
+	"		OR NEW.port_lo IS NOT 0 OR NEW.port_hi IS NOT 0);\n"
+	"	SELECT RAISE(ABORT, 'rules: file and family rules can only deny')\n"
+	"	WHERE NEW.direction IN ('file', 'family') AND NEW.action <> 'deny';\n"
+	"END;\n"
+	"CREATE TRIGGER rules_kind_bu BEFORE UPDATE ON rules BEGIN\n"
+	"	SELECT RAISE(ABORT, 'rules: access is only for file rules')\n"
+	"	WHERE NEW.access IS NOT NULL AND NEW.direction <> 'file';\n"
+	"	SELECT RAISE(ABORT, 'rules: file rules need access read, write or any')\n"
+	"	WHERE NEW.direction = 'file' AND NEW.access IS NULL;\n"
+	"	SELECT RAISE(ABORT, 'rules: exec, file and family rules take no proto or ports')\n"
+	"	WHERE NEW.direction IN ('exec', 'file', 'family') AND (NEW.proto IS NOT NULL\n"
+	"		OR NEW.port_lo IS NOT 0 OR NEW.port_hi IS NOT 0);\n"
+	"	SELECT RAISE(ABORT, 'rules: file and family rules can only deny')\n"
+	"	WHERE NEW.direction IN ('file', 'family') AND NEW.action <> 'deny';\n"
+	"END;\n"
+	"\n"
+	"PRAGMA user_version = 3;\n",
 };
 
 #define UG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -368,6 +490,39 @@ static int newer_schema(struct ug_store *st, int v)
 }
 
 /*
+ * Run inside each migration's transaction, before its COMMIT: a migration must leave no
+ * row pointing at nothing. COMMIT alone would not say so for migrations[2]: with foreign keys
+ * deferred, copying a dangling rules row counts one violation and the DROP's implicit DELETE
+ * of the original uncounts it. Names the first offender, so the operator can fix it with
+ * sqlite3 and open again.
+ */
+static int fk_check(struct ug_store *st, int v)
+{
+	sqlite3_stmt *stmt = NULL;
+	const char *table, *parent;
+	int rc, ret;
+
+	ret = prepare(st, "PRAGMA foreign_key_check", &stmt);
+	if (ret)
+		return ret;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		table = (const char *)sqlite3_column_text(stmt, 0);
+		parent = (const char *)sqlite3_column_text(stmt, 2);
+		set_err(st, "migration %d: foreign key check failed: %s row %lld refers to a "
+			"missing %s row", v, table ? table : "?",
+			(long long)sqlite3_column_int64(stmt, 1), parent ? parent : "?");
+		ret = -EIO;
+	} else if (rc != SQLITE_DONE) {
+		ret = fail(st, rc, "foreign key check");
+	} else {
+		ret = 0;
+	}
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+/*
  * The version is read again under the write lock: another process may have opened the same
  * store and migrated it between our first look and our BEGIN IMMEDIATE.
  */
@@ -408,6 +563,9 @@ static int migrate(struct ug_store *st)
 			ret = -EIO;
 			goto rollback;
 		}
+		ret = fk_check(st, v);
+		if (ret)
+			goto rollback;
 		ret = tx_commit(st);
 		if (ret)
 			goto rollback;
@@ -669,15 +827,17 @@ static int policy_stmts_prepare(struct ug_store *st, struct policy_stmts *ps, bo
 	static const char unit_upd[] =
 		"UPDATE units SET mode = coalesce(?2, mode),\n"
 		"	default_egress = coalesce(?3, default_egress),\n"
-		"	default_ingress = coalesce(?4, default_ingress)\n"
+		"	default_ingress = coalesce(?4, default_ingress),\n"
+		"	harden = coalesce(?5, harden)\n"
 		"WHERE target = ?1 AND (mode IS NOT coalesce(?2, mode)\n"
 		"	OR default_egress IS NOT coalesce(?3, default_egress)\n"
-		"	OR default_ingress IS NOT coalesce(?4, default_ingress))";
+		"	OR default_ingress IS NOT coalesce(?4, default_ingress)\n"
+		"	OR harden IS NOT coalesce(?5, harden))";
 	static const char unit_sel[] = "SELECT id FROM units WHERE target = ?1";
 	static const char rule_ins[] =
 		"INSERT INTO rules (unit_id, direction, action, prefix, proto, port_lo, port_hi,\n"
-		"	comment)\n"
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+		"	comment, access)\n"
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 	int ret;
 
 	*ps = (struct policy_stmts){ 0 };
@@ -707,8 +867,8 @@ static void bind_text_or_null(sqlite3_stmt *stmt, int i, const char *s)
  * twice is an error rather than a silent merge. Runs inside the caller's transaction.
  */
 static int unit_ensure(struct ug_store *st, struct policy_stmts *ps, const char *target,
-		       const char *mode, const char *egress, const char *ingress, bool fresh,
-		       const char *what, int64_t *id_out)
+		       const char *mode, const char *egress, const char *ingress,
+		       const char *harden, bool fresh, const char *what, int64_t *id_out)
 {
 	int rc;
 
@@ -723,11 +883,12 @@ static int unit_ensure(struct ug_store *st, struct policy_stmts *ps, const char 
 		return -EINVAL;
 	}
 
-	if (mode || egress || ingress) {
+	if (mode || egress || ingress || harden) {
 		sqlite3_bind_text(ps->unit_upd, 1, target, -1, SQLITE_STATIC);
 		bind_text_or_null(ps->unit_upd, 2, mode);
 		bind_text_or_null(ps->unit_upd, 3, egress);
 		bind_text_or_null(ps->unit_upd, 4, ingress);
+		bind_text_or_null(ps->unit_upd, 5, harden);
 		rc = sqlite3_step(ps->unit_upd);
 		if (rc != SQLITE_DONE)
 			return fail(st, rc, what);
@@ -747,8 +908,8 @@ static int unit_ensure(struct ug_store *st, struct policy_stmts *ps, const char 
 	return 0;
 }
 
-/* The CHECK constraints and the rules_ports_* triggers judge the values; a port above 65535
- * reaches them intact as an int64 and fails there. */
+/* The CHECK constraints and the rules_ports_* and rules_kind_* triggers judge the values; a
+ * port above 65535 reaches them intact as an int64 and fails there. */
 static int rule_insert(struct ug_store *st, struct policy_stmts *ps, int64_t unit_id,
 		       const struct ug_store_rule_spec *spec, const char *what, int64_t *id_out)
 {
@@ -763,6 +924,7 @@ static int rule_insert(struct ug_store *st, struct policy_stmts *ps, int64_t uni
 	sqlite3_bind_int64(stmt, 6, spec->port_lo);
 	sqlite3_bind_int64(stmt, 7, spec->port_hi);
 	bind_text_or_null(stmt, 8, spec->comment);
+	bind_text_or_null(stmt, 9, spec->access);
 	rc = sqlite3_step(stmt);
 	if (rc != SQLITE_DONE)
 		return fail(st, rc, what);
@@ -797,8 +959,8 @@ int ug_store_rule_add(struct ug_store *st, const struct ug_store_rule_spec *spec
 	ret = policy_stmts_prepare(st, &ps, true);
 	if (ret)
 		goto rollback;
-	ret = unit_ensure(st, &ps, spec->target, NULL, NULL, NULL, false, "insert unit",
-			  &unit_id);
+	ret = unit_ensure(st, &ps, spec->target, NULL, NULL, NULL, NULL, false,
+			  "insert unit", &unit_id);
 	if (ret)
 		goto rollback;
 	ret = rule_insert(st, &ps, unit_id, spec, "insert rule", &id);
@@ -853,12 +1015,12 @@ int ug_store_rules(struct ug_store *st, const char *target, ug_store_rule_cb cb,
 	 * index on units.target. */
 	static const char all[] =
 		"SELECT r.id, u.target, r.direction, r.action, r.prefix, r.proto, r.port_lo,\n"
-		"	r.port_hi, r.comment, r.created_at\n"
+		"	r.port_hi, r.comment, r.created_at, r.access\n"
 		"FROM rules r JOIN units u ON u.id = r.unit_id\n"
 		"ORDER BY u.target, r.id";
 	static const char one[] =
 		"SELECT r.id, u.target, r.direction, r.action, r.prefix, r.proto, r.port_lo,\n"
-		"	r.port_hi, r.comment, r.created_at\n"
+		"	r.port_hi, r.comment, r.created_at, r.access\n"
 		"FROM rules r JOIN units u ON u.id = r.unit_id\n"
 		"WHERE u.target = ?1\n"
 		"ORDER BY u.target, r.id";
@@ -886,6 +1048,7 @@ int ug_store_rules(struct ug_store *st, const char *target, ug_store_rule_cb cb,
 			.port_hi = (uint32_t)sqlite3_column_int64(stmt, 7),
 			.comment = (const char *)sqlite3_column_text(stmt, 8),
 			.created_at = (const char *)sqlite3_column_text(stmt, 9),
+			.access = (const char *)sqlite3_column_text(stmt, 10),
 		};
 		ret = cb(&r, ctx);
 		if (ret)
@@ -995,6 +1158,9 @@ static int bind_audit(struct ug_store *st, sqlite3_stmt *stmt, const void *rows,
 	else
 		sqlite3_bind_null(stmt, 15);
 	sqlite3_bind_int64(stmt, 16, a->generation);
+	bind_text_or_null(stmt, 17, a->path);
+	bind_text_or_null(stmt, 18, a->exe);
+	bind_text_or_null(stmt, 19, a->detail);
 	return 0;
 }
 
@@ -1002,8 +1168,10 @@ int ug_store_audit_insert(struct ug_store *st, const struct ug_audit_row *rows, 
 {
 	static const char sql[] =
 		"INSERT INTO audit (time, time_us, unit, cgroup_id, pid, uid, comm, family,\n"
-		"	protocol, address, port, hook, direction, verdict, rule_id, generation)\n"
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+		"	protocol, address, port, hook, direction, verdict, rule_id, generation,\n"
+		"	path, exe, detail)\n"
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,\n"
+		"	?17, ?18, ?19)";
 
 	if (!st || (n && !rows))
 		return -EINVAL;
@@ -1019,7 +1187,8 @@ int ug_store_audit_list(struct ug_store *st, const char *unit, ug_store_audit_cb
 {
 #define AUDIT_COLUMNS                                                                      \
 	"SELECT id, time, time_us, unit, cgroup_id, pid, uid, comm, family, protocol, "    \
-	"address, port, hook, direction, verdict, rule_id, generation FROM audit\n"
+	"address, port, hook, direction, verdict, rule_id, generation, path, exe, "        \
+	"detail FROM audit\n"
 	static const char all[] = AUDIT_COLUMNS "ORDER BY id";
 	static const char one[] = AUDIT_COLUMNS "WHERE unit = ?1 ORDER BY id";
 #undef AUDIT_COLUMNS
@@ -1056,6 +1225,9 @@ int ug_store_audit_list(struct ug_store *st, const char *unit, ug_store_audit_cb
 				.verdict = column_text(stmt, 14),
 				.rule_id = sqlite3_column_int64(stmt, 15),
 				.generation = (uint32_t)sqlite3_column_int64(stmt, 16),
+				.path = column_text(stmt, 17),
+				.exe = column_text(stmt, 18),
+				.detail = column_text(stmt, 19),
 			},
 		};
 		ret = cb(&a, ctx);
@@ -1101,7 +1273,8 @@ int ug_store_lost_add(struct ug_store *st, int64_t time_us, uint64_t count)
 /* --- units ------------------------------------------------------------------------------ */
 
 int ug_store_unit_set(struct ug_store *st, const char *target, const char *mode,
-		      const char *default_egress, const char *default_ingress)
+		      const char *default_egress, const char *default_ingress,
+		      const char *harden)
 {
 	struct policy_stmts ps = { 0 };
 	int64_t id;
@@ -1120,8 +1293,8 @@ int ug_store_unit_set(struct ug_store *st, const char *target, const char *mode,
 	ret = policy_stmts_prepare(st, &ps, false);
 	if (ret)
 		goto rollback;
-	ret = unit_ensure(st, &ps, target, mode, default_egress, default_ingress, false,
-			  "set unit", &id);
+	ret = unit_ensure(st, &ps, target, mode, default_egress, default_ingress, harden,
+			  false, "set unit", &id);
 	if (ret)
 		goto rollback;
 	policy_stmts_finalize(&ps);
@@ -1140,7 +1313,7 @@ rollback:
 int ug_store_units(struct ug_store *st, ug_store_unit_cb cb, void *ctx)
 {
 	static const char sql[] =
-		"SELECT id, target, mode, default_egress, default_ingress FROM units\n"
+		"SELECT id, target, mode, default_egress, default_ingress, harden FROM units\n"
 		"ORDER BY target";
 	sqlite3_stmt *stmt = NULL;
 	struct ug_store_unit u;
@@ -1158,6 +1331,7 @@ int ug_store_units(struct ug_store *st, ug_store_unit_cb cb, void *ctx)
 			.mode = column_text(stmt, 2),
 			.default_egress = column_text(stmt, 3),
 			.default_ingress = column_text(stmt, 4),
+			.harden = column_text(stmt, 5),
 		};
 		ret = cb(&u, ctx);
 		if (ret)
@@ -1222,13 +1396,13 @@ int ug_store_replace(struct ug_store *st, const struct ug_store_unit *units, siz
 
 		snprintf(what, sizeof(what), "units[%zu]", i);
 		ret = unit_ensure(st, &ps, u->target, u->mode, u->default_egress,
-				  u->default_ingress, true, what, &unit_id);
+				  u->default_ingress, u->harden, true, what, &unit_id);
 		if (ret)
 			goto rollback;
 	}
 	for (i = 0; i < n_rules; i++) {
 		snprintf(what, sizeof(what), "rules[%zu]", i);
-		ret = unit_ensure(st, &ps, rules[i].target, NULL, NULL, NULL, false, what,
+		ret = unit_ensure(st, &ps, rules[i].target, NULL, NULL, NULL, NULL, false, what,
 				  &unit_id);
 		if (ret)
 			goto rollback;

@@ -38,9 +38,10 @@ int ug_store_policy_version(struct ug_store *st, int64_t *out);
 /* A rule to store. Inputs must already be validated and canonical. */
 struct ug_store_rule_spec {
 	const char *target;
-	const char *direction; /* "egress" | "ingress" | "bind" */
+	const char *direction; /* "egress" | "ingress" | "bind" | "exec" | "file" | "family" */
 	const char *action;    /* "allow" | "deny" */
-	const char *prefix;    /* canonical CIDR */
+	const char *prefix;    /* canonical CIDR; exec/file: canonical path; family: its name */
+	const char *access;    /* file only: "read" | "write" | "any"; NULL otherwise */
 	const char *proto;     /* "tcp" | "udp" | "icmp", or NULL: any */
 	uint32_t port_lo;      /* 0: no port qualifier; else 1..65535 */
 	uint32_t port_hi;      /* >= port_lo when port_lo != 0 */
@@ -60,6 +61,7 @@ struct ug_store_rule {
 	const char *direction;
 	const char *action;
 	const char *prefix;
+	const char *access;  /* file rules: "read" | "write" | "any"; else NULL */
 	const char *proto;   /* NULL: any */
 	uint32_t port_lo;    /* 0: none */
 	uint32_t port_hi;
@@ -88,6 +90,9 @@ struct ug_audit_row {
 	const char *verdict;   /* "deny" | "audit" */
 	int64_t rule_id;       /* 0: the default posture decided; stored as NULL */
 	uint32_t generation;
+	const char *path;      /* LSM: the file or program path; NULL otherwise */
+	const char *exe;       /* LSM: the acting task's executable; NULL if unknown */
+	const char *detail;    /* LSM: e.g. "family=packet", "target_pid=42", "path too long" */
 };
 
 /* Inserts n rows in one transaction: all or none. */
@@ -113,12 +118,14 @@ struct ug_store_unit {
 	const char *mode;            /* "enforce" | "audit" | "off" */
 	const char *default_egress;  /* "allow" | "deny" */
 	const char *default_ingress; /* "allow" | "deny" */
+	const char *harden;          /* canonical comma list (ug_harden_format), "" for none */
 };
 
 /* Creates the units row if needed; a NULL field keeps its current value (or
- * the default: enforce, allow, allow). Validated input only. */
+ * the default: enforce, allow, allow, ""). Validated input only. */
 int ug_store_unit_set(struct ug_store *st, const char *target, const char *mode,
-		      const char *default_egress, const char *default_ingress);
+		      const char *default_egress, const char *default_ingress,
+		      const char *harden);
 typedef int (*ug_store_unit_cb)(const struct ug_store_unit *u, void *ctx);
 /* Every units row (with or without rules), ordered by target. */
 int ug_store_units(struct ug_store *st, ug_store_unit_cb cb, void *ctx);

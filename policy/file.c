@@ -18,22 +18,63 @@
 #define SHOW_MAX 64
 #define SHOW_BUF (SHOW_MAX + 4)
 #define MSG_MAX 512
+/* Room for any canonical value canon_value() builds: a path is the longest. */
+#define CANON_BUF (UG_PATH_MAX > UG_PREFIX_STRLEN ? UG_PATH_MAX : UG_PREFIX_STRLEN)
 
 static const char *const top_keys[] = { "version", "units" };
 enum { TOP_VERSION, TOP_UNITS };
 
 static const char *const unit_keys[] = {
-	"target", "mode", "default-egress", "default-ingress", "rules",
+	"target", "mode", "default-egress", "default-ingress", "harden", "rules",
 };
-enum { UNIT_TARGET, UNIT_MODE, UNIT_DEFAULT_EGRESS, UNIT_DEFAULT_INGRESS, UNIT_RULES };
+enum {
+	UNIT_TARGET, UNIT_MODE, UNIT_DEFAULT_EGRESS, UNIT_DEFAULT_INGRESS, UNIT_HARDEN,
+	UNIT_RULES,
+};
 
 static const char *const rule_keys[] = {
-	"direction", "action", "prefix", "proto", "port", "comment",
+	"direction", "action", "prefix", "proto", "port", "path", "access", "family", "comment",
 };
-enum { RULE_DIRECTION, RULE_ACTION, RULE_PREFIX, RULE_PROTO, RULE_PORT, RULE_COMMENT };
+enum {
+	RULE_DIRECTION, RULE_ACTION, RULE_PREFIX, RULE_PROTO, RULE_PORT, RULE_PATH, RULE_ACCESS,
+	RULE_FAMILY, RULE_COMMENT,
+};
+
+/*
+ * What a rule's direction makes of it. ug_dir_parse() knows only the network
+ * directions, which share one shape; the LSM kinds are directions only in
+ * the file, each with keys of its own.
+ */
+enum rkind { RK_NET, RK_EXEC, RK_FILE, RK_FAMILY, RK_MAX };
+
+static const char *const rkind_dirs[] = {
+	[RK_EXEC] = "exec", [RK_FILE] = "file", [RK_FAMILY] = "family",
+};
+
+/* Bit (1 << RULE_*) set: the key may appear in a rule of that kind. */
+#define KEY(k) (1u << (k))
+#define COMMON_KEYS (KEY(RULE_DIRECTION) | KEY(RULE_ACTION) | KEY(RULE_COMMENT))
+static const unsigned int rkind_keys[RK_MAX] = {
+	[RK_NET] = COMMON_KEYS | KEY(RULE_PREFIX) | KEY(RULE_PROTO) | KEY(RULE_PORT),
+	[RK_EXEC] = COMMON_KEYS | KEY(RULE_PATH),
+	[RK_FILE] = COMMON_KEYS | KEY(RULE_PATH) | KEY(RULE_ACCESS),
+	[RK_FAMILY] = COMMON_KEYS | KEY(RULE_FAMILY),
+};
+
+/* For the message when a key is used in the wrong kind of rule. */
+static const char *const key_owner[] = {
+	[RULE_PREFIX] = "network rules", [RULE_PROTO] = "network rules",
+	[RULE_PORT] = "network rules",   [RULE_PATH] = "exec and file rules",
+	[RULE_ACCESS] = "file rules",    [RULE_FAMILY] = "family rules",
+};
 
 /* Fields whose value has a canonical form, checked by a policy.h parser. */
-enum kind { K_TARGET, K_MODE, K_POSTURE, K_DIRECTION, K_ACTION, K_PREFIX, K_PROTO };
+enum kind {
+	K_TARGET, K_MODE, K_POSTURE, K_DIRECTION, K_ACTION, K_PREFIX, K_PROTO, K_PATH, K_ACCESS,
+	K_FAMILY, K_HARDEN,
+};
+
+#define HARDEN_EXPECTED "module-load, bpf, ptrace or mount"
 
 static void __attribute__((format(printf, 3, 4)))
 set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -121,13 +162,69 @@ static bool utf8_valid(const char *str)
 	return true;
 }
 
+/* The kind of rule a canonical direction makes. */
+static enum rkind rule_kind(const char *direction)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(rkind_dirs); i++)
+		if (rkind_dirs[i] && !strcmp(direction, rkind_dirs[i]))
+			return (enum rkind)i;
+	return RK_NET;
+}
+
+/*
+ * One item of a harden list, of len bytes (a sequence item, or a piece of a
+ * comma string), ORed into *bits. ug_harden_parse() cannot quote the item
+ * back, so the message is made here.
+ */
+static int harden_item(const char *item, size_t len, int *bits, char *msg, size_t msglen)
+{
+	char buf[SHOW_MAX + 2], shown[SHOW_BUF];
+	size_t n = len < SHOW_MAX + 1 ? len : SHOW_MAX + 1;
+	int r = -EINVAL;
+
+	/* No name is that long: a cut copy fails all the same, and show()
+	 * still marks it as cut. */
+	memcpy(buf, item, n);
+	buf[n] = '\0';
+	/* "" and "a,b" are lists to ug_harden_parse(), not items. */
+	if (n && !strchr(buf, ','))
+		r = ug_harden_parse(buf, NULL);
+	if (r < 0) {
+		snprintf(msg, msglen, "invalid harden item '%s' (expected %s)", show(buf, shown),
+			 HARDEN_EXPECTED);
+		return -EINVAL;
+	}
+	*bits |= r;
+	return 0;
+}
+
+/* A comma string, "module-load,bpf", canonical in cbuf; "" is the empty list. */
+static const char *canon_harden(const char *v, char cbuf[CANON_BUF], char *msg, size_t msglen)
+{
+	const char *c, *end;
+	int bits = 0;
+
+	for (c = v; *v; c = end + 1) {
+		end = strchrnul(c, ',');
+		if (harden_item(c, (size_t)(end - c), &bits, msg, msglen) < 0)
+			return NULL;
+		if (!*end)
+			break;
+	}
+	if (ug_harden_format(bits, cbuf, CANON_BUF) < 0) {
+		snprintf(msg, msglen, "harden cannot be formatted");
+		return NULL;
+	}
+	return cbuf;
+}
+
 /*
  * Check a value with its policy.h parser and return its canonical text (a
- * static string, v itself for a target, or pbuf for a prefix). On error,
- * return NULL with what is wrong in msg; parse and emit add the location.
+ * static string, v itself for a target, or cbuf). On error, return NULL with
+ * what is wrong in msg; parse and emit add the location.
  */
 static const char *canon_value(enum kind k, const char *key, const char *v,
-			       char pbuf[UG_PREFIX_STRLEN], char *msg, size_t msglen)
+			       char cbuf[CANON_BUF], char *msg, size_t msglen)
 {
 	char shown[SHOW_BUF];
 	const char *why = NULL, *expected = NULL;
@@ -156,16 +253,43 @@ static const char *canon_value(enum kind k, const char *key, const char *v,
 		r = ug_dir_parse(v);
 		if (r >= 0)
 			return ug_dir_name(r);
-		expected = "egress, ingress or bind";
+		for (size_t i = 0; i < ARRAY_SIZE(rkind_dirs); i++)
+			if (rkind_dirs[i] && !strcmp(v, rkind_dirs[i]))
+				return rkind_dirs[i];
+		expected = "egress, ingress, bind, exec, file or family";
 		break;
 	case K_PREFIX:
 		if (ug_prefix_parse(v, &p, &why) < 0)
 			break;
-		if (ug_prefix_format(&p, pbuf, UG_PREFIX_STRLEN) < 0) {
+		if (ug_prefix_format(&p, cbuf, CANON_BUF) < 0) {
 			why = "cannot be formatted";
 			break;
 		}
-		return pbuf;
+		return cbuf;
+	case K_PATH:
+		if (ug_path_parse(v, cbuf, CANON_BUF, &why) < 0)
+			break;
+		return cbuf;
+	case K_ACCESS:
+		r = ug_access_parse(v);
+		if (r >= 0)
+			return ug_access_name(r);
+		expected = "read, write or any";
+		break;
+	case K_FAMILY:
+		r = ug_family_parse(v);
+		if (r < 0) {
+			expected = "a socket family name such as packet or netlink, or 1-63";
+			break;
+		}
+		/* A number is canonical only for a family without a name. */
+		if (!strcmp(ug_family_name(r), "unknown")) {
+			snprintf(cbuf, CANON_BUF, "%d", r);
+			return cbuf;
+		}
+		return ug_family_name(r);
+	case K_HARDEN:
+		return canon_harden(v, cbuf, msg, msglen);
 	case K_PROTO:
 		/* 0 is "any", which the file spells by leaving proto out. */
 		r = ug_proto_parse(v);
@@ -415,7 +539,7 @@ static int take_scalar(struct parser *p, const char *key, char **out)
 /* The current event as a field with a canonical form, stored canonical. */
 static int take_field(struct parser *p, enum kind k, const char *key, char **out)
 {
-	char pbuf[UG_PREFIX_STRLEN], msg[MSG_MAX];
+	char cbuf[CANON_BUF], msg[MSG_MAX];
 	int line = cur_line(p), r;
 	const char *c;
 	char *v;
@@ -423,7 +547,7 @@ static int take_field(struct parser *p, enum kind k, const char *key, char **out
 	r = take_scalar(p, key, &v);
 	if (r < 0)
 		return r;
-	c = canon_value(k, key, v, pbuf, msg, sizeof(msg));
+	c = canon_value(k, key, v, cbuf, msg, sizeof(msg));
 	if (!c) {
 		r = fail(p, line, "%s", msg);
 		goto free_value;
@@ -452,6 +576,45 @@ static int take_port(struct parser *p, struct ug_file_rule *rule)
 		r = fail(p, line, "invalid port '%s': %s", show(v, shown), why ? why : "not valid");
 	free(v);
 	return r;
+}
+
+/* harden: a sequence of names, or one comma string; stored canonical. */
+static int take_harden(struct parser *p, char **out)
+{
+	char cbuf[CANON_BUF], msg[MSG_MAX];
+	int bits = 0, r;
+	char *v;
+
+	if (p->ev.type == YAML_MAPPING_START_EVENT)
+		return fail(p, cur_line(p), "'harden' must be a sequence or a scalar, not a mapping");
+	if (p->ev.type != YAML_SEQUENCE_START_EVENT)
+		return take_field(p, K_HARDEN, "harden", out);
+	for (;;) {
+		int line;
+
+		r = next(p);
+		if (r < 0)
+			return r;
+		if (p->ev.type == YAML_SEQUENCE_END_EVENT)
+			break;
+		line = cur_line(p);
+		if (p->ev.type != YAML_SCALAR_EVENT)
+			return fail(p, line, "'harden' items must be scalars, not %s",
+				    kind_of(&p->ev));
+		r = take_scalar(p, "harden", &v);
+		if (r < 0)
+			return r;
+		r = harden_item(v, strlen(v), &bits, msg, sizeof(msg));
+		free(v);
+		if (r < 0)
+			return fail(p, line, "%s", msg);
+	}
+	if (ug_harden_format(bits, cbuf, sizeof(cbuf)) < 0)
+		return fail(p, cur_line(p), "harden cannot be formatted");
+	*out = strdup(cbuf);
+	if (!*out)
+		return oom(p);
+	return 0;
 }
 
 static int take_version(struct parser *p)
@@ -527,12 +690,72 @@ static int parse_sequence(struct parser *p, const char *key, int (*item)(struct 
 	}
 }
 
+/*
+ * The checks that need the whole rule: the direction decides which keys
+ * belong, and keys come in any order. key_line[k] is the line of key k's
+ * value, 0 when absent. *what is the path or family, moved into
+ * rule->prefix once it is known to belong.
+ */
+static int check_rule(struct parser *p, struct ug_file_rule *rule, const int *key_line,
+		      char **what)
+{
+	size_t bad = ARRAY_SIZE(rule_keys);
+	enum rkind kind;
+
+	if (!rule->direction)
+		return fail(p, rule->line, "rule has no 'direction'");
+	if (!rule->action)
+		return fail(p, rule->line, "rule has no 'action'");
+	kind = rule_kind(rule->direction);
+	/* Of the keys that do not belong, blame the first in the file. */
+	for (size_t k = 0; k < ARRAY_SIZE(rule_keys); k++)
+		if (key_line[k] && !(rkind_keys[kind] & KEY(k)) &&
+		    (bad == ARRAY_SIZE(rule_keys) || key_line[k] < key_line[bad]))
+			bad = k;
+	if (bad < ARRAY_SIZE(rule_keys))
+		return fail(p, key_line[bad], "'%s' is only for %s, not %s rules", rule_keys[bad],
+			    key_owner[bad], rule->direction);
+
+	switch (kind) {
+	case RK_NET:
+		if (!rule->prefix)
+			return fail(p, rule->line, "rule has no 'prefix'");
+		/* Checked at the end: proto may come after port. */
+		if (key_line[RULE_PORT] && rule->proto && !strcmp(rule->proto, "icmp"))
+			return fail(p, key_line[RULE_PORT], "port needs proto tcp or udp (or none)");
+		return 0;
+	case RK_EXEC:
+	case RK_FILE:
+	case RK_FAMILY:
+		/* Nothing to allow: what these rules do not deny is allowed already. */
+		if (kind != RK_EXEC && strcmp(rule->action, "deny"))
+			return fail(p, key_line[RULE_ACTION], "%s rules can only deny",
+				    rule->direction);
+		if (!*what)
+			return fail(p, rule->line, "rule has no '%s'",
+				    kind == RK_FAMILY ? "family" : "path");
+		if (kind == RK_FILE && !rule->access) {
+			rule->access = strdup("any");
+			if (!rule->access)
+				return oom(p);
+		}
+		rule->prefix = *what;
+		*what = NULL;
+		return 0;
+	case RK_MAX:
+		break;
+	}
+	return 0;
+}
+
 static int parse_rule(struct parser *p)
 {
 	struct ug_file_rule *rules, *rule;
+	int key_line[ARRAY_SIZE(rule_keys)] = { 0 };
+	char *path = NULL, *family = NULL;
 	unsigned int seen = 0;
-	int port_line = 0, r;
 	size_t k;
+	int r;
 
 	if (p->ev.type != YAML_MAPPING_START_EVENT)
 		return fail(p, cur_line(p), "a rule must be a mapping, not %s", kind_of(&p->ev));
@@ -545,6 +768,7 @@ static int parse_rule(struct parser *p)
 	rule->line = cur_line(p);
 
 	while ((r = next_key(p, rule_keys, ARRAY_SIZE(rule_keys), &seen, &k)) > 0) {
+		key_line[k] = cur_line(p);
 		switch (k) {
 		case RULE_DIRECTION:
 			r = take_field(p, K_DIRECTION, "direction", &rule->direction);
@@ -559,28 +783,32 @@ static int parse_rule(struct parser *p)
 			r = take_field(p, K_PROTO, "proto", &rule->proto);
 			break;
 		case RULE_PORT:
-			port_line = cur_line(p);
 			r = take_port(p, rule);
+			break;
+		case RULE_PATH:
+			r = take_field(p, K_PATH, "path", &path);
+			break;
+		case RULE_ACCESS:
+			r = take_field(p, K_ACCESS, "access", &rule->access);
+			break;
+		case RULE_FAMILY:
+			r = take_field(p, K_FAMILY, "family", &family);
 			break;
 		case RULE_COMMENT:
 			r = take_scalar(p, "comment", &rule->comment);
 			break;
 		}
 		if (r < 0)
-			return r;
+			goto out;
 	}
 	if (r < 0)
-		return r;
-	if (!rule->direction)
-		return fail(p, rule->line, "rule has no 'direction'");
-	if (!rule->action)
-		return fail(p, rule->line, "rule has no 'action'");
-	if (!rule->prefix)
-		return fail(p, rule->line, "rule has no 'prefix'");
-	/* Checked at the end: proto may come after port. */
-	if (port_line && rule->proto && !strcmp(rule->proto, "icmp"))
-		return fail(p, port_line, "port needs proto tcp or udp (or none)");
-	return 0;
+		goto out;
+	/* No kind takes both path and family: check_rule() refuses the other. */
+	r = check_rule(p, rule, key_line, path ? &path : &family);
+out:
+	free(path);
+	free(family);
+	return r;
 }
 
 static int parse_unit(struct parser *p)
@@ -614,6 +842,9 @@ static int parse_unit(struct parser *p)
 			break;
 		case UNIT_DEFAULT_INGRESS:
 			r = take_field(p, K_POSTURE, "default-ingress", &unit->default_ingress);
+			break;
+		case UNIT_HARDEN:
+			r = take_harden(p, &unit->harden);
 			break;
 		case UNIT_RULES:
 			r = parse_sequence(p, "rules", parse_rule);
@@ -759,12 +990,14 @@ void ug_policy_file_free(struct ug_policy_file *pf)
 		free(pf->units[i].mode);
 		free(pf->units[i].default_egress);
 		free(pf->units[i].default_ingress);
+		free(pf->units[i].harden);
 	}
 	for (size_t i = 0; i < pf->n_rules; i++) {
 		free(pf->rules[i].target);
 		free(pf->rules[i].direction);
 		free(pf->rules[i].action);
 		free(pf->rules[i].prefix);
+		free(pf->rules[i].access);
 		free(pf->rules[i].proto);
 		free(pf->rules[i].comment);
 	}
@@ -910,7 +1143,7 @@ static int emit_sequence_end(struct emitter *e)
 static int emit_field(struct emitter *e, const char *what, size_t idx, enum kind k,
 		      const char *key, const char *v, bool required)
 {
-	char pbuf[UG_PREFIX_STRLEN], msg[MSG_MAX];
+	char cbuf[CANON_BUF], msg[MSG_MAX];
 	const char *c;
 
 	if (!v) {
@@ -918,26 +1151,39 @@ static int emit_field(struct emitter *e, const char *what, size_t idx, enum kind
 			return emit_fail(e, "%s %zu: no %s", what, idx, key);
 		return 0;
 	}
-	c = canon_value(k, key, v, pbuf, msg, sizeof(msg));
+	c = canon_value(k, key, v, cbuf, msg, sizeof(msg));
 	if (!c)
 		return emit_fail(e, "%s %zu: %s", what, idx, msg);
 	return emit_pair(e, key, c);
 }
 
-static int emit_rule(struct emitter *e, const struct ug_file_rule *rule)
+/* What parse would refuse in a rule of this kind, beyond its values; NULL if none. */
+static const char *rule_shape_problem(const struct ug_file_rule *rule, enum rkind kind,
+				      const char *action, char *msg, size_t msglen)
 {
-	size_t idx = (size_t)(rule - e->pf->rules);
+	if (rule->proto && !(rkind_keys[kind] & KEY(RULE_PROTO)))
+		snprintf(msg, msglen, "proto is only for network rules, not %s rules",
+			 rule->direction);
+	else if ((rule->port_lo || rule->port_hi) && !(rkind_keys[kind] & KEY(RULE_PORT)))
+		snprintf(msg, msglen, "port is only for network rules, not %s rules",
+			 rule->direction);
+	else if (rule->access && !(rkind_keys[kind] & KEY(RULE_ACCESS)))
+		snprintf(msg, msglen, "access is only for file rules, not %s rules",
+			 rule->direction);
+	else if (kind != RK_NET && kind != RK_EXEC && strcmp(action, "deny"))
+		snprintf(msg, msglen, "%s rules can only deny", rule->direction);
+	else
+		return NULL;
+	return msg;
+}
+
+static int emit_network(struct emitter *e, const struct ug_file_rule *rule, size_t idx)
+{
 	const char *problem;
 	char ports[16];
 	int r;
 
-	r = emit_mapping_start(e);
-	if (!r)
-		r = emit_field(e, "rule", idx, K_DIRECTION, "direction", rule->direction, true);
-	if (!r)
-		r = emit_field(e, "rule", idx, K_ACTION, "action", rule->action, true);
-	if (!r)
-		r = emit_field(e, "rule", idx, K_PREFIX, "prefix", rule->prefix, true);
+	r = emit_field(e, "rule", idx, K_PREFIX, "prefix", rule->prefix, true);
 	if (!r)
 		r = emit_field(e, "rule", idx, K_PROTO, "proto", rule->proto, false);
 	if (r < 0)
@@ -959,9 +1205,54 @@ static int emit_rule(struct emitter *e, const struct ug_file_rule *rule)
 		if (!r)
 			r = emit_scalar(e, ports, single ? YAML_PLAIN_SCALAR_STYLE :
 							   YAML_DOUBLE_QUOTED_SCALAR_STYLE);
-		if (r < 0)
-			return r;
 	}
+	return r;
+}
+
+static int emit_rule(struct emitter *e, const struct ug_file_rule *rule)
+{
+	size_t idx = (size_t)(rule - e->pf->rules);
+	char cbuf[CANON_BUF], msg[MSG_MAX];
+	const char *action;
+	enum rkind kind;
+	int r;
+
+	r = emit_mapping_start(e);
+	if (!r)
+		r = emit_field(e, "rule", idx, K_DIRECTION, "direction", rule->direction, true);
+	if (!r)
+		r = emit_field(e, "rule", idx, K_ACTION, "action", rule->action, true);
+	if (r < 0)
+		return r;
+	/* Both are known good now. */
+	kind = rule_kind(canon_value(K_DIRECTION, "direction", rule->direction, cbuf, msg,
+				     sizeof(msg)));
+	action = canon_value(K_ACTION, "action", rule->action, cbuf, msg, sizeof(msg));
+	if (rule_shape_problem(rule, kind, action, msg, sizeof(msg)))
+		return emit_fail(e, "rule %zu: %s", idx, msg);
+
+	switch (kind) {
+	case RK_NET:
+		r = emit_network(e, rule, idx);
+		break;
+	case RK_EXEC:
+		r = emit_field(e, "rule", idx, K_PATH, "path", rule->prefix, true);
+		break;
+	case RK_FILE:
+		r = emit_field(e, "rule", idx, K_PATH, "path", rule->prefix, true);
+		/* Always written: "any" as the default is easy to miss when reading. */
+		if (!r)
+			r = emit_field(e, "rule", idx, K_ACCESS, "access",
+				       rule->access ? rule->access : "any", true);
+		break;
+	case RK_FAMILY:
+		r = emit_field(e, "rule", idx, K_FAMILY, "family", rule->prefix, true);
+		break;
+	case RK_MAX:
+		break;
+	}
+	if (r < 0)
+		return r;
 
 	if (rule->comment) {
 		if (!utf8_valid(rule->comment))
@@ -975,6 +1266,39 @@ static int emit_rule(struct emitter *e, const struct ug_file_rule *rule)
 			return r;
 	}
 	return emit_mapping_end(e);
+}
+
+/* harden: [module-load, bpf], flow style: a list of a few words reads best on one line. */
+static int emit_harden(struct emitter *e, size_t idx, const char *harden)
+{
+	char cbuf[CANON_BUF], msg[MSG_MAX];
+	const char *c;
+	yaml_event_t ev;
+	int r;
+
+	c = canon_value(K_HARDEN, "harden", harden, cbuf, msg, sizeof(msg));
+	if (!c)
+		return emit_fail(e, "unit %zu: %s", idx, msg);
+	r = emit_scalar(e, "harden", YAML_PLAIN_SCALAR_STYLE);
+	if (r < 0)
+		return r;
+	if (!yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_FLOW_SEQUENCE_STYLE))
+		return emit_oom(e);
+	r = emit_event(e, &ev);
+	/* cbuf holds canonical names only; cut it into items in place. */
+	for (char *item = cbuf, *end; !r && *item; item = end + 1) {
+		bool last;
+
+		end = strchrnul(item, ',');
+		last = !*end;
+		*end = '\0';
+		r = emit_scalar(e, item, YAML_PLAIN_SCALAR_STYLE);
+		if (last)
+			break;
+	}
+	if (r < 0)
+		return r;
+	return emit_sequence_end(e);
 }
 
 /* Index in rules_sorted of the first rule for target; *n gets how many. */
@@ -1013,6 +1337,8 @@ static int emit_unit(struct emitter *e, const struct ug_file_unit *unit, const c
 	if (!r && unit)
 		r = emit_field(e, "unit", idx, K_POSTURE, "default-ingress",
 			       unit->default_ingress, false);
+	if (!r && unit && unit->harden)
+		r = emit_harden(e, idx, unit->harden);
 	if (r < 0)
 		return r;
 
@@ -1105,12 +1431,12 @@ static int emit_document(struct emitter *e, const struct ug_file_unit **units_so
 static int check_targets(struct emitter *e)
 {
 	const struct ug_policy_file *pf = e->pf;
-	char msg[MSG_MAX], pbuf[UG_PREFIX_STRLEN];
+	char msg[MSG_MAX], cbuf[CANON_BUF];
 
 	for (size_t i = 0; i < pf->n_units; i++) {
 		if (!pf->units[i].target)
 			return emit_fail(e, "unit %zu: no target", i);
-		if (!canon_value(K_TARGET, "target", pf->units[i].target, pbuf, msg, sizeof(msg)))
+		if (!canon_value(K_TARGET, "target", pf->units[i].target, cbuf, msg, sizeof(msg)))
 			return emit_fail(e, "unit %zu: %s", i, msg);
 	}
 	for (size_t i = 0; i < pf->n_rules; i++)

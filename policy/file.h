@@ -17,6 +17,21 @@
  *	        proto: tcp              # optional: tcp | udp | icmp
  *	        port: 443               # optional: N or N-M (quoted or not)
  *	        comment: "https"        # optional
+ *	  - target: web.service
+ *	    harden: [module-load, bpf]  # optional: module-load, bpf, ptrace, mount;
+ *	                                # or one string "module-load,bpf"; [] for none
+ *	    rules:
+ *	      - {direction: exec, action: deny, path: /}
+ *	      - {direction: exec, action: allow, path: /usr/bin}
+ *	      - direction: file         # file rules only deny
+ *	        action: deny
+ *	        path: /etc/shadow
+ *	        access: read            # optional: read | write | any (the default)
+ *	      - {direction: family, action: deny, family: packet}  # name or 1-63
+ *
+ * exec and file rules take `path` (and file rules `access`), family rules
+ * take `family`; `prefix`, `proto` and `port` belong to the network
+ * directions only, and `path`, `access` and `family` to these only.
  *
  * Like the rest of policy/, this is pure: the caller reads and writes the
  * file; these functions work on memory buffers and never log.
@@ -42,6 +57,9 @@ struct ug_file_unit {
 	char *mode;            /* "enforce" | "audit" | "off" | NULL */
 	char *default_egress;  /* "allow" | "deny" | NULL */
 	char *default_ingress; /* "allow" | "deny" | NULL */
+	/* Canonical ug_harden_format() list, "module-load,bpf"; "" for an
+	 * explicitly empty list (none); NULL when the file did not say. */
+	char *harden;
 	int line;              /* 1-based line of the entry in the file; 0 if not from a file */
 };
 
@@ -52,11 +70,21 @@ struct ug_file_unit {
  */
 struct ug_file_rule {
 	char *target;    /* owning unit's target */
-	char *direction; /* "egress" | "ingress" | "bind" */
-	char *action;    /* "allow" | "deny" */
-	char *prefix;    /* canonical ug_prefix_format() text: "10.0.0.1/32" */
-	char *proto;     /* "tcp" | "udp" | "icmp", NULL for any */
-	/* 0, 0: no port; else 1 <= lo <= hi, and proto is tcp, udp or NULL */
+	char *direction; /* "egress" | "ingress" | "bind" | "exec" | "file" | "family" */
+	char *action;    /* "allow" | "deny"; always "deny" for file and family */
+	/*
+	 * What the rule matches, in canonical text; the file spells the key
+	 * after the direction:
+	 *  egress, ingress, bind: `prefix`, ug_prefix_format() text "10.0.0.1/32";
+	 *  exec, file: `path`, ug_path_parse() text "/usr/bin";
+	 *  family: `family`, ug_family_name() ("packet"), or the decimal
+	 *  number for a family without a name ("50").
+	 */
+	char *prefix;
+	char *access;    /* file: "read" | "write" | "any" (the default); NULL otherwise */
+	char *proto;     /* "tcp" | "udp" | "icmp", NULL for any; network rules only */
+	/* 0, 0: no port; else 1 <= lo <= hi, and proto is tcp, udp or NULL;
+	 * network rules only */
 	uint16_t port_lo, port_hi;
 	char *comment;   /* free text or NULL */
 	int line;        /* 1-based line of the rule in the file; 0 if not from a file */
@@ -92,7 +120,9 @@ void ug_policy_file_free(struct ug_policy_file *pf);
  * given, each followed by the rules whose target matches it, in the order
  * given; rules whose target has no unit get a unit of their own (target
  * only), after the given ones, in order of first appearance. Optional fields
- * are left out when NULL (port when 0, 0).
+ * are left out when NULL (port when 0, 0); harden is written as a flow
+ * sequence, "harden: [module-load, bpf]". A file rule's access is always
+ * written, "any" when NULL.
  *
  * Every field is validated as parse would, and values are written in their
  * canonical form, so the output always parses back. When pf is what parse

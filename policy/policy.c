@@ -225,7 +225,17 @@ static const char *const hook_names[] = {
 	[UG_HOOK_INGRESS_SKB] = "ingress_skb",
 	[UG_HOOK_BIND4] = "bind4",
 	[UG_HOOK_BIND6] = "bind6",
+	[UG_HOOK_EXEC] = "exec",
+	[UG_HOOK_FILE_OPEN] = "file_open",
+	[UG_HOOK_SOCKET_CREATE] = "socket_create",
+	[UG_HOOK_MODULE_LOAD] = "module_load",
+	[UG_HOOK_BPF] = "bpf",
+	[UG_HOOK_PTRACE] = "ptrace",
+	[UG_HOOK_MOUNT] = "mount",
 };
+
+/* A hook added to enum ug_hook without a name would print as "unknown". */
+_Static_assert(ARRAY_SIZE(hook_names) == UG_HOOK_MAX, "every hook needs a name");
 
 static const char *const verdict_names[] = {
 	[UG_VERDICT_DENY] = "deny",
@@ -866,6 +876,443 @@ out:
 		set_err(err, errlen, "out of memory");
 	free(res);
 	free(g);
+	free(it);
+	return r;
+}
+
+/* --- LSM: paths, access, families, hardening ------------------------------- */
+
+/* Stored bytes of a canonical path: the path plus the '/' that makes prefixes stop at
+ * directory boundaries; "/" is stored as it is. */
+static size_t path_stored_len(size_t len)
+{
+	return len == 1 ? 1 : len + 1;
+}
+
+int ug_path_parse(const char *s, char *out, size_t outlen, const char **why)
+{
+	const char *c, *end;
+	size_t n;
+
+	if (!s || !*s) {
+		set_why(why, "empty path");
+		return -EINVAL;
+	}
+	if (!out) {
+		set_why(why, "no output given");
+		return -EINVAL;
+	}
+	if (s[0] != '/') {
+		set_why(why, "path is not absolute");
+		return -EINVAL;
+	}
+	/* One trailing '/' is dropped, so input one byte longer than the longest path can
+	 * still be valid; anything longer cannot, and need not be read to the end. */
+	n = strnlen(s, UG_PATH_MAX);
+	if (n >= UG_PATH_MAX) {
+		set_why(why, "path too long");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < 0x21 || s[i] > 0x7e) {
+			set_why(why, "path contains a space, control or non-ASCII character");
+			return -EINVAL;
+		}
+	}
+	/* A trailing '/' ends the loop at s + n instead of making an empty component;
+	 * "//" and "/a//" still have one. */
+	for (c = s + 1; c < s + n; c = end + 1) {
+		end = strchrnul(c, '/');
+		if (end == c) {
+			set_why(why, "empty path component");
+			return -EINVAL;
+		}
+		if ((end - c == 1 && c[0] == '.') || (end - c == 2 && c[0] == '.' && c[1] == '.')) {
+			set_why(why, "'.' or '..' path component");
+			return -EINVAL;
+		}
+	}
+	if (n > 1 && s[n - 1] == '/')
+		n--;
+	/* The kernel appends '/' to the path it looks up; a rule must leave it room. */
+	if (path_stored_len(n) > UG_PATH_MAX - 1) {
+		set_why(why, "path too long");
+		return -EINVAL;
+	}
+	if (n >= outlen) {
+		set_why(why, "output buffer too small");
+		return -EINVAL;
+	}
+	memmove(out, s, n);
+	out[n] = '\0';
+	return 0;
+}
+
+static const char *const access_names[] = {
+	[UG_ACCESS_READ] = "read",
+	[UG_ACCESS_WRITE] = "write",
+	[UG_ACCESS_READ | UG_ACCESS_WRITE] = "any",
+};
+
+int ug_access_parse(const char *s)
+{
+	return name_lookup(access_names, ARRAY_SIZE(access_names), s);
+}
+
+const char *ug_access_name(int access)
+{
+	return name_of(access_names, ARRAY_SIZE(access_names), access);
+}
+
+/* Indexed by AF_* value; the kernel's names without the AF_ prefix, lower case. Numbers
+ * rather than the AF_* macros: an older libc lacking one must not change the table. */
+static const char *const family_names[] = {
+	[1] = "unix",        [2] = "inet",       [3] = "ax25",      [4] = "ipx",
+	[5] = "appletalk",   [6] = "netrom",     [7] = "bridge",    [8] = "atmpvc",
+	[9] = "x25",         [10] = "inet6",     [11] = "rose",     [12] = "decnet",
+	[13] = "netbeui",    [14] = "security",  [15] = "key",      [16] = "netlink",
+	[17] = "packet",     [18] = "ash",       [19] = "econet",   [20] = "atmsvc",
+	[21] = "rds",        [22] = "sna",       [23] = "irda",     [24] = "pppox",
+	[25] = "wanpipe",    [26] = "llc",       [27] = "ib",       [28] = "mpls",
+	[29] = "can",        [30] = "tipc",      [31] = "bluetooth", [32] = "iucv",
+	[33] = "rxrpc",      [34] = "isdn",      [35] = "phonet",   [36] = "ieee802154",
+	[37] = "caif",       [38] = "alg",       [39] = "nfc",      [40] = "vsock",
+	[41] = "kcm",        [42] = "qipcrtr",   [43] = "smc",      [44] = "xdp",
+	[45] = "mctp",
+};
+
+/* ug_lsm_unit.deny_families is a 64-bit mask. */
+#define FAMILY_MAX 63
+
+int ug_family_parse(const char *s)
+{
+	unsigned int v = 0;
+	size_t n;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (s[0] < '0' || s[0] > '9')
+		return name_lookup(family_names, ARRAY_SIZE(family_names), s);
+	/* Strict decimal, as for ports: no sign, no spaces, no leading zero. */
+	n = strlen(s);
+	if (n > 2 || s[0] == '0')
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned int)(s[i] - '0');
+	}
+	if (v < 1 || v > FAMILY_MAX)
+		return -EINVAL;
+	return (int)v;
+}
+
+const char *ug_family_name(int family)
+{
+	return name_of(family_names, ARRAY_SIZE(family_names), family);
+}
+
+static const char *const harden_names[] = {
+	"module-load", /* UG_HARDEN_MODULE_LOAD */
+	"bpf",         /* UG_HARDEN_BPF */
+	"ptrace",      /* UG_HARDEN_PTRACE */
+	"mount",       /* UG_HARDEN_MOUNT */
+};
+
+#define HARDEN_ALL ((1 << ARRAY_SIZE(harden_names)) - 1)
+
+int ug_harden_parse(const char *s, const char **why)
+{
+	const char *c, *end;
+	int harden = 0;
+
+	if (!s) {
+		set_why(why, "no hardening list given");
+		return -EINVAL;
+	}
+	/* "" is the empty list, what ug_harden_format() writes for none. */
+	if (!*s)
+		return 0;
+	for (c = s;; c = end + 1) {
+		size_t len, i;
+
+		end = strchrnul(c, ',');
+		len = (size_t)(end - c);
+		if (!len) {
+			set_why(why, "empty item in hardening list");
+			return -EINVAL;
+		}
+		for (i = 0; i < ARRAY_SIZE(harden_names); i++)
+			if (strlen(harden_names[i]) == len && !memcmp(harden_names[i], c, len))
+				break;
+		if (i == ARRAY_SIZE(harden_names)) {
+			set_why(why, "unknown hardening item (expected module-load, bpf, ptrace or mount)");
+			return -EINVAL;
+		}
+		/* A repeated item changes nothing: the list is a set. */
+		harden |= 1 << i;
+		if (!*end)
+			return harden;
+	}
+}
+
+int ug_harden_format(int harden, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	if (!buf || !len || harden < 0 || harden & ~HARDEN_ALL)
+		return -EINVAL;
+	buf[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(harden_names); i++) {
+		int w;
+
+		if (!(harden & (1 << i)))
+			continue;
+		w = snprintf(buf + used, len - used, "%s%s", used ? "," : "", harden_names[i]);
+		if (w < 0)
+			return -EINVAL;
+		if ((size_t)w >= len - used)
+			return -ENOSPC;
+		used += (size_t)w;
+	}
+	return 0;
+}
+
+/* --- compile paths ---------------------------------------------------------- */
+
+/* A validated path rule with its key. */
+struct path_item {
+	struct ug_path_key key;
+	size_t len; /* stored path bytes */
+	uint32_t id;
+	uint8_t action, access, depth;
+};
+
+/* A file entry and its stored length, for the folding pass. */
+struct path_fold {
+	struct ug_path_entry *e;
+	size_t len;
+};
+
+static int path_key_cmp(const struct ug_path_key *a, const struct ug_path_key *b)
+{
+	if (a->trie != b->trie)
+		return a->trie < b->trie ? -1 : 1;
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->prefixlen != b->prefixlen)
+		return a->prefixlen < b->prefixlen ? -1 : 1;
+	return memcmp(a->path, b->path, sizeof(a->path));
+}
+
+#define CMP(a, b)                                 \
+	do {                                      \
+		if ((a) != (b))                   \
+			return (a) < (b) ? -1 : 1; \
+	} while (0)
+
+/*
+ * Key order, then within a key the rule that decides first: smallest depth, then (exec)
+ * deny, then lowest id. For file rules every rule counts, but the first one denying an
+ * access is the one named for it, and action is deny for all of them.
+ */
+static int path_item_cmp(const void *pa, const void *pb)
+{
+	const struct path_item *a = pa, *b = pb;
+	int r = path_key_cmp(&a->key, &b->key);
+
+	if (r)
+		return r;
+	CMP(a->depth, b->depth);
+	CMP(a->action != UG_ACT_DENY, b->action != UG_ACT_DENY);
+	CMP(a->id, b->id);
+	/* Two rules sharing a store id: keep the output independent of input order. */
+	CMP(a->access, b->access);
+	return 0;
+}
+
+#undef CMP
+
+/* Byte order of the stored paths: a prefix sorts right before the paths it covers, the
+ * zero padding after it being lower than any path byte. */
+static int path_fold_cmp(const void *pa, const void *pb)
+{
+	const struct path_fold *a = pa, *b = pb;
+
+	return memcmp(a->e->key.path, b->e->key.path, sizeof(a->e->key.path));
+}
+
+/* Names what is wrong with a path rule, or NULL. */
+static const char *path_rule_problem(const struct ug_path_rule *r, const char **why)
+{
+	char canon[UG_PATH_MAX];
+
+	if (r->id <= 0 || r->id > UINT32_MAX)
+		return "id out of range (1-4294967295)";
+	if (r->kind == UG_PATH_EXEC) {
+		if (r->action != UG_ACT_ALLOW && r->action != UG_ACT_DENY)
+			return "unknown action";
+	} else if (r->kind == UG_PATH_FILE) {
+		/* Nothing to allow: an open is refused only when some rule denies it. */
+		if (r->action != UG_ACT_DENY)
+			return "file rules can only deny";
+		if (!r->access || r->access & ~(UG_ACCESS_READ | UG_ACCESS_WRITE))
+			return "access must be read, write or both";
+	} else {
+		return "unknown path rule kind";
+	}
+	if (!memchr(r->path, '\0', sizeof(r->path)))
+		return "path is not NUL-terminated";
+	if (ug_path_parse(r->path, canon, sizeof(canon), why) < 0)
+		return "invalid path";
+	/* Two spellings of one path would make two keys that never fold together. */
+	if (strcmp(canon, r->path))
+		return "path is not canonical";
+	return NULL;
+}
+
+static void path_item_init(struct path_item *it, const struct ug_path_rule *r, uint16_t trie)
+{
+	size_t n = strlen(r->path);
+
+	memset(it, 0, sizeof(*it));
+	it->key.trie = trie;
+	it->key.kind = r->kind;
+	memcpy(it->key.path, r->path, n);
+	if (n > 1)
+		it->key.path[n] = '/';
+	it->len = path_stored_len(n);
+	it->key.prefixlen = (uint32_t)(UG_PATH_HDR_BITS + 8 * it->len);
+	it->id = (uint32_t)r->id;
+	it->action = r->action;
+	/* Access means nothing to exec rules; zeroed so it cannot reach the output. */
+	it->access = r->kind == UG_PATH_FILE ? r->access : 0;
+	it->depth = r->depth;
+}
+
+/*
+ * Fold each file entry's covering prefixes into it. In byte order the prefixes covering
+ * an entry are exactly those still on the stack, so its parent (the nearest one) already
+ * carries everything above it. Own rules are longer than any inherited one, so they name
+ * the access they deny; the parent's names the rest.
+ */
+static int fold_files(struct ug_path_entry *e, size_t n, const size_t *len)
+{
+	struct path_fold *f, **stack;
+	size_t top = 0;
+
+	if (!n)
+		return 0;
+	f = calloc(n, sizeof(*f));
+	stack = calloc(n, sizeof(*stack));
+	if (!f || !stack) {
+		free(f);
+		free(stack);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		f[i].e = &e[i];
+		f[i].len = len[i];
+	}
+	qsort(f, n, sizeof(*f), path_fold_cmp);
+	for (size_t i = 0; i < n; i++) {
+		struct ug_path_val *v = &f[i].e->val;
+
+		while (top && memcmp(stack[top - 1]->e->key.path, f[i].e->key.path,
+				     stack[top - 1]->len))
+			top--;
+		if (top) {
+			const struct ug_path_val *pv = &stack[top - 1]->e->val;
+
+			if (!v->read_rule)
+				v->read_rule = pv->read_rule;
+			if (!v->write_rule)
+				v->write_rule = pv->write_rule;
+			v->deny_access |= pv->deny_access;
+		}
+		stack[top++] = &f[i];
+	}
+	free(f);
+	free(stack);
+	return 0;
+}
+
+int ug_path_compile(const struct ug_path_rule *rules, size_t n_rules, uint16_t trie,
+		    struct ug_path_entry **out, size_t *n_out, char *err, size_t errlen)
+{
+	struct ug_path_entry *res = NULL;
+	struct path_item *it = NULL;
+	size_t n_e = 0, first_file = 0, *len = NULL;
+	int r = 0;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (!out || !n_out || (n_rules && !rules)) {
+		set_err(err, errlen, "no rules or no output given");
+		return -EINVAL;
+	}
+	*out = NULL;
+	*n_out = 0;
+	if (!n_rules)
+		return 0;
+	for (size_t i = 0; i < n_rules; i++) {
+		const char *why = NULL, *problem = path_rule_problem(&rules[i], &why);
+
+		if (problem && why)
+			set_err(err, errlen, "rule %lld: %s: %s", (long long)rules[i].id, problem, why);
+		else if (problem)
+			set_err(err, errlen, "rule %lld: %s", (long long)rules[i].id, problem);
+		if (problem)
+			return -EINVAL;
+	}
+
+	it = calloc(n_rules, sizeof(*it));
+	/* calloc(): padding and the path bytes after the key stay zero. */
+	res = calloc(n_rules, sizeof(*res));
+	len = calloc(n_rules, sizeof(*len));
+	if (!it || !res || !len) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n_rules; i++)
+		path_item_init(&it[i], &rules[i], trie);
+	/* Sorted by key, exec before file, and within a key the deciding rule first. */
+	qsort(it, n_rules, sizeof(*it), path_item_cmp);
+
+	for (size_t i = 0; i < n_rules; i++) {
+		struct ug_path_val *v;
+
+		if (!n_e || path_key_cmp(&res[n_e - 1].key, &it[i].key)) {
+			res[n_e].key = it[i].key;
+			len[n_e] = it[i].len;
+			if (it[i].key.kind == UG_PATH_EXEC) {
+				/* The first rule of an exec key decides; the others are dropped. */
+				res[n_e].val.rule_id = it[i].id;
+				res[n_e].val.action = it[i].action;
+				first_file = n_e + 1;
+			}
+			n_e++;
+		}
+		if (it[i].key.kind != UG_PATH_FILE)
+			continue;
+		v = &res[n_e - 1].val;
+		v->deny_access |= it[i].access;
+		if ((it[i].access & UG_ACCESS_READ) && !v->read_rule)
+			v->read_rule = it[i].id;
+		if ((it[i].access & UG_ACCESS_WRITE) && !v->write_rule)
+			v->write_rule = it[i].id;
+	}
+	r = fold_files(res + first_file, n_e - first_file, len + first_file);
+	if (r < 0)
+		goto out;
+	*out = res;
+	*n_out = n_e;
+	res = NULL;
+out:
+	if (r == -ENOMEM)
+		set_err(err, errlen, "out of memory");
+	free(res);
+	free(len);
 	free(it);
 	return r;
 }

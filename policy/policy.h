@@ -119,4 +119,61 @@ struct ug_lpm_entry {
 int ug_compile(const struct ug_rule *rules, size_t n_rules, uint16_t trie,
 	       struct ug_lpm_entry **out, size_t *n_out, char *err, size_t errlen);
 
+/* --- LSM: paths, families ----------------------------------------------- */
+
+/*
+ * Validate and canonicalise a path prefix for exec/file rules: absolute,
+ * printable ASCII (0x21-0x7e, no spaces), no "." or ".." components, no empty
+ * components; trailing '/' removed (except for "/" itself); at most
+ * UG_PATH_MAX - 1 bytes once stored with its trailing '/'. out gets the
+ * canonical text. -EINVAL (why set) otherwise.
+ */
+int ug_path_parse(const char *s, char *out, size_t outlen, const char **why);
+
+/* "read" | "write" | "any" -> UG_ACCESS_READ | UG_ACCESS_WRITE | both. */
+int ug_access_parse(const char *s);
+const char *ug_access_name(int access); /* "read", "write", "any" */
+
+/* Socket family by name: "packet", "netlink", "inet", "inet6", "unix",
+ * "bluetooth", "can", "xdp", "vsock", "alg", "key", ... or a decimal number
+ * 1-63. Returns the AF_* value or -EINVAL. */
+int ug_family_parse(const char *s);
+const char *ug_family_name(int family); /* "packet", ... or "unknown" */
+
+/* "module-load" | "bpf" | "ptrace" | "mount" -> UG_HARDEN_*; a comma list
+ * ("module-load,bpf") -> their OR. -EINVAL (why names the bad item) otherwise. */
+int ug_harden_parse(const char *s, const char **why);
+/* Comma list of the set bits, e.g. "module-load,ptrace"; "" for none. */
+int ug_harden_format(int harden, char *buf, size_t len);
+
+/* A path rule as the compiler sees it. */
+struct ug_path_rule {
+	int64_t id;        /* > 0 and < 2^32 */
+	uint8_t kind;      /* enum ug_path_kind */
+	uint8_t action;    /* exec: allow or deny; file: deny only */
+	uint8_t access;    /* file: UG_ACCESS_* denied (non-zero) */
+	uint8_t depth;     /* 0 own, n: n-th policy ancestor's */
+	char path[UG_PATH_MAX]; /* canonical (ug_path_parse) */
+};
+
+struct ug_path_entry {
+	struct ug_path_key key;
+	struct ug_path_val val;
+};
+
+/*
+ * Compile path rules into ug_paths entries of one trie:
+ *  - key: canonical path + "/" ("/" stays "/"), prefixlen = UG_PATH_HDR_BITS
+ *    + 8 * its length; bytes after it zero.
+ *  - exec: the longest prefix decides; same path: smallest depth, then deny,
+ *    then lowest id. val.action, val.rule_id.
+ *  - file: an entry's deny_access = OR of its own rules' access and every
+ *    covering (shorter) file prefix's; read_rule/write_rule = the longest
+ *    rule (then smallest depth, lowest id) denying that access.
+ *  - exec and file entries never fold into each other (kind is in the key).
+ * *out malloc()ed, sorted by key; err gets one line on failure.
+ */
+int ug_path_compile(const struct ug_path_rule *rules, size_t n_rules, uint16_t trie,
+		    struct ug_path_entry **out, size_t *n_out, char *err, size_t errlen);
+
 #endif /* UG_POLICY_H */

@@ -352,6 +352,7 @@ static void test_hook_verdict_names(void **state)
 	static const char *const hooks[] = {
 		"none", "connect4", "connect6", "sendmsg4", "sendmsg6",
 		"egress_skb", "ingress_skb", "bind4", "bind6",
+		"exec", "file_open", "socket_create", "module_load", "bpf", "ptrace", "mount",
 	};
 
 	assert_int_equal(ARRAY_SIZE(hooks), UG_HOOK_MAX);
@@ -359,6 +360,17 @@ static void test_hook_verdict_names(void **state)
 		assert_string_equal(ug_hook_name(h), hooks[h]);
 	assert_string_equal(ug_hook_name(UG_HOOK_CONNECT4), "connect4");
 	assert_string_equal(ug_hook_name(UG_HOOK_INGRESS_SKB), "ingress_skb");
+	assert_string_equal(ug_hook_name(UG_HOOK_EXEC), "exec");
+	assert_string_equal(ug_hook_name(UG_HOOK_FILE_OPEN), "file_open");
+	assert_string_equal(ug_hook_name(UG_HOOK_SOCKET_CREATE), "socket_create");
+	assert_string_equal(ug_hook_name(UG_HOOK_MODULE_LOAD), "module_load");
+	assert_string_equal(ug_hook_name(UG_HOOK_BPF), "bpf");
+	assert_string_equal(ug_hook_name(UG_HOOK_PTRACE), "ptrace");
+	assert_string_equal(ug_hook_name(UG_HOOK_MOUNT), "mount");
+	/* The network directions stay the only ones ug_dir_parse() knows. */
+	assert_int_equal(ug_dir_parse("exec"), -EINVAL);
+	assert_int_equal(ug_dir_parse("file"), -EINVAL);
+	assert_int_equal(ug_dir_parse("family"), -EINVAL);
 	assert_string_equal(ug_hook_name(UG_HOOK_MAX), "unknown");
 	assert_string_equal(ug_hook_name(-1), "unknown");
 	assert_string_equal(ug_hook_name(1000), "unknown");
@@ -1719,6 +1731,932 @@ static void test_decisions_match_semantics(void **state)
 	assert_true(decisions > 10000);
 }
 
+/* --- LSM: paths ------------------------------------------------------------- */
+
+/* The longest canonical path: stored with its '/', it fills UG_PATH_MAX - 1 bytes. */
+#define PATH_LONGEST (UG_PATH_MAX - 2)
+
+/* "/" followed by n - 1 'a's, plus tail: an n-byte path before the tail. */
+static char *long_path(char *buf, size_t n, const char *tail)
+{
+	buf[0] = '/';
+	memset(buf + 1, 'a', n - 1);
+	strcpy(buf + n, tail);
+	return buf;
+}
+
+static void test_path_parse_good(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "/", "/" },
+		{ "/usr/bin", "/usr/bin" },
+		{ "/usr/bin/", "/usr/bin" },
+		{ "/etc/", "/etc" },
+		{ "/etc/ssh/sshd_config", "/etc/ssh/sshd_config" },
+		{ "/.hidden", "/.hidden" },
+		{ "/a/...", "/a/..." },
+		{ "/..a/b..", "/..a/b.." },
+		{ "/x~y/@z:1/#h", "/x~y/@z:1/#h" },
+		{ "/!/\x7e/\x21", "/!/~/!" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char out[UG_PATH_MAX];
+		const char *why = "untouched";
+
+		memset(out, 'x', sizeof(out));
+		if (ug_path_parse(cases[i].in, out, sizeof(out), &why) != 0)
+			fail_msg("'%s' refused: %s", cases[i].in, why);
+		assert_string_equal(out, cases[i].out);
+		assert_string_equal(why, "untouched");
+		/* Canonical text is a fixed point. */
+		assert_int_equal(ug_path_parse(out, out, sizeof(out), NULL), 0);
+		assert_string_equal(out, cases[i].out);
+	}
+}
+
+static void test_path_parse_bad(void **state)
+{
+	static const struct {
+		const char *in, *why;
+	} cases[] = {
+		{ "", "empty path" },
+		{ "usr/bin", "path is not absolute" },
+		{ "./usr", "path is not absolute" },
+		{ "~/x", "path is not absolute" },
+		{ "/.", "'.' or '..' path component" },
+		{ "/..", "'.' or '..' path component" },
+		{ "/./", "'.' or '..' path component" },
+		{ "/usr/../etc", "'.' or '..' path component" },
+		{ "/usr/./bin", "'.' or '..' path component" },
+		{ "/usr/bin/..", "'.' or '..' path component" },
+		{ "/usr/bin/../", "'.' or '..' path component" },
+		{ "//", "empty path component" },
+		{ "//usr", "empty path component" },
+		{ "/usr//bin", "empty path component" },
+		{ "/usr/bin//", "empty path component" },
+		{ "/usr bin", "path contains a space" },
+		{ "/usr/bin ", "path contains a space" },
+		{ " /usr", "path is not absolute" },
+		{ "/usr\tbin", "path contains a space" },
+		{ "/usr\n", "path contains a space" },
+		{ "/caf\xc3\xa9", "path contains a space" },
+		{ "/x\x7f", "path contains a space" },
+		{ "/x\x80", "path contains a space" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char out[UG_PATH_MAX];
+		const char *why = NULL;
+
+		memset(out, 'x', sizeof(out));
+		if (ug_path_parse(cases[i].in, out, sizeof(out), &why) != -EINVAL)
+			fail_msg("case %zu accepted", i);
+		assert_non_null(why);
+		if (strncmp(why, cases[i].why, strlen(cases[i].why)))
+			fail_msg("case %zu: why '%s', want '%s...'", i, why, cases[i].why);
+		/* why is optional. */
+		assert_int_equal(ug_path_parse(cases[i].in, out, sizeof(out), NULL), -EINVAL);
+	}
+
+	{
+		char out[UG_PATH_MAX];
+		const char *why = NULL;
+
+		assert_int_equal(ug_path_parse(NULL, out, sizeof(out), &why), -EINVAL);
+		assert_string_equal(why, "empty path");
+		assert_int_equal(ug_path_parse("/usr", NULL, 0, &why), -EINVAL);
+		assert_string_equal(why, "no output given");
+	}
+}
+
+static void test_path_parse_lengths(void **state)
+{
+	static char in[20000];
+	char out[UG_PATH_MAX];
+	const char *why = NULL;
+
+	/* PATH_LONGEST bytes: stored with its '/' it takes UG_PATH_MAX - 1. */
+	assert_int_equal(PATH_LONGEST, 246);
+	long_path(in, PATH_LONGEST, "");
+	assert_int_equal(ug_path_parse(in, out, sizeof(out), &why), 0);
+	assert_int_equal(strlen(out), PATH_LONGEST);
+	assert_string_equal(out, in);
+	/* The same with the trailing '/' that canonicalisation drops. */
+	long_path(in, PATH_LONGEST, "/");
+	assert_int_equal(ug_path_parse(in, out, sizeof(out), &why), 0);
+	assert_int_equal(strlen(out), PATH_LONGEST);
+	/* One byte more, with or without the '/'. */
+	long_path(in, PATH_LONGEST + 1, "");
+	assert_int_equal(ug_path_parse(in, out, sizeof(out), &why), -EINVAL);
+	assert_string_equal(why, "path too long");
+	long_path(in, PATH_LONGEST + 1, "/");
+	why = NULL;
+	assert_int_equal(ug_path_parse(in, out, sizeof(out), &why), -EINVAL);
+	assert_string_equal(why, "path too long");
+	long_path(in, UG_PATH_MAX, "");
+	assert_int_equal(ug_path_parse(in, out, sizeof(out), NULL), -EINVAL);
+	/* Far too long, and bad beyond the bound: still just too long. */
+	long_path(in, sizeof(in) - 2, "");
+	in[sizeof(in) - 3] = ' ';
+	why = NULL;
+	assert_int_equal(ug_path_parse(in, out, sizeof(out), &why), -EINVAL);
+	assert_string_equal(why, "path too long");
+
+	/* The output needs the canonical text and its NUL, no more. */
+	assert_int_equal(ug_path_parse("/usr/bin/", out, 9, NULL), 0);
+	assert_string_equal(out, "/usr/bin");
+	memset(out, 'x', sizeof(out));
+	why = NULL;
+	assert_int_equal(ug_path_parse("/usr/bin", out, 8, &why), -EINVAL);
+	assert_string_equal(why, "output buffer too small");
+	assert_int_equal(ug_path_parse("/", out, 1, NULL), -EINVAL);
+	assert_int_equal(ug_path_parse("/", out, 2, NULL), 0);
+	assert_string_equal(out, "/");
+
+	/* In place. */
+	strcpy(in, "/var/lib/");
+	assert_int_equal(ug_path_parse(in, in, sizeof(in), NULL), 0);
+	assert_string_equal(in, "/var/lib");
+}
+
+static void test_access_names(void **state)
+{
+	assert_int_equal(ug_access_parse("read"), UG_ACCESS_READ);
+	assert_int_equal(ug_access_parse("write"), UG_ACCESS_WRITE);
+	assert_int_equal(ug_access_parse("any"), UG_ACCESS_READ | UG_ACCESS_WRITE);
+	assert_int_equal(ug_access_parse("Read"), -EINVAL);
+	assert_int_equal(ug_access_parse("rw"), -EINVAL);
+	assert_int_equal(ug_access_parse("read,write"), -EINVAL);
+	assert_int_equal(ug_access_parse("unknown"), -EINVAL);
+	assert_int_equal(ug_access_parse(""), -EINVAL);
+	assert_int_equal(ug_access_parse(NULL), -EINVAL);
+
+	assert_string_equal(ug_access_name(UG_ACCESS_READ), "read");
+	assert_string_equal(ug_access_name(UG_ACCESS_WRITE), "write");
+	assert_string_equal(ug_access_name(3), "any");
+	assert_string_equal(ug_access_name(0), "unknown");
+	assert_string_equal(ug_access_name(4), "unknown");
+	assert_string_equal(ug_access_name(-1), "unknown");
+	for (int a = 1; a <= 3; a++)
+		assert_int_equal(ug_access_parse(ug_access_name(a)), a);
+}
+
+static void test_family_names(void **state)
+{
+	static const char *const names[] = {
+		NULL,        "unix",      "inet",     "ax25",       "ipx",     "appletalk",
+		"netrom",    "bridge",    "atmpvc",   "x25",        "inet6",   "rose",
+		"decnet",    "netbeui",   "security", "key",        "netlink", "packet",
+		"ash",       "econet",    "atmsvc",   "rds",        "sna",     "irda",
+		"pppox",     "wanpipe",   "llc",      "ib",         "mpls",    "can",
+		"tipc",      "bluetooth", "iucv",     "rxrpc",      "isdn",    "phonet",
+		"ieee802154", "caif",     "alg",      "nfc",        "vsock",   "kcm",
+		"qipcrtr",   "smc",       "xdp",      "mctp",
+	};
+	static const char *const bad[] = {
+		"", "0", "64", "100", "017", "01", "+1", "-1", "1a", " 1", "1 ", "0x11",
+		"Packet", "PACKET", "af_packet", "AF_PACKET", "unknown", "unspec", "packet ",
+	};
+	char num[8];
+
+	assert_int_equal(ARRAY_SIZE(names), 46);
+	for (int f = 1; f < (int)ARRAY_SIZE(names); f++) {
+		assert_int_equal(ug_family_parse(names[f]), f);
+		assert_string_equal(ug_family_name(f), names[f]);
+	}
+	/* The values are the kernel's. */
+	assert_int_equal(ug_family_parse("unix"), AF_UNIX);
+	assert_int_equal(ug_family_parse("inet"), AF_INET);
+	assert_int_equal(ug_family_parse("inet6"), AF_INET6);
+	assert_int_equal(ug_family_parse("netlink"), AF_NETLINK);
+	assert_int_equal(ug_family_parse("packet"), AF_PACKET);
+	assert_int_equal(ug_family_parse("bluetooth"), AF_BLUETOOTH);
+	assert_int_equal(ug_family_parse("can"), AF_CAN);
+	assert_int_equal(ug_family_parse("alg"), AF_ALG);
+	assert_int_equal(ug_family_parse("vsock"), AF_VSOCK);
+	assert_int_equal(ug_family_parse("key"), AF_KEY);
+	assert_int_equal(ug_family_parse("xdp"), AF_XDP);
+	assert_int_equal(ug_family_parse("qipcrtr"), AF_QIPCRTR);
+	assert_int_equal(ug_family_parse("smc"), AF_SMC);
+#ifdef AF_MCTP
+	assert_int_equal(ug_family_parse("mctp"), AF_MCTP);
+#endif
+
+	/* Every number 1-63, named or not. */
+	for (int f = 1; f <= 63; f++) {
+		snprintf(num, sizeof(num), "%d", f);
+		assert_int_equal(ug_family_parse(num), f);
+	}
+	assert_string_equal(ug_family_name(46), "unknown");
+	assert_string_equal(ug_family_name(63), "unknown");
+	assert_string_equal(ug_family_name(0), "unknown");
+	assert_string_equal(ug_family_name(-1), "unknown");
+	assert_string_equal(ug_family_name(1000), "unknown");
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		if (ug_family_parse(bad[i]) != -EINVAL)
+			fail_msg("'%s' accepted", bad[i]);
+	assert_int_equal(ug_family_parse(NULL), -EINVAL);
+}
+
+static void test_harden_parse_format(void **state)
+{
+	static const struct {
+		const char *in;
+		int want;
+	} good[] = {
+		{ "", 0 },
+		{ "module-load", UG_HARDEN_MODULE_LOAD },
+		{ "bpf", UG_HARDEN_BPF },
+		{ "ptrace", UG_HARDEN_PTRACE },
+		{ "mount", UG_HARDEN_MOUNT },
+		{ "module-load,bpf", UG_HARDEN_MODULE_LOAD | UG_HARDEN_BPF },
+		{ "mount,module-load", UG_HARDEN_MOUNT | UG_HARDEN_MODULE_LOAD },
+		{ "bpf,bpf", UG_HARDEN_BPF },
+		{ "ptrace,mount,bpf,module-load", 0xf },
+	};
+	static const struct {
+		const char *in, *why;
+	} bad[] = {
+		{ "bpf,", "empty item" },
+		{ ",bpf", "empty item" },
+		{ ",", "empty item" },
+		{ "bpf,,mount", "empty item" },
+		{ "BPF", "unknown hardening item" },
+		{ "bpf ", "unknown hardening item" },
+		{ " bpf", "unknown hardening item" },
+		{ "bpf, mount", "unknown hardening item" },
+		{ "module_load", "unknown hardening item" },
+		{ "modules", "unknown hardening item" },
+		{ "all", "unknown hardening item" },
+		{ "bpf,ptrace,mountx", "unknown hardening item" },
+		{ "bp", "unknown hardening item" },
+	};
+	static const struct {
+		int in;
+		const char *out;
+	} fmt[] = {
+		{ 0, "" },
+		{ UG_HARDEN_MODULE_LOAD, "module-load" },
+		{ UG_HARDEN_BPF, "bpf" },
+		{ UG_HARDEN_PTRACE, "ptrace" },
+		{ UG_HARDEN_MOUNT, "mount" },
+		{ UG_HARDEN_MODULE_LOAD | UG_HARDEN_PTRACE, "module-load,ptrace" },
+		{ UG_HARDEN_MOUNT | UG_HARDEN_BPF, "bpf,mount" },
+		{ 0xf, "module-load,bpf,ptrace,mount" },
+	};
+	char buf[64];
+
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		const char *why = "untouched";
+
+		assert_int_equal(ug_harden_parse(good[i].in, &why), good[i].want);
+		assert_string_equal(why, "untouched");
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		const char *why = NULL;
+
+		if (ug_harden_parse(bad[i].in, &why) != -EINVAL)
+			fail_msg("'%s' accepted", bad[i].in);
+		assert_non_null(why);
+		if (strncmp(why, bad[i].why, strlen(bad[i].why)))
+			fail_msg("'%s': why '%s', want '%s...'", bad[i].in, why, bad[i].why);
+		assert_int_equal(ug_harden_parse(bad[i].in, NULL), -EINVAL);
+	}
+	assert_int_equal(ug_harden_parse(NULL, NULL), -EINVAL);
+
+	for (size_t i = 0; i < ARRAY_SIZE(fmt); i++) {
+		size_t n = strlen(fmt[i].out);
+
+		memset(buf, 'x', sizeof(buf));
+		assert_int_equal(ug_harden_format(fmt[i].in, buf, sizeof(buf)), 0);
+		assert_string_equal(buf, fmt[i].out);
+		/* Exactly enough room, then one byte short. */
+		assert_int_equal(ug_harden_format(fmt[i].in, buf, n + 1), 0);
+		assert_string_equal(buf, fmt[i].out);
+		if (n)
+			assert_int_equal(ug_harden_format(fmt[i].in, buf, n), -ENOSPC);
+	}
+	/* Every set formats and parses back. */
+	for (int h = 0; h <= 0xf; h++) {
+		assert_int_equal(ug_harden_format(h, buf, sizeof(buf)), 0);
+		assert_int_equal(ug_harden_parse(buf, NULL), h);
+	}
+	assert_int_equal(ug_harden_format(0x10, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(ug_harden_format(-1, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(ug_harden_format(1, NULL, 8), -EINVAL);
+	assert_int_equal(ug_harden_format(1, buf, 0), -EINVAL);
+}
+
+/* --- compile paths ---------------------------------------------------------- */
+
+#define PTRIE 0x4321
+#define EXEC UG_PATH_EXEC
+#define FILE_ UG_PATH_FILE
+#define RD UG_ACCESS_READ
+#define WR UG_ACCESS_WRITE
+#define RW (UG_ACCESS_READ | UG_ACCESS_WRITE)
+
+static struct ug_path_rule prule(int64_t id, int kind, int action, int access, int depth,
+				 const char *path)
+{
+	struct ug_path_rule r;
+
+	memset(&r, 0, sizeof(r));
+	r.id = id;
+	r.kind = (uint8_t)kind;
+	r.action = (uint8_t)action;
+	r.access = (uint8_t)access;
+	r.depth = (uint8_t)depth;
+	assert_true(strlen(path) < sizeof(r.path));
+	strcpy(r.path, path);
+	return r;
+}
+
+/* Exec rule; file rule (always deny). */
+#define XR(id, action, depth, path) prule(id, EXEC, action, 0, depth, path)
+#define FR(id, access, depth, path) prule(id, FILE_, UG_ACT_DENY, access, depth, path)
+
+static int path_key_order(const struct ug_path_key *a, const struct ug_path_key *b)
+{
+	if (a->trie != b->trie)
+		return a->trie < b->trie ? -1 : 1;
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (a->prefixlen != b->prefixlen)
+		return a->prefixlen < b->prefixlen ? -1 : 1;
+	return memcmp(a->path, b->path, sizeof(a->path));
+}
+
+/* Compile and require success and well-formed entries; the caller frees. */
+static struct ug_path_entry *pcompile_ok(const struct ug_path_rule *r, size_t n, size_t *n_out)
+{
+	struct ug_path_entry *out = NULL;
+	char err[256] = "";
+	int ret = ug_path_compile(r, n, PTRIE, &out, n_out, err, sizeof(err));
+
+	if (ret != 0)
+		fail_msg("path compile failed: %d (%s)", ret, err);
+	assert_string_equal(err, "");
+	assert_non_null(out);
+	for (size_t i = 0; i < *n_out; i++) {
+		const struct ug_path_entry *e = &out[i];
+		size_t len = (e->key.prefixlen - UG_PATH_HDR_BITS) / 8;
+
+		assert_int_equal(e->key.trie, PTRIE);
+		assert_int_equal(e->key.pad, 0);
+		assert_true(e->key.kind == EXEC || e->key.kind == FILE_);
+		assert_int_equal((e->key.prefixlen - UG_PATH_HDR_BITS) % 8, 0);
+		assert_true(len >= 1 && len <= UG_PATH_MAX - 1);
+		/* Stored bytes: "/" or a path ending in '/', then zeros. */
+		assert_int_equal(e->key.path[0], '/');
+		assert_int_equal(e->key.path[len - 1], '/');
+		assert_int_equal(strnlen((const char *)e->key.path, UG_PATH_MAX), len);
+		for (size_t j = len; j < UG_PATH_MAX; j++)
+			assert_int_equal(e->key.path[j], 0);
+		assert_int_equal(e->val.pad[0], 0);
+		assert_int_equal(e->val.pad[1], 0);
+		if (e->key.kind == EXEC) {
+			assert_true(e->val.rule_id > 0);
+			assert_true(e->val.action == UG_ACT_ALLOW || e->val.action == UG_ACT_DENY);
+			assert_int_equal(e->val.read_rule, 0);
+			assert_int_equal(e->val.write_rule, 0);
+			assert_int_equal(e->val.deny_access, 0);
+		} else {
+			assert_int_equal(e->val.rule_id, 0);
+			assert_int_equal(e->val.action, 0);
+			assert_true(e->val.deny_access >= 1 && e->val.deny_access <= RW);
+			assert_int_equal(!!e->val.read_rule, !!(e->val.deny_access & RD));
+			assert_int_equal(!!e->val.write_rule, !!(e->val.deny_access & WR));
+		}
+		if (i)
+			assert_true(path_key_order(&out[i - 1].key, &e->key) < 0);
+	}
+	return out;
+}
+
+static const struct ug_path_entry *pfind(const struct ug_path_entry *e, size_t n, int kind,
+					 const char *path)
+{
+	char stored[UG_PATH_MAX + 1];
+
+	snprintf(stored, sizeof(stored), "%s%s", path, strcmp(path, "/") ? "/" : "");
+	for (size_t i = 0; i < n; i++)
+		if (e[i].key.kind == kind &&
+		    e[i].key.prefixlen == UG_PATH_HDR_BITS + 8 * strlen(stored) &&
+		    !memcmp(e[i].key.path, stored, strlen(stored)))
+			return &e[i];
+	fail_msg("no %s entry for %s", kind == EXEC ? "exec" : "file", path);
+	return NULL;
+}
+
+/*
+ * What the kernel does with the entries: look up path + "/" and take the entry whose
+ * stored bytes are its longest prefix. NULL when no entry matches.
+ */
+static const struct ug_path_entry *plookup(const struct ug_path_entry *e, size_t n, int kind,
+					   const char *path)
+{
+	const struct ug_path_entry *best = NULL;
+	char key[UG_PATH_MAX + 2];
+	size_t klen;
+
+	assert_true(strlen(path) < UG_PATH_MAX);
+	snprintf(key, sizeof(key), "%s/", path);
+	klen = strlen(key);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = (e[i].key.prefixlen - UG_PATH_HDR_BITS) / 8;
+
+		if (e[i].key.trie != PTRIE || e[i].key.kind != kind || len > klen ||
+		    memcmp(e[i].key.path, key, len))
+			continue;
+		if (!best || e[i].key.prefixlen > best->key.prefixlen)
+			best = &e[i];
+	}
+	return best;
+}
+
+/* Exec decision for path: action and rule, or DEFAULT and 0. */
+static int pexec(const struct ug_path_entry *e, size_t n, const char *path, uint32_t *id)
+{
+	const struct ug_path_entry *m = plookup(e, n, EXEC, path);
+
+	*id = m ? m->val.rule_id : 0;
+	return m ? m->val.action : DEFAULT;
+}
+
+/* File decision for path: denied access bits, and the rule naming each. */
+static int pfile(const struct ug_path_entry *e, size_t n, const char *path, uint32_t *rd,
+		 uint32_t *wr)
+{
+	const struct ug_path_entry *m = plookup(e, n, FILE_, path);
+
+	*rd = m ? m->val.read_rule : 0;
+	*wr = m ? m->val.write_rule : 0;
+	return m ? m->val.deny_access : 0;
+}
+
+#define EXPECT_EXEC(e, n, path, action, id)                                          \
+	do {                                                                         \
+		uint32_t got_id_;                                                    \
+		int got_ = pexec(e, n, path, &got_id_);                              \
+		if (got_ != (action) || got_id_ != (uint32_t)(id))                   \
+			fail_msg("exec %s: got %d (rule %u), want %d (rule %u)", path, \
+				 got_, got_id_, (int)(action), (uint32_t)(id));      \
+	} while (0)
+
+#define EXPECT_FILE(e, n, path, access, rd, wr)                                           \
+	do {                                                                              \
+		uint32_t rd_, wr_;                                                        \
+		int got_ = pfile(e, n, path, &rd_, &wr_);                                 \
+		if (got_ != (access) || rd_ != (uint32_t)(rd) || wr_ != (uint32_t)(wr))   \
+			fail_msg("file %s: got %d (read %u, write %u), want %d (%u, %u)", \
+				 path, got_, rd_, wr_, (int)(access), (uint32_t)(rd),     \
+				 (uint32_t)(wr));                                         \
+	} while (0)
+
+static void test_path_compile_empty(void **state)
+{
+	struct ug_path_entry *out = (struct ug_path_entry *)1;
+	size_t n = 99;
+	char err[64] = "x";
+
+	assert_int_equal(ug_path_compile(NULL, 0, PTRIE, &out, &n, err, sizeof(err)), 0);
+	assert_null(out);
+	assert_int_equal(n, 0);
+	assert_string_equal(err, "");
+}
+
+static void test_path_compile_key_bytes(void **state)
+{
+	const struct ug_path_rule r[] = {
+		XR(1, UG_ACT_DENY, 0, "/"),
+		XR(2, UG_ACT_ALLOW, 0, "/usr/bin"),
+	};
+	struct ug_path_entry *e;
+	size_t n;
+
+	e = pcompile_ok(r, ARRAY_SIZE(r), &n);
+	assert_int_equal(n, 2);
+	/* "/" is stored as itself, "/usr/bin" with a '/' added. */
+	assert_int_equal(e[0].key.prefixlen, UG_PATH_HDR_BITS + 8);
+	assert_memory_equal(e[0].key.path, "/\0", 2);
+	assert_int_equal(e[0].key.kind, EXEC);
+	assert_int_equal(e[0].val.rule_id, 1);
+	assert_int_equal(e[0].val.action, UG_ACT_DENY);
+	assert_int_equal(e[1].key.prefixlen, UG_PATH_HDR_BITS + 8 * 9);
+	assert_memory_equal(e[1].key.path, "/usr/bin/\0", 10);
+	assert_int_equal(e[1].val.rule_id, 2);
+	assert_int_equal(e[1].val.action, UG_ACT_ALLOW);
+	free(e);
+}
+
+/* The longest path compiles and fills the key up to the last byte the kernel lookup keeps. */
+static void test_path_compile_longest(void **state)
+{
+	char path[UG_PATH_MAX];
+	struct ug_path_rule r;
+	struct ug_path_entry *e;
+	size_t n;
+
+	long_path(path, PATH_LONGEST, "");
+	r = FR(7, WR, 0, path);
+	e = pcompile_ok(&r, 1, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(e[0].key.prefixlen, UG_PATH_HDR_BITS + 8 * (UG_PATH_MAX - 1));
+	assert_int_equal(e[0].key.path[PATH_LONGEST], '/');
+	assert_int_equal(e[0].key.path[UG_PATH_MAX - 1], 0);
+	EXPECT_FILE(e, n, path, WR, 0, 7);
+	free(e);
+}
+
+static void test_path_compile_boundary(void **state)
+{
+	const struct ug_path_rule r[] = {
+		FR(1, RD, 0, "/etc"),
+		XR(2, UG_ACT_DENY, 0, "/etc"),
+	};
+	struct ug_path_entry *e;
+	size_t n;
+
+	e = pcompile_ok(r, ARRAY_SIZE(r), &n);
+	assert_int_equal(n, 2);
+	/* Exec before file: the kind is in the key. */
+	assert_int_equal(e[0].key.kind, EXEC);
+	assert_int_equal(e[1].key.kind, FILE_);
+	assert_memory_equal(e[1].key.path, "/etc/\0", 6);
+	assert_int_equal(e[1].key.prefixlen, UG_PATH_HDR_BITS + 40);
+
+	EXPECT_FILE(e, n, "/etc", RD, 1, 0);
+	EXPECT_FILE(e, n, "/etc/passwd", RD, 1, 0);
+	EXPECT_FILE(e, n, "/etc/ssh/sshd_config", RD, 1, 0);
+	EXPECT_FILE(e, n, "/etcfoo", 0, 0, 0);
+	EXPECT_FILE(e, n, "/etcfoo/passwd", 0, 0, 0);
+	EXPECT_FILE(e, n, "/etc.d", 0, 0, 0);
+	EXPECT_FILE(e, n, "/et", 0, 0, 0);
+	EXPECT_FILE(e, n, "/", 0, 0, 0);
+	EXPECT_EXEC(e, n, "/etc/init.d/x", UG_ACT_DENY, 2);
+	EXPECT_EXEC(e, n, "/etcfoo", DEFAULT, 0);
+	EXPECT_EXEC(e, n, "/usr/bin/ls", DEFAULT, 0);
+	free(e);
+}
+
+static void test_path_compile_exec_allow_inside_deny(void **state)
+{
+	const struct ug_path_rule r[] = {
+		XR(1, UG_ACT_DENY, 0, "/"),
+		XR(2, UG_ACT_ALLOW, 0, "/usr/bin"),
+		XR(3, UG_ACT_DENY, 0, "/usr/bin/su"),
+	};
+	struct ug_path_entry *e;
+	size_t n;
+
+	e = pcompile_ok(r, ARRAY_SIZE(r), &n);
+	assert_int_equal(n, 3);
+	EXPECT_EXEC(e, n, "/usr/bin/ls", UG_ACT_ALLOW, 2);
+	EXPECT_EXEC(e, n, "/usr/bin", UG_ACT_ALLOW, 2);
+	EXPECT_EXEC(e, n, "/usr/bin/su", UG_ACT_DENY, 3);
+	EXPECT_EXEC(e, n, "/usr/bin/sudo", UG_ACT_ALLOW, 2);
+	EXPECT_EXEC(e, n, "/usr/binx", UG_ACT_DENY, 1);
+	EXPECT_EXEC(e, n, "/usr/sbin/init", UG_ACT_DENY, 1);
+	EXPECT_EXEC(e, n, "/bin/sh", UG_ACT_DENY, 1);
+	EXPECT_EXEC(e, n, "/tmp/x", UG_ACT_DENY, 1);
+	/* No file entries: exec rules never reach file_open. */
+	EXPECT_FILE(e, n, "/usr/bin/ls", 0, 0, 0);
+	free(e);
+}
+
+static void test_path_compile_file_folding(void **state)
+{
+	const struct ug_path_rule r[] = {
+		FR(5, WR, 0, "/var"),
+		FR(7, RD, 0, "/var/secret"),
+		FR(9, WR, 0, "/var/secret/x"),
+		FR(11, RW, 0, "/srv"),
+		FR(12, RD, 0, "/srv/www"),
+	};
+	struct ug_path_entry *e;
+	const struct ug_path_entry *x;
+	size_t n;
+
+	e = pcompile_ok(r, ARRAY_SIZE(r), &n);
+	assert_int_equal(n, 5);
+	/* The entries themselves, not only the lookups. */
+	x = pfind(e, n, FILE_, "/var");
+	assert_int_equal(x->val.deny_access, WR);
+	assert_int_equal(x->val.read_rule, 0);
+	assert_int_equal(x->val.write_rule, 5);
+	x = pfind(e, n, FILE_, "/var/secret");
+	assert_int_equal(x->val.deny_access, RW);
+	assert_int_equal(x->val.read_rule, 7);
+	assert_int_equal(x->val.write_rule, 5);
+	x = pfind(e, n, FILE_, "/var/secret/x");
+	assert_int_equal(x->val.deny_access, RW);
+	assert_int_equal(x->val.read_rule, 7);
+	assert_int_equal(x->val.write_rule, 9);
+	x = pfind(e, n, FILE_, "/srv/www");
+	assert_int_equal(x->val.deny_access, RW);
+	assert_int_equal(x->val.read_rule, 12);
+	assert_int_equal(x->val.write_rule, 11);
+
+	EXPECT_FILE(e, n, "/var/log/syslog", WR, 0, 5);
+	EXPECT_FILE(e, n, "/var/secret/key", RW, 7, 5);
+	EXPECT_FILE(e, n, "/var/secret/x/y", RW, 7, 9);
+	EXPECT_FILE(e, n, "/var/secretx", WR, 0, 5);
+	EXPECT_FILE(e, n, "/srv/www/index.html", RW, 12, 11);
+	EXPECT_FILE(e, n, "/srv/ftp", RW, 11, 11);
+	EXPECT_FILE(e, n, "/usr", 0, 0, 0);
+	free(e);
+}
+
+static void test_path_compile_depth(void **state)
+{
+	const struct ug_path_rule r[] = {
+		/* Same path: the unit's own rule beats its slice's, whatever the action. */
+		XR(3, UG_ACT_DENY, 1, "/opt"),
+		XR(8, UG_ACT_ALLOW, 0, "/opt"),
+		/* Same path and depth: deny, then lowest id. */
+		XR(20, UG_ACT_ALLOW, 1, "/srv"),
+		XR(21, UG_ACT_DENY, 1, "/srv"),
+		XR(31, UG_ACT_ALLOW, 2, "/home"),
+		XR(30, UG_ACT_ALLOW, 2, "/home"),
+		/* Longer wins over depth: an ancestor's longer rule decides below it. */
+		XR(40, UG_ACT_DENY, 0, "/data"),
+		XR(41, UG_ACT_ALLOW, 3, "/data/pub"),
+		/* File: read named by the smaller depth, then the lower id. */
+		FR(50, RD, 2, "/etc"),
+		FR(55, RD, 0, "/etc"),
+		FR(57, RW, 0, "/etc"),
+		FR(60, WR, 1, "/etc/ssh"),
+		FR(61, WR, 1, "/etc/ssh"),
+		FR(62, RD, 0, "/etc/ssh"),
+	};
+	struct ug_path_entry *e;
+	size_t n;
+
+	e = pcompile_ok(r, ARRAY_SIZE(r), &n);
+	assert_int_equal(n, 7);
+	EXPECT_EXEC(e, n, "/opt/x", UG_ACT_ALLOW, 8);
+	EXPECT_EXEC(e, n, "/srv/x", UG_ACT_DENY, 21);
+	EXPECT_EXEC(e, n, "/home/x", UG_ACT_ALLOW, 30);
+	EXPECT_EXEC(e, n, "/data/x", UG_ACT_DENY, 40);
+	EXPECT_EXEC(e, n, "/data/pub/x", UG_ACT_ALLOW, 41);
+	EXPECT_FILE(e, n, "/etc/passwd", RW, 55, 57);
+	EXPECT_FILE(e, n, "/etc/ssh/key", RW, 62, 60);
+	free(e);
+}
+
+static void test_path_compile_root(void **state)
+{
+	const struct ug_path_rule r[] = {
+		FR(1, RD, 0, "/"),
+		FR(2, WR, 0, "/tmp"),
+		XR(3, UG_ACT_ALLOW, 0, "/"),
+	};
+	struct ug_path_entry *e;
+	const struct ug_path_entry *x;
+	size_t n;
+
+	e = pcompile_ok(r, ARRAY_SIZE(r), &n);
+	assert_int_equal(n, 3);
+	x = pfind(e, n, FILE_, "/");
+	assert_int_equal(x->key.prefixlen, UG_PATH_HDR_BITS + 8);
+	assert_int_equal(x->val.deny_access, RD);
+	assert_int_equal(x->val.read_rule, 1);
+	x = pfind(e, n, FILE_, "/tmp");
+	assert_int_equal(x->val.deny_access, RW);
+	assert_int_equal(x->val.read_rule, 1);
+	assert_int_equal(x->val.write_rule, 2);
+	EXPECT_FILE(e, n, "/", RD, 1, 0);
+	EXPECT_FILE(e, n, "/etc/passwd", RD, 1, 0);
+	EXPECT_FILE(e, n, "/tmpfoo", RD, 1, 0);
+	EXPECT_FILE(e, n, "/tmp/x", RW, 1, 2);
+	EXPECT_EXEC(e, n, "/", UG_ACT_ALLOW, 3);
+	EXPECT_EXEC(e, n, "/any/thing", UG_ACT_ALLOW, 3);
+	free(e);
+}
+
+static void test_path_compile_sorted(void **state)
+{
+	const struct ug_path_rule r[] = {
+		FR(1, RD, 0, "/b"),       XR(2, UG_ACT_DENY, 0, "/zz"),
+		FR(3, WR, 0, "/a"),       XR(4, UG_ACT_ALLOW, 0, "/a/b"),
+		XR(5, UG_ACT_DENY, 0, "/"), FR(6, RW, 1, "/a/b/c"),
+		FR(7, RD, 0, "/b"),       XR(8, UG_ACT_ALLOW, 2, "/zz"),
+		/* Access on an exec rule means nothing and must not change the output. */
+		prule(9, EXEC, UG_ACT_DENY, RW, 0, "/y"),
+	};
+	/* kind, then prefixlen, then bytes. */
+	static const char *const want[] = {
+		"/", "/y/", "/zz/", "/a/b/", "/a/", "/b/", "/a/b/c/",
+	};
+	struct ug_path_rule rev[ARRAY_SIZE(r)];
+	struct ug_path_entry *e, *e2;
+	size_t n, n2;
+
+	e = pcompile_ok(r, ARRAY_SIZE(r), &n);
+	assert_int_equal(n, ARRAY_SIZE(want));
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal((const char *)e[i].key.path, want[i]);
+	assert_int_equal(e[1].val.rule_id, 9);
+	assert_int_equal(e[1].val.deny_access, 0);
+
+	for (size_t i = 0; i < ARRAY_SIZE(r); i++)
+		rev[i] = r[ARRAY_SIZE(r) - 1 - i];
+	e2 = pcompile_ok(rev, ARRAY_SIZE(rev), &n2);
+	assert_int_equal(n2, n);
+	assert_memory_equal(e, e2, n * sizeof(*e));
+	free(e);
+	free(e2);
+}
+
+static void test_path_compile_invalid(void **state)
+{
+	static const char *const errs[] = {
+		"rule 0: id out of range",
+		"rule -1: id out of range",
+		"rule 4294967296: id out of range",
+		"rule 2: unknown path rule kind",
+		"rule 2: unknown action",
+		"rule 2: file rules can only deny",
+		"rule 2: access must be read, write or both",
+		"rule 2: access must be read, write or both",
+		"rule 2: invalid path: path is not absolute",
+		"rule 2: invalid path: empty path",
+		"rule 2: path is not canonical",
+		"rule 2: invalid path: empty path component",
+		"rule 2: invalid path: '.' or '..' path component",
+		"rule 2: invalid path: path contains a space",
+		"rule 2: path is not NUL-terminated",
+		"rule 2: invalid path: path too long",
+	};
+	const struct ug_path_rule good = XR(1, UG_ACT_ALLOW, 0, "/usr");
+	struct ug_path_entry *out;
+	char err[256];
+	size_t n;
+
+	for (size_t i = 0; i < ARRAY_SIZE(errs); i++) {
+		/* The bad rule after a good one: nothing half-done leaks out. */
+		struct ug_path_rule pair[2] = { good, good };
+		struct ug_path_rule *b = &pair[1];
+
+		b->id = 2;
+		switch (i) {
+		case 0: b->id = 0; break;
+		case 1: b->id = -1; break;
+		case 2: b->id = (int64_t)UINT32_MAX + 1; break;
+		case 3: b->kind = 2; break;
+		case 4: b->action = 2; break;
+		case 5: *b = prule(2, FILE_, UG_ACT_ALLOW, RD, 0, "/etc"); break;
+		case 6: *b = prule(2, FILE_, UG_ACT_DENY, 0, 0, "/etc"); break;
+		case 7: *b = prule(2, FILE_, UG_ACT_DENY, 4 | RD, 0, "/etc"); break;
+		case 8: strcpy(b->path, "usr/bin"); break;
+		case 9: b->path[0] = '\0'; break;
+		case 10: strcpy(b->path, "/usr/"); break;
+		case 11: strcpy(b->path, "/usr//bin"); break;
+		case 12: strcpy(b->path, "/usr/../etc"); break;
+		case 13: strcpy(b->path, "/usr/my bin"); break;
+		case 14: memset(b->path, 'a', sizeof(b->path)); b->path[0] = '/'; break;
+		case 15: long_path(b->path, PATH_LONGEST + 1, ""); break;
+		}
+		out = (struct ug_path_entry *)1;
+		n = 99;
+		memset(err, 'x', sizeof(err));
+		if (ug_path_compile(pair, 2, PTRIE, &out, &n, err, sizeof(err)) != -EINVAL)
+			fail_msg("bad path rule %zu accepted", i);
+		assert_null(out);
+		assert_int_equal(n, 0);
+		if (strncmp(err, errs[i], strlen(errs[i])) || strchr(err, '\n'))
+			fail_msg("bad path rule %zu: err \"%s\", want \"%s...\"", i, err, errs[i]);
+		assert_int_equal(ug_path_compile(pair, 2, PTRIE, &out, &n, NULL, 0), -EINVAL);
+	}
+
+	assert_int_equal(ug_path_compile(NULL, 1, 0, &out, &n, NULL, 0), -EINVAL);
+	assert_int_equal(ug_path_compile(&good, 1, 0, NULL, &n, NULL, 0), -EINVAL);
+	assert_int_equal(ug_path_compile(&good, 1, 0, &out, NULL, NULL, 0), -EINVAL);
+}
+
+/*
+ * The documented semantics read straight from the rules, with string logic instead of
+ * stored bytes: a rule covers a path when it is "/", the path itself, or a directory
+ * above it.
+ */
+static bool rule_covers(const char *rule, const char *path)
+{
+	size_t n = strlen(rule);
+
+	if (!strcmp(rule, "/"))
+		return true;
+	return !strncmp(rule, path, n) && (path[n] == '\0' || path[n] == '/');
+}
+
+/* Does a decide before b, a and b being rules of one kind covering one path? */
+static bool path_rule_beats(const struct ug_path_rule *a, const struct ug_path_rule *b)
+{
+	size_t la = strlen(a->path), lb = strlen(b->path);
+
+	if (la != lb)
+		return la > lb;
+	if (a->depth != b->depth)
+		return a->depth < b->depth;
+	if (a->kind == EXEC && a->action != b->action)
+		return a->action == UG_ACT_DENY;
+	return a->id < b->id;
+}
+
+static int oracle_exec(const struct ug_path_rule *r, size_t n, const char *path, uint32_t *id)
+{
+	const struct ug_path_rule *best = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		if (r[i].kind == EXEC && rule_covers(r[i].path, path) &&
+		    (!best || path_rule_beats(&r[i], best)))
+			best = &r[i];
+	*id = best ? (uint32_t)best->id : 0;
+	return best ? best->action : DEFAULT;
+}
+
+static int oracle_file(const struct ug_path_rule *r, size_t n, const char *path, uint32_t *rd,
+		       uint32_t *wr)
+{
+	const struct ug_path_rule *best_rd = NULL, *best_wr = NULL;
+	int access = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (r[i].kind != FILE_ || !rule_covers(r[i].path, path))
+			continue;
+		access |= r[i].access;
+		if ((r[i].access & RD) && (!best_rd || path_rule_beats(&r[i], best_rd)))
+			best_rd = &r[i];
+		if ((r[i].access & WR) && (!best_wr || path_rule_beats(&r[i], best_wr)))
+			best_wr = &r[i];
+	}
+	*rd = best_rd ? (uint32_t)best_rd->id : 0;
+	*wr = best_wr ? (uint32_t)best_wr->id : 0;
+	return access;
+}
+
+static void test_path_decisions_match_semantics(void **state)
+{
+	static const char *const paths[] = {
+		"/", "/etc", "/etcfoo", "/etc/ssh", "/etc/ssh/sshd_config", "/usr", "/usr/bin",
+		"/usr/binx", "/usr/bin/ls", "/var", "/var/lib", "/a", "/a/b", "/ab", "/a/b/c",
+		"/a.b", "/a-",
+	};
+	static const char *const queries[] = {
+		"/", "/etc", "/etc/passwd", "/etcfoo", "/etcfoo/x", "/etc/ssh", "/etc/sshx",
+		"/etc/ssh/sshd_config", "/etc/ssh/sshd_config.d/x", "/usr", "/usr/bin",
+		"/usr/bin/ls", "/usr/bin/lsx", "/usr/binx", "/usr/bi", "/var/lib/x", "/var/li",
+		"/a", "/a/b", "/a/bc", "/ab", "/ab/c", "/a/b/c/d", "/a.b/x", "/a-", "/a", "/zz",
+	};
+	size_t decisions = 0;
+
+	for (int round = 0; round < 500; round++) {
+		struct ug_path_rule r[14], rev[14];
+		size_t nr = 1 + rnd(ARRAY_SIZE(r)), n, n2;
+		struct ug_path_entry *e, *e2;
+
+		for (size_t i = 0; i < nr; i++) {
+			/* Distinct ids in a shuffled order, so id tie-breaks are exercised. */
+			int64_t id = (int64_t)rnd(40) * 16 + (int64_t)i + 1;
+			const char *p = paths[rnd(ARRAY_SIZE(paths))];
+
+			if (rnd(2))
+				r[i] = XR(id, (int)rnd(2), (int)rnd(3), p);
+			else
+				r[i] = FR(id, 1 + (int)rnd(3), (int)rnd(3), p);
+		}
+		e = pcompile_ok(r, nr, &n);
+		for (size_t i = 0; i < nr; i++)
+			rev[i] = r[nr - 1 - i];
+		e2 = pcompile_ok(rev, nr, &n2);
+		assert_int_equal(n, n2);
+		assert_memory_equal(e, e2, n * sizeof(*e));
+		free(e2);
+
+		for (size_t q = 0; q < ARRAY_SIZE(queries); q++) {
+			uint32_t got_id, want_id, got_rd, got_wr, want_rd, want_wr;
+			int got = pexec(e, n, queries[q], &got_id);
+			int want = oracle_exec(r, nr, queries[q], &want_id);
+
+			if (got != want || got_id != want_id)
+				fail_msg("round %d: exec %s: got %d (rule %u), want %d (rule %u)",
+					 round, queries[q], got, got_id, want, want_id);
+			got = pfile(e, n, queries[q], &got_rd, &got_wr);
+			want = oracle_file(r, nr, queries[q], &want_rd, &want_wr);
+			if (got != want || got_rd != want_rd || got_wr != want_wr)
+				fail_msg("round %d: file %s: got %d (%u, %u), want %d (%u, %u)",
+					 round, queries[q], got, got_rd, got_wr, want, want_rd,
+					 want_wr);
+			decisions += 2;
+		}
+		free(e);
+	}
+	assert_true(decisions > 20000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1762,6 +2700,23 @@ int main(void)
 		cmocka_unit_test(test_compile_invalid),
 		cmocka_unit_test(test_decisions),
 		cmocka_unit_test(test_decisions_match_semantics),
+		cmocka_unit_test(test_path_parse_good),
+		cmocka_unit_test(test_path_parse_bad),
+		cmocka_unit_test(test_path_parse_lengths),
+		cmocka_unit_test(test_access_names),
+		cmocka_unit_test(test_family_names),
+		cmocka_unit_test(test_harden_parse_format),
+		cmocka_unit_test(test_path_compile_empty),
+		cmocka_unit_test(test_path_compile_key_bytes),
+		cmocka_unit_test(test_path_compile_longest),
+		cmocka_unit_test(test_path_compile_boundary),
+		cmocka_unit_test(test_path_compile_exec_allow_inside_deny),
+		cmocka_unit_test(test_path_compile_file_folding),
+		cmocka_unit_test(test_path_compile_depth),
+		cmocka_unit_test(test_path_compile_root),
+		cmocka_unit_test(test_path_compile_sorted),
+		cmocka_unit_test(test_path_compile_invalid),
+		cmocka_unit_test(test_path_decisions_match_semantics),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -85,6 +85,9 @@ static void check_rule(const struct ug_file_rule *r, const char *target, const c
 	assert_string_equal(r->direction, dir);
 	assert_string_equal(r->action, action);
 	assert_string_equal(r->prefix, prefix);
+	/* Network rules never carry an access. */
+	if (!strcmp(dir, "egress") || !strcmp(dir, "ingress") || !strcmp(dir, "bind"))
+		assert_null(r->access);
 	if (proto)
 		assert_string_equal(r->proto, proto);
 	else
@@ -147,6 +150,14 @@ static void test_parse_not_nul_terminated(void **state)
 	ug_policy_file_free(&pf);
 }
 
+static void assert_str_or_null(const char *got, const char *want)
+{
+	if (want)
+		assert_string_equal(got, want);
+	else
+		assert_null(got);
+}
+
 static void assert_files_equal(const struct ug_policy_file *a, const struct ug_policy_file *b)
 {
 	assert_int_equal(a->n_units, b->n_units);
@@ -154,6 +165,7 @@ static void assert_files_equal(const struct ug_policy_file *a, const struct ug_p
 		const struct ug_file_unit *x = &a->units[i], *y = &b->units[i];
 
 		check_unit(y, x->target, x->mode, x->default_egress, x->default_ingress, -1);
+		assert_str_or_null(y->harden, x->harden);
 	}
 	assert_int_equal(a->n_rules, b->n_rules);
 	for (size_t i = 0; i < a->n_rules; i++) {
@@ -161,6 +173,7 @@ static void assert_files_equal(const struct ug_policy_file *a, const struct ug_p
 
 		check_rule(y, x->target, x->direction, x->action, x->prefix, x->proto, x->port_lo,
 			   x->port_hi, x->comment, -1);
+		assert_str_or_null(y->access, x->access);
 	}
 }
 
@@ -437,7 +450,8 @@ static const struct bad_file bad_files[] = {
 
 	/* units */
 	{ HDR "  - modee: audit\n    target: a.service\n", 3,
-	  "unknown key 'modee' (expected target, mode, default-egress, default-ingress, rules)" },
+	  "unknown key 'modee' (expected target, mode, default-egress, default-ingress, harden, "
+	  "rules)" },
 	{ HDR "  - mode: audit\n", 3, "unit has no 'target'" },
 	{ HDR "  - a.service\n", 3, "a unit must be a mapping, not a scalar" },
 	{ HDR "  - target: a.timer\n", 3, "invalid target 'a.timer': " },
@@ -463,14 +477,15 @@ static const struct bad_file bad_files[] = {
 	/* rules */
 	{ UNIT "      - [egress, deny]\n", 5, "a rule must be a mapping, not a sequence" },
 	{ UNIT "      - {direction: egress, action: deny, prefix: 10.0.0.0/8, ports: 22}\n", 5,
-	  "unknown key 'ports' (expected direction, action, prefix, proto, port, comment)" },
+	  "unknown key 'ports' (expected direction, action, prefix, proto, port, path, access, "
+	  "family, comment)" },
 	{ UNIT "      - {direction: egress, action: deny, prefix: 10.0.0.0/8, target: b.service}\n",
 	  5, "unknown key 'target'" },
 	{ UNIT "      - {action: deny, prefix: 10.0.0.0/8}\n", 5, "rule has no 'direction'" },
 	{ UNIT "      - {direction: egress, prefix: 10.0.0.0/8}\n", 5, "rule has no 'action'" },
 	{ UNIT "      - direction: egress\n        action: deny\n", 5, "rule has no 'prefix'" },
 	{ UNIT "      - {direction: out, action: deny, prefix: 10.0.0.0/8}\n", 5,
-	  "invalid direction 'out' (expected egress, ingress or bind)" },
+	  "invalid direction 'out' (expected egress, ingress, bind, exec, file or family)" },
 	{ UNIT "      - {direction: egress, action: drop, prefix: 10.0.0.0/8}\n", 5,
 	  "invalid action 'drop' (expected allow or deny)" },
 	{ UNIT "      - direction: egress\n        action: deny\n        prefix: 10.0.0.0/33\n", 7,
@@ -506,6 +521,88 @@ static const struct bad_file bad_files[] = {
 	  "'prefix' contains a NUL character" },
 	{ UNIT "      - direction: egress\n        direction: ingress\n", 6,
 	  "duplicate key 'direction'" },
+
+	/* LSM rules: keys that belong to another kind, wherever they come */
+	{ UNIT "      - {direction: exec, action: deny, path: /usr, prefix: 10.0.0.0/8}\n", 5,
+	  "'prefix' is only for network rules, not exec rules" },
+	{ UNIT "      - prefix: 10.0.0.0/8\n        direction: exec\n        action: deny\n", 5,
+	  "'prefix' is only for network rules, not exec rules" },
+	{ UNIT "      - {direction: exec, action: deny, path: /usr, proto: tcp}\n", 5,
+	  "'proto' is only for network rules, not exec rules" },
+	{ UNIT "      - direction: exec\n        action: deny\n        path: /x\n"
+	       "        port: 22\n        proto: tcp\n", 8,
+	  "'port' is only for network rules, not exec rules" },
+	{ UNIT "      - {direction: file, action: deny, path: /etc, port: 22}\n", 5,
+	  "'port' is only for network rules, not file rules" },
+	{ UNIT "      - direction: exec\n        action: allow\n        path: /usr/bin\n"
+	       "        access: read\n", 8,
+	  "'access' is only for file rules, not exec rules" },
+	{ UNIT "      - {direction: family, action: deny, family: packet, access: any}\n", 5,
+	  "'access' is only for file rules, not family rules" },
+	{ UNIT "      - {direction: family, action: deny, family: packet, path: /x}\n", 5,
+	  "'path' is only for exec and file rules, not family rules" },
+	{ UNIT "      - {direction: file, action: deny, path: /x, family: packet}\n", 5,
+	  "'family' is only for family rules, not file rules" },
+	{ UNIT "      - {direction: exec, action: deny, family: packet, path: /x}\n", 5,
+	  "'family' is only for family rules, not exec rules" },
+	{ UNIT "      - direction: egress\n        action: deny\n        prefix: 10.0.0.0/8\n"
+	       "        path: /x\n", 8,
+	  "'path' is only for exec and file rules, not egress rules" },
+	{ UNIT "      - {direction: ingress, action: deny, prefix: 10.0.0.0/8, family: inet}\n", 5,
+	  "'family' is only for family rules, not ingress rules" },
+	{ UNIT "      - {direction: bind, action: deny, prefix: \"::/0\", access: read}\n", 5,
+	  "'access' is only for file rules, not bind rules" },
+
+	/* LSM rules: actions and missing keys */
+	{ UNIT "      - direction: file\n        action: allow\n        path: /etc\n", 6,
+	  "file rules can only deny" },
+	{ UNIT "      - {family: packet, action: allow, direction: family}\n", 5,
+	  "family rules can only deny" },
+	{ UNIT "      - {direction: exec, action: deny}\n", 5, "rule has no 'path'" },
+	{ UNIT "      - {direction: file, action: deny, access: read}\n", 5, "rule has no 'path'" },
+	{ UNIT "      - {direction: family, action: deny}\n", 5, "rule has no 'family'" },
+	{ UNIT "      - {direction: exec, action: block, path: /x}\n", 5,
+	  "invalid action 'block' (expected allow or deny)" },
+
+	/* LSM rules: values */
+	{ UNIT "      - {direction: exec, action: deny, path: usr/bin}\n", 5,
+	  "invalid path 'usr/bin': path is not absolute" },
+	{ UNIT "      - direction: file\n        action: deny\n        path: /usr/../etc\n", 7,
+	  "invalid path '/usr/../etc': '.' or '..' path component" },
+	{ UNIT "      - {direction: file, action: deny, path: //etc}\n", 5,
+	  "invalid path '//etc': empty path component" },
+	{ UNIT "      - {direction: file, action: deny, path: \"/my file\"}\n", 5,
+	  "invalid path '/my file': path contains a space" },
+	{ UNIT "      - {direction: file, action: deny, path: [/etc]}\n", 5,
+	  "'path' must be a scalar, not a sequence" },
+	{ UNIT "      - {direction: file, action: deny, path: /etc, access: rw}\n", 5,
+	  "invalid access 'rw' (expected read, write or any)" },
+	{ UNIT "      - {direction: family, action: deny, family: packets}\n", 5,
+	  "invalid family 'packets' (expected a socket family name such as packet or netlink, "
+	  "or 1-63)" },
+	{ UNIT "      - {direction: family, action: deny, family: 0}\n", 5, "invalid family '0'" },
+	{ UNIT "      - {direction: family, action: deny, family: 64}\n", 5,
+	  "invalid family '64'" },
+	{ UNIT "      - {direction: family, action: deny, family: AF_PACKET}\n", 5,
+	  "invalid family 'AF_PACKET'" },
+
+	/* harden */
+	{ HDR "  - target: a.service\n    harden: [bpf, kexec]\n", 4,
+	  "invalid harden item 'kexec' (expected module-load, bpf, ptrace or mount)" },
+	{ HDR "  - target: a.service\n    harden:\n      - bpf\n      - module_load\n", 6,
+	  "invalid harden item 'module_load'" },
+	{ HDR "  - target: a.service\n    harden: \"bpf,,mount\"\n", 4,
+	  "invalid harden item '' (expected" },
+	{ HDR "  - target: a.service\n    harden: bpf, mount\n", 4, "invalid harden item ' mount'" },
+	{ HDR "  - target: a.service\n    harden: [\"bpf,mount\"]\n", 4,
+	  "invalid harden item 'bpf,mount'" },
+	{ HDR "  - target: a.service\n    harden: [\"\"]\n", 4, "invalid harden item ''" },
+	{ HDR "  - target: a.service\n    harden: {bpf: true}\n", 4,
+	  "'harden' must be a sequence or a scalar, not a mapping" },
+	{ HDR "  - target: a.service\n    harden: [[bpf]]\n", 4,
+	  "'harden' items must be scalars, not a sequence" },
+	{ HDR "  - target: a.service\n    harden: [bpf]\n    harden: [mount]\n", 5,
+	  "duplicate key 'harden'" },
 };
 
 static void test_bad_files(void **state)
@@ -542,7 +639,17 @@ static void test_exact_messages(void **state)
 		  "line 7: invalid prefix '10.0.0.0/33': prefix length out of range (0-32)" },
 		{ HDR "  - modee: audit\n    target: a.service\n",
 		  "line 3: unknown key 'modee' (expected target, mode, default-egress, "
-		  "default-ingress, rules)" },
+		  "default-ingress, harden, rules)" },
+		{ UNIT "      - direction: exec\n        action: deny\n        path: /usr\n"
+		       "        prefix: 10.0.0.0/8\n",
+		  "line 8: 'prefix' is only for network rules, not exec rules" },
+		{ UNIT "      - direction: file\n        action: allow\n        path: /etc\n",
+		  "line 6: file rules can only deny" },
+		{ HDR "  - target: a.service\n    harden:\n      - bpf\n      - kexec\n",
+		  "line 6: invalid harden item 'kexec' (expected module-load, bpf, ptrace or mount)" },
+		{ UNIT "      - {direction: family, action: deny, family: packets}\n",
+		  "line 5: invalid family 'packets' (expected a socket family name such as packet or "
+		  "netlink, or 1-63)" },
 		{ "# v\nversion: 2\nunits: []\n", "line 2: unsupported version 2 (expected 1)" },
 		{ HDR "  - target: a.service\n  - target: a.service\n",
 		  "line 4: duplicate target 'a.service' (first at line 3)" },
@@ -645,6 +752,303 @@ static void test_free_and_args(void **state)
 	assert_string_equal(err, "line 1: empty policy file (expected 'version' and 'units')");
 }
 
+/* --- LSM rules and hardening ---------------------------------------------- */
+
+static const char lsm[] =
+	"version: 1\n"                                                  /* 1 */
+	"units:\n"                                                      /* 2 */
+	"  - target: web.service\n"                                     /* 3 */
+	"    harden: [bpf, module-load, bpf]\n"                         /* 4 */
+	"    rules:\n"                                                  /* 5 */
+	"      - {direction: exec, action: deny, path: /}\n"            /* 6 */
+	"      - direction: exec\n"                                     /* 7 */
+	"        action: allow\n"                                       /* 8 */
+	"        path: /usr/bin/\n"                                     /* 9 */
+	"        comment: \"system binaries\"\n"                        /* 10 */
+	"      - {direction: file, action: deny, path: /etc/shadow, access: read}\n" /* 11 */
+	"      - {access: write, path: /var/lib, action: deny, direction: file}\n" /* 12 */
+	"      - {direction: file, action: deny, path: /srv/}\n"        /* 13 */
+	"      - {direction: family, action: deny, family: packet}\n"   /* 14 */
+	"      - {direction: family, action: deny, family: 16}\n"       /* 15 */
+	"      - {direction: family, action: deny, family: \"50\"}\n"   /* 16 */
+	"      - {direction: egress, action: deny, prefix: 10.0.0.0/8}\n" /* 17 */
+	"  - target: a.service\n"                                       /* 18 */
+	"    harden: \"ptrace,mount\"\n"                                /* 19 */
+	"  - target: b.service\n"                                       /* 20 */
+	"    harden: []\n"                                              /* 21 */
+	"  - harden:\n"                                                 /* 22 */
+	"      - mount\n"                                               /* 23 */
+	"      - module-load\n"                                         /* 24 */
+	"    target: c.service\n"                                       /* 25 */
+	"  - target: d.service\n";                                      /* 26 */
+
+static void check_lsm_rule(const struct ug_file_rule *r, const char *target, const char *dir,
+			   const char *action, const char *what, const char *access,
+			   const char *comment, int line)
+{
+	check_rule(r, target, dir, action, what, NULL, 0, 0, comment, line);
+	assert_str_or_null(r->access, access);
+}
+
+static void check_lsm(const struct ug_policy_file *pf, bool lines)
+{
+#define L(n) (lines ? (n) : -1)
+	assert_int_equal(pf->n_units, 5);
+	check_unit(&pf->units[0], "web.service", NULL, NULL, NULL, L(3));
+	/* Canonical: bit order, each switch once. */
+	assert_string_equal(pf->units[0].harden, "module-load,bpf");
+	check_unit(&pf->units[1], "a.service", NULL, NULL, NULL, L(18));
+	assert_string_equal(pf->units[1].harden, "ptrace,mount");
+	/* An empty list says "none", unlike a missing key. */
+	check_unit(&pf->units[2], "b.service", NULL, NULL, NULL, L(20));
+	assert_string_equal(pf->units[2].harden, "");
+	check_unit(&pf->units[3], "c.service", NULL, NULL, NULL, L(22));
+	assert_string_equal(pf->units[3].harden, "module-load,mount");
+	check_unit(&pf->units[4], "d.service", NULL, NULL, NULL, L(26));
+	assert_null(pf->units[4].harden);
+
+	assert_int_equal(pf->n_rules, 9);
+	check_lsm_rule(&pf->rules[0], "web.service", "exec", "deny", "/", NULL, NULL, L(6));
+	check_lsm_rule(&pf->rules[1], "web.service", "exec", "allow", "/usr/bin", NULL,
+		       "system binaries", L(7));
+	check_lsm_rule(&pf->rules[2], "web.service", "file", "deny", "/etc/shadow", "read", NULL,
+		       L(11));
+	check_lsm_rule(&pf->rules[3], "web.service", "file", "deny", "/var/lib", "write", NULL,
+		       L(12));
+	/* access defaults to any, and is then given. */
+	check_lsm_rule(&pf->rules[4], "web.service", "file", "deny", "/srv", "any", NULL, L(13));
+	check_lsm_rule(&pf->rules[5], "web.service", "family", "deny", "packet", NULL, NULL, L(14));
+	/* A number with a name is written as the name; one without stays a number. */
+	check_lsm_rule(&pf->rules[6], "web.service", "family", "deny", "netlink", NULL, NULL, L(15));
+	check_lsm_rule(&pf->rules[7], "web.service", "family", "deny", "50", NULL, NULL, L(16));
+	check_rule(&pf->rules[8], "web.service", "egress", "deny", "10.0.0.0/8", NULL, 0, 0, NULL,
+		   L(17));
+#undef L
+}
+
+static const char lsm_emitted[] =
+	"version: 1\n"
+	"units:\n"
+	"- target: web.service\n"
+	"  harden: [module-load, bpf]\n"
+	"  rules:\n"
+	"  - direction: exec\n"
+	"    action: deny\n"
+	"    path: /\n"
+	"  - direction: exec\n"
+	"    action: allow\n"
+	"    path: /usr/bin\n"
+	"    comment: \"system binaries\"\n"
+	"  - direction: file\n"
+	"    action: deny\n"
+	"    path: /etc/shadow\n"
+	"    access: read\n"
+	"  - direction: file\n"
+	"    action: deny\n"
+	"    path: /var/lib\n"
+	"    access: write\n"
+	"  - direction: file\n"
+	"    action: deny\n"
+	"    path: /srv\n"
+	"    access: any\n"
+	"  - direction: family\n"
+	"    action: deny\n"
+	"    family: packet\n"
+	"  - direction: family\n"
+	"    action: deny\n"
+	"    family: netlink\n"
+	"  - direction: family\n"
+	"    action: deny\n"
+	"    family: 50\n"
+	"  - direction: egress\n"
+	"    action: deny\n"
+	"    prefix: 10.0.0.0/8\n"
+	"- target: a.service\n"
+	"  harden: [ptrace, mount]\n"
+	"- target: b.service\n"
+	"  harden: []\n"
+	"- target: c.service\n"
+	"  harden: [module-load, mount]\n"
+	"- target: d.service\n";
+
+static void test_parse_lsm(void **state)
+{
+	struct ug_policy_file pf;
+
+	parse_ok(lsm, &pf);
+	check_lsm(&pf, true);
+	ug_policy_file_free(&pf);
+	assert_null(pf.units);
+	assert_null(pf.rules);
+}
+
+static void test_emit_lsm_roundtrip(void **state)
+{
+	struct ug_policy_file pf, again;
+	char err[256] = "untouched", *out, *out2;
+	size_t len, len2;
+
+	parse_ok(lsm, &pf);
+	assert_int_equal(ug_policy_file_emit(&pf, &out, &len, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_string_equal(out, lsm_emitted);
+	assert_int_equal(len, strlen(lsm_emitted));
+
+	parse_ok(out, &again);
+	check_lsm(&again, false);
+	assert_files_equal(&pf, &again);
+
+	assert_int_equal(ug_policy_file_emit(&again, &out2, &len2, err, sizeof(err)), 0);
+	assert_int_equal(len2, len);
+	assert_memory_equal(out2, out, len);
+
+	free(out);
+	free(out2);
+	ug_policy_file_free(&pf);
+	ug_policy_file_free(&again);
+}
+
+/* Paths full of YAML indicators stay the same paths through emit and parse. */
+static void test_emit_roundtrip_odd_paths(void **state)
+{
+	static const char *const paths[] = {
+		"/#x", "/a:b", "/a:", "/[x]", "/{y}", "/a,b", "/&z", "/*", "/!x", "/%",
+		"/'q'", "/\"dq\"", "/-", "/?", "/|", "/>", "/@", "/`", "/a#b", "/~",
+		"/true", "/null", "/1", "/.x", "/x/..y",
+	};
+	struct ug_file_unit unit = { .target = "a.service" };
+	struct ug_file_rule rules[ARRAY_SIZE(paths)];
+	struct ug_policy_file pf = {
+		.units = &unit, .n_units = 1, .rules = rules, .n_rules = ARRAY_SIZE(rules),
+	}, back;
+	char err[256], *out;
+	size_t len;
+
+	for (size_t i = 0; i < ARRAY_SIZE(rules); i++)
+		rules[i] = (struct ug_file_rule){
+			.target = "a.service", .direction = i % 2 ? "exec" : "file",
+			.action = "deny", .prefix = (char *)paths[i],
+			.access = i % 2 ? NULL : "read",
+		};
+	if (ug_policy_file_emit(&pf, &out, &len, err, sizeof(err)))
+		fail_msg("emit: %s", err);
+	parse_ok(out, &back);
+	assert_files_equal(&pf, &back);
+	free(out);
+	ug_policy_file_free(&back);
+}
+
+static void test_emit_lsm_canonicalises(void **state)
+{
+	struct ug_file_unit units[] = {
+		{ .target = "a.service", .harden = "mount,bpf,mount" },
+		{ .target = "b.service", .harden = "" },
+	};
+	struct ug_file_rule rules[] = {
+		{ .target = "a.service", .direction = "exec", .action = "allow",
+		  .prefix = "/usr/bin/" },
+		/* No access on a file rule is the default, any, written out. */
+		{ .target = "a.service", .direction = "file", .action = "deny", .prefix = "/etc/" },
+		{ .target = "a.service", .direction = "family", .action = "deny", .prefix = "17" },
+	};
+	struct ug_policy_file pf = {
+		.units = units, .n_units = ARRAY_SIZE(units),
+		.rules = rules, .n_rules = ARRAY_SIZE(rules),
+	};
+	char err[256], *out;
+	size_t len;
+
+	assert_int_equal(ug_policy_file_emit(&pf, &out, &len, err, sizeof(err)), 0);
+	assert_string_equal(out, "version: 1\n"
+				 "units:\n"
+				 "- target: a.service\n"
+				 "  harden: [bpf, mount]\n"
+				 "  rules:\n"
+				 "  - direction: exec\n"
+				 "    action: allow\n"
+				 "    path: /usr/bin\n"
+				 "  - direction: file\n"
+				 "    action: deny\n"
+				 "    path: /etc\n"
+				 "    access: any\n"
+				 "  - direction: family\n"
+				 "    action: deny\n"
+				 "    family: packet\n"
+				 "- target: b.service\n"
+				 "  harden: []\n");
+	free(out);
+}
+
+#define LSM_RULE(dir, act, what) .target = "a.service", .direction = dir, .action = act, \
+				 .prefix = what
+
+static void test_emit_lsm_bad(void **state)
+{
+	static const struct emit_bad cases[] = {
+		{ "exec proto", { .target = "a.service" }, {},
+		  { LSM_RULE("exec", "deny", "/usr"), .proto = "tcp" },
+		  "rule 0: proto is only for network rules, not exec rules" },
+		{ "exec port", { .target = "a.service" }, {},
+		  { LSM_RULE("exec", "deny", "/usr"), .port_lo = 22, .port_hi = 22 },
+		  "rule 0: port is only for network rules, not exec rules" },
+		{ "family port hi", { .target = "a.service" }, {},
+		  { LSM_RULE("family", "deny", "packet"), .port_hi = 22 },
+		  "rule 0: port is only for network rules, not family rules" },
+		{ "file allow", { .target = "a.service" }, {},
+		  { LSM_RULE("file", "allow", "/etc"), .access = "read" },
+		  "rule 0: file rules can only deny" },
+		{ "family allow", { .target = "a.service" }, {},
+		  { LSM_RULE("family", "allow", "packet") }, "rule 0: family rules can only deny" },
+		{ "access on exec", { .target = "a.service" }, {},
+		  { LSM_RULE("exec", "deny", "/usr"), .access = "read" },
+		  "rule 0: access is only for file rules, not exec rules" },
+		{ "access on egress", { .target = "a.service" }, {},
+		  { GOOD_RULE, .access = "any" },
+		  "rule 0: access is only for file rules, not egress rules" },
+		{ "bad access", { .target = "a.service" }, {},
+		  { LSM_RULE("file", "deny", "/etc"), .access = "rw" },
+		  "rule 0: invalid access 'rw' (expected read, write or any)" },
+		{ "exec no path", { .target = "a.service" }, {},
+		  { LSM_RULE("exec", "deny", NULL) }, "rule 0: no path" },
+		{ "family no family", { .target = "a.service" }, {},
+		  { LSM_RULE("family", "deny", NULL) }, "rule 0: no family" },
+		{ "relative path", { .target = "a.service" }, {},
+		  { LSM_RULE("exec", "deny", "usr/bin") },
+		  "rule 0: invalid path 'usr/bin': path is not absolute" },
+		{ "prefix as path", { .target = "a.service" }, {},
+		  { LSM_RULE("file", "deny", "10.0.0.0/8") },
+		  "rule 0: invalid path '10.0.0.0/8': path is not absolute" },
+		{ "path as prefix", { .target = "a.service" }, {},
+		  { LSM_RULE("egress", "deny", "/etc") }, "rule 0: invalid prefix '/etc': " },
+		{ "bad family", { .target = "a.service" }, {},
+		  { LSM_RULE("family", "deny", "packets") }, "rule 0: invalid family 'packets'" },
+		{ "bad direction", { .target = "a.service" }, {},
+		  { LSM_RULE("up", "deny", "/x") },
+		  "rule 0: invalid direction 'up' (expected egress, ingress, bind, exec, file or "
+		  "family)" },
+		{ "bad harden", { .target = "a.service", .harden = "bpf,kexec" }, {}, { GOOD_RULE },
+		  "unit 0: invalid harden item 'kexec' (expected module-load, bpf, ptrace or mount)" },
+		{ "harden empty item", { .target = "a.service", .harden = "bpf," }, {},
+		  { GOOD_RULE }, "unit 0: invalid harden item ''" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		const struct emit_bad *c = &cases[i];
+		struct ug_file_unit units[1] = { c->unit };
+		struct ug_file_rule rule = c->rule;
+		struct ug_policy_file pf = { .units = units, .n_units = 1, .rules = &rule,
+					     .n_rules = 1 };
+		char err[256] = "", *out = (char *)"garbage";
+		size_t len = 99;
+		int r = ug_policy_file_emit(&pf, &out, &len, err, sizeof(err));
+
+		if (r != -EINVAL || strncmp(err, c->msg, strlen(c->msg)))
+			fail_msg("%s: got %d '%s', want -EINVAL '%s...'", c->name, r, err, c->msg);
+		assert_null(out);
+		assert_int_equal(len, 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -661,6 +1065,11 @@ int main(void)
 		cmocka_unit_test(test_empty_units),
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_free_and_args),
+		cmocka_unit_test(test_parse_lsm),
+		cmocka_unit_test(test_emit_lsm_roundtrip),
+		cmocka_unit_test(test_emit_roundtrip_odd_paths),
+		cmocka_unit_test(test_emit_lsm_canonicalises),
+		cmocka_unit_test(test_emit_lsm_bad),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -161,7 +161,7 @@ static void test_create_and_reopen(void **state)
 	assert_int_equal(stat(f->path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0600);
 
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
 	mode = raw_text(f->path, "PRAGMA journal_mode");
 	assert_string_equal(mode, "wal");
 	free(mode);
@@ -173,10 +173,17 @@ static void test_create_and_reopen(void **state)
 			 10);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE type = "
 					  "'trigger'"),
-			 8);
+			 10);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE type = "
 					  "'index' AND name = 'accounting_unit_time'"),
 			 1);
+	/* The v3 rebuild of rules leaves nothing of its scaffolding behind. */
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name = "
+					  "'rules_new'"),
+			 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_sequence WHERE name = "
+					  "'rules_new'"),
+			 0);
 
 	ug_store_close(f->st);
 	f->st = NULL;
@@ -190,7 +197,7 @@ static void test_create_and_reopen(void **state)
 	ug_store_close(f->st);
 	f->st = NULL;
 	assert_int_equal(ug_store_open(f->path, UG_STORE_CREATE, &f->st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
 	assert_int_equal(policy_version(f->st), 2);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM meta"), 1);
 }
@@ -259,14 +266,14 @@ static void test_newer_version_refused(void **state)
 
 	ug_store_close(f->st);
 	f->st = NULL;
-	raw_exec(f->path, "PRAGMA user_version = 3");
+	raw_exec(f->path, "PRAGMA user_version = 4");
 	assert_int_equal(ug_store_open(f->path, 0, &st, err, sizeof(err)), -EPROTO);
 	assert_null(st);
-	assert_string_equal(err, "store schema version 3 is newer than this build (2)");
+	assert_string_equal(err, "store schema version 4 is newer than this build (3)");
 	assert_int_equal(ug_store_open(f->path, UG_STORE_CREATE, &st, NULL, 0), -EPROTO);
 	assert_null(st);
 	/* Refusing must not touch the store. */
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
 }
 
 static void test_not_a_database(void **state)
@@ -306,7 +313,7 @@ static void test_bad_arguments(void **state)
 struct seen_rule {
 	int64_t id;
 	char target[64], direction[16], action[16], prefix[64], created_at[40];
-	char proto[16], comment[64]; /* "(null)" when NULL */
+	char proto[16], comment[64], access[16]; /* "(null)" when NULL */
 	uint32_t port_lo, port_hi;
 };
 
@@ -331,6 +338,7 @@ static int collect_rule(const struct ug_store_rule *r, void *ctx)
 	snprintf(s->created_at, sizeof(s->created_at), "%s", r->created_at);
 	snprintf(s->proto, sizeof(s->proto), "%s", r->proto ? r->proto : "(null)");
 	snprintf(s->comment, sizeof(s->comment), "%s", r->comment ? r->comment : "(null)");
+	snprintf(s->access, sizeof(s->access), "%s", r->access ? r->access : "(null)");
 	s->port_lo = r->port_lo;
 	s->port_hi = r->port_hi;
 	return l->stop_after && l->n == l->stop_after ? 42 : 0;
@@ -372,6 +380,7 @@ static void test_rule_add_list_del(void **state)
 	for (int i = 0; i < 3; i++) {
 		assert_string_equal(l.r[i].proto, "(null)");
 		assert_string_equal(l.r[i].comment, "(null)");
+		assert_string_equal(l.r[i].access, "(null)");
 		assert_int_equal(l.r[i].port_lo, 0);
 		assert_int_equal(l.r[i].port_hi, 0);
 	}
@@ -499,7 +508,7 @@ static void test_busy(void **state)
 
 struct audit_list {
 	struct ug_audit_row rows[8];
-	char *strs[8][9];
+	char *strs[8][12];
 	char time[8][40];
 	int64_t id[8];
 	int n;
@@ -533,13 +542,16 @@ static int collect_audit(const struct ug_store_audit *a, void *ctx)
 	r->hook = keep(l, i, 5, a->row.hook);
 	r->direction = keep(l, i, 6, a->row.direction);
 	r->verdict = keep(l, i, 7, a->row.verdict);
+	r->path = keep(l, i, 8, a->row.path);
+	r->exe = keep(l, i, 9, a->row.exe);
+	r->detail = keep(l, i, 10, a->row.detail);
 	return 0;
 }
 
 static void audit_list_free(struct audit_list *l)
 {
 	for (int i = 0; i < 8; i++)
-		for (int j = 0; j < 9; j++)
+		for (int j = 0; j < 12; j++)
 			free(l->strs[i][j]);
 	memset(l, 0, sizeof(*l));
 }
@@ -569,6 +581,9 @@ static void assert_row_equal(const struct ug_audit_row *got, const struct ug_aud
 	assert_str_or_null(got->verdict, want->verdict);
 	assert_int_equal(got->rule_id, want->rule_id);
 	assert_int_equal(got->generation, want->generation);
+	assert_str_or_null(got->path, want->path);
+	assert_str_or_null(got->exe, want->exe);
+	assert_str_or_null(got->detail, want->detail);
 }
 
 static const struct ug_audit_row audit_rows[] = {
@@ -793,7 +808,7 @@ static void make_v1_store(const char *path, const char *extra_sql)
 
 struct seen_unit {
 	int64_t id;
-	char target[64], mode[16], egress[16], ingress[16];
+	char target[64], mode[16], egress[16], ingress[16], harden[64];
 };
 
 struct unit_list {
@@ -814,16 +829,25 @@ static int collect_unit(const struct ug_store_unit *u, void *ctx)
 	snprintf(s->mode, sizeof(s->mode), "%s", u->mode);
 	snprintf(s->egress, sizeof(s->egress), "%s", u->default_egress);
 	snprintf(s->ingress, sizeof(s->ingress), "%s", u->default_ingress);
+	snprintf(s->harden, sizeof(s->harden), "%s", u->harden ? u->harden : "(null)");
 	return l->stop_after && l->n == l->stop_after ? 43 : 0;
 }
 
-static void assert_unit(const struct seen_unit *u, const char *target, const char *mode,
-			const char *egress, const char *ingress)
+static void assert_unit_harden(const struct seen_unit *u, const char *target, const char *mode,
+			       const char *egress, const char *ingress, const char *harden)
 {
 	assert_string_equal(u->target, target);
 	assert_string_equal(u->mode, mode);
 	assert_string_equal(u->egress, egress);
 	assert_string_equal(u->ingress, ingress);
+	assert_string_equal(u->harden, harden);
+}
+
+/* A unit without hardening, which is what every unit before v3 had. */
+static void assert_unit(const struct seen_unit *u, const char *target, const char *mode,
+			const char *egress, const char *ingress)
+{
+	assert_unit_harden(u, target, mode, egress, ingress, "");
 }
 
 static void test_migrate_from_v1(void **state)
@@ -851,8 +875,8 @@ static void test_migrate_from_v1(void **state)
 
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 2);
-	/* Adding columns is not a policy change. */
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 3);
+	/* Adding columns and rebuilding rules are not policy changes. */
 	assert_int_equal(policy_version(st), 2);
 
 	assert_int_equal(ug_store_rules(st, NULL, collect_rule, &l), 0);
@@ -883,7 +907,7 @@ static void test_migrate_from_v1(void **state)
 
 	/* Reopening does not migrate again. */
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 3);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM rules"), 2);
 	assert_int_equal(policy_version(st), 3);
 	ug_store_close(st);
@@ -917,7 +941,7 @@ static void test_migration_failure_rolls_back(void **state)
 
 	raw_exec(path, "DROP TABLE status");
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 3);
 	ug_store_close(st);
 }
 
@@ -950,6 +974,7 @@ static void assert_rule_is(const struct seen_rule *r, const struct ug_store_rule
 	assert_int_equal(r->port_lo, s->port_lo);
 	assert_int_equal(r->port_hi, s->port_hi);
 	assert_string_equal(r->comment, s->comment ? s->comment : "(null)");
+	assert_string_equal(r->access, s->access ? s->access : "(null)");
 }
 
 static void test_rule_spec_round_trip(void **state)
@@ -1089,7 +1114,7 @@ static void test_unit_set(void **state)
 	int64_t v;
 
 	/* New, all NULL: the defaults. */
-	assert_int_equal(ug_store_unit_set(f->st, "a.service", NULL, NULL, NULL), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", NULL, NULL, NULL, NULL), 0);
 	assert_int_equal(ug_store_units(f->st, collect_unit, &l), 0);
 	assert_int_equal(l.n, 1);
 	assert_unit(&l.u[0], "a.service", "enforce", "allow", "allow");
@@ -1097,15 +1122,15 @@ static void test_unit_set(void **state)
 	assert_int_equal(v, 1);
 
 	/* Nothing to change: no write, no bump. */
-	assert_int_equal(ug_store_unit_set(f->st, "a.service", NULL, NULL, NULL), 0);
-	assert_int_equal(ug_store_unit_set(f->st, "a.service", "enforce", "allow", NULL), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", NULL, NULL, NULL, NULL), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", "enforce", "allow", NULL, NULL), 0);
 	assert_int_equal(policy_version(f->st), v);
 
 	/* NULL keeps what is there. */
-	assert_int_equal(ug_store_unit_set(f->st, "a.service", "audit", NULL, NULL), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", "audit", NULL, NULL, NULL), 0);
 	assert_int_equal(policy_version(f->st), v + 1);
-	assert_int_equal(ug_store_unit_set(f->st, "a.service", NULL, "deny", NULL), 0);
-	assert_int_equal(ug_store_unit_set(f->st, "a.service", NULL, NULL, "deny"), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", NULL, "deny", NULL, NULL), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", NULL, NULL, "deny", NULL), 0);
 	assert_int_equal(policy_version(f->st), v + 3);
 	memset(&l, 0, sizeof(l));
 	assert_int_equal(ug_store_units(f->st, collect_unit, &l), 0);
@@ -1113,13 +1138,13 @@ static void test_unit_set(void **state)
 
 	/* Adding a rule keeps the unit's settings. */
 	assert_int_equal(add_rule(f->st, "a.service", "egress", "allow", "10.0.0.0/8", NULL), 0);
-	assert_int_equal(ug_store_unit_set(f->st, "a.service", "off", NULL, "allow"), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", "off", NULL, "allow", NULL), 0);
 	memset(&l, 0, sizeof(l));
 	assert_int_equal(ug_store_units(f->st, collect_unit, &l), 0);
 	assert_unit(&l.u[0], "a.service", "off", "deny", "allow");
 
 	/* New, everything given. */
-	assert_int_equal(ug_store_unit_set(f->st, "b.service", "audit", "deny", "deny"), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "b.service", "audit", "deny", "deny", NULL), 0);
 	memset(&l, 0, sizeof(l));
 	assert_int_equal(ug_store_units(f->st, collect_unit, &l), 0);
 	assert_int_equal(l.n, 2);
@@ -1127,10 +1152,11 @@ static void test_unit_set(void **state)
 
 	/* A bad value writes nothing: not the new row, not the other fields. */
 	v = policy_version(f->st);
-	assert_int_equal(ug_store_unit_set(f->st, "c.service", "loud", NULL, NULL), -EINVAL);
+	assert_int_equal(ug_store_unit_set(f->st, "c.service", "loud", NULL, NULL, NULL), -EINVAL);
 	assert_non_null(strstr(ug_store_errmsg(f->st), "CHECK constraint failed"));
-	assert_int_equal(ug_store_unit_set(f->st, "b.service", "enforce", "maybe", NULL), -EINVAL);
-	assert_int_equal(ug_store_unit_set(f->st, NULL, "audit", NULL, NULL), -EINVAL);
+	assert_int_equal(ug_store_unit_set(f->st, "b.service", "enforce", "maybe", NULL, NULL),
+			 -EINVAL);
+	assert_int_equal(ug_store_unit_set(f->st, NULL, "audit", NULL, NULL, NULL), -EINVAL);
 	assert_int_equal(policy_version(f->st), v);
 	memset(&l, 0, sizeof(l));
 	assert_int_equal(ug_store_units(f->st, collect_unit, &l), 0);
@@ -1148,7 +1174,7 @@ static void test_units_listing(void **state)
 	assert_int_equal(l.n, 0);
 
 	assert_int_equal(add_rule(f->st, "web.service", "egress", "deny", "10.0.0.0/8", NULL), 0);
-	assert_int_equal(ug_store_unit_set(f->st, "api.service", "audit", NULL, NULL), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "api.service", "audit", NULL, NULL, NULL), 0);
 	raw_exec(f->path, "INSERT INTO units (target, default_egress) VALUES ('b.slice', 'deny')");
 	assert_int_equal(ug_store_units(f->st, collect_unit, &l), 0);
 	assert_int_equal(l.n, 3);
@@ -1173,19 +1199,20 @@ static char *policy_dump(const char *path)
 	return raw_text(path,
 			"SELECT ifnull((SELECT group_concat(x, ';') FROM (SELECT quote(id) || ',' "
 			"|| target || ',' || mode || ',' || default_egress || ',' || "
-			"default_ingress AS x FROM units ORDER BY id)), '') || ' | ' || "
-			"ifnull((SELECT group_concat(x, ';') FROM (SELECT id || ',' || unit_id || "
-			"',' || direction || ',' || action || ',' || prefix || ',' || quote(proto) "
-			"|| ',' || port_lo || ',' || port_hi || ',' || quote(comment) AS x FROM "
-			"rules ORDER BY id)), '')");
+			"default_ingress || ',' || quote(harden) AS x FROM units ORDER BY id)), "
+			"'') || ' | ' || ifnull((SELECT group_concat(x, ';') FROM (SELECT id || "
+			"',' || unit_id || ',' || direction || ',' || action || ',' || prefix || "
+			"',' || quote(proto) || ',' || port_lo || ',' || port_hi || ',' || "
+			"quote(comment) || ',' || quote(access) AS x FROM rules ORDER BY id)), "
+			"'')");
 }
 
 static void seed_policy(struct fixture *f)
 {
 	assert_int_equal(add_rule(f->st, "a.service", "egress", "deny", "10.0.0.0/8", NULL), 0);
 	assert_int_equal(ug_store_rule_add(f->st, &v2_specs[0], NULL), 0);
-	assert_int_equal(ug_store_unit_set(f->st, "a.service", "audit", "deny", NULL), 0);
-	assert_int_equal(ug_store_unit_set(f->st, "idle.service", NULL, NULL, "deny"), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", "audit", "deny", NULL, NULL), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "idle.service", NULL, NULL, "deny", NULL), 0);
 }
 
 static void test_replace(void **state)
@@ -1327,6 +1354,703 @@ static void test_replace_all_or_nothing(void **state)
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules"), 3);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM units"), 3);
 	free(before);
+}
+
+/* --- schema v3: migration ------------------------------------------------------------------ */
+
+/* migrations[1] of db/store.c as v2 shipped it, copied like v1_schema. Do not edit. */
+static const char v2_schema[] =
+	"ALTER TABLE units ADD COLUMN mode TEXT NOT NULL DEFAULT 'enforce'\n"
+	"	CHECK (mode IN ('enforce', 'audit', 'off'));\n"
+	"ALTER TABLE units ADD COLUMN default_egress TEXT NOT NULL DEFAULT 'allow'\n"
+	"	CHECK (default_egress IN ('allow', 'deny'));\n"
+	"ALTER TABLE units ADD COLUMN default_ingress TEXT NOT NULL DEFAULT 'allow'\n"
+	"	CHECK (default_ingress IN ('allow', 'deny'));\n"
+	"ALTER TABLE rules ADD COLUMN proto TEXT\n"
+	"	CHECK (proto IS NULL OR proto IN ('tcp', 'udp', 'icmp'));\n"
+	"ALTER TABLE rules ADD COLUMN port_lo INTEGER NOT NULL DEFAULT 0\n"
+	"	CHECK (port_lo BETWEEN 0 AND 65535);\n"
+	"ALTER TABLE rules ADD COLUMN port_hi INTEGER NOT NULL DEFAULT 0\n"
+	"	CHECK (port_hi BETWEEN 0 AND 65535);\n"
+	"ALTER TABLE rules ADD COLUMN comment TEXT;\n"
+	"CREATE TRIGGER rules_ports_bi BEFORE INSERT ON rules BEGIN\n"
+	"	SELECT RAISE(ABORT, 'rules: port_lo and port_hi must be integers')\n"
+	"	WHERE typeof(NEW.port_lo) <> 'integer' OR typeof(NEW.port_hi) <> 'integer';\n"
+	"	SELECT RAISE(ABORT, 'rules: port_hi must be 0 when port_lo is 0')\n"
+	"	WHERE NEW.port_lo = 0 AND NEW.port_hi <> 0;\n"
+	"	SELECT RAISE(ABORT, 'rules: port_hi must not be below port_lo')\n"
+	"	WHERE NEW.port_lo <> 0 AND NEW.port_hi < NEW.port_lo;\n"
+	"	SELECT RAISE(ABORT, 'rules: ports need proto tcp, udp or any')\n"
+	"	WHERE NEW.port_lo <> 0 AND NEW.proto IS NOT NULL\n"
+	"		AND NEW.proto NOT IN ('tcp', 'udp');\n"
+	"END;\n"
+	"CREATE TRIGGER rules_ports_bu BEFORE UPDATE ON rules BEGIN\n"
+	"	SELECT RAISE(ABORT, 'rules: port_lo and port_hi must be integers')\n"
+	"	WHERE typeof(NEW.port_lo) <> 'integer' OR typeof(NEW.port_hi) <> 'integer';\n"
+	"	SELECT RAISE(ABORT, 'rules: port_hi must be 0 when port_lo is 0')\n"
+	"	WHERE NEW.port_lo = 0 AND NEW.port_hi <> 0;\n"
+	"	SELECT RAISE(ABORT, 'rules: port_hi must not be below port_lo')\n"
+	"	WHERE NEW.port_lo <> 0 AND NEW.port_hi < NEW.port_lo;\n"
+	"	SELECT RAISE(ABORT, 'rules: ports need proto tcp, udp or any')\n"
+	"	WHERE NEW.port_lo <> 0 AND NEW.proto IS NOT NULL\n"
+	"		AND NEW.proto NOT IN ('tcp', 'udp');\n"
+	"END;\n"
+	"CREATE TABLE status (\n"
+	"	target TEXT PRIMARY KEY,\n"
+	"	cgroup TEXT,\n"
+	"	cgroup_id INTEGER,\n"
+	"	mode TEXT,\n"
+	"	generation INTEGER,\n"
+	"	programs TEXT,\n"
+	"	enforced INTEGER NOT NULL,\n"
+	"	reason TEXT,\n"
+	"	updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))\n"
+	");\n"
+	"CREATE TABLE agent_state (\n"
+	"	key TEXT PRIMARY KEY,\n"
+	"	value TEXT NOT NULL\n"
+	");\n"
+	"CREATE TABLE accounting (\n"
+	"	id INTEGER PRIMARY KEY,\n"
+	"	time TEXT NOT NULL,\n"
+	"	time_us INTEGER NOT NULL,\n"
+	"	unit TEXT NOT NULL,\n"
+	"	cgroup_id INTEGER,\n"
+	"	direction TEXT NOT NULL,\n"
+	"	allowed_packets INTEGER NOT NULL,\n"
+	"	allowed_bytes INTEGER NOT NULL,\n"
+	"	dropped_packets INTEGER NOT NULL,\n"
+	"	dropped_bytes INTEGER NOT NULL,\n"
+	"	audited_packets INTEGER NOT NULL,\n"
+	"	audited_bytes INTEGER NOT NULL,\n"
+	"	generation INTEGER\n"
+	");\n"
+	"CREATE INDEX accounting_unit_time ON accounting (unit, time_us);\n"
+	"CREATE TABLE rule_hits (\n"
+	"	id INTEGER PRIMARY KEY,\n"
+	"	time TEXT NOT NULL,\n"
+	"	time_us INTEGER NOT NULL,\n"
+	"	rule_id INTEGER NOT NULL,\n"
+	"	hits INTEGER NOT NULL,\n"
+	"	generation INTEGER\n"
+	");\n"
+	"CREATE TABLE generations (\n"
+	"	generation INTEGER PRIMARY KEY,\n"
+	"	time TEXT NOT NULL,\n"
+	"	time_us INTEGER NOT NULL,\n"
+	"	policy_version INTEGER,\n"
+	"	units_changed INTEGER\n"
+	");\n"
+	"PRAGMA user_version = 2;\n";
+
+/*
+ * A v2 store at path, as a v2 agent left it: make_v1_store's unit, rule 1 and audit row, then
+ * migrations[1], then extra_sql (through a raw connection: foreign keys off).
+ */
+static void make_v2_store(const char *path, const char *extra_sql)
+{
+	sqlite3 *db;
+	char *msg = NULL;
+
+	make_v1_store(path, NULL);
+	db = raw_open(path);
+	if (sqlite3_exec(db, v2_schema, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("v2 schema: %s", msg ? msg : "?");
+	if (extra_sql && sqlite3_exec(db, extra_sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", extra_sql, msg ? msg : "?");
+	sqlite3_close(db);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 2);
+}
+
+/* Every rules row in its v2 columns, created_at included. Caller frees. */
+static char *rules_v2_dump(const char *path)
+{
+	return raw_text(path, "SELECT ifnull(group_concat(x, ';'), '') FROM (SELECT id || ',' "
+			      "|| unit_id || ',' || direction || ',' || action || ',' || prefix "
+			      "|| ',' || created_at || ',' || quote(proto) || ',' || "
+			      "quote(port_lo) || ',' || quote(port_hi) || ',' || quote(comment) "
+			      "AS x FROM rules ORDER BY id)");
+}
+
+static const char v2_rows[] =
+	"UPDATE units SET mode = 'audit', default_egress = 'deny';\n"
+	"INSERT INTO units (target) VALUES ('api.service');\n"
+	/* 2 .. 5 */
+	"INSERT INTO rules (unit_id, direction, action, prefix, proto, port_lo, port_hi, comment)\n"
+	"	SELECT id, 'egress', 'allow', '10.1.0.0/16', 'tcp', 22, 22, 'ssh' FROM units\n"
+	"	WHERE target = 'web.service';\n"
+	"INSERT INTO rules (unit_id, direction, action, prefix, port_lo, port_hi)\n"
+	"	SELECT id, 'ingress', 'allow', '::/0', 8000, 8080 FROM units\n"
+	"	WHERE target = 'api.service';\n"
+	"INSERT INTO rules (unit_id, direction, action, prefix, proto, comment)\n"
+	"	SELECT id, 'bind', 'deny', '0.0.0.0/0', 'udp', '' FROM units\n"
+	"	WHERE target = 'web.service';\n"
+	"INSERT INTO rules (unit_id, direction, action, prefix)\n"
+	"	SELECT id, 'egress', 'deny', '192.0.2.0/24' FROM units\n"
+	"	WHERE target = 'api.service';\n"
+	/* The newest rule goes: id 5 must never come back. */
+	"DELETE FROM rules WHERE id = 5;\n";
+
+static void test_migrate_from_v2(void **state)
+{
+	struct fixture *f = *state;
+	const struct ug_store_rule_spec shadow = {
+		.target = "web.service", .direction = "file", .action = "deny",
+		.prefix = "/etc/shadow", .access = "read",
+	};
+	struct rule_list l = { 0 };
+	struct unit_list ul = { 0 };
+	struct ug_store *st = NULL;
+	char path[PATH_MAX], err[256] = "", msg[256];
+	char *before, *after, *t;
+	int64_t v, id;
+
+	snprintf(path, sizeof(path), "%s/v2.db", f->dir);
+	make_v2_store(path, v2_rows);
+	assert_int_equal(raw_int(path, "SELECT seq FROM sqlite_sequence WHERE name = 'rules'"), 5);
+	assert_int_equal(raw_int(path, "SELECT max(id) FROM rules"), 4);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = "
+				       "'trigger'"),
+			 8);
+	before = rules_v2_dump(path);
+	v = raw_int(path, "SELECT value FROM meta WHERE key = 'policy_version'");
+
+	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 3);
+	/* The rebuild copied rows, it did not change policy. */
+	assert_int_equal(policy_version(st), v);
+
+	/* Every row as it was, ids and created_at included; access is new and NULL. */
+	after = rules_v2_dump(path);
+	assert_string_equal(after, before);
+	free(after);
+	free(before);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM rules WHERE access IS NULL"), 4);
+	assert_int_equal(ug_store_rules(st, NULL, collect_rule, &l), 0);
+	assert_int_equal(l.n, 4);
+	assert_int_equal(l.r[0].id, 3); /* api.service first */
+	assert_int_equal(l.r[0].port_lo, 8000);
+	assert_int_equal(l.r[0].port_hi, 8080);
+	assert_int_equal(l.r[1].id, 1);
+	assert_int_equal(l.r[2].id, 2);
+	assert_string_equal(l.r[2].proto, "tcp");
+	assert_string_equal(l.r[2].comment, "ssh");
+	assert_int_equal(l.r[3].id, 4);
+	assert_string_equal(l.r[3].proto, "udp");
+	assert_string_equal(l.r[3].comment, "");
+	for (int i = 0; i < l.n; i++)
+		assert_string_equal(l.r[i].access, "(null)");
+
+	/* Units keep their settings and get no hardening. */
+	assert_int_equal(ug_store_units(st, collect_unit, &ul), 0);
+	assert_int_equal(ul.n, 2);
+	assert_unit(&ul.u[0], "api.service", "enforce", "allow", "allow");
+	assert_unit(&ul.u[1], "web.service", "audit", "deny", "allow");
+	/* The audit trail too, with the new columns NULL. */
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM audit WHERE rule_id = 1 AND path IS "
+				       "NULL AND exe IS NULL AND detail IS NULL"),
+			 1);
+
+	/* No scaffolding left; the sequence moved over with the table. */
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name = "
+				       "'rules_new'"),
+			 0);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_sequence WHERE name = "
+				       "'rules_new'"),
+			 0);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_sequence WHERE name = "
+				       "'rules'"),
+			 1);
+	assert_int_equal(raw_int(path, "SELECT seq FROM sqlite_sequence WHERE name = 'rules'"), 5);
+
+	/* The index, every trigger and the foreign key are back on the new table. */
+	t = raw_text(path, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
+			   "WHERE type = 'trigger' AND tbl_name = 'rules' ORDER BY name)");
+	assert_string_equal(t, "rules_ad,rules_ai,rules_au,rules_kind_bi,rules_kind_bu,"
+			       "rules_ports_bi,rules_ports_bu");
+	free(t);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+				       "AND name = 'rules_unit_id' AND tbl_name = 'rules'"),
+			 1);
+	t = raw_text(path, "SELECT group_concat(\"table\" || ',' || \"from\" || ',' || \"to\" || "
+			   "',' || on_delete, ';') FROM pragma_foreign_key_list('rules')");
+	assert_string_equal(t, "units,unit_id,id,CASCADE");
+	free(t);
+
+	/* Ids are not reused: 5 was issued and deleted before the migration. */
+	assert_int_equal(add_rule(st, "web.service", "egress", "deny", "10.9.0.0/16", &id), 0);
+	assert_int_equal(id, 6);
+	assert_int_equal(policy_version(st), v + 1);
+	/* The policy_version triggers fire on insert (above), update and delete. */
+	raw_exec(path, "UPDATE rules SET comment = 'x' WHERE id = 1");
+	assert_int_equal(policy_version(st), v + 2);
+	assert_int_equal(ug_store_rule_del(st, 6), 0);
+	assert_int_equal(policy_version(st), v + 3);
+	raw_exec(path, "DELETE FROM rules WHERE id = 4");
+	assert_int_equal(policy_version(st), v + 4);
+
+	/* The port triggers still hold, on update and insert. */
+	assert_int_equal(raw_rc(path, "UPDATE rules SET proto = 'icmp' WHERE id = 2", msg,
+				sizeof(msg)),
+			 SQLITE_CONSTRAINT);
+	assert_non_null(strstr(msg, "ports need proto"));
+	assert_int_equal(raw_rc(path,
+				"INSERT INTO rules (unit_id, direction, action, prefix, proto, "
+				"port_lo, port_hi) SELECT id, 'egress', 'deny', '::/0', 'tcp', 90, "
+				"80 FROM units WHERE target = 'web.service'",
+				msg, sizeof(msg)),
+			 SQLITE_CONSTRAINT);
+	assert_non_null(strstr(msg, "below port_lo"));
+	assert_int_equal(policy_version(st), v + 4);
+
+	/* The new kinds, on the migrated table; 6 is gone for good as well. */
+	assert_int_equal(ug_store_rule_add(st, &shadow, &id), 0);
+	assert_int_equal(id, 7);
+	assert_int_equal(raw_rc(path, "UPDATE rules SET access = NULL WHERE id = 7", msg,
+				sizeof(msg)),
+			 SQLITE_CONSTRAINT);
+	assert_non_null(strstr(msg, "file rules need access"));
+
+	/* The cascade still takes a unit's rules with it. */
+	raw_exec(path, "PRAGMA foreign_keys = ON; DELETE FROM units WHERE target = 'api.service'");
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM rules WHERE id = 3"), 0);
+	ug_store_close(st);
+	st = NULL;
+
+	/* Reopening does not migrate again. */
+	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM rules"), 3);
+	assert_int_equal(add_rule(st, "web.service", "bind", "deny", "0.0.0.0/0", &id), 0);
+	assert_int_equal(id, 8);
+	ug_store_close(st);
+}
+
+static void test_migrate_v2_sequence_only(void **state)
+{
+	struct fixture *f = *state;
+	struct ug_store *st = NULL;
+	char path[PATH_MAX], err[256] = "";
+	int64_t id;
+
+	/* Every rule deleted: the copy leaves rules_new no sequence of its own, and the old one
+	 * must still carry over. */
+	snprintf(path, sizeof(path), "%s/v2.db", f->dir);
+	make_v2_store(path, "INSERT INTO rules (unit_id, direction, action, prefix)\n"
+			    "	SELECT id, 'egress', 'deny', '::/0' FROM units;\n"
+			    "DELETE FROM rules;\n");
+	assert_int_equal(raw_int(path, "SELECT seq FROM sqlite_sequence WHERE name = 'rules'"), 2);
+	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
+	assert_int_equal(raw_int(path, "SELECT seq FROM sqlite_sequence WHERE name = 'rules'"), 2);
+	assert_int_equal(add_rule(st, "web.service", "egress", "deny", "10.0.0.0/8", &id), 0);
+	assert_int_equal(id, 3);
+	ug_store_close(st);
+}
+
+static void test_migrate_v2_view_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct ug_store *st = NULL;
+	char path[PATH_MAX], err[256] = "";
+
+	/* An operator's view naming rules survives the DROP and the RENAME. */
+	snprintf(path, sizeof(path), "%s/v2.db", f->dir);
+	make_v2_store(path, "CREATE VIEW deny_rules AS SELECT id, prefix FROM rules WHERE "
+			    "action = 'deny'");
+	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM deny_rules"), 1);
+	assert_int_equal(add_rule(st, "web.service", "egress", "deny", "10.0.0.0/8", NULL), 0);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM deny_rules"), 2);
+	ug_store_close(st);
+}
+
+static void test_migrate_v2_dangling_rule(void **state)
+{
+	struct fixture *f = *state;
+	struct ug_store *st = (struct ug_store *)0x1;
+	char path[PATH_MAX], err[256] = "";
+	char *before, *after;
+
+	/* A raw session without foreign keys left a rule pointing at no unit. The rebuild
+	 * would carry it over; the migration refuses instead and says which row. */
+	snprintf(path, sizeof(path), "%s/v2.db", f->dir);
+	make_v2_store(path, "INSERT INTO rules (unit_id, direction, action, prefix)\n"
+			    "	VALUES (999, 'egress', 'deny', '10.0.0.0/8')");
+	before = rules_v2_dump(path);
+	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), -EIO);
+	assert_null(st);
+	assert_string_equal(err, "migration 2: foreign key check failed: rules row 2 refers to a "
+				 "missing units row");
+	/* Nothing of the migration stayed. */
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 2);
+	after = rules_v2_dump(path);
+	assert_string_equal(after, before);
+	free(after);
+	free(before);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM pragma_table_info('units') WHERE "
+				       "name = 'harden'"),
+			 0);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM pragma_table_info('rules') WHERE "
+				       "name = 'access'"),
+			 0);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name = "
+				       "'rules_new'"),
+			 0);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = "
+				       "'trigger'"),
+			 8);
+
+	/* Fixed by hand, the store opens. */
+	raw_exec(path, "DELETE FROM rules WHERE id = 2");
+	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(path, "SELECT seq FROM sqlite_sequence WHERE name = 'rules'"), 2);
+	ug_store_close(st);
+}
+
+static void test_migrate_v2_failure_rolls_back(void **state)
+{
+	struct fixture *f = *state;
+	struct ug_store *st = (struct ug_store *)0x1;
+	char path[PATH_MAX], err[256] = "";
+	char *before, *after;
+
+	/* An operator's own rules_new makes the rebuild fail after the ADD COLUMNs. */
+	snprintf(path, sizeof(path), "%s/v2.db", f->dir);
+	make_v2_store(path, "CREATE TABLE rules_new (x)");
+	before = rules_v2_dump(path);
+	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), -EIO);
+	assert_null(st);
+	assert_non_null(strstr(err, "migrate schema"));
+	assert_non_null(strstr(err, "rules_new"));
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 2);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM pragma_table_info('units') WHERE "
+				       "name = 'harden'"),
+			 0);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM pragma_table_info('audit') WHERE "
+				       "name = 'path'"),
+			 0);
+	after = rules_v2_dump(path);
+	assert_string_equal(after, before);
+	free(after);
+	free(before);
+	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = "
+				       "'trigger'"),
+			 8);
+
+	raw_exec(path, "DROP TABLE rules_new");
+	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 3);
+	ug_store_close(st);
+}
+
+/* --- schema v3: exec, file and family rules ------------------------------------------------ */
+
+static const struct ug_store_rule_spec lsm_specs[] = {
+	{ .target = "web.service", .direction = "exec", .action = "allow",
+	  .prefix = "/usr/bin/curl", .comment = "fetch" },
+	{ .target = "web.service", .direction = "exec", .action = "deny", .prefix = "/usr/bin/nc" },
+	{ .target = "web.service", .direction = "file", .action = "deny", .prefix = "/etc/shadow",
+	  .access = "read" },
+	{ .target = "web.service", .direction = "file", .action = "deny", .prefix = "/etc",
+	  .access = "write" },
+	{ .target = "web.service", .direction = "file", .action = "deny", .prefix = "/root",
+	  .access = "any", .comment = "" },
+	{ .target = "web.service", .direction = "family", .action = "deny", .prefix = "packet" },
+};
+#define N_LSM_SPECS (sizeof(lsm_specs) / sizeof(lsm_specs[0]))
+
+static void test_lsm_rules(void **state)
+{
+	struct fixture *f = *state;
+	struct rule_list l = { 0 };
+	int64_t ids[N_LSM_SPECS];
+
+	for (size_t i = 0; i < N_LSM_SPECS; i++)
+		assert_int_equal(ug_store_rule_add(f->st, &lsm_specs[i], &ids[i]), 0);
+	/* Network rules sit beside them as before. */
+	assert_int_equal(ug_store_rule_add(f->st, &v2_specs[0], NULL), 0);
+	assert_int_equal(ug_store_rules(f->st, "web.service", collect_rule, &l), 0);
+	assert_int_equal(l.n, N_LSM_SPECS + 1);
+	for (size_t i = 0; i < N_LSM_SPECS; i++) {
+		assert_int_equal(l.r[i].id, ids[i]);
+		assert_rule_is(&l.r[i], &lsm_specs[i]);
+	}
+	assert_rule_is(&l.r[N_LSM_SPECS], &v2_specs[0]);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules WHERE access IS NULL"), 4);
+	assert_int_equal(policy_version(f->st), 1 + N_LSM_SPECS + 1);
+}
+
+static void test_lsm_rules_rejected(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *direction, *action, *access, *proto;
+		uint32_t lo, hi;
+		const char *msg;
+	} bad[] = {
+		{ "file", "deny", NULL, NULL, 0, 0, "file rules need access read, write or any" },
+		{ "file", "deny", "READ", NULL, 0, 0, "CHECK constraint failed" },
+		{ "file", "deny", "exec", NULL, 0, 0, "CHECK constraint failed" },
+		{ "egress", "deny", "read", NULL, 0, 0, "access is only for file rules" },
+		{ "bind", "allow", "any", "tcp", 80, 80, "access is only for file rules" },
+		{ "exec", "allow", "read", NULL, 0, 0, "access is only for file rules" },
+		{ "family", "deny", "any", NULL, 0, 0, "access is only for file rules" },
+		{ "exec", "allow", NULL, "tcp", 0, 0, "take no proto or ports" },
+		{ "exec", "deny", NULL, NULL, 80, 80, "take no proto or ports" },
+		{ "file", "deny", "read", "tcp", 443, 443, "take no proto or ports" },
+		{ "file", "deny", "write", NULL, 1, 65535, "take no proto or ports" },
+		{ "family", "deny", NULL, "icmp", 0, 0, "take no proto or ports" },
+		{ "file", "allow", "read", NULL, 0, 0, "file and family rules can only deny" },
+		{ "family", "allow", NULL, NULL, 0, 0, "file and family rules can only deny" },
+		{ "Exec", "allow", NULL, NULL, 0, 0, "CHECK constraint failed" },
+		{ "process", "deny", NULL, NULL, 0, 0, "CHECK constraint failed" },
+	};
+	struct ug_store_rule_spec spec = {
+		.target = "new.service", .prefix = "/usr/bin/nc", .comment = "x",
+	};
+	int64_t id = -7;
+	char *before, *after;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		spec.direction = bad[i].direction;
+		spec.action = bad[i].action;
+		spec.access = bad[i].access;
+		spec.proto = bad[i].proto;
+		spec.port_lo = bad[i].lo;
+		spec.port_hi = bad[i].hi;
+		assert_int_equal(ug_store_rule_add(f->st, &spec, &id), -EINVAL);
+		assert_int_equal(id, -7);
+		if (!strstr(ug_store_errmsg(f->st), bad[i].msg))
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, ug_store_errmsg(f->st),
+				 bad[i].msg);
+		assert_int_equal(raw_int(f->path, "SELECT count(*) FROM units"), 0);
+		assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules"), 0);
+		assert_int_equal(policy_version(f->st), 0);
+	}
+
+	/* A rejected rule for an existing unit leaves it and its rules alone. */
+	assert_int_equal(ug_store_rule_add(f->st, &lsm_specs[2], NULL), 0);
+	before = policy_dump(f->path);
+	spec = lsm_specs[2];
+	spec.access = NULL;
+	assert_int_equal(ug_store_rule_add(f->st, &spec, NULL), -EINVAL);
+	after = policy_dump(f->path);
+	assert_string_equal(after, before);
+	free(after);
+	free(before);
+	assert_int_equal(policy_version(f->st), 2);
+}
+
+static void test_lsm_triggers_raw(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *sql, *msg;
+	} bad[] = {
+		{ "UPDATE rules SET access = NULL WHERE direction = 'file'", "need access" },
+		{ "UPDATE rules SET access = 'exec' WHERE direction = 'file'", "CHECK constraint" },
+		{ "UPDATE rules SET action = 'allow' WHERE direction = 'file'", "can only deny" },
+		{ "UPDATE rules SET proto = 'udp' WHERE direction = 'file'", "no proto or ports" },
+		{ "UPDATE rules SET port_lo = 1, port_hi = 2 WHERE direction = 'exec'",
+		  "no proto or ports" },
+		{ "UPDATE rules SET action = 'allow' WHERE direction = 'family'", "can only deny" },
+		{ "UPDATE rules SET access = 'read' WHERE direction = 'egress'",
+		  "only for file rules" },
+		{ "UPDATE rules SET direction = 'file' WHERE direction = 'exec'", "need access" },
+		{ "UPDATE rules SET direction = 'family' WHERE direction = 'egress'",
+		  "no proto or ports" },
+		{ "INSERT INTO rules (unit_id, direction, action, prefix) SELECT id, 'file', "
+		  "'deny', '/etc' FROM units",
+		  "need access" },
+		{ "INSERT INTO rules (unit_id, direction, action, prefix, access) SELECT id, "
+		  "'exec', 'deny', '/bin/sh', 'any' FROM units",
+		  "only for file rules" },
+	};
+	char msg[256], *before, *after;
+	int64_t v;
+
+	assert_int_equal(ug_store_rule_add(f->st, &lsm_specs[0], NULL), 0); /* exec */
+	assert_int_equal(ug_store_rule_add(f->st, &lsm_specs[2], NULL), 0); /* file */
+	assert_int_equal(ug_store_rule_add(f->st, &lsm_specs[5], NULL), 0); /* family */
+	assert_int_equal(ug_store_rule_add(f->st, &v2_specs[0], NULL), 0);  /* egress, tcp 443 */
+	before = policy_dump(f->path);
+	v = policy_version(f->st);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(raw_rc(f->path, bad[i].sql, msg, sizeof(msg)), SQLITE_CONSTRAINT);
+		if (!strstr(msg, bad[i].msg))
+			fail_msg("case %zu: \"%s\" lacks \"%s\"", i, msg, bad[i].msg);
+	}
+	after = policy_dump(f->path);
+	assert_string_equal(after, before);
+	free(after);
+	free(before);
+	assert_int_equal(policy_version(f->st), v);
+
+	/* Consistent changes pass. */
+	raw_exec(f->path, "UPDATE rules SET access = 'any' WHERE direction = 'file'");
+	raw_exec(f->path, "UPDATE rules SET direction = 'file', access = 'write', action = 'deny' "
+			  "WHERE direction = 'exec'");
+	raw_exec(f->path, "UPDATE rules SET direction = 'exec', proto = NULL, port_lo = 0, "
+			  "port_hi = 0, action = 'allow' WHERE direction = 'egress'");
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules WHERE direction = 'file'"),
+			 2);
+	assert_int_equal(policy_version(f->st), v + 3);
+}
+
+/* --- schema v3: unit hardening, replace, audit ---------------------------------------------- */
+
+static void test_unit_harden(void **state)
+{
+	struct fixture *f = *state;
+	struct unit_list l = { 0 };
+	int64_t v;
+	char msg[256];
+
+#define UNITS()                                                         \
+	do {                                                            \
+		memset(&l, 0, sizeof(l));                               \
+		assert_int_equal(ug_store_units(f->st, collect_unit, &l), 0); \
+	} while (0)
+
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", NULL, NULL, NULL, NULL), 0);
+	UNITS();
+	assert_unit_harden(&l.u[0], "a.service", "enforce", "allow", "allow", "");
+	v = policy_version(f->st);
+
+	/* Set, then set again to the same: one write, one bump. */
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", NULL, NULL, NULL,
+					   "module-load,bpf"),
+			 0);
+	assert_int_equal(policy_version(f->st), v + 1);
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", NULL, NULL, NULL,
+					   "module-load,bpf"),
+			 0);
+	assert_int_equal(policy_version(f->st), v + 1);
+	UNITS();
+	assert_unit_harden(&l.u[0], "a.service", "enforce", "allow", "allow", "module-load,bpf");
+
+	/* NULL keeps it, whatever else changes; so does adding a rule. */
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", "audit", "deny", NULL, NULL), 0);
+	assert_int_equal(add_rule(f->st, "a.service", "egress", "deny", "10.0.0.0/8", NULL), 0);
+	UNITS();
+	assert_unit_harden(&l.u[0], "a.service", "audit", "deny", "allow", "module-load,bpf");
+
+	/* Only the hardening changes: the others are kept. */
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", NULL, NULL, NULL, "ptrace"), 0);
+	UNITS();
+	assert_unit_harden(&l.u[0], "a.service", "audit", "deny", "allow", "ptrace");
+
+	/* "" clears it. */
+	v = policy_version(f->st);
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", NULL, NULL, NULL, ""), 0);
+	assert_int_equal(policy_version(f->st), v + 1);
+	UNITS();
+	assert_unit_harden(&l.u[0], "a.service", "audit", "deny", "allow", "");
+
+	/* A new unit with everything given. */
+	assert_int_equal(ug_store_unit_set(f->st, "b.service", "off", "deny", "deny",
+					   "module-load,bpf,ptrace,mount"),
+			 0);
+	UNITS();
+	assert_int_equal(l.n, 2);
+	assert_unit_harden(&l.u[1], "b.service", "off", "deny", "deny",
+			   "module-load,bpf,ptrace,mount");
+
+	/* A bad field next to a good harden writes neither. */
+	v = policy_version(f->st);
+	assert_int_equal(ug_store_unit_set(f->st, "b.service", "loud", NULL, NULL, "bpf"),
+			 -EINVAL);
+	assert_int_equal(policy_version(f->st), v);
+	UNITS();
+	assert_unit_harden(&l.u[1], "b.service", "off", "deny", "deny",
+			   "module-load,bpf,ptrace,mount");
+	/* NOT NULL holds against a raw session. */
+	assert_int_equal(raw_rc(f->path, "UPDATE units SET harden = NULL", msg, sizeof(msg)),
+			 SQLITE_CONSTRAINT);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM units WHERE harden = ''"), 1);
+#undef UNITS
+}
+
+static void test_replace_lsm(void **state)
+{
+	struct fixture *f = *state;
+	const struct ug_store_unit units[] = {
+		{ .target = "web.service", .mode = "audit", .harden = "module-load,bpf" },
+		/* NULL harden on replace: the default, not what the unit had before. */
+		{ .target = "a.service" },
+	};
+	struct ug_store_rule_spec rules[] = {
+		lsm_specs[0], lsm_specs[2], lsm_specs[5], v2_specs[0],
+		{ .target = "db.service", .direction = "file", .action = "deny",
+		  .prefix = "/var/lib/db", .access = "write" },
+	};
+	struct unit_list ul = { 0 };
+	struct rule_list rl = { 0 };
+	char *before, *after;
+	int64_t v;
+
+	seed_policy(f);
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", NULL, NULL, NULL, "ptrace"), 0);
+
+	assert_int_equal(ug_store_replace(f->st, units, 2, rules, 5), 0);
+	assert_int_equal(ug_store_units(f->st, collect_unit, &ul), 0);
+	assert_int_equal(ul.n, 3);
+	assert_unit_harden(&ul.u[0], "a.service", "enforce", "allow", "allow", "");
+	assert_unit_harden(&ul.u[1], "db.service", "enforce", "allow", "allow", "");
+	assert_unit_harden(&ul.u[2], "web.service", "audit", "allow", "allow",
+			   "module-load,bpf");
+	assert_int_equal(ug_store_rules(f->st, NULL, collect_rule, &rl), 0);
+	assert_int_equal(rl.n, 5);
+	assert_rule_is(&rl.r[0], &rules[4]);
+	for (int i = 1; i < 5; i++)
+		assert_rule_is(&rl.r[i], &rules[i - 1]);
+
+	/* A bad LSM rule last: all or nothing still. */
+	before = policy_dump(f->path);
+	v = policy_version(f->st);
+	rules[4].access = NULL;
+	assert_int_equal(ug_store_replace(f->st, units, 2, rules, 5), -EINVAL);
+	assert_non_null(strstr(ug_store_errmsg(f->st), "rules[4]"));
+	assert_non_null(strstr(ug_store_errmsg(f->st), "file rules need access"));
+	rules[4].access = "write";
+	rules[2].action = "allow";
+	assert_int_equal(ug_store_replace(f->st, units, 2, rules, 5), -EINVAL);
+	assert_non_null(strstr(ug_store_errmsg(f->st), "rules[2]"));
+	after = policy_dump(f->path);
+	assert_string_equal(after, before);
+	free(after);
+	free(before);
+	assert_int_equal(policy_version(f->st), v);
+}
+
+static void test_audit_lsm(void **state)
+{
+	struct fixture *f = *state;
+	const struct ug_audit_row rows[] = {
+		{ .time_us = T0_SEC * 1000000 + 1, .unit = "web.service", .cgroup_id = 4242,
+		  .pid = 77, .uid = 33, .comm = "sh", .hook = "file_open", .verdict = "deny",
+		  .rule_id = 12, .generation = 4, .path = "/etc/shadow", .exe = "/usr/bin/dash",
+		  .detail = "access=read" },
+		{ .time_us = T0_SEC * 1000000 + 2, .unit = "web.service", .hook = "socket_create",
+		  .verdict = "audit", .detail = "family=packet" },
+		{ .time_us = T0_SEC * 1000000 + 3, .unit = "web.service", .hook = "bprm_check",
+		  .verdict = "deny", .exe = "", .detail = "path too long" },
+	};
+	struct audit_list l = { 0 };
+
+	assert_int_equal(ug_store_audit_insert(f->st, rows, 3), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit WHERE path IS NULL"), 2);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit WHERE exe IS NULL"), 1);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit WHERE detail IS NULL"), 0);
+	assert_int_equal(ug_store_audit_list(f->st, "web.service", collect_audit, &l), 0);
+	assert_int_equal(l.n, 3);
+	for (int i = 0; i < 3; i++)
+		assert_row_equal(&l.rows[i], &rows[i]);
+	audit_list_free(&l);
+	assert_int_equal(policy_version(f->st), 0);
 }
 
 /* --- status and agent state ------------------------------------------------------------------ */
@@ -1614,6 +2338,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_units_listing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace_all_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_from_v2, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v2_sequence_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v2_view_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v2_dangling_rule, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v2_failure_rolls_back, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_lsm_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lsm_rules_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lsm_triggers_raw, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unit_harden, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replace_lsm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_lsm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_agent_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accounting, setup, teardown),

@@ -82,7 +82,6 @@ struct ug_op {
 	__u8 hook;
 	__u8 dir;
 	bool has_port; /* TCP or UDP with a known port */
-	bool task_ctx; /* current task is the one doing the operation */
 };
 
 static __always_inline void map_v4(__u8 addr[16], __u32 ip4_be)
@@ -102,10 +101,14 @@ static __always_inline void count(__u32 which)
 }
 
 /*
- * Nearest policy cgroup at or above the socket's cgroup. skb is NULL for
- * socket hooks, where the calling task's cgroup is used.
+ * Nearest policy cgroup at or above the socket's cgroup. at_skb is a constant
+ * at every call site: packet hooks use the skb's cgroup, socket hooks the
+ * calling task's. It must be a constant so the compiler drops the other
+ * branch: older kernels (6.1) refuse bpf_get_current_cgroup_id() in cgroup_skb
+ * programs even on a path that is never taken.
  */
-static __always_inline struct ug_unit_val *find_unit(struct __sk_buff *skb, __u64 *unit_cgid)
+static __always_inline struct ug_unit_val *find_unit(const bool at_skb, struct __sk_buff *skb,
+						     __u64 *unit_cgid)
 {
 	__u32 zero = 0;
 	struct ug_config *cfg = bpf_map_lookup_elem(&ug_config, &zero);
@@ -121,8 +124,8 @@ static __always_inline struct ug_unit_val *find_unit(struct __sk_buff *skb, __u6
 
 		if (!(mask & (1u << level)))
 			continue;
-		id = skb ? bpf_skb_ancestor_cgroup_id(skb, level)
-			 : bpf_get_current_ancestor_cgroup_id(level);
+		id = at_skb ? bpf_skb_ancestor_cgroup_id(skb, level)
+			    : bpf_get_current_ancestor_cgroup_id(level);
 		if (!id)
 			continue;
 		u = bpf_map_lookup_elem(&ug_units, &id);
@@ -134,8 +137,9 @@ static __always_inline struct ug_unit_val *find_unit(struct __sk_buff *skb, __u6
 	return NULL;
 }
 
-static __always_inline void emit(struct __sk_buff *skb, const struct ug_op *op, __u64 unit_cgid,
-				 const struct ug_unit_val *u, __u32 rule_id, __u8 verdict)
+static __always_inline void emit(const bool at_skb, struct __sk_buff *skb, const struct ug_op *op,
+				 __u64 unit_cgid, const struct ug_unit_val *u, __u32 rule_id,
+				 __u8 verdict)
 {
 	struct ug_event *e = bpf_ringbuf_reserve(&ug_events, sizeof(*e), 0);
 
@@ -144,11 +148,11 @@ static __always_inline void emit(struct __sk_buff *skb, const struct ug_op *op, 
 		return;
 	}
 	e->ts_boot_ns = bpf_ktime_get_boot_ns();
-	e->cgid = skb ? bpf_skb_cgroup_id(skb) : bpf_get_current_cgroup_id();
+	e->cgid = at_skb ? bpf_skb_cgroup_id(skb) : bpf_get_current_cgroup_id();
 	e->unit_cgid = unit_cgid;
 	/* At packet level the current task may be anyone (softirq, timer
 	 * retransmit): record no task rather than a wrong one. */
-	if (op->task_ctx) {
+	if (!at_skb) {
 		e->pid = bpf_get_current_pid_tgid() >> 32;
 		e->uid = (__u32)bpf_get_current_uid_gid();
 		bpf_get_current_comm(e->comm, sizeof(e->comm));
@@ -211,7 +215,7 @@ static __always_inline const struct ug_match *match(const struct ug_lpm_val *r,
 	return NULL;
 }
 
-static __always_inline int judge(struct __sk_buff *skb, const struct ug_op *op)
+static __always_inline int judge(const bool at_skb, struct __sk_buff *skb, const struct ug_op *op)
 {
 	struct ug_lpm_key key = {};
 	const struct ug_match *m = NULL;
@@ -221,7 +225,7 @@ static __always_inline int judge(struct __sk_buff *skb, const struct ug_op *op)
 	__u32 rule_id = 0;
 	__u8 action;
 
-	u = find_unit(skb, &unit_cgid);
+	u = find_unit(at_skb, skb, &unit_cgid);
 	if (!u || u->mode == UG_MODE_OFF)
 		return UG_CG_ALLOW;
 
@@ -241,19 +245,19 @@ static __always_inline int judge(struct __sk_buff *skb, const struct ug_op *op)
 	}
 
 	if (action != UG_ACT_DENY) {
-		if (skb)
+		if (at_skb)
 			account(skb, u, op->dir, UG_ACCT_ALLOWED);
 		return UG_CG_ALLOW;
 	}
 	if (u->mode == UG_MODE_AUDIT) {
-		if (skb)
+		if (at_skb)
 			account(skb, u, op->dir, UG_ACCT_AUDITED);
-		emit(skb, op, unit_cgid, u, rule_id, UG_VERDICT_AUDIT);
+		emit(at_skb, skb, op, unit_cgid, u, rule_id, UG_VERDICT_AUDIT);
 		return UG_CG_ALLOW;
 	}
-	if (skb)
+	if (at_skb)
 		account(skb, u, op->dir, UG_ACCT_DROPPED);
-	emit(skb, op, unit_cgid, u, rule_id, UG_VERDICT_DENY);
+	emit(at_skb, skb, op, unit_cgid, u, rule_id, UG_VERDICT_DENY);
 	return UG_CG_DENY;
 }
 
@@ -265,12 +269,11 @@ static __always_inline int sock_addr4(struct bpf_sock_addr *ctx, __u8 hook, __u8
 		.proto = (__u8)ctx->protocol,
 		.hook = hook,
 		.dir = dir,
-		.task_ctx = true,
 	};
 
 	op.has_port = op.proto == IPPROTO_TCP || op.proto == IPPROTO_UDP;
 	map_v4(op.addr, ctx->user_ip4);
-	return judge(NULL, &op);
+	return judge(false, NULL, &op);
 }
 
 static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, __u8 dir)
@@ -281,7 +284,6 @@ static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, __u8
 		.proto = (__u8)ctx->protocol,
 		.hook = hook,
 		.dir = dir,
-		.task_ctx = true,
 	};
 	__u32 w[4];
 
@@ -292,7 +294,7 @@ static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, __u8
 	w[3] = ctx->user_ip6[3];
 	__builtin_memcpy(op.addr, w, sizeof(w));
 	op.has_port = op.proto == IPPROTO_TCP || op.proto == IPPROTO_UDP;
-	return judge(NULL, &op);
+	return judge(false, NULL, &op);
 }
 
 SEC("cgroup/connect4")
@@ -385,13 +387,12 @@ int ug_egress(struct __sk_buff *skb)
 	struct ug_op op = {
 		.hook = UG_HOOK_EGRESS_SKB,
 		.dir = UG_DIR_EGRESS,
-		.task_ctx = false,
 	};
 
 	/* Not IP: not ours to judge. */
 	if (parse_skb(skb, &op, false))
 		return UG_CG_ALLOW;
-	return judge(skb, &op);
+	return judge(true, skb, &op);
 }
 
 SEC("cgroup_skb/ingress")
@@ -400,10 +401,9 @@ int ug_ingress(struct __sk_buff *skb)
 	struct ug_op op = {
 		.hook = UG_HOOK_INGRESS_SKB,
 		.dir = UG_DIR_INGRESS,
-		.task_ctx = false,
 	};
 
 	if (parse_skb(skb, &op, true))
 		return UG_CG_ALLOW;
-	return judge(skb, &op);
+	return judge(true, skb, &op);
 }

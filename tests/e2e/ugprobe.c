@@ -17,6 +17,14 @@
  *                           received after each read (one line each)
  *   ugprobe [--cgroup DIR] [--from ADDR] tcp-stream ADDR PORT SECS
  *                           connects, then sends 100 bytes every 20 ms for SECS
+ * LSM operations (no address):
+ *   ugprobe [--cgroup DIR] open FILE read|write     open(2) with O_RDONLY or O_WRONLY
+ *   ugprobe [--cgroup DIR] socket FAMILY            socket(FAMILY, SOCK_RAW or DGRAM, 0)
+ *   ugprobe [--cgroup DIR] bpf                      bpf(BPF_PROG_GET_NEXT_ID)
+ *   ugprobe [--cgroup DIR] ptrace PID               PTRACE_ATTACH, then detach
+ *   ugprobe [--cgroup DIR] finit FILE               finit_module(FILE)
+ *   ugprobe [--cgroup DIR] mount DIR                mount a tmpfs on DIR, then unmount
+ *   ugprobe [--cgroup DIR] exec PATH [ARGS...]      execv(PATH); prints the error if it fails
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,6 +38,11 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/bpf.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 static struct sockaddr_storage from;
 static socklen_t from_len;
@@ -266,6 +279,64 @@ static int do_tcp_stream(struct sockaddr_storage *ss, socklen_t len, int secs)
 	return outcome(0);
 }
 
+static int lsm_op(int argc, char **argv)
+{
+	const char *op = argv[0];
+
+	if (!strcmp(op, "open") && argc == 3) {
+		int fd = open(argv[1], (!strcmp(argv[2], "write") ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+
+		return outcome(fd < 0 ? errno : 0);
+	}
+	if (!strcmp(op, "socket") && argc == 2) {
+		int family = atoi(argv[1]);
+		int fd = socket(family, family == AF_NETLINK ? SOCK_DGRAM : SOCK_RAW, 0);
+
+		return outcome(fd < 0 ? errno : 0);
+	}
+	if (!strcmp(op, "bpf") && argc == 1) {
+		union bpf_attr attr;
+
+		memset(&attr, 0, sizeof(attr));
+		/* ENOENT (no program at all) also means the call was allowed. */
+		if (syscall(SYS_bpf, BPF_PROG_GET_NEXT_ID, &attr, sizeof(attr)) < 0 &&
+		    errno != ENOENT)
+			return outcome(errno);
+		return outcome(0);
+	}
+	if (!strcmp(op, "ptrace") && argc == 2) {
+		pid_t pid = atoi(argv[1]);
+
+		if (ptrace(PTRACE_ATTACH, pid, NULL, NULL) < 0)
+			return outcome(errno);
+		waitpid(pid, NULL, __WALL);
+		ptrace(PTRACE_DETACH, pid, NULL, NULL);
+		return outcome(0);
+	}
+	if (!strcmp(op, "finit") && argc == 2) {
+		int fd = open(argv[1], O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			return outcome(errno);
+		/* EEXIST (already loaded) also means the call was allowed. */
+		if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
+			return outcome(errno);
+		return outcome(0);
+	}
+	if (!strcmp(op, "mount") && argc == 2) {
+		if (mount("ugprobe", argv[1], "tmpfs", 0, NULL))
+			return outcome(errno);
+		umount(argv[1]);
+		return outcome(0);
+	}
+	if (!strcmp(op, "exec") && argc >= 2) {
+		fflush(stdout);
+		execv(argv[1], argv + 1);
+		return outcome(errno);
+	}
+	return -1;
+}
+
 static int join_cgroup(const char *dir)
 {
 	char path[4096], pid[32];
@@ -304,6 +375,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		i += 2;
+	}
+	if (argc - i >= 1) {
+		int r = lsm_op(argc - i, argv + i);
+
+		if (r >= 0)
+			return r;
 	}
 	if (argc - i < 2)
 		goto usage;

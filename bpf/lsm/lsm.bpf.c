@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Per-unit policy at LSM hooks: exec and file access by path prefix, socket
+ * families, and hardening switches (module loading, bpf(), ptrace, mount).
+ * One global program per hook; the agent attaches only the hooks some unit
+ * uses. The unit governing the current task is its nearest cgroup ancestor
+ * in ug_lsm_units, found as on the network side (bpf/cgroup/net.bpf.c).
+ *
+ * The programs do not read the hook's `ret` argument: the trampoline runs a
+ * BPF LSM program only while every earlier one returned 0 (and the LSM
+ * framework stops at the first LSM that refuses), so it is always 0 here;
+ * and kernels from 6.12 on check that an LSM program returns a value in
+ * [-MAX_ERRNO, 0], which passing `ret` on would not prove. The bpf hook
+ * gained an argument after 6.1, so its program declares `cmd` only.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "unitguard.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define EPERM 1
+#define ENAMETOOLONG 36
+#define FMODE_READ 0x1
+#define FMODE_WRITE 0x2
+#define AF_MAX_BITS 64
+
+/*
+ * Whether events carry the acting task's executable (bpf_d_path on
+ * current->mm->exe_file). The loader clears it when the kernel's verifier
+ * refuses that walk, rather than losing enforcement over a log field.
+ */
+const volatile bool ug_want_exe = true;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ug_lsm_config);
+} ug_lsm_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct ug_lsm_unit);
+} ug_lsm_units SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ug_path_key);
+	__type(value, struct ug_path_val);
+} ug_paths SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 21);
+} ug_lsm_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, UG_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} ug_lsm_counters SEC(".maps");
+
+/* kernfs_node.parent became __parent (RCU-annotated) in 6.15. */
+struct kernfs_node___old {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+struct kernfs_node___new {
+	struct kernfs_node *__parent;
+} __attribute__((preserve_access_index));
+
+/* What the event says about a refused operation besides who did it. */
+struct ug_what {
+	const struct path *path; /* exec/file_open: resolved into the event; else NULL */
+	__u32 rule_id;
+	__u32 detail;
+	__u8 hook;
+	__u8 access;
+	__u8 flags;
+	bool exe; /* this hook may resolve paths (bpf_d_path is allowed there) */
+};
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *c = bpf_map_lookup_elem(&ug_lsm_counters, &which);
+
+	if (c)
+		*c += 1;
+}
+
+/* Nearest policy cgroup at or above the current task's cgroup. */
+static __always_inline struct ug_lsm_unit *find_unit(__u64 *unit_cgid)
+{
+	__u32 zero = 0;
+	struct ug_lsm_config *cfg = bpf_map_lookup_elem(&ug_lsm_config, &zero);
+	__u32 mask;
+
+	if (!cfg)
+		return NULL;
+	mask = cfg->level_mask;
+
+	for (int level = UG_MAX_LEVELS - 1; level >= 0; level--) {
+		struct ug_lsm_unit *u;
+		__u64 id;
+
+		if (!(mask & (1u << level)))
+			continue;
+		id = bpf_get_current_ancestor_cgroup_id(level);
+		if (!id)
+			continue;
+		u = bpf_map_lookup_elem(&ug_lsm_units, &id);
+		if (u) {
+			*unit_cgid = id;
+			return u;
+		}
+	}
+	return NULL;
+}
+
+/* Unit of the current task, if it judges anything. */
+static __always_inline struct ug_lsm_unit *active_unit(__u64 *unit_cgid)
+{
+	struct ug_lsm_unit *u = find_unit(unit_cgid);
+
+	return u && u->mode != UG_MODE_OFF ? u : NULL;
+}
+
+static __always_inline void fill_exe(__u8 *buf, __u32 len)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct mm_struct *mm = task->mm;
+	struct file *exe;
+
+	buf[0] = '\0';
+	if (!mm)
+		return; /* kernel thread */
+	exe = mm->exe_file;
+	if (!exe)
+		return;
+	if (bpf_d_path((struct path *)&exe->f_path, (char *)buf, len) < 0)
+		buf[0] = '\0';
+}
+
+static __always_inline void emit(const struct ug_lsm_unit *u, __u64 unit_cgid,
+				 const struct ug_what *w, __u8 verdict)
+{
+	struct ug_lsm_event *e = bpf_ringbuf_reserve(&ug_lsm_events, sizeof(*e), 0);
+
+	if (!e) {
+		count(UG_CNT_EVENTS_LOST);
+		return;
+	}
+	e->ts_boot_ns = bpf_ktime_get_boot_ns();
+	e->cgid = bpf_get_current_cgroup_id();
+	e->unit_cgid = unit_cgid;
+	e->pid = bpf_get_current_pid_tgid() >> 32;
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->rule_id = w->rule_id;
+	e->generation = u->generation;
+	e->detail = w->detail;
+	e->hook = w->hook;
+	e->verdict = verdict;
+	e->access = w->access;
+	e->flags = w->flags;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->path[0] = '\0';
+	e->exe[0] = '\0';
+	if (w->exe) {
+		/* Resolved again rather than copied from the lookup key: the key
+		 * has the '/' appended and may have been too short. */
+		if (w->path && bpf_d_path((struct path *)w->path, (char *)e->path,
+					  sizeof(e->path)) < 0)
+			e->path[0] = '\0';
+		if (ug_want_exe)
+			fill_exe(e->exe, sizeof(e->exe));
+	}
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* The unit's policy refuses the operation: record it, and refuse it unless
+ * the unit is in audit mode. */
+static __always_inline int refuse(const struct ug_lsm_unit *u, __u64 unit_cgid,
+				  const struct ug_what *w)
+{
+	if (u->mode == UG_MODE_AUDIT) {
+		emit(u, unit_cgid, w, UG_VERDICT_AUDIT);
+		return 0;
+	}
+	emit(u, unit_cgid, w, UG_VERDICT_DENY);
+	return -EPERM;
+}
+
+/*
+ * Longest-prefix lookup of a path in the unit's trie. access is what a
+ * file_open requests (UG_ACCESS_*), 0 for exec. A path that cannot be
+ * judged is refused, never allowed unseen.
+ */
+static __always_inline int check_path(const struct ug_lsm_unit *u, __u64 unit_cgid,
+				      const struct path *p, __u8 kind, __u8 access)
+{
+	struct ug_path_key key = {};
+	struct ug_what w = {
+		.path = p,
+		.hook = kind == UG_PATH_EXEC ? UG_HOOK_EXEC : UG_HOOK_FILE_OPEN,
+		.access = access,
+		.exe = true,
+	};
+	struct ug_path_val *v;
+	__u32 end;
+	long len;
+
+	len = bpf_d_path((struct path *)p, (char *)key.path, sizeof(key.path));
+	if (len < 0) {
+		w.flags = len == -ENAMETOOLONG ? UG_LSM_F_TOO_LONG : UG_LSM_F_NO_PATH;
+		return refuse(u, unit_cgid, &w);
+	}
+	/* len counts the NUL, which becomes the '/' appended for the lookup. */
+	end = (__u32)len - 1;
+	if (len < 2 || end >= UG_PATH_MAX) {
+		w.flags = UG_LSM_F_NO_PATH;
+		return refuse(u, unit_cgid, &w);
+	}
+	key.path[end] = '/';
+	key.prefixlen = UG_PATH_HDR_BITS + 8 * (end + 1);
+	key.trie = u->trie;
+	key.kind = kind;
+
+	v = bpf_map_lookup_elem(&ug_paths, &key);
+	if (!v)
+		return 0;
+	if (kind == UG_PATH_EXEC) {
+		if (v->action != UG_ACT_DENY)
+			return 0;
+		w.rule_id = v->rule_id;
+	} else {
+		__u8 denied = v->deny_access & access;
+
+		if (!denied)
+			return 0;
+		w.rule_id = (denied & UG_ACCESS_READ) ? v->read_rule : v->write_rule;
+	}
+	return refuse(u, unit_cgid, &w);
+}
+
+/* A hardening switch: refuse when the task's unit has it on. */
+static __always_inline int harden(__u8 bit, __u8 hook, __u32 detail, bool exe)
+{
+	struct ug_what w = { .hook = hook, .detail = detail, .exe = exe };
+	struct ug_lsm_unit *u;
+	__u64 unit_cgid = 0;
+
+	u = active_unit(&unit_cgid);
+	if (!u || !(u->harden & bit))
+		return 0;
+	return refuse(u, unit_cgid, &w);
+}
+
+SEC("lsm/bprm_check_security")
+int BPF_PROG(ug_exec, struct linux_binprm *bprm)
+{
+	struct ug_lsm_unit *u;
+	__u64 unit_cgid = 0;
+
+	u = active_unit(&unit_cgid);
+	if (!u || !(u->has_paths & (1u << UG_PATH_EXEC)))
+		return 0;
+	return check_path(u, unit_cgid, &bprm->file->f_path, UG_PATH_EXEC, 0);
+}
+
+SEC("lsm/file_open")
+int BPF_PROG(ug_file_open, struct file *file)
+{
+	struct ug_lsm_unit *u;
+	__u64 unit_cgid = 0;
+	__u8 access = 0;
+	fmode_t mode;
+
+	u = active_unit(&unit_cgid);
+	if (!u || !(u->has_paths & (1u << UG_PATH_FILE)))
+		return 0;
+	/* overlayfs opens the backing file under the overlay's path: that open
+	 * is the kernel's, on behalf of the one already judged. */
+	if (BPF_CORE_READ(file, f_path.dentry, d_inode) != file->f_inode)
+		return 0;
+	mode = file->f_mode;
+	if (mode & FMODE_READ)
+		access |= UG_ACCESS_READ;
+	if (mode & FMODE_WRITE)
+		access |= UG_ACCESS_WRITE;
+	if (!access)
+		return 0;
+	return check_path(u, unit_cgid, &file->f_path, UG_PATH_FILE, access);
+}
+
+SEC("lsm/socket_create")
+int BPF_PROG(ug_sock_create, int family, int type, int protocol, int kern)
+{
+	struct ug_what w = { .hook = UG_HOOK_SOCKET_CREATE, .detail = family, .exe = true };
+	struct ug_lsm_unit *u;
+	__u64 unit_cgid = 0;
+
+	/* The kernel's own sockets are not the unit's doing. */
+	if (kern || family < 0 || family >= AF_MAX_BITS)
+		return 0;
+	u = active_unit(&unit_cgid);
+	if (!u || !((u->deny_families >> family) & 1))
+		return 0;
+	return refuse(u, unit_cgid, &w);
+}
+
+/* init_module(2): the image comes from user memory. bpf_d_path is not
+ * allowed in this hook: no exe. */
+SEC("lsm/kernel_load_data")
+int BPF_PROG(ug_load_data, enum kernel_load_data_id id, bool contents)
+{
+	if (id != LOADING_MODULE)
+		return 0;
+	return harden(UG_HARDEN_MODULE_LOAD, UG_HOOK_MODULE_LOAD, 0, false);
+}
+
+/* finit_module(2): the image is read from a file. */
+SEC("lsm/kernel_read_file")
+int BPF_PROG(ug_read_file, struct file *file, enum kernel_read_file_id id, bool contents)
+{
+	if (id != READING_MODULE)
+		return 0;
+	return harden(UG_HARDEN_MODULE_LOAD, UG_HOOK_MODULE_LOAD, 0, true);
+}
+
+/* Every bpf(2) command. Only cmd is declared: see the top of this file. */
+SEC("lsm/bpf")
+int BPF_PROG(ug_bpf, int cmd)
+{
+	return harden(UG_HARDEN_BPF, UG_HOOK_BPF, (__u32)cmd, true);
+}
+
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(struct kernfs_node___new, __parent))
+		return BPF_CORE_READ((struct kernfs_node___new *)kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+}
+
+/* Is the task's (cgroup2) cgroup the policy cgroup or below it? A task more
+ * than 2 * UG_MAX_LEVELS levels below it counts as outside. */
+static __always_inline bool task_in_unit(struct task_struct *task, __u64 unit_cgid)
+{
+	struct kernfs_node *kn = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn);
+
+	for (int i = 0; i < 2 * UG_MAX_LEVELS; i++) {
+		if (!kn)
+			return false;
+		if (BPF_CORE_READ(kn, id) == unit_cgid)
+			return true;
+		kn = kn_parent(kn);
+	}
+	return false;
+}
+
+/* ptrace(2) and the /proc files that need ptrace access (mem, environ ...)
+ * of a process outside the unit. bpf_d_path is not allowed here: no exe. */
+SEC("lsm/ptrace_access_check")
+int BPF_PROG(ug_ptrace, struct task_struct *child, unsigned int mode)
+{
+	struct ug_what w = { .hook = UG_HOOK_PTRACE, .exe = false };
+	struct ug_lsm_unit *u;
+	__u64 unit_cgid = 0;
+
+	u = active_unit(&unit_cgid);
+	if (!u || !(u->harden & UG_HARDEN_PTRACE))
+		return 0;
+	if (task_in_unit(child, unit_cgid))
+		return 0;
+	w.detail = BPF_CORE_READ(child, tgid);
+	return refuse(u, unit_cgid, &w);
+}
+
+SEC("lsm/sb_mount")
+int BPF_PROG(ug_sb_mount, const char *dev_name, const struct path *path, const char *type,
+	     unsigned long flags, void *data)
+{
+	return harden(UG_HARDEN_MOUNT, UG_HOOK_MOUNT, 0, true);
+}
+
+/* bpf_d_path is not allowed here: no exe. */
+SEC("lsm/move_mount")
+int BPF_PROG(ug_move_mount, const struct path *from_path, const struct path *to_path)
+{
+	return harden(UG_HARDEN_MOUNT, UG_HOOK_MOUNT, 0, false);
+}

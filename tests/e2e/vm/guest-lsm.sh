@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Runs INSIDE the VM (systemd PID 1, BPF LSM): the agent on a temporary store,
+# a real unit started with systemd-run and resolved over D-Bus, and for each
+# LSM rule kind and hardening switch one check that the operation is refused
+# in the unit and allowed outside it. Then every LSM link is detached behind
+# the agent's back and EACH check must flip: that proves each one can fail.
+# Also: journalctl -u lists the denials, sqlite3 shows the rows, and the
+# network side enforces on the same real unit.
+set -uo pipefail
+UG_BIN=${UG_BIN:?}
+CTL=$UG_BIN/unitguardctl
+AGENT=$UG_BIN/unitguardd
+PROBE=$UG_BIN/tests/e2e/ugprobe
+W=$(mktemp -d /tmp/ugvm.XXXXXX)
+DB=$W/ug.db
+PIN=/sys/fs/bpf/ugvm
+UNIT=ugvm-demo.service
+failures=0
+checks=0
+
+say() { echo "vm-lsm: $*"; }
+ok() { say "ok - $*"; }
+bad() { say "FAIL - $*"; failures=$((failures + 1)); }
+
+[ "$(cat /proc/1/comm)" = systemd ] || { say "SKIP: systemd is not PID 1"; exit 77; }
+grep -qw bpf /sys/kernel/security/lsm || { say "SKIP: no BPF LSM"; exit 77; }
+
+"$AGENT" --db "$DB" --pin-dir "$PIN" -v >"$W/agent.log" 2>&1 &
+AGENT_PID=$!
+trap 'kill $AGENT_PID 2>/dev/null; wait $AGENT_PID 2>/dev/null; "$AGENT" --pin-dir "$PIN" --detach-all >/dev/null 2>&1; systemctl stop $UNIT ugvm-outside.service 2>/dev/null; true' EXIT
+for i in $(seq 100); do grep -q "agent: running" "$W/agent.log" && break; sleep 0.1; done
+grep -q "lsm: BPF LSM available" "$W/agent.log" || { bad "agent did not find BPF LSM"; cat "$W/agent.log"; exit 1; }
+
+# The files and programs the rules are about.
+mkdir -p "$W/bin" "$W/binx" "$W/data/private" "$W/mnt"
+cp /bin/echo "$W/bin/no"; cp /bin/echo "$W/bin/ok"; cp /bin/echo "$W/binx/no"
+echo secret >"$W/data/secret"; echo conf >"$W/data/conf"; echo x >"$W/data/private/x"
+# /lib/modules/KVER is a symlink into the VM cache: the trailing / follows it.
+MOD=$(find /lib/modules/"$(uname -r)"/ -name 'dummy.ko' | head -n 1)
+[ -n "$MOD" ] || say "no dummy.ko found: the module check will fail"
+
+# A real unit, and a process outside it to ptrace.
+systemd-run --quiet --unit=$UNIT sleep 600
+systemd-run --quiet --unit=ugvm-outside.service sleep 600
+sleep 0.5
+CG=/sys/fs/cgroup$(systemctl show -P ControlGroup $UNIT)
+IN_PID=$(systemctl show -P MainPID $UNIT)
+OUT_PID=$(systemctl show -P MainPID ugvm-outside.service)
+ctl() { "$CTL" --db "$DB" "$@"; }
+
+R_EXEC=$(ctl rule add $UNIT exec deny "$W/bin")
+R_EXEC_OK=$(ctl rule add $UNIT exec allow "$W/bin/ok")
+R_READ=$(ctl rule add $UNIT file deny "$W/data/secret" --access read)
+R_WRITE=$(ctl rule add $UNIT file deny "$W/data" --access write)
+R_FAM=$(ctl rule add $UNIT family deny packet)
+ctl unit set $UNIT --harden module-load,bpf,ptrace,mount
+R_NET=$(ctl rule add $UNIT egress deny 127.0.0.2)
+for i in $(seq 50); do
+	[ "$(ctl status --json | jq -r ".units[] | select(.target == \"$UNIT\") | .enforced")" = true ] && break
+	sleep 0.1
+done
+ctl status
+
+in_unit() { "$PROBE" --cgroup "$CG" "$@"; }
+outside() { "$PROBE" "$@"; }
+"$PROBE" listen 0.0.0.0 47999 300 >/dev/null &
+
+# check NAME WANT CMD...: CMD prints WANT now; recorded so the detached pass can
+# require the opposite.
+NAMES=(); WANTS=(); CMDS=()
+check() {
+	local name=$1 want=$2 got
+	shift 2
+	NAMES+=("$name"); WANTS+=("$want"); CMDS+=("$*")
+	got=$("$@" 2>&1 | tail -n 1)
+	checks=$((checks + 1))
+	if [ "$got" = "$want" ]; then ok "$name: $want"; else bad "$name: expected $want, got '$got'"; fi
+}
+check "exec under a denied prefix" EPERM in_unit exec "$W/bin/no" ok
+check "exec of an allowed path inside it" ok in_unit exec /bin/echo ok
+check "exec allowed by the longer allow" ok in_unit exec "$W/bin/ok" ok
+check "file read denied" EPERM in_unit open "$W/data/secret" read
+check "file write denied by the covering prefix" EPERM in_unit open "$W/data/conf" write
+check "socket family packet denied" EPERM in_unit socket 17
+check "module load denied" EPERM in_unit finit "${MOD:-/nonexistent}"
+check "bpf() denied" EPERM in_unit bpf
+check "ptrace outside the unit denied" EPERM in_unit ptrace "$OUT_PID"
+check "mount denied" EPERM in_unit mount "$W/mnt"
+check "network: egress deny on the real unit" EPERM in_unit connect 127.0.0.2 47999
+# The same operations outside the unit, and non-denied ones inside: allowed.
+check "outside: exec" ok outside exec /bin/echo ok
+check "outside: read the denied file" ok outside open "$W/data/secret" read
+check "inside: read a file denied only for write" ok in_unit open "$W/data/conf" read
+check "inside: exec at a sibling prefix (/binx is not under /bin)" ok in_unit exec "$W/binx/no" ok
+check "outside: packet socket" ok outside socket 17
+check "inside: netlink socket (not denied)" ok in_unit socket 16
+check "outside: bpf()" ok outside bpf
+check "inside: ptrace inside the unit" ok in_unit ptrace "$IN_PID"
+check "outside: connect" ok outside connect 127.0.0.2 47999
+
+sleep 1
+# Journal and SQL.
+j=$(journalctl -u $UNIT -o json --no-pager UNITGUARD_HOOK=exec | tail -n 1)
+[ "$(jq -r .UNITGUARD_PATH <<<"$j")" = "$W/bin/no" ] && [ "$(jq -r .UNITGUARD_RULE_ID <<<"$j")" = "$R_EXEC" ] &&
+	ok "journalctl -u $UNIT: exec denial with path and rule" || bad "journal exec entry: $j"
+for hook in exec file_open socket_create module_load bpf ptrace mount connect4; do
+	n=$(sqlite3 "$DB" "select count(*) from audit where unit='$UNIT' and hook='$hook' and verdict='deny'")
+	[ "$n" -ge 1 ] && ok "sqlite3: $hook rows: $n" || bad "sqlite3: no $hook row"
+done
+[ "$(sqlite3 "$DB" "select rule_id from audit where hook='file_open' and path='$W/data/secret' limit 1")" = "$R_READ" ] &&
+	ok "file denial names rule $R_READ" || bad "file denial rule id"
+[ "$(sqlite3 "$DB" "select rule_id from audit where hook='socket_create' limit 1")" = "$R_FAM" ] &&
+	ok "family denial names rule $R_FAM" || bad "family denial rule id"
+[ -n "$(sqlite3 "$DB" "select exe from audit where hook='file_open' and exe like '%ugprobe' limit 1")" ] &&
+	ok "audit rows carry the executable" || bad "no exe in audit rows"
+
+# Remove every LSM program behind the agent's back: every check must now flip.
+# Kernel 6.1 cannot BPF_LINK_DETACH an LSM (tracing) link, so drop its last
+# references instead: the agent's file descriptors and the pins.
+say "removing the LSM programs; every LSM check must now fail"
+kill -9 $AGENT_PID; wait $AGENT_PID 2>/dev/null
+rm -f "$PIN"/lsm-links/*
+sleep 0.5
+[ -z "$(bpftool link show 2>/dev/null | grep -i lsm)" ] || say "LSM links still present: $(bpftool link show | grep -i lsm)"
+flipped=0; lsm_checks=0
+for i in "${!NAMES[@]}"; do
+	[ "${WANTS[$i]}" = EPERM ] || continue
+	case "${NAMES[$i]}" in network:*) continue ;; esac
+	lsm_checks=$((lsm_checks + 1))
+	got=$(eval "${CMDS[$i]}" 2>&1 | tail -n 1)
+	if [ "$got" != EPERM ]; then
+		flipped=$((flipped + 1)); ok "detached: '${NAMES[$i]}' now '$got'"
+	else
+		bad "detached: '${NAMES[$i]}' still EPERM: the check cannot see its program"
+	fi
+done
+say "$checks checks, $failures failures; $flipped of $lsm_checks LSM checks flipped when detached"
+[ $failures = 0 ]
