@@ -414,16 +414,19 @@ static int adopt_maps(struct ug_net *net)
 			net->generation = v.generation;
 	}
 
-	/* Orphaned tries: collect their keys so cleanup can delete them. */
+	/* Every trie's keys: a unit's, so that retiring it later deletes them
+	 * (else a reused trie id would inherit stale rules); an orphan's (left
+	 * by an agent that died mid-change), so that cleanup deletes them. */
 	while (!bpf_map_get_next_key(lfd, pkey, &next)) {
 		struct trie *t = NULL;
 		struct ug_lpm_entry *e;
 
 		key = next;
 		pkey = &key;
-		if (net->trie_used[key.trie / 8] & (1u << (key.trie % 8)))
-			continue;
-		for (size_t i = 0; i < n_orphans; i++)
+		for (size_t i = 0; i < net->n_units && !t; i++)
+			if (net->units[i].trie.id == key.trie)
+				t = &net->units[i].trie;
+		for (size_t i = 0; i < n_orphans && !t; i++)
 			if (orphans[i].id == key.trie)
 				t = &orphans[i];
 		if (!t) {
@@ -437,6 +440,7 @@ static int adopt_maps(struct ug_net *net)
 		if (!e)
 			return -ENOMEM;
 		t->entries = e;
+		memset(&e[t->n], 0, sizeof(e[t->n]));
 		e[t->n].key = key;
 		t->n++;
 	}

@@ -59,6 +59,16 @@ expect EPERM in_unit connect 127.0.0.2 "$PORT"
 [ "$(progs)" = "$WANT" ] || fail "after changes attached: '$(progs)'"
 pass "restarted agent applies changes"
 
+# Tries replaced after the restart are deleted once no program can read them
+# (grace period + the 1 s cleanup): only the live trie's one entry remains.
+for i in $(seq 40); do
+	n=$(bpftool -j map dump pinned "$PIN/maps/ug_lpm" | jq length)
+	[ "$n" = 1 ] && break
+	sleep 0.1
+done
+[ "$n" = 1 ] || fail "ug_lpm holds $n entries after the restart and two changes, expected 1"
+pass "stale tries from before the restart are deleted"
+
 # Only --detach-all ends enforcement, even with the agent running.
 "$AGENT" --pin-dir "$PIN" --detach-all
 expect ok in_unit connect 127.0.0.2 "$PORT"
