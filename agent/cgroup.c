@@ -172,3 +172,99 @@ int ug_cgroup_resolve(const char *root, sd_bus *bus, const char *target, struct 
 		return resolve_bus(root, bus, target, out);
 	return resolve_tree(root, target, out);
 }
+
+/* systemd's slice naming: "a-b-c.slice" lives at /a.slice/a-b.slice/a-b-c.slice. */
+static int slice_path(const char *slice, char *buf, size_t len)
+{
+	size_t n = strlen(slice), off = 0;
+
+	buf[0] = '\0';
+	if (!strcmp(slice, "-.slice"))
+		return 0;
+	if (n < 7 || strcmp(slice + n - 6, ".slice"))
+		return -EINVAL;
+	for (size_t i = 0; i + 6 <= n; i++) {
+		int w;
+
+		if (slice[i] != '-' && i + 6 != n)
+			continue;
+		w = snprintf(buf + off, len - off, "/%.*s.slice", (int)i, slice);
+		if (w < 0 || (size_t)w >= len - off)
+			return -ENAMETOOLONG;
+		off += w;
+	}
+	return 0;
+}
+
+int ug_cgroup_future(const char *root, sd_bus *bus, const char *unit, struct ug_cgroup *out,
+		     uint64_t *parent_id)
+{
+	sd_bus_error error = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	const char *iface = unit_interface(unit), *objpath;
+	char *slice = NULL, spath[PATH_MAX], full[PATH_MAX];
+	struct ug_cgroup parent;
+	int err;
+
+	*parent_id = 0;
+	if (!iface || !bus)
+		return -EOPNOTSUPP;
+	if (!strcmp(iface, "org.freedesktop.systemd1.Slice")) {
+		err = slice_path(unit, spath, sizeof(spath));
+		if (err)
+			return err;
+		goto compose;
+	}
+	err = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+				 "org.freedesktop.systemd1.Manager", "LoadUnit", &error, &reply,
+				 "s", unit);
+	if (err < 0)
+		goto out;
+	err = sd_bus_message_read(reply, "o", &objpath);
+	if (err < 0)
+		goto out;
+	err = sd_bus_get_property_string(bus, "org.freedesktop.systemd1", objpath, iface, "Slice",
+					 &error, &slice);
+	if (err < 0)
+		goto out;
+	err = slice_path(slice[0] ? slice : "system.slice", spath, sizeof(spath));
+	if (err)
+		goto out;
+	{
+		size_t n = strlen(spath);
+
+		if ((size_t)snprintf(spath + n, sizeof(spath) - n, "/%s", unit) >= sizeof(spath) - n) {
+			err = -ENAMETOOLONG;
+			goto out;
+		}
+	}
+compose:
+	if ((size_t)snprintf(full, sizeof(full), "%s%s", root, spath) >= sizeof(full)) {
+		err = -ENAMETOOLONG;
+		goto out;
+	}
+	memset(out, 0, sizeof(*out));
+	snprintf(out->path, sizeof(out->path), "%s", full);
+	for (const char *q = full + strlen(root); *q; q++)
+		if (*q == '/' && q[1])
+			out->level++;
+	/* The parent is the path minus its last component. */
+	{
+		char *slash = strrchr(full, '/');
+
+		if (slash && slash > full + strlen(root)) {
+			*slash = '\0';
+			if (!ug_cgroup_stat(root, full, &parent))
+				*parent_id = parent.id;
+		} else if (slash) {
+			if (!ug_cgroup_stat(root, root, &parent))
+				*parent_id = parent.id;
+		}
+	}
+	err = 0;
+out:
+	free(slice);
+	sd_bus_message_unref(reply);
+	sd_bus_error_free(&error);
+	return err;
+}

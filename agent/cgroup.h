@@ -29,4 +29,13 @@ int ug_cgroup_stat(const char *root, const char *path, struct ug_cgroup *cg);
  */
 int ug_cgroup_resolve(const char *root, sd_bus *bus, const char *target, struct ug_cgroup *out);
 
+/*
+ * Where a unit's cgroup will be when it starts (systemd only): its slice's
+ * cgroup (from the unit's Slice property, default system.slice) plus its
+ * name. *parent_id is the slice cgroup's id, or 0 if the slice has no cgroup
+ * yet. out->id is 0.
+ */
+int ug_cgroup_future(const char *root, sd_bus *bus, const char *unit, struct ug_cgroup *out,
+		     uint64_t *parent_id);
+
 #endif

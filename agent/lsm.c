@@ -46,6 +46,26 @@ struct unit_state {
 	bool seen;
 };
 
+/*
+ * A policy kept by unit name in ug_pending_lsm for a cgroup not made yet
+ * (the start-up race, unitguard.h). The cgroup_mkdir program copies val into
+ * ug_lsm_units for each new cgroup of that name: such copies share this trie
+ * until the agent gives the running cgroup a trie of its own (ug_lsm_apply),
+ * so whenever this trie is retired, the copies are moved to the new one.
+ */
+struct pending_state {
+	char name[UG_NAME_MAX];
+	char target[TARGET_MAX];
+	uint64_t parent_cgid;
+	uint32_t level;
+	struct ug_lsm_unit val; /* what ug_pending_lsm holds for it */
+	struct ug_path_rule *paths;
+	size_t n_paths;
+	struct trie trie;
+	bool loaded; /* false after adoption: the first apply rewrites it */
+	bool seen;
+};
+
 enum prog {
 	P_EXEC,
 	P_FILE_OPEN,
@@ -67,6 +87,9 @@ struct ug_lsm {
 	bool pinned[N_PROGS];
 	struct unit_state *units;
 	size_t n_units;
+	int pending_fd; /* pin_dir/maps/ug_pending_lsm (the network object's) */
+	struct pending_state *pending;
+	size_t n_pending;
 	struct trie *retired;
 	size_t n_retired;
 	uint8_t trie_used[N_TRIES / 8];
@@ -495,19 +518,56 @@ static struct unit_state *unit_add(struct ug_lsm *lsm, uint64_t cgid)
 	return s;
 }
 
+static struct pending_state *pending_find(struct ug_lsm *lsm, const char *name)
+{
+	for (size_t i = 0; i < lsm->n_pending; i++)
+		if (!strcmp(lsm->pending[i].name, name))
+			return &lsm->pending[i];
+	return NULL;
+}
+
+static struct pending_state *pending_add(struct ug_lsm *lsm, const char *name)
+{
+	struct pending_state *ps = reallocarray(lsm->pending, lsm->n_pending + 1, sizeof(*ps));
+
+	if (!ps)
+		return NULL;
+	lsm->pending = ps;
+	ps = &lsm->pending[lsm->n_pending++];
+	memset(ps, 0, sizeof(*ps));
+	snprintf(ps->name, sizeof(ps->name), "%s", name);
+	snprintf(ps->target, sizeof(ps->target), "%s", name);
+	return ps;
+}
+
+static void pending_key(struct ug_pending_key *key, const char *name)
+{
+	size_t n = strnlen(name, sizeof(key->name) - 1);
+
+	memset(key, 0, sizeof(*key));
+	memcpy(key->name, name, n);
+}
+
+/* trie id owners while adopting: -1 nobody, [0, PENDING_BASE) unit index,
+ * PENDING_BASE + i pending entry i, -2 - i orphan i */
+#define PENDING_BASE (1 << 24)
+
 /*
  * Rebuild per-unit state from the pinned maps: each unit's policy and the
- * keys of its trie, and the keys of tries no unit refers to (left by an
- * agent that died between writing a trie and deleting the old one).
+ * keys of its trie, the same for the pending entries (ug_pending_lsm), and
+ * the keys of tries nobody refers to (left by an agent that died between
+ * writing a trie and deleting the old one). A unit whose trie is a pending
+ * entry's was made by the cgroup_mkdir program: it does not own that trie.
  */
 static int adopt_maps(struct ug_lsm *lsm)
 {
 	int ufd = bpf_map__fd(lsm->skel->maps.ug_lsm_units);
 	int pfd = bpf_map__fd(lsm->skel->maps.ug_paths);
 	struct ug_path_key key, next, *pkey = NULL;
+	struct ug_pending_key nk, nnk, *pnk = NULL;
 	uint64_t cgid, ncgid, *pcg = NULL;
 	struct trie *orphans = NULL;
-	int32_t *owner; /* trie id -> unit index, or -2 - orphan index; -1: unseen */
+	int32_t *owner;
 	size_t n_orphans = 0;
 	struct ug_lsm_config cfg;
 	__u32 zero = 0;
@@ -518,6 +578,32 @@ static int adopt_maps(struct ug_lsm *lsm)
 		return -ENOMEM;
 	for (size_t i = 0; i < N_TRIES; i++)
 		owner[i] = -1;
+
+	while (!bpf_map_get_next_key(lsm->pending_fd, pnk, &nnk)) {
+		struct ug_pending_lsm v;
+		struct pending_state *ps;
+
+		nk = nnk;
+		pnk = &nk;
+		nk.name[sizeof(nk.name) - 1] = '\0';
+		if (bpf_map_lookup_elem(lsm->pending_fd, &nk, &v))
+			continue;
+		ps = pending_add(lsm, nk.name);
+		if (!ps) {
+			err = -ENOMEM;
+			goto err_orphans;
+		}
+		ps->parent_cgid = v.parent_cgid;
+		ps->level = v.level;
+		ps->val = v.val;
+		if (v.val.trie && owner[v.val.trie] == -1) {
+			ps->trie.id = v.val.trie;
+			owner[v.val.trie] = PENDING_BASE + (int32_t)(lsm->n_pending - 1);
+			trie_mark(lsm, v.val.trie);
+		}
+		if (v.val.generation > lsm->generation)
+			lsm->generation = v.val.generation;
+	}
 
 	while (!bpf_map_get_next_key(ufd, pcg, &ncgid)) {
 		struct ug_lsm_unit v;
@@ -534,14 +620,17 @@ static int adopt_maps(struct ug_lsm *lsm)
 		}
 		snprintf(s->target, sizeof(s->target), "cgroup:%" PRIu64, cgid);
 		s->val = v;
-		s->trie.id = v.trie;
-		owner[v.trie] = (int32_t)(lsm->n_units - 1);
-		trie_mark(lsm, v.trie);
+		if (owner[v.trie] < PENDING_BASE) {
+			s->trie.id = v.trie;
+			owner[v.trie] = (int32_t)(lsm->n_units - 1);
+			trie_mark(lsm, v.trie);
+		}
 		if (v.generation > lsm->generation)
 			lsm->generation = v.generation;
 	}
 
 	while (!bpf_map_get_next_key(pfd, pkey, &next)) {
+		int32_t o;
 		struct trie *t;
 
 		key = next;
@@ -557,8 +646,10 @@ static int adopt_maps(struct ug_lsm *lsm)
 			orphans[n_orphans].id = key.trie;
 			owner[key.trie] = -2 - (int32_t)n_orphans++;
 		}
-		t = owner[key.trie] >= 0 ? &lsm->units[owner[key.trie]].trie
-					 : &orphans[-2 - owner[key.trie]];
+		o = owner[key.trie];
+		t = o >= PENDING_BASE ? &lsm->pending[o - PENDING_BASE].trie
+		    : o >= 0	      ? &lsm->units[o].trie
+				      : &orphans[-2 - o];
 		err = trie_push_key(t, &key);
 		if (err)
 			goto err_orphans;
@@ -584,6 +675,40 @@ err_orphans:
 	return err;
 }
 
+/* The network object creates ug_pending_lsm; it must be loaded first. */
+static int open_pending(struct ug_lsm *lsm)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	char path[PATH_MAX];
+	int err;
+
+	if (pin_path(path, sizeof(path), lsm->pin_dir, "maps", "ug_pending_lsm"))
+		return -ENAMETOOLONG;
+	lsm->pending_fd = bpf_obj_get(path);
+	if (lsm->pending_fd < 0) {
+		err = -errno;
+		ug_log(LOG_ERR, "lsm: cannot open %s: %s%s", path, strerror(-err),
+		       err == -ENOENT ? " (the network object, which creates it, must be "
+					"loaded first)" : "");
+		return err;
+	}
+	if (bpf_obj_get_info_by_fd(lsm->pending_fd, &info, &len)) {
+		err = -errno;
+		ug_log(LOG_ERR, "lsm: cannot inspect %s: %s", path, strerror(-err));
+		return err;
+	}
+	if (info.key_size != sizeof(struct ug_pending_key) ||
+	    info.value_size != sizeof(struct ug_pending_lsm)) {
+		ug_log(LOG_ERR, "lsm: %s has key/value sizes %u/%u, this build expects %zu/%zu "
+		       "(pinned by an incompatible build? run unitguardd --detach-all)", path,
+		       info.key_size, info.value_size, sizeof(struct ug_pending_key),
+		       sizeof(struct ug_pending_lsm));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int ug_lsm_open(const char *pin_dir, struct ug_lsm **out)
 {
 	char path[PATH_MAX];
@@ -595,6 +720,7 @@ int ug_lsm_open(const char *pin_dir, struct ug_lsm **out)
 	lsm = calloc(1, sizeof(*lsm));
 	if (!lsm)
 		return -ENOMEM;
+	lsm->pending_fd = -1;
 	if ((size_t)snprintf(lsm->pin_dir, sizeof(lsm->pin_dir), "%s", pin_dir) >=
 	    sizeof(lsm->pin_dir)) {
 		err = -ENAMETOOLONG;
@@ -626,6 +752,9 @@ int ug_lsm_open(const char *pin_dir, struct ug_lsm **out)
 	lsm->progs[P_SB_MOUNT] = lsm->skel->progs.ug_sb_mount;
 	lsm->progs[P_MOVE_MOUNT] = lsm->skel->progs.ug_move_mount;
 
+	err = open_pending(lsm);
+	if (err)
+		goto err_state;
 	err = adopt_maps(lsm);
 	if (err) {
 		ug_log(LOG_ERR, "lsm: cannot read the pinned maps: %s", strerror(-err));
@@ -656,6 +785,13 @@ void ug_lsm_free(struct ug_lsm *lsm)
 		free(lsm->units[i].trie.entries);
 	}
 	free(lsm->units);
+	for (size_t i = 0; i < lsm->n_pending; i++) {
+		free(lsm->pending[i].paths);
+		free(lsm->pending[i].trie.entries);
+	}
+	free(lsm->pending);
+	if (lsm->pending_fd >= 0)
+		close(lsm->pending_fd);
 	for (size_t i = 0; i < lsm->n_retired; i++)
 		free(lsm->retired[i].entries);
 	free(lsm->retired);
@@ -680,16 +816,26 @@ static bool paths_same(const struct ug_path_rule *a, const struct ug_path_rule *
 	return true;
 }
 
-static bool unit_same(const struct unit_state *s, const struct ug_lsm_unitpol *u)
+/* Is the policy the kernel has (v, paths: a copy of what it was compiled
+ * from) what u asks for? */
+static bool pol_same(bool loaded, const struct ug_lsm_unit *v, const struct ug_path_rule *paths,
+		     size_t n_paths, const struct ug_lsm_unitpol *u)
 {
-	return s->loaded && s->val.mode == u->mode && s->val.harden == u->harden &&
-	       s->val.deny_families == u->deny_families && s->n_paths == u->n_paths &&
-	       paths_same(s->paths, u->paths, u->n_paths);
+	return loaded && v->mode == u->mode && v->harden == u->harden &&
+	       v->deny_families == u->deny_families && n_paths == u->n_paths &&
+	       paths_same(paths, u->paths, u->n_paths);
 }
 
-/* Build the unit's new trie and switch the unit to it in one map update. */
-static int unit_update(struct ug_lsm *lsm, struct unit_state *s, struct ug_lsm_unitpol *u,
-		       uint32_t generation)
+/* A policy compiled into a fresh trie, written to ug_paths, not yet in use. */
+struct staged {
+	struct trie t;
+	struct ug_lsm_unit val; /* with .trie = t.id */
+	struct ug_path_rule *paths; /* copy of u->paths */
+	bool ok;
+};
+
+static int stage(struct ug_lsm *lsm, struct ug_lsm_unitpol *u, uint32_t generation,
+		 struct staged *st)
 {
 	struct ug_lsm_unit val = {
 		.deny_families = u->deny_families,
@@ -734,20 +880,10 @@ static int unit_update(struct ug_lsm *lsm, struct unit_state *s, struct ug_lsm_u
 	if (err)
 		goto err_paths;
 	val.trie = t.id;
-	if (bpf_map_update_elem(bpf_map__fd(lsm->skel->maps.ug_lsm_units), &u->cg.id, &val,
-				BPF_ANY)) {
-		err = -errno;
-		trie_delete_entries(lsm, &t);
-		goto err_paths;
-	}
-	/* From here on no new decision reads the old trie. */
-	retire(lsm, &s->trie);
-	s->trie = t;
-	s->val = val;
-	free(s->paths);
-	s->paths = paths;
-	s->n_paths = u->n_paths;
-	s->loaded = true;
+	st->t = t;
+	st->val = val;
+	st->paths = paths;
+	st->ok = true;
 	return 0;
 
 err_paths:
@@ -759,11 +895,59 @@ err_id:
 	return err;
 }
 
+/* Undo stage(): nothing refers to the trie yet. */
+static void unstage(struct ug_lsm *lsm, struct staged *st)
+{
+	trie_delete_entries(lsm, &st->t);
+	free(st->t.entries);
+	free(st->paths);
+	trie_release_id(lsm, st->t.id);
+	memset(st, 0, sizeof(*st));
+}
+
+/* Build the unit's new trie and switch the unit to it in one map update. */
+static int unit_update(struct ug_lsm *lsm, struct unit_state *s, struct ug_lsm_unitpol *u,
+		       uint32_t generation)
+{
+	struct staged st = {};
+	int err;
+
+	err = stage(lsm, u, generation, &st);
+	if (err)
+		return err;
+	if (bpf_map_update_elem(bpf_map__fd(lsm->skel->maps.ug_lsm_units), &u->cg.id, &st.val,
+				BPF_ANY)) {
+		err = -errno;
+		unstage(lsm, &st);
+		return err;
+	}
+	/* From here on no new decision reads the old trie. */
+	retire(lsm, &s->trie);
+	s->trie = st.t;
+	s->val = st.val;
+	free(s->paths);
+	s->paths = st.paths;
+	s->n_paths = u->n_paths;
+	s->loaded = true;
+	return 0;
+}
+
+/*
+ * The cgroup_mkdir program ORs the level of each cgroup it gives a pending
+ * policy into the mask; the agent may not know that cgroup yet. Bits set in
+ * the kernel since our last write are kept (a mkdir between our read and
+ * write could still lose its bit: a window of microseconds, closed by the
+ * next apply, which knows the cgroup as a unit).
+ */
 static int set_level_mask(struct ug_lsm *lsm, uint32_t mask)
 {
-	struct ug_lsm_config cfg = { .level_mask = mask };
+	struct ug_lsm_config cfg;
 	__u32 zero = 0;
 
+	if (!bpf_map_lookup_elem(bpf_map__fd(lsm->skel->maps.ug_lsm_config), &zero, &cfg))
+		mask |= cfg.level_mask & ~lsm->level_mask;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.level_mask = mask;
 	if (mask == lsm->level_mask)
 		return 0;
 	if (bpf_map_update_elem(bpf_map__fd(lsm->skel->maps.ug_lsm_config), &zero, &cfg, BPF_ANY))
@@ -781,40 +965,75 @@ static void remember_gone(struct ug_lsm *lsm, const struct unit_state *s)
 	snprintf(lsm->gone[i].target, sizeof(lsm->gone[i].target), "%s", s->target);
 }
 
-/* Attach every hook some unit's policy in the kernel needs, then detach the
- * others. A unit whose hook could not be attached is told so. */
-static int sync_hooks(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n)
+/* need[p] |= some policy in the kernel (a unit's or a pending entry's)
+ * needs hook program p. Copies the cgroup_mkdir program made hold a pending
+ * entry's policy, so they need nothing more. */
+static void state_needs(const struct ug_lsm *lsm, bool need[N_PROGS])
 {
-	bool need[N_PROGS] = {};
+	for (int p = 0; p < N_PROGS; p++) {
+		for (size_t i = 0; i < lsm->n_units && !need[p]; i++)
+			need[p] = needs(&lsm->units[i].val, p);
+		for (size_t i = 0; i < lsm->n_pending && !need[p]; i++)
+			need[p] = needs(&lsm->pending[i].val, p);
+	}
+}
+
+/* Attach each program in need[]; errs[p]: why p is not attached, or 0. */
+static int attach_hooks(struct ug_lsm *lsm, const bool need[N_PROGS], int errs[N_PROGS])
+{
 	int first_err = 0;
 
-	for (size_t i = 0; i < lsm->n_units; i++)
-		for (int p = 0; p < N_PROGS; p++)
-			need[p] = need[p] || needs(&lsm->units[i].val, p);
-
 	for (int p = 0; p < N_PROGS; p++) {
-		int err;
-
-		if (!need[p])
-			continue;
-		err = attach(lsm, p);
-		if (!err)
-			continue;
-		first_err = first_err ?: err;
-		for (size_t i = 0; i < n; i++) {
-			struct unit_state *s = unit_find(lsm, units[i].cg.id);
-
-			if (!s || !needs(&s->val, p) || units[i].err)
-				continue;
-			units[i].err = err;
-			snprintf(units[i].why, sizeof(units[i].why), "%s %s: %s",
-				 lsm->links[p] ? "cannot pin" : "cannot attach",
-				 bpf_program__name(lsm->progs[p]), strerror(-err));
-		}
+		errs[p] = need[p] ? attach(lsm, p) : 0;
+		first_err = first_err ?: errs[p];
 	}
+	return first_err;
+}
+
+/* Detach the programs no policy in the kernel needs. */
+static void detach_unneeded(struct ug_lsm *lsm)
+{
+	bool need[N_PROGS] = {};
+
+	state_needs(lsm, need);
 	for (int p = 0; p < N_PROGS; p++)
 		if (!need[p] && lsm->links[p])
 			detach(lsm, p);
+}
+
+/* Tell a policy (v: as the kernel has it) that a hook it needs is missing. */
+static void hook_err(const struct ug_lsm *lsm, const int errs[N_PROGS],
+		     const struct ug_lsm_unit *v, struct ug_lsm_unitpol *u)
+{
+	for (int p = 0; p < N_PROGS && !u->err; p++) {
+		if (!errs[p] || !needs(v, p))
+			continue;
+		u->err = errs[p];
+		snprintf(u->why, sizeof(u->why), "%s %s: %s",
+			 lsm->links[p] ? "cannot pin" : "cannot attach",
+			 bpf_program__name(lsm->progs[p]), strerror(-errs[p]));
+	}
+}
+
+/* Attach every hook some policy in the kernel (units' and pending entries')
+ * needs, then detach the others. A unit whose hook could not be attached is
+ * told so. */
+static int sync_hooks(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n)
+{
+	bool need[N_PROGS] = {};
+	int errs[N_PROGS], first_err;
+
+	state_needs(lsm, need);
+	first_err = attach_hooks(lsm, need, errs);
+	if (first_err) {
+		for (size_t i = 0; i < n; i++) {
+			struct unit_state *s = unit_find(lsm, units[i].cg.id);
+
+			if (s)
+				hook_err(lsm, errs, &s->val, &units[i]);
+		}
+	}
+	detach_unneeded(lsm);
 	return first_err;
 }
 
@@ -864,7 +1083,7 @@ int ug_lsm_apply(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n,
 		s->seen = true;
 		snprintf(s->target, sizeof(s->target), "%s", u->target);
 		s->level = u->cg.level;
-		if (unit_same(s, u))
+		if (pol_same(s->loaded, &s->val, s->paths, s->n_paths, u))
 			continue;
 		u->err = unit_update(lsm, s, u, generation);
 		if (u->err) {
@@ -921,6 +1140,11 @@ int ug_lsm_apply(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n,
 	for (size_t i = 0; i < lsm->n_units; i++)
 		kept_mask |= lsm->units[i].level >= 0 ? 1u << lsm->units[i].level
 						      : lsm->level_mask;
+	/* And the levels pending entries will be made at (the mkdir program
+	 * widens the mask itself; this only keeps narrowing from racing it). */
+	for (size_t i = 0; i < lsm->n_pending; i++)
+		if (lsm->pending[i].level && lsm->pending[i].level < UG_MAX_LEVELS)
+			kept_mask |= 1u << lsm->pending[i].level;
 	err = set_level_mask(lsm, kept_mask);
 	if (err)
 		ug_log(LOG_ERR, "lsm: cannot update ug_lsm_config: %s", strerror(-err));
@@ -937,6 +1161,270 @@ int ug_lsm_apply(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n,
 	return first_err;
 }
 
+/* A pending entry's trie retired in this pass: what its copies get now. */
+struct retarget {
+	uint16_t old;
+	bool del; /* the entry is gone: so are its copies */
+	struct ug_lsm_unit val;
+};
+
+/*
+ * Move the copies the cgroup_mkdir program made of pending entries (units
+ * whose ug_lsm_units value points at a pending trie, and that have no trie
+ * of their own yet) from each retired trie to its replacement, or delete
+ * them with their entry: once the retired trie's id is reused they would
+ * otherwise judge with another unit's rules.
+ */
+static int retarget_copies(struct ug_lsm *lsm, const struct retarget *rt, size_t n_rt)
+{
+	int ufd = bpf_map__fd(lsm->skel->maps.ug_lsm_units);
+	struct {
+		uint64_t cgid;
+		size_t j;
+	} *hit = NULL, *h;
+	size_t n_hit = 0;
+	uint64_t cgid, ncgid, *pcg = NULL;
+	int first_err = 0;
+
+	if (!n_rt)
+		return 0;
+	/* Collect first: changing entries while walking the hash could restart
+	 * the walk. */
+	while (!bpf_map_get_next_key(ufd, pcg, &ncgid)) {
+		struct ug_lsm_unit v;
+
+		cgid = ncgid;
+		pcg = &cgid;
+		if (bpf_map_lookup_elem(ufd, &cgid, &v))
+			continue;
+		for (size_t j = 0; j < n_rt; j++) {
+			if (v.trie != rt[j].old)
+				continue;
+			h = reallocarray(hit, n_hit + 1, sizeof(*hit));
+			if (!h) {
+				free(hit);
+				return -ENOMEM;
+			}
+			hit = h;
+			hit[n_hit].cgid = cgid;
+			hit[n_hit++].j = j;
+			break;
+		}
+	}
+	for (size_t i = 0; i < n_hit; i++) {
+		const struct retarget *r = &rt[hit[i].j];
+		struct unit_state *s = unit_find(lsm, hit[i].cgid);
+		int err = 0;
+
+		if (r->del) {
+			if (bpf_map_delete_elem(ufd, &hit[i].cgid) && errno != ENOENT)
+				err = -errno;
+		} else if (bpf_map_update_elem(ufd, &hit[i].cgid, &r->val, BPF_EXIST) &&
+			   errno != ENOENT) {
+			err = -errno; /* ENOENT: the cgroup went meanwhile */
+		}
+		if (err) {
+			ug_log(LOG_ERR, "lsm: cannot update the policy of cgroup %" PRIu64
+			       " (made from a pending entry): %s", hit[i].cgid, strerror(-err));
+			first_err = first_err ?: err;
+			continue;
+		}
+		ug_log(LOG_DEBUG, "lsm: cgroup %" PRIu64 ": %s", hit[i].cgid,
+		       r->del ? "its pending entry is gone, policy removed"
+			      : "moved to its pending entry's new trie");
+		/* An adopted unit state for it (after a restart) follows the map. */
+		if (s && !s->loaded && !s->trie.id)
+			s->val = r->del ? (struct ug_lsm_unit){ .mode = UG_MODE_OFF } : r->val;
+	}
+	free(hit);
+	return first_err;
+}
+
+/*
+ * After a restart the pending entries are adopted with loaded false, so the
+ * first call rewrites each of them with a fresh trie (and moves the copies
+ * made from them); later calls touch only what changed.
+ */
+int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
+			 uint32_t generation)
+{
+	bool need[N_PROGS] = {}, changed = false;
+	int errs[N_PROGS], first_err = 0, err;
+	struct retarget *rt = NULL;
+	struct staged *st = NULL;
+	size_t n_rt = 0, kept;
+
+	st = calloc(n ?: 1, sizeof(*st));
+	rt = calloc(lsm->n_pending + n + 1, sizeof(*rt));
+	if (!st || !rt) {
+		free(st);
+		free(rt);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < lsm->n_pending; i++)
+		lsm->pending[i].seen = false;
+
+	/* 1. Compile and write the new tries of what changed. */
+	for (size_t i = 0; i < n; i++) {
+		struct ug_lsm_unitpol *u = &p[i].pol;
+		struct pending_state *ps;
+
+		u->err = 0;
+		u->why[0] = '\0';
+		if (!p[i].name || !p[i].name[0] || strchr(p[i].name, '/')) {
+			u->err = -EINVAL;
+			snprintf(u->why, sizeof(u->why), "not a cgroup directory name");
+		} else if (strlen(p[i].name) >= UG_NAME_MAX) {
+			u->err = -ENAMETOOLONG;
+			snprintf(u->why, sizeof(u->why),
+				 "unit name too long for the start-up race map");
+		} else if (p[i].level >= UG_MAX_LEVELS) {
+			u->err = -E2BIG;
+			snprintf(u->why, sizeof(u->why),
+				 "its cgroup would be at level %u; at most level %d is supported",
+				 p[i].level, UG_MAX_LEVELS - 1);
+		}
+		if (u->err) {
+			first_err = first_err ?: u->err;
+			continue;
+		}
+		ps = pending_find(lsm, p[i].name);
+		if (ps && ps->seen) {
+			u->err = -EEXIST;
+			snprintf(u->why, sizeof(u->why), "a second pending policy for %s",
+				 p[i].name);
+			first_err = first_err ?: u->err;
+			continue;
+		}
+		if (!ps && !(ps = pending_add(lsm, p[i].name))) {
+			u->err = -ENOMEM;
+			snprintf(u->why, sizeof(u->why), "%s", strerror(ENOMEM));
+			first_err = first_err ?: u->err;
+			continue;
+		}
+		ps->seen = true;
+		if (u->target)
+			snprintf(ps->target, sizeof(ps->target), "%s", u->target);
+		if (ps->parent_cgid == p[i].parent_cgid && ps->level == p[i].level &&
+		    pol_same(ps->loaded, &ps->val, ps->paths, ps->n_paths, u))
+			continue;
+		u->err = stage(lsm, u, generation, &st[i]);
+		if (u->err) {
+			if (!u->why[0])
+				snprintf(u->why, sizeof(u->why), "%s", strerror(-u->err));
+			ug_log(LOG_ERR, "lsm: %s: cannot keep its LSM policy for its next start "
+			       "(%zu path rules): %s; its previous one stays", ps->target,
+			       u->n_paths, u->why);
+			first_err = first_err ?: u->err;
+		}
+	}
+
+	/* 2. The hooks the new policies need, before any cgroup can get them. */
+	state_needs(lsm, need);
+	for (size_t i = 0; i < n; i++)
+		for (int q = 0; q < N_PROGS; q++)
+			need[q] = need[q] || (st[i].ok && needs(&st[i].val, q));
+	err = attach_hooks(lsm, need, errs);
+	first_err = first_err ?: err;
+
+	/* 3. Switch each changed entry to its new trie in one map update. */
+	for (size_t i = 0; i < n; i++) {
+		struct ug_pending_lsm v = {
+			.val = st[i].val,
+			.parent_cgid = p[i].parent_cgid,
+			.level = p[i].level,
+		};
+		struct ug_lsm_unitpol *u = &p[i].pol;
+		struct ug_pending_key key;
+		struct pending_state *ps;
+
+		if (!st[i].ok)
+			continue;
+		ps = pending_find(lsm, p[i].name);
+		pending_key(&key, ps->name);
+		if (bpf_map_update_elem(lsm->pending_fd, &key, &v, BPF_ANY)) {
+			u->err = -errno;
+			snprintf(u->why, sizeof(u->why), "cannot update ug_pending_lsm: %s",
+				 strerror(-u->err));
+			ug_log(LOG_ERR, "lsm: %s: %s", ps->target, u->why);
+			first_err = first_err ?: u->err;
+			unstage(lsm, &st[i]);
+			continue;
+		}
+		/* From here on no new cgroup gets the old trie. */
+		if (ps->trie.id)
+			rt[n_rt++] = (struct retarget){ .old = ps->trie.id, .val = v.val };
+		retire(lsm, &ps->trie);
+		ps->trie = st[i].t;
+		ps->val = st[i].val;
+		free(ps->paths);
+		ps->paths = st[i].paths;
+		ps->n_paths = u->n_paths;
+		ps->parent_cgid = p[i].parent_cgid;
+		ps->level = p[i].level;
+		ps->loaded = true;
+		changed = true;
+		ug_log(LOG_INFO, "lsm: %s: kept for its next start as %s, generation %u, %zu path "
+		       "rules, %zu trie entries", ps->target, ps->name, generation, u->n_paths,
+		       ps->trie.n);
+	}
+	if (err) {
+		for (size_t i = 0; i < n; i++) {
+			struct pending_state *ps;
+
+			if (p[i].pol.err || !(ps = pending_find(lsm, p[i].name)))
+				continue;
+			hook_err(lsm, errs, &ps->val, &p[i].pol);
+		}
+	}
+
+	/* 4. Names without pending policy any more. */
+	kept = 0;
+	for (size_t i = 0; i < lsm->n_pending; i++) {
+		struct pending_state *ps = &lsm->pending[i];
+		struct ug_pending_key key;
+
+		if (ps->seen && (ps->loaded || ps->val.trie)) {
+			lsm->pending[kept++] = *ps;
+			continue;
+		}
+		if (ps->seen) {
+			/* New and refused: nothing of it is in the kernel. */
+			free(ps->paths);
+			continue;
+		}
+		pending_key(&key, ps->name);
+		if (bpf_map_delete_elem(lsm->pending_fd, &key) && errno != ENOENT) {
+			err = -errno;
+			ug_log(LOG_ERR, "lsm: %s: cannot remove its pending policy: %s", ps->target,
+			       strerror(-err));
+			first_err = first_err ?: err;
+			lsm->pending[kept++] = *ps;
+			continue;
+		}
+		ug_log(LOG_INFO, "lsm: %s: no pending LSM policy left, removed", ps->target);
+		if (ps->trie.id)
+			rt[n_rt++] = (struct retarget){ .old = ps->trie.id, .del = true };
+		retire(lsm, &ps->trie);
+		free(ps->paths);
+		changed = true;
+	}
+	lsm->n_pending = kept;
+
+	/* 5. Cgroups made from the old entries meanwhile. */
+	err = retarget_copies(lsm, rt, n_rt);
+	first_err = first_err ?: err;
+
+	/* 6. Hooks nobody needs any more. */
+	detach_unneeded(lsm);
+
+	if (changed && generation > lsm->generation)
+		lsm->generation = generation;
+	free(st);
+	free(rt);
+	return first_err;
+}
+
 uint32_t ug_lsm_generation(const struct ug_lsm *lsm)
 {
 	return lsm->generation;
@@ -947,19 +1435,42 @@ uint32_t ug_lsm_units_changed(const struct ug_lsm *lsm)
 	return lsm->last_changed;
 }
 
+/* A cgroup the cgroup_mkdir program gave a pending entry's policy, that the
+ * agent has not applied as a unit yet: that entry. */
+static const struct pending_state *copy_of(const struct ug_lsm *lsm, uint64_t cgid,
+					   struct ug_lsm_unit *v)
+{
+	if (bpf_map_lookup_elem(bpf_map__fd(lsm->skel->maps.ug_lsm_units), &cgid, v))
+		return NULL;
+	for (size_t i = 0; i < lsm->n_pending; i++)
+		if (lsm->pending[i].trie.id && lsm->pending[i].trie.id == v->trie)
+			return &lsm->pending[i];
+	return NULL;
+}
+
 uint32_t ug_lsm_unit_generation(const struct ug_lsm *lsm, uint64_t cgid)
 {
+	struct ug_lsm_unit v;
+
 	for (size_t i = 0; i < lsm->n_units; i++)
 		if (lsm->units[i].cgid == cgid)
 			return lsm->units[i].val.generation;
+	if (copy_of(lsm, cgid, &v))
+		return v.generation;
 	return 0;
 }
 
 const char *ug_lsm_target(const struct ug_lsm *lsm, uint64_t cgid)
 {
+	const struct pending_state *ps;
+	struct ug_lsm_unit v;
+
 	for (size_t i = 0; i < lsm->n_units; i++)
 		if (lsm->units[i].cgid == cgid)
 			return lsm->units[i].target;
+	ps = copy_of(lsm, cgid, &v);
+	if (ps)
+		return ps->target;
 	for (size_t i = 0; i < sizeof(lsm->gone) / sizeof(lsm->gone[0]); i++)
 		if (lsm->gone[i].cgid == cgid)
 			return lsm->gone[i].target;
@@ -1098,6 +1609,22 @@ static int neutralize_maps(const char *pin_dir)
 	if (fd >= 0) {
 		if (bpf_map_update_elem(fd, &zero, &cfg, BPF_ANY))
 			err = -errno;
+		close(fd);
+	} else if (errno != ENOENT) {
+		err = -errno;
+	}
+	/* Pending entries before units: no new cgroup gets a policy again. */
+	if (pin_path(path, sizeof(path), pin_dir, "maps", "ug_pending_lsm"))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		struct ug_pending_key pkey;
+
+		while (!bpf_map_get_next_key(fd, NULL, &pkey))
+			if (bpf_map_delete_elem(fd, &pkey)) {
+				err = -errno;
+				break;
+			}
 		close(fd);
 	} else if (errno != ENOENT) {
 		err = -errno;

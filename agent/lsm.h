@@ -59,6 +59,24 @@ int ug_lsm_apply(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n,
 		 uint32_t generation);
 void ug_lsm_cleanup(struct ug_lsm *lsm); /* delete retired tries */
 
+/*
+ * Policies kept by unit NAME for cgroups that do not exist yet (see
+ * "The start-up race" in bpf/unitguard.h): the complete desired set. Each
+ * gets a trie of its own and an entry in the pinned map ug_pending_lsm
+ * (created by the network object) {val, parent_cgid, level}; the
+ * tp_btf/cgroup_mkdir program copies val to ug_lsm_units for a new cgroup of
+ * that name. Unchanged entries are left alone; changed ones get a fresh trie
+ * and one map update; removed ones are deleted from the map (tries retired).
+ */
+struct ug_lsm_pending {
+	const char *name;     /* cgroup directory name (the unit name), < UG_NAME_MAX */
+	uint64_t parent_cgid; /* 0: any */
+	uint32_t level;       /* 0: any */
+	struct ug_lsm_unitpol pol; /* pol.cg is unused; pol.err/why are outputs */
+};
+int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
+			 uint32_t generation);
+
 uint32_t ug_lsm_generation(const struct ug_lsm *lsm); /* highest in the maps */
 uint32_t ug_lsm_units_changed(const struct ug_lsm *lsm); /* by the last apply */
 uint32_t ug_lsm_unit_generation(const struct ug_lsm *lsm, uint64_t cgid);

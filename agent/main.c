@@ -4,6 +4,7 @@
  * hands the kernel one generation per change, and drains denials to the
  * journal and the audit table.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -86,7 +87,13 @@ struct agent {
 	uint64_t last_stats_us;
 	int64_t started_us;
 	uint32_t generation; /* last generation put in force, network and LSM alike */
+	/* Units for which we keep a systemd drop-in (BPFProgram=). */
+	char (*dropins)[TARGET_MAX];
+	size_t n_dropins;
 };
+
+#define UG_DROPIN_DIR "/run/systemd/system"
+#define UG_DROPIN_NAME "50-unitguard.conf"
 
 static void targets_free(struct agent *ag)
 {
@@ -567,6 +574,228 @@ out:
 	return err;
 }
 
+/* --- the start-up race --------------------------------------------------- */
+
+/* Where a target's cgroup is, or (systemd) will be when it starts. */
+static int future_cgroup(struct agent *ag, const struct target *t, struct ug_cgroup *cg,
+			 uint64_t *parent)
+{
+	char dir[PATH_MAX];
+	struct ug_cgroup pc;
+
+	if (t->name[0] == '/')
+		return -EOPNOTSUPP; /* a path target has no name systemd will create */
+	if (!t->err) {
+		*cg = t->cg;
+		snprintf(dir, sizeof(dir), "%s", t->cg.path);
+		*strrchr(dir, '/') = '\0';
+		*parent = ug_cgroup_stat(ag->cgroot, dir, &pc) ? 0 : pc.id;
+		return 0;
+	}
+	return ug_cgroup_future(ag->cgroot, ag->bus, t->name, cg, parent);
+}
+
+/* Policies by unit name for the cgroup_mkdir program: every unit target
+ * with policy, running or not, so a (re)start is judged from its first
+ * instruction. */
+static int apply_pending(struct agent *ag)
+{
+	struct ug_net_pending *np = calloc(ag->n_targets ?: 1, sizeof(*np));
+	struct ug_lsm_pending *lp = calloc(ag->n_targets ?: 1, sizeof(*lp));
+	struct target *shadow = calloc(1, sizeof(*shadow));
+	size_t nn = 0, nl = 0;
+	int err = 0;
+
+	if (!np || !lp || !shadow) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < ag->n_targets; i++) {
+		struct target *t = &ag->targets[i];
+		uint8_t deny_default, harden, mode;
+		uint64_t parent = 0, families;
+		struct ug_cgroup cg;
+
+		if (t->err == -EALREADY || future_cgroup(ag, t, &cg, &parent))
+			continue;
+		/* Judge it where it will be: a copy placed at that cgroup. */
+		*shadow = *t;
+		shadow->err = 0;
+		shadow->cg = cg;
+		if (has_side(ag, shadow, false)) {
+			struct ug_net_pending *p = &np[nn];
+
+			p->pol.rules = merge_rules(ag, shadow, false, &p->pol.n_rules);
+			if (!p->pol.rules) {
+				err = -ENOMEM;
+				goto out;
+			}
+			p->name = t->name;
+			p->parent_cgid = parent;
+			p->level = cg.level;
+			inherit(ag, shadow, &p->pol.mode, &p->pol.deny_default, &harden, &families);
+			nn++;
+		}
+		if (ag->lsm && has_side(ag, shadow, true)) {
+			struct ug_lsm_pending *p = &lp[nl];
+
+			p->pol.paths = merge_rules(ag, shadow, true, &p->pol.n_paths);
+			if (!p->pol.paths) {
+				err = -ENOMEM;
+				goto out;
+			}
+			p->name = t->name;
+			p->parent_cgid = parent;
+			p->level = cg.level;
+			inherit(ag, shadow, &mode, &deny_default, &p->pol.harden,
+				&p->pol.deny_families);
+			p->pol.mode = mode;
+			p->pol.target = t->name;
+			nl++;
+		}
+	}
+	err = ug_net_apply_pending(ag->net, np, nn, ag->generation + 1);
+	if (ag->lsm)
+		err = ug_lsm_apply_pending(ag->lsm, lp, nl, ag->generation + 1) ?: err;
+out:
+	for (size_t i = 0; np && i < nn; i++)
+		free((void *)np[i].pol.rules);
+	for (size_t i = 0; lp && i < nl; i++)
+		free((void *)lp[i].pol.paths);
+	free(np);
+	free(lp);
+	free(shadow);
+	return err;
+}
+
+static const char *unit_section(const char *unit)
+{
+	static const struct {
+		const char *suffix, *section;
+	} map[] = {
+		{ ".service", "Service" }, { ".socket", "Socket" }, { ".slice", "Slice" },
+		{ ".scope", "Scope" },     { ".mount", "Mount" },   { ".swap", "Swap" },
+	};
+	const char *dot = strrchr(unit, '.');
+
+	for (size_t i = 0; dot && i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(dot, map[i].suffix))
+			return map[i].section;
+	return NULL;
+}
+
+static int write_dropin(struct agent *ag, const char *unit)
+{
+	char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX + 8], prog[PATH_MAX];
+	const char *type, *section = unit_section(unit);
+	FILE *f;
+	int err = 0;
+
+	if (!section)
+		return -EINVAL;
+	if ((size_t)snprintf(dir, sizeof(dir), UG_DROPIN_DIR "/%s.d", unit) >= sizeof(dir) ||
+	    (size_t)snprintf(path, sizeof(path), "%s/" UG_DROPIN_NAME, dir) >= sizeof(path))
+		return -ENAMETOOLONG;
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return -errno;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	fprintf(f, "# Written by unitguardd: systemd attaches unitguard's programs when it\n"
+		   "# creates this unit's cgroup, before the unit's first instruction.\n"
+		   "[%s]\n", section);
+	for (int i = 0; !ug_net_prog_path(ag->net, i, prog, sizeof(prog), &type); i++)
+		fprintf(f, "BPFProgram=%s:%s\n", type, prog);
+	if (fflush(f) || ferror(f))
+		err = -EIO;
+	fclose(f);
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+static void remove_dropin(const char *unit)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+
+	snprintf(dir, sizeof(dir), UG_DROPIN_DIR "/%s.d", unit);
+	snprintf(path, sizeof(path), "%s/" UG_DROPIN_NAME, dir);
+	unlink(path);
+	rmdir(dir); /* only if we made it and it is empty */
+}
+
+/*
+ * systemd attaches cgroup programs itself, at cgroup creation, from
+ * BPFProgram= (pinned programs). A drop-in per topmost unit target with
+ * network policy closes the start-up race for the cgroup programs; the
+ * cgroup_mkdir program does it for the map entries. Reload only if a
+ * drop-in came or went.
+ */
+static void sync_dropins(struct agent *ag)
+{
+	char (*want)[TARGET_MAX] = calloc(ag->n_targets ?: 1, sizeof(*want));
+	size_t n_want = 0;
+	bool changed = false;
+
+	if (!ag->bus || !want) {
+		free(want);
+		return;
+	}
+	for (size_t i = 0; i < ag->n_targets; i++) {
+		struct target *t = &ag->targets[i], shadow;
+		struct ug_cgroup cg;
+		uint64_t parent;
+
+		if (t->name[0] == '/' || t->err == -EALREADY || future_cgroup(ag, t, &cg, &parent))
+			continue;
+		shadow = *t;
+		shadow.err = 0;
+		shadow.cg = cg;
+		if (has_side(ag, &shadow, false) && !has_side_ancestor(ag, &shadow, false))
+			snprintf(want[n_want++], TARGET_MAX, "%s", t->name);
+	}
+	for (size_t i = 0; i < ag->n_dropins; i++) {
+		bool keep = false;
+
+		for (size_t j = 0; j < n_want && !keep; j++)
+			keep = !strcmp(ag->dropins[i], want[j]);
+		if (!keep) {
+			remove_dropin(ag->dropins[i]);
+			changed = true;
+		}
+	}
+	for (size_t j = 0; j < n_want; j++) {
+		bool have = false;
+
+		for (size_t i = 0; i < ag->n_dropins && !have; i++)
+			have = !strcmp(ag->dropins[i], want[j]);
+		if (have)
+			continue;
+		if (write_dropin(ag, want[j]))
+			ug_log(LOG_ERR, "agent: %s: cannot write its drop-in: a restart of it will "
+			       "be enforced only once the agent sees its cgroup", want[j]);
+		changed = true;
+	}
+	free(ag->dropins);
+	ag->dropins = want;
+	ag->n_dropins = n_want;
+	if (changed) {
+		sd_bus_error error = SD_BUS_ERROR_NULL;
+		int err = sd_bus_call_method(ag->bus, "org.freedesktop.systemd1",
+					     "/org/freedesktop/systemd1",
+					     "org.freedesktop.systemd1.Manager", "Reload", &error,
+					     NULL, NULL);
+
+		if (err < 0)
+			ug_log(LOG_ERR, "agent: systemd reload for our drop-ins failed: %s",
+			       error.message ?: strerror(-err));
+		sd_bus_error_free(&error);
+	}
+}
+
 /* Build the desired policy from the store and hand it to the kernel. */
 static int sync_policy(struct agent *ag)
 {
@@ -610,8 +839,14 @@ static int sync_policy(struct agent *ag)
 			report(ag, t);
 	}
 
+	/* Pending first: a running cgroup shares its pending accounting slot. */
+	lerr = apply_pending(ag);
+	if (lerr)
+		ug_log(LOG_WARNING, "agent: some units' policy is not kept for their next start "
+		       "(see above)");
 	err = apply_net(ag, &net_changed);
 	lerr = apply_lsm(ag, &lsm_changed);
+	sync_dropins(ag);
 	err = err ?: lerr;
 	if (net_changed || lsm_changed) {
 		ag->generation++;
@@ -831,6 +1066,56 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 	return 0;
 }
 
+/* systemd finished starting or stopping something: look now rather than at
+ * the next tick, so a stopped unit's entries and links go at once. */
+static int on_job_removed(sd_bus_message *m, void *ctx, sd_bus_error *error)
+{
+	struct agent *ag = ctx;
+
+	if (targets_changed(ag))
+		sync_policy(ag);
+	return 0;
+}
+
+/* Drop-ins an earlier agent left: known, so the first sync removes the
+ * ones no longer wanted. */
+static void find_dropins(struct agent *ag)
+{
+	struct dirent *de;
+	DIR *d = opendir(UG_DROPIN_DIR);
+
+	while (d && (de = readdir(d))) {
+		char path[PATH_MAX + 32], (*n)[TARGET_MAX];
+		size_t len = strlen(de->d_name);
+
+		if (len < 3 || len >= TARGET_MAX + 2 || strcmp(de->d_name + len - 2, ".d"))
+			continue;
+		snprintf(path, sizeof(path), UG_DROPIN_DIR "/%s/" UG_DROPIN_NAME, de->d_name);
+		if (access(path, F_OK))
+			continue;
+		n = reallocarray(ag->dropins, ag->n_dropins + 1, sizeof(*n));
+		if (!n)
+			break;
+		ag->dropins = n;
+		snprintf(ag->dropins[ag->n_dropins++], TARGET_MAX, "%.*s", (int)len - 2, de->d_name);
+	}
+	if (d)
+		closedir(d);
+}
+
+static void remove_all_dropins(sd_bus *bus)
+{
+	struct agent tmp = {};
+
+	find_dropins(&tmp);
+	for (size_t i = 0; i < tmp.n_dropins; i++)
+		remove_dropin(tmp.dropins[i]);
+	if (tmp.n_dropins && bus)
+		sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+				   "org.freedesktop.systemd1.Manager", "Reload", NULL, NULL, NULL);
+	free(tmp.dropins);
+}
+
 static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *ctx)
 {
 	ug_log(LOG_INFO, "agent: SIGHUP, re-reading the store");
@@ -944,6 +1229,15 @@ int main(int argc, char **argv)
 	libbpf_set_print(libbpf_print);
 
 	if (detach_all) {
+		sd_bus *bus = NULL;
+
+		/* Programs systemd attached (BPFProgram=) are not ours to detach:
+		 * emptied maps make them judge nothing, and without the drop-ins
+		 * the next start of the unit has none. */
+		if (sd_booted() > 0 && sd_bus_open_system(&bus) < 0)
+			bus = NULL;
+		remove_all_dropins(bus);
+		sd_bus_flush_close_unref(bus);
 		err = ug_lsm_detach_all(ag.pin_dir);
 		err = ug_net_detach_all(ag.pin_dir) ?: err;
 		if (err) {
@@ -1061,6 +1355,21 @@ int main(int argc, char **argv)
 			snprintf(lsm_state, sizeof(lsm_state), "unavailable: %s", ag.lsm_why);
 		ug_store_agent_set(ag.st, "lsm", lsm_state);
 	}
+	if (ag.bus) {
+		/* Hear about unit starts and stops from systemd itself. */
+		if (sd_bus_match_signal(ag.bus, NULL, "org.freedesktop.systemd1",
+					"/org/freedesktop/systemd1",
+					"org.freedesktop.systemd1.Manager", "JobRemoved",
+					on_job_removed, &ag) < 0 ||
+		    sd_bus_call_method(ag.bus, "org.freedesktop.systemd1",
+				       "/org/freedesktop/systemd1",
+				       "org.freedesktop.systemd1.Manager", "Subscribe", NULL, NULL,
+				       NULL) < 0 ||
+		    sd_bus_attach_event(ag.bus, ev, SD_EVENT_PRIORITY_NORMAL) < 0)
+			ug_log(LOG_WARNING, "agent: cannot follow systemd's unit events; unit starts "
+			       "and stops are noticed within a second instead");
+		find_dropins(&ag);
+	}
 	err = sync_policy(&ag);
 	if (err)
 		ug_log(LOG_WARNING, "agent: started with errors; see above for what is NOT "
@@ -1090,6 +1399,7 @@ out_store:
 	ug_store_close(ag.st);
 	targets_free(&ag);
 out_bus:
+	free(ag.dropins);
 	sd_bus_flush_close_unref(ag.bus);
 	return err < 0 ? 1 : 0;
 }

@@ -45,6 +45,20 @@ struct unit_state {
 	bool seen;
 };
 
+/* A policy kept by unit name for cgroups not made yet (unitguard.h). */
+struct pending_state {
+	char name[UG_NAME_MAX];
+	uint64_t parent_cgid;
+	uint32_t level;
+	uint8_t mode, deny_default;
+	struct ug_rule *rules;
+	size_t n_rules;
+	struct trie trie;
+	uint16_t acct; /* shared with the running cgroup of that name */
+	uint32_t generation;
+	bool seen;
+};
+
 #define N_PROGS 8
 
 struct attachment {
@@ -58,6 +72,7 @@ struct ug_net {
 	struct ring_buffer *rb;
 	char pin_dir[PATH_MAX];
 	struct bpf_program *progs[N_PROGS];
+	struct bpf_link *tp_links[2];
 	struct unit_state *units;
 	size_t n_units;
 	struct attachment *att;
@@ -66,6 +81,8 @@ struct ug_net {
 	size_t n_retired;
 	uint8_t trie_used[N_TRIES / 8];
 	uint8_t acct_used[UG_ACCT_SLOTS / 8];
+	struct pending_state *pending;
+	size_t n_pending;
 	uint32_t generation;
 	uint32_t last_changed; /* units changed by the last apply */
 	uint32_t level_mask;
@@ -456,6 +473,126 @@ static int adopt_maps(struct ug_net *net)
 	return 0;
 }
 
+/*
+ * The cgroup_mkdir/rmdir programs run for every cgroup on the host and must
+ * keep running while the agent is down, so their links are pinned. A
+ * restarted agent attaches its own copy first, moves the pin over to it, and
+ * only then lets the old link go: no moment without one. (Tracing links
+ * cannot be switched to another program in place on 6.1.)
+ */
+static int attach_tracepoints(struct ug_net *net)
+{
+	struct bpf_program *tps[] = { net->skel->progs.ug_cgroup_mkdir,
+				      net->skel->progs.ug_cgroup_rmdir };
+	char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX];
+	int err;
+
+	if (pin_path(dir, sizeof(dir), net->pin_dir, "tp-links", NULL))
+		return -ENAMETOOLONG;
+	err = mkdir_p(dir);
+	if (err)
+		return err;
+	for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++) {
+		const char *name = bpf_program__name(tps[i]);
+		struct bpf_link *old, *link;
+
+		if (pin_path(path, sizeof(path), dir, name, NULL) ||
+		    /* bpffs refuses names with a dot */
+		    (size_t)snprintf(tmp, sizeof(tmp), "%s_new", path) >= sizeof(tmp))
+			return -ENAMETOOLONG;
+		old = bpf_link__open(path); /* NULL on first start */
+		link = bpf_program__attach(tps[i]);
+		if (!link) {
+			err = -errno;
+			ug_log(LOG_ERR, "net: failed to attach %s: %s", name, strerror(-err));
+			bpf_link__destroy(old);
+			return err;
+		}
+		unlink(tmp);
+		err = bpf_link__pin(link, tmp);
+		if (!err && rename(tmp, path))
+			err = -errno;
+		if (err) {
+			ug_log(LOG_ERR, "net: failed to pin %s: %s", path, strerror(-err));
+			bpf_link__destroy(link);
+			bpf_link__destroy(old);
+			return err;
+		}
+		net->tp_links[i] = link;
+		bpf_link__destroy(old); /* its pin is gone: this frees it */
+	}
+	return 0;
+}
+
+/* systemd attaches pinned programs itself (BPFProgram=) when it creates a
+ * unit's cgroup: pin ours where the drop-ins point. */
+static int pin_programs(struct ug_net *net)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	int err;
+
+	if (pin_path(dir, sizeof(dir), net->pin_dir, "progs", NULL))
+		return -ENAMETOOLONG;
+	err = mkdir_p(dir);
+	if (err)
+		return err;
+	for (int i = 0; i < N_PROGS; i++) {
+		if (pin_path(path, sizeof(path), dir, bpf_program__name(net->progs[i]), NULL))
+			return -ENAMETOOLONG;
+		unlink(path); /* an earlier agent's: cgroups using it keep it */
+		err = bpf_program__pin(net->progs[i], path);
+		if (err) {
+			ug_log(LOG_ERR, "net: failed to pin %s: %s", path, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+int ug_net_prog_path(const struct ug_net *net, int i, char *buf, size_t len, const char **type)
+{
+	static const char *const types[] = {
+		[BPF_CGROUP_INET4_CONNECT] = "connect4", [BPF_CGROUP_INET6_CONNECT] = "connect6",
+		[BPF_CGROUP_UDP4_SENDMSG] = "sendmsg4", [BPF_CGROUP_UDP6_SENDMSG] = "sendmsg6",
+		[BPF_CGROUP_INET4_BIND] = "bind4", [BPF_CGROUP_INET6_BIND] = "bind6",
+		[BPF_CGROUP_INET_EGRESS] = "egress", [BPF_CGROUP_INET_INGRESS] = "ingress",
+	};
+	enum bpf_attach_type t;
+
+	if (i < 0 || i >= N_PROGS)
+		return -ENOENT;
+	t = bpf_program__expected_attach_type(net->progs[i]);
+	if ((size_t)t >= sizeof(types) / sizeof(types[0]) || !types[t])
+		return -EINVAL;
+	*type = types[t];
+	return pin_path(buf, len, net->pin_dir, "progs", bpf_program__name(net->progs[i]));
+}
+
+/* Is a program of ours (by name) attached to this cgroup at this hook,
+ * by anyone: systemd's BPFProgram=, or a link? */
+static bool ours_attached(int cgfd, struct bpf_program *prog)
+{
+	__u32 ids[64], cnt = 64, flags = 0;
+
+	if (bpf_prog_query(cgfd, bpf_program__expected_attach_type(prog), 0, &flags, ids, &cnt))
+		return false;
+	for (__u32 k = 0; k < cnt; k++) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_prog_get_fd_by_id(ids[k]);
+
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
+		    !strncmp(info.name, bpf_program__name(prog), sizeof(info.name) - 1)) {
+			close(fd);
+			return true;
+		}
+		close(fd);
+	}
+	return false;
+}
+
 int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
 		struct ug_net **out)
 {
@@ -510,6 +647,8 @@ int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
 		goto err_skel;
 	}
 	bpf_object__for_each_program(prog, net->skel->obj) {
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_TRACING)
+			continue; /* cgroup_mkdir/rmdir: see attach_tracepoints() */
 		if (i == N_PROGS) {
 			err = -E2BIG;
 			goto err_skel;
@@ -521,6 +660,12 @@ int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
 	if (err)
 		goto err_state;
 	err = adopt_links(net);
+	if (err)
+		goto err_state;
+	err = attach_tracepoints(net);
+	if (err)
+		goto err_state;
+	err = pin_programs(net);
 	if (err)
 		goto err_state;
 
@@ -547,6 +692,8 @@ void ug_net_free(struct ug_net *net)
 	if (!net)
 		return;
 	ring_buffer__free(net->rb);
+	for (size_t i = 0; i < sizeof(net->tp_links) / sizeof(net->tp_links[0]); i++)
+		bpf_link__destroy(net->tp_links[i]); /* pinned: stays attached */
 	for (size_t i = 0; i < net->n_att; i++)
 		for (int p = 0; p < N_PROGS; p++)
 			bpf_link__destroy(net->att[i].links[p]); /* pinned: stays attached */
@@ -559,6 +706,11 @@ void ug_net_free(struct ug_net *net)
 	for (size_t i = 0; i < net->n_retired; i++)
 		free(net->retired[i].entries);
 	free(net->retired);
+	for (size_t i = 0; i < net->n_pending; i++) {
+		free(net->pending[i].rules);
+		free(net->pending[i].trie.entries);
+	}
+	free(net->pending);
 	ug_net_bpf__destroy(net->skel);
 	free(net);
 }
@@ -669,6 +821,13 @@ static int attach(struct ug_net *net, const struct ug_net_unit *u)
 	for (int i = 0; i < N_PROGS; i++) {
 		if (a->links[i])
 			continue;
+		/* systemd attached it when it made the cgroup (our drop-in's
+		 * BPFProgram=): a second copy would judge everything twice. */
+		if (ours_attached(cgfd, net->progs[i])) {
+			ug_log(LOG_DEBUG, "net: %s already on %s", bpf_program__name(net->progs[i]),
+			       u->cg.path);
+			continue;
+		}
 		a->links[i] = bpf_program__attach_cgroup(net->progs[i], cgfd);
 		if (!a->links[i]) {
 			err = -errno;
@@ -706,6 +865,14 @@ static void detach(struct ug_net *net, struct attachment *a)
 	ug_log(LOG_INFO, "net: detached from cgroup %" PRIu64, a->cgid);
 }
 
+static struct pending_state *pending_find(struct ug_net *net, const char *name)
+{
+	for (size_t i = 0; i < net->n_pending; i++)
+		if (!strcmp(net->pending[i].name, name))
+			return &net->pending[i];
+	return NULL;
+}
+
 /* Keep a removed cgroup's name (its denials may still be in the ring
  * buffer) and final counts (not yet in a snapshot); free its slot. */
 static void remember_gone(struct ug_net *net, const struct unit_state *s)
@@ -717,6 +884,9 @@ static void remember_gone(struct ug_net *net, const struct unit_state *s)
 	snprintf(net->gone[i].target, sizeof(net->gone[i].target), "%s", s->target);
 	net->gone[i].unreported = !acct_read(net, s->acct, 0, &net->gone[i].acct[0]) &&
 				  !acct_read(net, s->acct, 1, &net->gone[i].acct[1]);
+	for (size_t k = 0; k < net->n_pending; k++)
+		if (net->pending[k].acct == s->acct)
+			return; /* the next cgroup of that name counts on */
 	net->acct_used[s->acct / 8] &= ~(1u << (s->acct % 8));
 }
 
@@ -753,7 +923,12 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n, uint32
 			s = &net->units[net->n_units];
 			memset(s, 0, sizeof(*s));
 			s->cgid = u->cg.id;
-			u->err = acct_alloc(net, &s->acct);
+			/* The cgroup_mkdir program already installed the pending
+			 * policy with the pending slot: keep counting there. */
+			if (pending_find(net, u->target))
+				s->acct = pending_find(net, u->target)->acct;
+			else
+				u->err = acct_alloc(net, &s->acct);
 			if (u->err) {
 				snprintf(u->why, sizeof(u->why), "no accounting slot: %s",
 					 strerror(-u->err));
@@ -920,6 +1095,162 @@ int ug_net_rule_hits(struct ug_net *net, void (*cb)(uint32_t rule_id, uint64_t h
 	return 0;
 }
 
+
+static bool pending_same(const struct pending_state *ps, const struct ug_net_pending *p)
+{
+	return ps->trie.id && ps->parent_cgid == p->parent_cgid && ps->level == p->level &&
+	       ps->mode == p->pol.mode && ps->deny_default == p->pol.deny_default &&
+	       ps->n_rules == p->pol.n_rules &&
+	       (!p->pol.n_rules ||
+		!memcmp(ps->rules, p->pol.rules, p->pol.n_rules * sizeof(*ps->rules)));
+}
+
+static int pending_write(struct ug_net *net, struct pending_state *ps, struct ug_net_pending *p,
+			 uint32_t generation)
+{
+	struct ug_pending_net val = {
+		.val = { .generation = generation, .mode = p->pol.mode,
+			 .deny_default = p->pol.deny_default, .acct = ps->acct },
+		.parent_cgid = p->parent_cgid,
+		.level = p->level,
+	};
+	struct ug_pending_key key = {};
+	struct ug_rule *rules = NULL;
+	struct trie t = {};
+	int err;
+
+	snprintf(key.name, sizeof(key.name), "%s", ps->name);
+	err = trie_alloc(net, &t.id);
+	if (err)
+		return err;
+	err = ug_compile(p->pol.rules, p->pol.n_rules, t.id, &t.entries, &t.n, p->pol.why,
+			 sizeof(p->pol.why));
+	if (err)
+		goto err_id;
+	if (p->pol.n_rules) {
+		rules = malloc(p->pol.n_rules * sizeof(*rules));
+		if (!rules) {
+			err = -ENOMEM;
+			goto err_entries;
+		}
+		memcpy(rules, p->pol.rules, p->pol.n_rules * sizeof(*rules));
+	}
+	err = trie_write(net, &t);
+	if (err)
+		goto err_rules;
+	val.val.trie = t.id;
+	if (bpf_map_update_elem(bpf_map__fd(net->skel->maps.ug_pending_net), &key, &val,
+				BPF_ANY)) {
+		err = -errno;
+		trie_delete_entries(net, &t);
+		goto err_rules;
+	}
+	retire(net, &ps->trie);
+	ps->trie = t;
+	free(ps->rules);
+	ps->rules = rules;
+	ps->n_rules = p->pol.n_rules;
+	ps->mode = p->pol.mode;
+	ps->deny_default = p->pol.deny_default;
+	ps->parent_cgid = p->parent_cgid;
+	ps->level = p->level;
+	ps->generation = generation;
+	return 0;
+err_rules:
+	free(rules);
+err_entries:
+	free(t.entries);
+err_id:
+	trie_release_id(net, t.id);
+	return err;
+}
+
+/* Is an accounting slot still used by a running cgroup's state? */
+static bool acct_in_use(const struct ug_net *net, uint16_t slot)
+{
+	for (size_t i = 0; i < net->n_units; i++)
+		if (net->units[i].acct == slot)
+			return true;
+	return false;
+}
+
+int ug_net_apply_pending(struct ug_net *net, struct ug_net_pending *p, size_t n,
+			 uint32_t generation)
+{
+	struct ug_pending_key key;
+	int first_err = 0;
+	size_t kept = 0;
+
+	for (size_t i = 0; i < net->n_pending; i++)
+		net->pending[i].seen = false;
+	for (size_t i = 0; i < n; i++) {
+		struct pending_state *ps;
+
+		p[i].pol.err = 0;
+		p[i].pol.why[0] = '\0';
+		if (strlen(p[i].name) >= UG_NAME_MAX) {
+			p[i].pol.err = -ENAMETOOLONG;
+			snprintf(p[i].pol.why, sizeof(p[i].pol.why),
+				 "unit name too long for the start-up race map");
+			continue;
+		}
+		ps = pending_find(net, p[i].name);
+		if (!ps) {
+			ps = reallocarray(net->pending, net->n_pending + 1, sizeof(*ps));
+			if (!ps)
+				return -ENOMEM;
+			net->pending = ps;
+			ps = &net->pending[net->n_pending];
+			memset(ps, 0, sizeof(*ps));
+			snprintf(ps->name, sizeof(ps->name), "%s", p[i].name);
+			/* Share the running cgroup's slot, so counts continue. */
+			bool shared = false;
+
+			for (size_t u = 0; u < net->n_units && !shared; u++)
+				if (!strcmp(net->units[u].target, p[i].name)) {
+					ps->acct = net->units[u].acct;
+					shared = true;
+				}
+			if (!shared) {
+				int err = acct_alloc(net, &ps->acct);
+
+				if (err) {
+					p[i].pol.err = err;
+					first_err = first_err ?: err;
+					continue;
+				}
+			}
+			net->n_pending++;
+		}
+		ps->seen = true;
+		if (pending_same(ps, &p[i]))
+			continue;
+		p[i].pol.err = pending_write(net, ps, &p[i], generation);
+		if (p[i].pol.err) {
+			ug_log(LOG_ERR, "net: %s: cannot keep its policy for its next start: %s",
+			       ps->name, p[i].pol.why[0] ? p[i].pol.why : strerror(-p[i].pol.err));
+			first_err = first_err ?: p[i].pol.err;
+		}
+	}
+	for (size_t i = 0; i < net->n_pending; i++) {
+		struct pending_state *ps = &net->pending[i];
+
+		if (ps->seen) {
+			net->pending[kept++] = *ps;
+			continue;
+		}
+		memset(&key, 0, sizeof(key));
+		snprintf(key.name, sizeof(key.name), "%s", ps->name);
+		bpf_map_delete_elem(bpf_map__fd(net->skel->maps.ug_pending_net), &key);
+		retire(net, &ps->trie);
+		free(ps->rules);
+		if (!acct_in_use(net, ps->acct))
+			net->acct_used[ps->acct / 8] &= ~(1u << (ps->acct % 8));
+	}
+	net->n_pending = kept;
+	return first_err;
+}
+
 uint32_t ug_net_generation(const struct ug_net *net)
 {
 	return net->generation;
@@ -1022,10 +1353,34 @@ static int remove_tree(const char *path, bool links)
 	return err;
 }
 
+/* Delete every key of a pinned map, if it is there. */
+static void empty_pinned(const char *pin_dir, const char *name, size_t key_size)
+{
+	char path[PATH_MAX], key[256], next[256];
+	int fd;
+
+	if (pin_path(path, sizeof(path), pin_dir, "maps", name) || key_size > sizeof(key))
+		return;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return;
+	while (!bpf_map_get_next_key(fd, NULL, next)) {
+		memcpy(key, next, key_size);
+		if (bpf_map_delete_elem(fd, key))
+			break;
+	}
+	close(fd);
+}
+
 int ug_net_detach_all(const char *pin_dir)
 {
 	char links[PATH_MAX];
 	int err;
+
+	/* Programs someone else still holds (systemd's BPFProgram=, a running
+	 * agent's tracepoint links) then find no policy and judge nothing. */
+	empty_pinned(pin_dir, "ug_pending_net", sizeof(struct ug_pending_key));
+	empty_pinned(pin_dir, "ug_units", sizeof(__u64));
 
 	if (pin_path(links, sizeof(links), pin_dir, "links", NULL))
 		return -ENAMETOOLONG;

@@ -51,6 +51,23 @@ void ug_net_free(struct ug_net *net);
 int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n, uint32_t generation);
 /* Drain another ring buffer (the LSM side's) through the same epoll fd. */
 int ug_net_ringbuf_add(struct ug_net *net, int map_fd, ring_buffer_sample_fn fn, void *ctx);
+/*
+ * Policies kept by unit NAME for cgroups not made yet (the start-up race,
+ * unitguard.h): the complete desired set. Each has a trie of its own and an
+ * entry in ug_pending_net, which the cgroup_mkdir program copies to
+ * ug_units for a new cgroup of that name (with that parent and level, when
+ * given). Call before ug_net_apply(), so a unit's running cgroup shares its
+ * pending entry's accounting slot.
+ */
+struct ug_net_pending {
+	const char *name;     /* cgroup directory name: the unit name */
+	uint64_t parent_cgid; /* 0: any */
+	uint32_t level;       /* 0: any */
+	struct ug_net_unit pol; /* pol.cg and pol.attach unused; err/why out */
+};
+int ug_net_apply_pending(struct ug_net *net, struct ug_net_pending *p, size_t n,
+			 uint32_t generation);
+
 /* Delete tries retired long enough ago that no program can still read them. */
 void ug_net_cleanup(struct ug_net *net);
 
@@ -81,6 +98,10 @@ int ug_net_poll_events(struct ug_net *net); /* drain the ring buffer, no wait */
 int ug_net_counter(const struct ug_net *net, int which, uint64_t *out);
 /* Target whose policy cgroup has this id (current or recently removed); NULL if none. */
 const char *ug_net_target(const struct ug_net *net, uint64_t cgid);
+
+/* Pinned program i (0 <= i < 8) for systemd's BPFProgram=TYPE:PATH.
+ * -ENOENT past the last. */
+int ug_net_prog_path(const struct ug_net *net, int i, char *buf, size_t len, const char **type);
 
 /* Remove every pin under pin_dir: all unitguard network enforcement ends. */
 int ug_net_detach_all(const char *pin_dir);

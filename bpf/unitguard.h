@@ -289,4 +289,33 @@ struct ug_lsm_event {
 	__u8 exe[256];    /* the acting task's executable, resolved; empty if unknown */
 };
 
+/* ======================================================================
+ * The start-up race. A unit that starts after its rules exist must be
+ * judged from its first instruction, but its cgroup id is only known once
+ * systemd creates the cgroup. The agent keeps each unit target's compiled
+ * policy under the unit's NAME in the pending maps; a tp_btf/cgroup_mkdir
+ * program (bpf/cgroup/net.bpf.c) copies it to ug_units / ug_lsm_units under
+ * the new cgroup's id inside the mkdir(2), before any task can be moved in.
+ * ====================================================================== */
+
+#define UG_NAME_MAX 128 /* unit names longer than this get no pending entry */
+
+struct ug_pending_key {
+	char name[UG_NAME_MAX]; /* the cgroup directory's name, NUL-padded */
+};
+
+struct ug_pending_net {
+	struct ug_unit_val val;
+	__u64 parent_cgid; /* the new cgroup's parent must have this id; 0: any */
+	__u32 level;       /* the new cgroup's level must be this; 0: any */
+	__u32 pad;
+};
+
+struct ug_pending_lsm {
+	struct ug_lsm_unit val;
+	__u64 parent_cgid;
+	__u32 level;
+	__u32 pad;
+};
+
 #endif /* UNITGUARD_H */

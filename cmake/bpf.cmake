@@ -28,7 +28,7 @@ function(ug_bpf_object name src)
 	set(obj ${UG_BPF_GEN_DIR}/${name}.bpf.o)
 	set(skel ${UG_BPF_GEN_DIR}/${name}.skel.h)
 	add_custom_command(OUTPUT ${obj}
-		COMMAND ${CLANG} -target bpf -g -O2 -Wall -Werror -D__TARGET_ARCH_${UG_BPF_ARCH}
+		COMMAND ${CLANG} -target bpf -mcpu=v3 -g -O2 -Wall -Werror -D__TARGET_ARCH_${UG_BPF_ARCH}
 			-I${UG_BPF_GEN_DIR} -I${CMAKE_SOURCE_DIR}/bpf
 			-c ${CMAKE_SOURCE_DIR}/${src} -o ${obj}
 		DEPENDS ${CMAKE_SOURCE_DIR}/${src} ${CMAKE_SOURCE_DIR}/bpf/unitguard.h

@@ -9,6 +9,8 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 
 #include "unitguard.h"
 
@@ -72,6 +74,36 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } ug_rule_hits SEC(".maps");
+
+/* The start-up race (see unitguard.h). ug_lsm_units and ug_lsm_config are
+ * the LSM object's maps, shared through their pins: same definitions. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct ug_pending_key);
+	__type(value, struct ug_pending_net);
+} ug_pending_net SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct ug_pending_key);
+	__type(value, struct ug_pending_lsm);
+} ug_pending_lsm SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ug_lsm_config);
+} ug_lsm_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct ug_lsm_unit);
+} ug_lsm_units SEC(".maps");
 
 /* What one hook knows about the operation being judged. */
 struct ug_op {
@@ -406,4 +438,79 @@ int ug_ingress(struct __sk_buff *skb)
 	if (parse_skb(skb, &op, true))
 		return UG_CG_ALLOW;
 	return judge(true, skb, &op);
+}
+
+/* kernfs_node.parent became __parent in 6.15. */
+struct kernfs_node___old {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+struct kernfs_node___new {
+	struct kernfs_node *__parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 kn_parent_id(struct kernfs_node *kn)
+{
+	struct kernfs_node *p;
+
+	if (bpf_core_field_exists(struct kernfs_node___new, __parent))
+		p = BPF_CORE_READ((struct kernfs_node___new *)kn, __parent);
+	else
+		p = BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+	return p ? BPF_CORE_READ(p, id) : 0;
+}
+
+/*
+ * A cgroup is being created. If a unit target of that name has policy, put
+ * it in force for the new cgroup id now, inside mkdir(2): systemd moves the
+ * unit's first process in only after mkdir returns. The level mask is
+ * widened for it here too (the agent narrows it on its next pass).
+ */
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(ug_cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	struct ug_pending_key key = {};
+	struct ug_pending_net *pn;
+	struct ug_pending_lsm *pl;
+	struct kernfs_node *kn = BPF_CORE_READ(cgrp, kn);
+	__u32 level = BPF_CORE_READ(cgrp, level), zero = 0;
+	__u64 id, parent;
+
+	if (level >= UG_MAX_LEVELS ||
+	    bpf_probe_read_kernel_str(key.name, sizeof(key.name), BPF_CORE_READ(kn, name)) <= 0)
+		return 0;
+	id = BPF_CORE_READ(kn, id);
+	parent = kn_parent_id(kn);
+
+	pn = bpf_map_lookup_elem(&ug_pending_net, &key);
+	if (pn && (!pn->parent_cgid || pn->parent_cgid == parent) &&
+	    (!pn->level || pn->level == level)) {
+		struct ug_config *cfg = bpf_map_lookup_elem(&ug_config, &zero);
+
+		if (cfg)
+			__sync_fetch_and_or(&cfg->level_mask, 1u << level);
+		bpf_map_update_elem(&ug_units, &id, &pn->val, BPF_ANY);
+	}
+	pl = bpf_map_lookup_elem(&ug_pending_lsm, &key);
+	if (pl && (!pl->parent_cgid || pl->parent_cgid == parent) &&
+	    (!pl->level || pl->level == level)) {
+		struct ug_lsm_config *cfg = bpf_map_lookup_elem(&ug_lsm_config, &zero);
+
+		if (cfg)
+			__sync_fetch_and_or(&cfg->level_mask, 1u << level);
+		bpf_map_update_elem(&ug_lsm_units, &id, &pl->val, BPF_ANY);
+	}
+	return 0;
+}
+
+/* A cgroup is gone: its entries go with it, even if the agent never saw it
+ * (a unit that started and stopped within the agent's polling interval). */
+SEC("tp_btf/cgroup_rmdir")
+int BPF_PROG(ug_cgroup_rmdir, struct cgroup *cgrp, const char *path)
+{
+	__u64 id = BPF_CORE_READ(cgrp, kn, id);
+
+	bpf_map_delete_elem(&ug_units, &id);
+	bpf_map_delete_elem(&ug_lsm_units, &id);
+	return 0;
 }
