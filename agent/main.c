@@ -263,11 +263,11 @@ static void report(struct agent *ag, const struct target *t)
 	ag->reported[i].err = t->err;
 
 	if (!t->err)
-		ug_log(LOG_INFO, "agent: %s: enforcing %zu rules on %s", t->name, t->n_rules,
-		       t->cg.path);
+		ug_log(LOG_INFO, "agent: %s: enforcing %zu rules on %s", t->name,
+		       t->n_rules + t->n_paths, t->cg.path);
 	else if (t->err == -ENOENT)
-		ug_log(LOG_WARNING, "agent: %s: no cgroup (not running); its %zu rules are NOT "
-		       "enforced until it exists", t->name, t->n_rules);
+		ug_log(LOG_WARNING, "agent: %s: no cgroup (not running); %zu rules kept for its "
+		       "next start", t->name, t->n_rules + t->n_paths);
 	else if (t->err == -ENOTUNIQ)
 		ug_log(LOG_ERR, "agent: %s: several cgroups have this name; NOT enforced (use the "
 		       "absolute cgroup path as target)", t->name);
@@ -411,33 +411,42 @@ static void inherit(const struct agent *ag, const struct target *t, uint8_t *mod
 	}
 }
 
-/* Rules of t followed by those of its policy ancestors, nearest first, each
- * tagged with its depth (0 = t's own). n_own/own/size: which array. */
+/* Rules of t (depth 0) followed by those of its policy ancestors, nearest
+ * first, each tagged with its depth. t may be a not-yet-running unit placed
+ * where its cgroup will be (apply_pending): its own rules come from t itself. */
 static void *merge_rules(const struct agent *ag, const struct target *t, bool lsm, size_t *n_out)
 {
 	size_t size = lsm ? sizeof(struct ug_path_rule) : sizeof(struct ug_rule);
-	size_t cap = 0, n = 0;
-	uint8_t depth = 0;
+	size_t cap = lsm ? t->n_paths : t->n_rules, n = 0;
+	uint8_t depth = 1;
 	char *out;
 
 	for (size_t j = 0; j < ag->n_targets; j++) {
 		const struct target *a = &ag->targets[j];
 
-		if (!a->err && (a == t || is_below(t->cg.path, a->cg.path)))
+		if (!a->err && is_below(t->cg.path, a->cg.path))
 			cap += lsm ? a->n_paths : a->n_rules;
 	}
 	out = calloc(cap ?: 1, size);
 	if (!out)
 		return NULL;
-	for (int level = t->cg.level; level >= 0; level--) {
+	n = lsm ? t->n_paths : t->n_rules;
+	if (n)
+		memcpy(out, lsm ? (void *)t->paths : (void *)t->rules, n * size);
+	for (size_t k = 0; k < n; k++) {
+		if (lsm)
+			((struct ug_path_rule *)out)[k].depth = 0;
+		else
+			((struct ug_rule *)out)[k].depth = 0;
+	}
+	for (int level = t->cg.level - 1; level >= 0; level--) {
 		bool found = false;
 
 		for (size_t j = 0; j < ag->n_targets; j++) {
 			const struct target *a = &ag->targets[j];
 			size_t na = lsm ? a->n_paths : a->n_rules;
 
-			if (a->err || a->cg.level != level ||
-			    (a != t && !is_below(t->cg.path, a->cg.path)))
+			if (a->err || a->cg.level != level || !is_below(t->cg.path, a->cg.path))
 				continue;
 			found = true;
 			for (size_t k = 0; k < na; k++, n++) {

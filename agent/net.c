@@ -902,6 +902,10 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n, uint32
 		net->units[i].seen = false;
 	for (size_t i = 0; i < n; i++)
 		new_mask |= 1u << units[i].cg.level;
+	/* Levels where the cgroup_mkdir program may install a pending policy
+	 * the agent has not seen yet must stay in the mask. */
+	for (size_t i = 0; i < net->n_pending; i++)
+		new_mask |= 1u << (net->pending[i].level % UG_MAX_LEVELS);
 	/* Widen the mask first, so a unit is visible the moment it is written. */
 	err = set_level_mask(net, net->level_mask | new_mask);
 	if (err)
@@ -1105,6 +1109,32 @@ static bool pending_same(const struct pending_state *ps, const struct ug_net_pen
 		!memcmp(ps->rules, p->pol.rules, p->pol.n_rules * sizeof(*ps->rules)));
 }
 
+/*
+ * Cgroups the cgroup_mkdir program gave a pending policy, before the agent
+ * saw them, point at the pending trie. Before that trie is retired, point
+ * them at its successor (or drop them with it), else they would later read a
+ * deleted trie, or a reused id's rules.
+ */
+static void move_copies(struct ug_net *net, uint16_t old_trie, const struct ug_unit_val *to)
+{
+	int fd = bpf_map__fd(net->skel->maps.ug_units);
+	__u64 key, next, *pkey = NULL;
+	struct ug_unit_val v;
+
+	if (!old_trie)
+		return;
+	while (!bpf_map_get_next_key(fd, pkey, &next)) {
+		key = next;
+		pkey = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v) || v.trie != old_trie || unit_find(net, key))
+			continue;
+		if (to)
+			bpf_map_update_elem(fd, &key, to, BPF_EXIST);
+		else
+			bpf_map_delete_elem(fd, &key);
+	}
+}
+
 static int pending_write(struct ug_net *net, struct pending_state *ps, struct ug_net_pending *p,
 			 uint32_t generation)
 {
@@ -1145,6 +1175,7 @@ static int pending_write(struct ug_net *net, struct pending_state *ps, struct ug
 		trie_delete_entries(net, &t);
 		goto err_rules;
 	}
+	move_copies(net, ps->trie.id, &val.val);
 	retire(net, &ps->trie);
 	ps->trie = t;
 	free(ps->rules);
@@ -1242,6 +1273,7 @@ int ug_net_apply_pending(struct ug_net *net, struct ug_net_pending *p, size_t n,
 		memset(&key, 0, sizeof(key));
 		snprintf(key.name, sizeof(key.name), "%s", ps->name);
 		bpf_map_delete_elem(bpf_map__fd(net->skel->maps.ug_pending_net), &key);
+		move_copies(net, ps->trie.id, NULL);
 		retire(net, &ps->trie);
 		free(ps->rules);
 		if (!acct_in_use(net, ps->acct))

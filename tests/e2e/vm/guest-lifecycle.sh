@@ -57,7 +57,19 @@ for u in ugvm-first.service ugvm-run.service ugvm-tpl@1.service ugvm-sc.scope; d
 	ctl rule add $u egress deny 127.0.0.2 >/dev/null
 done
 ctl rule add ugvm-exec.service exec deny "$W/bin" >/dev/null
-sleep 1
+# Ready when every unit's policy is kept by name and every drop-in exists
+# (each new drop-in costs a systemd reload: slow under TCG).
+ready() {
+	local u
+	bpftool map dump pinned "$PIN/maps/ug_pending_lsm" | grep -q '"ugvm-exec.service"' || return 1
+	for u in ugvm-first.service ugvm-run.service ugvm-tpl@1.service ugvm-sc.scope; do
+		bpftool map dump pinned "$PIN/maps/ug_pending_net" | grep -q "\"$u\"" || return 1
+		[ -e /run/systemd/system/$u.d/50-unitguard.conf ] || return 1
+	done
+}
+for i in $(seq 100); do ready && break; sleep 0.2; done
+ready && ok "agent ready: policies kept by name, drop-ins written" || bad "agent not ready after 20 s"
+sleep 0.5
 
 # first_actions: each unit's very first action is the forbidden one.
 first_actions() {
@@ -65,6 +77,7 @@ first_actions() {
 	out=$(systemd-run --quiet --wait --pipe --unit=ugvm-first.service -p Type=oneshot \
 		"$PROBE" connect 127.0.0.2 $P 2>&1 | tail -n 1)
 	echo "first connect|$out"
+	systemctl reset-failed ugvm-first.service 2>/dev/null
 	systemd-run --quiet --wait --unit=ugvm-exec.service -p Type=oneshot "$W/bin/no" >/dev/null 2>&1
 	echo "first exec|$(systemctl show -P ExecMainStatus ugvm-exec.service)"
 	systemctl reset-failed ugvm-exec.service 2>/dev/null
@@ -74,6 +87,7 @@ first_actions() {
 	systemctl reset-failed ugvm-tpl@1.service 2>/dev/null
 	out=$(systemd-run --quiet --scope --unit=ugvm-sc.scope "$PROBE" connect 127.0.0.2 $P 2>&1 | tail -n 1)
 	echo "scope|$out"
+	systemctl reset-failed ugvm-sc.scope 2>/dev/null
 }
 declare -A want=( ["first connect"]=EPERM ["first exec"]=203 ["template instance"]=EPERM ["scope"]=EPERM )
 while IFS='|' read -r name got; do
@@ -114,6 +128,7 @@ systemctl stop ugvm-run.service
 say "disabling the start-up race fix; the first-action checks must now fail"
 kill -STOP $AGENT_PID
 rm -f /run/systemd/system/*.d/50-unitguard.conf
+rmdir /run/systemd/system/*.d 2>/dev/null
 systemctl daemon-reload
 for m in ug_pending_net ug_pending_lsm; do
 	bpftool -j map dump pinned "$PIN/maps/$m" 2>/dev/null | jq -r '.[].key | map(.) | join(" ")' |
