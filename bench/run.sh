@@ -6,7 +6,7 @@
 # and nftables with the equivalent per-cgroup rule, for 10, 1000 and 10000
 # prefixes; how long the agent takes to apply a 10000-prefix generation and a
 # 100-rule change; what a unit with no rules pays while another has 10000.
-# Writes BENCHMARKS.md at the top of the tree. Needs root; about 5 minutes.
+# Writes BENCHMARKS.md at the top of the tree. Needs root; about 6 minutes.
 #
 # Loopback only. Rule prefixes are random /32s, map keys and never
 # destinations, placed in 10.0.0.0/8 ("far" from the traffic) and again in
@@ -684,7 +684,7 @@ apply_table() {
 	echo
 	echo "### Other figures"
 	echo
-	echo "nftables: loading the table (\`nft -f\`) with N prefixes took, in ms, each round:"
+	echo "nftables: loading the table and its set of N prefixes (one \`nft -f\`) took, in ms:"
 	echo
 	awk '{ l[$1 " " $2] = l[$1 " " $2] " " $3 } END { for (k in l) print k ":" l[k] }' \
 		"$TMP/nft-load" | sort -k1,1 -k2,2n | sed 's/^\([a-z]*\) \([0-9]*\):/- \2 prefixes (\1):/'
