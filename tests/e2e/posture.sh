@@ -90,4 +90,27 @@ jq -r '.units[] | select(.target == "missing.service") | .reason' <<<"$st" | gre
 	fail "status: no reason for missing.service: $st"
 "$CTL" --db "$DB" status | grep -q "NOT enforced" || fail "status text does not say what is not enforced"
 pass "status: enforced units, and what is not enforced and why"
+
+# BPF LSM: where the kernel refuses it (this project's host does), the agent
+# says so with the reason, status shows it, and an LSM rule is NOT enforced
+# while network rules above still were.
+lsm=$(jq -r .lsm <<<"$st")
+if [[ $lsm == unavailable* ]]; then
+	grep -q "lsm: BPF LSM is unavailable: .*network rules are" "$TMP/agent.log" ||
+		fail "the agent did not say that BPF LSM is unavailable"
+	"$CTL" --db "$DB" status | grep -q "^lsm: unavailable: " || fail "status text hides the LSM state"
+	ctl rule add demo.service exec deny /usr/bin/true >/dev/null
+	for i in $(seq 40); do
+		st=$("$CTL" --db "$DB" status --json)
+		jq -r '.units[] | select(.target == "demo.service") | .reason' <<<"$st" |
+			grep -q "LSM rules NOT enforced" && break
+		sleep 0.05
+	done
+	jq -r '.units[] | select(.target == "demo.service") | .reason' <<<"$st" |
+		grep -q "LSM rules NOT enforced" || fail "status does not say the LSM rule is not enforced: $st"
+	expect EPERM in_unit connect 127.0.0.2 "$P"
+	pass "BPF LSM unavailable: said plainly ($lsm); network rules still enforced"
+else
+	pass "BPF LSM available here ($lsm)"
+fi
 echo "PASS: $TEST_NAME"

@@ -56,6 +56,8 @@ R_WRITE=$(ctl rule add $UNIT file deny "$W/data" --access write)
 R_FAM=$(ctl rule add $UNIT family deny packet)
 ctl unit set $UNIT --harden module-load,bpf,ptrace,mount
 R_NET=$(ctl rule add $UNIT egress deny 127.0.0.2)
+ctl rule add $UNIT ingress deny 127.0.0.3 >/dev/null
+ctl rule add $UNIT bind deny 0.0.0.0/0 --port 1-1023 >/dev/null
 for i in $(seq 50); do
 	[ "$(ctl status --json | jq -r ".units[] | select(.target == \"$UNIT\") | .enforced")" = true ] && break
 	sleep 0.1
@@ -88,6 +90,14 @@ check "bpf() denied" EPERM in_unit bpf
 check "ptrace outside the unit denied" EPERM in_unit ptrace "$OUT_PID"
 check "mount denied" EPERM in_unit mount "$W/mnt"
 check "network: egress deny on the real unit" EPERM in_unit connect 127.0.0.2 47999
+check "network: UDP send denied" EPERM in_unit udp 127.0.0.2 47999
+check "network: bind of a privileged port denied" EPERM in_unit bind 0.0.0.0 80
+# A server inside the unit: a client from a denied source gets no answer.
+"$PROBE" --cgroup "$CG" listen 0.0.0.0 47997 300 >/dev/null &
+sleep 0.3
+check "network: ingress from a denied source" ETIMEDOUT outside --from 127.0.0.3 connect 127.0.0.1 47997
+check "network: ingress from another source" ok outside --from 127.0.0.4 connect 127.0.0.1 47997
+check "network: bind of port 8080" ok in_unit bind 0.0.0.0 8080
 # The same operations outside the unit, and non-denied ones inside: allowed.
 check "outside: exec" ok outside exec /bin/echo ok
 check "outside: read the denied file" ok outside open "$W/data/secret" read
@@ -112,6 +122,8 @@ done
 	ok "file denial names rule $R_READ" || bad "file denial rule id"
 [ "$(sqlite3 "$DB" "select rule_id from audit where hook='socket_create' limit 1")" = "$R_FAM" ] &&
 	ok "family denial names rule $R_FAM" || bad "family denial rule id"
+pk=$(ctl stats $UNIT --json | jq -r '.units[0].ingress.dropped_packets')
+[ "${pk:-0}" -ge 1 ] && ok "stats: $pk ingress packets dropped for $UNIT" || bad "stats: no dropped ingress ($pk)"
 [ -n "$(sqlite3 "$DB" "select exe from audit where hook='file_open' and exe like '%ugprobe' limit 1")" ] &&
 	ok "audit rows carry the executable" || bad "no exe in audit rows"
 
