@@ -16,6 +16,7 @@
 #include <bpf/libbpf.h>
 
 #include "log.h"
+#include "util.h"
 #include "lsm.h"
 #include "lsm.skel.h"
 
@@ -106,63 +107,13 @@ struct ug_lsm {
 	unsigned gone_next;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
-static int pin_path(char *buf, size_t len, const char *dir, const char *a, const char *b)
-{
-	int n = b ? snprintf(buf, len, "%s/%s/%s", dir, a, b) : snprintf(buf, len, "%s/%s", dir, a);
-
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s", path) >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0700) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
 
 /* --- tries --------------------------------------------------------------- */
 
-static int trie_alloc(struct ug_lsm *lsm, uint16_t *id)
-{
-	for (uint32_t i = 1; i < N_TRIES; i++) {
-		if (!(lsm->trie_used[i / 8] & (1u << (i % 8)))) {
-			lsm->trie_used[i / 8] |= 1u << (i % 8);
-			*id = i;
-			return 0;
-		}
-	}
-	return -ENOSPC;
-}
 
-static void trie_mark(struct ug_lsm *lsm, uint16_t id)
-{
-	lsm->trie_used[id / 8] |= 1u << (id % 8);
-}
 
-static void trie_release_id(struct ug_lsm *lsm, uint16_t id)
-{
-	lsm->trie_used[id / 8] &= ~(1u << (id % 8));
-}
 
 static void trie_delete_entries(struct ug_lsm *lsm, const struct trie *t)
 {
@@ -219,7 +170,7 @@ static int retire(struct ug_lsm *lsm, struct trie *t)
 	if (!r)
 		return -ENOMEM;
 	lsm->retired = r;
-	t->retired_ns = now_ns();
+	t->retired_ns = ug_now_ns();
 	lsm->retired[lsm->n_retired++] = *t;
 	memset(t, 0, sizeof(*t));
 	return 0;
@@ -227,7 +178,7 @@ static int retire(struct ug_lsm *lsm, struct trie *t)
 
 void ug_lsm_cleanup(struct ug_lsm *lsm)
 {
-	uint64_t now = now_ns();
+	uint64_t now = ug_now_ns();
 	size_t kept = 0;
 
 	for (size_t i = 0; i < lsm->n_retired; i++) {
@@ -238,7 +189,7 @@ void ug_lsm_cleanup(struct ug_lsm *lsm)
 			continue;
 		}
 		trie_delete_entries(lsm, t);
-		trie_release_id(lsm, t->id);
+		ug_ids_clear(lsm->trie_used, t->id);
 		free(t->entries);
 	}
 	lsm->n_retired = kept;
@@ -303,7 +254,7 @@ static int skel_load(const char *pin_dir, struct ug_lsm_bpf **out, bool *exe)
 			/* .rodata is per load; pin only the real maps. */
 			if (!pin_dir || bpf_map__is_internal(map))
 				continue;
-			err = pin_path(path, sizeof(path), pin_dir, "maps", bpf_map__name(map));
+			err = ug_pin_path(path, sizeof(path), pin_dir, "maps", bpf_map__name(map));
 			if (err)
 				goto err_skel;
 			err = bpf_map__set_pin_path(map, path);
@@ -347,10 +298,10 @@ static int attach(struct ug_lsm *lsm, int p)
 	if (lsm->pinned[p])
 		return 0;
 	/* Not pinned, the program would stop enforcing when the agent exits. */
-	if (pin_path(dir, sizeof(dir), lsm->pin_dir, LINKS_DIR, NULL) ||
-	    pin_path(path, sizeof(path), dir, name, NULL))
+	if (ug_pin_path(dir, sizeof(dir), lsm->pin_dir, LINKS_DIR, NULL) ||
+	    ug_pin_path(path, sizeof(path), dir, name, NULL))
 		return -ENAMETOOLONG;
-	err = mkdir_p(dir);
+	err = ug_mkdir_p(dir);
 	if (!err && bpf_obj_pin(bpf_link__fd(lsm->links[p]), path))
 		err = -errno;
 	if (err) {
@@ -374,7 +325,7 @@ static void detach(struct ug_lsm *lsm, int p)
 
 	if (bpf_link__detach(lsm->links[p]) && errno != EOPNOTSUPP && errno != EINVAL)
 		ug_log(LOG_WARNING, "lsm: BPF_LINK_DETACH of %s: %s", name, strerror(errno));
-	if (lsm->pinned[p] && !pin_path(path, sizeof(path), lsm->pin_dir, LINKS_DIR, name) &&
+	if (lsm->pinned[p] && !ug_pin_path(path, sizeof(path), lsm->pin_dir, LINKS_DIR, name) &&
 	    unlink(path) && errno != ENOENT)
 		ug_log(LOG_WARNING, "lsm: cannot remove %s: %s", path, strerror(errno));
 	bpf_link__destroy(lsm->links[p]);
@@ -460,7 +411,7 @@ static int adopt_links(struct ug_lsm *lsm)
 	int err = 0;
 	DIR *d;
 
-	if (pin_path(dir, sizeof(dir), lsm->pin_dir, LINKS_DIR, NULL))
+	if (ug_pin_path(dir, sizeof(dir), lsm->pin_dir, LINKS_DIR, NULL))
 		return -ENAMETOOLONG;
 	d = opendir(dir);
 	if (!d)
@@ -475,7 +426,7 @@ static int adopt_links(struct ug_lsm *lsm)
 	for (size_t i = 0; i < n && !err; i++) {
 		int p;
 
-		if (pin_path(path, sizeof(path), dir, names[i], NULL))
+		if (ug_pin_path(path, sizeof(path), dir, names[i], NULL))
 			return -ENAMETOOLONG;
 		p = prog_index(lsm, names[i]);
 		if (p < 0) {
@@ -599,7 +550,7 @@ static int adopt_maps(struct ug_lsm *lsm)
 		if (v.val.trie && owner[v.val.trie] == -1) {
 			ps->trie.id = v.val.trie;
 			owner[v.val.trie] = PENDING_BASE + (int32_t)(lsm->n_pending - 1);
-			trie_mark(lsm, v.val.trie);
+			ug_ids_set(lsm->trie_used, v.val.trie);
 		}
 		if (v.val.generation > lsm->generation)
 			lsm->generation = v.val.generation;
@@ -623,7 +574,7 @@ static int adopt_maps(struct ug_lsm *lsm)
 		if (owner[v.trie] < PENDING_BASE) {
 			s->trie.id = v.trie;
 			owner[v.trie] = (int32_t)(lsm->n_units - 1);
-			trie_mark(lsm, v.trie);
+			ug_ids_set(lsm->trie_used, v.trie);
 		}
 		if (v.generation > lsm->generation)
 			lsm->generation = v.generation;
@@ -655,7 +606,7 @@ static int adopt_maps(struct ug_lsm *lsm)
 			goto err_orphans;
 	}
 	for (size_t i = 0; i < n_orphans; i++) {
-		trie_mark(lsm, orphans[i].id);
+		ug_ids_set(lsm->trie_used, orphans[i].id);
 		err = retire(lsm, &orphans[i]);
 		if (err)
 			goto err_orphans;
@@ -683,7 +634,7 @@ static int open_pending(struct ug_lsm *lsm)
 	char path[PATH_MAX];
 	int err;
 
-	if (pin_path(path, sizeof(path), lsm->pin_dir, "maps", "ug_pending_lsm"))
+	if (ug_pin_path(path, sizeof(path), lsm->pin_dir, "maps", "ug_pending_lsm"))
 		return -ENAMETOOLONG;
 	lsm->pending_fd = bpf_obj_get(path);
 	if (lsm->pending_fd < 0) {
@@ -726,7 +677,7 @@ int ug_lsm_open(const char *pin_dir, struct ug_lsm **out)
 		err = -ENAMETOOLONG;
 		goto err_free;
 	}
-	err = pin_path(path, sizeof(path), pin_dir, "maps", NULL) ?: mkdir_p(path);
+	err = ug_pin_path(path, sizeof(path), pin_dir, "maps", NULL) ?: ug_mkdir_p(path);
 	if (err) {
 		ug_log(LOG_ERR, "lsm: cannot create %s: %s", path, strerror(-err));
 		goto err_free;
@@ -851,7 +802,7 @@ static int stage(struct ug_lsm *lsm, struct ug_lsm_unitpol *u, uint32_t generati
 		snprintf(u->why, sizeof(u->why), "invalid mode %u", u->mode);
 		return -EINVAL;
 	}
-	err = trie_alloc(lsm, &t.id);
+	err = ug_ids_alloc(lsm->trie_used, 1, N_TRIES, &t.id);
 	if (err)
 		return err;
 	err = ug_path_compile(u->paths, u->n_paths, t.id, &t.entries, &t.n, u->why,
@@ -891,7 +842,7 @@ err_paths:
 err_entries:
 	free(t.entries);
 err_id:
-	trie_release_id(lsm, t.id);
+	ug_ids_clear(lsm->trie_used, t.id);
 	return err;
 }
 
@@ -901,7 +852,7 @@ static void unstage(struct ug_lsm *lsm, struct staged *st)
 	trie_delete_entries(lsm, &st->t);
 	free(st->t.entries);
 	free(st->paths);
-	trie_release_id(lsm, st->t.id);
+	ug_ids_clear(lsm->trie_used, st->t.id);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -1041,7 +992,7 @@ int ug_lsm_apply(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n,
 		 uint32_t generation)
 {
 	uint32_t want_mask = 0, kept_mask = 0, n_changed = 0;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = ug_now_ns();
 	size_t kept, entries = 0;
 	bool changed = false;
 	int first_err = 0, err;
@@ -1155,7 +1106,7 @@ int ug_lsm_apply(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n,
 		if (generation > lsm->generation)
 			lsm->generation = generation;
 		ug_log(LOG_INFO, "lsm: generation %u applied in %.3f ms (%u units changed, %zu "
-		       "trie entries written)", generation, (now_ns() - t0) / 1e6, n_changed,
+		       "trie entries written)", generation, (ug_now_ns() - t0) / 1e6, n_changed,
 		       entries);
 	}
 	return first_err;
@@ -1603,7 +1554,7 @@ static int neutralize_maps(const char *pin_dir)
 	__u32 zero = 0;
 	int fd, err = 0;
 
-	if (pin_path(path, sizeof(path), pin_dir, "maps", "ug_lsm_config"))
+	if (ug_pin_path(path, sizeof(path), pin_dir, "maps", "ug_lsm_config"))
 		return -ENAMETOOLONG;
 	fd = bpf_obj_get(path);
 	if (fd >= 0) {
@@ -1614,7 +1565,7 @@ static int neutralize_maps(const char *pin_dir)
 		err = -errno;
 	}
 	/* Pending entries before units: no new cgroup gets a policy again. */
-	if (pin_path(path, sizeof(path), pin_dir, "maps", "ug_pending_lsm"))
+	if (ug_pin_path(path, sizeof(path), pin_dir, "maps", "ug_pending_lsm"))
 		return -ENAMETOOLONG;
 	fd = bpf_obj_get(path);
 	if (fd >= 0) {
@@ -1629,7 +1580,7 @@ static int neutralize_maps(const char *pin_dir)
 	} else if (errno != ENOENT) {
 		err = -errno;
 	}
-	if (pin_path(path, sizeof(path), pin_dir, "maps", "ug_lsm_units"))
+	if (ug_pin_path(path, sizeof(path), pin_dir, "maps", "ug_lsm_units"))
 		return -ENAMETOOLONG;
 	fd = bpf_obj_get(path);
 	if (fd < 0)
@@ -1651,7 +1602,7 @@ int ug_lsm_detach_all(const char *pin_dir)
 	DIR *d;
 
 	err = neutralize_maps(pin_dir);
-	if (pin_path(dir, sizeof(dir), pin_dir, LINKS_DIR, NULL))
+	if (ug_pin_path(dir, sizeof(dir), pin_dir, LINKS_DIR, NULL))
 		return -ENAMETOOLONG;
 	d = opendir(dir);
 	if (!d)
@@ -1661,7 +1612,7 @@ int ug_lsm_detach_all(const char *pin_dir)
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (pin_path(path, sizeof(path), dir, de->d_name, NULL)) {
+		if (ug_pin_path(path, sizeof(path), dir, de->d_name, NULL)) {
 			err = -ENAMETOOLONG;
 			continue;
 		}

@@ -15,6 +15,7 @@
 #include <bpf/libbpf.h>
 
 #include "log.h"
+#include "util.h"
 #include "net.h"
 #include "net.skel.h"
 
@@ -98,30 +99,8 @@ struct ug_net {
 	unsigned gone_next;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
-static int trie_alloc(struct ug_net *net, uint16_t *id)
-{
-	for (uint32_t i = 1; i < N_TRIES; i++) {
-		if (!(net->trie_used[i / 8] & (1u << (i % 8)))) {
-			net->trie_used[i / 8] |= 1u << (i % 8);
-			*id = i;
-			return 0;
-		}
-	}
-	return -ENOSPC;
-}
-
-static void trie_release_id(struct ug_net *net, uint16_t id)
-{
-	net->trie_used[id / 8] &= ~(1u << (id % 8));
-}
 
 /* Sum of one ug_acct slot over all CPUs. */
 static int acct_read(const struct ug_net *net, uint16_t slot, int dir, struct ug_acct_val *sum)
@@ -158,7 +137,7 @@ static int acct_alloc(struct ug_net *net, uint16_t *slot)
 	if (ncpu < 0)
 		return ncpu;
 	for (uint32_t i = 0; i < UG_ACCT_SLOTS; i++) {
-		if (net->acct_used[i / 8] & (1u << (i % 8)))
+		if (ug_ids_test(net->acct_used, i))
 			continue;
 		zero = calloc(ncpu, sizeof(*zero));
 		if (!zero)
@@ -175,7 +154,7 @@ static int acct_alloc(struct ug_net *net, uint16_t *slot)
 			}
 		}
 		free(zero);
-		net->acct_used[i / 8] |= 1u << (i % 8);
+		ug_ids_set(net->acct_used, i);
 		*slot = i;
 		return 0;
 	}
@@ -221,7 +200,7 @@ static int retire(struct ug_net *net, struct trie *t)
 	if (!r)
 		return -ENOMEM;
 	net->retired = r;
-	t->retired_ns = now_ns();
+	t->retired_ns = ug_now_ns();
 	net->retired[net->n_retired++] = *t;
 	memset(t, 0, sizeof(*t));
 	return 0;
@@ -229,7 +208,7 @@ static int retire(struct ug_net *net, struct trie *t)
 
 void ug_net_cleanup(struct ug_net *net)
 {
-	uint64_t now = now_ns();
+	uint64_t now = ug_now_ns();
 	size_t kept = 0;
 
 	for (size_t i = 0; i < net->n_retired; i++) {
@@ -240,37 +219,13 @@ void ug_net_cleanup(struct ug_net *net)
 			continue;
 		}
 		trie_delete_entries(net, t);
-		trie_release_id(net, t->id);
+		ug_ids_clear(net->trie_used, t->id);
 		free(t->entries);
 	}
 	net->n_retired = kept;
 }
 
-static int pin_path(char *buf, size_t len, const char *dir, const char *a, const char *b)
-{
-	int n = b ? snprintf(buf, len, "%s/%s/%s", dir, a, b) : snprintf(buf, len, "%s/%s", dir, a);
 
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
-
-static int mkdir_p(const char *path)
-{
-	char tmp[PATH_MAX];
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s", path) >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0700) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
 
 static int prog_index(const struct ug_net *net, const char *name)
 {
@@ -309,7 +264,7 @@ static int adopt_links(struct ug_net *net)
 	int err = 0;
 	DIR *d;
 
-	if (pin_path(dir, sizeof(dir), net->pin_dir, "links", NULL))
+	if (ug_pin_path(dir, sizeof(dir), net->pin_dir, "links", NULL))
 		return -ENAMETOOLONG;
 	d = opendir(dir);
 	if (!d)
@@ -334,7 +289,7 @@ static int adopt_links(struct ug_net *net)
 			err = -ENOMEM;
 			break;
 		}
-		if (pin_path(path, sizeof(path), dir, de->d_name, NULL)) {
+		if (ug_pin_path(path, sizeof(path), dir, de->d_name, NULL)) {
 			err = -ENAMETOOLONG;
 			break;
 		}
@@ -350,7 +305,7 @@ static int adopt_links(struct ug_net *net)
 
 			if (le->d_name[0] == '.')
 				continue;
-			if (pin_path(lpath, sizeof(lpath), path, le->d_name, NULL)) {
+			if (ug_pin_path(lpath, sizeof(lpath), path, le->d_name, NULL)) {
 				err = -ENAMETOOLONG;
 				break;
 			}
@@ -422,11 +377,11 @@ static int adopt_maps(struct ug_net *net)
 		u->deny_default = v.deny_default;
 		u->trie.id = v.trie;
 		u->acct = v.acct;
-		net->acct_used[v.acct / 8] |= 1u << (v.acct % 8);
+		ug_ids_set(net->acct_used, v.acct);
 		u->generation = v.generation;
 		/* Not loaded: the first apply rewrites it under a new trie. */
 		u->level = -1;
-		net->trie_used[v.trie / 8] |= 1u << (v.trie % 8);
+		ug_ids_set(net->trie_used, v.trie);
 		if (v.generation > net->generation)
 			net->generation = v.generation;
 	}
@@ -462,7 +417,7 @@ static int adopt_maps(struct ug_net *net)
 		t->n++;
 	}
 	for (size_t i = 0; i < n_orphans; i++) {
-		net->trie_used[orphans[i].id / 8] |= 1u << (orphans[i].id % 8);
+		ug_ids_set(net->trie_used, orphans[i].id);
 		err = retire(net, &orphans[i]);
 		if (err)
 			return err;
@@ -487,16 +442,16 @@ static int attach_tracepoints(struct ug_net *net)
 	char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX];
 	int err;
 
-	if (pin_path(dir, sizeof(dir), net->pin_dir, "tp-links", NULL))
+	if (ug_pin_path(dir, sizeof(dir), net->pin_dir, "tp-links", NULL))
 		return -ENAMETOOLONG;
-	err = mkdir_p(dir);
+	err = ug_mkdir_p(dir);
 	if (err)
 		return err;
 	for (size_t i = 0; i < sizeof(tps) / sizeof(tps[0]); i++) {
 		const char *name = bpf_program__name(tps[i]);
 		struct bpf_link *old, *link;
 
-		if (pin_path(path, sizeof(path), dir, name, NULL) ||
+		if (ug_pin_path(path, sizeof(path), dir, name, NULL) ||
 		    /* bpffs refuses names with a dot */
 		    (size_t)snprintf(tmp, sizeof(tmp), "%s_new", path) >= sizeof(tmp))
 			return -ENAMETOOLONG;
@@ -531,13 +486,13 @@ static int pin_programs(struct ug_net *net)
 	char dir[PATH_MAX], path[PATH_MAX];
 	int err;
 
-	if (pin_path(dir, sizeof(dir), net->pin_dir, "progs", NULL))
+	if (ug_pin_path(dir, sizeof(dir), net->pin_dir, "progs", NULL))
 		return -ENAMETOOLONG;
-	err = mkdir_p(dir);
+	err = ug_mkdir_p(dir);
 	if (err)
 		return err;
 	for (int i = 0; i < N_PROGS; i++) {
-		if (pin_path(path, sizeof(path), dir, bpf_program__name(net->progs[i]), NULL))
+		if (ug_pin_path(path, sizeof(path), dir, bpf_program__name(net->progs[i]), NULL))
 			return -ENAMETOOLONG;
 		unlink(path); /* an earlier agent's: cgroups using it keep it */
 		err = bpf_program__pin(net->progs[i], path);
@@ -565,7 +520,7 @@ int ug_net_prog_path(const struct ug_net *net, int i, char *buf, size_t len, con
 	if ((size_t)t >= sizeof(types) / sizeof(types[0]) || !types[t])
 		return -EINVAL;
 	*type = types[t];
-	return pin_path(buf, len, net->pin_dir, "progs", bpf_program__name(net->progs[i]));
+	return ug_pin_path(buf, len, net->pin_dir, "progs", bpf_program__name(net->progs[i]));
 }
 
 /* Is a program of ours (by name) attached to this cgroup at this hook,
@@ -611,12 +566,12 @@ int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
 		err = -ENAMETOOLONG;
 		goto err_free;
 	}
-	err = mkdir_p(pin_dir);
+	err = ug_mkdir_p(pin_dir);
 	if (err) {
 		ug_log(LOG_ERR, "net: cannot create %s: %s", pin_dir, strerror(-err));
 		goto err_free;
 	}
-	if (pin_path(path, sizeof(path), pin_dir, "maps", NULL) || (err = mkdir_p(path))) {
+	if (ug_pin_path(path, sizeof(path), pin_dir, "maps", NULL) || (err = ug_mkdir_p(path))) {
 		err = err ?: -ENAMETOOLONG;
 		goto err_free;
 	}
@@ -628,7 +583,7 @@ int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
 		goto err_free;
 	}
 	bpf_object__for_each_map(map, net->skel->obj) {
-		if (pin_path(path, sizeof(path), pin_dir, "maps", bpf_map__name(map))) {
+		if (ug_pin_path(path, sizeof(path), pin_dir, "maps", bpf_map__name(map))) {
 			err = -ENAMETOOLONG;
 			goto err_skel;
 		}
@@ -744,7 +699,7 @@ static int unit_update(struct ug_net *net, struct unit_state *s, struct ug_net_u
 	struct ug_rule *rules = NULL;
 	int err;
 
-	err = trie_alloc(net, &t.id);
+	err = ug_ids_alloc(net->trie_used, 1, N_TRIES, &t.id);
 	if (err)
 		return err;
 	err = ug_compile(u->rules, u->n_rules, t.id, &t.entries, &t.n, u->why, sizeof(u->why));
@@ -784,7 +739,7 @@ err_rules:
 err_entries:
 	free(t.entries);
 err_id:
-	trie_release_id(net, t.id);
+	ug_ids_clear(net->trie_used, t.id);
 	return err;
 }
 
@@ -810,9 +765,9 @@ static int attach(struct ug_net *net, const struct ug_net_unit *u)
 	if (!a && !(a = att_add(net, u->cg.id)))
 		return -ENOMEM;
 	snprintf(id, sizeof(id), "%" PRIu64, u->cg.id);
-	if (pin_path(dir, sizeof(dir), net->pin_dir, "links", id))
+	if (ug_pin_path(dir, sizeof(dir), net->pin_dir, "links", id))
 		return -ENAMETOOLONG;
-	err = mkdir_p(dir);
+	err = ug_mkdir_p(dir);
 	if (err)
 		return err;
 	cgfd = open(u->cg.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -835,7 +790,7 @@ static int attach(struct ug_net *net, const struct ug_net_unit *u)
 			       bpf_program__name(net->progs[i]), u->cg.path, strerror(-err));
 			break;
 		}
-		if (pin_path(path, sizeof(path), dir, bpf_program__name(net->progs[i]), NULL) ||
+		if (ug_pin_path(path, sizeof(path), dir, bpf_program__name(net->progs[i]), NULL) ||
 		    (err = bpf_link__pin(a->links[i], path))) {
 			err = err ?: -ENAMETOOLONG;
 			ug_log(LOG_ERR, "net: failed to pin link at %s: %s", path, strerror(-err));
@@ -860,7 +815,7 @@ static void detach(struct ug_net *net, struct attachment *a)
 		a->links[i] = NULL;
 	}
 	snprintf(id, sizeof(id), "%" PRIu64, a->cgid);
-	if (!pin_path(dir, sizeof(dir), net->pin_dir, "links", id))
+	if (!ug_pin_path(dir, sizeof(dir), net->pin_dir, "links", id))
 		rmdir(dir);
 	ug_log(LOG_INFO, "net: detached from cgroup %" PRIu64, a->cgid);
 }
@@ -887,13 +842,13 @@ static void remember_gone(struct ug_net *net, const struct unit_state *s)
 	for (size_t k = 0; k < net->n_pending; k++)
 		if (net->pending[k].acct == s->acct)
 			return; /* the next cgroup of that name counts on */
-	net->acct_used[s->acct / 8] &= ~(1u << (s->acct % 8));
+	ug_ids_clear(net->acct_used, s->acct);
 }
 
 int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n, uint32_t generation)
 {
 	uint32_t new_mask = 0, n_changed = 0;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = ug_now_ns();
 	int first_err = 0, err;
 	bool changed = false;
 	size_t kept, entries = 0;
@@ -1021,7 +976,7 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n, uint32
 	if (changed) {
 		net->generation = generation;
 		ug_log(LOG_INFO, "net: generation %u applied in %.3f ms (%u units changed, %zu "
-		       "trie entries written)", generation, (now_ns() - t0) / 1e6, n_changed,
+		       "trie entries written)", generation, (ug_now_ns() - t0) / 1e6, n_changed,
 		       entries);
 	}
 	return first_err;
@@ -1150,7 +1105,7 @@ static int pending_write(struct ug_net *net, struct pending_state *ps, struct ug
 	int err;
 
 	snprintf(key.name, sizeof(key.name), "%s", ps->name);
-	err = trie_alloc(net, &t.id);
+	err = ug_ids_alloc(net->trie_used, 1, N_TRIES, &t.id);
 	if (err)
 		return err;
 	err = ug_compile(p->pol.rules, p->pol.n_rules, t.id, &t.entries, &t.n, p->pol.why,
@@ -1192,7 +1147,7 @@ err_rules:
 err_entries:
 	free(t.entries);
 err_id:
-	trie_release_id(net, t.id);
+	ug_ids_clear(net->trie_used, t.id);
 	return err;
 }
 
@@ -1277,7 +1232,7 @@ int ug_net_apply_pending(struct ug_net *net, struct ug_net_pending *p, size_t n,
 		retire(net, &ps->trie);
 		free(ps->rules);
 		if (!acct_in_use(net, ps->acct))
-			net->acct_used[ps->acct / 8] &= ~(1u << (ps->acct % 8));
+			ug_ids_clear(net->acct_used, ps->acct);
 	}
 	net->n_pending = kept;
 	return first_err;
@@ -1358,7 +1313,7 @@ static int remove_tree(const char *path, bool links)
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (pin_path(child, sizeof(child), path, de->d_name, NULL)) {
+		if (ug_pin_path(child, sizeof(child), path, de->d_name, NULL)) {
 			err = -ENAMETOOLONG;
 			continue;
 		}
@@ -1391,7 +1346,7 @@ static void empty_pinned(const char *pin_dir, const char *name, size_t key_size)
 	char path[PATH_MAX], key[256], next[256];
 	int fd;
 
-	if (pin_path(path, sizeof(path), pin_dir, "maps", name) || key_size > sizeof(key))
+	if (ug_pin_path(path, sizeof(path), pin_dir, "maps", name) || key_size > sizeof(key))
 		return;
 	fd = bpf_obj_get(path);
 	if (fd < 0)
@@ -1414,7 +1369,7 @@ int ug_net_detach_all(const char *pin_dir)
 	empty_pinned(pin_dir, "ug_pending_net", sizeof(struct ug_pending_key));
 	empty_pinned(pin_dir, "ug_units", sizeof(__u64));
 
-	if (pin_path(links, sizeof(links), pin_dir, "links", NULL))
+	if (ug_pin_path(links, sizeof(links), pin_dir, "links", NULL))
 		return -ENAMETOOLONG;
 	err = remove_tree(links, true);
 	return remove_tree(pin_dir, false) ?: err;

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "util.h"
+
+uint64_t ug_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+int ug_pin_path(char *buf, size_t len, const char *dir, const char *a, const char *b)
+{
+	int n = b ? snprintf(buf, len, "%s/%s/%s", dir, a, b) : snprintf(buf, len, "%s/%s", dir, a);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int ug_mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s", path) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int ug_ids_alloc(uint8_t *bits, uint32_t first, uint32_t n, uint16_t *id)
+{
+	for (uint32_t i = first; i < n; i++) {
+		if (!ug_ids_test(bits, i)) {
+			ug_ids_set(bits, i);
+			*id = i;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+void ug_ids_set(uint8_t *bits, uint16_t id)
+{
+	bits[id / 8] |= 1u << (id % 8);
+}
+
+void ug_ids_clear(uint8_t *bits, uint16_t id)
+{
+	bits[id / 8] &= ~(1u << (id % 8));
+}
+
+bool ug_ids_test(const uint8_t *bits, uint16_t id)
+{
+	return bits[id / 8] & (1u << (id % 8));
+}

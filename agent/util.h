@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Small helpers the loaders (net.c, lsm.c) share. */
+#ifndef UG_UTIL_H
+#define UG_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+uint64_t ug_now_ns(void); /* CLOCK_MONOTONIC */
+
+/* "dir/a" or "dir/a/b" (b NULL: the first); -ENAMETOOLONG if it does not fit. */
+int ug_pin_path(char *buf, size_t len, const char *dir, const char *a, const char *b);
+/* mkdir -p with mode 0700 for what it creates. */
+int ug_mkdir_p(const char *path);
+
+/* A set of small ids kept as a bitmap of n bits (trie ids, accounting slots). */
+int ug_ids_alloc(uint8_t *bits, uint32_t first, uint32_t n, uint16_t *id); /* -ENOSPC */
+void ug_ids_set(uint8_t *bits, uint16_t id);
+void ug_ids_clear(uint8_t *bits, uint16_t id);
+bool ug_ids_test(const uint8_t *bits, uint16_t id);
+
+#endif
