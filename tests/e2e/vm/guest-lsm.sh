@@ -36,6 +36,13 @@ grep -q "lsm: BPF LSM available" "$W/agent.log" || { bad "agent did not find BPF
 mkdir -p "$W/bin" "$W/binx" "$W/data/private" "$W/mnt"
 cp /bin/echo "$W/bin/no"; cp /bin/echo "$W/bin/ok"; cp /bin/echo "$W/binx/no"
 echo secret >"$W/data/secret"; echo conf >"$W/data/conf"; echo x >"$W/data/private/x"
+# Symlinks: decisions are on the resolved path.
+ln -s "$W/bin/no" "$W/via-link"
+ln -s /bin/echo "$W/bin/to-outside"
+ln -s "$W/data/secret" "$W/secret-link"
+# A path longer than the LPM key (247 bytes): 6 x 50-byte components.
+LONG=$W; for i in 1 2 3 4 5 6; do LONG=$LONG/$(printf 'x%.0s' $(seq 50)); done
+mkdir -p "$LONG"; echo long >"$LONG/f"
 # /lib/modules/KVER is a symlink into the VM cache: the trailing / follows it.
 MOD=$(find /lib/modules/"$(uname -r)"/ -name 'dummy.ko' | head -n 1)
 [ -n "$MOD" ] || say "no dummy.ko found: the module check will fail"
@@ -49,6 +56,9 @@ IN_PID=$(systemctl show -P MainPID $UNIT)
 OUT_PID=$(systemctl show -P MainPID ugvm-outside.service)
 ctl() { "$CTL" --db "$DB" "$@"; }
 
+# Only what is used is paid for: before any LSM rule, no LSM hook is attached.
+ls "$PIN"/lsm-links 2>/dev/null | grep -q . && bad "LSM hooks attached with no LSM rule: $(ls "$PIN"/lsm-links)" ||
+	ok "no LSM rule: no LSM hook attached"
 R_EXEC=$(ctl rule add $UNIT exec deny "$W/bin")
 R_EXEC_OK=$(ctl rule add $UNIT exec allow "$W/bin/ok")
 R_READ=$(ctl rule add $UNIT file deny "$W/data/secret" --access read)
@@ -83,6 +93,9 @@ check "exec under a denied prefix" EPERM in_unit exec "$W/bin/no" ok
 check "exec of an allowed path inside it" ok in_unit exec /bin/echo ok
 check "exec allowed by the longer allow" ok in_unit exec "$W/bin/ok" ok
 check "file read denied" EPERM in_unit open "$W/data/secret" read
+check "exec through a symlink to a denied path" EPERM in_unit exec "$W/via-link" ok
+check "open through a symlink to a denied file" EPERM in_unit open "$W/secret-link" read
+check "path longer than the key: denied, not allowed unseen" EPERM in_unit open "$LONG/f" read
 check "file write denied by the covering prefix" EPERM in_unit open "$W/data/conf" write
 check "socket family packet denied" EPERM in_unit socket 17
 check "module load denied" EPERM in_unit finit "${MOD:-/nonexistent}"
@@ -103,6 +116,8 @@ check "outside: exec" ok outside exec /bin/echo ok
 check "outside: read the denied file" ok outside open "$W/data/secret" read
 check "inside: read a file denied only for write" ok in_unit open "$W/data/conf" read
 check "inside: exec at a sibling prefix (/binx is not under /bin)" ok in_unit exec "$W/binx/no" ok
+check "inside: a symlink under the denied prefix to an allowed program" ok in_unit exec "$W/bin/to-outside" ok
+check "outside: the long path" ok outside open "$LONG/f" read
 check "outside: packet socket" ok outside socket 17
 check "inside: netlink socket (not denied)" ok in_unit socket 16
 check "outside: bpf()" ok outside bpf
@@ -118,6 +133,8 @@ for hook in exec file_open socket_create module_load bpf ptrace mount connect4; 
 	n=$(sqlite3 "$DB" "select count(*) from audit where unit='$UNIT' and hook='$hook' and verdict='deny'")
 	[ "$n" -ge 1 ] && ok "sqlite3: $hook rows: $n" || bad "sqlite3: no $hook row"
 done
+[ "$(sqlite3 "$DB" "select count(*) from audit where hook='file_open' and detail='path too long'")" -ge 1 ] &&
+	ok "the long path's denial is audited as 'path too long'" || bad "no 'path too long' audit row"
 [ "$(sqlite3 "$DB" "select rule_id from audit where hook='file_open' and path='$W/data/secret' limit 1")" = "$R_READ" ] &&
 	ok "file denial names rule $R_READ" || bad "file denial rule id"
 [ "$(sqlite3 "$DB" "select rule_id from audit where hook='socket_create' limit 1")" = "$R_FAM" ] &&
