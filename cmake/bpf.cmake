@@ -9,9 +9,15 @@ file(MAKE_DIRECTORY ${UG_BPF_GEN_DIR})
 # vmlinux.h is generated from the build machine's kernel BTF: the programs
 # only read what CO-RE relocates, so they still load on other kernels.
 set(UG_VMLINUX_BTF /sys/kernel/btf/vmlinux CACHE FILEPATH "kernel BTF for vmlinux.h")
+# Written to a temporary file and renamed, and owned by one target that
+# every BPF object depends on: with a command output shared by several
+# targets, a parallel make may run the command once per target, and a clang
+# reading the file while another run rewrites it crashes.
 add_custom_command(OUTPUT ${UG_BPF_GEN_DIR}/vmlinux.h
-	COMMAND ${BPFTOOL} btf dump file ${UG_VMLINUX_BTF} format c > ${UG_BPF_GEN_DIR}/vmlinux.h
+	COMMAND ${BPFTOOL} btf dump file ${UG_VMLINUX_BTF} format c > ${UG_BPF_GEN_DIR}/vmlinux.h.tmp
+	COMMAND ${CMAKE_COMMAND} -E rename ${UG_BPF_GEN_DIR}/vmlinux.h.tmp ${UG_BPF_GEN_DIR}/vmlinux.h
 	COMMENT "Generating vmlinux.h from ${UG_VMLINUX_BTF}")
+add_custom_target(ug_vmlinux_h DEPENDS ${UG_BPF_GEN_DIR}/vmlinux.h)
 
 add_custom_target(ug_bpf_skels)
 
@@ -39,5 +45,6 @@ function(ug_bpf_object name src)
 		DEPENDS ${obj}
 		COMMENT "Skeleton ${name}.skel.h")
 	add_custom_target(ug_bpf_${name} DEPENDS ${skel})
+	add_dependencies(ug_bpf_${name} ug_vmlinux_h)
 	add_dependencies(ug_bpf_skels ug_bpf_${name})
 endfunction()
