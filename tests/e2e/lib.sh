@@ -74,6 +74,7 @@ cleanup() {
 		rc=1
 	fi
 	[ -x "$AGENT" ] && [ -d "$PIN" ] && "$AGENT" --pin-dir "$PIN" --detach-all >/dev/null 2>&1
+	[ -f "$TMP/cgroups" ] && mapfile -t CGROUPS <"$TMP/cgroups"
 	for ((i = ${#CGROUPS[@]} - 1; i >= 0; i--)); do
 		cg=${CGROUPS[i]}
 		[ -d "$cg" ] || continue
@@ -115,11 +116,16 @@ ensure_journald() {
 	skip "systemd-journald did not start"
 }
 
-# make_cgroup NAME_OR_PATH: a cgroup below the cgroup2 root, removed on exit.
+# make_cgroup NAME_OR_PATH: a cgroup below the cgroup2 root, removed on exit
+# (with any parents it created). Called as X=$(make_cgroup ...), i.e. in a
+# subshell: the list of what to remove lives in a file, not a variable.
 make_cgroup() {
-	local path=$CG_ROOT/$1
-	mkdir -p "$path"
-	CGROUPS+=("$path")
+	local path=$CG_ROOT/$1 p=$CG_ROOT rel
+	local IFS=/
+	for rel in $1; do
+		p=$p/$rel
+		[ -d "$p" ] || { mkdir "$p" && echo "$p" >>"$TMP/cgroups"; }
+	done
 	echo "$path"
 }
 
