@@ -47,7 +47,28 @@ struct ug_audit {
 	size_t n_q;
 	struct rate rate[RATE_SLOTS];
 	uint64_t malformed;
+	uint64_t journal_failed; /* entries lost since the journal last worked */
 };
+
+/*
+ * The journal is one of two audit sinks. When a send fails (no journald, a
+ * stale socket, a full buffer) say so on stderr once, keep counting, and say
+ * again when it works: the audit table keeps every record either way.
+ */
+static void journal_result(struct ug_audit *a, int r)
+{
+	if (r < 0) {
+		if (!a->journal_failed++)
+			ug_log(LOG_ERR, "audit: cannot write to the journal: %s; denials are "
+			       "still recorded in the audit table", strerror(-r));
+		return;
+	}
+	if (a->journal_failed) {
+		ug_log(LOG_NOTICE, "audit: journal writable again; %" PRIu64
+		       " entries were not journaled", a->journal_failed);
+		a->journal_failed = 0;
+	}
+}
 
 int ug_audit_new(struct ug_store *st, const struct ug_audit_ops *ops, struct ug_audit **out)
 {
@@ -155,14 +176,16 @@ static struct rate *rate_slot(struct ug_audit *a, const char *unit, int64_t now_
 			oldest = &a->rate[i];
 	}
 	/* Evicting a unit with a pending count would lose it: say it now. */
-	if (oldest->suppressed && oldest->unit[0])
-		sd_journal_send("MESSAGE=unitguard: %s: %" PRIu64 " more denials not journaled "
-				"one by one (see the audit table)",
-				oldest->unit, oldest->suppressed,
-				"MESSAGE_ID=" UG_MESSAGE_SUMMARY, "PRIORITY=4",
-				"OBJECT_SYSTEMD_UNIT=%s", oldest->unit,
-				"UNITGUARD_UNIT=%s", oldest->unit,
-				"UNITGUARD_SUPPRESSED=%" PRIu64, oldest->suppressed, NULL);
+	if (oldest->suppressed && oldest->unit[0]) {
+		int jr = sd_journal_send("MESSAGE=unitguard: %s: %" PRIu64 " more denials not journaled "
+				         "one by one (see the audit table)",
+				         oldest->unit, oldest->suppressed,
+				         "MESSAGE_ID=" UG_MESSAGE_SUMMARY, "PRIORITY=4",
+				         "OBJECT_SYSTEMD_UNIT=%s", oldest->unit,
+				         "UNITGUARD_UNIT=%s", oldest->unit,
+				         "UNITGUARD_SUPPRESSED=%" PRIu64, oldest->suppressed, NULL);
+		journal_result(a, jr);
+	}
 	memset(oldest, 0, sizeof(*oldest));
 	snprintf(oldest->unit, sizeof(oldest->unit), "%s", unit);
 	oldest->window_start_us = now_us;
@@ -195,25 +218,26 @@ static void journal(struct ug_audit *a, const struct queued *q)
 		snprintf(rule, sizeof(rule), "default posture");
 	/* OBJECT_SYSTEMD_UNIT makes `journalctl -u UNIT` list the entry. A
 	 * path target has no unit name to give. */
-	sd_journal_send("MESSAGE=unitguard: %s: %s %s %s %s to %s port %u (pid %u %s), %s",
-			q->unit, verb, ug_dir_name(ev->dir), ug_hook_name(ev->hook), proto, addr,
-			ev->port, ev->pid, comm[0] ? comm : "-", rule,
-			"MESSAGE_ID=" UG_MESSAGE_DENIAL, "PRIORITY=4",
-			"OBJECT_SYSTEMD_UNIT=%s", q->unit[0] == '/' ? "" : q->unit,
-			"UNITGUARD_UNIT=%s", q->unit,
-			"UNITGUARD_CGROUP_ID=%" PRIu64, (uint64_t)ev->cgid,
-			"UNITGUARD_PID=%u", ev->pid,
-			"UNITGUARD_UID=%u", ev->uid,
-			"UNITGUARD_COMM=%s", comm,
-			"UNITGUARD_FAMILY=%s", family_name(ev->family),
-			"UNITGUARD_PROTOCOL=%s", proto,
-			"UNITGUARD_ADDRESS=%s", addr,
-			"UNITGUARD_PORT=%u", ev->port,
-			"UNITGUARD_HOOK=%s", ug_hook_name(ev->hook),
-			"UNITGUARD_DIRECTION=%s", ug_dir_name(ev->dir),
-			"UNITGUARD_VERDICT=%s", ug_verdict_name(ev->verdict),
-			"UNITGUARD_RULE_ID=%u", ev->rule_id,
-			"UNITGUARD_GENERATION=%u", ev->generation, NULL);
+	int jr = sd_journal_send("MESSAGE=unitguard: %s: %s %s %s %s to %s port %u (pid %u %s), %s",
+			         q->unit, verb, ug_dir_name(ev->dir), ug_hook_name(ev->hook), proto, addr,
+			         ev->port, ev->pid, comm[0] ? comm : "-", rule,
+			         "MESSAGE_ID=" UG_MESSAGE_DENIAL, "PRIORITY=4",
+			         "OBJECT_SYSTEMD_UNIT=%s", q->unit[0] == '/' ? "" : q->unit,
+			         "UNITGUARD_UNIT=%s", q->unit,
+			         "UNITGUARD_CGROUP_ID=%" PRIu64, (uint64_t)ev->cgid,
+			         "UNITGUARD_PID=%u", ev->pid,
+			         "UNITGUARD_UID=%u", ev->uid,
+			         "UNITGUARD_COMM=%s", comm,
+			         "UNITGUARD_FAMILY=%s", family_name(ev->family),
+			         "UNITGUARD_PROTOCOL=%s", proto,
+			         "UNITGUARD_ADDRESS=%s", addr,
+			         "UNITGUARD_PORT=%u", ev->port,
+			         "UNITGUARD_HOOK=%s", ug_hook_name(ev->hook),
+			         "UNITGUARD_DIRECTION=%s", ug_dir_name(ev->dir),
+			         "UNITGUARD_VERDICT=%s", ug_verdict_name(ev->verdict),
+			         "UNITGUARD_RULE_ID=%u", ev->rule_id,
+			         "UNITGUARD_GENERATION=%u", ev->generation, NULL);
+	journal_result(a, jr);
 }
 
 int ug_audit_record(struct ug_audit *a, const void *data, size_t size)
@@ -249,13 +273,14 @@ static void summaries(struct ug_audit *a, int64_t now_us)
 
 		if (!r->suppressed || now_us - r->window_start_us < 1000000)
 			continue;
-		sd_journal_send("MESSAGE=unitguard: %s: %" PRIu64 " more denials not journaled one "
-				"by one (see the audit table)",
-				r->unit, r->suppressed,
-				"MESSAGE_ID=" UG_MESSAGE_SUMMARY, "PRIORITY=4",
-				"OBJECT_SYSTEMD_UNIT=%s", r->unit[0] == '/' ? "" : r->unit,
-				"UNITGUARD_UNIT=%s", r->unit,
-				"UNITGUARD_SUPPRESSED=%" PRIu64, r->suppressed, NULL);
+		int jr = sd_journal_send("MESSAGE=unitguard: %s: %" PRIu64 " more denials not journaled one "
+				         "by one (see the audit table)",
+				         r->unit, r->suppressed,
+				         "MESSAGE_ID=" UG_MESSAGE_SUMMARY, "PRIORITY=4",
+				         "OBJECT_SYSTEMD_UNIT=%s", r->unit[0] == '/' ? "" : r->unit,
+				         "UNITGUARD_UNIT=%s", r->unit,
+				         "UNITGUARD_SUPPRESSED=%" PRIu64, r->suppressed, NULL);
+		journal_result(a, jr);
 		r->suppressed = 0;
 	}
 }
@@ -390,23 +415,24 @@ static void lsm_journal(struct ug_audit *a, const struct queued *q)
 	else
 		snprintf(what, sizeof(what), "%s%s%s", ug_hook_name(ev->hook), detail[0] ? " " : "",
 			 detail);
-	sd_journal_send("MESSAGE=unitguard: %s: %s %s (pid %u %s), %s", q->unit, verb, what,
-			ev->pid, exe[0] ? exe : comm, rule,
-			"MESSAGE_ID=" UG_MESSAGE_DENIAL, "PRIORITY=4",
-			"OBJECT_SYSTEMD_UNIT=%s", q->unit[0] == '/' ? "" : q->unit,
-			"UNITGUARD_UNIT=%s", q->unit,
-			"UNITGUARD_CGROUP_ID=%" PRIu64, (uint64_t)ev->cgid,
-			"UNITGUARD_PID=%u", ev->pid,
-			"UNITGUARD_UID=%u", ev->uid,
-			"UNITGUARD_COMM=%s", comm,
-			"UNITGUARD_EXE=%s", exe,
-			"UNITGUARD_PATH=%s", path,
-			"UNITGUARD_DETAIL=%s", detail,
-			"UNITGUARD_HOOK=%s", ug_hook_name(ev->hook),
-			"UNITGUARD_DIRECTION=%s", lsm_dir(ev->hook),
-			"UNITGUARD_VERDICT=%s", ug_verdict_name(ev->verdict),
-			"UNITGUARD_RULE_ID=%u", ev->rule_id,
-			"UNITGUARD_GENERATION=%u", ev->generation, NULL);
+	int jr = sd_journal_send("MESSAGE=unitguard: %s: %s %s (pid %u %s), %s", q->unit, verb, what,
+			         ev->pid, exe[0] ? exe : comm, rule,
+			         "MESSAGE_ID=" UG_MESSAGE_DENIAL, "PRIORITY=4",
+			         "OBJECT_SYSTEMD_UNIT=%s", q->unit[0] == '/' ? "" : q->unit,
+			         "UNITGUARD_UNIT=%s", q->unit,
+			         "UNITGUARD_CGROUP_ID=%" PRIu64, (uint64_t)ev->cgid,
+			         "UNITGUARD_PID=%u", ev->pid,
+			         "UNITGUARD_UID=%u", ev->uid,
+			         "UNITGUARD_COMM=%s", comm,
+			         "UNITGUARD_EXE=%s", exe,
+			         "UNITGUARD_PATH=%s", path,
+			         "UNITGUARD_DETAIL=%s", detail,
+			         "UNITGUARD_HOOK=%s", ug_hook_name(ev->hook),
+			         "UNITGUARD_DIRECTION=%s", lsm_dir(ev->hook),
+			         "UNITGUARD_VERDICT=%s", ug_verdict_name(ev->verdict),
+			         "UNITGUARD_RULE_ID=%u", ev->rule_id,
+			         "UNITGUARD_GENERATION=%u", ev->generation, NULL);
+	journal_result(a, jr);
 }
 
 int ug_audit_lsm_record(struct ug_audit *a, const void *data, size_t size)
@@ -516,10 +542,11 @@ void ug_audit_lost(struct ug_audit *a, uint64_t count)
 
 	ug_log(LOG_WARNING, "audit: ring buffer full, %" PRIu64 " denials could not be recorded",
 	       count);
-	sd_journal_send("MESSAGE=unitguard: ring buffer full, %" PRIu64 " denials could not be "
-			"recorded", count,
-			"MESSAGE_ID=" UG_MESSAGE_SUMMARY, "PRIORITY=4",
-			"UNITGUARD_LOST=%" PRIu64, count, NULL);
+	int jr = sd_journal_send("MESSAGE=unitguard: ring buffer full, %" PRIu64 " denials could not be "
+			         "recorded", count,
+			         "MESSAGE_ID=" UG_MESSAGE_SUMMARY, "PRIORITY=4",
+			         "UNITGUARD_LOST=%" PRIu64, count, NULL);
+	journal_result(a, jr);
 	if (ug_store_lost_add(a->st, now, count))
 		ug_log(LOG_ERR, "audit: cannot record lost events in the store: %s",
 		       ug_store_errmsg(a->st));

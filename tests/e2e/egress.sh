@@ -68,9 +68,8 @@ n=$(sql "select count(*) from audit where hook='connect6' and address='::1' and 
 pass "audit table: sendmsg4, egress_skb (icmp), connect6, sendmsg6 rows"
 
 # Journal: `journalctl -u demo.service` lists the entry, with its fields.
-j=$(journalctl -u demo.service --since "@$START" -o json --no-pager \
-	UNITGUARD_HOOK=connect4 UNITGUARD_RULE_ID="$ID" UNITGUARD_CGROUP_ID="$(stat -c %i "$CG")" |
-	tail -n 1)
+j=$(journal_last -u demo.service --since "@$START" \
+	UNITGUARD_HOOK=connect4 UNITGUARD_RULE_ID="$ID" UNITGUARD_CGROUP_ID="$(stat -c %i "$CG")")
 [ -n "$j" ] || fail "journalctl -u demo.service shows no connect4 denial"
 check_field() {
 	local got

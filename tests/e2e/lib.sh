@@ -93,7 +93,7 @@ trap cleanup EXIT
 
 setup_kernel() {
 	require_root
-	require_tools bpftool sqlite3 journalctl jq
+	require_tools bpftool sqlite3 journalctl logger jq
 	CG_ROOT=$(cgroup2_root)
 	[ -n "$CG_ROOT" ] || skip "no cgroup2 hierarchy mounted"
 	if ! grep -q ' /sys/fs/bpf bpf ' /proc/self/mounts; then
@@ -104,16 +104,40 @@ setup_kernel() {
 
 # journald: present under systemd; otherwise start it standalone (it then
 # serves the socket sd_journal_send() writes to, and journalctl reads it).
+# A socket file alone proves nothing: a journald that was killed leaves its
+# sockets behind, and datagrams sent to them are lost. So a journald counts
+# as running only once an entry written the agent's way (the native socket)
+# can be read back.
 ensure_journald() {
-	local i
-	[ -S /run/systemd/journal/socket ] && return 0
+	journal_roundtrip 10 && return 0
 	[ -x /lib/systemd/systemd-journald ] || skip "needs systemd-journald"
 	setsid /lib/systemd/systemd-journald </dev/null >/dev/null 2>&1 &
-	for i in $(seq 50); do
-		[ -S /run/systemd/journal/socket ] && return 0
+	journal_roundtrip 50 || skip "systemd-journald did not start"
+}
+
+# journal_roundtrip TRIES: write a marker entry, read it back (0.1 s apart).
+journal_roundtrip() {
+	local marker="ug-e2e-probe-$$-$RANDOM" i
+	for i in $(seq "$1"); do
+		printf 'MESSAGE=%s\nSYSLOG_IDENTIFIER=ug-e2e\n' "$marker" |
+			logger --journald 2>/dev/null
+		journalctl -q --no-pager -o cat MESSAGE="$marker" 2>/dev/null |
+			grep -q "$marker" && return 0
 		sleep 0.1
 	done
-	skip "systemd-journald did not start"
+	return 1
+}
+
+# journal_last JOURNALCTL_ARGS...: the newest matching entry as JSON, waiting
+# up to 5 s for one (journald stores entries asynchronously); empty if none.
+journal_last() {
+	local j _
+	for _ in $(seq 50); do
+		j=$(journalctl -o json --no-pager "$@" | tail -n 1)
+		[ -n "$j" ] && break
+		sleep 0.1
+	done
+	printf '%s' "$j"
 }
 
 # make_cgroup NAME_OR_PATH: a cgroup below the cgroup2 root, removed on exit

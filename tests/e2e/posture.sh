@@ -51,7 +51,7 @@ expect ok in_unit udp 127.0.0.2 "$P"
 sleep 0.6
 [ "$(sql "select count(*) from audit where address='127.0.0.2' and verdict='audit' and hook='connect4'")" -ge 1 ] ||
 	fail "audit mode recorded no would-deny row"
-j=$(journalctl -u demo.service -o json --no-pager UNITGUARD_VERDICT=audit | tail -n 1)
+j=$(journal_last -u demo.service UNITGUARD_VERDICT=audit)
 [ -n "$j" ] || fail "no journal entry with verdict audit"
 pass "audit mode: passes, recorded as verdict audit (SQL and journal)"
 
