@@ -24,6 +24,18 @@ bad() { say "FAIL - $*"; failures=$((failures + 1)); }
 expect() { # expect NAME WANT GOT
 	[ "$3" = "$2" ] && ok "$1: $2" || bad "$1: expected '$2', got '$3'"
 }
+# unit_result UNIT SINCE: the probe's verdict line from the unit's output
+# since SINCE (epoch seconds), waiting up to 5 s for journald to store it.
+unit_result() {
+	local out _
+	for _ in $(seq 50); do
+		out=$(journalctl -u "$1" --since "@$2" -o cat --no-pager |
+			grep -E '^(ok|EPERM|errno)' | tail -n 1)
+		[ -n "$out" ] && break
+		sleep 0.1
+	done
+	printf '%s' "$out"
+}
 
 [ "$(cat /proc/1/comm)" = systemd ] || { say "SKIP: systemd is not PID 1"; exit 77; }
 grep -qw bpf /sys/kernel/security/lsm || { say "SKIP: no BPF LSM"; exit 77; }
@@ -73,7 +85,7 @@ sleep 0.5
 
 # first_actions: each unit's very first action is the forbidden one.
 first_actions() {
-	local out
+	local out since
 	out=$(systemd-run --quiet --wait --pipe --unit=ugvm-first.service -p Type=oneshot \
 		"$PROBE" connect 127.0.0.2 $P 2>&1 | tail -n 1)
 	echo "first connect|$out"
@@ -81,8 +93,9 @@ first_actions() {
 	systemd-run --quiet --wait --unit=ugvm-exec.service -p Type=oneshot "$W/bin/no" >/dev/null 2>&1
 	echo "first exec|$(systemctl show -P ExecMainStatus ugvm-exec.service)"
 	systemctl reset-failed ugvm-exec.service 2>/dev/null
+	since=$(date +%s.%N)
 	systemctl start ugvm-tpl@1.service 2>/dev/null
-	out=$(journalctl -u ugvm-tpl@1.service -o cat --no-pager | grep -E '^(ok|EPERM|errno)' | tail -n 1)
+	out=$(unit_result ugvm-tpl@1.service "$since")
 	echo "template instance|$out"
 	systemctl reset-failed ugvm-tpl@1.service 2>/dev/null
 	out=$(systemd-run --quiet --scope --unit=ugvm-sc.scope "$PROBE" connect 127.0.0.2 $P 2>&1 | tail -n 1)
@@ -94,9 +107,10 @@ while IFS='|' read -r name got; do
 	expect "$name, from the first instruction" "${want[$name]}" "$got"
 done < <(first_actions)
 # An instance without rules is not affected.
+since=$(date +%s.%N)
 systemctl start ugvm-tpl@2.service 2>/dev/null
 expect "template instance without rules" ok \
-	"$(journalctl -u ugvm-tpl@2.service -o cat --no-pager | grep -E '^(ok|EPERM|errno)' | tail -n 1)"
+	"$(unit_result ugvm-tpl@2.service "$since")"
 
 # Stop releases, restart re-enforces.
 systemd-run --quiet --unit=ugvm-run.service sleep 600

@@ -126,7 +126,11 @@ check "outside: connect" ok outside connect 127.0.0.2 47999
 
 sleep 1
 # Journal and SQL.
-j=$(journalctl -u $UNIT -o json --no-pager UNITGUARD_HOOK=exec | tail -n 1)
+for _ in $(seq 50); do # journald stores entries asynchronously
+	j=$(journalctl -u $UNIT -o json --no-pager UNITGUARD_HOOK=exec | tail -n 1)
+	[ -n "$j" ] && break
+	sleep 0.1
+done
 [ "$(jq -r .UNITGUARD_PATH <<<"$j")" = "$W/bin/no" ] && [ "$(jq -r .UNITGUARD_RULE_ID <<<"$j")" = "$R_EXEC" ] &&
 	ok "journalctl -u $UNIT: exec denial with path and rule" || bad "journal exec entry: $j"
 for hook in exec file_open socket_create module_load bpf ptrace mount connect4; do
