@@ -1536,7 +1536,14 @@ int ug_lsm_probe(char *why, size_t len)
 	 * the verifier takes every program, not only that LSM programs load. */
 	err = skel_load(NULL, &skel, &exe);
 	if (err) {
-		snprintf(why, len, "the kernel refused to load an LSM program: %s", strerror(-err));
+		/* 'bpf' is active, so lsm= is not the fix: the kernel refuses
+		 * the program itself (seen on microVM kernels, for any LSM or
+		 * fentry program: EPERM before the verifier runs). */
+		snprintf(why, len,
+			 "'bpf' is in the active LSMs (%s), but the kernel refused to load an LSM "
+			 "program: %s; run on a kernel that loads BPF LSM programs, booted with "
+			 "lsm=...,bpf (e.g. Debian 12's 6.1)",
+			 lsms, strerror(-err));
 		return err;
 	}
 	ug_lsm_bpf__destroy(skel);

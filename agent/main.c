@@ -59,7 +59,7 @@ struct target {
 	uint8_t harden;
 	bool lsm_content;     /* has any of the above (own) */
 	bool lsm_in_force;    /* its LSM policy is in the kernel */
-	char lsm_why[320];    /* why its LSM policy is not in force */
+	char lsm_why[600];    /* why its LSM policy is not in force */
 };
 
 struct agent {
@@ -70,7 +70,7 @@ struct agent {
 	struct ug_store *st;
 	struct ug_net *net;
 	struct ug_lsm *lsm;      /* NULL: BPF LSM unavailable, lsm_why says why */
-	char lsm_why[256];
+	char lsm_why[512];
 	struct ug_audit *audit;
 	int64_t policy_version;
 	struct target *targets;
@@ -319,7 +319,7 @@ static const char *const prog_names = "connect4,connect6,sendmsg4,sendmsg6,bind4
 static void write_status(struct agent *ag)
 {
 	struct ug_store_status *rows = calloc(ag->n_targets ?: 1, sizeof(*rows));
-	char (*reasons)[512] = calloc(ag->n_targets ?: 1, sizeof(*reasons));
+	char (*reasons)[800] = calloc(ag->n_targets ?: 1, sizeof(*reasons));
 	char gen[16];
 	size_t n = 0;
 
@@ -1350,7 +1350,7 @@ int main(int argc, char **argv)
 	ag.started_us = realtime_us();
 	ag.last_stats_us = ag.started_us;
 	{
-		char buf[32], lsm_state[300];
+		char buf[32], lsm_state[600];
 
 		snprintf(buf, sizeof(buf), "%d", getpid());
 		ug_store_agent_set(ag.st, "pid", buf);
