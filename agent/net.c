@@ -30,6 +30,12 @@ struct trie {
 	struct ug_lpm_entry *entries;
 	size_t n;
 	uint64_t retired_ns;
+	/* Whose policy it holds (a cgroup id, or owner_of_name()); 0: nobody's.
+	 * A retired trie is kept, past its grace period, as its owner's standby:
+	 * the owner's next change rewrites only the entries that differ. */
+	uint64_t owner;
+	bool sorted; /* entries in ug_lpm_key_cmp() order (false: adopted from the map) */
+	bool synced; /* a standby that holds what its owner's live trie holds */
 };
 
 struct unit_state {
@@ -201,31 +207,233 @@ static int retire(struct ug_net *net, struct trie *t)
 		return -ENOMEM;
 	net->retired = r;
 	t->retired_ns = ug_now_ns();
+	t->synced = false; /* it holds the generation before the switch */
 	net->retired[net->n_retired++] = *t;
 	memset(t, 0, sizeof(*t));
 	return 0;
 }
 
-void ug_net_cleanup(struct ug_net *net)
+static const struct trie *owner_trie(const struct ug_net *net, uint64_t owner);
+static int trie_rewrite(struct ug_net *net, struct trie *s, struct ug_lpm_entry *e, size_t n,
+			size_t *written);
+
+/* Past its grace period no program reads a retired trie: it may be reused. */
+static bool trie_quiet(const struct trie *t, uint64_t now)
+{
+	return now - t->retired_ns >= RETIRE_GRACE_NS;
+}
+
+static void trie_free(struct ug_net *net, struct trie *t)
+{
+	trie_delete_entries(net, t);
+	ug_ids_clear(net->trie_used, t->id);
+	free(t->entries);
+	memset(t, 0, sizeof(*t));
+}
+
+/*
+ * Bring a standby up to date with its owner's live trie, off the path of a
+ * change: the owner's next change then writes only what it changes.
+ */
+static void standby_sync(struct ug_net *net, struct trie *t, const struct trie *live)
+{
+	struct ug_lpm_entry *e = NULL;
+	size_t written = 0;
+
+	if (live->n) {
+		e = malloc(live->n * sizeof(*e));
+		if (!e)
+			return; /* try again at the next cleanup */
+		memcpy(e, live->entries, live->n * sizeof(*e));
+		/* Same order: the trie id is the first sort key. */
+		for (size_t i = 0; i < live->n; i++)
+			e[i].key.trie = t->id;
+	}
+	if (trie_rewrite(net, t, e, live->n, &written)) {
+		free(e); /* trie_rewrite() deleted the standby and freed its id */
+		return;
+	}
+	t->synced = true;
+}
+
+/*
+ * Retired tries past their grace period: the newest of a live owner stays as
+ * its standby, brought up to date; the others are deleted. all: delete every
+ * one past the grace period (the map is full).
+ */
+static void retired_collect(struct ug_net *net, bool all)
 {
 	uint64_t now = ug_now_ns();
 	size_t kept = 0;
 
 	for (size_t i = 0; i < net->n_retired; i++) {
 		struct trie *t = &net->retired[i];
+		const struct trie *live = NULL;
+		bool newer = false;
 
-		if (now - t->retired_ns < RETIRE_GRACE_NS) {
+		for (size_t j = 0; j < net->n_retired && !newer; j++)
+			newer = j != i && net->retired[j].owner == t->owner &&
+				net->retired[j].retired_ns > t->retired_ns;
+		if (!trie_quiet(t, now)) {
 			net->retired[kept++] = *t;
 			continue;
 		}
-		trie_delete_entries(net, t);
-		ug_ids_clear(net->trie_used, t->id);
-		free(t->entries);
+		if (!all && t->owner && !newer)
+			live = owner_trie(net, t->owner);
+		if (!live) {
+			trie_free(net, t);
+			continue;
+		}
+		if (!t->synced) {
+			standby_sync(net, t, live);
+			if (!t->id)
+				continue; /* the rewrite failed and deleted it */
+		}
+		net->retired[kept++] = *t;
 	}
 	net->n_retired = kept;
 }
 
+void ug_net_cleanup(struct ug_net *net)
+{
+	retired_collect(net, false);
+}
 
+static int entry_cmp(const void *a, const void *b)
+{
+	return ug_lpm_key_cmp(&((const struct ug_lpm_entry *)a)->key,
+			      &((const struct ug_lpm_entry *)b)->key);
+}
+
+/*
+ * Bring the standby trie s (no reader) to the entries e[n], compiled under
+ * its id: delete what is gone, write what is new or changed. On error the
+ * trie is deleted whole (old and new keys) and its id freed.
+ */
+static int trie_rewrite(struct ug_net *net, struct trie *s, struct ug_lpm_entry *e, size_t n,
+			size_t *written)
+{
+	int fd = bpf_map__fd(net->skel->maps.ug_lpm);
+	size_t i = 0, j = 0;
+	int err = 0;
+
+	if (!s->sorted)
+		qsort(s->entries, s->n, sizeof(*s->entries), entry_cmp);
+	while (!err && (i < s->n || j < n)) {
+		int c = i == s->n ? 1 : j == n ? -1 : ug_lpm_key_cmp(&s->entries[i].key, &e[j].key);
+
+		if (c < 0) {
+			if (bpf_map_delete_elem(fd, &s->entries[i].key) && errno != ENOENT)
+				err = -errno;
+			i++;
+			continue;
+		}
+		if (c > 0 || memcmp(&s->entries[i].val, &e[j].val, sizeof(e[j].val))) {
+			if (bpf_map_update_elem(fd, &e[j].key, &e[j].val, BPF_ANY))
+				err = -errno;
+			else
+				(*written)++;
+		}
+		i += c == 0;
+		j++;
+	}
+	if (err) {
+		struct trie fresh = { .id = s->id, .entries = e, .n = n };
+
+		trie_delete_entries(net, &fresh);
+		trie_free(net, s);
+		return err;
+	}
+	free(s->entries);
+	s->entries = e;
+	s->n = n;
+	s->sorted = true;
+	return 0;
+}
+
+/* The owner's newest retired trie past its grace period, taken off the
+ * retired list; false if there is none. */
+static bool standby_take(struct ug_net *net, uint64_t owner, struct trie *out)
+{
+	uint64_t now = ug_now_ns();
+	size_t best = SIZE_MAX;
+
+	for (size_t i = 0; i < net->n_retired; i++) {
+		const struct trie *t = &net->retired[i];
+
+		if (t->owner == owner && trie_quiet(t, now) &&
+		    (best == SIZE_MAX || t->retired_ns > net->retired[best].retired_ns))
+			best = i;
+	}
+	if (best == SIZE_MAX)
+		return false;
+	*out = net->retired[best];
+	net->retired[best] = net->retired[--net->n_retired];
+	return true;
+}
+
+/*
+ * A trie holding the compiled rules under an id no program reads yet, for
+ * the owner to switch to: its standby brought up to date when there is one,
+ * else a fresh id written whole. *written counts the map updates. On error
+ * nothing of the new trie is left in the map.
+ */
+static int trie_build(struct ug_net *net, uint64_t owner, const struct ug_rule *rules,
+		      size_t n_rules, struct trie *out, char *why, size_t whylen, size_t *written)
+{
+	struct trie t = {};
+	int err;
+
+	if (standby_take(net, owner, &t)) {
+		struct ug_lpm_entry *e;
+		size_t n;
+
+		err = ug_compile(rules, n_rules, t.id, &e, &n, why, whylen);
+		if (err) {
+			/* Compiling does not depend on the id: keep the standby. */
+			net->retired[net->n_retired++] = t;
+			return err;
+		}
+		err = trie_rewrite(net, &t, e, n, written);
+		if (!err) {
+			t.owner = owner;
+			t.retired_ns = 0;
+			t.synced = false;
+			*out = t;
+			return 0;
+		}
+		free(e);
+		ug_log(LOG_WARNING, "net: rewriting a standby trie failed (%s); writing a new one",
+		       strerror(-err));
+		memset(&t, 0, sizeof(t));
+	}
+
+	err = ug_ids_alloc(net->trie_used, 1, N_TRIES, &t.id);
+	if (err)
+		return err;
+	err = ug_compile(rules, n_rules, t.id, &t.entries, &t.n, why, whylen);
+	if (err)
+		goto err_id;
+	err = trie_write(net, &t);
+	if (err == -ENOSPC || err == -ENOMEM || err == -E2BIG) {
+		/* The map is full: standbys are only a speed-up. */
+		retired_collect(net, true);
+		err = trie_write(net, &t);
+	}
+	if (err)
+		goto err_entries;
+	*written += t.n;
+	t.owner = owner;
+	t.sorted = true;
+	*out = t;
+	return 0;
+
+err_entries:
+	free(t.entries);
+err_id:
+	ug_ids_clear(net->trie_used, t.id);
+	return err;
+}
 
 static int prog_index(const struct ug_net *net, const char *name)
 {
@@ -376,6 +584,7 @@ static int adopt_maps(struct ug_net *net)
 		u->mode = v.mode;
 		u->deny_default = v.deny_default;
 		u->trie.id = v.trie;
+		u->trie.owner = cgid;
 		u->acct = v.acct;
 		ug_ids_set(net->acct_used, v.acct);
 		u->generation = v.generation;
@@ -687,7 +896,7 @@ static bool unit_same(const struct unit_state *s, const struct ug_net_unit *u)
 
 /* Build the unit's new trie and switch the unit to it in one map update. */
 static int unit_update(struct ug_net *net, struct unit_state *s, struct ug_net_unit *u,
-		       uint32_t generation)
+		       uint32_t generation, size_t *written)
 {
 	struct ug_unit_val val = {
 		.generation = generation,
@@ -695,32 +904,27 @@ static int unit_update(struct ug_net *net, struct unit_state *s, struct ug_net_u
 		.deny_default = u->deny_default,
 		.acct = s->acct,
 	};
-	struct trie t = {};
 	struct ug_rule *rules = NULL;
+	struct trie t = {};
 	int err;
 
-	err = ug_ids_alloc(net->trie_used, 1, N_TRIES, &t.id);
-	if (err)
-		return err;
-	err = ug_compile(u->rules, u->n_rules, t.id, &t.entries, &t.n, u->why, sizeof(u->why));
-	if (err)
-		goto err_id;
 	if (u->n_rules) {
 		rules = malloc(u->n_rules * sizeof(*rules));
-		if (!rules) {
-			err = -ENOMEM;
-			goto err_entries;
-		}
+		if (!rules)
+			return -ENOMEM;
 		memcpy(rules, u->rules, u->n_rules * sizeof(*rules));
 	}
-	err = trie_write(net, &t);
-	if (err)
-		goto err_rules;
+	err = trie_build(net, s->cgid, u->rules, u->n_rules, &t, u->why, sizeof(u->why), written);
+	if (err) {
+		free(rules);
+		return err;
+	}
 	val.trie = t.id;
 	if (bpf_map_update_elem(bpf_map__fd(net->skel->maps.ug_units), &u->cg.id, &val, BPF_ANY)) {
 		err = -errno;
-		trie_delete_entries(net, &t);
-		goto err_rules;
+		trie_free(net, &t);
+		free(rules);
+		return err;
 	}
 	/* From here on no new decision reads the old trie. */
 	retire(net, &s->trie);
@@ -733,14 +937,6 @@ static int unit_update(struct ug_net *net, struct unit_state *s, struct ug_net_u
 	s->generation = generation;
 	s->loaded = true;
 	return 0;
-
-err_rules:
-	free(rules);
-err_entries:
-	free(t.entries);
-err_id:
-	ug_ids_clear(net->trie_used, t.id);
-	return err;
 }
 
 static int set_level_mask(struct ug_net *net, uint32_t mask)
@@ -851,7 +1047,7 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n, uint32
 	uint64_t t0 = ug_now_ns();
 	int first_err = 0, err;
 	bool changed = false;
-	size_t kept, entries = 0;
+	size_t kept, written = 0;
 
 	for (size_t i = 0; i < net->n_units; i++)
 		net->units[i].seen = false;
@@ -901,7 +1097,7 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n, uint32
 		s->level = u->cg.level;
 		if (unit_same(s, u))
 			continue;
-		u->err = unit_update(net, s, u, generation);
+		u->err = unit_update(net, s, u, generation, &written);
 		if (u->err) {
 			if (!u->why[0])
 				snprintf(u->why, sizeof(u->why), "%s", strerror(-u->err));
@@ -912,7 +1108,6 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n, uint32
 		}
 		changed = true;
 		n_changed++;
-		entries += s->trie.n;
 		ug_log(LOG_INFO, "net: %s: generation %u, %zu rules, %zu trie entries", u->target,
 		       generation, u->n_rules, s->trie.n);
 	}
@@ -977,7 +1172,7 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n, uint32
 		net->generation = generation;
 		ug_log(LOG_INFO, "net: generation %u applied in %.3f ms (%u units changed, %zu "
 		       "trie entries written)", generation, (ug_now_ns() - t0) / 1e6, n_changed,
-		       entries);
+		       written);
 	}
 	return first_err;
 }
@@ -1090,6 +1285,28 @@ static void move_copies(struct ug_net *net, uint16_t old_trie, const struct ug_u
 	}
 }
 
+/* Pending policies own their tries under a name, not a cgroup id. */
+static uint64_t owner_of_name(const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		h = (h ^ *c) * 0x100000001b3ULL;
+	return h | 1ULL << 63; /* cgroup ids (inode numbers) stay below */
+}
+
+/* The owner's live trie, or NULL when the owner is gone. */
+static const struct trie *owner_trie(const struct ug_net *net, uint64_t owner)
+{
+	for (size_t i = 0; i < net->n_units; i++)
+		if (net->units[i].cgid == owner)
+			return &net->units[i].trie;
+	for (size_t i = 0; i < net->n_pending; i++)
+		if (owner_of_name(net->pending[i].name) == owner)
+			return &net->pending[i].trie;
+	return NULL;
+}
+
 static int pending_write(struct ug_net *net, struct pending_state *ps, struct ug_net_pending *p,
 			 uint32_t generation)
 {
@@ -1102,33 +1319,29 @@ static int pending_write(struct ug_net *net, struct pending_state *ps, struct ug
 	struct ug_pending_key key = {};
 	struct ug_rule *rules = NULL;
 	struct trie t = {};
+	size_t written = 0;
 	int err;
 
 	snprintf(key.name, sizeof(key.name), "%s", ps->name);
-	err = ug_ids_alloc(net->trie_used, 1, N_TRIES, &t.id);
-	if (err)
-		return err;
-	err = ug_compile(p->pol.rules, p->pol.n_rules, t.id, &t.entries, &t.n, p->pol.why,
-			 sizeof(p->pol.why));
-	if (err)
-		goto err_id;
 	if (p->pol.n_rules) {
 		rules = malloc(p->pol.n_rules * sizeof(*rules));
-		if (!rules) {
-			err = -ENOMEM;
-			goto err_entries;
-		}
+		if (!rules)
+			return -ENOMEM;
 		memcpy(rules, p->pol.rules, p->pol.n_rules * sizeof(*rules));
 	}
-	err = trie_write(net, &t);
-	if (err)
-		goto err_rules;
+	err = trie_build(net, owner_of_name(ps->name), p->pol.rules, p->pol.n_rules, &t,
+			 p->pol.why, sizeof(p->pol.why), &written);
+	if (err) {
+		free(rules);
+		return err;
+	}
 	val.val.trie = t.id;
 	if (bpf_map_update_elem(bpf_map__fd(net->skel->maps.ug_pending_net), &key, &val,
 				BPF_ANY)) {
 		err = -errno;
-		trie_delete_entries(net, &t);
-		goto err_rules;
+		trie_free(net, &t);
+		free(rules);
+		return err;
 	}
 	move_copies(net, ps->trie.id, &val.val);
 	retire(net, &ps->trie);
@@ -1142,13 +1355,6 @@ static int pending_write(struct ug_net *net, struct pending_state *ps, struct ug
 	ps->level = p->level;
 	ps->generation = generation;
 	return 0;
-err_rules:
-	free(rules);
-err_entries:
-	free(t.entries);
-err_id:
-	ug_ids_clear(net->trie_used, t.id);
-	return err;
 }
 
 /* Is an accounting slot still used by a running cgroup's state? */

@@ -68,7 +68,12 @@ struct ug_net_pending {
 int ug_net_apply_pending(struct ug_net *net, struct ug_net_pending *p, size_t n,
 			 uint32_t generation);
 
-/* Delete tries retired long enough ago that no program can still read them. */
+/*
+ * Tries retired long enough ago that no program can still read them: keep
+ * the newest of each unit (and of each policy kept by name) as its standby,
+ * synced to its live trie, so its next change writes only the difference;
+ * delete the rest. Call it about once a second.
+ */
 void ug_net_cleanup(struct ug_net *net);
 
 /* Highest generation in force (found in the maps on adoption). */

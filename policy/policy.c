@@ -550,6 +550,11 @@ static int key_cmp(const struct ug_lpm_key *a, const struct ug_lpm_key *b)
 	return memcmp(a->addr, b->addr, sizeof(a->addr));
 }
 
+int ug_lpm_key_cmp(const struct ug_lpm_key *a, const struct ug_lpm_key *b)
+{
+	return key_cmp(a, b);
+}
+
 #define CMP(a, b)                                 \
 	do {                                      \
 		if ((a) != (b))                   \

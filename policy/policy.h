@@ -119,6 +119,9 @@ struct ug_lpm_entry {
 int ug_compile(const struct ug_rule *rules, size_t n_rules, uint16_t trie,
 	       struct ug_lpm_entry **out, size_t *n_out, char *err, size_t errlen);
 
+/* The order of ug_compile()'s output: trie, dir, prefixlen, address. */
+int ug_lpm_key_cmp(const struct ug_lpm_key *a, const struct ug_lpm_key *b);
+
 /* --- LSM: paths, families ----------------------------------------------- */
 
 /*
