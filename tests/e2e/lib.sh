@@ -154,11 +154,14 @@ make_cgroup() {
 }
 
 start_agent() { # start_agent [EXTRA ARGS...]
+	# The log is appended to across restarts: wait for this agent's line.
+	local i before now
+	before=$(grep -c "agent: running" "$TMP/agent.log" 2>/dev/null || true)
 	"$AGENT" --db "$DB" --pin-dir "$PIN" -v "$@" >>"$TMP/agent.log" 2>&1 &
 	AGENT_PID=$!
-	local i
 	for i in $(seq 100); do
-		grep -q "agent: running" "$TMP/agent.log" && return 0
+		now=$(grep -c "agent: running" "$TMP/agent.log" 2>/dev/null || true)
+		[ "${now:-0}" -gt "${before:-0}" ] && return 0
 		kill -0 "$AGENT_PID" 2>/dev/null || fail "agent exited: $(tail -n 5 "$TMP/agent.log")"
 		sleep 0.05
 	done
