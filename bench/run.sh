@@ -121,6 +121,8 @@ bpftool btf dump file /sys/kernel/btf/vmlinux format c >"$TMP/vmlinux.h"
 clang -target bpf -O2 -g -Wall -Werror -I"$TMP" -c "$SRC/bench/floor.bpf.c" -o "$TMP/floor.bpf.o"
 cc -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -o "$TMP/netbench" "$SRC/bench/netbench.c"
 NB=$TMP/netbench
+cc -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$SRC/policy" -I"$SRC/bpf" -o "$TMP/lpm_floor" \
+	"$SRC/bench/lpm_floor.c" "$BUILD/libug_policy.a" -lbpf
 
 # --- cgroups: one per configuration, all at level 1 -----------------------------
 mkcg() { # VAR NAME: create $CG_ROOT/NAME, removed on exit
@@ -454,6 +456,11 @@ for ((i = 1; i <= APPLY_REPEAT; i++)); do
 	apply_rules del "$TMP/change.prefixes" 10000
 	settle
 done
+# The floor under those: compile 10 000 rules, insert 10 000 entries into a
+# fresh LPM trie, overwrite 100 (no agent; best of 5).
+say "apply floor: compiling and inserting 10000 entries"
+"$TMP/lpm_floor" 10000 5 >"$TMP/lpm_floor.out" || die "lpm_floor failed"
+
 # Errors about the benchmark's unit or the network side fail the run; others
 # (e.g. no BPF LSM on this kernel) are quoted in the report.
 ! grep -E "(ugbench.*(NOT enforced|cannot))|^net: .*(cannot|failed)" "$TMP/agent.log" >&2 ||
@@ -684,6 +691,13 @@ apply_table() {
 	echo "### Agent apply time ($APPLY_REPEAT runs each)"
 	echo
 	apply_table
+	echo
+	echo "The floor under these (\`bench/lpm_floor.c\`, no agent, best of 5): the agent's compiler"
+	echo "on 10 000 /32 rules, then one \`bpf_map_update_elem()\` per entry into a fresh LPM trie"
+	echo "of unitguard's key and value size, then 100 overwrites:"
+	echo
+	sed -E 's/entries=([0-9]+) compile_ms=([0-9.]+) insert_ms=([0-9.]+) update100_ms=([0-9.]+)/- compile \2 ms; insert \1 entries \3 ms; overwrite 100 entries \4 ms/' \
+		"$TMP/lpm_floor.out"
 	echo
 	echo "### Other figures"
 	echo
