@@ -214,6 +214,7 @@ static int retire(struct ug_net *net, struct trie *t)
 }
 
 static const struct trie *owner_trie(const struct ug_net *net, uint64_t owner);
+static int entry_cmp(const void *a, const void *b);
 static int trie_rewrite(struct ug_net *net, struct trie *s, struct ug_lpm_entry *e, size_t n,
 			size_t *written);
 
@@ -248,6 +249,8 @@ static void standby_sync(struct ug_net *net, struct trie *t, const struct trie *
 		/* Same order: the trie id is the first sort key. */
 		for (size_t i = 0; i < live->n; i++)
 			e[i].key.trie = t->id;
+		if (!live->sorted)
+			qsort(e, live->n, sizeof(*e), entry_cmp);
 	}
 	if (trie_rewrite(net, t, e, live->n, &written)) {
 		free(e); /* trie_rewrite() deleted the standby and freed its id */
