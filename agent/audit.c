@@ -285,7 +285,6 @@ static void summaries(struct ug_audit *a, int64_t now_us)
 	}
 }
 
-
 /* --- LSM events --------------------------------------------------------- */
 
 /* Texts of one LSM row, owned by the flush that builds it. */

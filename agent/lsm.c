@@ -107,13 +107,7 @@ struct ug_lsm {
 	unsigned gone_next;
 };
 
-
-
-
 /* --- tries --------------------------------------------------------------- */
-
-
-
 
 static void trie_delete_entries(struct ug_lsm *lsm, const struct trie *t)
 {

@@ -105,9 +105,6 @@ struct ug_net {
 	unsigned gone_next;
 };
 
-
-
-
 /* Sum of one ug_acct slot over all CPUs. */
 static int acct_read(const struct ug_net *net, uint16_t slot, int dir, struct ug_acct_val *sum)
 {
@@ -1251,7 +1248,6 @@ int ug_net_rule_hits(struct ug_net *net, void (*cb)(uint32_t rule_id, uint64_t h
 	free(v);
 	return 0;
 }
-
 
 static bool pending_same(const struct pending_state *ps, const struct ug_net_pending *p)
 {
