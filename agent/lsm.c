@@ -402,7 +402,6 @@ static int adopt_links(struct ug_lsm *lsm)
 	char dir[PATH_MAX], path[PATH_MAX], names[N_PROGS * 2][NAME_MAX + 1];
 	size_t n = 0;
 	struct dirent *de;
-	int err = 0;
 	DIR *d;
 
 	if (ug_pin_path(dir, sizeof(dir), lsm->pin_dir, LINKS_DIR, NULL))
@@ -417,7 +416,7 @@ static int adopt_links(struct ug_lsm *lsm)
 			snprintf(names[n++], sizeof(names[0]), "%s", de->d_name);
 	closedir(d);
 
-	for (size_t i = 0; i < n && !err; i++) {
+	for (size_t i = 0; i < n; i++) {
 		int p;
 
 		if (ug_pin_path(path, sizeof(path), dir, names[i], NULL))
@@ -432,11 +431,12 @@ static int adopt_links(struct ug_lsm *lsm)
 				       strerror(errno));
 			continue;
 		}
-		err = adopt_link(lsm, p, path);
-		if (!err)
+		/* A link that cannot be taken over stays pinned: its program
+		 * keeps enforcing from the same maps. Never a reason to stop. */
+		if (!adopt_link(lsm, p, path))
 			ug_log(LOG_INFO, "lsm: adopted the pinned %s link", names[i]);
 	}
-	return err;
+	return 0;
 }
 
 /* --- units ----------------------------------------------------------------- */

@@ -29,11 +29,13 @@
 
 #include "audit.h"
 #include "cgroup.h"
+#include "lock.h"
 #include "log.h"
 #include "lsm.h"
 #include "net.h"
 #include "policy.h"
 #include "store.h"
+#include "util.h"
 
 #define UG_DEFAULT_BPFFS "/sys/fs/bpf"
 #define UG_DEFAULT_PIN_DIR UG_DEFAULT_BPFFS "/unitguard"
@@ -87,6 +89,7 @@ struct agent {
 	uint64_t last_stats_us;
 	int64_t started_us;
 	uint32_t generation; /* last generation put in force, network and LSM alike */
+	int store_lock, pin_lock; /* held while we run: one agent per store and per pins */
 	/* Units for which we keep a systemd drop-in (BPFProgram=). */
 	char (*dropins)[TARGET_MAX];
 	size_t n_dropins;
@@ -1154,6 +1157,46 @@ static int ensure_bpffs(const char *pin_dir)
 	return 0;
 }
 
+/*
+ * One agent per store and per pin directory: a second one would adopt the
+ * first one's pins and overwrite its policy. The locks are held until exit.
+ */
+static int take_locks(struct agent *ag)
+{
+	char path[PATH_MAX], dir[PATH_MAX];
+	pid_t holder;
+	int err;
+
+	snprintf(dir, sizeof(dir), "%s", ag->db_path);
+	if (ug_lock_path(ag->db_path, path, sizeof(path))) {
+		ug_log(LOG_ERR, "agent: --db path too long");
+		return -ENAMETOOLONG;
+	}
+	err = ug_mkdir_p(dirname(dir));
+	if (!err)
+		err = ug_lock_take(path, false, &ag->store_lock, &holder);
+	if (err == -EBUSY) {
+		ug_log(LOG_ERR, "unitguardd: the store %s is in use by another unitguardd (pid %d); "
+		       "not starting", ag->db_path, (int)holder);
+		return err;
+	}
+	if (err) {
+		ug_log(LOG_ERR, "agent: cannot lock %s: %s", path, strerror(-err));
+		return err;
+	}
+	err = ug_mkdir_p(ag->pin_dir);
+	if (!err)
+		err = ug_lock_take(ag->pin_dir, true, &ag->pin_lock, &holder);
+	if (err == -EBUSY) {
+		ug_log(LOG_ERR, "unitguardd: the pin directory %s is in use by another unitguardd "
+		       "(pid %d); not starting", ag->pin_dir, (int)holder);
+		return err;
+	}
+	if (err)
+		ug_log(LOG_ERR, "agent: cannot lock %s: %s", ag->pin_dir, strerror(-err));
+	return err;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -1264,6 +1307,9 @@ int main(int argc, char **argv)
 		       strerror(-err));
 		return 1;
 	}
+	err = take_locks(&ag);
+	if (err)
+		return 1;
 	err = ug_cgroup_root(ag.cgroot, sizeof(ag.cgroot));
 	if (err) {
 		ug_log(LOG_ERR, "cgroup: no cgroup2 hierarchy is mounted: network policy CANNOT be "
@@ -1295,8 +1341,11 @@ int main(int argc, char **argv)
 	if (err)
 		goto out_store;
 	err = ug_net_open(ag.pin_dir, on_event, &ag, &ag.net);
-	if (err)
+	if (err) {
+		ug_log(LOG_ERR, "agent: cannot load the network programs (%s); exiting. What is "
+		       "pinned keeps enforcing.", strerror(-err));
 		goto out_audit;
+	}
 	ag.generation = ug_net_generation(ag.net);
 	/* Probe and say: without BPF LSM the network side still enforces. */
 	err = ug_lsm_probe(ag.lsm_why, sizeof(ag.lsm_why));

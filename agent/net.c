@@ -464,12 +464,17 @@ static struct attachment *att_add(struct ug_net *net, uint64_t cgid)
 	return a;
 }
 
-/* Take over the links an earlier agent pinned: point each at our program. */
+/*
+ * Take over the links an earlier agent pinned: point each at our program.
+ * Whatever state they are in, one cgroup's links never stop the agent: a
+ * link whose cgroup is gone (the unit stopped while no agent ran: the kernel
+ * says ENOLINK) is dropped; one that cannot be switched keeps its old
+ * program, which still enforces from the same pinned maps.
+ */
 static int adopt_links(struct ug_net *net)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
 	struct dirent *de;
-	int err = 0;
 	DIR *d;
 
 	if (ug_pin_path(dir, sizeof(dir), net->pin_dir, "links", NULL))
@@ -477,9 +482,10 @@ static int adopt_links(struct ug_net *net)
 	d = opendir(dir);
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
-	while (!err && (de = readdir(d))) {
+	while ((de = readdir(d))) {
 		struct attachment *a;
 		struct dirent *le;
+		unsigned kept = 0, dropped = 0;
 		char *end;
 		uint64_t cgid;
 		DIR *ld;
@@ -488,67 +494,75 @@ static int adopt_links(struct ug_net *net)
 			continue;
 		errno = 0;
 		cgid = strtoull(de->d_name, &end, 10);
-		if (errno || *end || !cgid) {
+		if (errno || *end || !cgid ||
+		    ug_pin_path(path, sizeof(path), dir, de->d_name, NULL)) {
 			ug_log(LOG_WARNING, "net: ignoring unexpected pin %s/%s", dir, de->d_name);
+			continue;
+		}
+		ld = opendir(path);
+		if (!ld) {
+			ug_log(LOG_WARNING, "net: cannot read %s: %s", path, strerror(errno));
 			continue;
 		}
 		a = att_add(net, cgid);
 		if (!a) {
-			err = -ENOMEM;
-			break;
-		}
-		if (ug_pin_path(path, sizeof(path), dir, de->d_name, NULL)) {
-			err = -ENAMETOOLONG;
-			break;
-		}
-		ld = opendir(path);
-		if (!ld) {
-			err = -errno;
-			break;
+			closedir(ld);
+			closedir(d);
+			return -ENOMEM;
 		}
 		while ((le = readdir(ld))) {
 			char lpath[PATH_MAX];
 			struct bpf_link *link;
-			int i;
+			int i, err;
 
-			if (le->d_name[0] == '.')
+			if (le->d_name[0] == '.' ||
+			    ug_pin_path(lpath, sizeof(lpath), path, le->d_name, NULL))
 				continue;
-			if (ug_pin_path(lpath, sizeof(lpath), path, le->d_name, NULL)) {
-				err = -ENAMETOOLONG;
-				break;
-			}
-			i = prog_index(net, le->d_name);
 			link = bpf_link__open(lpath);
 			if (!link) {
-				err = -errno;
-				ug_log(LOG_ERR, "net: cannot open pinned link %s: %s", lpath,
-				       strerror(-err));
-				break;
+				ug_log(LOG_WARNING, "net: cannot open pinned link %s (%s): removing "
+				       "the pin", lpath, strerror(errno));
+				unlink(lpath);
+				continue;
 			}
-			if (i < 0) {
+			i = prog_index(net, le->d_name);
+			if (i < 0 || a->links[i]) {
 				/* A program this build no longer has: its link would
 				 * judge with stale code. */
-				ug_log(LOG_WARNING, "net: detaching unknown pinned program %s",
-				       lpath);
+				ug_log(LOG_WARNING, "net: detaching unknown pinned program %s", lpath);
+				bpf_link__detach(link);
 				bpf_link__unpin(link);
 				bpf_link__destroy(link);
 				continue;
 			}
 			err = bpf_link__update_program(link, net->progs[i]);
-			if (err) {
-				ug_log(LOG_ERR, "net: cannot switch pinned link %s to the new program: %s",
-				       lpath, strerror(-err));
-				bpf_link__disconnect(link);
+			if (err == -ENOLINK) {
+				bpf_link__unpin(link);
 				bpf_link__destroy(link);
-				break;
+				dropped++;
+				continue;
 			}
+			if (err)
+				ug_log(LOG_WARNING, "net: cannot switch pinned link %s to the new "
+				       "program (%s): the old program keeps enforcing", lpath,
+				       strerror(-err));
 			a->links[i] = link;
+			kept++;
 		}
 		closedir(ld);
-		ug_log(LOG_INFO, "net: adopted the programs attached to cgroup %" PRIu64, cgid);
+		if (dropped)
+			ug_log(LOG_INFO, "net: cgroup %" PRIu64 " is gone: dropped its %u pinned "
+			       "links", cgid, dropped);
+		if (kept) {
+			ug_log(LOG_INFO, "net: adopted the programs attached to cgroup %" PRIu64,
+			       cgid);
+		} else {
+			rmdir(path);
+			net->n_att--; /* a is the last one: nothing of it is left */
+		}
 	}
 	closedir(d);
-	return err;
+	return 0;
 }
 
 /* Rebuild per-unit state from the pinned maps: tries still in use, and

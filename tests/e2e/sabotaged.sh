@@ -10,7 +10,7 @@ rc=$?
 printf '%s\n' "$out" | grep -v '^libbpf' | tail -n 5
 [ $rc = 77 ] && exit 77
 if [ $rc = 1 ] && grep -q '^SABOTAGE:' <<<"$out" &&
-	grep -qE "^FAIL: .*(expected '(EPERM|ETIMEDOUT)', got '(ok|ECONNREFUSED)'|attached: )" <<<"$out"; then
+	grep -qE "^FAIL: .*(expected '(EPERM|ETIMEDOUT)', got '(ok|ECONNREFUSED)'|never printed '(EPERM|ETIMEDOUT)' \(last: '(ok|ECONNREFUSED)'\)|attached: )" <<<"$out"; then
 	echo "PASS: $test fails when its programs are not attached"
 	exit 0
 fi
