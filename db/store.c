@@ -11,6 +11,7 @@
  * A handle is not thread safe (errmsg lives in it); give each thread its own.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -338,6 +339,30 @@ static const char *const migrations[] = {
 	"END;\n"
 	"\n"
 	"PRAGMA user_version = 3;\n",
+
+	/* 3 -> 4
+	 * rev: bumped by every change to a unit's rules, whoever makes it, so the
+	 * agent re-reads (and recompiles) only the units a change touched.
+	 * status.state: what the CLI reports when it waits for a change to be in
+	 * force (enforced, waiting, refused, unresolved, partial). */
+	"ALTER TABLE units ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;\n"
+	/* A rev bump is part of a rules change, which bumps policy_version itself. */
+	"DROP TRIGGER units_au;\n"
+	"CREATE TRIGGER units_au AFTER UPDATE ON units WHEN OLD.rev IS NEW.rev BEGIN\n"
+	"	UPDATE meta SET value = value + 1 WHERE key = 'policy_version';\n"
+	"END;\n"
+	"CREATE TRIGGER rules_rev_ai AFTER INSERT ON rules BEGIN\n"
+	"	UPDATE units SET rev = rev + 1 WHERE id = NEW.unit_id;\n"
+	"END;\n"
+	"CREATE TRIGGER rules_rev_au AFTER UPDATE ON rules BEGIN\n"
+	"	UPDATE units SET rev = rev + 1 WHERE id IN (OLD.unit_id, NEW.unit_id);\n"
+	"END;\n"
+	"CREATE TRIGGER rules_rev_ad AFTER DELETE ON rules BEGIN\n"
+	"	UPDATE units SET rev = rev + 1 WHERE id = OLD.unit_id;\n"
+	"END;\n"
+	"ALTER TABLE status ADD COLUMN state TEXT;\n"
+	"\n"
+	"PRAGMA user_version = 4;\n",
 };
 
 #define UG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1009,6 +1034,28 @@ finalize:
 	return ret;
 }
 
+static int rule_rows(struct ug_store *st, sqlite3_stmt *stmt, ug_store_rule_cb cb, void *ctx);
+
+int ug_store_unit_rules(struct ug_store *st, int64_t unit_id, ug_store_rule_cb cb, void *ctx)
+{
+	static const char sql[] =
+		"SELECT r.id, u.target, r.direction, r.action, r.prefix, r.proto, r.port_lo,\n"
+		"	r.port_hi, r.comment, r.created_at, r.access\n"
+		"FROM rules r JOIN units u ON u.id = r.unit_id\n"
+		"WHERE r.unit_id = ?1\n"
+		"ORDER BY r.id";
+	sqlite3_stmt *stmt = NULL;
+	int ret;
+
+	if (!st || !cb)
+		return -EINVAL;
+	ret = prepare(st, sql, &stmt);
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(stmt, 1, unit_id);
+	return rule_rows(st, stmt, cb, ctx);
+}
+
 int ug_store_rules(struct ug_store *st, const char *target, ug_store_rule_cb cb, void *ctx)
 {
 	/* Two texts rather than "?1 IS NULL OR ...", which would keep the planner off the
@@ -1025,8 +1072,7 @@ int ug_store_rules(struct ug_store *st, const char *target, ug_store_rule_cb cb,
 		"WHERE u.target = ?1\n"
 		"ORDER BY u.target, r.id";
 	sqlite3_stmt *stmt = NULL;
-	struct ug_store_rule r;
-	int rc, ret;
+	int ret;
 
 	if (!st || !cb)
 		return -EINVAL;
@@ -1035,6 +1081,14 @@ int ug_store_rules(struct ug_store *st, const char *target, ug_store_rule_cb cb,
 		return ret;
 	if (target)
 		sqlite3_bind_text(stmt, 1, target, -1, SQLITE_STATIC);
+	return rule_rows(st, stmt, cb, ctx);
+}
+
+/* Step a rules query, call cb per row; finalizes stmt. */
+static int rule_rows(struct ug_store *st, sqlite3_stmt *stmt, ug_store_rule_cb cb, void *ctx)
+{
+	struct ug_store_rule r;
+	int rc, ret;
 
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		r = (struct ug_store_rule){
@@ -1313,7 +1367,7 @@ rollback:
 int ug_store_units(struct ug_store *st, ug_store_unit_cb cb, void *ctx)
 {
 	static const char sql[] =
-		"SELECT id, target, mode, default_egress, default_ingress, harden FROM units\n"
+		"SELECT id, target, mode, default_egress, default_ingress, harden, rev FROM units\n"
 		"ORDER BY target";
 	sqlite3_stmt *stmt = NULL;
 	struct ug_store_unit u;
@@ -1332,6 +1386,7 @@ int ug_store_units(struct ug_store *st, ug_store_unit_cb cb, void *ctx)
 			.default_egress = column_text(stmt, 3),
 			.default_ingress = column_text(stmt, 4),
 			.harden = column_text(stmt, 5),
+			.rev = sqlite3_column_int64(stmt, 6),
 		};
 		ret = cb(&u, ctx);
 		if (ret)
@@ -1446,6 +1501,7 @@ static int bind_status(struct ug_store *st, sqlite3_stmt *stmt, const void *rows
 	bind_text_or_null(stmt, 6, s->programs);
 	sqlite3_bind_int(stmt, 7, s->enforced ? 1 : 0);
 	bind_text_or_null(stmt, 8, s->reason);
+	bind_text_or_null(stmt, 9, s->state);
 	return 0;
 }
 
@@ -1454,13 +1510,78 @@ int ug_store_status_replace(struct ug_store *st, const struct ug_store_status *r
 {
 	static const char sql[] =
 		"INSERT INTO status (target, cgroup, cgroup_id, mode, generation, programs,\n"
-		"	enforced, reason)\n"
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+		"	enforced, reason, state)\n"
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
 	if (!st || (n && !rows))
 		return -EINVAL;
 	return insert_rows(st, "DELETE FROM status", sql, "replace status", rows, n,
 			   bind_status);
+}
+
+int ug_store_pass_commit(struct ug_store *st, const struct ug_store_status *rows, size_t n,
+			 const char *const *gone, size_t n_gone, int64_t applied_version,
+			 uint32_t generation)
+{
+	static const char upsert[] =
+		"INSERT INTO status (target, cgroup, cgroup_id, mode, generation, programs,\n"
+		"	enforced, reason, state)\n"
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)\n"
+		"ON CONFLICT (target) DO UPDATE SET cgroup = excluded.cgroup,\n"
+		"	cgroup_id = excluded.cgroup_id, mode = excluded.mode,\n"
+		"	generation = excluded.generation, programs = excluded.programs,\n"
+		"	enforced = excluded.enforced, reason = excluded.reason,\n"
+		"	state = excluded.state, updated_at = excluded.updated_at";
+	static const char del[] = "DELETE FROM status WHERE target = ?1";
+	static const char kv[] =
+		"INSERT INTO agent_state (key, value) VALUES (?1, ?2)\n"
+		"ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+	sqlite3_stmt *stmt = NULL;
+	char text[32];
+	int rc, ret;
+
+	if (!st || (n && !rows) || (n_gone && !gone))
+		return -EINVAL;
+	ret = tx_begin(st);
+	if (ret)
+		return ret;
+	ret = prepare(st, upsert, &stmt);
+	for (size_t i = 0; !ret && i < n; i++) {
+		ret = bind_status(st, stmt, rows, i);
+		if (!ret && (rc = sqlite3_step(stmt)) != SQLITE_DONE)
+			ret = fail(st, rc, "write status");
+		sqlite3_reset(stmt);
+	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (!ret)
+		ret = prepare(st, del, &stmt);
+	for (size_t i = 0; !ret && i < n_gone; i++) {
+		sqlite3_bind_text(stmt, 1, gone[i], -1, SQLITE_STATIC);
+		if ((rc = sqlite3_step(stmt)) != SQLITE_DONE)
+			ret = fail(st, rc, "delete status");
+		sqlite3_reset(stmt);
+	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (!ret)
+		ret = prepare(st, kv, &stmt);
+	for (int k = 0; !ret && k < 2; k++) {
+		snprintf(text, sizeof(text), "%" PRId64,
+			 k ? (int64_t)generation : applied_version);
+		sqlite3_bind_text(stmt, 1, k ? "generation" : "applied_version", -1,
+				  SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 2, text, -1, SQLITE_TRANSIENT);
+		if ((rc = sqlite3_step(stmt)) != SQLITE_DONE)
+			ret = fail(st, rc, "write agent state");
+		sqlite3_reset(stmt);
+	}
+	sqlite3_finalize(stmt);
+	if (!ret)
+		ret = tx_commit(st);
+	if (ret)
+		tx_rollback(st);
+	return ret;
 }
 
 /* Ordered by target. Strings are valid only during the callback; a non-zero return from cb
@@ -1469,7 +1590,7 @@ int ug_store_status_list(struct ug_store *st, ug_store_status_cb cb, void *ctx)
 {
 	static const char sql[] =
 		"SELECT target, cgroup, cgroup_id, mode, generation, programs, enforced, reason,\n"
-		"	updated_at\n"
+		"	updated_at, state\n"
 		"FROM status ORDER BY target";
 	sqlite3_stmt *stmt = NULL;
 	struct ug_store_status s;
@@ -1491,6 +1612,7 @@ int ug_store_status_list(struct ug_store *st, ug_store_status_cb cb, void *ctx)
 			.enforced = sqlite3_column_int(stmt, 6) != 0,
 			.reason = column_text(stmt, 7),
 			.updated_at = column_text(stmt, 8),
+			.state = column_text(stmt, 9),
 		};
 		ret = cb(&s, ctx);
 		if (ret)

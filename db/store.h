@@ -72,6 +72,8 @@ struct ug_store_rule {
  * the walk and is returned. Ordered by target, then id. target NULL: all. */
 typedef int (*ug_store_rule_cb)(const struct ug_store_rule *r, void *ctx);
 int ug_store_rules(struct ug_store *st, const char *target, ug_store_rule_cb cb, void *ctx);
+/* The rules of the units row with this id, ordered by id. */
+int ug_store_unit_rules(struct ug_store *st, int64_t unit_id, ug_store_rule_cb cb, void *ctx);
 
 /* One audit record. Strings may be NULL (stored as NULL). */
 struct ug_audit_row {
@@ -119,6 +121,7 @@ struct ug_store_unit {
 	const char *default_egress;  /* "allow" | "deny" */
 	const char *default_ingress; /* "allow" | "deny" */
 	const char *harden;          /* canonical comma list (ug_harden_format), "" for none */
+	int64_t rev;                 /* bumped by every change to the unit's rules (read only) */
 };
 
 /* Creates the units row if needed; a NULL field keeps its current value (or
@@ -146,12 +149,23 @@ struct ug_store_status {
 	uint32_t generation;
 	const char *programs;   /* e.g. "connect4,connect6,sendmsg4,..."; NULL: none here */
 	int enforced;           /* 1: its policy is in the kernel */
+	const char *state;      /* "enforced" | "waiting" (not running; kept for its next
+				 * start) | "partial" | "refused" | "unresolved" */
 	const char *reason;     /* why not (or what is partial); NULL when fully enforced */
 	const char *updated_at; /* filled by the store on read */
 };
 
 /* Replace all status rows in one transaction. */
 int ug_store_status_replace(struct ug_store *st, const struct ug_store_status *rows, size_t n);
+/*
+ * The end of one agent pass, in one transaction: status rows written (upsert
+ * by target), rows of targets that are gone deleted, and agent_state's
+ * applied_version (the policy_version this pass put in force: what
+ * `unitguardctl` waits for) and generation set.
+ */
+int ug_store_pass_commit(struct ug_store *st, const struct ug_store_status *rows, size_t n,
+			 const char *const *gone, size_t n_gone, int64_t applied_version,
+			 uint32_t generation);
 typedef int (*ug_store_status_cb)(const struct ug_store_status *s, void *ctx);
 int ug_store_status_list(struct ug_store *st, ug_store_status_cb cb, void *ctx);
 

@@ -161,7 +161,7 @@ static void test_create_and_reopen(void **state)
 	assert_int_equal(stat(f->path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0600);
 
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
 	mode = raw_text(f->path, "PRAGMA journal_mode");
 	assert_string_equal(mode, "wal");
 	free(mode);
@@ -173,7 +173,7 @@ static void test_create_and_reopen(void **state)
 			 10);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE type = "
 					  "'trigger'"),
-			 10);
+			 13);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE type = "
 					  "'index' AND name = 'accounting_unit_time'"),
 			 1);
@@ -197,7 +197,7 @@ static void test_create_and_reopen(void **state)
 	ug_store_close(f->st);
 	f->st = NULL;
 	assert_int_equal(ug_store_open(f->path, UG_STORE_CREATE, &f->st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
 	assert_int_equal(policy_version(f->st), 2);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM meta"), 1);
 }
@@ -266,14 +266,14 @@ static void test_newer_version_refused(void **state)
 
 	ug_store_close(f->st);
 	f->st = NULL;
-	raw_exec(f->path, "PRAGMA user_version = 4");
+	raw_exec(f->path, "PRAGMA user_version = 5");
 	assert_int_equal(ug_store_open(f->path, 0, &st, err, sizeof(err)), -EPROTO);
 	assert_null(st);
-	assert_string_equal(err, "store schema version 4 is newer than this build (3)");
+	assert_string_equal(err, "store schema version 5 is newer than this build (4)");
 	assert_int_equal(ug_store_open(f->path, UG_STORE_CREATE, &st, NULL, 0), -EPROTO);
 	assert_null(st);
 	/* Refusing must not touch the store. */
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 5);
 }
 
 static void test_not_a_database(void **state)
@@ -875,7 +875,7 @@ static void test_migrate_from_v1(void **state)
 
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 4);
 	/* Adding columns and rebuilding rules are not policy changes. */
 	assert_int_equal(policy_version(st), 2);
 
@@ -907,7 +907,7 @@ static void test_migrate_from_v1(void **state)
 
 	/* Reopening does not migrate again. */
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 4);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM rules"), 2);
 	assert_int_equal(policy_version(st), 3);
 	ug_store_close(st);
@@ -941,7 +941,7 @@ static void test_migration_failure_rolls_back(void **state)
 
 	raw_exec(path, "DROP TABLE status");
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 4);
 	ug_store_close(st);
 }
 
@@ -1517,7 +1517,7 @@ static void test_migrate_from_v2(void **state)
 
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 4);
 	/* The rebuild copied rows, it did not change policy. */
 	assert_int_equal(policy_version(st), v);
 
@@ -1568,7 +1568,7 @@ static void test_migrate_from_v2(void **state)
 	t = raw_text(path, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
 			   "WHERE type = 'trigger' AND tbl_name = 'rules' ORDER BY name)");
 	assert_string_equal(t, "rules_ad,rules_ai,rules_au,rules_kind_bi,rules_kind_bu,"
-			       "rules_ports_bi,rules_ports_bu");
+			       "rules_ports_bi,rules_ports_bu,rules_rev_ad,rules_rev_ai,rules_rev_au");
 	free(t);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
 				       "AND name = 'rules_unit_id' AND tbl_name = 'rules'"),
@@ -1620,7 +1620,7 @@ static void test_migrate_from_v2(void **state)
 
 	/* Reopening does not migrate again. */
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 4);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM rules"), 3);
 	assert_int_equal(add_rule(st, "web.service", "bind", "deny", "0.0.0.0/0", &id), 0);
 	assert_int_equal(id, 8);
@@ -1705,7 +1705,7 @@ static void test_migrate_v2_dangling_rule(void **state)
 	/* Fixed by hand, the store opens. */
 	raw_exec(path, "DELETE FROM rules WHERE id = 2");
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 4);
 	assert_int_equal(raw_int(path, "SELECT seq FROM sqlite_sequence WHERE name = 'rules'"), 2);
 	ug_store_close(st);
 }
@@ -1742,7 +1742,7 @@ static void test_migrate_v2_failure_rolls_back(void **state)
 
 	raw_exec(path, "DROP TABLE rules_new");
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 3);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 4);
 	ug_store_close(st);
 }
 
@@ -2311,6 +2311,101 @@ static void test_generations(void **state)
 	assert_int_equal(policy_version(f->st), 0);
 }
 
+/* --- v4: per-unit revision, rules by unit, the pass commit ----------------------------------- */
+
+static int64_t unit_rev(const char *path, const char *target)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT rev FROM units WHERE target = '%s'", target);
+	return raw_int(path, sql);
+}
+
+static int count_rule(const struct ug_store_rule *r, void *ctx)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void test_unit_rev(void **state)
+{
+	struct fixture *f = *state;
+	int64_t id1, id2, web_id, v;
+	int n = 0;
+
+	assert_int_equal(add_rule(f->st, "web.service", "egress", "deny", "10.0.0.0/8", &id1), 0);
+	assert_int_equal(unit_rev(f->path, "web.service"), 1);
+	assert_int_equal(add_rule(f->st, "web.service", "egress", "deny", "10.1.0.0/16", &id2), 0);
+	assert_int_equal(add_rule(f->st, "api.service", "egress", "deny", "10.1.0.0/16", NULL), 0);
+	assert_int_equal(unit_rev(f->path, "web.service"), 2);
+	assert_int_equal(unit_rev(f->path, "api.service"), 1);
+	/* Settings are not rules: policy_version moves, rev does not. */
+	v = policy_version(f->st);
+	assert_int_equal(ug_store_unit_set(f->st, "web.service", "audit", NULL, NULL, NULL), 0);
+	assert_int_equal(policy_version(f->st), v + 1);
+	assert_int_equal(unit_rev(f->path, "web.service"), 2);
+	/* One rule change bumps policy_version once, even with the rev trigger. */
+	assert_int_equal(ug_store_rule_del(f->st, id1), 0);
+	assert_int_equal(policy_version(f->st), v + 2);
+	assert_int_equal(unit_rev(f->path, "web.service"), 3);
+	/* A raw sqlite3 session too. */
+	raw_exec(f->path, "UPDATE rules SET prefix = '10.2.0.0/16' WHERE direction = 'egress' AND "
+			  "prefix = '10.1.0.0/16' AND unit_id = (SELECT id FROM units WHERE "
+			  "target = 'api.service')");
+	assert_int_equal(unit_rev(f->path, "api.service"), 2);
+	assert_int_equal(unit_rev(f->path, "web.service"), 3);
+
+	web_id = raw_int(f->path, "SELECT id FROM units WHERE target = 'web.service'");
+	assert_int_equal(ug_store_unit_rules(f->st, web_id, count_rule, &n), 0);
+	assert_int_equal(n, 1);
+	n = 0;
+	assert_int_equal(ug_store_unit_rules(f->st, web_id + 100, count_rule, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(ug_store_unit_rules(f->st, web_id, NULL, NULL), -EINVAL);
+	(void)id2;
+}
+
+static void test_pass_commit(void **state)
+{
+	struct fixture *f = *state;
+	const struct ug_store_status rows[] = {
+		{ .target = "a.service", .enforced = 1, .state = "enforced", .generation = 3 },
+		{ .target = "b.service", .state = "waiting", .reason = "not running" },
+	};
+	struct ug_store_status again = { .target = "a.service", .state = "refused",
+					 .reason = "too many rules" };
+	const char *gone[] = { "b.service", "never.service" };
+	char buf[32];
+
+	assert_int_equal(ug_store_pass_commit(f->st, rows, 2, NULL, 0, 17, 3), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM status"), 2);
+	assert_int_equal(ug_store_agent_get(f->st, "applied_version", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "17");
+	assert_int_equal(ug_store_agent_get(f->st, "generation", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "3");
+	/* Upsert one, delete one that exists and one that does not. */
+	assert_int_equal(ug_store_pass_commit(f->st, &again, 1, gone, 2, 18, 4), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM status"), 1);
+	buf[0] = '\0';
+	{
+		char *t = raw_text(f->path, "SELECT state || '|' || reason || '|' || enforced FROM "
+					    "status WHERE target = 'a.service'");
+
+		assert_string_equal(t, "refused|too many rules|0");
+		free(t);
+	}
+	/* All or nothing: a row without a target fails the whole pass. */
+	{
+		struct ug_store_status bad[2] = { rows[0], { .target = NULL } };
+
+		assert_int_equal(ug_store_pass_commit(f->st, bad, 2, NULL, 0, 19, 5), -EINVAL);
+		assert_int_equal(ug_store_agent_get(f->st, "applied_version", buf, sizeof(buf)),
+				 0);
+		assert_string_equal(buf, "18");
+		assert_int_equal(raw_int(f->path, "SELECT count(*) FROM status"), 1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2336,6 +2431,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_port_triggers_raw, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unit_set, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_units_listing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unit_rev, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pass_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v2, setup, teardown),
