@@ -96,6 +96,7 @@ struct ug_lsm {
 	uint8_t trie_used[N_TRIES / 8];
 	uint32_t generation;
 	uint32_t last_changed; /* units changed by the last apply */
+	uint32_t pending_changed; /* by the last apply_pending */
 	uint32_t level_mask;
 	/* Names of policy cgroups removed recently: their denials may still sit
 	 * in the ring buffer. */
@@ -1028,6 +1029,14 @@ int ug_lsm_apply(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n,
 		s->seen = true;
 		snprintf(s->target, sizeof(s->target), "%s", u->target);
 		s->level = u->cg.level;
+		if (u->keep) {
+			if (s->loaded)
+				continue;
+			u->err = -ESTALE;
+			snprintf(u->why, sizeof(u->why), "its policy must be compiled again");
+			first_err = first_err ?: u->err;
+			continue;
+		}
 		if (pol_same(s->loaded, &s->val, s->paths, s->n_paths, u))
 			continue;
 		u->err = unit_update(lsm, s, u, generation);
@@ -1206,6 +1215,7 @@ int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 		free(rt);
 		return -ENOMEM;
 	}
+	lsm->pending_changed = 0;
 	for (size_t i = 0; i < lsm->n_pending; i++)
 		lsm->pending[i].seen = false;
 
@@ -1250,6 +1260,15 @@ int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 		ps->seen = true;
 		if (u->target)
 			snprintf(ps->target, sizeof(ps->target), "%s", u->target);
+		if (u->keep) {
+			if (ps->loaded && ps->parent_cgid == p[i].parent_cgid &&
+			    ps->level == p[i].level)
+				continue;
+			u->err = -ESTALE;
+			snprintf(u->why, sizeof(u->why), "its policy must be compiled again");
+			first_err = first_err ?: u->err;
+			continue;
+		}
 		if (ps->parent_cgid == p[i].parent_cgid && ps->level == p[i].level &&
 		    pol_same(ps->loaded, &ps->val, ps->paths, ps->n_paths, u))
 			continue;
@@ -1309,6 +1328,7 @@ int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 		ps->level = p[i].level;
 		ps->loaded = true;
 		changed = true;
+		lsm->pending_changed++;
 		ug_log(LOG_INFO, "lsm: %s: kept for its next start as %s, generation %u, %zu path "
 		       "rules, %zu trie entries", ps->target, ps->name, generation, u->n_paths,
 		       ps->trie.n);
@@ -1353,6 +1373,7 @@ int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 		retire(lsm, &ps->trie);
 		free(ps->paths);
 		changed = true;
+		lsm->pending_changed++;
 	}
 	lsm->n_pending = kept;
 
@@ -1378,6 +1399,11 @@ uint32_t ug_lsm_generation(const struct ug_lsm *lsm)
 uint32_t ug_lsm_units_changed(const struct ug_lsm *lsm)
 {
 	return lsm->last_changed;
+}
+
+uint32_t ug_lsm_pending_changed(const struct ug_lsm *lsm)
+{
+	return lsm->pending_changed;
 }
 
 /* A cgroup the cgroup_mkdir program gave a pending entry's policy, that the

@@ -27,6 +27,8 @@ struct ug_lsm_unitpol {
 	uint64_t deny_families; /* bit F: AF F denied */
 	const struct ug_path_rule *paths; /* own and inherited, deterministic order */
 	size_t n_paths;
+	bool keep;              /* unchanged since the last apply: paths not given (-ESTALE
+				   if the loader does not have it) */
 	int err;                /* out: 0, or why this unit's LSM policy is not in force */
 	char why[160];          /* out: the same as text */
 };
@@ -79,6 +81,7 @@ int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 
 uint32_t ug_lsm_generation(const struct ug_lsm *lsm); /* highest in the maps */
 uint32_t ug_lsm_units_changed(const struct ug_lsm *lsm); /* by the last apply */
+uint32_t ug_lsm_pending_changed(const struct ug_lsm *lsm); /* by the last apply_pending */
 uint32_t ug_lsm_unit_generation(const struct ug_lsm *lsm, uint64_t cgid);
 const char *ug_lsm_target(const struct ug_lsm *lsm, uint64_t cgid);
 /* Comma list of the attached hook programs, "" if none. */

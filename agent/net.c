@@ -92,6 +92,7 @@ struct ug_net {
 	size_t n_pending;
 	uint32_t generation;
 	uint32_t last_changed; /* units changed by the last apply */
+	uint32_t pending_changed; /* policies by name changed by the last apply_pending */
 	uint32_t level_mask;
 	/* Names of policy cgroups removed recently: their denials may still sit
 	 * in the ring buffer. */
@@ -678,7 +679,8 @@ static int attach_tracepoints(struct ug_net *net)
 		    /* bpffs refuses names with a dot */
 		    (size_t)snprintf(tmp, sizeof(tmp), "%s_new", path) >= sizeof(tmp))
 			return -ENAMETOOLONG;
-		old = bpf_link__open(path); /* NULL on first start */
+		/* None on first start: a normal state, not a libbpf error. */
+		old = access(path, F_OK) ? NULL : bpf_link__open(path);
 		link = bpf_program__attach(tps[i]);
 		if (!link) {
 			err = -errno;
@@ -702,73 +704,28 @@ static int attach_tracepoints(struct ug_net *net)
 	return 0;
 }
 
-/* systemd attaches pinned programs itself (BPFProgram=) when it creates a
- * unit's cgroup: pin ours where the drop-ins point. */
-static int pin_programs(struct ug_net *net)
+/*
+ * Earlier builds pinned the programs under progs/ for systemd's BPFProgram=
+ * drop-ins. Programs are now attached by the agent only (at the parents of
+ * guarded units), so a stale copy there could only be attached a second
+ * time by a unit that still has an old drop-in: remove it.
+ */
+const char *const ug_net_prog_names = "connect4,connect6,sendmsg4,sendmsg6,bind4,bind6,"
+				       "egress_skb,ingress_skb";
+
+static void unpin_old_programs(struct ug_net *net)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
-	int err;
+	struct dirent *de;
+	DIR *d;
 
-	if (ug_pin_path(dir, sizeof(dir), net->pin_dir, "progs", NULL))
-		return -ENAMETOOLONG;
-	err = ug_mkdir_p(dir);
-	if (err)
-		return err;
-	for (int i = 0; i < N_PROGS; i++) {
-		if (ug_pin_path(path, sizeof(path), dir, bpf_program__name(net->progs[i]), NULL))
-			return -ENAMETOOLONG;
-		unlink(path); /* an earlier agent's: cgroups using it keep it */
-		err = bpf_program__pin(net->progs[i], path);
-		if (err) {
-			ug_log(LOG_ERR, "net: failed to pin %s: %s", path, strerror(-err));
-			return err;
-		}
-	}
-	return 0;
-}
-
-int ug_net_prog_path(const struct ug_net *net, int i, char *buf, size_t len, const char **type)
-{
-	static const char *const types[] = {
-		[BPF_CGROUP_INET4_CONNECT] = "connect4", [BPF_CGROUP_INET6_CONNECT] = "connect6",
-		[BPF_CGROUP_UDP4_SENDMSG] = "sendmsg4", [BPF_CGROUP_UDP6_SENDMSG] = "sendmsg6",
-		[BPF_CGROUP_INET4_BIND] = "bind4", [BPF_CGROUP_INET6_BIND] = "bind6",
-		[BPF_CGROUP_INET_EGRESS] = "egress", [BPF_CGROUP_INET_INGRESS] = "ingress",
-	};
-	enum bpf_attach_type t;
-
-	if (i < 0 || i >= N_PROGS)
-		return -ENOENT;
-	t = bpf_program__expected_attach_type(net->progs[i]);
-	if ((size_t)t >= sizeof(types) / sizeof(types[0]) || !types[t])
-		return -EINVAL;
-	*type = types[t];
-	return ug_pin_path(buf, len, net->pin_dir, "progs", bpf_program__name(net->progs[i]));
-}
-
-/* Is a program of ours (by name) attached to this cgroup at this hook,
- * by anyone: systemd's BPFProgram=, or a link? */
-static bool ours_attached(int cgfd, struct bpf_program *prog)
-{
-	__u32 ids[64], cnt = 64, flags = 0;
-
-	if (bpf_prog_query(cgfd, bpf_program__expected_attach_type(prog), 0, &flags, ids, &cnt))
-		return false;
-	for (__u32 k = 0; k < cnt; k++) {
-		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info);
-		int fd = bpf_prog_get_fd_by_id(ids[k]);
-
-		if (fd < 0)
-			continue;
-		if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
-		    !strncmp(info.name, bpf_program__name(prog), sizeof(info.name) - 1)) {
-			close(fd);
-			return true;
-		}
-		close(fd);
-	}
-	return false;
+	if (ug_pin_path(dir, sizeof(dir), net->pin_dir, "progs", NULL) || !(d = opendir(dir)))
+		return;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.' && !ug_pin_path(path, sizeof(path), dir, de->d_name, NULL))
+			unlink(path);
+	closedir(d);
+	rmdir(dir);
 }
 
 int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
@@ -843,9 +800,7 @@ int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
 	err = attach_tracepoints(net);
 	if (err)
 		goto err_state;
-	err = pin_programs(net);
-	if (err)
-		goto err_state;
+	unpin_old_programs(net);
 
 	net->rb = ring_buffer__new(bpf_map__fd(net->skel->maps.ug_events), on_event, ctx, NULL);
 	if (!net->rb) {
@@ -966,38 +921,32 @@ static int set_level_mask(struct ug_net *net, uint32_t mask)
 	return 0;
 }
 
-static int attach(struct ug_net *net, const struct ug_net_unit *u)
+/* Attach every program at a point (pinned, so it outlives the agent). */
+static int attach(struct ug_net *net, struct ug_net_point *pt)
 {
 	char dir[PATH_MAX], path[PATH_MAX], id[32];
-	struct attachment *a = att_find(net, u->cg.id);
+	struct attachment *a = att_find(net, pt->id);
 	int cgfd, err = 0;
 
-	if (!a && !(a = att_add(net, u->cg.id)))
+	if (!a && !(a = att_add(net, pt->id)))
 		return -ENOMEM;
-	snprintf(id, sizeof(id), "%" PRIu64, u->cg.id);
+	snprintf(id, sizeof(id), "%" PRIu64, pt->id);
 	if (ug_pin_path(dir, sizeof(dir), net->pin_dir, "links", id))
 		return -ENAMETOOLONG;
 	err = ug_mkdir_p(dir);
 	if (err)
 		return err;
-	cgfd = open(u->cg.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cgfd = open(pt->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cgfd < 0)
 		return -errno;
 	for (int i = 0; i < N_PROGS; i++) {
 		if (a->links[i])
 			continue;
-		/* systemd attached it when it made the cgroup (our drop-in's
-		 * BPFProgram=): a second copy would judge everything twice. */
-		if (ours_attached(cgfd, net->progs[i])) {
-			ug_log(LOG_DEBUG, "net: %s already on %s", bpf_program__name(net->progs[i]),
-			       u->cg.path);
-			continue;
-		}
 		a->links[i] = bpf_program__attach_cgroup(net->progs[i], cgfd);
 		if (!a->links[i]) {
 			err = -errno;
 			ug_log(LOG_ERR, "net: failed to attach %s to %s: %s",
-			       bpf_program__name(net->progs[i]), u->cg.path, strerror(-err));
+			       bpf_program__name(net->progs[i]), pt->path, strerror(-err));
 			break;
 		}
 		if (ug_pin_path(path, sizeof(path), dir, bpf_program__name(net->progs[i]), NULL) ||
@@ -1007,9 +956,11 @@ static int attach(struct ug_net *net, const struct ug_net_unit *u)
 			break;
 		}
 		ug_log(LOG_DEBUG, "net: attached %s to %s", bpf_program__name(net->progs[i]),
-		       u->cg.path);
+		       pt->path);
 	}
 	close(cgfd);
+	/* Check the id is still the one we were given: a cgroup removed and made
+	 * again under the same path in between would be another cgroup. */
 	return err;
 }
 
@@ -1055,7 +1006,8 @@ static void remember_gone(struct ug_net *net, const struct unit_state *s)
 	ug_ids_clear(net->acct_used, s->acct);
 }
 
-int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n, uint32_t generation)
+int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n,
+		 struct ug_net_point *points, size_t n_points, uint32_t generation)
 {
 	uint32_t new_mask = 0, n_changed = 0;
 	uint64_t t0 = ug_now_ns();
@@ -1109,6 +1061,15 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n, uint32
 		s->seen = true;
 		snprintf(s->target, sizeof(s->target), "%s", u->target);
 		s->level = u->cg.level;
+		if (u->keep) {
+			if (s->loaded)
+				continue;
+			/* The caller thought this was in force already. */
+			u->err = -ESTALE;
+			snprintf(u->why, sizeof(u->why), "its policy must be compiled again");
+			first_err = first_err ?: u->err;
+			continue;
+		}
 		if (unit_same(s, u))
 			continue;
 		u->err = unit_update(net, s, u, generation, &written);
@@ -1151,21 +1112,16 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n, uint32
 	}
 	net->n_units = kept;
 
-	/* Attach where wanted before detaching elsewhere: a slice that gains
-	 * rules covers its units before their own attachments go. */
+	/* Attach where wanted before detaching elsewhere: a new, higher point
+	 * covers its cgroups before the lower points' links go. */
 	for (size_t i = 0; i < net->n_att; i++)
 		net->att[i].wanted = false;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n_points; i++) {
 		struct attachment *a;
 
-		if (!units[i].attach)
-			continue;
-		err = attach(net, &units[i]);
-		if (err) {
-			units[i].err = units[i].err ?: err;
-			first_err = first_err ?: err;
-		}
-		a = att_find(net, units[i].cg.id);
+		points[i].err = attach(net, &points[i]);
+		first_err = first_err ?: points[i].err;
+		a = att_find(net, points[i].id);
 		if (a)
 			a->wanted = true;
 	}
@@ -1202,6 +1158,11 @@ uint32_t ug_net_unit_generation(const struct ug_net *net, uint64_t cgid)
 uint32_t ug_net_units_changed(const struct ug_net *net)
 {
 	return net->last_changed;
+}
+
+uint32_t ug_net_pending_changed(const struct ug_net *net)
+{
+	return net->pending_changed;
 }
 
 int ug_net_stats(struct ug_net *net, ug_net_stats_cb cb, void *ctx)
@@ -1386,6 +1347,7 @@ int ug_net_apply_pending(struct ug_net *net, struct ug_net_pending *p, size_t n,
 	int first_err = 0;
 	size_t kept = 0;
 
+	net->pending_changed = 0;
 	for (size_t i = 0; i < net->n_pending; i++)
 		net->pending[i].seen = false;
 	for (size_t i = 0; i < n; i++) {
@@ -1428,6 +1390,16 @@ int ug_net_apply_pending(struct ug_net *net, struct ug_net_pending *p, size_t n,
 			net->n_pending++;
 		}
 		ps->seen = true;
+		if (p[i].pol.keep) {
+			if (ps->trie.id && ps->parent_cgid == p[i].parent_cgid &&
+			    ps->level == p[i].level)
+				continue;
+			p[i].pol.err = -ESTALE;
+			snprintf(p[i].pol.why, sizeof(p[i].pol.why),
+				 "its policy must be compiled again");
+			first_err = first_err ?: p[i].pol.err;
+			continue;
+		}
 		if (pending_same(ps, &p[i]))
 			continue;
 		p[i].pol.err = pending_write(net, ps, &p[i], generation);
@@ -1435,7 +1407,9 @@ int ug_net_apply_pending(struct ug_net *net, struct ug_net_pending *p, size_t n,
 			ug_log(LOG_ERR, "net: %s: cannot keep its policy for its next start: %s",
 			       ps->name, p[i].pol.why[0] ? p[i].pol.why : strerror(-p[i].pol.err));
 			first_err = first_err ?: p[i].pol.err;
+			continue;
 		}
+		net->pending_changed++;
 	}
 	for (size_t i = 0; i < net->n_pending; i++) {
 		struct pending_state *ps = &net->pending[i];
@@ -1450,6 +1424,7 @@ int ug_net_apply_pending(struct ug_net *net, struct ug_net_pending *p, size_t n,
 		move_copies(net, ps->trie.id, NULL);
 		retire(net, &ps->trie);
 		free(ps->rules);
+		net->pending_changed++;
 		if (!acct_in_use(net, ps->acct))
 			ug_ids_clear(net->acct_used, ps->acct);
 	}

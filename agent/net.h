@@ -25,7 +25,8 @@ struct ug_net_unit {
 	uint8_t deny_default; /* bit (1 << enum ug_dir): default deny */
 	const struct ug_rule *rules; /* its own and inherited, deterministic order */
 	size_t n_rules;
-	bool attach;          /* topmost policy cgroup: the programs are attached here */
+	bool keep;            /* unchanged since the last apply: rules not given (-ESTALE
+				 if the loader does not have it) */
 	int err;              /* out: 0, or why this unit's policy is not in force */
 	char why[160];        /* out: the same, as text */
 };
@@ -42,13 +43,23 @@ int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
 /* Frees user-space state only: pinned programs keep enforcing. NULL is fine. */
 void ug_net_free(struct ug_net *net);
 
+/* A cgroup the programs are attached to: every cgroup below it runs them. */
+struct ug_net_point {
+	uint64_t id;
+	const char *path;
+	int err; /* out */
+};
+
 /*
- * Make the kernel state match units[] (the complete desired set); units whose
- * policy changes are stamped with `generation` (the agent's counter, shared
- * with the LSM side). Returns 0, or the first error; per-unit errors are in
- * units[i].err and leave that unit's previous policy in force.
+ * Make the kernel state match units[] and points[] (the complete desired
+ * sets); units whose policy changes are stamped with `generation` (the
+ * agent's counter, shared with the LSM side). The programs are attached at
+ * every point before those at points no longer wanted are detached.
+ * Returns 0, or the first error; per-unit errors are in units[i].err and
+ * leave that unit's previous policy in force.
  */
-int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n, uint32_t generation);
+int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n,
+		 struct ug_net_point *points, size_t n_points, uint32_t generation);
 /* Drain another ring buffer (the LSM side's) through the same epoll fd. */
 int ug_net_ringbuf_add(struct ug_net *net, int map_fd, ring_buffer_sample_fn fn, void *ctx);
 /*
@@ -80,8 +91,10 @@ void ug_net_cleanup(struct ug_net *net);
 uint32_t ug_net_generation(const struct ug_net *net);
 /* Generation of the policy in force for a policy cgroup; 0 if none. */
 uint32_t ug_net_unit_generation(const struct ug_net *net, uint64_t cgid);
-/* Policy cgroups whose policy the last ug_net_apply() changed. */
+/* Policy cgroups whose policy the last ug_net_apply() changed, and policies
+ * kept by name that the last ug_net_apply_pending() changed. */
 uint32_t ug_net_units_changed(const struct ug_net *net);
+uint32_t ug_net_pending_changed(const struct ug_net *net);
 
 /* Counters of one policy cgroup, summed over CPUs. */
 struct ug_net_stats {
@@ -104,9 +117,8 @@ int ug_net_counter(const struct ug_net *net, int which, uint64_t *out);
 /* Target whose policy cgroup has this id (current or recently removed); NULL if none. */
 const char *ug_net_target(const struct ug_net *net, uint64_t cgid);
 
-/* Pinned program i (0 <= i < 8) for systemd's BPFProgram=TYPE:PATH.
- * -ENOENT past the last. */
-int ug_net_prog_path(const struct ug_net *net, int i, char *buf, size_t len, const char **type);
+/* Comma list of the cgroup programs, for status. */
+extern const char *const ug_net_prog_names;
 
 /* Remove every pin under pin_dir: all unitguard network enforcement ends. */
 int ug_net_detach_all(const char *pin_dir);

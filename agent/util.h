@@ -9,6 +9,10 @@
 
 uint64_t ug_now_ns(void); /* CLOCK_MONOTONIC */
 
+/* snprintf() for messages, where a cut-short text is acceptable: always
+ * NUL-terminated, returns what snprintf() does. */
+int ug_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* "dir/a" or "dir/a/b" (b NULL: the first); -ENAMETOOLONG if it does not fit. */
 int ug_pin_path(char *buf, size_t len, const char *dir, const char *a, const char *b);
 /* mkdir -p with mode 0700 for what it creates. */

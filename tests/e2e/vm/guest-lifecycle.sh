@@ -5,7 +5,7 @@
 # (its first action is the forbidden connect or exec); a stopped unit's map
 # entries and links go; a restarted unit (new cgroup id) is judged again; the
 # same for a template instance and a scope. Negative control: with the
-# start-up race fix disabled (agent frozen, our drop-ins gone, the pending
+# start-up race fix disabled (agent frozen, the programs at the slice detached, the pending
 # maps emptied) the first-action checks must flip.
 set -uo pipefail
 UG_BIN=${UG_BIN:?}
@@ -69,19 +69,20 @@ for u in ugvm-first.service ugvm-run.service ugvm-tpl@1.service ugvm-sc.scope; d
 	ctl rule add $u egress deny 127.0.0.2 >/dev/null
 done
 ctl rule add ugvm-exec.service exec deny "$W/bin" >/dev/null
-# Ready when every unit's policy is kept by name and every drop-in exists
-# (each new drop-in costs a systemd reload: slow under TCG).
+# Ready when every unit's policy is kept by name and the programs are
+# attached at the units' slice (system.slice): no drop-in, no reload.
 ready() {
 	local u
 	bpftool map dump pinned "$PIN/maps/ug_pending_lsm" | grep -q '"ugvm-exec.service"' || return 1
 	for u in ugvm-first.service ugvm-run.service ugvm-tpl@1.service ugvm-sc.scope; do
 		bpftool map dump pinned "$PIN/maps/ug_pending_net" | grep -q "\"$u\"" || return 1
-		[ -e /run/systemd/system/$u.d/50-unitguard.conf ] || return 1
 	done
+	bpftool cgroup show /sys/fs/cgroup/system.slice | grep -q ug_connect4
 }
 for i in $(seq 100); do ready && break; sleep 0.2; done
-ready && ok "agent ready: policies kept by name, drop-ins written" || bad "agent not ready after 20 s"
-sleep 0.5
+ready && ok "agent ready: policies kept by name, programs at system.slice" ||
+	bad "agent not ready after 20 s"
+ls /run/systemd/system/*.d/50-unitguard.conf 2>/dev/null && bad "the agent wrote drop-ins"
 
 # first_actions: each unit's very first action is the forbidden one.
 first_actions() {
@@ -137,13 +138,15 @@ ID2=$(stat -c %i "$CG2")
 expect "restarted unit (new cgroup $ID2)" EPERM "$("$PROBE" --cgroup "$CG2" connect 127.0.0.2 $P)"
 systemctl stop ugvm-run.service
 
-# Negative control: freeze the agent, remove our drop-ins, empty the pending
-# maps. The first-action checks must now see the forbidden action succeed.
+# Negative control: freeze the agent, detach the programs at system.slice,
+# empty the pending maps. The first-action checks must now see the
+# forbidden action succeed.
 say "disabling the start-up race fix; the first-action checks must now fail"
 kill -STOP $AGENT_PID
-rm -f /run/systemd/system/*.d/50-unitguard.conf
-rmdir /run/systemd/system/*.d 2>/dev/null
-systemctl daemon-reload
+SLICE_ID=$(stat -c %i /sys/fs/cgroup/system.slice)
+for l in "$PIN/links/$SLICE_ID"/*; do
+	[ -e "$l" ] && bpftool link detach pinned "$l"
+done
 for m in ug_pending_net ug_pending_lsm; do
 	bpftool -j map dump pinned "$PIN/maps/$m" 2>/dev/null | jq -r '.[].key | map(.) | join(" ")' |
 	while read -r k; do bpftool map delete pinned "$PIN/maps/$m" key $k; done

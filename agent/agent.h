@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The agent's state, shared by main.c (lifecycle, event loop), pass.c (store
+ * to kernel) and stats.c (counters to the store). */
+#ifndef UG_AGENT_H
+#define UG_AGENT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "audit.h"
+#include "lsm.h"
+#include "net.h"
+#include "resolve.h"
+#include "store.h"
+#include "targets.h"
+
+struct agent {
+	const char *db_path;
+	const char *pin_dir;
+	char cgroot[PATH_MAX];
+	sd_event *ev;
+	struct ug_store *st;
+	struct ug_net *net;
+	struct ug_lsm *lsm; /* NULL: BPF LSM unavailable, lsm_why says why */
+	char lsm_why[512];
+	struct ug_audit *audit;
+	struct ug_resolver *res;
+	struct targets ts;
+	int store_lock, pin_lock; /* held while we run: one agent per store and per pins */
+
+	/* Passes: scheduled by events, run once per loop iteration at most. */
+	sd_event_source *pass_src;
+	bool store_dirty;     /* read the store at the next pass */
+	bool all_dirty;       /* recompile every target (first pass, after an error) */
+	int64_t applied_version;
+	uint32_t generation;  /* last generation put in force, network and LSM alike */
+	char store_why[256];  /* the store cannot be read: why (logged once) */
+	uint64_t store_retry_ns;
+	unsigned store_backoff;
+	/* Since the last pass: targets gone from the store, and where they were
+	 * (what was below them inherited from them). */
+	struct gone *gone;
+	size_t n_gone;
+	bool store_read_once; /* until then a pass changes nothing in the kernel */
+	bool status_dirty;    /* rewrite every status row (the last write failed) */
+
+	/* Counters */
+	uint64_t lost_seen;
+	unsigned stats_interval; /* seconds between accounting snapshots */
+	uint64_t last_stats_us;
+	int64_t started_us;
+};
+
+/* Run a pass soon (coalesced: once per event loop iteration). */
+void pass_schedule(struct agent *ag);
+/* Store -> targets -> where -> inheritance -> kernel -> status and ack. */
+int pass_run(struct agent *ag);
+/* Target name of a policy cgroup, for the audit; the family rule in force. */
+const char *pass_target_name(uint64_t cgid, void *ctx);
+uint32_t pass_family_rule(uint64_t cgid, int family, void *ctx);
+
+/* stats.c: cumulative counters into the accounting and rule_hits tables. */
+void stats_snapshot(struct agent *ag);
+int64_t realtime_us(void);
+
+#endif

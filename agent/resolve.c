@@ -1,0 +1,617 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "log.h"
+#include "resolve.h"
+#include "unitguard.h"
+#include "util.h"
+
+#define ASK_TIMEOUT_US (5 * 1000 * 1000ULL)
+#define BACKOFF_MAX_S 30
+#define NAMES_MAX 8
+
+/* One question to systemd about one unit: two property reads in flight. */
+struct question {
+	struct ug_resolver *r;
+	struct question *next;
+	char name[TARGET_MAX];
+	uint64_t serial;
+	sd_bus_slot *slot[2]; /* ControlGroup, Slice */
+	char *value[2];
+	int err;
+	char why[160];
+};
+
+struct ug_resolver {
+	char root[PATH_MAX];
+	sd_event *ev;
+	struct ug_cgindex *idx;
+	sd_event_source *idx_src;
+	bool systemd;
+	sd_bus *bus; /* NULL while disconnected */
+	uint64_t reconnect_ns;
+	unsigned reconnect_backoff;
+	bool bus_down_logged;
+	struct question *questions;
+	unsigned asking;
+	uint64_t serial;
+	struct targets *ts;
+	void (*on_change)(void *ctx);
+	void *ctx;
+	bool in_new; /* index callbacks during the first walk: nothing to tell yet */
+};
+
+static bool is_slice(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 6 && !strcmp(name + n - 6, ".slice");
+}
+
+static void set_str(char **dst, const char *src)
+{
+	if ((!*dst && !src) || (*dst && src && !strcmp(*dst, src)))
+		return;
+	free(*dst);
+	*dst = src ? strdup(src) : NULL; /* NULL on ENOMEM: "unknown", asked again */
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* --- the cgroup tree ------------------------------------------------------ */
+
+static void on_cgroup(void *ctx, const struct ug_cgnode *n, bool added)
+{
+	struct ug_resolver *r = ctx;
+	bool relevant = false;
+	struct target *t;
+
+	if (r->in_new)
+		return;
+	/* A cgroup of a target's name came or went, or a target's own cgroup
+	 * went: ask again. A slice appearing may give a unit's programs a
+	 * place to be attached at. */
+	t = targets_find(r->ts, n->name);
+	if (t) {
+		t->w.stale = true;
+		t->w.ask_after_ns = 0;
+		relevant = true;
+	}
+	if (!added) {
+		for (size_t i = 0; i < r->ts->n; i++) {
+			if (r->ts->v[i]->w.path && r->ts->v[i]->w.id == n->id) {
+				r->ts->v[i]->w.stale = true;
+				relevant = true;
+			}
+		}
+	}
+	relevant |= is_slice(n->name);
+	if (relevant)
+		r->on_change(r->ctx);
+}
+
+static int on_index(sd_event_source *s, int fd, uint32_t revents, void *ctx)
+{
+	struct ug_resolver *r = ctx;
+	int err = ug_cgindex_process(r->idx);
+
+	if (err)
+		ug_log(LOG_ERR, "cgroup: reading cgroup events: %s", strerror(-err));
+	return 0;
+}
+
+/* Put t at the cgroup node n (running), or nowhere. */
+static void place(struct target *t, const struct ug_cgnode *n)
+{
+	set_str(&t->w.path, n ? n->path : NULL);
+	t->w.id = n ? n->id : 0;
+	t->w.level = n ? n->level : 0;
+}
+
+/* Without systemd: the cgroup of that name, owned by root if any is. */
+static void resolve_tree(struct ug_resolver *r, struct target *t, const char *note)
+{
+	const struct ug_cgnode *c[NAMES_MAX], *mine = NULL, *kept;
+	size_t n = ug_cgindex_by_name(r->idx, t->name, c, NAMES_MAX), m = 0, roots = 0;
+
+	if (n > NAMES_MAX)
+		n = NAMES_MAX;
+	for (size_t i = 0; i < n; i++)
+		roots += c[i]->uid == 0;
+	for (size_t i = 0; i < n; i++)
+		if (!roots || c[i]->uid == 0) {
+			c[m++] = c[i];
+			mine = c[i];
+		}
+	kept = t->w.path ? ug_cgindex_by_id(r->idx, t->w.id) : NULL;
+	t->w.kept = false;
+	t->w.why[0] = '\0';
+	if (m == 1) {
+		place(t, mine);
+		t->w.err = 0;
+		if (note)
+			ug_fmt(t->w.why, sizeof(t->w.why), "%s", note);
+	} else if (m == 0) {
+		place(t, NULL);
+		t->w.err = -ENOENT;
+	} else if (kept && !strcmp(kept->name, t->name)) {
+		/* Someone made a second cgroup of this name: keep the one we had. */
+		t->w.err = 0;
+		t->w.kept = true;
+		ug_fmt(t->w.why, sizeof(t->w.why), "several cgroups are named %s (%s, %s%s); "
+			 "kept the one it had", t->name, c[0]->path, c[1]->path, m > 2 ? ", ..." : "");
+	} else {
+		place(t, NULL);
+		t->w.err = -ENOTUNIQ;
+		ug_fmt(t->w.why, sizeof(t->w.why), "several cgroups are named %s (%s, %s%s); "
+			 "use the absolute cgroup path as target", t->name, c[0]->path, c[1]->path,
+			 m > 2 ? ", ..." : "");
+	}
+	/* Where it ran last is where it will most likely run again. */
+	if (t->w.path)
+		set_str(&t->w.future, t->w.path);
+}
+
+/* --- systemd --------------------------------------------------------------- */
+
+static const char *unit_interface(const char *unit)
+{
+	static const struct {
+		const char *suffix, *iface;
+	} map[] = {
+		{ ".service", "org.freedesktop.systemd1.Service" },
+		{ ".socket", "org.freedesktop.systemd1.Socket" },
+		{ ".slice", "org.freedesktop.systemd1.Slice" },
+		{ ".scope", "org.freedesktop.systemd1.Scope" },
+		{ ".mount", "org.freedesktop.systemd1.Mount" },
+		{ ".swap", "org.freedesktop.systemd1.Swap" },
+	};
+	const char *dot = strrchr(unit, '.');
+
+	for (size_t i = 0; dot && i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcmp(dot, map[i].suffix))
+			return map[i].iface;
+	return NULL;
+}
+
+/* systemd's slice naming: "a-b-c.slice" lives at /a.slice/a-b.slice/a-b-c.slice. */
+static int slice_path(const char *slice, char *buf, size_t len)
+{
+	size_t n = strlen(slice), off = 0;
+
+	buf[0] = '\0';
+	if (!strcmp(slice, "-.slice"))
+		return 0;
+	if (n < 7 || strcmp(slice + n - 6, ".slice"))
+		return -EINVAL;
+	for (size_t i = 0; i + 6 <= n; i++) {
+		int w;
+
+		if (slice[i] != '-' && i + 6 != n)
+			continue;
+		w = snprintf(buf + off, len - off, "/%.*s.slice", (int)i, slice);
+		if (w < 0 || (size_t)w >= len - off)
+			return -ENAMETOOLONG;
+		off += w;
+	}
+	return 0;
+}
+
+static void question_free(struct question *q)
+{
+	for (int k = 0; k < 2; k++) {
+		sd_bus_slot_unref(q->slot[k]);
+		free(q->value[k]);
+	}
+	free(q);
+}
+
+static void question_unlink(struct ug_resolver *r, struct question *q)
+{
+	for (struct question **pp = &r->questions; *pp; pp = &(*pp)->next) {
+		if (*pp == q) {
+			*pp = q->next;
+			break;
+		}
+	}
+	r->asking--;
+}
+
+/* Both answers are in (or the question failed): update the target. */
+static void answered(struct ug_resolver *r, struct question *q)
+{
+	struct target *t = targets_find(r->ts, q->name);
+	char future[PATH_MAX], spath[PATH_MAX];
+	const char *cg = q->value[0], *slice = q->value[1];
+
+	question_unlink(r, q);
+	if (!t || t->w.serial != q->serial)
+		goto out; /* the target went, or a newer question is out */
+	t->w.asking = false;
+	if (q->err) {
+		/* No answer is not an answer: keep what we know, ask again later. */
+		t->w.stale = true;
+		t->w.backoff = t->w.backoff ? t->w.backoff * 2 : 1;
+		if (t->w.backoff > BACKOFF_MAX_S)
+			t->w.backoff = BACKOFF_MAX_S;
+		t->w.ask_after_ns = ug_now_ns() + t->w.backoff * 1000000000ULL;
+		t->w.kept = t->w.path != NULL;
+		t->w.err = t->w.path ? 0 : q->err;
+		ug_fmt(t->w.why, sizeof(t->w.why), "systemd did not answer for %s: %s%s", t->name,
+			 q->why, t->w.path ? "; kept the cgroup it had" : "");
+		goto changed;
+	}
+	t->w.backoff = 0;
+	t->w.kept = false;
+	t->w.why[0] = '\0';
+	future[0] = '\0';
+	if (cg && cg[0]) {
+		const struct ug_cgnode *n;
+
+		if (ug_fmt(future, sizeof(future), "%s%s", r->root, cg) >= (int)sizeof(future))
+			future[0] = '\0';
+		n = future[0] ? ug_cgindex_by_path(r->idx, future) : NULL;
+		place(t, n);
+		/* Not in the index yet: its mkdir event is on its way, and asks again. */
+		t->w.err = n ? 0 : -ENOENT;
+	} else {
+		const struct ug_cgnode *old = t->w.path ? ug_cgindex_by_id(r->idx, t->w.id) : NULL;
+
+		if (old) {
+			/* Stopping: its cgroup goes when its last process has. */
+			t->w.kept = true;
+			t->w.err = 0;
+			ug_fmt(t->w.why, sizeof(t->w.why), "systemd says %s is not running; its "
+				 "cgroup is still there", t->name);
+		} else {
+			place(t, NULL);
+			t->w.err = -ENOENT;
+		}
+		if (is_slice(t->name)) {
+			if (!slice_path(t->name, spath, sizeof(spath)) &&
+			    ug_fmt(future, sizeof(future), "%s%s", r->root, spath) >=
+				    (int)sizeof(future))
+				future[0] = '\0';
+		} else if (!slice_path(slice && slice[0] ? slice : "system.slice", spath,
+				       sizeof(spath)) &&
+			   ug_fmt(future, sizeof(future), "%s%s/%s", r->root, spath, t->name) >=
+				   (int)sizeof(future)) {
+			future[0] = '\0';
+		}
+	}
+	set_str(&t->w.future, future[0] ? future : NULL);
+changed:
+	r->on_change(r->ctx);
+out:
+	question_free(q);
+}
+
+static int on_property(sd_bus_message *m, void *ctx, sd_bus_error *error)
+{
+	struct question *q = ctx;
+	const sd_bus_error *e = sd_bus_message_get_error(m);
+	int k = sd_bus_get_current_slot(sd_bus_message_get_bus(m)) == q->slot[0] ? 0 : 1;
+	const char *s;
+	int err;
+
+	q->slot[k] = sd_bus_slot_unref(q->slot[k]);
+	if (e) {
+		if (!q->err) {
+			q->err = -EHOSTDOWN;
+			snprintf(q->why, sizeof(q->why), "%s", e->message ?: e->name);
+		}
+	} else if ((err = sd_bus_message_read(m, "v", "s", &s)) < 0) {
+		if (!q->err) {
+			q->err = err;
+			snprintf(q->why, sizeof(q->why), "unexpected reply: %s", strerror(-err));
+		}
+	} else {
+		q->value[k] = strdup(s);
+		if (!q->value[k] && !q->err) {
+			q->err = -ENOMEM;
+			snprintf(q->why, sizeof(q->why), "%s", strerror(ENOMEM));
+		}
+	}
+	if (!q->slot[0] && !q->slot[1])
+		answered(q->r, q);
+	return 0;
+}
+
+static void ask(struct ug_resolver *r, struct target *t)
+{
+	static const char *const props[2] = { "ControlGroup", "Slice" };
+	const char *iface = unit_interface(t->name);
+	struct question *q;
+	char *objpath = NULL;
+	int err = 0;
+
+	if (!iface || !r->bus)
+		return;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return;
+	q->r = r;
+	snprintf(q->name, sizeof(q->name), "%s", t->name);
+	q->serial = ++r->serial;
+	/* Reading a property of a unit's object loads the unit if needed. */
+	err = sd_bus_path_encode("/org/freedesktop/systemd1/unit", t->name, &objpath);
+	for (int k = 0; !err && k < 2; k++) {
+		sd_bus_message *m = NULL;
+
+		err = sd_bus_message_new_method_call(r->bus, &m, "org.freedesktop.systemd1", objpath,
+						     "org.freedesktop.DBus.Properties", "Get");
+		if (err >= 0)
+			err = sd_bus_message_append(m, "ss", iface, props[k]);
+		if (err >= 0)
+			err = sd_bus_call_async(r->bus, &q->slot[k], m, on_property, q,
+						ASK_TIMEOUT_US);
+		sd_bus_message_unref(m);
+		err = err < 0 ? err : 0;
+	}
+	free(objpath);
+	if (err) {
+		ug_log(LOG_WARNING, "agent: cannot ask systemd about %s: %s", t->name, strerror(-err));
+		question_free(q);
+		return;
+	}
+	q->next = r->questions;
+	r->questions = q;
+	r->asking++;
+	t->w.asking = true;
+	t->w.stale = false;
+	t->w.serial = q->serial;
+}
+
+static void bus_drop(struct ug_resolver *r, const char *why)
+{
+	/* Questions in flight die with the connection: their targets keep
+	 * what they had and are asked again once it is back. */
+	while (r->questions) {
+		struct question *q = r->questions;
+		struct target *t = targets_find(r->ts, q->name);
+
+		if (t && t->w.serial == q->serial) {
+			t->w.asking = false;
+			t->w.stale = true;
+		}
+		question_unlink(r, q);
+		question_free(q);
+	}
+	sd_bus_flush_close_unref(r->bus);
+	r->bus = NULL;
+	r->reconnect_backoff = r->reconnect_backoff ? r->reconnect_backoff * 2 : 1;
+	if (r->reconnect_backoff > BACKOFF_MAX_S)
+		r->reconnect_backoff = BACKOFF_MAX_S;
+	r->reconnect_ns = ug_now_ns() + r->reconnect_backoff * 1000000000ULL;
+	if (!r->bus_down_logged)
+		ug_log(LOG_ERR, "agent: lost the connection to systemd (%s); every unit keeps its "
+		       "policy, new answers wait for the bus to come back", why);
+	r->bus_down_logged = true;
+}
+
+static int on_disconnected(sd_bus_message *m, void *ctx, sd_bus_error *error)
+{
+	struct ug_resolver *r = ctx;
+
+	bus_drop(r, "the bus went away");
+	r->on_change(r->ctx);
+	return 0;
+}
+
+/* systemd finished starting or stopping a unit: ask about it again now. */
+static int on_job_removed(sd_bus_message *m, void *ctx, sd_bus_error *error)
+{
+	struct ug_resolver *r = ctx;
+	const char *unit = NULL, *path, *result;
+	uint32_t id;
+	struct target *t;
+
+	if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0 || !unit)
+		return 0;
+	t = targets_find(r->ts, unit);
+	if (t) {
+		t->w.stale = true;
+		t->w.ask_after_ns = 0;
+		r->on_change(r->ctx);
+	}
+	return 0;
+}
+
+static int bus_connect(struct ug_resolver *r)
+{
+	sd_bus *bus = NULL;
+	int err;
+
+	err = sd_bus_open_system(&bus);
+	if (err >= 0)
+		err = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus.Local",
+					  "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local",
+					  "Disconnected", on_disconnected, r);
+	if (err >= 0)
+		err = sd_bus_match_signal_async(bus, NULL, "org.freedesktop.systemd1",
+						"/org/freedesktop/systemd1",
+						"org.freedesktop.systemd1.Manager", "JobRemoved",
+						on_job_removed, NULL, r);
+	if (err >= 0)
+		err = sd_bus_call_method_async(bus, NULL, "org.freedesktop.systemd1",
+					       "/org/freedesktop/systemd1",
+					       "org.freedesktop.systemd1.Manager", "Subscribe", NULL,
+					       NULL, NULL);
+	if (err >= 0)
+		err = sd_bus_attach_event(bus, r->ev, SD_EVENT_PRIORITY_NORMAL);
+	if (err < 0) {
+		sd_bus_flush_close_unref(bus);
+		return err;
+	}
+	r->bus = bus;
+	if (r->bus_down_logged)
+		ug_log(LOG_NOTICE, "agent: connected to systemd again; asking about every unit");
+	r->bus_down_logged = false;
+	r->reconnect_backoff = 0;
+	for (size_t i = 0; i < r->ts->n; i++) {
+		r->ts->v[i]->w.stale = true;
+		r->ts->v[i]->w.ask_after_ns = 0;
+	}
+	return 0;
+}
+
+/* --- the resolver ---------------------------------------------------------- */
+
+int ug_resolver_new(const char *cgroot, sd_event *ev, bool systemd, struct targets *ts,
+		    void (*on_change)(void *ctx), void *ctx, struct ug_resolver **out)
+{
+	struct ug_resolver *r = calloc(1, sizeof(*r));
+	int err;
+
+	*out = NULL;
+	if (!r)
+		return -ENOMEM;
+	snprintf(r->root, sizeof(r->root), "%s", cgroot);
+	r->ev = ev;
+	r->systemd = systemd;
+	r->ts = ts;
+	r->on_change = on_change;
+	r->ctx = ctx;
+	r->in_new = true;
+	err = ug_cgindex_new(cgroot, on_cgroup, r, &r->idx);
+	r->in_new = false;
+	if (err) {
+		ug_log(LOG_ERR, "cgroup: cannot index the cgroup tree at %s: %s", cgroot,
+		       strerror(-err));
+		goto err;
+	}
+	err = sd_event_add_io(ev, &r->idx_src, ug_cgindex_fd(r->idx), EPOLLIN, on_index, r);
+	if (err < 0)
+		goto err;
+	ug_log(LOG_INFO, "cgroup: %zu cgroups indexed below %s", ug_cgindex_count(r->idx), cgroot);
+	if (systemd) {
+		err = bus_connect(r);
+		if (err < 0)
+			bus_drop(r, strerror(-err));
+	}
+	*out = r;
+	return 0;
+err:
+	ug_resolver_free(r);
+	return err < 0 ? err : -EINVAL;
+}
+
+void ug_resolver_free(struct ug_resolver *r)
+{
+	if (!r)
+		return;
+	while (r->questions) {
+		struct question *q = r->questions;
+
+		question_unlink(r, q);
+		question_free(q);
+	}
+	sd_bus_flush_close_unref(r->bus);
+	sd_event_source_unref(r->idx_src);
+	ug_cgindex_free(r->idx);
+	free(r);
+}
+
+bool ug_resolve(struct ug_resolver *r, struct target *t)
+{
+	char *old_path = t->w.path ? strdup(t->w.path) : NULL;
+	char *old_future = t->w.future ? strdup(t->w.future) : NULL;
+	uint64_t old_id = t->w.id;
+	bool moved;
+
+	if (t->name[0] == '/') {
+		/* A cgroup path: it is where it is, systemd or not. */
+		char full[PATH_MAX];
+
+		ug_fmt(full, sizeof(full), "%s%s", r->root, t->name);
+		place(t, ug_cgindex_by_path(r->idx, full));
+		t->w.err = t->w.path ? 0 : -ENOENT;
+		t->w.kept = false;
+		t->w.why[0] = '\0';
+		set_str(&t->w.future, full);
+	} else if (!r->systemd) {
+		resolve_tree(r, t, NULL);
+	} else {
+		/* A cgroup that is gone is a fact, whatever the bus says. */
+		if (t->w.path && !ug_cgindex_by_id(r->idx, t->w.id)) {
+			place(t, NULL);
+			t->w.err = -ENOENT;
+			t->w.kept = false;
+			t->w.stale = true;
+		}
+		if (r->bus && t->w.stale && !t->w.asking && ug_now_ns() >= t->w.ask_after_ns)
+			ask(r, t);
+		if (!r->bus && !t->w.path && t->w.err != -ENOENT) {
+			/* Never known, and systemd cannot be asked: the tree, loudly. */
+			resolve_tree(r, t, "resolved by its cgroup's name while systemd is "
+					   "unreachable");
+		}
+		if (!r->bus && t->w.err == -ENOENT && !t->w.future)
+			ug_fmt(t->w.why, sizeof(t->w.why), "systemd is unreachable: where %s "
+				 "will run is not known", t->name);
+	}
+	moved = !same_str(old_path, t->w.path) || old_id != t->w.id ||
+		!same_str(old_future, t->w.future);
+	free(old_path);
+	free(old_future);
+	return moved;
+}
+
+unsigned ug_resolver_asking(const struct ug_resolver *r)
+{
+	return r->asking;
+}
+
+bool ug_resolver_bus_up(const struct ug_resolver *r)
+{
+	return r->bus != NULL;
+}
+
+bool ug_resolver_systemd(const struct ug_resolver *r)
+{
+	return r->systemd;
+}
+
+const struct ug_cgindex *ug_resolver_index(const struct ug_resolver *r)
+{
+	return r->idx;
+}
+
+const char *ug_resolver_root(const struct ug_resolver *r)
+{
+	return r->root;
+}
+
+void ug_resolver_tick(struct ug_resolver *r)
+{
+	bool retry = false;
+
+	ug_cgindex_tick(r->idx);
+	if (r->systemd && !r->bus && ug_now_ns() >= r->reconnect_ns) {
+		int err = bus_connect(r);
+
+		if (err < 0)
+			bus_drop(r, strerror(-err));
+		else
+			retry = true;
+	}
+	for (size_t i = 0; r->bus && i < r->ts->n; i++) {
+		struct target *t = r->ts->v[i];
+
+		if (t->w.stale && !t->w.asking && ug_now_ns() >= t->w.ask_after_ns)
+			retry = true;
+	}
+	if (retry)
+		r->on_change(r->ctx);
+}

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Cumulative counters (per unit and direction, per rule) into the store's
+ * accounting and rule_hits tables, every --stats-interval and at exit. */
+#include <stdlib.h>
+#include <time.h>
+
+#include "agent.h"
+#include "log.h"
+
+int64_t realtime_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+struct snapshot {
+	struct agent *ag;
+	int64_t now_us;
+	struct ug_store_acct *acct;
+	size_t n_acct, cap_acct;
+	struct ug_store_hits *hits;
+	size_t n_hits, cap_hits;
+};
+
+static void snap_unit(const struct ug_net_stats *st, void *ctx)
+{
+	struct snapshot *sn = ctx;
+
+	for (int dir = 0; dir < 2; dir++) {
+		const struct ug_acct_val *v = &st->acct[dir];
+		struct ug_store_acct *r;
+
+		if (sn->n_acct == sn->cap_acct) {
+			size_t cap = sn->cap_acct ? sn->cap_acct * 2 : 64;
+			struct ug_store_acct *a = reallocarray(sn->acct, cap, sizeof(*a));
+
+			if (!a)
+				return;
+			sn->acct = a;
+			sn->cap_acct = cap;
+		}
+		r = &sn->acct[sn->n_acct++];
+		*r = (struct ug_store_acct){
+			.time_us = sn->now_us,
+			.unit = st->target,
+			.cgroup_id = st->cgid,
+			.direction = dir ? "ingress" : "egress",
+			.allowed_packets = v->packets[UG_ACCT_ALLOWED],
+			.allowed_bytes = v->bytes[UG_ACCT_ALLOWED],
+			.dropped_packets = v->packets[UG_ACCT_DROPPED],
+			.dropped_bytes = v->bytes[UG_ACCT_DROPPED],
+			.audited_packets = v->packets[UG_ACCT_AUDITED],
+			.audited_bytes = v->bytes[UG_ACCT_AUDITED],
+			.generation = st->generation,
+		};
+	}
+}
+
+static void snap_hit(uint32_t rule_id, uint64_t hits, void *ctx)
+{
+	struct snapshot *sn = ctx;
+
+	if (sn->n_hits == sn->cap_hits) {
+		size_t cap = sn->cap_hits ? sn->cap_hits * 2 : 64;
+		struct ug_store_hits *h = reallocarray(sn->hits, cap, sizeof(*h));
+
+		if (!h)
+			return;
+		sn->hits = h;
+		sn->cap_hits = cap;
+	}
+	sn->hits[sn->n_hits++] = (struct ug_store_hits){
+		.time_us = sn->now_us,
+		.rule_id = rule_id,
+		.hits = hits,
+		.generation = sn->ag->generation,
+	};
+}
+
+/* Cumulative counters into the accounting and rule_hits tables. */
+void stats_snapshot(struct agent *ag)
+{
+	struct snapshot sn = { .ag = ag, .now_us = realtime_us() };
+
+	if (ug_net_stats(ag->net, snap_unit, &sn) || ug_net_rule_hits(ag->net, snap_hit, &sn))
+		ug_log(LOG_ERR, "agent: cannot read the counters");
+	if (sn.n_acct && ug_store_accounting_insert(ag->st, sn.acct, sn.n_acct))
+		ug_log(LOG_ERR, "agent: cannot write accounting: %s", ug_store_errmsg(ag->st));
+	if (sn.n_hits && ug_store_rule_hits_insert(ag->st, sn.hits, sn.n_hits))
+		ug_log(LOG_ERR, "agent: cannot write rule hits: %s", ug_store_errmsg(ag->st));
+	free(sn.acct);
+	free(sn.hits);
+	ag->last_stats_us = sn.now_us;
+}

@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "targets.h"
+
+/* What one read of a unit's rules yields. */
+struct loaded {
+	const char *target;
+	struct ug_rule *rules;
+	size_t n_rules, cap_rules;
+	struct ug_path_rule *paths;
+	size_t n_paths, cap_paths;
+	uint64_t families;
+	uint32_t family_rule[64];
+	unsigned invalid;
+};
+
+static void loaded_free(struct loaded *l)
+{
+	free(l->rules);
+	free(l->paths);
+}
+
+static int bad_row(struct loaded *l, const struct ug_store_rule *r, const char *why)
+{
+	l->invalid++;
+	ug_log(LOG_ERR, "agent: store rule %" PRId64 " of %s (%s) is invalid (%s); NOT enforced",
+	       r->id, l->target, r->direction ? r->direction : "no direction",
+	       why ? why : "bad direction, action, protocol, ports, path, family or id");
+	return 0;
+}
+
+static int load_lsm_rule(struct loaded *l, const struct ug_store_rule *r)
+{
+	const char *why = NULL;
+	struct ug_path_rule pr;
+	int action = r->action ? ug_action_parse(r->action) : -EINVAL, family, access = 0;
+
+	memset(&pr, 0, sizeof(pr)); /* compared field by field, but keep it clean */
+	if (action < 0 || r->id <= 0 || r->id > UINT32_MAX || !r->prefix)
+		return bad_row(l, r, NULL);
+	if (!strcmp(r->direction, "family")) {
+		family = ug_family_parse(r->prefix);
+		if (family < 0 || family >= 64 || action != UG_ACT_DENY)
+			return bad_row(l, r, NULL);
+		l->families |= 1ULL << family;
+		if (!l->family_rule[family] || r->id < l->family_rule[family])
+			l->family_rule[family] = (uint32_t)r->id;
+		return 0;
+	}
+	if (ug_path_parse(r->prefix, pr.path, sizeof(pr.path), &why))
+		return bad_row(l, r, why);
+	if (!strcmp(r->direction, "file")) {
+		access = r->access ? ug_access_parse(r->access) : -1;
+		if (access <= 0 || action != UG_ACT_DENY)
+			return bad_row(l, r, NULL);
+	}
+	pr.id = r->id;
+	pr.kind = !strcmp(r->direction, "exec") ? UG_PATH_EXEC : UG_PATH_FILE;
+	pr.action = action;
+	pr.access = access;
+	if (l->n_paths == l->cap_paths) {
+		size_t cap = l->cap_paths ? l->cap_paths * 2 : 8;
+		struct ug_path_rule *p = reallocarray(l->paths, cap, sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		l->paths = p;
+		l->cap_paths = cap;
+	}
+	l->paths[l->n_paths++] = pr;
+	return 0;
+}
+
+static int load_rule(const struct ug_store_rule *r, void *ctx)
+{
+	struct loaded *l = ctx;
+	const char *why = NULL;
+	struct ug_rule rule;
+	int dir, action, proto = 0;
+
+	if (!r->direction)
+		return bad_row(l, r, NULL);
+	if (!strcmp(r->direction, "exec") || !strcmp(r->direction, "file") ||
+	    !strcmp(r->direction, "family"))
+		return load_lsm_rule(l, r);
+	memset(&rule, 0, sizeof(rule)); /* compared with memcmp() in net.c */
+	dir = ug_dir_parse(r->direction);
+	action = r->action ? ug_action_parse(r->action) : -EINVAL;
+	if (r->proto)
+		proto = ug_proto_parse(r->proto);
+	if (dir < 0 || action < 0 || proto < 0 || !r->prefix ||
+	    ug_prefix_parse(r->prefix, &rule.prefix, &why) || r->id <= 0 || r->id > UINT32_MAX ||
+	    r->port_lo > 65535 || r->port_hi > 65535 || (r->port_lo && r->port_hi < r->port_lo) ||
+	    (!r->port_lo && r->port_hi))
+		return bad_row(l, r, why);
+	rule.id = r->id;
+	rule.dir = dir;
+	rule.action = action;
+	rule.proto = proto;
+	rule.has_ports = r->port_lo != 0;
+	rule.port_lo = r->port_lo;
+	rule.port_hi = r->port_hi;
+	if (l->n_rules == l->cap_rules) {
+		size_t cap = l->cap_rules ? l->cap_rules * 2 : 16;
+		struct ug_rule *p = reallocarray(l->rules, cap, sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		l->rules = p;
+		l->cap_rules = cap;
+	}
+	l->rules[l->n_rules++] = rule;
+	return 0;
+}
+
+static int read_rules(struct ug_store *st, int64_t unit_id, const char *target, struct loaded *l)
+{
+	int err;
+
+	memset(l, 0, sizeof(*l));
+	l->target = target;
+	err = ug_store_unit_rules(st, unit_id, load_rule, l);
+	if (err)
+		loaded_free(l);
+	return err;
+}
+
+/* The store's view of one units row, validated. */
+struct row {
+	char name[TARGET_MAX];
+	int64_t id, rev;
+	struct ug_settings s;
+	bool valid;
+};
+
+struct rows {
+	struct row *v;
+	size_t n, cap;
+	int err;
+};
+
+static int collect_unit(const struct ug_store_unit *u, void *ctx)
+{
+	struct rows *rs = ctx;
+	const char *why = NULL;
+	struct row *r;
+	int mode, eg, in, harden;
+
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? rs->cap * 2 : 64;
+		struct row *v = reallocarray(rs->v, cap, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		rs->v = v;
+		rs->cap = cap;
+	}
+	r = &rs->v[rs->n];
+	memset(r, 0, sizeof(*r));
+	if (!u->target || strlen(u->target) >= TARGET_MAX ||
+	    ug_target_parse(u->target, &why) < 0) {
+		ug_log(LOG_ERR, "agent: store unit %" PRId64 " has an invalid target (%s); its "
+		       "rules are NOT enforced", u->id, why ? why : "too long or missing");
+		return 0;
+	}
+	snprintf(r->name, sizeof(r->name), "%s", u->target);
+	r->id = u->id;
+	r->rev = u->rev;
+	mode = u->mode ? ug_mode_parse(u->mode) : -EINVAL;
+	eg = u->default_egress ? ug_action_parse(u->default_egress) : -EINVAL;
+	in = u->default_ingress ? ug_action_parse(u->default_ingress) : -EINVAL;
+	harden = u->harden && u->harden[0] ? ug_harden_parse(u->harden, &why) : 0;
+	r->valid = mode >= 0 && eg >= 0 && in >= 0 && harden >= 0;
+	if (!r->valid) {
+		ug_log(LOG_ERR, "agent: store unit '%s' has invalid settings (%s); its settings "
+		       "are NOT enforced", u->target, why ? why : "bad mode or default posture");
+		mode = UG_MODE_ENFORCE;
+		eg = in = UG_ACT_ALLOW;
+		harden = 0;
+	}
+	r->s.mode = mode;
+	r->s.deny_default = (eg == UG_ACT_DENY ? 1u << UG_DIR_EGRESS : 0) |
+			    (in == UG_ACT_DENY ? 1u << UG_DIR_INGRESS : 0);
+	r->s.harden = harden;
+	rs->n++;
+	return 0;
+}
+
+static bool settings_same(const struct ug_settings *a, const struct ug_settings *b)
+{
+	return a->mode == b->mode && a->deny_default == b->deny_default && a->harden == b->harden;
+}
+
+struct target *targets_find(const struct targets *ts, const char *name)
+{
+	size_t lo = 0, hi = ts->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(ts->v[mid]->name, name);
+
+		if (!c)
+			return ts->v[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static void target_free(struct target *t)
+{
+	if (!t)
+		return;
+	targets_unload(t);
+	free(t->w.path);
+	free(t->w.future);
+	free(t);
+}
+
+/* A target built from a row and its freshly read rules. */
+static struct target *target_new(const struct row *r, struct loaded *l)
+{
+	struct target *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	snprintf(t->name, sizeof(t->name), "%s", r->name);
+	t->unit_id = r->id;
+	t->rev = r->rev;
+	t->own = r->s;
+	t->own.families = l->families;
+	t->own.net_rules = l->n_rules > 0;
+	t->own.lsm_rules = l->n_paths > 0;
+	memcpy(t->family_rule, l->family_rule, sizeof(t->family_rule));
+	t->n_net = l->n_rules;
+	t->n_paths = l->n_paths;
+	t->invalid = l->invalid;
+	t->rules = l->rules;
+	t->paths = l->paths;
+	t->loaded = true;
+	t->changed = true;
+	t->w.err = -ENOENT;
+	t->w.stale = true;
+	l->rules = NULL;
+	l->paths = NULL;
+	return t;
+}
+
+/* Nothing to enforce and nothing set: not a target (it gets no program). */
+static bool empty(const struct target *t)
+{
+	return !t->n_net && !t->n_paths && !t->own.families && !t->invalid &&
+	       t->own.mode == UG_MODE_ENFORCE && !t->own.deny_default && !t->own.harden;
+}
+
+int targets_sync(struct targets *ts, struct ug_store *st, struct gone **gone, size_t *n_gone)
+{
+	struct rows rs = {};
+	struct target **next = NULL, **fresh = NULL;
+	struct gone *names = NULL;
+	size_t n_next = 0, n_fresh = 0, n_names = 0;
+	int64_t version;
+	int err;
+
+	*gone = NULL;
+	*n_gone = 0;
+	err = ug_store_policy_version(st, &version);
+	if (!err)
+		err = ug_store_units(st, collect_unit, &rs);
+	if (err)
+		goto out;
+	next = calloc(rs.n ?: 1, sizeof(*next));
+	fresh = calloc(rs.n ?: 1, sizeof(*fresh));
+	if (!next || !fresh) {
+		err = -ENOMEM;
+		goto out;
+	}
+	/* Rows come ordered by target, so next[] is sorted by name. */
+	for (size_t i = 0; i < rs.n; i++) {
+		const struct row *r = &rs.v[i];
+		struct target *old = targets_find(ts, r->name), *t;
+		struct loaded l;
+
+		if (old && old->unit_id == r->id && old->rev == r->rev &&
+		    settings_same(&old->own, &r->s)) {
+			next[n_next++] = old;
+			continue;
+		}
+		err = read_rules(st, r->id, r->name, &l);
+		if (err)
+			goto out;
+		t = target_new(r, &l);
+		loaded_free(&l);
+		if (!t) {
+			err = -ENOMEM;
+			goto out;
+		}
+		fresh[n_fresh++] = t;
+		if (empty(t))
+			continue; /* settings back to defaults and no rules: not a target */
+		next[n_next++] = t;
+	}
+	/* Commit: nothing below fails. Replaced targets hand over where they are. */
+	names = calloc(ts->n ?: 1, sizeof(*names));
+	if (!names) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < ts->n; i++) {
+		struct target *old = ts->v[i], *now = NULL;
+		bool kept = false;
+
+		for (size_t k = 0; k < n_next && !kept; k++)
+			kept = next[k] == old;
+		if (kept)
+			continue;
+		for (size_t k = 0; k < n_fresh && !now; k++)
+			if (!strcmp(fresh[k]->name, old->name))
+				now = fresh[k];
+		if (now) {
+			now->w = old->w;
+			memset(&old->w, 0, sizeof(old->w));
+			snprintf(now->state, sizeof(now->state), "%s", old->state);
+			now->generation = old->generation;
+		}
+		if (!now || empty(now)) {
+			const char *loc = now ? now->w.path ?: now->w.future
+					      : old->w.path ?: old->w.future;
+
+			names[n_names].name = strdup(old->name); /* NULL on ENOMEM: skipped */
+			names[n_names++].loc = loc ? strdup(loc) : NULL;
+		}
+		target_free(old);
+	}
+	for (size_t k = 0; k < n_fresh; k++) {
+		bool used = false;
+
+		for (size_t j = 0; j < n_next && !used; j++)
+			used = next[j] == fresh[k];
+		if (!used)
+			target_free(fresh[k]);
+	}
+	free(fresh);
+	fresh = NULL;
+	free(ts->v);
+	ts->v = next;
+	ts->n = n_next;
+	next = NULL;
+	ts->policy_version = version;
+	*gone = names;
+	*n_gone = n_names;
+	names = NULL;
+out:
+	if (fresh)
+		for (size_t k = 0; k < n_fresh; k++)
+			target_free(fresh[k]);
+	free(fresh);
+	free(next);
+	free(names);
+	free(rs.v);
+	return err;
+}
+
+int targets_rules(struct targets *ts, struct ug_store *st, struct target *t)
+{
+	struct loaded l;
+	int err;
+
+	if (t->loaded)
+		return 0;
+	err = read_rules(st, t->unit_id, t->name, &l);
+	if (err)
+		return err;
+	/* What the counts were taken from may have changed since: the next
+	 * sync sees the new rev and reads the target again. */
+	t->rules = l.rules;
+	t->paths = l.paths;
+	t->n_net = l.n_rules;
+	t->n_paths = l.n_paths;
+	t->loaded = true;
+	return 0;
+}
+
+void targets_unload(struct target *t)
+{
+	free(t->rules);
+	free(t->paths);
+	t->rules = NULL;
+	t->paths = NULL;
+	t->loaded = false;
+}
+
+void targets_free(struct targets *ts)
+{
+	for (size_t i = 0; i < ts->n; i++)
+		target_free(ts->v[i]);
+	free(ts->v);
+	ts->v = NULL;
+	ts->n = 0;
+}
