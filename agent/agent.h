@@ -33,6 +33,7 @@ struct agent {
 
 	/* Passes: scheduled by events, run once per loop iteration at most. */
 	sd_event_source *pass_src;
+	sd_event_source *recheck_src; /* the store once more, after its last event */
 	bool store_dirty;     /* read the store at the next pass */
 	bool all_dirty;       /* recompile every target (first pass, after an error) */
 	int64_t applied_version;

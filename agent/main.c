@@ -71,21 +71,50 @@ static void on_change(void *ctx)
 	pass_schedule(ctx);
 }
 
-static int on_store_change(sd_event_source *s, const struct inotify_event *ev, void *ctx)
+static void check_store(struct agent *ag)
 {
-	struct agent *ag = ctx;
 	int64_t v;
 
 	/* Our own audit writes land here too: only a policy change matters. */
 	if (ug_store_policy_version(ag->st, &v)) {
 		ag->store_dirty = true; /* the pass says what is wrong, once */
 		pass_schedule(ag);
-		return 0;
+		return;
 	}
 	if (v != ag->ts.policy_version || ag->store_why[0]) {
 		ag->store_dirty = true;
 		pass_schedule(ag);
 	}
+}
+
+static int on_store_recheck(sd_event_source *s, uint64_t usec, void *ctx)
+{
+	check_store(ctx);
+	return 0;
+}
+
+/*
+ * A writer's WAL frames reach the file (the inotify event) a moment before
+ * its commit is published in the shared-memory index, which makes no event:
+ * a reader woken by the last write can still see the old version. So look
+ * once more shortly after the last event.
+ */
+static int on_store_change(sd_event_source *s, const struct inotify_event *ev, void *ctx)
+{
+	struct agent *ag = ctx;
+	uint64_t now;
+
+	check_store(ag);
+	if (sd_event_now(ag->ev, CLOCK_MONOTONIC, &now) < 0)
+		return 0;
+	if (!ag->recheck_src) {
+		if (sd_event_add_time(ag->ev, &ag->recheck_src, CLOCK_MONOTONIC, now + 3000, 0,
+				      on_store_recheck, ag) < 0)
+			return 0;
+	} else {
+		sd_event_source_set_time(ag->recheck_src, now + 3000);
+	}
+	sd_event_source_set_enabled(ag->recheck_src, SD_EVENT_ONESHOT);
 	return 0;
 }
 
@@ -507,6 +536,7 @@ int main(int argc, char **argv)
 out_event:
 	sd_event_source_unref(tick);
 	sd_event_source_unref(ag.pass_src);
+	sd_event_source_unref(ag.recheck_src);
 	sd_event_unref(ag.ev);
 out_net:
 	ug_net_poll_events(ag.net);

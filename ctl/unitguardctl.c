@@ -25,12 +25,17 @@
 #include <json-c/json.h>
 
 #include "file.h"
+#include "lock.h"
 #include "policy.h"
 #include "store.h"
 
 #define EXIT_USAGE 2
+#define EXIT_NOT_IN_FORCE 3
 
 static const char *db_path = UG_DEFAULT_DB;
+/* Commands that change policy wait for the agent to put it in force. */
+static bool no_wait;
+static double wait_timeout = 10;
 
 static void usage(FILE *f)
 {
@@ -58,9 +63,16 @@ static void usage(FILE *f)
 		"path below the cgroup2 root (/system.slice/demo.service). PREFIX is an IPv4 or\n"
 		"IPv6 CIDR, or a bare address (= /32 or /128). The longest prefix with a rule\n"
 		"matching the protocol and port decides; no match: the default posture.\n\n"
+		"Commands that change policy (rule add, rule del, unit set, apply) return once\n"
+		"unitguardd has put the change in force in the kernel, or fail with its reason.\n\n"
 		"Options:\n"
-		"  --db PATH    policy store (default " UG_DEFAULT_DB ")\n"
-		"  -h, --help   this text\n\n"
+		"  --db PATH        policy store (default " UG_DEFAULT_DB ")\n"
+		"  --no-wait        only write the store; do not wait for the agent\n"
+		"  --timeout SECS   how long to wait for the agent (default 10)\n"
+		"  -h, --help       this text\n\n"
+		"Exit status: 0 in force (or kept for a unit's next start); 1 failure; 2 bad\n"
+		"input, nothing written; 3 written to the store but NOT (fully) in force: the\n"
+		"agent is not running, timed out, or refused it (the reason is printed).\n\n"
 		"Examples:\n"
 		"  unitguardctl rule add demo.service egress deny 10.0.0.0/8\n"
 		"  unitguardctl rule add demo.service egress allow 10.1.0.0/16\n"
@@ -113,6 +125,110 @@ static int check_target(const char *target)
 	return 0;
 }
 
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Pid of the agent holding the store's lock; 0 when none runs. */
+static pid_t agent_pid(void)
+{
+	char path[PATH_MAX];
+	pid_t pid;
+
+	if (ug_lock_path(db_path, path, sizeof(path)))
+		return 0;
+	pid = ug_lock_holder(path);
+	return pid > 0 ? pid : 0;
+}
+
+struct outcome {
+	const char *const *targets;
+	size_t n;
+	int rc;
+};
+
+static int check_outcome(const struct ug_store_status *s, void *ctx)
+{
+	struct outcome *o = ctx;
+	bool mine = false;
+
+	for (size_t i = 0; i < o->n && !mine; i++)
+		mine = !strcmp(o->targets[i], s->target);
+	if (!mine || !s->state || !strcmp(s->state, "enforced"))
+		return 0;
+	if (!strcmp(s->state, "waiting")) {
+		fprintf(stderr, "unitguardctl: %s: %s\n", s->target, s->reason ?: "not running");
+		return 0;
+	}
+	fprintf(stderr, "unitguardctl: %s: NOT %sin force (%s): %s\n", s->target,
+		strcmp(s->state, "partial") ? "" : "fully ", s->state, s->reason ?: "no reason given");
+	o->rc = EXIT_NOT_IN_FORCE;
+	return 0;
+}
+
+/*
+ * The write is committed: wait until the agent acknowledges a policy version
+ * at least as new (agent_state.applied_version, written at the end of the
+ * pass that put it in the kernel), then report what it says of the targets
+ * this command touched. Never a guess: no agent, no acknowledgement.
+ */
+static int in_force(struct ug_store *st, const char *const *targets, size_t n)
+{
+	int64_t want, deadline = mono_us() + (int64_t)(wait_timeout * 1e6), sleep_us = 1000;
+	struct outcome o = { .targets = targets, .n = n };
+	char buf[32], lock[PATH_MAX];
+	pid_t pid;
+	int err;
+
+	if (no_wait)
+		return 0;
+	ug_lock_path(db_path, lock, sizeof(lock));
+	err = ug_store_policy_version(st, &want);
+	if (err) {
+		fprintf(stderr, "unitguardctl: written, but cannot read the policy version back: "
+			"%s\n", ug_store_errmsg(st));
+		return EXIT_NOT_IN_FORCE;
+	}
+	for (;;) {
+		pid = agent_pid();
+		if (!pid) {
+			fprintf(stderr, "unitguardctl: written to the store, but NOT in force: "
+				"unitguardd is not running (nothing holds %s)\n", lock);
+			return EXIT_NOT_IN_FORCE;
+		}
+		if (!ug_store_agent_get(st, "applied_version", buf, sizeof(buf)) &&
+		    strtoll(buf, NULL, 10) >= want)
+			break;
+		if (mono_us() >= deadline) {
+			fprintf(stderr, "unitguardctl: written to the store, but unitguardd (pid %d) "
+				"did not confirm it in force within %g s (--timeout)\n", (int)pid,
+				wait_timeout);
+			return EXIT_NOT_IN_FORCE;
+		}
+		usleep(sleep_us);
+		if (sleep_us < 20000)
+			sleep_us *= 2;
+	}
+	if (n && ug_store_status_list(st, check_outcome, &o)) {
+		fprintf(stderr, "unitguardctl: in force, but cannot read status: %s\n",
+			ug_store_errmsg(st));
+		return EXIT_NOT_IN_FORCE;
+	}
+	return o.rc;
+}
+
 /* Parse options of a subcommand; positional arguments are left in argv[optind..]. */
 struct sub_opts {
 	bool json;
@@ -120,11 +236,14 @@ struct sub_opts {
 	const char *access, *harden, *no_harden;
 };
 
+static int parse_wait_opt(int c, const char *arg);
+
 enum {
 	OPT_JSON = 1 << 0,
 	OPT_UNIT = 1 << 1,
 	OPT_RULE = 1 << 2, /* --proto --port --comment */
 	OPT_POSTURE = 1 << 3, /* --mode --default-egress --default-ingress */
+	OPT_WAIT = 1 << 4,    /* --no-wait --timeout */
 };
 
 static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o)
@@ -141,6 +260,8 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 		{ "access", required_argument, NULL, 'a' },
 		{ "harden", required_argument, NULL, 'H' },
 		{ "no-harden", required_argument, NULL, 'N' },
+		{ "no-wait", no_argument, NULL, 'W' },
+		{ "timeout", required_argument, NULL, 'T' },
 		{},
 	};
 	int c;
@@ -172,6 +293,10 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 			o->harden = optarg;
 		else if (c == 'N' && (allowed & OPT_POSTURE))
 			o->no_harden = optarg;
+		else if ((c == 'W' || c == 'T') && (allowed & OPT_WAIT)) {
+			if (parse_wait_opt(c, optarg))
+				return EXIT_USAGE;
+		}
 		else if (c == '?' && optopt)
 			return bad("%s: option '%s' needs a value or is unknown", argv[0],
 				   argv[optind - 1]);
@@ -195,9 +320,12 @@ static int store_rule(const struct ug_store_rule_spec *spec)
 		ug_store_close(st);
 		return 1;
 	}
-	ug_store_close(st);
+	/* The id first: the rule exists whatever the agent says. */
 	printf("%" PRId64 "\n", id);
-	return 0;
+	fflush(stdout);
+	err = in_force(st, &spec->target, 1);
+	ug_store_close(st);
+	return err;
 }
 
 /* exec allow|deny PATH; file deny PATH [--access]; family deny FAMILY */
@@ -258,7 +386,7 @@ static int rule_add(int argc, char **argv)
 	struct sub_opts o;
 	int err, proto = 0;
 
-	err = parse_sub(argc, argv, OPT_RULE, &o);
+	err = parse_sub(argc, argv, OPT_RULE | OPT_WAIT, &o);
 	if (err)
 		return err;
 	argv += optind;
@@ -407,7 +535,7 @@ static int rule_del(int argc, char **argv)
 	long long id;
 	int err;
 
-	err = parse_sub(argc, argv, 0, &o);
+	err = parse_sub(argc, argv, OPT_WAIT, &o);
 	if (err)
 		return err;
 	argv += optind;
@@ -425,8 +553,11 @@ static int rule_del(int argc, char **argv)
 		fprintf(stderr, "unitguardctl: invalid ID '%s': no rule with this id\n", argv[0]);
 	else if (err)
 		fprintf(stderr, "unitguardctl: rule del: %s\n", ug_store_errmsg(st));
+	else
+		err = -in_force(st, NULL, 0);
 	ug_store_close(st);
-	return err == -ENOENT ? EXIT_USAGE : err ? 1 : 0;
+	return err == -ENOENT ? EXIT_USAGE : err == -EXIT_NOT_IN_FORCE ? EXIT_NOT_IN_FORCE
+					 : err ? 1 : 0;
 }
 
 static int print_audit(const struct ug_store_audit *a, void *ctx)
@@ -529,7 +660,7 @@ static int unit_set(int argc, char **argv)
 	struct sub_opts o;
 	int err;
 
-	err = parse_sub(argc, argv, OPT_POSTURE, &o);
+	err = parse_sub(argc, argv, OPT_POSTURE | OPT_WAIT, &o);
 	if (err)
 		return err;
 	argv += optind;
@@ -572,10 +703,14 @@ static int unit_set(int argc, char **argv)
 	}
 	err = ug_store_unit_set(st, argv[0], o.mode, o.def_egress, o.def_ingress,
 				o.harden || o.no_harden ? harden : NULL);
-	if (err)
+	if (err) {
 		fprintf(stderr, "unitguardctl: unit set: %s\n", ug_store_errmsg(st));
+		ug_store_close(st);
+		return 1;
+	}
+	err = in_force(st, (const char *const *)argv, 1);
 	ug_store_close(st);
-	return err ? 1 : 0;
+	return err;
 }
 
 /* --- live counters from the agent's pinned maps ---------------------------- */
@@ -836,14 +971,6 @@ static int status_row(const struct ug_store_status *s, void *ctx)
 	return json_object_array_add(c->arr, o) ? -ENOMEM : 0;
 }
 
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int status(int argc, char **argv)
 {
 	char pid[32] = "0", beat[32] = "0", gen[32] = "0", lsm[256] = "unknown";
@@ -862,13 +989,17 @@ static int status(int argc, char **argv)
 		return bad("status: unexpected argument '%s'", argv[optind]);
 	if (open_store(0, &st))
 		return 1;
-	ug_store_agent_get(st, "pid", pid, sizeof(pid));
 	ug_store_agent_get(st, "heartbeat_us", beat, sizeof(beat));
 	ug_store_agent_get(st, "generation", gen, sizeof(gen));
 	ug_store_agent_get(st, "lsm", lsm, sizeof(lsm));
-	age = (now_us() - strtoll(beat, NULL, 10)) / 1e6;
-	/* The heartbeat is written every second; a dead agent stops it. */
-	running = atoi(pid) > 0 && age < 5;
+	/* Running means holding the store's lock, which the kernel drops when
+	 * the agent dies; the heartbeat is only shown (a clock step or a forged
+	 * row can put it anywhere, so it is read as a double, never overflowing). */
+	snprintf(pid, sizeof(pid), "%d", (int)agent_pid());
+	running = atoi(pid) > 0;
+	age = ((double)now_us() - (double)strtoll(beat, NULL, 10)) / 1e6;
+	if (age < 0)
+		age = 0;
 	c.have_live = running && !live_open(st, &c.live);
 	if (o.json) {
 		top = json_object_new_object();
@@ -882,6 +1013,8 @@ static int status(int argc, char **argv)
 		if (running)
 			printf("agent: running (pid %s, heartbeat %.1f s ago), generation %s\n", pid,
 			       age, gen);
+		else if (strtoll(beat, NULL, 10) <= 0)
+			printf("agent: NOT RUNNING (never ran on this store)\n");
 		else
 			printf("agent: NOT RUNNING (last heartbeat %.0f s ago): pinned programs keep "
 			       "enforcing the last policy; store changes are NOT applied\n", age);
@@ -957,7 +1090,7 @@ static int apply(int argc, char **argv)
 	size_t len = 0;
 	int err;
 
-	err = parse_sub(argc, argv, 0, &o);
+	err = parse_sub(argc, argv, OPT_WAIT, &o);
 	if (err)
 		return err;
 	argv += optind;
@@ -1003,10 +1136,25 @@ static int apply(int argc, char **argv)
 		goto out;
 	}
 	err = ug_store_replace(st, units, pf.n_units, rules, pf.n_rules);
-	if (err)
+	if (err) {
 		fprintf(stderr, "unitguardctl: apply: %s (nothing changed)\n", ug_store_errmsg(st));
-	else
+	} else {
+		const char **targets = calloc(pf.n_units ?: 1, sizeof(*targets));
+
 		printf("applied %zu units, %zu rules\n", pf.n_units, pf.n_rules);
+		fflush(stdout);
+		for (size_t i = 0; targets && i < pf.n_units; i++)
+			targets[i] = pf.units[i].target;
+		err = in_force(st, targets, targets ? pf.n_units : 0);
+		free(targets);
+		if (err) {
+			ug_store_close(st);
+			free(units);
+			free(rules);
+			ug_policy_file_free(&pf);
+			return err;
+		}
+	}
 	ug_store_close(st);
 out:
 	free(units);
@@ -1137,10 +1285,29 @@ out:
 	return err ? 1 : 0;
 }
 
+static int parse_wait_opt(int c, const char *arg)
+{
+	char *end;
+
+	if (c == 'W') {
+		no_wait = true;
+		return 0;
+	}
+	errno = 0;
+	wait_timeout = strtod(arg, &end);
+	if (errno || end == arg || *end || !(wait_timeout > 0 && wait_timeout <= 86400)) {
+		bad("invalid --timeout '%s': expected seconds, more than 0 and at most 86400", arg);
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "db", required_argument, NULL, 'd' },
+		{ "no-wait", no_argument, NULL, 'W' },
+		{ "timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -1153,6 +1320,11 @@ int main(int argc, char **argv)
 			if (!optarg[0])
 				return bad("invalid --db: empty path");
 			db_path = optarg;
+			break;
+		case 'W':
+		case 'T':
+			if (parse_wait_opt(c, optarg))
+				return EXIT_USAGE;
 			break;
 		case 'h':
 			usage(stdout);

@@ -7,13 +7,26 @@
 . "$(dirname "$0")/lib.sh"
 require_tools sqlite3 jq
 
-ctl() { "$CTL" --db "$DB" "$@"; }
+# No agent runs here: writes do not wait for one (e2e/inforce tests that).
+ctl() { "$CTL" --db "$DB" --no-wait "$@"; }
 
 # Reading a store that does not exist is an error, and creates nothing.
 if ctl rule list >/dev/null 2>"$TMP/err"; then fail "rule list on a missing store succeeded"; fi
 grep -q "no store at" "$TMP/err" || fail "unclear error: $(cat "$TMP/err")"
 [ ! -e "$DB" ] || fail "rule list created the store"
 pass "missing store: clear error, nothing created"
+
+# Without --no-wait, a write with no agent running is written but reported
+# NOT in force: exit 3, one line naming the lock nobody holds.
+rc=0
+id0=$("$CTL" --db "$DB" rule add demo.service egress deny 10.9.0.0/16 2>"$TMP/err") || rc=$?
+[ "$rc" = 3 ] || fail "rule add without an agent: exit $rc, expected 3"
+grep -q "written to the store, but NOT in force: unitguardd is not running" "$TMP/err" ||
+	fail "rule add without an agent: $(cat "$TMP/err")"
+[ "$id0" = 1 ] || fail "rule add without an agent did not print the id: '$id0'"
+ctl rule del "$id0"
+sqlite3 "$DB" "delete from units; delete from sqlite_sequence"
+pass "a write with no agent: written, exit 3, says the agent is not running"
 
 id1=$(ctl rule add demo.service egress deny 10.0.0.0/8)
 id2=$(ctl rule add demo.service egress allow 10.1.0.0/16)

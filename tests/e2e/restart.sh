@@ -16,8 +16,8 @@ PORT=48$((RANDOM % 900 + 100))
 listen_bg 0.0.0.0 "$PORT"
 in_stay() { "$PROBE" --cgroup "$STAY" "$@"; }
 
-"$CTL" --db "$DB" rule add gone.service egress deny 127.0.0.2 >/dev/null
-"$CTL" --db "$DB" rule add stay.service egress deny 127.0.0.2 >/dev/null
+"$CTL" --db "$DB" --no-wait rule add gone.service egress deny 127.0.0.2 >/dev/null
+"$CTL" --db "$DB" --no-wait rule add stay.service egress deny 127.0.0.2 >/dev/null
 start_agent
 wait_for EPERM in_stay connect 127.0.0.2 "$PORT"
 maybe_sabotage
