@@ -123,45 +123,6 @@ static void join(const char *const *names, size_t n, char *buf, size_t len)
 	}
 }
 
-/* libyaml validates UTF-8 when an event is built but reports it like an
- * allocation failure; checking first lets emit say which rule is at fault. */
-static bool utf8_valid(const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-
-	while (*s) {
-		unsigned int c = *s, n, cp;
-
-		if (c < 0x80) {
-			s++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		/* A NUL fails the continuation test, so this never reads past it. */
-		for (unsigned int i = 1; i <= n; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		s += n + 1;
-	}
-	return true;
-}
-
 /* The kind of rule a canonical direction makes. */
 static enum rkind rule_kind(const char *direction)
 {
@@ -560,6 +521,20 @@ free_value:
 	return r;
 }
 
+/* A comment is free text, but `rule list` prints it: checked as `rule add --comment` is. */
+static int take_comment(struct parser *p, char **out)
+{
+	const char *why = NULL;
+	int line = cur_line(p), r;
+
+	r = take_scalar(p, "comment", out);
+	if (r < 0)
+		return r;
+	if (ug_comment_validate(*out, &why) < 0)
+		return fail(p, line, "invalid comment: %s", why);
+	return 0;
+}
+
 static int take_port(struct parser *p, struct ug_file_rule *rule)
 {
 	char shown[SHOW_BUF];
@@ -795,7 +770,7 @@ static int parse_rule(struct parser *p)
 			r = take_field(p, K_FAMILY, "family", &family);
 			break;
 		case RULE_COMMENT:
-			r = take_scalar(p, "comment", &rule->comment);
+			r = take_comment(p, &rule->comment);
 			break;
 		}
 		if (r < 0)
@@ -1255,8 +1230,11 @@ static int emit_rule(struct emitter *e, const struct ug_file_rule *rule)
 		return r;
 
 	if (rule->comment) {
-		if (!utf8_valid(rule->comment))
-			return emit_fail(e, "rule %zu: comment is not valid UTF-8", idx);
+		const char *why = NULL;
+
+		/* Also spares libyaml invalid UTF-8, which it would report as out of memory. */
+		if (ug_comment_validate(rule->comment, &why) < 0)
+			return emit_fail(e, "rule %zu: invalid comment: %s", idx, why);
 		/* Quoted, so a comment like "true" or "443" stays text for
 		 * other YAML readers too. */
 		r = emit_scalar(e, "comment", YAML_PLAIN_SCALAR_STYLE);

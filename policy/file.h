@@ -16,7 +16,7 @@
  *	        prefix: 10.1.0.0/16
  *	        proto: tcp              # optional: tcp | udp | icmp
  *	        port: 443               # optional: N or N-M (quoted or not)
- *	        comment: "https"        # optional
+ *	        comment: "https"        # optional: printable UTF-8, one line, <= 1024 bytes
  *	  - target: web.service
  *	    harden: [module-load, bpf]  # optional: module-load, bpf, ptrace, mount;
  *	                                # or one string "module-load,bpf"; [] for none
@@ -86,7 +86,7 @@ struct ug_file_rule {
 	/* 0, 0: no port; else 1 <= lo <= hi, and proto is tcp, udp or NULL;
 	 * network rules only */
 	uint16_t port_lo, port_hi;
-	char *comment;   /* free text or NULL */
+	char *comment;   /* NULL, or text ug_comment_validate() accepts: one line, printable */
 	int line;        /* 1-based line of the rule in the file; 0 if not from a file */
 };
 

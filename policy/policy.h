@@ -149,6 +149,25 @@ int ug_harden_parse(const char *s, const char **why);
 /* Comma list of the set bits, e.g. "module-load,ptrace"; "" for none. */
 int ug_harden_format(int harden, char *buf, size_t len);
 
+/* --- rule comments ---------------------------------------------------------- */
+
+/* Longest comment, in bytes: what `rule add --comment` has always allowed. */
+#define UG_COMMENT_MAX 1024
+
+/*
+ * Validate a rule comment. Comments are free text that `rule list`, `export` and the
+ * JSON output print as they are, so a comment must not be able to start a line, move the
+ * cursor or recolour a terminal, or reorder the text around it. Accepted: at most
+ * UG_COMMENT_MAX bytes of well-formed UTF-8 (no overlong forms, surrogates or code points
+ * above U+10FFFF) without control characters: not the C0 controls U+0000-U+001F (tab and
+ * newline included), DEL, the C1 controls U+0080-U+009F, the line and paragraph
+ * separators U+2028 and U+2029, or the bidirectional embeddings, overrides and isolates
+ * U+202A-U+202E and U+2066-U+2069. Anything else printable is fine, in any script; ""
+ * is a comment too. Every way in (the policy file, `rule add --comment`) checks with this
+ * one function. Returns 0, or -EINVAL with *why naming the first problem.
+ */
+int ug_comment_validate(const char *s, const char **why);
+
 /* A path rule as the compiler sees it. */
 struct ug_path_rule {
 	int64_t id;        /* > 0 and < 2^32 */

@@ -1961,6 +1961,69 @@ static void test_family_names(void **state)
 	assert_int_equal(ug_family_parse(NULL), -EINVAL);
 }
 
+static void test_comment_validate(void **state)
+{
+	static const char *const good[] = {
+		"", "https to the internal range", "a: b # c", "back\\slash \"quoted\" 'too'",
+		"caf\xc3\xa9", /* e-acute */
+		"\xe2\x86\x92 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x94\x92", /* arrow, CJK, emoji */
+		"\xc2\xa0nbsp", "\xc2\xa1", /* the first printable code points after C1 */
+		"\xe2\x80\x8f", /* U+200F RIGHT-TO-LEFT MARK: a mark, not an override */
+		"\xef\xbf\xbd", "\xf4\x8f\xbf\xbf", /* U+FFFD, U+10FFFF */
+	};
+	static const struct {
+		const char *in, *why;
+	} bad[] = {
+		{ "two\nlines", "control character" },
+		{ "cr\r", "control character" },
+		{ "tab\there", "control character" },
+		{ "\x1b[2J\x1b[31mred", "control character" },
+		{ "bell\a", "control character" },
+		{ "del\x7f", "control character" },
+		{ "\xc2\x85", "control character" },          /* U+0085 NEXT LINE */
+		{ "\xc2\x9b" "2J", "control character" },     /* U+009B, a one-byte CSI */
+		{ "\xe2\x80\xa8", "line or paragraph separator" },
+		{ "\xe2\x80\xa9", "line or paragraph separator" },
+		{ "\xe2\x80\xae" "evil", "bidirectional control" }, /* U+202E RLO */
+		{ "\xe2\x80\xaa", "bidirectional control" },        /* U+202A LRE */
+		{ "\xe2\x81\xa6", "bidirectional control" },        /* U+2066 LRI */
+		{ "\xe2\x81\xa9", "bidirectional control" },        /* U+2069 PDI */
+		{ "\xc3(", "not valid UTF-8" },
+		{ "\xc3", "not valid UTF-8" },                  /* cut short */
+		{ "\x80", "not valid UTF-8" },                  /* a lone continuation byte */
+		{ "\xc0\xaf", "not valid UTF-8" },              /* overlong '/' */
+		{ "\xe0\x80\xaf", "not valid UTF-8" },          /* overlong '/' */
+		{ "\xf0\x80\x80\xaf", "not valid UTF-8" },      /* overlong '/' */
+		{ "\xed\xa0\x80", "not valid UTF-8" },          /* a surrogate */
+		{ "\xf4\x90\x80\x80", "not valid UTF-8" },      /* above U+10FFFF */
+		{ "\xff", "not valid UTF-8" },
+	};
+	char longest[UG_COMMENT_MAX + 2];
+	const char *why;
+
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		why = "untouched";
+		if (ug_comment_validate(good[i], &why))
+			fail_msg("good comment %zu refused: %s", i, why);
+		assert_string_equal(why, "untouched");
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		why = NULL;
+		if (ug_comment_validate(bad[i].in, &why) != -EINVAL || !why ||
+		    !strstr(why, bad[i].why))
+			fail_msg("bad comment %zu: why '%s', want '%s'", i, why, bad[i].why);
+		assert_int_equal(ug_comment_validate(bad[i].in, NULL), -EINVAL);
+	}
+	memset(longest, 'x', UG_COMMENT_MAX);
+	longest[UG_COMMENT_MAX] = '\0';
+	assert_int_equal(ug_comment_validate(longest, NULL), 0);
+	longest[UG_COMMENT_MAX] = 'x';
+	longest[UG_COMMENT_MAX + 1] = '\0';
+	assert_int_equal(ug_comment_validate(longest, &why), -EINVAL);
+	assert_string_equal(why, "longer than 1024 bytes");
+	assert_int_equal(ug_comment_validate(NULL, &why), -EINVAL);
+}
+
 static void test_harden_parse_format(void **state)
 {
 	static const struct {
@@ -2706,6 +2769,7 @@ int main(void)
 		cmocka_unit_test(test_access_names),
 		cmocka_unit_test(test_family_names),
 		cmocka_unit_test(test_harden_parse_format),
+		cmocka_unit_test(test_comment_validate),
 		cmocka_unit_test(test_path_compile_empty),
 		cmocka_unit_test(test_path_compile_key_bytes),
 		cmocka_unit_test(test_path_compile_longest),

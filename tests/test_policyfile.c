@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "file.h"
+#include "policy.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -244,7 +245,7 @@ static void test_emit_roundtrip_comments(void **state)
 {
 	static const char *const comments[] = {
 		"", "true", "443", "null", "~", "a: b # c", "- x", "'quoted'", "\"dq\"",
-		"two\nlines", "tab\there", "  padded  ",
+		"back\\slash", "  padded  ",
 		"caf\xc3\xa9 \xe2\x86\x92 \xf0\x9f\x94\x92",
 		"#hash", "{flow}", "[seq]", "&anchor", "*alias", "%dir", "@at", "`tick`",
 		"a very long comment that goes on well past the eighty columns libyaml folds "
@@ -353,6 +354,11 @@ struct emit_bad {
 #define GOOD_RULE .target = "a.service", .direction = "egress", .action = "deny", \
 		  .prefix = "10.0.0.0/8"
 
+/* A comment of exactly UG_COMMENT_MAX (1024) bytes. */
+#define C16 "0123456789abcdef"
+#define C256 C16 C16 C16 C16 C16 C16 C16 C16 C16 C16 C16 C16 C16 C16 C16 C16
+#define LONG_COMMENT C256 C256 C256 C256
+
 static void test_emit_bad(void **state)
 {
 	static const struct emit_bad cases[] = {
@@ -384,7 +390,15 @@ static void test_emit_bad(void **state)
 		{ "zero lo", { .target = "a.service" }, {},
 		  { GOOD_RULE, .port_lo = 0, .port_hi = 8 }, "rule 0: invalid port range" },
 		{ "bad utf8", { .target = "a.service" }, {},
-		  { GOOD_RULE, .comment = "\xc3(" }, "rule 0: comment is not valid UTF-8" },
+		  { GOOD_RULE, .comment = "\xc3(" }, "rule 0: invalid comment: not valid UTF-8" },
+		/* What parse refuses, emit refuses: `export` of a store holding such a comment
+		 * (written before comments were checked) must not make a file apply refuses. */
+		{ "newline comment", { .target = "a.service" }, {},
+		  { GOOD_RULE, .comment = "two\nlines" },
+		  "rule 0: invalid comment: contains a control character" },
+		{ "long comment", { .target = "a.service" }, {},
+		  { GOOD_RULE, .comment = LONG_COMMENT "x" },
+		  "rule 0: invalid comment: longer than 1024 bytes" },
 		{ "orphan bad target", { .target = "a.service" }, {},
 		  { .target = "nope", .direction = "egress", .action = "deny",
 		    .prefix = "10.0.0.0/8" },
@@ -517,6 +531,33 @@ static const struct bad_file bad_files[] = {
 	{ UNIT "      - {direction: egress, action: deny, prefix: 10.0.0.0/8, comment: {a: b}}\n",
 	  5,
 	  "'comment' must be a scalar, not a mapping" },
+	/* Comments: what `rule add --comment` refuses, and what would reach a terminal raw
+	 * through `rule list`: line breaks, escapes, other controls, bidi overrides. */
+	{ UNIT "      - direction: egress\n        action: deny\n        prefix: 10.0.0.0/8\n"
+	       "        comment: \"two\\nlines\"\n", 8,
+	  "invalid comment: contains a control character" },
+	{ UNIT "      - direction: egress\n        action: deny\n        prefix: 10.0.0.0/8\n"
+	       "        comment: |\n          two\n          lines\n", 8,
+	  "invalid comment: contains a control character" },
+	{ UNIT "      - {direction: egress, action: deny, prefix: 10.0.0.0/8,\n"
+	       "         comment: \"\\e[2J\\e[31mall clear\"}\n", 6,
+	  "invalid comment: contains a control character" },
+	{ UNIT "      - {direction: egress, action: deny, prefix: 10.0.0.0/8,\n"
+	       "         comment: \"a\\tb\"}\n", 6,
+	  "invalid comment: contains a control character" },
+	{ UNIT "      - {direction: egress, action: deny, prefix: 10.0.0.0/8,\n"
+	       "         comment: \"\\x7f\"}\n", 6,
+	  "invalid comment: contains a control character" },
+	{ UNIT "      - {direction: egress, action: deny, prefix: 10.0.0.0/8,\n"
+	       "         comment: \"\\x9b\"}\n", 6,
+	  "invalid comment: contains a control character" },
+	{ UNIT "      - {direction: egress, action: deny, prefix: 10.0.0.0/8, comment: \"\\L\"}\n",
+	  5, "invalid comment: contains a Unicode line or paragraph separator" },
+	{ UNIT "      - {direction: egress, action: deny, prefix: 10.0.0.0/8,\n"
+	       "         comment: \"allow \\u202e10.0.0.0/8\"}\n", 6,
+	  "invalid comment: contains a Unicode bidirectional control" },
+	{ UNIT "      - {direction: egress, action: deny, prefix: 10.0.0.0/8, comment: \"\\0\"}\n",
+	  5, "'comment' contains a NUL character" },
 	{ UNIT "      - {direction: egress, action: deny, prefix: \"10.0.0.0/8\\0\"}\n", 5,
 	  "'prefix' contains a NUL character" },
 	{ UNIT "      - direction: egress\n        direction: ingress\n", 6,
@@ -682,6 +723,39 @@ static void test_error_quotes_safely(void **state)
 	snprintf(yaml, sizeof(yaml), HDR "  - target: a.service\n    mode: \"au\\ndit\"\n");
 	assert_int_equal(ug_policy_file_parse(yaml, strlen(yaml), &pf, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "line 4: invalid mode 'au?dit' (expected enforce, audit or off)");
+}
+
+/* Comments: 1024 bytes and any printable script are fine, one byte more or a tab is not,
+ * and the error names the comment's line. */
+static void test_comment_limits(void **state)
+{
+	static const char head[] = UNIT "      - direction: egress\n        action: deny\n"
+				   "        prefix: 10.0.0.0/8\n        comment: \"";
+	/* Latin, an arrow, Cyrillic, CJK, an emoji */
+	static const char scripts[] = "caf\xc3\xa9 \xe2\x86\x92 \xd0\xb1\xd0\xb0\xd0\xb7\xd0\xb0 "
+				      "\xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x94\x92 ";
+	char yaml[sizeof(head) + UG_COMMENT_MAX + 16], err[256];
+	struct ug_policy_file pf;
+
+	snprintf(yaml, sizeof(yaml), "%s%s\"\n", head, LONG_COMMENT);
+	parse_ok(yaml, &pf);
+	assert_int_equal(strlen(pf.rules[0].comment), UG_COMMENT_MAX);
+	ug_policy_file_free(&pf);
+
+	snprintf(yaml, sizeof(yaml), "%s%sx\"\n", head, LONG_COMMENT);
+	assert_int_equal(ug_policy_file_parse(yaml, strlen(yaml), &pf, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "line 8: invalid comment: longer than 1024 bytes");
+
+	snprintf(yaml, sizeof(yaml), "%s%s\\u00a0nbsp\"\n", head, scripts);
+	parse_ok(yaml, &pf);
+	assert_memory_equal(pf.rules[0].comment, scripts, strlen(scripts));
+	assert_string_equal(pf.rules[0].comment + strlen(scripts), "\xc2\xa0nbsp");
+	ug_policy_file_free(&pf);
+
+	snprintf(yaml, sizeof(yaml), "%sa\tb\"\n", head);
+	assert_int_equal(ug_policy_file_parse(yaml, strlen(yaml), &pf, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "line 8: invalid comment: contains a control character "
+				 "(newline, tab, escape, ...)");
 }
 
 static void test_empty_units(void **state)
@@ -1056,6 +1130,7 @@ int main(void)
 		cmocka_unit_test(test_parse_not_nul_terminated),
 		cmocka_unit_test(test_emit_roundtrip),
 		cmocka_unit_test(test_emit_roundtrip_comments),
+		cmocka_unit_test(test_comment_limits),
 		cmocka_unit_test(test_emit_grouping),
 		cmocka_unit_test(test_emit_canonicalises),
 		cmocka_unit_test(test_emit_bad),
