@@ -664,25 +664,6 @@ static void set_key(struct ug_lpm_key *k, uint16_t trie, uint8_t dir, const stru
 	}
 }
 
-static void item_init(struct item *it, const struct ug_rule *r, uint16_t trie)
-{
-	memset(it, 0, sizeof(*it));
-	set_key(&it->key, trie, r->dir, &r->prefix);
-	it->m.rule_id = (uint32_t)r->id;
-	it->m.action = r->action;
-	it->m.proto = r->proto;
-	/* The kernel compares the packet's protocol; an IPv6 packet's ICMP is ICMPv6. */
-	if (r->proto == IPPROTO_ICMP && r->prefix.family == AF_INET6)
-		it->m.proto = IPPROTO_ICMPV6;
-	/* Ports of a rule without has_ports mean nothing; zero them so dedup and output agree. */
-	if (r->has_ports) {
-		it->m.flags = UG_MATCH_PORTS;
-		it->m.port_lo = r->port_lo;
-		it->m.port_hi = r->port_hi;
-	}
-	it->depth = r->depth;
-}
-
 static unsigned int key_bits(const struct ug_lpm_key *k)
 {
 	return k->prefixlen - UG_LPM_HDR_BITS;
@@ -692,6 +673,27 @@ static unsigned int key_bits(const struct ug_lpm_key *k)
 static bool key_v4(const struct ug_lpm_key *k)
 {
 	return key_bits(k) >= V4MAPPED_BITS && bits_equal(k->addr, v4mapped, V4MAPPED_BITS);
+}
+
+static void item_init(struct item *it, const struct ug_rule *r, uint16_t trie)
+{
+	memset(it, 0, sizeof(*it));
+	set_key(&it->key, trie, r->dir, &r->prefix);
+	it->m.rule_id = (uint32_t)r->id;
+	it->m.action = r->action;
+	it->m.proto = r->proto;
+	/* The kernel compares the packet's protocol; an IPv6 packet's ICMP is ICMPv6. A key in
+	 * the v4-mapped range is IPv4 traffic however the prefix was spelled (an IPv6 spelling
+	 * lands on the IPv4 rule's key), so its ICMP is ICMP. */
+	if (r->proto == IPPROTO_ICMP && !key_v4(&it->key))
+		it->m.proto = IPPROTO_ICMPV6;
+	/* Ports of a rule without has_ports mean nothing; zero them so dedup and output agree. */
+	if (r->has_ports) {
+		it->m.flags = UG_MATCH_PORTS;
+		it->m.port_lo = r->port_lo;
+		it->m.port_hi = r->port_hi;
+	}
+	it->depth = r->depth;
 }
 
 /* The prefix an entry stands for, as the operator wrote it: IPv4 in the mapped range. */

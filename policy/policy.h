@@ -106,7 +106,8 @@ struct ug_rule {
  *    ::ffff:0:0/96 and no IPv4 0.0.0.0/0 rule exists in that direction, an
  *    entry with an empty list is added at ::ffff:0:0/96, so an IPv6 rule never
  *    decides IPv4 traffic.
- *  - proto IPPROTO_ICMP on an IPv6 prefix is written as IPPROTO_ICMPV6.
+ *  - proto IPPROTO_ICMP on an IPv6 prefix is written as IPPROTO_ICMPV6, except in the
+ *    v4-mapped range: whatever the spelling, that is IPv4 traffic.
  * *out is allocated with malloc() (free() it); *n_out entries, sorted by key
  * (trie, dir, prefixlen, address) so output is deterministic. On error, err
  * (if not NULL) gets one line naming the rule or prefix at fault.

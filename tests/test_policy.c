@@ -1128,6 +1128,35 @@ static void test_compile_icmp(void **state)
 	free(e);
 }
 
+/*
+ * Found by fuzzing (fuzz_compile): an ICMP rule spelled as v4-mapped IPv6 lands on the key
+ * of its IPv4 spelling, where the kernel sees IPv4 packets, but was written as ICMPv6 and
+ * so could never match. It is ICMP there, the same rule as its IPv4 spelling.
+ */
+static void test_compile_icmp_v4_mapped(void **state)
+{
+	const struct ug_rule r[] = {
+		rulep(5, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "::ffff:10.0.0.0/104", IPPROTO_ICMP, NULL),
+		rulep(6, UG_DIR_EGRESS, UG_ACT_ALLOW, 0, "10.0.0.0/8", IPPROTO_ICMP, NULL),
+		rulep(7, UG_DIR_EGRESS, UG_ACT_DENY, 0, "::ffff:0:0/96", IPPROTO_ICMP, NULL),
+		rulep(8, UG_DIR_EGRESS, UG_ACT_DENY, 0, "::/0", IPPROTO_ICMP, NULL),
+	};
+	const struct ug_lpm_entry *x;
+	size_t n;
+	struct ug_lpm_entry *e = compile_ok(r, ARRAY_SIZE(r), &n);
+
+	/* One rule after the mapping: the lower id survives. */
+	x = find(e, n, UG_DIR_EGRESS, "10.0.0.0/8");
+	assert_int_equal(x->val.n, 2);
+	expect_match(&x->val.m[0], 5, UG_ACT_ALLOW, IPPROTO_ICMP, -1, -1);
+	expect_match(&x->val.m[1], 7, UG_ACT_DENY, IPPROTO_ICMP, -1, -1);
+	/* Outside the mapped range, IPv6 traffic: ICMPv6. */
+	x = find(e, n, UG_DIR_EGRESS, "::/0");
+	assert_int_equal(x->val.n, 1);
+	expect_match(&x->val.m[0], 8, UG_ACT_DENY, IPPROTO_ICMPV6, -1, -1);
+	free(e);
+}
+
 static void test_compile_dirs_separate(void **state)
 {
 	const struct ug_rule r[] = {
@@ -2752,6 +2781,7 @@ int main(void)
 		cmocka_unit_test(test_compile_same_key_lowest_id),
 		cmocka_unit_test(test_compile_ports_ignored_without_flag),
 		cmocka_unit_test(test_compile_icmp),
+		cmocka_unit_test(test_compile_icmp_v4_mapped),
 		cmocka_unit_test(test_compile_dirs_separate),
 		cmocka_unit_test(test_compile_e2big),
 		cmocka_unit_test(test_compile_guard_present),
