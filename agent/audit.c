@@ -47,6 +47,7 @@ struct ug_audit {
 	size_t n_q;
 	struct rate rate[RATE_SLOTS];
 	uint64_t malformed;
+	uint64_t future_stamps; /* records stamped later than they were read */
 	uint64_t journal_failed; /* entries lost since the journal last worked */
 };
 
@@ -95,16 +96,34 @@ static int64_t realtime_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Convert a bpf_ktime_get_boot_ns() stamp to wall-clock microseconds. */
-static int64_t boot_to_realtime_us(uint64_t boot_ns)
+/*
+ * Convert a bpf_ktime_get_boot_ns() stamp to wall-clock microseconds. The stamp is read from
+ * the ring buffer like the rest of the record, and validate() cannot judge it without a
+ * clock, so it is judged here. A stamp later than now is not the kernel's (it stamped the
+ * record before we read it): added to the clock offset it overflowed a signed sum, which is
+ * undefined behaviour, or filed the denial centuries away, where no query by time
+ * finds it. It is taken as now instead: the denial happened, and the rest of the record
+ * passed validate().
+ */
+static int64_t boot_to_realtime_us(struct ug_audit *a, uint64_t boot_ns)
 {
 	struct timespec rt, bt;
-	int64_t offset_ns;
+	uint64_t now_ns, age_ns;
+	int64_t us;
 
 	clock_gettime(CLOCK_REALTIME, &rt);
 	clock_gettime(CLOCK_BOOTTIME, &bt);
-	offset_ns = ((int64_t)rt.tv_sec - bt.tv_sec) * 1000000000LL + (rt.tv_nsec - bt.tv_nsec);
-	return ((int64_t)boot_ns + offset_ns) / 1000;
+	now_ns = (uint64_t)bt.tv_sec * 1000000000u + (uint64_t)bt.tv_nsec;
+	/* Clocks read moments apart may disagree a little: only a stamp well ahead is news. */
+	if (boot_ns > now_ns + 1000000000u && !a->future_stamps++)
+		ug_log(LOG_WARNING, "audit: ring buffer record stamped %" PRIu64 " ns after boot, "
+		       "later than now (%" PRIu64 "); recorded at the current time", boot_ns,
+		       now_ns);
+	age_ns = boot_ns < now_ns ? now_ns - boot_ns : 0;
+	/* age is at most the time since boot: no overflow, and never before the boot. */
+	us = (int64_t)rt.tv_sec * 1000000 + rt.tv_nsec / 1000 - (int64_t)(age_ns / 1000);
+	/* A clock set before 1970 would make the rate limiter's arithmetic overflow. */
+	return us < 0 ? 0 : us;
 }
 
 static const char *family_name(uint8_t family)
@@ -256,7 +275,7 @@ int ug_audit_record(struct ug_audit *a, const void *data, size_t size)
 	q = &a->q[a->n_q++];
 	q->lsm = false;
 	memcpy(&q->ev, data, sizeof(q->ev));
-	q->time_us = boot_to_realtime_us(q->ev.ts_boot_ns);
+	q->time_us = boot_to_realtime_us(a, q->ev.ts_boot_ns);
 	unit = a->ops.target(q->ev.unit_cgid, a->ops.ctx);
 	if (unit)
 		snprintf(q->unit, sizeof(q->unit), "%s", unit);
@@ -452,7 +471,7 @@ int ug_audit_lsm_record(struct ug_audit *a, const void *data, size_t size)
 	q->lsm = true;
 	memcpy(&q->lev, data, sizeof(q->lev));
 	ev = &q->lev;
-	q->time_us = boot_to_realtime_us(ev->ts_boot_ns);
+	q->time_us = boot_to_realtime_us(a, ev->ts_boot_ns);
 	unit = a->ops.target(ev->unit_cgid, a->ops.ctx);
 	if (unit)
 		snprintf(q->unit, sizeof(q->unit), "%s", unit);

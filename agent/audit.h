@@ -36,7 +36,8 @@ int ug_audit_new(struct ug_store *st, const struct ug_audit_ops *ops, struct ug_
 void ug_audit_free(struct ug_audit *a);
 
 /* One ring-buffer record; validated here. Returns 0 or -EINVAL for a record
- * that is not well formed (counted and logged, not stored). */
+ * that is not well formed (counted and logged, not stored). A record stamped
+ * later than now is stored with the current time (logged once). */
 int ug_audit_record(struct ug_audit *a, const void *data, size_t size);     /* struct ug_event */
 int ug_audit_lsm_record(struct ug_audit *a, const void *data, size_t size); /* struct ug_lsm_event */
 

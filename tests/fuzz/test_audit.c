@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Regression tests for the ring-buffer record decoder (agent/audit.c), for what the audit
+ * harness found. The journal is fake_journal.c, so nothing reaches the host's journald.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "fake_journal.h"
+#include "store.h"
+#include "unitguard.h"
+
+struct fixture {
+	char dir[64], path[96];
+	struct ug_store *st;
+	struct ug_audit *a;
+};
+
+static const char *target(uint64_t cgid, void *ctx)
+{
+	return "demo.service";
+}
+
+static uint32_t family_rule(uint64_t cgid, int family, void *ctx)
+{
+	return 0;
+}
+
+static int setup(void **state)
+{
+	static const struct ug_audit_ops ops = { .target = target, .family_rule = family_rule };
+	struct fixture *f = calloc(1, sizeof(*f));
+	char err[256];
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/ug-test-audit.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/audit.db", f->dir);
+	if (ug_store_open(f->path, UG_STORE_CREATE, &f->st, err, sizeof(err)))
+		fail_msg("cannot open %s: %s", f->path, err);
+	assert_int_equal(ug_audit_new(f->st, &ops, &f->a), 0);
+	ug_fake_journal_error = 0;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	struct fixture *f = *state;
+	char p[128];
+
+	ug_audit_free(f->a);
+	ug_store_close(f->st);
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
+		unlink(p);
+	}
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static int64_t clock_us(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static struct ug_event event(uint64_t ts_boot_ns, uint32_t rule_id)
+{
+	struct ug_event ev = {
+		.ts_boot_ns = ts_boot_ns, .cgid = 42, .unit_cgid = 42, .pid = 1, .rule_id = rule_id,
+		.comm = "curl", .addr = { [10] = 0xff, [11] = 0xff, 10, 1, 2, 3 }, .port = 443,
+		.family = AF_INET, .proto = 6, .hook = UG_HOOK_CONNECT4,
+		.verdict = UG_VERDICT_DENY, .dir = UG_DIR_EGRESS,
+	};
+
+	return ev;
+}
+
+struct rows {
+	size_t n;
+	int64_t time_us[8];
+	int64_t rule_id[8];
+};
+
+static int collect(const struct ug_store_audit *a, void *ctx)
+{
+	struct rows *r = ctx;
+
+	if (r->n < 8) {
+		r->time_us[r->n] = a->row.time_us;
+		r->rule_id[r->n] = a->row.rule_id;
+	}
+	r->n++;
+	return 0;
+}
+
+/*
+ * Found by fuzzing (fuzz_audit), issue 14 (a): a record stamped later than now cannot be
+ * the kernel's, but validate() let its stamp through. Added to the clock offset it
+ * overflowed an int64_t (INT64_MAX; undefined behaviour, which the sanitizer build aborts
+ * on) or filed the row some 235 years before 1970 (bit 63 set) or at the boot (all bits
+ * set). Now such a record is stored at the current time.
+ */
+static void test_future_stamp(void **state)
+{
+	static const uint64_t stamps[] = { INT64_MAX, (uint64_t)1 << 63, UINT64_MAX };
+	struct fixture *f = *state;
+	struct rows rows = { 0 };
+	int64_t before = clock_us(CLOCK_REALTIME), after;
+	struct ug_event ev;
+
+	for (size_t i = 0; i < 3; i++) {
+		ev = event(stamps[i], (uint32_t)i + 1);
+		assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), 0);
+	}
+	assert_int_equal(ug_audit_flush(f->a), 0);
+	/* A good stamp after them is still read as it is. */
+	ev = event((uint64_t)(clock_us(CLOCK_BOOTTIME) * 1000), 4);
+	assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), 0);
+	assert_int_equal(ug_audit_flush(f->a), 0);
+	after = clock_us(CLOCK_REALTIME);
+
+	assert_int_equal(ug_store_audit_list(f->st, "demo.service", collect, &rows), 0);
+	assert_int_equal(rows.n, 4);
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(rows.rule_id[i], i + 1);
+		if (rows.time_us[i] < before || rows.time_us[i] > after)
+			fail_msg("row %zu: time %lld us, not within %lld .. %lld", i,
+				 (long long)rows.time_us[i], (long long)before, (long long)after);
+	}
+}
+
+/* The conversion itself: a stamp two seconds old is two seconds before now; one at boot is
+ * the boot's wall-clock time. */
+static void test_stamp_conversion(void **state)
+{
+	struct fixture *f = *state;
+	struct rows rows = { 0 };
+	int64_t boot_us = clock_us(CLOCK_BOOTTIME), now_us = clock_us(CLOCK_REALTIME);
+	struct ug_event ev;
+
+	ev = event((uint64_t)(boot_us - 2000000) * 1000, 1);
+	assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), 0);
+	assert_string_equal(ug_fake_journal_last_message,
+			    "unitguard: demo.service: denied egress connect4 tcp to 10.1.2.3 "
+			    "port 443 (pid 1 curl), rule 1");
+	ev = event(0, 2);
+	assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), 0);
+	assert_int_equal(ug_audit_flush(f->a), 0);
+	assert_int_equal(ug_store_audit_list(f->st, "demo.service", collect, &rows), 0);
+	assert_int_equal(rows.n, 2);
+	/* The clocks are read again inside: allow for the time this test takes. */
+	assert_in_range(rows.time_us[0], now_us - 2000000 - 250000, now_us - 2000000 + 250000);
+	assert_in_range(rows.time_us[1], now_us - boot_us - 250000, now_us - boot_us + 250000);
+}
+
+/* Without journald every record still reaches the audit table. */
+static void test_journal_down(void **state)
+{
+	struct fixture *f = *state;
+	struct rows rows = { 0 };
+	struct ug_event ev = event(0, 7);
+
+	ug_fake_journal_error = ENOENT;
+	assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), 0);
+	assert_int_equal(ug_audit_flush(f->a), 0);
+	assert_int_equal(ug_store_audit_list(f->st, "demo.service", collect, &rows), 0);
+	assert_int_equal(rows.n, 1);
+	assert_int_equal(rows.rule_id[0], 7);
+	ug_fake_journal_error = 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_future_stamp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stamp_conversion, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_down, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
