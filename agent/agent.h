@@ -37,6 +37,7 @@ struct agent {
 	bool store_dirty;     /* read the store at the next pass */
 	bool all_dirty;       /* recompile every target (first pass, after an error) */
 	int64_t applied_version;
+	uint32_t committed_generation; /* as last written to agent_state */
 	uint32_t generation;  /* last generation put in force, network and LSM alike */
 	char store_why[256];  /* the store cannot be read: why (logged once) */
 	uint64_t store_retry_ns;

@@ -82,6 +82,9 @@ static void check_store(struct agent *ag)
 		return;
 	}
 	if (v != ag->ts.policy_version || ag->store_why[0]) {
+		/* Someone touched the store: if it was unreadable, try now rather
+		 * than at the end of the backoff. */
+		ag->store_retry_ns = 0;
 		ag->store_dirty = true;
 		pass_schedule(ag);
 	}
@@ -150,6 +153,31 @@ static void report_lost(struct agent *ag)
 	ug_store_agent_set(ag->st, "lost_reported", buf);
 }
 
+/*
+ * The store's file replaced under us (restored from a backup, moved away,
+ * swapped for another): our handle reads the old file. Open the new one;
+ * until that works, the policy in force stays and the reason is logged once.
+ */
+static void check_store_file(struct agent *ag)
+{
+	if (ug_store_replaced(ag->st) != 1)
+		return;
+	if (ug_store_reopen(ag->st)) {
+		if (strcmp(ag->store_why, ug_store_errmsg(ag->st)))
+			ug_log(LOG_ERR, "agent: the store %s was replaced and cannot be opened: %s; "
+			       "the policy in force stays as it is until it can", ag->db_path,
+			       ug_store_errmsg(ag->st));
+		snprintf(ag->store_why, sizeof(ag->store_why), "%s", ug_store_errmsg(ag->st));
+		return;
+	}
+	ug_log(LOG_NOTICE, "agent: the store %s was replaced: reading the new one", ag->db_path);
+	ag->store_why[0] = '\0';
+	ag->store_retry_ns = 0;
+	ag->store_dirty = true;
+	ag->status_dirty = true;
+	pass_schedule(ag);
+}
+
 static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 {
 	static unsigned ticks;
@@ -159,6 +187,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 	ug_audit_flush(ag->audit);
 	if (++ticks % 4 == 0) {
 		/* Once a second: retries, cleanup, liveness, counters. */
+		check_store_file(ag);
 		ug_resolver_tick(ag->res);
 		if (ag->store_dirty || ag->status_dirty)
 			pass_schedule(ag);
@@ -478,6 +507,9 @@ int main(int argc, char **argv)
 		       "keeps enforcing.", ag.db_path, errbuf);
 		return 1;
 	}
+	/* Someone's long transaction must not stall the loop: writes that
+	 * fail are kept and tried again (audit rows, status, counters). */
+	ug_store_set_busy_timeout(ag.st, 100);
 	err = ug_audit_new(ag.st,
 			   &(struct ug_audit_ops){ .target = pass_target_name,
 						   .family_rule = pass_family_rule, .ctx = &ag },

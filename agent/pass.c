@@ -130,6 +130,41 @@ static int store_read(struct agent *ag)
 	return 0;
 }
 
+/*
+ * The places the last agent reported (status rows), for targets that cannot
+ * be placed yet: after a restart, until systemd answers (or with a second
+ * cgroup of a unit's name), a unit keeps the cgroup it had, if that cgroup
+ * is still there with the same id; the kernel keeps enforcing on it.
+ */
+static int seed_row(const struct ug_store_status *s, void *ctx)
+{
+	struct agent *ag = ctx;
+	struct target *t = targets_find(&ag->ts, s->target);
+	const struct ug_cgnode *n;
+
+	if (!t || t->w.path || !s->cgroup || !s->cgroup_id)
+		return 0;
+	n = ug_cgindex_by_id(ug_resolver_index(ag->res), s->cgroup_id);
+	if (!n || strcmp(n->path, s->cgroup))
+		return 0;
+	t->w.path = strdup(n->path);
+	t->w.future = strdup(n->path);
+	t->w.id = n->id;
+	t->w.level = n->level;
+	t->w.err = t->w.path ? 0 : -ENOENT;
+	t->w.kept = true;
+	t->w.stale = true;
+	return 0;
+}
+
+static void seed_from_status(struct agent *ag)
+{
+	if (ug_store_status_list(ag->st, seed_row, ag))
+		ug_log(LOG_WARNING, "agent: cannot read the last status (%s): units systemd or the "
+		       "cgroup tree cannot place at once are NOT enforced until they can be",
+		       ug_store_errmsg(ag->st));
+}
+
 /* --- building the desired state --------------------------------------------- */
 
 static bool below(const char *path, const char *ancestor)
@@ -606,9 +641,13 @@ int pass_run(struct agent *ag)
 	int err;
 
 	if (ag->store_dirty) {
+		bool first = !ag->store_read_once;
+
 		err = store_read(ag);
 		if (!err)
 			ag->store_dirty = false;
+		if (!err && first)
+			seed_from_status(ag);
 	}
 	if (!ag->store_read_once)
 		return 0; /* nothing known yet: the kernel keeps what it has */
@@ -711,6 +750,10 @@ int pass_run(struct agent *ag)
 	/* Final once every question about where the targets are is answered. */
 	ack = ug_resolver_asking(ag->res) || ag->store_dirty ? ag->applied_version
 							     : ag->ts.policy_version;
+	/* Nothing new to say: write nothing (our own writes wake us up). */
+	if (!n_rows && !ag->n_gone && ack == ag->applied_version &&
+	    ag->generation == ag->committed_generation && !ag->status_dirty)
+		goto done;
 	gone_names = calloc(ag->n_gone ?: 1, sizeof(*gone_names));
 	for (size_t i = 0; gone_names && i < ag->n_gone; i++)
 		gone_names[i] = ag->gone[i].name;
@@ -724,12 +767,14 @@ int pass_run(struct agent *ag)
 	} else {
 		ag->status_dirty = false;
 		ag->applied_version = ack;
+		ag->committed_generation = ag->generation;
 		for (size_t i = 0; i < ag->n_gone; i++) {
 			free(ag->gone[i].name);
 			free(ag->gone[i].loc);
 		}
 		ag->n_gone = 0;
 	}
+done:
 	for (size_t i = 0; i < b.n; i++)
 		b.t[i]->changed = false;
 	ug_log(LOG_DEBUG, "agent: pass done: policy version %" PRId64 " (acknowledged %" PRId64

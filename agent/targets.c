@@ -272,7 +272,10 @@ int targets_sync(struct targets *ts, struct ug_store *st, struct gone **gone, si
 
 	*gone = NULL;
 	*n_gone = 0;
-	err = ug_store_policy_version(st, &version);
+	/* A newer schema means a newer build owns the store: do not guess at it. */
+	err = ug_store_check_schema(st);
+	if (!err)
+		err = ug_store_policy_version(st, &version);
 	if (!err)
 		err = ug_store_units(st, collect_unit, &rs);
 	if (err)

@@ -370,6 +370,10 @@ static const char *const migrations[] = {
 struct ug_store {
 	sqlite3 *db;
 	char err[512];
+	char *path;
+	dev_t dev; /* of the file opened, to notice it being replaced */
+	ino_t ino;
+	int busy_ms;
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -748,6 +752,17 @@ static int open_db(struct ug_store *st, const char *path, unsigned flags)
 	return migrate(st);
 }
 
+/* Remember which file is open, to tell when the path points at another. */
+static void note_file(struct ug_store *st)
+{
+	struct stat sb;
+
+	if (!stat(st->path, &sb)) {
+		st->dev = sb.st_dev;
+		st->ino = sb.st_ino;
+	}
+}
+
 int ug_store_open(const char *path, unsigned flags, struct ug_store **out, char *errbuf,
 		  size_t errlen)
 {
@@ -770,9 +785,17 @@ int ug_store_open(const char *path, unsigned flags, struct ug_store **out, char 
 			snprintf(errbuf, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	st->busy_ms = UG_BUSY_TIMEOUT_MS;
+	st->path = strdup(path);
+	if (!st->path) {
+		set_err(st, "out of memory");
+		ret = -ENOMEM;
+		goto close_store;
+	}
 	ret = open_db(st, path, flags);
 	if (ret)
 		goto close_store;
+	note_file(st);
 	*out = st;
 	return 0;
 
@@ -789,7 +812,39 @@ void ug_store_close(struct ug_store *st)
 		return;
 	/* Every statement is finalized by the call that prepared it, so this cannot be BUSY. */
 	sqlite3_close(st->db);
+	free(st->path);
 	free(st);
+}
+
+int ug_store_replaced(struct ug_store *st)
+{
+	struct stat sb;
+
+	if (!st)
+		return -EINVAL;
+	if (stat(st->path, &sb))
+		return 1;
+	return sb.st_dev != st->dev || sb.st_ino != st->ino;
+}
+
+int ug_store_reopen(struct ug_store *st)
+{
+	struct ug_store fresh = { .busy_ms = st->busy_ms };
+	int ret;
+
+	ret = open_db(&fresh, st->path, 0);
+	if (!ret && st->busy_ms != UG_BUSY_TIMEOUT_MS &&
+	    sqlite3_busy_timeout(fresh.db, st->busy_ms) != SQLITE_OK)
+		ret = -EIO;
+	if (ret) {
+		snprintf(st->err, sizeof(st->err), "%s", fresh.err);
+		sqlite3_close(fresh.db);
+		return ret;
+	}
+	sqlite3_close(st->db);
+	st->db = fresh.db;
+	note_file(st);
+	return 0;
 }
 
 const char *ug_store_errmsg(const struct ug_store *st)
@@ -1517,6 +1572,38 @@ int ug_store_status_replace(struct ug_store *st, const struct ug_store_status *r
 		return -EINVAL;
 	return insert_rows(st, "DELETE FROM status", sql, "replace status", rows, n,
 			   bind_status);
+}
+
+int ug_store_check_schema(struct ug_store *st)
+{
+	int v, ret;
+
+	if (!st)
+		return -EINVAL;
+	ret = user_version(st, &v);
+	if (ret)
+		return ret;
+	if (v > UG_SCHEMA_VERSION)
+		return newer_schema(st, v);
+	if (v < UG_SCHEMA_VERSION) {
+		set_err(st, "store schema version %d is older than this build (%d) and was not "
+			"migrated", v, UG_SCHEMA_VERSION);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int ug_store_set_busy_timeout(struct ug_store *st, int ms)
+{
+	int rc;
+
+	if (!st || ms < 0)
+		return -EINVAL;
+	rc = sqlite3_busy_timeout(st->db, ms);
+	if (rc != SQLITE_OK)
+		return fail(st, rc, "set busy timeout");
+	st->busy_ms = ms;
+	return 0;
 }
 
 int ug_store_pass_commit(struct ug_store *st, const struct ug_store_status *rows, size_t n,

@@ -29,6 +29,19 @@ enum ug_store_flags {
 int ug_store_open(const char *path, unsigned flags, struct ug_store **out, char *errbuf,
 		  size_t errlen);
 void ug_store_close(struct ug_store *st); /* accepts NULL */
+/* Is the file at the store's path no longer the one open (replaced, moved
+ * away, restored from a backup)? 1 yes, 0 no. */
+int ug_store_replaced(struct ug_store *st);
+/* Open the store's path again (never creating it) in place of the current
+ * handle; on error the current handle stays and errmsg says why. */
+int ug_store_reopen(struct ug_store *st);
+/* Is the schema still the one this build knows? Someone may have upgraded
+ * (or replaced) the store since it was opened. -EPROTO, with errmsg. */
+int ug_store_check_schema(struct ug_store *st);
+/* How long a statement waits for another writer's lock before failing with
+ * -EBUSY (default 5 s). The agent waits less: it must not stall its event
+ * loop on someone's long transaction, and it retries what failed. */
+int ug_store_set_busy_timeout(struct ug_store *st, int ms);
 const char *ug_store_errmsg(const struct ug_store *st);
 
 /* Monotonic counter bumped (by triggers) by every change to units or rules,

@@ -208,4 +208,5 @@ listen_bg() { # listen_bg ADDR PORT: a TCP listener outside any policy cgroup
 	sleep 0.2
 }
 
-sql() { sqlite3 -batch -noheader "$DB" "$@"; }
+# The agent writes the store too: wait for its lock rather than fail at once.
+sql() { sqlite3 -batch -noheader -cmd ".timeout 5000" "$DB" "$@"; }
