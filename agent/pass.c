@@ -365,10 +365,26 @@ static int build(struct build *b)
 
 	for (size_t i = 0; i < n; i++) {
 		struct target *t = ag->ts.v[i];
-		bool moved = ug_resolve(ag->res, t);
+		const struct ug_cgnode *p;
+		uint64_t parent;
+		bool moved;
 
+		ug_resolve(ag->res, t);
 		b->t[i] = t;
 		b->loc[i] = t->w.path ?: t->w.future;
+		/* Moved since the last pass (answers also arrive between passes):
+		 * its cgroup, where it will be, or the id of its parent. */
+		p = b->loc[i] ? parent_node(ag, b->loc[i]) : NULL;
+		parent = p ? p->id : 0;
+		moved = t->last_id != t->w.id || t->last_parent != parent ||
+			!((!t->last_loc && !b->loc[i]) ||
+			  (t->last_loc && b->loc[i] && !strcmp(t->last_loc, b->loc[i])));
+		if (moved) {
+			free(t->last_loc);
+			t->last_loc = b->loc[i] ? strdup(b->loc[i]) : NULL;
+			t->last_id = t->w.id;
+			t->last_parent = parent;
+		}
 		b->own[i] = t->own;
 		/* A refused or failed policy is tried again; so is everything
 		 * once the loaders had an error they could not pin on a unit. */
@@ -676,6 +692,21 @@ int pass_run(struct agent *ag)
 			       ug_store_errmsg(ag->st));
 	}
 	ag->all_dirty = false;
+	/* A loader did not have what this pass thought it had: everything is
+	 * compiled again at once (never left as it is). */
+	for (size_t k = 0; k < b.n_nu; k++)
+		ag->all_dirty |= b.nu[k].err == -ESTALE;
+	for (size_t k = 0; k < b.n_np; k++)
+		ag->all_dirty |= b.np[k].pol.err == -ESTALE;
+	for (size_t k = 0; k < b.n_lu; k++)
+		ag->all_dirty |= b.lu[k].err == -ESTALE;
+	for (size_t k = 0; k < b.n_lp; k++)
+		ag->all_dirty |= b.lp[k].pol.err == -ESTALE;
+	if (ag->all_dirty) {
+		ug_log(LOG_WARNING, "agent: a loader had lost what it was told to keep; compiling "
+		       "everything again");
+		pass_schedule(ag);
+	}
 
 	/* What each group got. */
 	for (size_t k = 0; k < b.n_np; k++) {
@@ -748,8 +779,9 @@ int pass_run(struct agent *ag)
 		n_rows++;
 	}
 	/* Final once every question about where the targets are is answered. */
-	ack = ug_resolver_asking(ag->res) || ag->store_dirty ? ag->applied_version
-							     : ag->ts.policy_version;
+	ack = ug_resolver_asking(ag->res) || ag->store_dirty || ag->all_dirty
+		      ? ag->applied_version
+		      : ag->ts.policy_version;
 	/* Nothing new to say: write nothing (our own writes wake us up). */
 	if (!n_rows && !ag->n_gone && ack == ag->applied_version &&
 	    ag->generation == ag->committed_generation && !ag->status_dirty)

@@ -222,6 +222,7 @@ static void target_free(struct target *t)
 	targets_unload(t);
 	free(t->w.path);
 	free(t->w.future);
+	free(t->last_loc);
 	free(t);
 }
 
@@ -331,6 +332,10 @@ int targets_sync(struct targets *ts, struct ug_store *st, struct gone **gone, si
 		if (now) {
 			now->w = old->w;
 			memset(&old->w, 0, sizeof(old->w));
+			now->last_loc = old->last_loc;
+			now->last_id = old->last_id;
+			now->last_parent = old->last_parent;
+			old->last_loc = NULL;
 			snprintf(now->state, sizeof(now->state), "%s", old->state);
 			now->generation = old->generation;
 		}

@@ -51,6 +51,9 @@ struct target {
 	struct ug_path_rule *paths;
 	bool loaded;
 	struct where w;
+	/* Where the last pass put it, to see it move. */
+	char *last_loc;
+	uint64_t last_id, last_parent;
 	/* The last pass's outcome, for status. */
 	char state[16];
 	char reason[600];

@@ -147,10 +147,9 @@ static pid_t agent_pid(void)
 	char path[PATH_MAX];
 	pid_t pid;
 
-	if (ug_lock_path(db_path, path, sizeof(path)))
+	if (ug_lock_path(db_path, path, sizeof(path)) || ug_lock_holder(path, &pid) != 1)
 		return 0;
-	pid = ug_lock_holder(path);
-	return pid > 0 ? pid : 0;
+	return pid > 0 ? pid : INT32_MAX; /* running, pid unknown */
 }
 
 struct outcome {

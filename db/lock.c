@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -48,13 +50,45 @@ static pid_t holder_of(const struct stat *st)
 	return found;
 }
 
-pid_t ug_lock_holder(const char *path)
+/* The pid an agent wrote into its lock file; 0 if none can be read. */
+static pid_t pid_in_file(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	long v;
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	v = strtol(buf, NULL, 10);
+	return v > 0 && v < INT32_MAX ? (pid_t)v : 0;
+}
+
+int ug_lock_holder(const char *path, pid_t *pid)
 {
 	struct stat st;
+	int fd, held;
 
-	if (stat(path, &st))
+	*pid = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
 		return -errno;
-	return holder_of(&st);
+	/* The lock itself tells, on any filesystem; /proc/locks names the
+	 * holder where its device numbers are the file's (not on overlayfs). */
+	if (!flock(fd, LOCK_SH | LOCK_NB)) {
+		flock(fd, LOCK_UN);
+		close(fd);
+		return 0;
+	}
+	held = errno == EWOULDBLOCK;
+	if (held) {
+		if (!fstat(fd, &st) && holder_of(&st) > 0)
+			*pid = holder_of(&st);
+		else if (!S_ISDIR(st.st_mode))
+			*pid = pid_in_file(fd);
+	}
+	close(fd);
+	return held ? 1 : -EIO;
 }
 
 int ug_lock_take(const char *path, bool dir, int *fd, pid_t *holder)
@@ -68,11 +102,20 @@ int ug_lock_take(const char *path, bool dir, int *fd, pid_t *holder)
 		: open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (f < 0)
 		return -errno;
-	if (flock(f, LOCK_EX | LOCK_NB)) {
+	/* Someone asking who holds it takes a shared lock for a moment: wait
+	 * that out (half a second), an agent holds it for good. */
+	for (int tries = 0; flock(f, LOCK_EX | LOCK_NB); tries++) {
 		int err = errno == EWOULDBLOCK ? -EBUSY : -errno;
 
-		if (err == -EBUSY && !fstat(f, &st) && holder_of(&st) > 0)
-			*holder = holder_of(&st);
+		if (err == -EBUSY && tries < 50) {
+			usleep(10000);
+			continue;
+		}
+		if (err == -EBUSY && !fstat(f, &st)) {
+			*holder = holder_of(&st) > 0 ? holder_of(&st) : 0;
+			if (!*holder && !dir)
+				*holder = pid_in_file(f);
+		}
 		close(f);
 		return err;
 	}

@@ -25,8 +25,12 @@ int ug_lock_path(const char *db_path, char *buf, size_t len);
  */
 int ug_lock_take(const char *path, bool dir, int *fd, pid_t *holder);
 
-/* Pid holding an flock on path: > 0; 0 when nobody does; -ENOENT when path
- * does not exist; another negative errno when it cannot be told. */
-pid_t ug_lock_holder(const char *path);
+/*
+ * Does someone hold the lock on path? 1 yes (*pid its pid, 0 when it cannot
+ * be told), 0 no, a negative errno when it cannot be told (-ENOENT: no such
+ * file: nobody ever took it). Asking takes a shared lock for a moment; an
+ * agent starting at that instant waits for it (ug_lock_take).
+ */
+int ug_lock_holder(const char *path, pid_t *pid);
 
 #endif
