@@ -19,21 +19,16 @@
 #include "util.h"
 #include "lsm.h"
 #include "lsm.skel.h"
+#include "trie.h"
 
-#define N_TRIES 65536
-/* Readers of a retired trie are BPF programs already running when it was
- * swapped out; they finish within microseconds. */
-#define RETIRE_GRACE_NS (500 * 1000 * 1000ULL)
 #define TARGET_MAX 256
 #define LINKS_DIR "lsm-links"
 #define SECURITYFS "/sys/kernel/security"
+#define FREE_BUDGET 20000 /* entries deleted per cleanup call */
 
-struct trie {
-	uint16_t id;
-	struct ug_path_entry *entries; /* adopted tries: keys only */
-	size_t n, cap;
-	uint64_t retired_ns;
-};
+_Static_assert(sizeof(struct ug_path_entry) ==
+		       sizeof(struct ug_path_key) + sizeof(struct ug_path_val),
+	       "ug_path_entry must be key then value, unpadded: the trie engine packs them");
 
 struct unit_state {
 	char target[TARGET_MAX];
@@ -42,7 +37,7 @@ struct unit_state {
 	struct ug_lsm_unit val; /* what ug_lsm_units holds for it */
 	struct ug_path_rule *paths; /* copy, to see whether anything changed */
 	size_t n_paths;
-	struct trie trie;
+	uint16_t trie; /* a reference held in the engine (val.trie) */
 	bool loaded; /* paths above are what the kernel has (false after adoption) */
 	bool seen;
 };
@@ -62,7 +57,7 @@ struct pending_state {
 	struct ug_lsm_unit val; /* what ug_pending_lsm holds for it */
 	struct ug_path_rule *paths;
 	size_t n_paths;
-	struct trie trie;
+	uint16_t trie; /* a reference held in the engine */
 	bool loaded; /* false after adoption: the first apply rewrites it */
 	bool seen;
 };
@@ -91,9 +86,7 @@ struct ug_lsm {
 	int pending_fd; /* pin_dir/maps/ug_pending_lsm (the network object's) */
 	struct pending_state *pending;
 	size_t n_pending;
-	struct trie *retired;
-	size_t n_retired;
-	uint8_t trie_used[N_TRIES / 8];
+	struct ug_tries *tries;
 	uint32_t generation;
 	uint32_t last_changed; /* units changed by the last apply */
 	uint32_t pending_changed; /* by the last apply_pending */
@@ -110,84 +103,24 @@ struct ug_lsm {
 
 /* --- tries --------------------------------------------------------------- */
 
-static void trie_delete_entries(struct ug_lsm *lsm, const struct trie *t)
+static int path_cmp(const void *a, const void *b)
 {
-	int fd = bpf_map__fd(lsm->skel->maps.ug_paths);
-
-	for (size_t i = 0; i < t->n; i++)
-		if (bpf_map_delete_elem(fd, &t->entries[i].key) && errno != ENOENT)
-			ug_log(LOG_WARNING, "lsm: deleting an entry of path trie %u: %s", t->id,
-			       strerror(errno));
+	return ug_path_key_cmp(a, b);
 }
 
-static int trie_write(struct ug_lsm *lsm, const struct trie *t)
+/* Policies kept by name own their tries under a name, not a cgroup id. */
+static uint64_t owner_of_name(const char *name)
 {
-	int fd = bpf_map__fd(lsm->skel->maps.ug_paths);
+	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
 
-	for (size_t i = 0; i < t->n; i++) {
-		if (bpf_map_update_elem(fd, &t->entries[i].key, &t->entries[i].val, BPF_ANY)) {
-			int err = -errno;
-			/* Leave nothing half-written behind. */
-			struct trie partial = *t;
-
-			partial.n = i;
-			trie_delete_entries(lsm, &partial);
-			return err;
-		}
-	}
-	return 0;
-}
-
-/* Remember a key found in the pinned trie map, so it can be deleted later. */
-static int trie_push_key(struct trie *t, const struct ug_path_key *key)
-{
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 16;
-		struct ug_path_entry *e = reallocarray(t->entries, cap, sizeof(*e));
-
-		if (!e)
-			return -ENOMEM;
-		t->entries = e;
-		t->cap = cap;
-	}
-	memset(&t->entries[t->n], 0, sizeof(t->entries[t->n]));
-	t->entries[t->n++].key = *key;
-	return 0;
-}
-
-static int retire(struct ug_lsm *lsm, struct trie *t)
-{
-	struct trie *r;
-
-	if (!t->id && !t->n)
-		return 0;
-	r = reallocarray(lsm->retired, lsm->n_retired + 1, sizeof(*r));
-	if (!r)
-		return -ENOMEM;
-	lsm->retired = r;
-	t->retired_ns = ug_now_ns();
-	lsm->retired[lsm->n_retired++] = *t;
-	memset(t, 0, sizeof(*t));
-	return 0;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		h = (h ^ *c) * 0x100000001b3ULL;
+	return h | 1ULL << 63; /* cgroup ids (inode numbers) stay below */
 }
 
 void ug_lsm_cleanup(struct ug_lsm *lsm)
 {
-	uint64_t now = ug_now_ns();
-	size_t kept = 0;
-
-	for (size_t i = 0; i < lsm->n_retired; i++) {
-		struct trie *t = &lsm->retired[i];
-
-		if (now - t->retired_ns < RETIRE_GRACE_NS) {
-			lsm->retired[kept++] = *t;
-			continue;
-		}
-		trie_delete_entries(lsm, t);
-		ug_ids_clear(lsm->trie_used, t->id);
-		free(t->entries);
-	}
-	lsm->n_retired = kept;
+	ug_tries_collect(lsm->tries, false, FREE_BUDGET);
 }
 
 /* --- programs and links --------------------------------------------------- */
@@ -494,37 +427,24 @@ static void pending_key(struct ug_pending_key *key, const char *name)
 	memcpy(key->name, name, n);
 }
 
-/* trie id owners while adopting: -1 nobody, [0, PENDING_BASE) unit index,
- * PENDING_BASE + i pending entry i, -2 - i orphan i */
-#define PENDING_BASE (1 << 24)
-
 /*
  * Rebuild per-unit state from the pinned maps: each unit's policy and the
- * keys of its trie, the same for the pending entries (ug_pending_lsm), and
- * the keys of tries nobody refers to (left by an agent that died between
- * writing a trie and deleting the old one). A unit whose trie is a pending
- * entry's was made by the cgroup_mkdir program: it does not own that trie.
+ * pending entries (ug_pending_lsm), each holding a reference to the trie it
+ * uses; every trie in ug_paths (those no one refers to were left by an agent
+ * killed mid-change: the first cleanup deletes them).
  */
 static int adopt_maps(struct ug_lsm *lsm)
 {
 	int ufd = bpf_map__fd(lsm->skel->maps.ug_lsm_units);
-	int pfd = bpf_map__fd(lsm->skel->maps.ug_paths);
-	struct ug_path_key key, next, *pkey = NULL;
 	struct ug_pending_key nk, nnk, *pnk = NULL;
 	uint64_t cgid, ncgid, *pcg = NULL;
-	struct trie *orphans = NULL;
-	int32_t *owner;
-	size_t n_orphans = 0;
 	struct ug_lsm_config cfg;
 	__u32 zero = 0;
-	int err = 0;
+	int err;
 
-	owner = malloc(N_TRIES * sizeof(*owner));
-	if (!owner)
-		return -ENOMEM;
-	for (size_t i = 0; i < N_TRIES; i++)
-		owner[i] = -1;
-
+	err = ug_tries_adopt(lsm->tries);
+	if (err)
+		return err;
 	while (!bpf_map_get_next_key(lsm->pending_fd, pnk, &nnk)) {
 		struct ug_pending_lsm v;
 		struct pending_state *ps;
@@ -535,22 +455,16 @@ static int adopt_maps(struct ug_lsm *lsm)
 		if (bpf_map_lookup_elem(lsm->pending_fd, &nk, &v))
 			continue;
 		ps = pending_add(lsm, nk.name);
-		if (!ps) {
-			err = -ENOMEM;
-			goto err_orphans;
-		}
+		if (!ps)
+			return -ENOMEM;
 		ps->parent_cgid = v.parent_cgid;
 		ps->level = v.level;
 		ps->val = v.val;
-		if (v.val.trie && owner[v.val.trie] == -1) {
-			ps->trie.id = v.val.trie;
-			owner[v.val.trie] = PENDING_BASE + (int32_t)(lsm->n_pending - 1);
-			ug_ids_set(lsm->trie_used, v.val.trie);
-		}
+		ps->trie = v.val.trie;
+		ug_tries_claim(lsm->tries, v.val.trie);
 		if (v.val.generation > lsm->generation)
 			lsm->generation = v.val.generation;
 	}
-
 	while (!bpf_map_get_next_key(ufd, pcg, &ncgid)) {
 		struct ug_lsm_unit v;
 		struct unit_state *s;
@@ -560,65 +474,18 @@ static int adopt_maps(struct ug_lsm *lsm)
 		if (bpf_map_lookup_elem(ufd, &cgid, &v))
 			continue;
 		s = unit_add(lsm, cgid);
-		if (!s) {
-			err = -ENOMEM;
-			goto err_orphans;
-		}
+		if (!s)
+			return -ENOMEM;
 		snprintf(s->target, sizeof(s->target), "cgroup:%" PRIu64, cgid);
 		s->val = v;
-		if (owner[v.trie] < PENDING_BASE) {
-			s->trie.id = v.trie;
-			owner[v.trie] = (int32_t)(lsm->n_units - 1);
-			ug_ids_set(lsm->trie_used, v.trie);
-		}
+		s->trie = v.trie;
+		ug_tries_claim(lsm->tries, v.trie);
 		if (v.generation > lsm->generation)
 			lsm->generation = v.generation;
 	}
-
-	while (!bpf_map_get_next_key(pfd, pkey, &next)) {
-		int32_t o;
-		struct trie *t;
-
-		key = next;
-		pkey = &key;
-		if (owner[key.trie] == -1) {
-			t = reallocarray(orphans, n_orphans + 1, sizeof(*t));
-			if (!t) {
-				err = -ENOMEM;
-				goto err_orphans;
-			}
-			orphans = t;
-			memset(&orphans[n_orphans], 0, sizeof(*orphans));
-			orphans[n_orphans].id = key.trie;
-			owner[key.trie] = -2 - (int32_t)n_orphans++;
-		}
-		o = owner[key.trie];
-		t = o >= PENDING_BASE ? &lsm->pending[o - PENDING_BASE].trie
-		    : o >= 0	      ? &lsm->units[o].trie
-				      : &orphans[-2 - o];
-		err = trie_push_key(t, &key);
-		if (err)
-			goto err_orphans;
-	}
-	for (size_t i = 0; i < n_orphans; i++) {
-		ug_ids_set(lsm->trie_used, orphans[i].id);
-		err = retire(lsm, &orphans[i]);
-		if (err)
-			goto err_orphans;
-	}
-
 	if (!bpf_map_lookup_elem(bpf_map__fd(lsm->skel->maps.ug_lsm_config), &zero, &cfg))
 		lsm->level_mask = cfg.level_mask;
-	free(orphans);
-	free(owner);
 	return 0;
-
-err_orphans:
-	for (size_t i = 0; i < n_orphans; i++)
-		free(orphans[i].entries);
-	free(orphans);
-	free(owner);
-	return err;
 }
 
 /* The network object creates ug_pending_lsm; it must be loaded first. */
@@ -701,6 +568,14 @@ int ug_lsm_open(const char *pin_dir, struct ug_lsm **out)
 	err = open_pending(lsm);
 	if (err)
 		goto err_state;
+	err = ug_tries_new(bpf_map__fd(lsm->skel->maps.ug_paths),
+			   bpf_map__max_entries(lsm->skel->maps.ug_paths),
+			   &(struct ug_tries_ops){ .key_size = sizeof(struct ug_path_key),
+						   .val_size = sizeof(struct ug_path_val),
+						   .cmp = path_cmp, .what = "lsm" },
+			   &lsm->tries);
+	if (err)
+		goto err_state;
 	err = adopt_maps(lsm);
 	if (err) {
 		ug_log(LOG_ERR, "lsm: cannot read the pinned maps: %s", strerror(-err));
@@ -726,21 +601,15 @@ void ug_lsm_free(struct ug_lsm *lsm)
 		return;
 	for (int p = 0; p < N_PROGS; p++)
 		bpf_link__destroy(lsm->links[p]); /* pinned: stays attached */
-	for (size_t i = 0; i < lsm->n_units; i++) {
+	for (size_t i = 0; i < lsm->n_units; i++)
 		free(lsm->units[i].paths);
-		free(lsm->units[i].trie.entries);
-	}
 	free(lsm->units);
-	for (size_t i = 0; i < lsm->n_pending; i++) {
+	for (size_t i = 0; i < lsm->n_pending; i++)
 		free(lsm->pending[i].paths);
-		free(lsm->pending[i].trie.entries);
-	}
 	free(lsm->pending);
 	if (lsm->pending_fd >= 0)
 		close(lsm->pending_fd);
-	for (size_t i = 0; i < lsm->n_retired; i++)
-		free(lsm->retired[i].entries);
-	free(lsm->retired);
+	ug_tries_free(lsm->tries);
 	ug_lsm_bpf__destroy(lsm->skel);
 	free(lsm);
 }
@@ -772,16 +641,18 @@ static bool pol_same(bool loaded, const struct ug_lsm_unit *v, const struct ug_p
 	       paths_same(paths, u->paths, u->n_paths);
 }
 
-/* A policy compiled into a fresh trie, written to ug_paths, not yet in use. */
+/* A policy compiled into a trie (written to ug_paths, or an existing one with
+ * the same entries), not yet switched to. */
 struct staged {
-	struct trie t;
-	struct ug_lsm_unit val; /* with .trie = t.id */
+	uint16_t trie;              /* a reference held in the engine */
+	uint64_t owner;
+	struct ug_lsm_unit val;     /* with .trie set */
 	struct ug_path_rule *paths; /* copy of u->paths */
 	bool ok;
 };
 
-static int stage(struct ug_lsm *lsm, struct ug_lsm_unitpol *u, uint32_t generation,
-		 struct staged *st)
+static int stage(struct ug_lsm *lsm, struct ug_lsm_unitpol *u, uint64_t owner,
+		 uint32_t generation, struct staged *st)
 {
 	struct ug_lsm_unit val = {
 		.deny_families = u->deny_families,
@@ -789,65 +660,57 @@ static int stage(struct ug_lsm *lsm, struct ug_lsm_unitpol *u, uint32_t generati
 		.mode = u->mode,
 		.harden = u->harden,
 	};
+	struct ug_path_entry *e = NULL;
 	struct ug_path_rule *paths = NULL;
-	struct trie t = {};
+	size_t n = 0, written = 0;
+	uint16_t id;
 	int err;
 
 	if (u->mode > UG_MODE_OFF) {
 		snprintf(u->why, sizeof(u->why), "invalid mode %u", u->mode);
 		return -EINVAL;
 	}
-	err = ug_ids_alloc(lsm->trie_used, 1, N_TRIES, &t.id);
+	err = ug_path_compile(u->paths, u->n_paths, 0, &e, &n, u->why, sizeof(u->why));
 	if (err)
 		return err;
-	err = ug_path_compile(u->paths, u->n_paths, t.id, &t.entries, &t.n, u->why,
-			      sizeof(u->why));
-	if (err)
-		goto err_id;
-	t.cap = t.n;
 	/* A hook runs for a unit only when some entry can refuse something. */
-	for (size_t i = 0; i < t.n; i++) {
-		const struct ug_path_entry *e = &t.entries[i];
-
-		if (e->key.kind == UG_PATH_EXEC && e->val.action == UG_ACT_DENY)
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].key.kind == UG_PATH_EXEC && e[i].val.action == UG_ACT_DENY)
 			val.has_paths |= 1u << UG_PATH_EXEC;
-		if (e->key.kind == UG_PATH_FILE && e->val.deny_access)
+		if (e[i].key.kind == UG_PATH_FILE && e[i].val.deny_access)
 			val.has_paths |= 1u << UG_PATH_FILE;
 	}
 	if (u->n_paths) {
 		paths = malloc(u->n_paths * sizeof(*paths));
 		if (!paths) {
-			err = -ENOMEM;
-			goto err_entries;
+			free(e);
+			return -ENOMEM;
 		}
 		memcpy(paths, u->paths, u->n_paths * sizeof(*paths));
 	}
-	err = trie_write(lsm, &t);
-	if (err)
-		goto err_paths;
-	val.trie = t.id;
-	st->t = t;
+	err = ug_tries_get(lsm->tries, owner, e, n, &id, &written);
+	if (err) {
+		if (err == -ENOSPC)
+			snprintf(u->why, sizeof(u->why), "ug_paths is full: %zu of %u entries used",
+				 ug_tries_used(lsm->tries), ug_tries_capacity(lsm->tries));
+		free(e);
+		free(paths);
+		return err;
+	}
+	val.trie = id;
+	st->trie = id;
+	st->owner = owner;
 	st->val = val;
 	st->paths = paths;
 	st->ok = true;
 	return 0;
-
-err_paths:
-	free(paths);
-err_entries:
-	free(t.entries);
-err_id:
-	ug_ids_clear(lsm->trie_used, t.id);
-	return err;
 }
 
 /* Undo stage(): nothing refers to the trie yet. */
 static void unstage(struct ug_lsm *lsm, struct staged *st)
 {
-	trie_delete_entries(lsm, &st->t);
-	free(st->t.entries);
+	ug_tries_put(lsm->tries, st->trie, st->owner);
 	free(st->paths);
-	ug_ids_clear(lsm->trie_used, st->t.id);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -858,7 +721,7 @@ static int unit_update(struct ug_lsm *lsm, struct unit_state *s, struct ug_lsm_u
 	struct staged st = {};
 	int err;
 
-	err = stage(lsm, u, generation, &st);
+	err = stage(lsm, u, s->cgid, generation, &st);
 	if (err)
 		return err;
 	if (bpf_map_update_elem(bpf_map__fd(lsm->skel->maps.ug_lsm_units), &u->cg.id, &st.val,
@@ -868,8 +731,8 @@ static int unit_update(struct ug_lsm *lsm, struct unit_state *s, struct ug_lsm_u
 		return err;
 	}
 	/* From here on no new decision reads the old trie. */
-	retire(lsm, &s->trie);
-	s->trie = st.t;
+	ug_tries_put(lsm->tries, s->trie, s->cgid);
+	s->trie = st.trie;
 	s->val = st.val;
 	free(s->paths);
 	s->paths = st.paths;
@@ -1050,9 +913,9 @@ int ug_lsm_apply(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n,
 		}
 		changed = true;
 		n_changed++;
-		entries += s->trie.n;
+		entries += ug_tries_size(lsm->tries, s->trie);
 		ug_log(LOG_INFO, "lsm: %s: generation %u, %zu path rules, %zu trie entries", u->target,
-		       generation, u->n_paths, s->trie.n);
+		       generation, u->n_paths, ug_tries_size(lsm->tries, s->trie));
 	}
 
 	/* Policy cgroups that no longer have LSM policy (or never got it in). */
@@ -1080,7 +943,7 @@ int ug_lsm_apply(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n,
 		}
 		ug_log(LOG_INFO, "lsm: %s: no LSM policy left, removed", s->target);
 		remember_gone(lsm, s);
-		retire(lsm, &s->trie);
+		ug_tries_put(lsm->tries, s->trie, 0);
 		free(s->paths);
 		changed = true;
 	}
@@ -1151,6 +1014,9 @@ static int retarget_copies(struct ug_lsm *lsm, const struct retarget *rt, size_t
 		pcg = &cgid;
 		if (bpf_map_lookup_elem(ufd, &cgid, &v))
 			continue;
+		/* A unit the agent applied shares the trie, it was not copied. */
+		if (unit_find(lsm, cgid) && unit_find(lsm, cgid)->loaded)
+			continue;
 		for (size_t j = 0; j < n_rt; j++) {
 			if (v.trie != rt[j].old)
 				continue;
@@ -1187,8 +1053,12 @@ static int retarget_copies(struct ug_lsm *lsm, const struct retarget *rt, size_t
 		       r->del ? "its pending entry is gone, policy removed"
 			      : "moved to its pending entry's new trie");
 		/* An adopted unit state for it (after a restart) follows the map. */
-		if (s && !s->loaded && !s->trie.id)
+		if (s && !s->loaded) {
+			ug_tries_put(lsm->tries, s->trie, s->cgid);
 			s->val = r->del ? (struct ug_lsm_unit){ .mode = UG_MODE_OFF } : r->val;
+			s->trie = r->del ? 0 : r->val.trie;
+			ug_tries_claim(lsm->tries, s->trie);
+		}
 	}
 	free(hit);
 	return first_err;
@@ -1272,7 +1142,7 @@ int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 		if (ps->parent_cgid == p[i].parent_cgid && ps->level == p[i].level &&
 		    pol_same(ps->loaded, &ps->val, ps->paths, ps->n_paths, u))
 			continue;
-		u->err = stage(lsm, u, generation, &st[i]);
+		u->err = stage(lsm, u, owner_of_name(ps->name), generation, &st[i]);
 		if (u->err) {
 			if (!u->why[0])
 				snprintf(u->why, sizeof(u->why), "%s", strerror(-u->err));
@@ -1316,10 +1186,10 @@ int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 			continue;
 		}
 		/* From here on no new cgroup gets the old trie. */
-		if (ps->trie.id)
-			rt[n_rt++] = (struct retarget){ .old = ps->trie.id, .val = v.val };
-		retire(lsm, &ps->trie);
-		ps->trie = st[i].t;
+		if (ps->trie)
+			rt[n_rt++] = (struct retarget){ .old = ps->trie, .val = v.val };
+		ug_tries_put(lsm->tries, ps->trie, owner_of_name(ps->name));
+		ps->trie = st[i].trie;
 		ps->val = st[i].val;
 		free(ps->paths);
 		ps->paths = st[i].paths;
@@ -1331,7 +1201,7 @@ int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 		lsm->pending_changed++;
 		ug_log(LOG_INFO, "lsm: %s: kept for its next start as %s, generation %u, %zu path "
 		       "rules, %zu trie entries", ps->target, ps->name, generation, u->n_paths,
-		       ps->trie.n);
+		       ug_tries_size(lsm->tries, ps->trie));
 	}
 	if (err) {
 		for (size_t i = 0; i < n; i++) {
@@ -1368,9 +1238,9 @@ int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 			continue;
 		}
 		ug_log(LOG_INFO, "lsm: %s: no pending LSM policy left, removed", ps->target);
-		if (ps->trie.id)
-			rt[n_rt++] = (struct retarget){ .old = ps->trie.id, .del = true };
-		retire(lsm, &ps->trie);
+		if (ps->trie)
+			rt[n_rt++] = (struct retarget){ .old = ps->trie, .del = true };
+		ug_tries_put(lsm->tries, ps->trie, 0);
 		free(ps->paths);
 		changed = true;
 		lsm->pending_changed++;
@@ -1414,7 +1284,7 @@ static const struct pending_state *copy_of(const struct ug_lsm *lsm, uint64_t cg
 	if (bpf_map_lookup_elem(bpf_map__fd(lsm->skel->maps.ug_lsm_units), &cgid, v))
 		return NULL;
 	for (size_t i = 0; i < lsm->n_pending; i++)
-		if (lsm->pending[i].trie.id && lsm->pending[i].trie.id == v->trie)
+		if (lsm->pending[i].trie && lsm->pending[i].trie == v->trie)
 			return &lsm->pending[i];
 	return NULL;
 }

@@ -17,38 +17,36 @@
 #include "log.h"
 #include "util.h"
 #include "net.h"
+#include "trie.h"
 #include "net.skel.h"
 
-#define N_TRIES 65536
-/* Readers of a retired trie are BPF programs already running when it was
- * swapped out; they finish within microseconds. */
-#define RETIRE_GRACE_NS (500 * 1000 * 1000ULL)
 #define TARGET_MAX 256
+#define N_LISTS 65536
+#define N_LIST_PTRS N_LISTS
+#define LIST_BUCKETS 4096
+/* Entries deleted per cleanup call: freeing a big trie must not stall the
+ * event loop (a delete is a syscall of a few microseconds). */
+#define FREE_BUDGET 20000
 
-struct trie {
-	uint16_t id;
-	struct ug_lpm_entry *entries;
-	size_t n;
-	uint64_t retired_ns;
-	/* Whose policy it holds (a cgroup id, or owner_of_name()); 0: nobody's.
-	 * A retired trie is kept, past its grace period, as its owner's standby:
-	 * the owner's next change rewrites only the entries that differ. */
-	uint64_t owner;
-	bool sorted; /* entries in ug_lpm_key_cmp() order (false: adopted from the map) */
-	bool synced; /* a standby that holds what its owner's live trie holds */
+/* What the engine stores and the map holds: a key and its narrow value. */
+struct ug_lpm_kv {
+	struct ug_lpm_key key;
+	struct ug_match val;
 };
+_Static_assert(sizeof(struct ug_lpm_kv) == sizeof(struct ug_lpm_key) + sizeof(struct ug_match),
+	       "ug_lpm_kv must be key then value, unpadded: the engine packs them");
 
 struct unit_state {
 	char target[TARGET_MAX];
 	uint64_t cgid;
 	int level;
 	uint8_t mode, deny_default;
-	struct ug_rule *rules; /* copy, to see whether anything changed */
+	uint64_t digest; /* of the rules it was compiled from, to see a change */
 	size_t n_rules;
-	struct trie trie;
-	uint16_t acct; /* slot in ug_acct, for the cgroup's lifetime as a policy cgroup */
+	uint16_t trie;   /* a reference held in the engine */
+	uint16_t acct;   /* slot in ug_acct, for the cgroup's lifetime as a policy cgroup */
 	uint32_t generation;
-	bool loaded; /* rules/mode above are what the kernel has (false after adoption) */
+	bool loaded;     /* the fields above are what the kernel has (false after adoption) */
 	bool seen;
 };
 
@@ -58,12 +56,21 @@ struct pending_state {
 	uint64_t parent_cgid;
 	uint32_t level;
 	uint8_t mode, deny_default;
-	struct ug_rule *rules;
+	uint64_t digest;
 	size_t n_rules;
-	struct trie trie;
+	uint16_t trie;
 	uint16_t acct; /* shared with the running cgroup of that name */
 	uint32_t generation;
-	bool seen;
+	bool loaded, seen;
+};
+
+/* A rule list in ug_lists, shared by every entry that has it. */
+struct list {
+	uint32_t id, refs;
+	uint64_t digest;
+	bool adopted; /* found at start: held until every adopted trie is gone */
+	struct ug_match_list v;
+	struct list *next;
 };
 
 #define N_PROGS 8
@@ -84,9 +91,11 @@ struct ug_net {
 	size_t n_units;
 	struct attachment *att;
 	size_t n_att;
-	struct trie *retired;
-	size_t n_retired;
-	uint8_t trie_used[N_TRIES / 8];
+	struct ug_tries *tries;
+	struct list *lists[N_LIST_PTRS];
+	struct list *list_bucket[LIST_BUCKETS];
+	uint32_t next_list;
+	bool adoption_held; /* adopted lists still held for adopted tries */
 	uint8_t acct_used[UG_ACCT_SLOTS / 8];
 	struct pending_state *pending;
 	size_t n_pending;
@@ -165,275 +174,233 @@ static int acct_alloc(struct ug_net *net, uint16_t *slot)
 	return -ENOSPC;
 }
 
-static void trie_delete_entries(struct ug_net *net, const struct trie *t)
-{
-	int fd = bpf_map__fd(net->skel->maps.ug_lpm);
+/* --- rule lists (ug_lists) ----------------------------------------------- */
 
-	for (size_t i = 0; i < t->n; i++)
-		if (bpf_map_delete_elem(fd, &t->entries[i].key) && errno != ENOENT)
-			ug_log(LOG_WARNING, "net: deleting an entry of trie %u: %s", t->id,
-			       strerror(errno));
+static uint64_t fnv(const void *p, size_t n, uint64_t h)
+{
+	for (const unsigned char *c = p; n--; c++)
+		h = (h ^ *c) * 0x100000001b3ULL;
+	return h;
 }
 
-static int trie_write(struct ug_net *net, const struct trie *t)
+static struct list *list_find(const struct ug_net *net, uint64_t digest,
+			      const struct ug_match_list *v)
 {
-	int fd = bpf_map__fd(net->skel->maps.ug_lpm);
+	for (struct list *l = net->list_bucket[digest % LIST_BUCKETS]; l; l = l->next)
+		if (l->digest == digest && !memcmp(&l->v, v, sizeof(*v)))
+			return l;
+	return NULL;
+}
 
-	for (size_t i = 0; i < t->n; i++) {
-		if (bpf_map_update_elem(fd, &t->entries[i].key, &t->entries[i].val, BPF_ANY)) {
-			int err = -errno;
+static void list_link(struct ug_net *net, struct list *l)
+{
+	struct list **b = &net->list_bucket[l->digest % LIST_BUCKETS];
 
-			/* Leave nothing half-written behind. */
-			struct trie partial = *t;
+	l->next = *b;
+	*b = l;
+	net->lists[l->id] = l;
+}
 
-			partial.n = i;
-			trie_delete_entries(net, &partial);
-			return err;
+static void list_unlink(struct ug_net *net, struct list *l)
+{
+	for (struct list **pp = &net->list_bucket[l->digest % LIST_BUCKETS]; *pp;
+	     pp = &(*pp)->next) {
+		if (*pp == l) {
+			*pp = l->next;
+			break;
 		}
 	}
-	return 0;
+	net->lists[l->id] = NULL;
 }
 
-static int retire(struct ug_net *net, struct trie *t)
+/* A reference to the list holding v (its unused slots zero), written first. */
+static int list_get(struct ug_net *net, const struct ug_match_list *v, uint32_t *id)
 {
-	struct trie *r;
+	uint64_t digest = fnv(v, sizeof(*v), 0xcbf29ce484222325ULL);
+	struct list *l = list_find(net, digest, v);
+	uint32_t free_id = 0;
 
-	if (!t->id)
+	if (l) {
+		l->refs++;
+		*id = l->id;
 		return 0;
-	r = reallocarray(net->retired, net->n_retired + 1, sizeof(*r));
-	if (!r)
+	}
+	/* Round robin: a just-freed id is handed out last. */
+	for (uint32_t k = 0; k < N_LISTS - 1 && !free_id; k++) {
+		uint32_t i = (net->next_list + k - 1) % (N_LISTS - 1) + 1;
+
+		if (!net->lists[i])
+			free_id = i;
+	}
+	if (!free_id)
+		return -ENOSPC;
+	net->next_list = free_id % (N_LISTS - 1) + 1;
+	l = calloc(1, sizeof(*l));
+	if (!l)
 		return -ENOMEM;
-	net->retired = r;
-	t->retired_ns = ug_now_ns();
-	t->synced = false; /* it holds the generation before the switch */
-	net->retired[net->n_retired++] = *t;
-	memset(t, 0, sizeof(*t));
+	l->id = free_id;
+	l->refs = 1;
+	l->digest = digest;
+	l->v = *v;
+	if (bpf_map_update_elem(bpf_map__fd(net->skel->maps.ug_lists), &l->id, &l->v,
+				BPF_NOEXIST)) {
+		int err = -errno;
+
+		free(l);
+		return err;
+	}
+	list_link(net, l);
+	*id = l->id;
 	return 0;
 }
 
-static const struct trie *owner_trie(const struct ug_net *net, uint64_t owner);
-static int entry_cmp(const void *a, const void *b);
-static int trie_rewrite(struct ug_net *net, struct trie *s, struct ug_lpm_entry *e, size_t n,
-			size_t *written);
-
-/* Past its grace period no program reads a retired trie: it may be reused. */
-static bool trie_quiet(const struct trie *t, uint64_t now)
+static void list_put(struct ug_net *net, uint32_t id)
 {
-	return now - t->retired_ns >= RETIRE_GRACE_NS;
-}
+	struct list *l = id < N_LISTS ? net->lists[id] : NULL;
 
-static void trie_free(struct ug_net *net, struct trie *t)
-{
-	trie_delete_entries(net, t);
-	ug_ids_clear(net->trie_used, t->id);
-	free(t->entries);
-	memset(t, 0, sizeof(*t));
-}
-
-/*
- * Bring a standby up to date with its owner's live trie, off the path of a
- * change: the owner's next change then writes only what it changes.
- */
-static void standby_sync(struct ug_net *net, struct trie *t, const struct trie *live)
-{
-	struct ug_lpm_entry *e = NULL;
-	size_t written = 0;
-
-	if (live->n) {
-		e = malloc(live->n * sizeof(*e));
-		if (!e)
-			return; /* try again at the next cleanup */
-		memcpy(e, live->entries, live->n * sizeof(*e));
-		/* Same order: the trie id is the first sort key. */
-		for (size_t i = 0; i < live->n; i++)
-			e[i].key.trie = t->id;
-		if (!live->sorted)
-			qsort(e, live->n, sizeof(*e), entry_cmp);
-	}
-	if (trie_rewrite(net, t, e, live->n, &written)) {
-		free(e); /* trie_rewrite() deleted the standby and freed its id */
+	if (!l || --l->refs)
 		return;
+	/* No entry points at it any more: they were deleted first. */
+	bpf_map_delete_elem(bpf_map__fd(net->skel->maps.ug_lists), &l->id);
+	list_unlink(net, l);
+	free(l);
+}
+
+/* The engine's callback: an entry's value left the kernel. */
+static void release_val(void *ctx, const void *val)
+{
+	const struct ug_match *m = val;
+
+	if (m->flags & UG_LPM_LIST)
+		list_put(ctx, m->rule_id);
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	return ug_lpm_key_cmp(a, b);
+}
+
+/* Lists a killed agent left: kept, since the tries it left may point at
+ * them, until every adopted trie is gone (their values are not known). */
+static int adopt_lists(struct ug_net *net)
+{
+	int fd = bpf_map__fd(net->skel->maps.ug_lists);
+	uint32_t key, next, *pkey = NULL;
+
+	while (!bpf_map_get_next_key(fd, pkey, &next)) {
+		struct list *l;
+
+		key = next;
+		pkey = &key;
+		if (!key || key >= N_LISTS || net->lists[key])
+			continue;
+		l = calloc(1, sizeof(*l));
+		if (!l)
+			return -ENOMEM;
+		if (bpf_map_lookup_elem(fd, &key, &l->v)) {
+			free(l);
+			continue;
+		}
+		l->id = key;
+		l->refs = 1;
+		l->adopted = true;
+		l->digest = fnv(&l->v, sizeof(l->v), 0xcbf29ce484222325ULL);
+		list_link(net, l);
 	}
-	t->synced = true;
+	net->adoption_held = true;
+	return 0;
 }
 
 /*
- * Retired tries past their grace period: the newest of a live owner stays as
- * its standby, brought up to date; the others are deleted. all: delete every
- * one past the grace period (the map is full).
+ * The compiler's entries (every rule of an entry) as the map holds them: the
+ * only rule inline, none flagged, several as a shared list. On error every
+ * list reference taken here is dropped.
  */
-static void retired_collect(struct ug_net *net, bool all)
+static int narrow(struct ug_net *net, const struct ug_lpm_entry *w, size_t n,
+		  struct ug_lpm_kv **out)
 {
-	uint64_t now = ug_now_ns();
-	size_t kept = 0;
+	struct ug_lpm_kv *kv = malloc((n ?: 1) * sizeof(*kv));
+	int err = 0;
+	size_t i;
 
-	for (size_t i = 0; i < net->n_retired; i++) {
-		struct trie *t = &net->retired[i];
-		const struct trie *live = NULL;
-		bool newer = false;
+	if (!kv)
+		return -ENOMEM;
+	for (i = 0; i < n && !err; i++) {
+		kv[i].key = w[i].key;
+		memset(&kv[i].val, 0, sizeof(kv[i].val));
+		if (w[i].val.n == 0) {
+			kv[i].val.flags = UG_LPM_NONE;
+		} else if (w[i].val.n == 1) {
+			kv[i].val = w[i].val.m[0];
+			kv[i].val.flags &= UG_MATCH_PORTS;
+			kv[i].val.pad = 0;
+		} else {
+			struct ug_match_list v = { .n = w[i].val.n };
 
-		for (size_t j = 0; j < net->n_retired && !newer; j++)
-			newer = j != i && net->retired[j].owner == t->owner &&
-				net->retired[j].retired_ns > t->retired_ns;
-		if (!trie_quiet(t, now)) {
-			net->retired[kept++] = *t;
-			continue;
+			memcpy(v.m, w[i].val.m, w[i].val.n * sizeof(v.m[0]));
+			err = list_get(net, &v, &kv[i].val.rule_id);
+			kv[i].val.flags = UG_LPM_LIST;
 		}
-		if (!all && t->owner && !newer)
-			live = owner_trie(net, t->owner);
-		if (!live) {
-			trie_free(net, t);
-			continue;
-		}
-		if (!t->synced) {
-			standby_sync(net, t, live);
-			if (!t->id)
-				continue; /* the rewrite failed and deleted it */
-		}
-		net->retired[kept++] = *t;
 	}
-	net->n_retired = kept;
+	if (err) {
+		for (size_t k = 0; k + 1 < i; k++)
+			release_val(net, &kv[k].val);
+		free(kv);
+		return err;
+	}
+	*out = kv;
+	return 0;
+}
+
+static uint64_t rules_digest(const struct ug_rule *rules, size_t n)
+{
+	return fnv(rules, n * sizeof(*rules), 0xcbf29ce484222325ULL);
+}
+
+/*
+ * A trie holding the compiled rules (an existing one with the same entries,
+ * or a new one, from the owner's standby when it has one). why: the
+ * compiler's complaint. *written: map updates made.
+ */
+static int trie_for(struct ug_net *net, uint64_t owner, const struct ug_rule *rules, size_t n,
+		    uint16_t *id, char *why, size_t whylen, size_t *written)
+{
+	struct ug_lpm_entry *w = NULL;
+	struct ug_lpm_kv *kv = NULL;
+	size_t n_e = 0;
+	int err;
+
+	err = ug_compile(rules, n, 0, &w, &n_e, why, whylen);
+	if (err)
+		return err;
+	err = narrow(net, w, n_e, &kv);
+	free(w);
+	if (err)
+		return err;
+	err = ug_tries_get(net->tries, owner, kv, n_e, id, written);
+	if (err) {
+		for (size_t i = 0; i < n_e; i++)
+			release_val(net, &kv[i].val);
+		free(kv);
+		if (err == -ENOSPC)
+			snprintf(why, whylen, "ug_lpm is full: %zu of %u entries used, %zu more needed",
+				 ug_tries_used(net->tries), ug_tries_capacity(net->tries), n_e);
+	}
+	return err;
 }
 
 void ug_net_cleanup(struct ug_net *net)
 {
-	retired_collect(net, false);
-}
-
-static int entry_cmp(const void *a, const void *b)
-{
-	return ug_lpm_key_cmp(&((const struct ug_lpm_entry *)a)->key,
-			      &((const struct ug_lpm_entry *)b)->key);
-}
-
-/*
- * Bring the standby trie s (no reader) to the entries e[n], compiled under
- * its id: delete what is gone, write what is new or changed. On error the
- * trie is deleted whole (old and new keys) and its id freed.
- */
-static int trie_rewrite(struct ug_net *net, struct trie *s, struct ug_lpm_entry *e, size_t n,
-			size_t *written)
-{
-	int fd = bpf_map__fd(net->skel->maps.ug_lpm);
-	size_t i = 0, j = 0;
-	int err = 0;
-
-	if (!s->sorted)
-		qsort(s->entries, s->n, sizeof(*s->entries), entry_cmp);
-	while (!err && (i < s->n || j < n)) {
-		int c = i == s->n ? 1 : j == n ? -1 : ug_lpm_key_cmp(&s->entries[i].key, &e[j].key);
-
-		if (c < 0) {
-			if (bpf_map_delete_elem(fd, &s->entries[i].key) && errno != ENOENT)
-				err = -errno;
-			i++;
-			continue;
-		}
-		if (c > 0 || memcmp(&s->entries[i].val, &e[j].val, sizeof(e[j].val))) {
-			if (bpf_map_update_elem(fd, &e[j].key, &e[j].val, BPF_ANY))
-				err = -errno;
-			else
-				(*written)++;
-		}
-		i += c == 0;
-		j++;
+	ug_tries_collect(net->tries, false, FREE_BUDGET);
+	/* The tries a killed agent left are gone: so is what they pointed at. */
+	if (net->adoption_held && !ug_tries_adopted(net->tries)) {
+		net->adoption_held = false;
+		for (uint32_t i = 1; i < N_LISTS; i++)
+			if (net->lists[i] && net->lists[i]->adopted) {
+				net->lists[i]->adopted = false;
+				list_put(net, i);
+			}
 	}
-	if (err) {
-		struct trie fresh = { .id = s->id, .entries = e, .n = n };
-
-		trie_delete_entries(net, &fresh);
-		trie_free(net, s);
-		return err;
-	}
-	free(s->entries);
-	s->entries = e;
-	s->n = n;
-	s->sorted = true;
-	return 0;
-}
-
-/* The owner's newest retired trie past its grace period, taken off the
- * retired list; false if there is none. */
-static bool standby_take(struct ug_net *net, uint64_t owner, struct trie *out)
-{
-	uint64_t now = ug_now_ns();
-	size_t best = SIZE_MAX;
-
-	for (size_t i = 0; i < net->n_retired; i++) {
-		const struct trie *t = &net->retired[i];
-
-		if (t->owner == owner && trie_quiet(t, now) &&
-		    (best == SIZE_MAX || t->retired_ns > net->retired[best].retired_ns))
-			best = i;
-	}
-	if (best == SIZE_MAX)
-		return false;
-	*out = net->retired[best];
-	net->retired[best] = net->retired[--net->n_retired];
-	return true;
-}
-
-/*
- * A trie holding the compiled rules under an id no program reads yet, for
- * the owner to switch to: its standby brought up to date when there is one,
- * else a fresh id written whole. *written counts the map updates. On error
- * nothing of the new trie is left in the map.
- */
-static int trie_build(struct ug_net *net, uint64_t owner, const struct ug_rule *rules,
-		      size_t n_rules, struct trie *out, char *why, size_t whylen, size_t *written)
-{
-	struct trie t = {};
-	int err;
-
-	if (standby_take(net, owner, &t)) {
-		struct ug_lpm_entry *e;
-		size_t n;
-
-		err = ug_compile(rules, n_rules, t.id, &e, &n, why, whylen);
-		if (err) {
-			/* Compiling does not depend on the id: keep the standby. */
-			net->retired[net->n_retired++] = t;
-			return err;
-		}
-		err = trie_rewrite(net, &t, e, n, written);
-		if (!err) {
-			t.owner = owner;
-			t.retired_ns = 0;
-			t.synced = false;
-			*out = t;
-			return 0;
-		}
-		free(e);
-		ug_log(LOG_WARNING, "net: rewriting a standby trie failed (%s); writing a new one",
-		       strerror(-err));
-		memset(&t, 0, sizeof(t));
-	}
-
-	err = ug_ids_alloc(net->trie_used, 1, N_TRIES, &t.id);
-	if (err)
-		return err;
-	err = ug_compile(rules, n_rules, t.id, &t.entries, &t.n, why, whylen);
-	if (err)
-		goto err_id;
-	err = trie_write(net, &t);
-	if (err == -ENOSPC || err == -ENOMEM || err == -E2BIG) {
-		/* The map is full: standbys are only a speed-up. */
-		retired_collect(net, true);
-		err = trie_write(net, &t);
-	}
-	if (err)
-		goto err_entries;
-	*written += t.n;
-	t.owner = owner;
-	t.sorted = true;
-	*out = t;
-	return 0;
-
-err_entries:
-	free(t.entries);
-err_id:
-	ug_ids_clear(net->trie_used, t.id);
-	return err;
 }
 
 static int prog_index(const struct ug_net *net, const char *name)
@@ -566,20 +533,28 @@ static int adopt_links(struct ug_net *net)
 	return 0;
 }
 
-/* Rebuild per-unit state from the pinned maps: tries still in use, and
- * entries of tries no unit refers to (left by an agent that died). */
+/*
+ * Rebuild per-unit state from the pinned maps: the policies of cgroups and
+ * of names, each holding a reference to the trie it uses; every trie in the
+ * map (tries no one refers to were left by an agent killed mid-change: the
+ * first cleanup deletes them); the rule lists. Adopted state is marked not
+ * loaded: the first apply compiles it again.
+ */
 static int adopt_maps(struct ug_net *net)
 {
 	int ufd = bpf_map__fd(net->skel->maps.ug_units);
-	int lfd = bpf_map__fd(net->skel->maps.ug_lpm);
-	struct ug_lpm_key key, next, *pkey = NULL;
+	int pfd = bpf_map__fd(net->skel->maps.ug_pending_net);
+	struct ug_pending_key nk, nnk, *pnk = NULL;
 	uint64_t cgid, ncgid, *pcg = NULL;
-	struct trie orphans[64];
-	size_t n_orphans = 0;
 	__u32 zero = 0;
 	struct ug_config cfg;
 	int err;
 
+	err = ug_tries_adopt(net->tries);
+	if (!err)
+		err = adopt_lists(net);
+	if (err)
+		return err;
 	while (!bpf_map_get_next_key(ufd, pcg, &ncgid)) {
 		struct ug_unit_val v;
 		struct unit_state *u;
@@ -598,55 +573,40 @@ static int adopt_maps(struct ug_net *net)
 		u->cgid = cgid;
 		u->mode = v.mode;
 		u->deny_default = v.deny_default;
-		u->trie.id = v.trie;
-		u->trie.owner = cgid;
+		u->trie = v.trie;
+		ug_tries_claim(net->tries, v.trie);
 		u->acct = v.acct;
 		ug_ids_set(net->acct_used, v.acct);
 		u->generation = v.generation;
-		/* Not loaded: the first apply rewrites it under a new trie. */
 		u->level = -1;
-		ug_ids_set(net->trie_used, v.trie);
 		if (v.generation > net->generation)
 			net->generation = v.generation;
 	}
+	while (!bpf_map_get_next_key(pfd, pnk, &nnk)) {
+		struct ug_pending_net v;
+		struct pending_state *ps;
 
-	/* Every trie's keys: a unit's, so that retiring it later deletes them
-	 * (else a reused trie id would inherit stale rules); an orphan's (left
-	 * by an agent that died mid-change), so that cleanup deletes them. */
-	while (!bpf_map_get_next_key(lfd, pkey, &next)) {
-		struct trie *t = NULL;
-		struct ug_lpm_entry *e;
-
-		key = next;
-		pkey = &key;
-		for (size_t i = 0; i < net->n_units && !t; i++)
-			if (net->units[i].trie.id == key.trie)
-				t = &net->units[i].trie;
-		for (size_t i = 0; i < n_orphans && !t; i++)
-			if (orphans[i].id == key.trie)
-				t = &orphans[i];
-		if (!t) {
-			if (n_orphans == sizeof(orphans) / sizeof(orphans[0]))
-				continue; /* the next start collects the rest */
-			t = &orphans[n_orphans++];
-			memset(t, 0, sizeof(*t));
-			t->id = key.trie;
-		}
-		e = reallocarray(t->entries, t->n + 1, sizeof(*e));
-		if (!e)
+		nk = nnk;
+		pnk = &nk;
+		if (bpf_map_lookup_elem(pfd, &nk, &v))
+			continue;
+		ps = reallocarray(net->pending, net->n_pending + 1, sizeof(*ps));
+		if (!ps)
 			return -ENOMEM;
-		t->entries = e;
-		memset(&e[t->n], 0, sizeof(e[t->n]));
-		e[t->n].key = key;
-		t->n++;
+		net->pending = ps;
+		ps = &net->pending[net->n_pending++];
+		memset(ps, 0, sizeof(*ps));
+		memcpy(ps->name, nk.name, sizeof(ps->name) - 1);
+		ps->parent_cgid = v.parent_cgid;
+		ps->level = v.level;
+		ps->mode = v.val.mode;
+		ps->deny_default = v.val.deny_default;
+		ps->trie = v.val.trie;
+		ug_tries_claim(net->tries, v.val.trie);
+		ps->acct = v.val.acct;
+		ug_ids_set(net->acct_used, v.val.acct);
+		ps->generation = v.val.generation;
 	}
-	for (size_t i = 0; i < n_orphans; i++) {
-		ug_ids_set(net->trie_used, orphans[i].id);
-		err = retire(net, &orphans[i]);
-		if (err)
-			return err;
-	}
-
 	if (!bpf_map_lookup_elem(bpf_map__fd(net->skel->maps.ug_config), &zero, &cfg))
 		net->level_mask = cfg.level_mask;
 	return 0;
@@ -791,6 +751,15 @@ int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
 		net->progs[i++] = prog;
 	}
 
+	err = ug_tries_new(bpf_map__fd(net->skel->maps.ug_lpm),
+			   bpf_map__max_entries(net->skel->maps.ug_lpm),
+			   &(struct ug_tries_ops){ .key_size = sizeof(struct ug_lpm_key),
+						   .val_size = sizeof(struct ug_match),
+						   .cmp = key_cmp, .release = release_val,
+						   .ctx = net, .what = "net" },
+			   &net->tries);
+	if (err)
+		goto err_state;
 	err = adopt_maps(net);
 	if (err)
 		goto err_state;
@@ -831,19 +800,11 @@ void ug_net_free(struct ug_net *net)
 		for (int p = 0; p < N_PROGS; p++)
 			bpf_link__destroy(net->att[i].links[p]); /* pinned: stays attached */
 	free(net->att);
-	for (size_t i = 0; i < net->n_units; i++) {
-		free(net->units[i].rules);
-		free(net->units[i].trie.entries);
-	}
 	free(net->units);
-	for (size_t i = 0; i < net->n_retired; i++)
-		free(net->retired[i].entries);
-	free(net->retired);
-	for (size_t i = 0; i < net->n_pending; i++) {
-		free(net->pending[i].rules);
-		free(net->pending[i].trie.entries);
-	}
 	free(net->pending);
+	ug_tries_free(net->tries);
+	for (uint32_t i = 0; i < N_LISTS; i++)
+		free(net->lists[i]);
 	ug_net_bpf__destroy(net->skel);
 	free(net);
 }
@@ -859,8 +820,7 @@ static struct unit_state *unit_find(struct ug_net *net, uint64_t cgid)
 static bool unit_same(const struct unit_state *s, const struct ug_net_unit *u)
 {
 	return s->loaded && s->mode == u->mode && s->deny_default == u->deny_default &&
-	       s->n_rules == u->n_rules &&
-	       (!u->n_rules || !memcmp(s->rules, u->rules, u->n_rules * sizeof(*u->rules)));
+	       s->n_rules == u->n_rules && s->digest == rules_digest(u->rules, u->n_rules);
 }
 
 /* Build the unit's new trie and switch the unit to it in one map update. */
@@ -873,33 +833,22 @@ static int unit_update(struct ug_net *net, struct unit_state *s, struct ug_net_u
 		.deny_default = u->deny_default,
 		.acct = s->acct,
 	};
-	struct ug_rule *rules = NULL;
-	struct trie t = {};
+	uint16_t id;
 	int err;
 
-	if (u->n_rules) {
-		rules = malloc(u->n_rules * sizeof(*rules));
-		if (!rules)
-			return -ENOMEM;
-		memcpy(rules, u->rules, u->n_rules * sizeof(*rules));
-	}
-	err = trie_build(net, s->cgid, u->rules, u->n_rules, &t, u->why, sizeof(u->why), written);
-	if (err) {
-		free(rules);
+	err = trie_for(net, s->cgid, u->rules, u->n_rules, &id, u->why, sizeof(u->why), written);
+	if (err)
 		return err;
-	}
-	val.trie = t.id;
+	val.trie = id;
 	if (bpf_map_update_elem(bpf_map__fd(net->skel->maps.ug_units), &u->cg.id, &val, BPF_ANY)) {
 		err = -errno;
-		trie_free(net, &t);
-		free(rules);
+		ug_tries_put(net->tries, id, s->cgid);
 		return err;
 	}
 	/* From here on no new decision reads the old trie. */
-	retire(net, &s->trie);
-	s->trie = t;
-	free(s->rules);
-	s->rules = rules;
+	ug_tries_put(net->tries, s->trie, s->cgid);
+	s->trie = id;
+	s->digest = rules_digest(u->rules, u->n_rules);
 	s->n_rules = u->n_rules;
 	s->mode = u->mode;
 	s->deny_default = u->deny_default;
@@ -1084,7 +1033,7 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n,
 		changed = true;
 		n_changed++;
 		ug_log(LOG_INFO, "net: %s: generation %u, %zu rules, %zu trie entries", u->target,
-		       generation, u->n_rules, s->trie.n);
+		       generation, u->n_rules, ug_tries_size(net->tries, s->trie));
 	}
 
 	/* Policy cgroups that no longer have rules. */
@@ -1106,8 +1055,7 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n,
 		}
 		ug_log(LOG_INFO, "net: %s: no rules left, policy removed", s->target);
 		remember_gone(net, s);
-		retire(net, &s->trie);
-		free(s->rules);
+		ug_tries_put(net->tries, s->trie, 0);
 		changed = true;
 	}
 	net->n_units = kept;
@@ -1226,11 +1174,10 @@ int ug_net_rule_hits(struct ug_net *net, void (*cb)(uint32_t rule_id, uint64_t h
 
 static bool pending_same(const struct pending_state *ps, const struct ug_net_pending *p)
 {
-	return ps->trie.id && ps->parent_cgid == p->parent_cgid && ps->level == p->level &&
+	return ps->loaded && ps->parent_cgid == p->parent_cgid && ps->level == p->level &&
 	       ps->mode == p->pol.mode && ps->deny_default == p->pol.deny_default &&
 	       ps->n_rules == p->pol.n_rules &&
-	       (!p->pol.n_rules ||
-		!memcmp(ps->rules, p->pol.rules, p->pol.n_rules * sizeof(*ps->rules)));
+	       ps->digest == rules_digest(p->pol.rules, p->pol.n_rules);
 }
 
 /*
@@ -1269,18 +1216,6 @@ static uint64_t owner_of_name(const char *name)
 	return h | 1ULL << 63; /* cgroup ids (inode numbers) stay below */
 }
 
-/* The owner's live trie, or NULL when the owner is gone. */
-static const struct trie *owner_trie(const struct ug_net *net, uint64_t owner)
-{
-	for (size_t i = 0; i < net->n_units; i++)
-		if (net->units[i].cgid == owner)
-			return &net->units[i].trie;
-	for (size_t i = 0; i < net->n_pending; i++)
-		if (owner_of_name(net->pending[i].name) == owner)
-			return &net->pending[i].trie;
-	return NULL;
-}
-
 static int pending_write(struct ug_net *net, struct pending_state *ps, struct ug_net_pending *p,
 			 uint32_t generation)
 {
@@ -1291,43 +1226,34 @@ static int pending_write(struct ug_net *net, struct pending_state *ps, struct ug
 		.level = p->level,
 	};
 	struct ug_pending_key key = {};
-	struct ug_rule *rules = NULL;
-	struct trie t = {};
+	uint64_t owner = owner_of_name(ps->name);
 	size_t written = 0;
+	uint16_t id;
 	int err;
 
 	snprintf(key.name, sizeof(key.name), "%s", ps->name);
-	if (p->pol.n_rules) {
-		rules = malloc(p->pol.n_rules * sizeof(*rules));
-		if (!rules)
-			return -ENOMEM;
-		memcpy(rules, p->pol.rules, p->pol.n_rules * sizeof(*rules));
-	}
-	err = trie_build(net, owner_of_name(ps->name), p->pol.rules, p->pol.n_rules, &t,
-			 p->pol.why, sizeof(p->pol.why), &written);
-	if (err) {
-		free(rules);
+	err = trie_for(net, owner, p->pol.rules, p->pol.n_rules, &id, p->pol.why,
+		       sizeof(p->pol.why), &written);
+	if (err)
 		return err;
-	}
-	val.val.trie = t.id;
+	val.val.trie = id;
 	if (bpf_map_update_elem(bpf_map__fd(net->skel->maps.ug_pending_net), &key, &val,
 				BPF_ANY)) {
 		err = -errno;
-		trie_free(net, &t);
-		free(rules);
+		ug_tries_put(net->tries, id, owner);
 		return err;
 	}
-	move_copies(net, ps->trie.id, &val.val);
-	retire(net, &ps->trie);
-	ps->trie = t;
-	free(ps->rules);
-	ps->rules = rules;
+	move_copies(net, ps->trie, &val.val);
+	ug_tries_put(net->tries, ps->trie, owner);
+	ps->trie = id;
+	ps->digest = rules_digest(p->pol.rules, p->pol.n_rules);
 	ps->n_rules = p->pol.n_rules;
 	ps->mode = p->pol.mode;
 	ps->deny_default = p->pol.deny_default;
 	ps->parent_cgid = p->parent_cgid;
 	ps->level = p->level;
 	ps->generation = generation;
+	ps->loaded = true;
 	return 0;
 }
 
@@ -1391,7 +1317,7 @@ int ug_net_apply_pending(struct ug_net *net, struct ug_net_pending *p, size_t n,
 		}
 		ps->seen = true;
 		if (p[i].pol.keep) {
-			if (ps->trie.id && ps->parent_cgid == p[i].parent_cgid &&
+			if (ps->loaded && ps->parent_cgid == p[i].parent_cgid &&
 			    ps->level == p[i].level)
 				continue;
 			p[i].pol.err = -ESTALE;
@@ -1421,9 +1347,8 @@ int ug_net_apply_pending(struct ug_net *net, struct ug_net_pending *p, size_t n,
 		memset(&key, 0, sizeof(key));
 		snprintf(key.name, sizeof(key.name), "%s", ps->name);
 		bpf_map_delete_elem(bpf_map__fd(net->skel->maps.ug_pending_net), &key);
-		move_copies(net, ps->trie.id, NULL);
-		retire(net, &ps->trie);
-		free(ps->rules);
+		move_copies(net, ps->trie, NULL);
+		ug_tries_put(net->tries, ps->trie, 0);
 		net->pending_changed++;
 		if (!acct_in_use(net, ps->acct))
 			ug_ids_clear(net->acct_used, ps->acct);

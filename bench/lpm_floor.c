@@ -43,9 +43,9 @@ int main(int argc, char **argv)
 	char err[256];
 	long n, repeat;
 
-	if (argc != 3 || (n = strtol(argv[1], NULL, 10)) < 100 || n > 100000 ||
+	if (argc != 3 || (n = strtol(argv[1], NULL, 10)) < 100 || n > 2000000 ||
 	    (repeat = strtol(argv[2], NULL, 10)) < 1 || repeat > 100) {
-		fprintf(stderr, "usage: lpm_floor N(100-100000) REPEAT(1-100)\n");
+		fprintf(stderr, "usage: lpm_floor N(100-2000000) REPEAT(1-100)\n");
 		return 2;
 	}
 	rules = calloc(n, sizeof(*rules));
@@ -53,7 +53,8 @@ int main(int argc, char **argv)
 		return 1;
 	srand(1);
 	for (long i = 0; i < n; i++) {
-		uint32_t a = htonl(0x0a000000u | ((uint32_t)rand() & 0xffffff));
+		/* Distinct and scattered: an odd multiplier permutes 24 bits. */
+		uint32_t a = htonl(0x0a000000u | (((uint32_t)i * 2654435761u) & 0xffffff));
 
 		rules[i].id = i + 1;
 		rules[i].dir = UG_DIR_EGRESS;
@@ -73,7 +74,7 @@ int main(int argc, char **argv)
 		}
 		compile = min(compile, now_ms() - t0);
 		fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "ug_lpm_floor", sizeof(e->key),
-				    sizeof(e->val), 262144, &opts);
+				    sizeof(e->val), n_e > 262144 ? n_e : 262144, &opts);
 		if (fd < 0) {
 			fprintf(stderr, "lpm_floor: map: %s\n", strerror(errno));
 			return 1;

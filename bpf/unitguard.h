@@ -109,36 +109,48 @@ struct ug_lpm_key {
 #define UG_LPM_HDR_BITS 32
 
 /*
- * One rule as the kernel checks it, inside an LPM value. A rule matches when
- * its protocol is 0 (any) or equal to the packet's, and, when UG_MATCH_PORTS
- * is set, the packet has a port (TCP or UDP) within [port_lo, port_hi].
- * Which port: egress, the remote port; ingress, the local port; bind, the
- * port being bound.
+ * One rule as the kernel checks it. A rule matches when its protocol is 0
+ * (any) or equal to the packet's, and, when UG_MATCH_PORTS is set, the packet
+ * has a port (TCP or UDP) within [port_lo, port_hi]. Which port: egress, the
+ * remote port; ingress, the local port; bind, the port being bound.
+ *
+ * It is also the value of an ug_lpm entry (12 bytes, so a /32 costs what the
+ * trie node needs, not room for 16 rules):
+ *  - flags without UG_LPM_LIST or UG_LPM_NONE: the entry's only rule, inline;
+ *  - UG_LPM_LIST: several rules can decide: rule_id is the id of their list
+ *    in ug_lists, tried in order;
+ *  - UG_LPM_NONE: no rule decides (how the compiler stops IPv6 rules from
+ *    reaching into the IPv4-mapped range): the default posture does.
  */
 struct ug_match {
-	__u32 rule_id;   /* store rule id */
+	__u32 rule_id;   /* store rule id; with UG_LPM_LIST the list id */
 	__u16 port_lo;
 	__u16 port_hi;
 	__u8 proto;      /* IPPROTO_*; 0: any */
 	__u8 action;     /* enum ug_action */
-	__u8 flags;      /* UG_MATCH_* */
+	__u8 flags;      /* UG_MATCH_*, UG_LPM_* */
 	__u8 pad;
 };
 
 #define UG_MATCH_PORTS 0x1
+#define UG_LPM_LIST 0x2
+#define UG_LPM_NONE 0x4
 
 /* Rules one LPM entry can carry; the compiler refuses a policy that needs more. */
 #define UG_MATCHES_MAX 16
 
 /*
- * The value of an LPM entry: every rule that can decide for an address whose
- * longest matching prefix is this entry, in the order they are tried. The
- * compiler appends the rules of the shorter prefixes that cover this one, so
- * the kernel needs a single LPM lookup: the first rule that matches decides;
- * when none does, the unit's default posture decides. An empty list is how
- * the compiler stops IPv6 rules from reaching into the IPv4-mapped range.
+ * Every rule that can decide for an address whose longest matching prefix is
+ * one LPM entry, in the order they are tried: what the compiler produces per
+ * entry, and the value of ug_lists (hash, __u32 list id -> this) for entries
+ * with more than one. The compiler appends the rules of the shorter prefixes
+ * that cover this one, so the kernel needs a single LPM lookup: the first
+ * rule that matches decides; when none does, the unit's default posture
+ * decides. Lists are shared by every entry with the same rules and never
+ * change: a new list gets a new id, written before any entry points at it,
+ * and deleted after the last such entry.
  */
-struct ug_lpm_val {
+struct ug_match_list {
 	__u32 n;         /* used entries of m[] */
 	__u32 pad;
 	struct ug_match m[UG_MATCHES_MAX];
@@ -172,6 +184,7 @@ struct ug_acct_val {
  * events. */
 enum ug_counter {
 	UG_CNT_EVENTS_LOST = 0, /* ring buffer full: a denial could not be recorded */
+	UG_CNT_LIST_MISSING = 1, /* an entry's rule list was not found: cannot happen */
 	UG_CNT_MAX,
 };
 

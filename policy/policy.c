@@ -1187,6 +1187,11 @@ static int path_key_cmp(const struct ug_path_key *a, const struct ug_path_key *b
 	return memcmp(a->path, b->path, sizeof(a->path));
 }
 
+int ug_path_key_cmp(const struct ug_path_key *a, const struct ug_path_key *b)
+{
+	return path_key_cmp(a, b);
+}
+
 #define CMP(a, b)                                 \
 	do {                                      \
 		if ((a) != (b))                   \

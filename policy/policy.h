@@ -114,7 +114,7 @@ struct ug_rule {
  */
 struct ug_lpm_entry {
 	struct ug_lpm_key key;
-	struct ug_lpm_val val;
+	struct ug_match_list val;
 };
 
 int ug_compile(const struct ug_rule *rules, size_t n_rules, uint16_t trie,
@@ -198,5 +198,8 @@ struct ug_path_entry {
  */
 int ug_path_compile(const struct ug_path_rule *rules, size_t n_rules, uint16_t trie,
 		    struct ug_path_entry **out, size_t *n_out, char *err, size_t errlen);
+
+/* The order of ug_path_compile()'s output: trie, kind, prefixlen, path. */
+int ug_path_key_cmp(const struct ug_path_key *a, const struct ug_path_key *b);
 
 #endif /* UG_POLICY_H */

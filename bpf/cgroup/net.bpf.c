@@ -41,13 +41,23 @@ struct {
 	__type(value, struct ug_unit_val);
 } ug_units SEC(".maps");
 
+/* Capacity for 2M /32 rules in force plus a change of as many (a new trie
+ * is written whole before the old one goes). Allocated as used. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 262144);
+	__uint(max_entries, 1 << 22);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct ug_lpm_key);
-	__type(value, struct ug_lpm_val);
+	__type(value, struct ug_match);
 } ug_lpm SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct ug_match_list);
+} ug_lists SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -228,21 +238,35 @@ static __always_inline void account(struct __sk_buff *skb, const struct ug_unit_
 	a->bytes[verdict] += skb->len;
 }
 
-/* First rule of the entry's list that matches the operation. */
-static __always_inline const struct ug_match *match(const struct ug_lpm_val *r,
+static __always_inline bool matches(const struct ug_match *m, const struct ug_op *op)
+{
+	if (m->proto && m->proto != op->proto)
+		return false;
+	return !(m->flags & UG_MATCH_PORTS) ||
+	       (op->has_port && op->port >= m->port_lo && op->port <= m->port_hi);
+}
+
+/* The rule that decides for an LPM entry's value: inline, or the first of its
+ * list that matches; NULL when none does. */
+static __always_inline const struct ug_match *match(const struct ug_match *v,
 						     const struct ug_op *op)
 {
-	for (int i = 0; i < UG_MATCHES_MAX; i++) {
-		const struct ug_match *m = &r->m[i];
+	const struct ug_match_list *l;
 
-		if (i >= r->n)
+	if (v->flags & UG_LPM_NONE)
+		return NULL;
+	if (!(v->flags & UG_LPM_LIST))
+		return matches(v, op) ? v : NULL;
+	l = bpf_map_lookup_elem(&ug_lists, &v->rule_id);
+	if (!l) {
+		count(UG_CNT_LIST_MISSING);
+		return NULL;
+	}
+	for (int i = 0; i < UG_MATCHES_MAX; i++) {
+		if (i >= l->n)
 			break;
-		if (m->proto && m->proto != op->proto)
-			continue;
-		if ((m->flags & UG_MATCH_PORTS) &&
-		    (!op->has_port || op->port < m->port_lo || op->port > m->port_hi))
-			continue;
-		return m;
+		if (matches(&l->m[i], op))
+			return &l->m[i];
 	}
 	return NULL;
 }
@@ -252,7 +276,7 @@ static __always_inline int judge(const bool at_skb, struct __sk_buff *skb, const
 	struct ug_lpm_key key = {};
 	const struct ug_match *m = NULL;
 	struct ug_unit_val *u;
-	struct ug_lpm_val *r;
+	struct ug_match *r;
 	__u64 unit_cgid = 0;
 	__u32 rule_id = 0;
 	__u8 action;
