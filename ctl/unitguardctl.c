@@ -342,8 +342,8 @@ static int lsm_rule_add(char **argv, const struct sub_opts *o)
 		return bad("invalid ACTION '%s': %s rules only deny", argv[2], argv[1]);
 	if (o->access && strcmp(argv[1], "file"))
 		return bad("invalid --access: only for file rules");
-	if (o->comment && (strlen(o->comment) > 1024 || strchr(o->comment, '\n')))
-		return bad("invalid --comment: at most 1024 characters on one line");
+	if (o->comment && ug_comment_validate(o->comment, &why))
+		return bad("invalid --comment: %s", why);
 	if (!strcmp(argv[1], "family")) {
 		family = ug_family_parse(argv[3]);
 		if (family < 0 || family >= 64)
@@ -415,8 +415,8 @@ static int rule_add(int argc, char **argv)
 		return bad("invalid --port '%s': %s", o.port, why ? why : "expected N or N-M");
 	if (o.port && proto == IPPROTO_ICMP)
 		return bad("invalid --port '%s': ICMP has no ports", o.port);
-	if (o.comment && (strlen(o.comment) > 1024 || strchr(o.comment, '\n')))
-		return bad("invalid --comment: at most 1024 characters on one line");
+	if (o.comment && ug_comment_validate(o.comment, &why))
+		return bad("invalid --comment: %s", why);
 
 	spec = (struct ug_store_rule_spec){
 		.target = argv[0],
@@ -454,9 +454,15 @@ static int print_rule(const struct ug_store_rule *r, void *ctx)
 
 	ports_text(r->port_lo, r->port_hi, ports, sizeof(ports));
 	if (!arr) {
+		/* The store is written by others too (a raw sqlite3 session): a
+		 * comment that would not be accepted now is not printed raw. */
 		printf("%-6" PRId64 " %-28s %-8s %-6s %-43s %-5s %-11s %s\n", r->id, r->target,
 		       r->direction, r->action, r->prefix, r->access ?: r->proto ?: "any",
-		       r->access ? "" : ports, r->comment ?: "");
+		       r->access ? "" : ports,
+		       !r->comment ? ""
+		       : ug_comment_validate(r->comment, &(const char *){ NULL })
+			       ? "(comment not shown: not printable text)"
+			       : r->comment);
 		return 0;
 	}
 	o = json_object_new_object();

@@ -11,8 +11,8 @@ PKGS=(
 	libbpf-dev libsystemd-dev libsqlite3-dev libjson-c-dev libcmocka-dev libyaml-dev linux-libc-dev
 	# run: journald for audit entries, journalctl to read them
 	systemd
-	# tests: the real sqlite3 CLI, JSON checks, network namespaces
-	sqlite3 jq iproute2
+	# tests: the real sqlite3 CLI, JSON checks, network namespaces, libFuzzer
+	sqlite3 jq iproute2 libclang-rt-dev python3
 )
 
 missing=()

@@ -89,6 +89,12 @@ bad ID rule del 0
 bad "rule add" rule add demo.service egress deny
 bad "unknown command" frobnicate
 bad "unknown option" rule list --frob
+# One validator for comments, whatever the way in (issue 14).
+bad "comment" rule add demo.service egress deny 10.0.0.0/8 --comment $'two\nlines'
+bad "comment" rule add demo.service egress deny 10.0.0.0/8 --comment $'\e[31mred'
+bad "comment" rule add demo.service exec deny /usr/bin/x --comment "$(printf 'x%.0s' $(seq 1025))"
+printf 'version: 1\nunits:\n  - target: demo.service\n    rules:\n      - {direction: egress, action: deny, prefix: 10.0.0.0/8, comment: "a\\u001bb"}\n' >"$TMP/esc.yaml"
+bad "line 5: invalid comment" apply "$TMP/esc.yaml"
 
 # rule del removes exactly that rule.
 ctl rule del "$id2"
@@ -96,6 +102,13 @@ ctl rule del "$id2"
 [ "$(sqlite3 "$DB" "select count(*) from rules where id=$id2")" = 0 ] || fail "rule $id2 still stored"
 [ "$(ctl rule add demo.service egress deny 10.9.0.0/16)" = 6 ] || fail "rule id reused"
 pass "rule del; ids are not reused"
+
+# A comment written around the CLI (a raw sqlite3 session) is not printed raw.
+sqlite3 "$DB" "update rules set comment = char(27) || '[2Jgone' where id = $id1"
+ctl rule list | grep -q "comment not shown: not printable text" || fail "rule list printed a raw escape"
+! ctl rule list | grep -q $'\e' || fail "rule list printed ESC"
+sqlite3 "$DB" "update rules set comment = NULL where id = $id1"
+pass "rule list does not print a stored escape sequence"
 
 # audit on an empty table: a header, no rows; --json: an empty array.
 [ "$(ctl audit --json | jq length)" = 0 ] || fail "audit --json on empty table"
