@@ -892,6 +892,7 @@ int ug_lsm_apply(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n,
 		s->seen = true;
 		snprintf(s->target, sizeof(s->target), "%s", u->target);
 		s->level = u->cg.level;
+		u->generation = s->val.generation;
 		if (u->keep) {
 			if (s->loaded)
 				continue;
@@ -913,6 +914,7 @@ int ug_lsm_apply(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n,
 		}
 		changed = true;
 		n_changed++;
+		u->generation = s->val.generation;
 		entries += ug_tries_size(lsm->tries, s->trie);
 		ug_log(LOG_INFO, "lsm: %s: generation %u, %zu path rules, %zu trie entries", u->target,
 		       generation, u->n_paths, ug_tries_size(lsm->tries, s->trie));

@@ -21,7 +21,10 @@ struct ug_lsm;
 /* The LSM policy of one policy cgroup, as the agent wants it. */
 struct ug_lsm_unitpol {
 	const char *target;
-	struct ug_cgroup cg;
+	struct {
+		uint64_t id;  /* cgroup id */
+		int level;    /* 0 for the cgroup2 root */
+	} cg;
 	uint8_t mode;           /* enum ug_mode */
 	uint8_t harden;         /* UG_HARDEN_* */
 	uint64_t deny_families; /* bit F: AF F denied */
@@ -31,6 +34,7 @@ struct ug_lsm_unitpol {
 				   if the loader does not have it) */
 	int err;                /* out: 0, or why this unit's LSM policy is not in force */
 	char why[160];          /* out: the same as text */
+	uint32_t generation;    /* out: of the LSM policy in force for it */
 };
 
 /*

@@ -98,7 +98,7 @@ struct ug_net {
 	bool adoption_held; /* adopted lists still held for adopted tries */
 	uint8_t acct_used[UG_ACCT_SLOTS / 8];
 	struct pending_state *pending;
-	size_t n_pending;
+	size_t n_pending, n_sorted;
 	uint32_t generation;
 	uint32_t last_changed; /* units changed by the last apply */
 	uint32_t pending_changed; /* policies by name changed by the last apply_pending */
@@ -533,6 +533,8 @@ static int adopt_links(struct ug_net *net)
 	return 0;
 }
 
+static void pending_sort(struct ug_net *net);
+
 /*
  * Rebuild per-unit state from the pinned maps: the policies of cgroups and
  * of names, each holding a reference to the trie it uses; every trie in the
@@ -607,6 +609,7 @@ static int adopt_maps(struct ug_net *net)
 		ug_ids_set(net->acct_used, v.val.acct);
 		ps->generation = v.val.generation;
 	}
+	pending_sort(net);
 	if (!bpf_map_lookup_elem(bpf_map__fd(net->skel->maps.ug_config), &zero, &cfg))
 		net->level_mask = cfg.level_mask;
 	return 0;
@@ -930,12 +933,39 @@ static void detach(struct ug_net *net, struct attachment *a)
 	ug_log(LOG_INFO, "net: detached from cgroup %" PRIu64, a->cgid);
 }
 
+/* net->pending[0, n_sorted) is sorted by name (bsearch); entries added since
+ * are after it, few, and searched one by one. */
 static struct pending_state *pending_find(struct ug_net *net, const char *name)
 {
-	for (size_t i = 0; i < net->n_pending; i++)
+	size_t lo = 0, hi = net->n_sorted;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(net->pending[mid].name, name);
+
+		if (!c)
+			return &net->pending[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = net->n_sorted; i < net->n_pending; i++)
 		if (!strcmp(net->pending[i].name, name))
 			return &net->pending[i];
 	return NULL;
+}
+
+static int pending_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct pending_state *)a)->name,
+		      ((const struct pending_state *)b)->name);
+}
+
+static void pending_sort(struct ug_net *net)
+{
+	qsort(net->pending, net->n_pending, sizeof(*net->pending), pending_cmp);
+	net->n_sorted = net->n_pending;
 }
 
 /* Keep a removed cgroup's name (its denials may still be in the ring
@@ -1010,6 +1040,7 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n,
 		s->seen = true;
 		snprintf(s->target, sizeof(s->target), "%s", u->target);
 		s->level = u->cg.level;
+		u->generation = s->generation;
 		if (u->keep) {
 			if (s->loaded)
 				continue;
@@ -1032,6 +1063,7 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n,
 		}
 		changed = true;
 		n_changed++;
+		u->generation = s->generation;
 		ug_log(LOG_INFO, "net: %s: generation %u, %zu rules, %zu trie entries", u->target,
 		       generation, u->n_rules, ug_tries_size(net->tries, s->trie));
 	}
@@ -1188,22 +1220,43 @@ static bool pending_same(const struct pending_state *ps, const struct ug_net_pen
  */
 static void move_copies(struct ug_net *net, uint16_t old_trie, const struct ug_unit_val *to)
 {
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	int fd = bpf_map__fd(net->skel->maps.ug_units);
-	__u64 key, next, *pkey = NULL;
-	struct ug_unit_val v;
+	__u64 keys[256], batch = 0, *hit = NULL;
+	struct ug_unit_val vals[256];
+	size_t n_hit = 0;
+	void *in = NULL;
+	int err;
 
 	if (!old_trie)
 		return;
-	while (!bpf_map_get_next_key(fd, pkey, &next)) {
-		key = next;
-		pkey = &key;
-		if (bpf_map_lookup_elem(fd, &key, &v) || v.trie != old_trie || unit_find(net, key))
-			continue;
+	/* Read in batches (one syscall per 256 entries), change afterwards. */
+	do {
+		__u32 count = 256;
+
+		err = bpf_map_lookup_batch(fd, in, &batch, keys, vals, &count, &opts);
+		if (err && errno != ENOENT)
+			break;
+		for (__u32 k = 0; k < count; k++) {
+			__u64 *h;
+
+			if (vals[k].trie != old_trie || unit_find(net, keys[k]))
+				continue;
+			h = reallocarray(hit, n_hit + 1, sizeof(*hit));
+			if (!h)
+				break;
+			hit = h;
+			hit[n_hit++] = keys[k];
+		}
+		in = &batch;
+	} while (!err);
+	for (size_t k = 0; k < n_hit; k++) {
 		if (to)
-			bpf_map_update_elem(fd, &key, to, BPF_EXIST);
+			bpf_map_update_elem(fd, &hit[k], to, BPF_EXIST);
 		else
-			bpf_map_delete_elem(fd, &key);
+			bpf_map_delete_elem(fd, &hit[k]);
 	}
+	free(hit);
 }
 
 /* Pending policies own their tries under a name, not a cgroup id. */
@@ -1354,6 +1407,7 @@ int ug_net_apply_pending(struct ug_net *net, struct ug_net_pending *p, size_t n,
 			ug_ids_clear(net->acct_used, ps->acct);
 	}
 	net->n_pending = kept;
+	pending_sort(net);
 	return first_err;
 }
 

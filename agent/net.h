@@ -20,7 +20,10 @@ struct ug_net;
 /* The policy of one policy cgroup, as the agent wants it. */
 struct ug_net_unit {
 	const char *target;
-	struct ug_cgroup cg;
+	struct {
+		uint64_t id;  /* cgroup id */
+		int level;    /* 0 for the cgroup2 root */
+	} cg;
 	uint8_t mode;         /* enum ug_mode */
 	uint8_t deny_default; /* bit (1 << enum ug_dir): default deny */
 	const struct ug_rule *rules; /* its own and inherited, deterministic order */
@@ -29,6 +32,7 @@ struct ug_net_unit {
 				 if the loader does not have it) */
 	int err;              /* out: 0, or why this unit's policy is not in force */
 	char why[160];        /* out: the same, as text */
+	uint32_t generation;  /* out: of the policy in force for it */
 };
 
 /*

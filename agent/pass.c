@@ -51,6 +51,7 @@ struct build {
 	struct group_out *out;
 	size_t *chain;
 	uint8_t *depth;
+	size_t merged; /* rules merged this pass */
 	/* desired state */
 	struct ug_net_unit *nu;
 	size_t n_nu;
@@ -64,6 +65,7 @@ struct build {
 	size_t n_pts;
 	char **pt_paths;
 	ssize_t *nu_group, *np_group, *lu_group, *lp_group; /* group of each entry */
+	bool *np_shared, *lp_shared; /* rules are the running unit's array */
 };
 
 static int on_pass(sd_event_source *s, void *ctx)
@@ -179,11 +181,13 @@ static void build_free(struct build *b)
 	for (size_t i = 0; i < b->n_nu; i++)
 		free((void *)b->nu[i].rules);
 	for (size_t i = 0; i < b->n_np; i++)
-		free((void *)b->np[i].pol.rules);
+		if (!b->np_shared[i])
+			free((void *)b->np[i].pol.rules);
 	for (size_t i = 0; i < b->n_lu; i++)
 		free((void *)b->lu[i].paths);
 	for (size_t i = 0; i < b->n_lp; i++)
-		free((void *)b->lp[i].pol.paths);
+		if (!b->lp_shared[i])
+			free((void *)b->lp[i].pol.paths);
 	for (size_t i = 0; i < b->n_pts; i++)
 		free(b->pt_paths[i]);
 	free(b->pt_paths);
@@ -196,6 +200,8 @@ static void build_free(struct build *b)
 	free(b->np_group);
 	free(b->lu_group);
 	free(b->lp_group);
+	free(b->np_shared);
+	free(b->lp_shared);
 	free(b->t);
 	free(b->loc);
 	free(b->own);
@@ -249,6 +255,7 @@ static int merged(struct build *b, size_t i, bool lsm, void **out, size_t *n_out
 	}
 	*out = v;
 	*n_out = total;
+	b->merged += total;
 	return 0;
 }
 
@@ -333,6 +340,48 @@ static void prune_points(struct build *b)
 	b->n_pts = kept;
 }
 
+struct named {
+	const char *name;
+	size_t group;
+};
+
+static int named_cmp(const void *a, const void *b)
+{
+	const struct named *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : x->group < y->group ? -1 : x->group > y->group;
+}
+
+/*
+ * A policy kept by name is keyed by the cgroup's directory name: two groups
+ * whose cgroups share a name (two path targets /a/x and /b/x, or a unit and
+ * a path) cannot both have one. The first in target order keeps it; the
+ * others are told (pend_conflict).
+ */
+static int pending_names(struct build *b)
+{
+	struct named *v = calloc(b->n ?: 1, sizeof(*v));
+	size_t m = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->h.rep[i] != (ssize_t)i)
+			continue;
+		if (b->loc[i])
+			v[m++] = (struct named){ basename_of(b->loc[i]), i };
+		else if (b->t[i]->name[0] != '/')
+			v[m++] = (struct named){ b->t[i]->name, i };
+	}
+	qsort(v, m, sizeof(*v), named_cmp);
+	for (size_t k = 1; k < m; k++)
+		if (!strcmp(v[k - 1].name, v[k].name))
+			b->out[v[k].group].pend_conflict = true;
+	free(v);
+	return 0;
+}
+
 static int build(struct build *b)
 {
 	struct agent *ag = b->ag;
@@ -358,9 +407,11 @@ static int build(struct build *b)
 	b->np_group = calloc(n ?: 1, sizeof(*b->np_group));
 	b->lu_group = calloc(n ?: 1, sizeof(*b->lu_group));
 	b->lp_group = calloc(n ?: 1, sizeof(*b->lp_group));
+	b->np_shared = calloc(n ?: 1, sizeof(*b->np_shared));
+	b->lp_shared = calloc(n ?: 1, sizeof(*b->lp_shared));
 	if (!b->t || !b->loc || !b->own || !b->dirty || !b->has_child || !b->out || !b->chain || !b->depth ||
 	    !b->nu || !b->np || !b->lu || !b->lp || !b->pts || !b->pt_paths || !b->nu_group ||
-	    !b->np_group || !b->lu_group || !b->lp_group)
+	    !b->np_group || !b->lu_group || !b->lp_group || !b->np_shared || !b->lp_shared)
 		return -ENOMEM;
 
 	for (size_t i = 0; i < n; i++) {
@@ -400,15 +451,24 @@ static int build(struct build *b)
 	for (size_t i = 0; i < n; i++)
 		if (b->h.parent[i] >= 0)
 			b->has_child[b->h.parent[i]] = true;
-	/* Below a changed policy cgroup, everything inherits the change. */
-	for (size_t i = 0; i < n; i++) {
+	/* A group is dirty when any member is; below a changed policy cgroup,
+	 * everything inherits the change. */
+	for (size_t i = 0; i < n; i++)
 		if (b->dirty[i])
+			b->dirty[b->h.rep[i]] = true;
+	for (size_t i = 0; i < n; i++) {
+		if (b->dirty[b->h.rep[i]])
 			continue;
-		for (ssize_t g = b->h.rep[i]; g >= 0 && !b->dirty[i]; g = b->h.parent[g])
-			for (size_t j = (size_t)g; j < n && !b->dirty[i]; j++)
-				if (b->h.rep[j] == g && b->dirty[j])
-					b->dirty[i] = true;
+		for (ssize_t g = b->h.parent[b->h.rep[i]]; g >= 0; g = b->h.parent[g]) {
+			if (b->dirty[g]) {
+				b->dirty[b->h.rep[i]] = true;
+				break;
+			}
+		}
 	}
+	err = pending_names(b);
+	if (err)
+		return err;
 
 	for (size_t i = 0; i < n; i++) {
 		struct target *t = b->t[i];
@@ -418,13 +478,12 @@ static int build(struct build *b)
 
 		if (b->h.rep[i] != (ssize_t)i)
 			continue;
+		dirty = b->dirty[i];
 		/* Not placed: a unit not running, that systemd cannot place
 		 * (no systemd, or not reachable). Its own policy is still kept
 		 * by name, for any new cgroup of that name. */
 		if (!b->loc[i] && (t->name[0] == '/' || t->w.err != -ENOENT))
 			continue;
-		for (size_t j = i; j < n; j++)
-			dirty |= b->h.rep[j] == (ssize_t)i && b->dirty[j];
 		net = ug_inherit_has_side(&b->h, b->own, i, false);
 		lsm = ug_inherit_has_side(&b->h, b->own, i, true);
 		ug_inherit_effective(&b->h, b->own, i, &e);
@@ -435,7 +494,6 @@ static int build(struct build *b)
 			u->target = t->name;
 			u->cg.id = t->w.id;
 			u->cg.level = t->w.level;
-			snprintf(u->cg.path, sizeof(u->cg.path), "%s", t->w.path);
 			u->mode = e.mode;
 			u->deny_default = e.deny_default;
 			u->keep = !dirty;
@@ -453,7 +511,6 @@ static int build(struct build *b)
 			u->target = t->name;
 			u->cg.id = t->w.id;
 			u->cg.level = t->w.level;
-			snprintf(u->cg.path, sizeof(u->cg.path), "%s", t->w.path);
 			u->mode = e.mode;
 			u->harden = e.harden;
 			u->deny_families = e.families;
@@ -472,14 +529,9 @@ static int build(struct build *b)
 			const struct ug_cgnode *p = b->loc[i] ? parent_node(ag, b->loc[i]) : NULL;
 			const char *name = b->loc[i] ? basename_of(b->loc[i]) : t->name;
 			uint32_t level = b->loc[i] ? (uint32_t)levels_below_root(ag, b->loc[i]) : 0;
-			bool taken = false;
 
-			for (size_t k = 0; k < b->n_np && !taken; k++)
-				taken = !strcmp(b->np[k].name, name);
-			for (size_t k = 0; k < b->n_lp && !taken; k++)
-				taken = !strcmp(b->lp[k].name, name);
-			if (taken) {
-				o->pend_conflict = true;
+			if (o->pend_conflict) {
+				/* another group has this name: see pending_names() */
 			} else {
 				if (net) {
 					struct ug_net_pending *pn = &b->np[b->n_np];
@@ -491,7 +543,13 @@ static int build(struct build *b)
 					pn->pol.mode = e.mode;
 					pn->pol.deny_default = e.deny_default;
 					pn->pol.keep = !dirty;
-					if (dirty) {
+					if (dirty && b->n_nu && b->nu_group[b->n_nu - 1] == (ssize_t)i) {
+						/* Where it runs is where it will be: the
+						 * same rules (shared, freed with the unit's). */
+						pn->pol.rules = b->nu[b->n_nu - 1].rules;
+						pn->pol.n_rules = b->nu[b->n_nu - 1].n_rules;
+						b->np_shared[b->n_np] = true;
+					} else if (dirty) {
 						err = merged(b, i, false, (void **)&pn->pol.rules,
 							     &pn->pol.n_rules);
 						if (err)
@@ -510,7 +568,11 @@ static int build(struct build *b)
 					pl->pol.harden = e.harden;
 					pl->pol.deny_families = e.families;
 					pl->pol.keep = !dirty;
-					if (dirty) {
+					if (dirty && b->n_lu && b->lu_group[b->n_lu - 1] == (ssize_t)i) {
+						pl->pol.paths = b->lu[b->n_lu - 1].paths;
+						pl->pol.n_paths = b->lu[b->n_lu - 1].n_paths;
+						b->lp_shared[b->n_lp] = true;
+					} else if (dirty) {
 						err = merged(b, i, true, (void **)&pl->pol.paths,
 							     &pl->pol.n_paths);
 						if (err)
@@ -528,9 +590,8 @@ static int build(struct build *b)
 		}
 		/* Rules nothing below inherits are not needed again this pass. */
 		if (!b->has_child[i])
-			for (size_t j = i; j < n; j++)
-				if (b->h.rep[j] == (ssize_t)i)
-					targets_unload(b->t[j]);
+			for (ssize_t j = (ssize_t)i; j >= 0; j = b->h.next[j])
+				targets_unload(b->t[j]);
 	}
 	prune_points(b);
 	/* Groups below a point: where their programs are. */
@@ -651,6 +712,8 @@ int pass_run(struct agent *ag)
 	char (*reasons)[600] = NULL;
 	uint32_t changed, gen = ag->generation + 1;
 	struct build b = { .ag = ag };
+	uint64_t t0 = ug_now_ns();
+	bool global;
 	const char **gone_names = NULL;
 	size_t n_rows = 0;
 	int64_t ack;
@@ -729,8 +792,7 @@ int pass_run(struct agent *ag)
 		o->net_err = b.nu[k].err;
 		snprintf(o->net_why, sizeof(o->net_why), "%s", b.nu[k].why);
 		if (!o->net_err)
-			b.t[b.nu_group[k]]->generation =
-				ug_net_unit_generation(ag->net, b.nu[k].cg.id);
+			b.t[b.nu_group[k]]->generation = b.nu[k].generation;
 	}
 	for (size_t k = 0; k < b.n_lu; k++) {
 		struct group_out *o = &b.out[b.lu_group[k]];
@@ -738,7 +800,7 @@ int pass_run(struct agent *ag)
 
 		o->lsm_err = b.lu[k].err;
 		snprintf(o->lsm_why, sizeof(o->lsm_why), "%s", b.lu[k].why);
-		g = ug_lsm_unit_generation(ag->lsm, b.lu[k].cg.id);
+		g = b.lu[k].generation;
 		if (!o->lsm_err && g > b.t[b.lu_group[k]]->generation)
 			b.t[b.lu_group[k]]->generation = g;
 	}
@@ -763,10 +825,19 @@ int pass_run(struct agent *ag)
 		ag->status_dirty = true;
 		goto out;
 	}
+	/* What is said of a target changes when it or what it inherits
+	 * changed, or with the agent's own state (the store, LSM, errors). */
+	global = ag->status_dirty || strcmp(ag->store_why, ag->reported_store_why);
+	snprintf(ag->reported_store_why, sizeof(ag->reported_store_why), "%s", ag->store_why);
 	for (size_t i = 0; i < b.n; i++) {
 		struct target *t = b.t[i];
 		struct ug_store_status *row = &rows[n_rows];
+		const struct group_out *o = &b.out[b.h.rep[i]];
 
+		if (!global && t->reported && !b.dirty[b.h.rep[i]] && !t->w.why[0] &&
+		    !o->net_err && !o->lsm_err && !o->pend_err && strcmp(t->state, "refused") &&
+		    strcmp(t->state, "unresolved"))
+			continue;
 		outcome(&b, i, row, reasons[n_rows], sizeof(reasons[n_rows]));
 		if (!ag->status_dirty && t->reported && !strcmp(t->state, row->state) &&
 		    !strcmp(t->reason, reasons[n_rows]) && !t->changed)
@@ -809,9 +880,9 @@ int pass_run(struct agent *ag)
 done:
 	for (size_t i = 0; i < b.n; i++)
 		b.t[i]->changed = false;
-	ug_log(LOG_DEBUG, "agent: pass done: policy version %" PRId64 " (acknowledged %" PRId64
-	       "), generation %u, %zu targets, %zu status rows written",
-	       ag->ts.policy_version, ack, ag->generation, b.n, n_rows);
+	ug_log(LOG_DEBUG, "agent: pass done in %.3f ms: policy version %" PRId64 " (acknowledged %"
+	       PRId64 "), generation %u, %zu targets, %zu status rows written",
+	       (ug_now_ns() - t0) / 1e6, ag->ts.policy_version, ack, ag->generation, b.n, n_rows);
 out:
 	for (size_t i = 0; i < ag->ts.n; i++)
 		targets_unload(ag->ts.v[i]);
@@ -819,7 +890,9 @@ out:
 	free(reasons);
 	free(gone_names);
 	build_free(&b);
-	malloc_trim(0);
+	/* After a pass that read many rules, give the memory back. */
+	if (b.merged > 10000)
+		malloc_trim(0);
 	return err;
 }
 

@@ -318,13 +318,12 @@ int targets_sync(struct targets *ts, struct ug_store *st, struct gone **gone, si
 		err = -ENOMEM;
 		goto out;
 	}
+	for (size_t k = 0; k < n_next; k++)
+		next[k]->seen = true;
 	for (size_t i = 0; i < ts->n; i++) {
 		struct target *old = ts->v[i], *now = NULL;
-		bool kept = false;
 
-		for (size_t k = 0; k < n_next && !kept; k++)
-			kept = next[k] == old;
-		if (kept)
+		if (old->seen)
 			continue;
 		for (size_t k = 0; k < n_fresh && !now; k++)
 			if (!strcmp(fresh[k]->name, old->name))
@@ -348,14 +347,11 @@ int targets_sync(struct targets *ts, struct ug_store *st, struct gone **gone, si
 		}
 		target_free(old);
 	}
-	for (size_t k = 0; k < n_fresh; k++) {
-		bool used = false;
-
-		for (size_t j = 0; j < n_next && !used; j++)
-			used = next[j] == fresh[k];
-		if (!used)
+	for (size_t k = 0; k < n_fresh; k++)
+		if (!fresh[k]->seen)
 			target_free(fresh[k]);
-	}
+	for (size_t k = 0; k < n_next; k++)
+		next[k]->seen = false;
 	free(fresh);
 	fresh = NULL;
 	free(ts->v);

@@ -72,7 +72,8 @@ int ug_inherit_build(const char *const *paths, size_t n, struct ug_inherit *out)
 	out->n = n;
 	out->rep = calloc(n ?: 1, sizeof(*out->rep));
 	out->parent = calloc(n ?: 1, sizeof(*out->parent));
-	if (!s || !out->rep || !out->parent) {
+	out->next = calloc(n ?: 1, sizeof(*out->next));
+	if (!s || !out->rep || !out->parent || !out->next) {
 		free(s);
 		ug_inherit_free(out);
 		return -ENOMEM;
@@ -80,6 +81,7 @@ int ug_inherit_build(const char *const *paths, size_t n, struct ug_inherit *out)
 	for (size_t i = 0; i < n; i++) {
 		out->rep[i] = (ssize_t)i;
 		out->parent[i] = -1;
+		out->next[i] = -1;
 		if (paths[i])
 			s[m++] = (struct sorted){ .path = paths[i], .idx = i };
 	}
@@ -108,6 +110,10 @@ int ug_inherit_build(const char *const *paths, size_t n, struct ug_inherit *out)
 				break;
 		}
 	}
+	/* Equal paths are adjacent in s, in input order: chain them. */
+	for (size_t k = 1; k < m; k++)
+		if (!strcmp(s[k - 1].path, s[k].path))
+			out->next[s[k - 1].idx] = (ssize_t)s[k].idx;
 	free(s);
 	return 0;
 }
@@ -116,7 +122,8 @@ void ug_inherit_free(struct ug_inherit *h)
 {
 	free(h->rep);
 	free(h->parent);
-	h->rep = h->parent = NULL;
+	free(h->next);
+	h->rep = h->parent = h->next = NULL;
 	h->n = 0;
 }
 
@@ -127,9 +134,8 @@ static void group_settings(const struct ug_inherit *h, const struct ug_settings 
 	ssize_t r = h->rep[i];
 
 	*out = own[r];
-	for (size_t j = (size_t)r + 1; j < h->n; j++)
-		if (h->rep[j] == r)
-			ug_settings_merge(out, &own[j]);
+	for (ssize_t j = h->next[r]; j >= 0; j = h->next[j])
+		ug_settings_merge(out, &own[j]);
 }
 
 void ug_inherit_effective(const struct ug_inherit *h, const struct ug_settings *own, size_t i,
@@ -185,12 +191,10 @@ ssize_t ug_inherit_chain(const struct ug_inherit *h, size_t i, size_t *chain, ui
 	uint8_t d = 0;
 
 	for (ssize_t g = h->rep[i]; g >= 0; g = h->parent[g], d++) {
-		for (size_t j = (size_t)g; j < h->n; j++) {
-			if (h->rep[j] != g)
-				continue;
+		for (ssize_t j = g; j >= 0; j = h->next[j]) {
 			if (k == max)
 				return -ENOSPC;
-			chain[k] = j;
+			chain[k] = (size_t)j;
 			depth[k++] = d;
 		}
 	}

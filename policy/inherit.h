@@ -54,6 +54,7 @@ struct ug_inherit {
 	size_t n;
 	ssize_t *rep;    /* rep[i]: the first node at i's path (i itself when none is earlier) */
 	ssize_t *parent; /* parent[i]: nearest ancestor representative of rep[i]; -1: none */
+	ssize_t *next;   /* next[i]: the next node of i's group in input order; -1: none */
 };
 
 /*
