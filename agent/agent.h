@@ -41,6 +41,7 @@ struct agent {
 	uint32_t generation;  /* last generation put in force, network and LSM alike */
 	char store_why[256];  /* the store cannot be read: why (logged once) */
 	char reported_store_why[256]; /* as the status rows say it */
+	char usage[160];      /* map use as last written (agent_state "maps") */
 	uint64_t store_retry_ns;
 	unsigned store_backoff;
 	/* Since the last pass: targets gone from the store, and where they were

@@ -111,7 +111,8 @@ static int on_store_change(sd_event_source *s, const struct inotify_event *ev, v
 	if (sd_event_now(ag->ev, CLOCK_MONOTONIC, &now) < 0)
 		return 0;
 	if (!ag->recheck_src) {
-		if (sd_event_add_time(ag->ev, &ag->recheck_src, CLOCK_MONOTONIC, now + 3000, 0,
+		/* Accuracy 1 us: 0 would mean sd-event's default, 250 ms. */
+		if (sd_event_add_time(ag->ev, &ag->recheck_src, CLOCK_MONOTONIC, now + 3000, 1,
 				      on_store_recheck, ag) < 0)
 			return 0;
 	} else {
@@ -178,6 +179,22 @@ static void check_store_file(struct agent *ag)
 	pass_schedule(ag);
 }
 
+/* Map use against capacity, for status: "used/capacity" per map. */
+static void write_usage(struct agent *ag)
+{
+	struct ug_net_usage u;
+	char buf[160];
+
+	ug_net_usage(ag->net, &u);
+	snprintf(buf, sizeof(buf), "ug_lpm %zu/%zu, ug_lists %zu/%zu, ug_units %zu/%zu, %zu tries",
+		 u.lpm_used, u.lpm_cap, u.lists_used, u.lists_cap, u.units_used, u.units_cap,
+		 u.tries);
+	if (strcmp(buf, ag->usage)) {
+		ug_store_agent_set(ag->st, "maps", buf);
+		snprintf(ag->usage, sizeof(ag->usage), "%s", buf);
+	}
+}
+
 static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 {
 	static unsigned ticks;
@@ -195,6 +212,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 		if (ag->lsm)
 			ug_lsm_cleanup(ag->lsm);
 		report_lost(ag);
+		write_usage(ag);
 		snprintf(buf, sizeof(buf), "%" PRId64, realtime_us());
 		ug_store_agent_set(ag->st, "heartbeat_us", buf);
 		if (realtime_us() - (int64_t)ag->last_stats_us >= (int64_t)ag->stats_interval * 1000000)
@@ -423,7 +441,8 @@ int main(int argc, char **argv)
 		{},
 	};
 	struct agent ag = { .db_path = UG_DEFAULT_DB, .pin_dir = UG_DEFAULT_PIN_DIR,
-			    .stats_interval = 60, .store_dirty = true, .all_dirty = true };
+			    .stats_interval = 60, .store_dirty = true, .all_dirty = true,
+			    .applied_version = -1 /* unknown: the first pass says */ };
 	sd_event_source *tick = NULL;
 	bool detach_all = false;
 	char errbuf[256], buf[32];

@@ -1411,6 +1411,19 @@ int ug_net_apply_pending(struct ug_net *net, struct ug_net_pending *p, size_t n,
 	return first_err;
 }
 
+void ug_net_usage(const struct ug_net *net, struct ug_net_usage *u)
+{
+	memset(u, 0, sizeof(*u));
+	u->lpm_used = ug_tries_used(net->tries);
+	u->lpm_cap = ug_tries_capacity(net->tries);
+	for (uint32_t i = 1; i < N_LISTS; i++)
+		u->lists_used += net->lists[i] != NULL;
+	u->lists_cap = bpf_map__max_entries(net->skel->maps.ug_lists);
+	u->units_used = net->n_units;
+	u->units_cap = bpf_map__max_entries(net->skel->maps.ug_units);
+	u->tries = ug_tries_count(net->tries);
+}
+
 uint32_t ug_net_generation(const struct ug_net *net)
 {
 	return net->generation;

@@ -121,6 +121,15 @@ int ug_net_counter(const struct ug_net *net, int which, uint64_t *out);
 /* Target whose policy cgroup has this id (current or recently removed); NULL if none. */
 const char *ug_net_target(const struct ug_net *net, uint64_t cgid);
 
+/* Map use against capacity, for status (entries). */
+struct ug_net_usage {
+	size_t lpm_used, lpm_cap;     /* ug_lpm: trie entries */
+	size_t lists_used, lists_cap; /* ug_lists: shared rule lists */
+	size_t units_used, units_cap; /* ug_units: policy cgroups the agent applied */
+	size_t tries;                 /* tries alive (in use, retiring or standby) */
+};
+void ug_net_usage(const struct ug_net *net, struct ug_net_usage *u);
+
 /* Comma list of the cgroup programs, for status. */
 extern const char *const ug_net_prog_names;
 

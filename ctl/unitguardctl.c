@@ -978,7 +978,7 @@ static int status_row(const struct ug_store_status *s, void *ctx)
 
 static int status(int argc, char **argv)
 {
-	char pid[32] = "0", beat[32] = "0", gen[32] = "0", lsm[256] = "unknown";
+	char pid[32] = "0", beat[32] = "0", gen[32] = "0", lsm[256] = "unknown", maps[160] = "";
 	struct status_ctx c = {};
 	json_object *top = NULL;
 	struct ug_store *st;
@@ -997,6 +997,7 @@ static int status(int argc, char **argv)
 	ug_store_agent_get(st, "heartbeat_us", beat, sizeof(beat));
 	ug_store_agent_get(st, "generation", gen, sizeof(gen));
 	ug_store_agent_get(st, "lsm", lsm, sizeof(lsm));
+	ug_store_agent_get(st, "maps", maps, sizeof(maps));
 	/* Running means holding the store's lock, which the kernel drops when
 	 * the agent dies; the heartbeat is only shown (a clock step or a forged
 	 * row can put it anywhere, so it is read as a double, never overflowing). */
@@ -1013,6 +1014,7 @@ static int status(int argc, char **argv)
 		json_object_object_add(top, "agent_pid", json_object_new_int(atoi(pid)));
 		json_object_object_add(top, "generation", json_object_new_int64(strtoll(gen, NULL, 10)));
 		json_add_str(top, "lsm", lsm);
+		json_add_str(top, "maps", maps[0] ? maps : NULL);
 		json_object_object_add(top, "units", c.arr);
 	} else {
 		if (running)
@@ -1023,7 +1025,10 @@ static int status(int argc, char **argv)
 		else
 			printf("agent: NOT RUNNING (last heartbeat %.0f s ago): pinned programs keep "
 			       "enforcing the last policy; store changes are NOT applied\n", age);
-		printf("network (cgroup BPF): available\nlsm: %s\n\n", lsm);
+		printf("network (cgroup BPF): available\nlsm: %s\n", lsm);
+		if (maps[0])
+			printf("maps (entries used/capacity): %s\n", maps);
+		putchar('\n');
 		printf("%-28s %-8s %-4s %5s %-9s %12s %12s  %s\n", "TARGET", "MODE", "ENF", "GEN",
 		       "PROGRAMS", "EG_DROPPED", "IN_DROPPED", "NOTE");
 	}
