@@ -49,6 +49,7 @@ struct ug_audit {
 	uint64_t malformed;
 	uint64_t future_stamps; /* records stamped later than they were read */
 	uint64_t journal_failed; /* entries lost since the journal last worked */
+	uint64_t unstored;       /* rows dropped since the store last took some */
 };
 
 /*
@@ -77,7 +78,7 @@ int ug_audit_new(struct ug_store *st, const struct ug_audit_ops *ops, struct ug_
 
 	if (!a)
 		return -ENOMEM;
-	a->q = calloc(QUEUE_MAX, sizeof(*a->q));
+	a->q = calloc(QUEUE_MAX + 1, sizeof(*a->q)); /* + a scratch slot: slot() */
 	if (!a->q) {
 		free(a);
 		return -ENOMEM;
@@ -259,6 +260,34 @@ static void journal(struct ug_audit *a, const struct queued *q)
 	journal_result(a, jr);
 }
 
+/*
+ * Where the next record goes: the end of the queue. When the queue is full
+ * and the store cannot take it (down, locked, full disk), the record still
+ * goes to the journal: it is built in a scratch slot past the queue and then
+ * counted as not stored (keep()), never dropped unseen.
+ */
+static struct queued *slot(struct ug_audit *a)
+{
+	if (a->n_q == QUEUE_MAX)
+		ug_audit_flush(a);
+	return &a->q[a->n_q < QUEUE_MAX ? a->n_q : QUEUE_MAX];
+}
+
+/* The record in slot() is complete: queue it, or count it. */
+static int keep(struct ug_audit *a)
+{
+	if (a->n_q < QUEUE_MAX) {
+		a->n_q++;
+		return 0;
+	}
+	if (!a->unstored++)
+		ug_log(LOG_ERR, "audit: the store cannot take audit rows (%s): denials are "
+		       "journaled and counted, not stored", ug_store_errmsg(a->st));
+	if (a->ops.unstored)
+		a->ops.unstored(1, a->ops.ctx);
+	return -ENOBUFS;
+}
+
 int ug_audit_record(struct ug_audit *a, const void *data, size_t size)
 {
 	const char *unit;
@@ -270,9 +299,7 @@ int ug_audit_record(struct ug_audit *a, const void *data, size_t size)
 			       size);
 		return -EINVAL;
 	}
-	if (a->n_q == QUEUE_MAX && ug_audit_flush(a) && a->n_q == QUEUE_MAX)
-		return -ENOBUFS;
-	q = &a->q[a->n_q++];
+	q = slot(a);
 	q->lsm = false;
 	memcpy(&q->ev, data, sizeof(q->ev));
 	q->time_us = boot_to_realtime_us(a, q->ev.ts_boot_ns);
@@ -282,7 +309,7 @@ int ug_audit_record(struct ug_audit *a, const void *data, size_t size)
 	else
 		snprintf(q->unit, sizeof(q->unit), "cgroup:%" PRIu64, (uint64_t)q->ev.unit_cgid);
 	journal(a, q);
-	return 0;
+	return keep(a);
 }
 
 static void summaries(struct ug_audit *a, int64_t now_us)
@@ -465,9 +492,7 @@ int ug_audit_lsm_record(struct ug_audit *a, const void *data, size_t size)
 			       size);
 		return -EINVAL;
 	}
-	if (a->n_q == QUEUE_MAX && ug_audit_flush(a) && a->n_q == QUEUE_MAX)
-		return -ENOBUFS;
-	q = &a->q[a->n_q++];
+	q = slot(a);
 	q->lsm = true;
 	memcpy(&q->lev, data, sizeof(q->lev));
 	ev = &q->lev;
@@ -490,7 +515,7 @@ int ug_audit_lsm_record(struct ug_audit *a, const void *data, size_t size)
 		ev->exe[n > 0 ? n : 0] = '\0';
 	}
 	lsm_journal(a, q);
-	return 0;
+	return keep(a);
 }
 
 int ug_audit_flush(struct ug_audit *a)
@@ -540,11 +565,16 @@ int ug_audit_flush(struct ug_audit *a)
 		};
 	}
 	err = ug_store_audit_insert(a->st, rows, a->n_q);
-	if (err)
+	if (err) {
 		ug_log(LOG_ERR, "audit: cannot write %zu rows to the store: %s (kept, will retry)",
 		       a->n_q, ug_store_errmsg(a->st));
-	else
+	} else {
 		a->n_q = 0;
+		if (a->unstored)
+			ug_log(LOG_NOTICE, "audit: the store takes audit rows again; %" PRIu64
+			       " denials were only journaled", a->unstored);
+		a->unstored = 0;
+	}
 out:
 	free(rows);
 	free(addrs);
@@ -565,9 +595,26 @@ void ug_audit_lost(struct ug_audit *a, uint64_t count)
 			         "MESSAGE_ID=" UG_MESSAGE_SUMMARY, "PRIORITY=4",
 			         "UNITGUARD_LOST=%" PRIu64, count, NULL);
 	journal_result(a, jr);
-	if (ug_store_lost_add(a->st, now, count))
+	if (ug_store_lost_add(a->st, now, count, "ringbuf"))
 		ug_log(LOG_ERR, "audit: cannot record lost events in the store: %s",
 		       ug_store_errmsg(a->st));
+}
+
+int ug_audit_unstored(struct ug_audit *a, uint64_t count)
+{
+	int err, jr;
+
+	err = ug_store_lost_add(a->st, realtime_us(), count, "store");
+	if (err)
+		return err;
+	jr = sd_journal_send("MESSAGE=unitguard: %" PRIu64 " denials could not be stored (they were "
+			     "journaled one by one or summarised)", count,
+			     "MESSAGE_ID=" UG_MESSAGE_SUMMARY, "PRIORITY=4",
+			     "UNITGUARD_UNSTORED=%" PRIu64, count, NULL);
+	journal_result(a, jr);
+	ug_log(LOG_WARNING, "audit: %" PRIu64 " denials could not be stored; recorded in "
+	       "lost_events (kind 'store')", count);
+	return 0;
 }
 
 void ug_audit_free(struct ug_audit *a)

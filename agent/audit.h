@@ -28,6 +28,8 @@ struct ug_audit_ops {
 	const char *(*target)(uint64_t unit_cgid, void *ctx);
 	/* Store id of the rule denying `family` for that policy cgroup; 0 if none. */
 	uint32_t (*family_rule)(uint64_t unit_cgid, int family, void *ctx);
+	/* n more denials were journaled but could not be stored (optional). */
+	void (*unstored)(uint64_t n, void *ctx);
 	void *ctx;
 };
 
@@ -47,5 +49,10 @@ int ug_audit_flush(struct ug_audit *a);
 
 /* The kernel could not record `count` more denials (ring buffer full). */
 void ug_audit_lost(struct ug_audit *a, uint64_t count);
+
+/* `count` denials were journaled but could not be stored (counted through
+ * ops.unstored): record that in lost_events (kind "store") and the journal.
+ * 0, or the store's error (then nothing was recorded: try again later). */
+int ug_audit_unstored(struct ug_audit *a, uint64_t count);
 
 #endif

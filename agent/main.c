@@ -195,6 +195,38 @@ static void write_usage(struct agent *ag)
 	}
 }
 
+static void on_unstored(uint64_t n, void *ctx)
+{
+	struct agent *ag = ctx;
+
+	if (ug_net_counter_add(ag->net, UG_CNT_AUDIT_UNSTORED, n))
+		ug_log(LOG_ERR, "audit: cannot count %" PRIu64 " unstored denials in the pinned "
+		       "counters", n);
+}
+
+/*
+ * Denials journaled but not stored are counted in the pinned map (it
+ * outlives the agent and works when the store does not); what was recorded
+ * in the store is kept there. The difference goes to the store once it can
+ * take it, also after a restart.
+ */
+static void report_unstored(struct agent *ag)
+{
+	uint64_t total, reported = 0;
+	char buf[32];
+
+	if (ug_net_counter(ag->net, UG_CNT_AUDIT_UNSTORED, &total))
+		return;
+	if (!ug_store_agent_get(ag->st, "unstored_reported", buf, sizeof(buf)))
+		reported = strtoull(buf, NULL, 10);
+	if (total < reported)
+		reported = 0; /* the maps were made anew (--detach-all) */
+	if (total == reported || ug_audit_unstored(ag->audit, total - reported))
+		return;
+	snprintf(buf, sizeof(buf), "%" PRIu64, total);
+	ug_store_agent_set(ag->st, "unstored_reported", buf);
+}
+
 static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 {
 	static unsigned ticks;
@@ -212,6 +244,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 		if (ag->lsm)
 			ug_lsm_cleanup(ag->lsm);
 		report_lost(ag);
+		report_unstored(ag);
 		write_usage(ag);
 		snprintf(buf, sizeof(buf), "%" PRId64, realtime_us());
 		ug_store_agent_set(ag->st, "heartbeat_us", buf);
@@ -531,7 +564,8 @@ int main(int argc, char **argv)
 	ug_store_set_busy_timeout(ag.st, 100);
 	err = ug_audit_new(ag.st,
 			   &(struct ug_audit_ops){ .target = pass_target_name,
-						   .family_rule = pass_family_rule, .ctx = &ag },
+						   .family_rule = pass_family_rule,
+						   .unstored = on_unstored, .ctx = &ag },
 			   &ag.audit);
 	if (err)
 		goto out_store;

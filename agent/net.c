@@ -85,6 +85,7 @@ struct ug_net {
 	struct ug_net_bpf *skel;
 	struct ring_buffer *rb;
 	char pin_dir[PATH_MAX];
+	char old_dir[PATH_MAX]; /* an older pinned generation moved aside; "" if none */
 	struct bpf_program *progs[N_PROGS];
 	struct bpf_link *tp_links[2];
 	struct unit_state *units;
@@ -534,6 +535,7 @@ static int adopt_links(struct ug_net *net)
 }
 
 static void pending_sort(struct ug_net *net);
+static int remove_tree(const char *path, bool links);
 
 /*
  * Rebuild per-unit state from the pinned maps: the policies of cgroups and
@@ -691,6 +693,89 @@ static void unpin_old_programs(struct ug_net *net)
 	rmdir(dir);
 }
 
+/*
+ * Migration. Maps pinned by a build with another layout (no UG_LAYOUT_MAP
+ * among them) cannot be reused, and removing them would end enforcement.
+ * So the whole pinned generation (maps, links, tracepoint and LSM links) is
+ * moved aside into old-<time>/, where it keeps enforcing: its programs hold
+ * its maps. This agent starts afresh beside it, and once its first pass has
+ * put every policy in force (ug_net_migrated), the old generation is let go.
+ * Meanwhile both judge the same traffic, with the same rules.
+ */
+static int migrate_aside(struct ug_net *net)
+{
+	static const char *const dirs[] = { "maps", "links", "tp-links", "lsm-links", "progs" };
+	char old[PATH_MAX], from[PATH_MAX], to[PATH_MAX], stamp[32];
+	int err;
+
+	snprintf(stamp, sizeof(stamp), "old-%llu", (unsigned long long)(ug_now_ns() / 1000000));
+	if (ug_pin_path(old, sizeof(old), net->pin_dir, stamp, NULL))
+		return -ENAMETOOLONG;
+	err = ug_mkdir_p(old);
+	if (err)
+		return err;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (ug_pin_path(from, sizeof(from), net->pin_dir, dirs[i], NULL) ||
+		    ug_pin_path(to, sizeof(to), old, dirs[i], NULL))
+			return -ENAMETOOLONG;
+		if (rename(from, to) && errno != ENOENT) {
+			err = -errno;
+			ug_log(LOG_ERR, "net: cannot move %s aside: %s", from, strerror(-err));
+			return err;
+		}
+	}
+	snprintf(net->old_dir, sizeof(net->old_dir), "%s", old);
+	ug_log(LOG_WARNING, "net: the pinned maps are of an older layout: moved them aside to %s; "
+	       "they keep enforcing until this agent's policy is in force", old);
+	return 0;
+}
+
+/* Do the pinned maps have this build's layout? 1 yes, 0 none pinned, -1 no. */
+static int layout_check(const char *pin_dir)
+{
+	char dir[PATH_MAX], marker[PATH_MAX];
+	struct dirent *de;
+	bool any = false;
+	DIR *d;
+
+	if (ug_pin_path(dir, sizeof(dir), pin_dir, "maps", NULL) ||
+	    ug_pin_path(marker, sizeof(marker), pin_dir, "maps", UG_LAYOUT_MAP))
+		return 0;
+	if (!access(marker, F_OK))
+		return 1;
+	d = opendir(dir);
+	while (d && (de = readdir(d)))
+		any |= de->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return any ? -1 : 0;
+}
+
+bool ug_net_migrating(const struct ug_net *net)
+{
+	return net->old_dir[0];
+}
+
+/* The new generation is in force: the old one goes. Its cgroup links are
+ * detached (BPF_LINK_DETACH), the rest goes with its last pin. */
+void ug_net_migrated(struct ug_net *net)
+{
+	char links[PATH_MAX];
+	int err;
+
+	if (!net->old_dir[0])
+		return;
+	if (!ug_pin_path(links, sizeof(links), net->old_dir, "links", NULL))
+		remove_tree(links, true);
+	err = remove_tree(net->old_dir, false);
+	if (err)
+		ug_log(LOG_WARNING, "net: removing %s: %s", net->old_dir, strerror(-err));
+	else
+		ug_log(LOG_NOTICE, "net: this agent's policy is in force: the older pinned "
+		       "generation (%s) is gone", net->old_dir);
+	net->old_dir[0] = '\0';
+}
+
 int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
 		struct ug_net **out)
 {
@@ -713,6 +798,11 @@ int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
 	if (err) {
 		ug_log(LOG_ERR, "net: cannot create %s: %s", pin_dir, strerror(-err));
 		goto err_free;
+	}
+	if (layout_check(pin_dir) < 0) {
+		err = migrate_aside(net);
+		if (err)
+			goto err_free;
 	}
 	if (ug_pin_path(path, sizeof(path), pin_dir, "maps", NULL) || (err = ug_mkdir_p(path))) {
 		err = err ?: -ENAMETOOLONG;
@@ -1468,6 +1558,26 @@ int ug_net_counter(const struct ug_net *net, int which, uint64_t *out)
 	return 0;
 }
 
+int ug_net_counter_add(struct ug_net *net, int which, uint64_t n)
+{
+	int ncpu = libbpf_num_possible_cpus(), err = 0;
+	__u32 key = which;
+	uint64_t *vals;
+
+	if (ncpu < 0)
+		return ncpu;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	/* Only the agent writes this slot: CPU 0's value carries the total. */
+	if (bpf_map_lookup_elem(bpf_map__fd(net->skel->maps.ug_counters), &key, vals) ||
+	    (vals[0] += n,
+	     bpf_map_update_elem(bpf_map__fd(net->skel->maps.ug_counters), &key, vals, BPF_ANY)))
+		err = -errno;
+	free(vals);
+	return err;
+}
+
 const char *ug_net_target(const struct ug_net *net, uint64_t cgid)
 {
 	for (size_t i = 0; i < net->n_units; i++)
@@ -1548,7 +1658,21 @@ static void empty_pinned(const char *pin_dir, const char *name, size_t key_size)
 int ug_net_detach_all(const char *pin_dir)
 {
 	char links[PATH_MAX];
+	struct dirent *de;
 	int err;
+	DIR *d;
+
+	/* Older generations moved aside by a migration: detach their links. */
+	d = opendir(pin_dir);
+	while (d && (de = readdir(d))) {
+		char old[PATH_MAX];
+
+		if (!strncmp(de->d_name, "old-", 4) &&
+		    !ug_pin_path(old, sizeof(old), pin_dir, de->d_name, "links"))
+			remove_tree(old, true);
+	}
+	if (d)
+		closedir(d);
 
 	/* Programs someone else still holds (systemd's BPFProgram=, a running
 	 * agent's tracepoint links) then find no policy and judge nothing. */

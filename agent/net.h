@@ -47,6 +47,14 @@ int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
 /* Frees user-space state only: pinned programs keep enforcing. NULL is fine. */
 void ug_net_free(struct ug_net *net);
 
+/*
+ * Pins of an older layout were moved aside at open (they keep enforcing);
+ * call ug_net_migrated() once a pass has put every policy in force, so the
+ * old generation goes. Both are no-ops otherwise.
+ */
+bool ug_net_migrating(const struct ug_net *net);
+void ug_net_migrated(struct ug_net *net);
+
 /* A cgroup the programs are attached to: every cgroup below it runs them. */
 struct ug_net_point {
 	uint64_t id;
@@ -118,6 +126,9 @@ int ug_net_events_fd(const struct ug_net *net);
 int ug_net_poll_events(struct ug_net *net); /* drain the ring buffer, no wait */
 /* Sum over CPUs of a ug_counter. */
 int ug_net_counter(const struct ug_net *net, int which, uint64_t *out);
+/* Add n to a counter the agent keeps in the pinned map (it outlives the
+ * agent): UG_CNT_AUDIT_UNSTORED. */
+int ug_net_counter_add(struct ug_net *net, int which, uint64_t n);
 /* Target whose policy cgroup has this id (current or recently removed); NULL if none. */
 const char *ug_net_target(const struct ug_net *net, uint64_t cgid);
 

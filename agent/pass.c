@@ -755,6 +755,9 @@ int pass_run(struct agent *ag)
 			       ug_store_errmsg(ag->st));
 	}
 	ag->all_dirty = false;
+	/* An older pinned generation judged beside this one until now. */
+	if (!err && ug_net_migrating(ag->net))
+		ug_net_migrated(ag->net);
 	/* A loader did not have what this pass thought it had: everything is
 	 * compiled again at once (never left as it is). */
 	for (size_t k = 0; k < b.n_nu; k++)

@@ -12,6 +12,16 @@
 #include <linux/types.h>
 #endif
 
+/*
+ * The layout of the pinned maps (keys, values, sizes, which maps exist).
+ * The network object pins an empty map named ug_layout_v<UG_LAYOUT>; maps
+ * pinned without it are of an older build: the agent moves them aside, puts
+ * its own in force, and only then lets the old programs go (agent/net.c,
+ * "migration"). Bump both when a layout changes.
+ */
+#define UG_LAYOUT 2
+#define UG_LAYOUT_MAP "ug_layout_v2"
+
 /* Cgroup levels the programs walk up when looking for the unit that owns a
  * socket or task; a policy cgroup deeper than this is refused by the agent. */
 #define UG_MAX_LEVELS 16
@@ -185,6 +195,9 @@ struct ug_acct_val {
 enum ug_counter {
 	UG_CNT_EVENTS_LOST = 0, /* ring buffer full: a denial could not be recorded */
 	UG_CNT_LIST_MISSING = 1, /* an entry's rule list was not found: cannot happen */
+	/* Written by the agent, not the programs (kept here because the map
+	 * outlives it): denials journaled but not stored, store down or full. */
+	UG_CNT_AUDIT_UNSTORED = 2,
 	UG_CNT_MAX,
 };
 

@@ -361,6 +361,10 @@ static const char *const migrations[] = {
 	"	UPDATE units SET rev = rev + 1 WHERE id = OLD.unit_id;\n"
 	"END;\n"
 	"ALTER TABLE status ADD COLUMN state TEXT;\n"
+	/* kind: 'ringbuf' (the kernel could not record a denial) or 'store' (a
+	 * denial was journaled but could not be written here: disk full, ...). */
+	"ALTER TABLE lost_events ADD COLUMN kind TEXT NOT NULL DEFAULT 'ringbuf'\n"
+	"	CHECK (kind IN ('ringbuf', 'store'));\n"
 	"\n"
 	"PRAGMA user_version = 4;\n",
 };
@@ -1349,10 +1353,10 @@ finalize:
 	return ret;
 }
 
-int ug_store_lost_add(struct ug_store *st, int64_t time_us, uint64_t count)
+int ug_store_lost_add(struct ug_store *st, int64_t time_us, uint64_t count, const char *kind)
 {
 	static const char sql[] =
-		"INSERT INTO lost_events (time, time_us, count) VALUES (?1, ?2, ?3)";
+		"INSERT INTO lost_events (time, time_us, count, kind) VALUES (?1, ?2, ?3, ?4)";
 	char when[UG_TIME_STRLEN];
 	sqlite3_stmt *stmt = NULL;
 	int rc, ret;
@@ -1373,6 +1377,7 @@ int ug_store_lost_add(struct ug_store *st, int64_t time_us, uint64_t count)
 	sqlite3_bind_text(stmt, 1, when, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 2, time_us);
 	sqlite3_bind_int64(stmt, 3, (int64_t)count);
+	sqlite3_bind_text(stmt, 4, kind ? kind : "ringbuf", -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	ret = rc == SQLITE_DONE ? 0 : fail(st, rc, "insert lost events");
 	sqlite3_finalize(stmt);

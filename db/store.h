@@ -122,8 +122,9 @@ typedef int (*ug_store_audit_cb)(const struct ug_store_audit *a, void *ctx);
 /* Ordered by id; unit NULL: all. */
 int ug_store_audit_list(struct ug_store *st, const char *unit, ug_store_audit_cb cb, void *ctx);
 
-/* Records that count denials could not be recorded (ring buffer full). */
-int ug_store_lost_add(struct ug_store *st, int64_t time_us, uint64_t count);
+/* Records that count denials could not be recorded: kind "ringbuf" (ring
+ * buffer full; NULL means this) or "store" (journaled, not stored here). */
+int ug_store_lost_add(struct ug_store *st, int64_t time_us, uint64_t count, const char *kind);
 
 /* --- units: mode and default posture ------------------------------------ */
 

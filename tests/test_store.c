@@ -695,17 +695,21 @@ static void test_lost_add(void **state)
 	struct fixture *f = *state;
 	char *t;
 
-	assert_int_equal(ug_store_lost_add(f->st, T0_SEC * 1000000 + 7, 17), 0);
-	assert_int_equal(ug_store_lost_add(f->st, T0_SEC * 1000000 + 8, 1), 0);
+	assert_int_equal(ug_store_lost_add(f->st, T0_SEC * 1000000 + 7, 17, NULL), 0);
+	assert_int_equal(ug_store_lost_add(f->st, T0_SEC * 1000000 + 8, 1, "store"), 0);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM lost_events"), 2);
 	assert_int_equal(raw_int(f->path, "SELECT sum(count) FROM lost_events"), 18);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM lost_events WHERE kind = 'store'"),
+			 1);
+	assert_int_equal(raw_int(f->path, "SELECT count FROM lost_events WHERE kind = 'ringbuf'"),
+			 17);
 	assert_int_equal(raw_int(f->path, "SELECT time_us FROM lost_events ORDER BY id LIMIT 1"),
 			 T0_SEC * 1000000 + 7);
 	t = raw_text(f->path, "SELECT time FROM lost_events ORDER BY id LIMIT 1");
 	assert_string_equal(t, "2026-11-22T03:29:05.000007Z");
 	free(t);
 
-	assert_int_equal(ug_store_lost_add(f->st, 0, UINT64_MAX), -EINVAL);
+	assert_int_equal(ug_store_lost_add(f->st, 0, UINT64_MAX, NULL), -EINVAL);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM lost_events"), 2);
 }
 

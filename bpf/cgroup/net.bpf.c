@@ -34,6 +34,15 @@ struct {
 	__type(value, struct ug_config);
 } ug_config SEC(".maps");
 
+/* Read by nothing: its pinned name says which layout the pinned maps have
+ * (unitguard.h, UG_LAYOUT). Renamed whenever any map's layout changes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} ug_layout_v2 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);

@@ -38,6 +38,29 @@ id=$("$CTL" --db "$DB" rule add stay.service egress deny 127.0.0.3)
 wait_for EPERM in_stay connect 127.0.0.3 "$PORT"
 pass "the restarted agent applies a new rule"
 
+# Pins of an older layout (here: the layout marker removed): the agent moves
+# them aside, they keep enforcing until its own policy is in force, then go.
+# A probe loop runs through it: no connect may pass.
+stop_agent
+unlink "$PIN/maps/ug_layout_v2"
+( while [ ! -e "$TMP/stop" ]; do in_stay connect 127.0.0.3 "$PORT" || true; done >"$TMP/during" ) &
+LOOP=$!
+sleep 0.2
+start_agent
+grep -q "pinned maps are of an older layout: moved them aside" "$TMP/agent.log" ||
+	fail "no migration: $(grep -v libbpf "$TMP/agent.log" | tail -n 5)"
+for i in $(seq 40); do ls -d "$PIN"/old-* >/dev/null 2>&1 || break; sleep 0.05; done
+ls -d "$PIN"/old-* >/dev/null 2>&1 && fail "the older generation is still pinned: $(ls "$PIN")"
+sleep 0.3
+touch "$TMP/stop"
+wait $LOOP || true
+total=$(wc -l <"$TMP/during")
+leaks=$(grep -vc '^EPERM$' "$TMP/during" || true)
+[ "$total" -gt 5 ] && [ "$leaks" = 0 ] || fail "migration: $leaks of $total connects got through"
+[ "$(bpftool cgroup show "$STAY" | grep -c ug_connect4)" = 1 ] ||
+	fail "after the migration: $(bpftool cgroup show "$STAY")"
+pass "pins of an older layout: moved aside, enforcing until replaced ($total connects, all EPERM), then gone"
+
 # A second agent: refused, names the first, changes nothing.
 out=$("$AGENT" --db "$TMP/other.db" --pin-dir "$PIN" 2>&1) && fail "a second agent on the same pins started"
 grep -q "pin directory $PIN is in use by another unitguardd (pid $AGENT_PID)" <<<"$out" ||
