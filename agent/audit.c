@@ -621,7 +621,14 @@ void ug_audit_free(struct ug_audit *a)
 {
 	if (!a)
 		return;
-	ug_audit_flush(a);
+	/* Rows the store cannot take now go with us: count them. */
+	if (ug_audit_flush(a) && a->n_q) {
+		ug_log(LOG_ERR, "audit: exiting with %zu rows the store cannot take; counted as "
+		       "not stored", a->n_q);
+		if (a->ops.unstored)
+			a->ops.unstored(a->n_q, a->ops.ctx);
+		a->n_q = 0;
+	}
 	summaries(a, INT64_MAX);
 	free(a->q);
 	free(a);

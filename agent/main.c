@@ -625,6 +625,9 @@ out_event:
 	sd_event_unref(ag.ev);
 out_net:
 	ug_net_poll_events(ag.net);
+	/* The audit goes first: rows it cannot store are counted in net's maps. */
+	ug_audit_free(ag.audit);
+	ag.audit = NULL;
 	ug_lsm_free(ag.lsm);
 	ug_net_free(ag.net);
 out_audit:

@@ -12,6 +12,9 @@
  *   ugprobe [--cgroup DIR] bind ADDR PORT                    bind a TCP socket
  *   ugprobe [--cgroup DIR] [--from ADDR] udp-send ADDR PORT COUNT SIZE
  *                           COUNT datagrams of SIZE payload bytes; prints "ok" or the error
+ *   ugprobe [--cgroup DIR] flood ADDR PORT COUNT
+ *                           COUNT unconnected UDP sends, whatever each gives; prints
+ *                           "refused N" (how many got EPERM); exit 0
  *   ugprobe [--cgroup DIR] udp-recv ADDR PORT SECS           prints "DATAGRAMS BYTES" received
  *   ugprobe [--cgroup DIR] tcp-serve ADDR PORT SECS          accepts, prints total bytes
  *                           received after each read (one line each)
@@ -200,6 +203,21 @@ static int do_udp_send(struct sockaddr_storage *ss, socklen_t len, long count, l
 		if (sendto(fd, payload, size, 0, (struct sockaddr *)ss, len) != size)
 			return outcome(errno);
 	return outcome(0);
+}
+
+/* Many denials, fast: for the audit pipeline's tests. */
+static int do_flood(struct sockaddr_storage *ss, socklen_t len, long count)
+{
+	int fd = socket(ss->ss_family, SOCK_DGRAM, 0);
+	long refused = 0;
+
+	if (fd < 0 || count < 0)
+		return outcome(errno);
+	for (long i = 0; i < count; i++)
+		if (sendto(fd, "x", 1, 0, (struct sockaddr *)ss, len) < 0 && errno == EPERM)
+			refused++;
+	printf("refused %ld\n", refused);
+	return 0;
 }
 
 static int do_udp_recv(struct sockaddr_storage *ss, socklen_t len, int secs)
@@ -400,6 +418,8 @@ int main(int argc, char **argv)
 		return do_bind(&ss, len);
 	if (!strcmp(argv[i], "udp-send") && argc - i == 5)
 		return do_udp_send(&ss, len, atol(argv[i + 3]), atol(argv[i + 4]));
+	if (!strcmp(argv[i], "flood") && argc - i == 4)
+		return do_flood(&ss, len, atol(argv[i + 3]));
 	if (!strcmp(argv[i], "udp-recv") && argc - i == 4)
 		return do_udp_recv(&ss, len, atoi(argv[i + 3]));
 	if (!strcmp(argv[i], "tcp-serve") && argc - i == 4)
