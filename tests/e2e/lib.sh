@@ -91,7 +91,29 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Two test runs on one host share cgroup names and break each other: each
+# kernel test holds a host-wide lock, so a second run waits. The lock is
+# held by a small watcher process, not by the test's shell: no process the
+# test starts can inherit it and keep it past the test.
+take_suite_lock() {
+	local lock=/run/lock/unitguard-e2e.lock i
+	[ -d /run/lock ] || lock=/tmp/unitguard-e2e.lock
+	(
+		exec 9>"$lock" || exit 1
+		flock -w 1800 9 || exit 1
+		: >"$TMP/suite-locked"
+		while kill -0 $$ 2>/dev/null; do sleep 0.2; done
+	) </dev/null >/dev/null 2>&1 &
+	for i in $(seq 36000); do
+		[ -e "$TMP/suite-locked" ] && return 0
+		[ $i = 20 ] && echo "waiting for another unitguard test run to finish ($lock)"
+		sleep 0.05
+	done
+	fail "waited 30 minutes for another unitguard test run ($lock)"
+}
+
 setup_kernel() {
+	take_suite_lock
 	require_root
 	require_tools bpftool sqlite3 journalctl logger jq
 	CG_ROOT=$(cgroup2_root)

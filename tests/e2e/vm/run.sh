@@ -75,6 +75,24 @@ pwd >"$job/cwd"
 
 echo "run.sh: console log: $log" >&2
 
+# One guest at a time on this host: two TCG guests on two cores slow each
+# other down past their timeouts. The lock is held by a watcher process
+# (gone with this script), so nothing qemu starts can keep it.
+vmlock=/run/lock/unitguard-vm.lock
+[ -d /run/lock ] || vmlock=/tmp/unitguard-vm.lock
+(
+    exec 9>"$vmlock" || exit 1
+    flock -w 3600 9 || exit 1
+    : >"$job/locked"
+    while kill -0 $$ 2>/dev/null; do sleep 0.5; done
+) </dev/null >/dev/null 2>&1 &
+for i in $(seq 36000); do
+    [[ -e $job/locked ]] && break
+    ((i == 20)) && echo "run.sh: waiting for another guest to finish ($vmlock)" >&2
+    sleep 0.1
+done
+[[ -e $job/locked ]] || { echo "run.sh: error: waited an hour for $vmlock" >&2; exit 1; }
+
 # -nic none: the tests need no guest network, and a NIC only adds probing to the boot.
 # multidevs=remap: the host root spans several file systems, whose inode numbers would
 # otherwise collide in the guest.
