@@ -1048,42 +1048,43 @@ static int status(int argc, char **argv)
 
 /* --- apply / export --------------------------------------------------------- */
 
+/*
+ * The whole file, at most UG_POLICY_FILE_MAX bytes: a bigger regular file is
+ * refused before reading, a pipe after reading one byte more; a read error
+ * (a directory: EISDIR) is an error, not an empty file.
+ */
 static int read_file(const char *path, char **buf, size_t *len)
 {
 	FILE *f = strcmp(path, "-") ? fopen(path, "re") : stdin;
-	size_t cap = 65536, n = 0;
+	size_t cap = UG_POLICY_FILE_MAX + 1, n = 0;
+	struct stat sb;
 	char *b;
+	int err = 0;
 
 	if (!f)
 		return -errno;
-	b = malloc(cap);
-	while (b) {
+	if (!fstat(fileno(f), &sb) && S_ISREG(sb.st_mode) && sb.st_size > UG_POLICY_FILE_MAX)
+		err = -EFBIG;
+	b = err ? NULL : malloc(cap);
+	if (!err && !b)
+		err = -ENOMEM;
+	while (!err) {
 		size_t got = fread(b + n, 1, cap - n, f);
 
 		n += got;
-		if (n < cap)
+		if (ferror(f))
+			err = errno ? -errno : -EIO;
+		else if (n > UG_POLICY_FILE_MAX)
+			err = -EFBIG;
+		else if (!got || feof(f))
 			break;
-		if (cap > UG_POLICY_FILE_MAX) {
-			free(b);
-			b = NULL;
-			errno = EFBIG;
-			break;
-		}
-		cap *= 2;
-		{
-			char *nb = realloc(b, cap);
-
-			if (!nb) {
-				free(b);
-				b = NULL;
-			}
-			b = nb;
-		}
 	}
 	if (f != stdin)
 		fclose(f);
-	if (!b)
-		return errno ? -errno : -ENOMEM;
+	if (err) {
+		free(b);
+		return err;
+	}
 	*buf = b;
 	*len = n;
 	return 0;

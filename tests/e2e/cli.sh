@@ -95,6 +95,10 @@ bad "comment" rule add demo.service egress deny 10.0.0.0/8 --comment $'\e[31mred
 bad "comment" rule add demo.service exec deny /usr/bin/x --comment "$(printf 'x%.0s' $(seq 1025))"
 printf 'version: 1\nunits:\n  - target: demo.service\n    rules:\n      - {direction: egress, action: deny, prefix: 10.0.0.0/8, comment: "a\\u001bb"}\n' >"$TMP/esc.yaml"
 bad "line 5: invalid comment" apply "$TMP/esc.yaml"
+mkdir "$TMP/adir"
+bad "Is a directory" apply "$TMP/adir"
+truncate -s $((16 * 1024 * 1024 + 1)) "$TMP/big.yaml"
+bad "File too large" apply "$TMP/big.yaml"
 
 # rule del removes exactly that rule.
 ctl rule del "$id2"
