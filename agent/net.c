@@ -97,6 +97,7 @@ struct ug_net {
 	struct list *list_bucket[LIST_BUCKETS];
 	uint32_t next_list;
 	bool adoption_held; /* adopted lists still held for adopted tries */
+	unsigned cleanups;
 	uint8_t acct_used[UG_ACCT_SLOTS / 8];
 	struct pending_state *pending;
 	size_t n_pending, n_sorted;
@@ -173,6 +174,94 @@ static int acct_alloc(struct ug_net *net, uint16_t *slot)
 		return 0;
 	}
 	return -ENOSPC;
+}
+
+/*
+ * Keep ug_acct_free full of zeroed slots: the cgroup_mkdir program gives one
+ * to each cgroup it puts a policy on. Slots in the queue are marked used
+ * here, owned by nobody until a cgroup takes one.
+ */
+static void acct_pool_fill(struct ug_net *net)
+{
+	int fd = bpf_map__fd(net->skel->maps.ug_acct_free);
+	uint16_t slot;
+
+	while (!acct_alloc(net, &slot)) {
+		__u32 v = slot;
+
+		if (bpf_map_update_elem(fd, NULL, &v, BPF_ANY)) {
+			ug_ids_clear(net->acct_used, slot); /* full (E2BIG): enough */
+			break;
+		}
+	}
+}
+
+/*
+ * Slots marked used that nothing holds: given by the cgroup_mkdir program to
+ * a cgroup that went before the agent saw it. Every slot in use is in a
+ * ug_units value, a pending entry, or the queue; the rest are freed. The
+ * queue is emptied for a moment to be read (a cgroup made in that moment
+ * counts in its policy's own slot).
+ */
+static void acct_reclaim(struct ug_net *net)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	int qfd = bpf_map__fd(net->skel->maps.ug_acct_free);
+	int ufd = bpf_map__fd(net->skel->maps.ug_units);
+	uint8_t held[UG_ACCT_SLOTS / 8] = {};
+	__u64 keys[256], batch = 0;
+	struct ug_unit_val vals[256];
+	__u32 q[64];
+	size_t n_q = 0;
+	bool complete = true;
+	void *in = NULL;
+	int err;
+
+	/* The queue first: from here on no cgroup takes a slot from it. */
+	while (n_q < 64 && !bpf_map_lookup_and_delete_elem(qfd, NULL, &q[n_q]))
+		n_q++;
+	for (size_t i = 0; i < n_q; i++)
+		if (q[i] < UG_ACCT_SLOTS)
+			ug_ids_set(held, q[i]);
+	do {
+		__u32 count = 256;
+
+		err = bpf_map_lookup_batch(ufd, in, &batch, keys, vals, &count, &opts);
+		if (err && errno != ENOENT) {
+			complete = false; /* cannot tell: free nothing */
+			break;
+		}
+		for (__u32 k = 0; k < count; k++)
+			if (vals[k].acct < UG_ACCT_SLOTS)
+				ug_ids_set(held, vals[k].acct);
+		in = &batch;
+	} while (!err);
+	for (size_t i = 0; i < net->n_units; i++)
+		ug_ids_set(held, net->units[i].acct);
+	for (size_t i = 0; i < net->n_pending; i++)
+		ug_ids_set(held, net->pending[i].acct);
+	for (uint32_t i = 0; complete && i < UG_ACCT_SLOTS; i++)
+		if (ug_ids_test(net->acct_used, i) && !ug_ids_test(held, i))
+			ug_ids_clear(net->acct_used, i);
+	for (size_t i = 0; i < n_q; i++)
+		bpf_map_update_elem(qfd, NULL, &q[i], BPF_ANY);
+}
+
+/* After a restart: the slots in the queue are taken (by the queue). */
+static void acct_pool_adopt(struct ug_net *net)
+{
+	int fd = bpf_map__fd(net->skel->maps.ug_acct_free);
+	__u32 v[64];
+	size_t n = 0;
+
+	while (n < 64 && !bpf_map_lookup_and_delete_elem(fd, NULL, &v[n]))
+		n++;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] >= UG_ACCT_SLOTS || ug_ids_test(net->acct_used, v[i]))
+			continue;
+		ug_ids_set(net->acct_used, v[i]);
+		bpf_map_update_elem(fd, NULL, &v[i], BPF_ANY);
+	}
 }
 
 /* --- rule lists (ug_lists) ----------------------------------------------- */
@@ -392,6 +481,9 @@ static int trie_for(struct ug_net *net, uint64_t owner, const struct ug_rule *ru
 
 void ug_net_cleanup(struct ug_net *net)
 {
+	if (++net->cleanups % 30 == 0)
+		acct_reclaim(net);
+	acct_pool_fill(net);
 	ug_tries_collect(net->tries, false, FREE_BUDGET);
 	/* The tries a killed agent left are gone: so is what they pointed at. */
 	if (net->adoption_held && !ug_tries_adopted(net->tries)) {
@@ -612,6 +704,7 @@ static int adopt_maps(struct ug_net *net)
 		ps->generation = v.val.generation;
 	}
 	pending_sort(net);
+	acct_pool_adopt(net);
 	if (!bpf_map_lookup_elem(bpf_map__fd(net->skel->maps.ug_config), &zero, &cfg))
 		net->level_mask = cfg.level_mask;
 	return 0;
@@ -1113,10 +1206,14 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n,
 			s = &net->units[net->n_units];
 			memset(s, 0, sizeof(*s));
 			s->cgid = u->cg.id;
-			/* The cgroup_mkdir program already installed the pending
-			 * policy with the pending slot: keep counting there. */
-			if (pending_find(net, u->target))
-				s->acct = pending_find(net, u->target)->acct;
+			/* The cgroup_mkdir program already gave it a policy, and a
+			 * slot of its own: keep counting there. */
+			struct ug_unit_val old;
+
+			if (!bpf_map_lookup_elem(bpf_map__fd(net->skel->maps.ug_units), &u->cg.id,
+						 &old) && old.acct < UG_ACCT_SLOTS &&
+			    ug_ids_test(net->acct_used, old.acct))
+				s->acct = old.acct;
 			else
 				u->err = acct_alloc(net, &s->acct);
 			if (u->err) {
@@ -1439,22 +1536,14 @@ int ug_net_apply_pending(struct ug_net *net, struct ug_net_pending *p, size_t n,
 			ps = &net->pending[net->n_pending];
 			memset(ps, 0, sizeof(*ps));
 			snprintf(ps->name, sizeof(ps->name), "%s", p[i].name);
-			/* Share the running cgroup's slot, so counts continue. */
-			bool shared = false;
+			/* Its own slot: where new cgroups count when the pool of
+			 * fresh slots is empty. */
+			int err = acct_alloc(net, &ps->acct);
 
-			for (size_t u = 0; u < net->n_units && !shared; u++)
-				if (!strcmp(net->units[u].target, p[i].name)) {
-					ps->acct = net->units[u].acct;
-					shared = true;
-				}
-			if (!shared) {
-				int err = acct_alloc(net, &ps->acct);
-
-				if (err) {
-					p[i].pol.err = err;
-					first_err = first_err ?: err;
-					continue;
-				}
+			if (err) {
+				p[i].pol.err = err;
+				first_err = first_err ?: err;
+				continue;
 			}
 			net->n_pending++;
 		}

@@ -19,8 +19,8 @@
  * its own in force, and only then lets the old programs go (agent/net.c,
  * "migration"). Bump both when a layout changes.
  */
-#define UG_LAYOUT 2
-#define UG_LAYOUT_MAP "ug_layout_v2"
+#define UG_LAYOUT 3
+#define UG_LAYOUT_MAP "ug_layout_v3"
 
 /* Cgroup levels the programs walk up when looking for the unit that owns a
  * socket or task; a policy cgroup deeper than this is refused by the agent. */

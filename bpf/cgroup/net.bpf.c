@@ -41,7 +41,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u32);
-} ug_layout_v2 SEC(".maps");
+} ug_layout_v3 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -93,6 +93,16 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } ug_rule_hits SEC(".maps");
+
+/* Accounting slots, zeroed, for the cgroups the cgroup_mkdir program gives
+ * a policy: each start of a unit counts from zero, as systemd's IPAccounting
+ * does. The agent keeps the queue full; when it is empty a new cgroup counts
+ * in its policy's own slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 64);
+	__type(value, __u32);
+} ug_acct_free SEC(".maps");
 
 /* The start-up race (see unitguard.h). ug_lsm_units and ug_lsm_config are
  * the LSM object's maps, shared through their pins: same definitions. */
@@ -519,10 +529,14 @@ int BPF_PROG(ug_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	if (pn && (!pn->parent_cgid || pn->parent_cgid == parent) &&
 	    (!pn->level || pn->level == level)) {
 		struct ug_config *cfg = bpf_map_lookup_elem(&ug_config, &zero);
+		struct ug_unit_val v = pn->val;
+		__u32 slot;
 
+		if (!bpf_map_pop_elem(&ug_acct_free, &slot) && slot < UG_ACCT_SLOTS)
+			v.acct = slot;
 		if (cfg)
 			__sync_fetch_and_or(&cfg->level_mask, 1u << level);
-		bpf_map_update_elem(&ug_units, &id, &pn->val, BPF_ANY);
+		bpf_map_update_elem(&ug_units, &id, &v, BPF_ANY);
 	}
 	pl = bpf_map_lookup_elem(&ug_pending_lsm, &key);
 	if (pl && (!pl->parent_cgid || pl->parent_cgid == parent) &&

@@ -183,15 +183,20 @@ ctl rule add ugvm-acct.service egress deny 192.0.2.1 >/dev/null
 systemd-run --quiet --unit=ugvm-acct.service -p IPAccounting=yes "$W/traffic" $P
 sleep 4
 sd() { systemctl show -P "$1" ugvm-acct.service; }
-ug=$(ctl stats ugvm-acct.service --json)
-ug_e_p=$(jq '.units[0].egress.allowed_packets' <<<"$ug")
-ug_e_b=$(jq '.units[0].egress.allowed_bytes' <<<"$ug")
-ug_i_p=$(jq '.units[0].ingress.allowed_packets' <<<"$ug")
-ug_i_b=$(jq '.units[0].ingress.allowed_bytes' <<<"$ug")
-got="egress $ug_e_p packets $ug_e_b bytes, ingress $ug_i_p packets $ug_i_b bytes"
-want="egress $(sd IPEgressPackets) packets $(sd IPEgressBytes) bytes, ingress $(sd IPIngressPackets) packets $(sd IPIngressBytes) bytes"
-[ "$got" = "$want" ] && [ "$ug_e_b" -gt 20000 ] && ok "accounting equals systemd's IPAccounting: $got" ||
-	bad "accounting: unitguard $got, systemd $want"
+compare_acct() { # compare_acct WHEN
+	local ug got want ug_e_b
+	ug=$(ctl stats ugvm-acct.service --json)
+	ug_e_b=$(jq '.units[0].egress.allowed_bytes' <<<"$ug")
+	got="egress $(jq '.units[0].egress.allowed_packets' <<<"$ug") packets $ug_e_b bytes, ingress $(jq '.units[0].ingress.allowed_packets' <<<"$ug") packets $(jq '.units[0].ingress.allowed_bytes' <<<"$ug") bytes"
+	want="egress $(sd IPEgressPackets) packets $(sd IPEgressBytes) bytes, ingress $(sd IPIngressPackets) packets $(sd IPIngressBytes) bytes"
+	[ "$got" = "$want" ] && [ "$ug_e_b" -gt 20000 ] && ok "accounting equals systemd's IPAccounting $1: $got" ||
+		bad "accounting $1: unitguard $got, systemd $want"
+}
+compare_acct "(first start)"
+# A restart is a new invocation: both count from zero again.
+systemctl restart ugvm-acct.service
+sleep 4
+compare_acct "(after a restart: per invocation, like IPAccounting)"
 
 # --- negative control: the probes can see a missing program ------------------------
 SLICE_ID=$(stat -c %i /sys/fs/cgroup/system.slice)
