@@ -72,7 +72,7 @@ floor_unload() {
 }
 
 cleanup() {
-	local rc=$? cg p
+	local rc=$? cg p i
 	set +e
 	trap - EXIT
 	nft delete table inet "$NFT_TABLE" 2>/dev/null
@@ -86,7 +86,8 @@ cleanup() {
 	fi
 	floor_unload 2>/dev/null
 	rm -rf "$PIN_FLOOR"
-	for cg in "${CGS[@]}"; do
+	for ((i = ${#CGS[@]} - 1; i >= 0; i--)); do # children first
+		cg=${CGS[i]}
 		[ -d "$cg" ] || continue
 		while read -r p; do echo "$p" >"$CG_ROOT/cgroup.procs"; done <"$cg/cgroup.procs"
 		rmdir "$cg"
@@ -124,7 +125,12 @@ NB=$TMP/netbench
 cc -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I"$SRC/policy" -I"$SRC/bpf" -o "$TMP/lpm_floor" \
 	"$SRC/bench/lpm_floor.c" "$BUILD/libug_policy.a" -lbpf
 
-# --- cgroups: one per configuration, all at level 1 -----------------------------
+# --- cgroups: one per configuration ----------------------------------------------
+# All at level 1 but unitguard's unit and its sibling, which share a parent
+# (ugbench.slice, like services in system.slice): unitguard attaches its
+# programs at the parent of a guarded cgroup, so the sibling without rules
+# runs them and finds no policy. ugbench-idle.service, in no slice with a
+# guarded unit, runs nothing.
 mkcg() { # VAR NAME: create $CG_ROOT/NAME, removed on exit
 	local cg=$CG_ROOT/$2
 	[ -e "$cg" ] && die "$cg exists: another run, or a leftover (move its tasks out, rmdir it)"
@@ -134,8 +140,10 @@ mkcg() { # VAR NAME: create $CG_ROOT/NAME, removed on exit
 }
 mkcg CG_NONE ugbench-none.service   # no program
 mkcg CG_FLOOR ugbench-floor.service # the floor program
-mkcg CG_UG "$UNIT"                  # unitguard's rules
-mkcg CG_IDLE ugbench-idle.service   # no rules while $UNIT has them
+mkcg CG_SLICE ugbench.slice         # the parent of the next two
+mkcg CG_UG "ugbench.slice/$UNIT"    # unitguard's rules
+mkcg CG_SIB ugbench.slice/ugbench-sib.service # no rules, same parent as $UNIT
+mkcg CG_IDLE ugbench-idle.service   # no rules while $UNIT has them, another parent
 mkcg CG_NFT ugbench-nft.service     # the nftables rule
 cgname() { basename "$1"; }
 # nft 1.0 resolves a cgroupv2 path below /sys/fs/cgroup, whatever the cgroup2
@@ -250,7 +258,7 @@ apply_rules() { # MODE FILE N: commit, then wait for the agent's generation of N
 }
 
 # The CLI creates the store (at the schema this build expects) and the unit.
-head -n 1 "$TMP/far.prefixes" | xargs "$CTL" --db "$DB" rule add "$UNIT" egress deny >/dev/null
+head -n 1 "$TMP/far.prefixes" | xargs "$CTL" --db "$DB" --no-wait rule add "$UNIT" egress deny >/dev/null
 UNIT_ID=$(sql "SELECT id FROM units WHERE target = '$UNIT'")
 "$AGENT" --db "$DB" --pin-dir "$PIN_UG" >"$TMP/agent.log" 2>&1 &
 AGENT_PID=$!
@@ -263,8 +271,8 @@ grep -q "agent: running" "$TMP/agent.log" || die "the agent did not start"
 # The floor has a program on each hook unitguard uses for this traffic:
 # connect4 and egress, and ingress when this build attaches one.
 # (grep reads a here-string: grep -q on a pipe can end bpftool with SIGPIPE.)
-attached=$(bpftool cgroup show "$CG_UG")
-grep -q cgroup_inet4_connect <<<"$attached" || die "no connect4 on $UNIT"
+attached=$(bpftool cgroup show "$CG_SLICE")
+grep -q cgroup_inet4_connect <<<"$attached" || die "no connect4 on $UNIT's parent"
 FLOOR_INGRESS=
 if grep -q cgroup_inet_ingress <<<"$attached"; then
 	FLOOR_INGRESS=1
@@ -319,7 +327,7 @@ RES=$TMP/results  # placement N round config udp_median connect_median udp_mean 
 bench() {
 	"$NB" --cpu "$CPU" --server-cpu "$CPU" --udp "$N_UDP" --connect "$N_CONN" \
 		--blocks "$BLOCKS" --cgroup "$CG_NONE" --cgroup "$CG_FLOOR" --cgroup "$CG_UG" \
-		--cgroup "$CG_IDLE" --on-cgroup "$CG_NONE" --on-cgroup "$CG_NFT" \
+		--cgroup "$CG_IDLE" --cgroup "$CG_SIB" --on-cgroup "$CG_NONE" --on-cgroup "$CG_NFT" \
 		--on-cmd "nft -f $TMP/nft-on.nft" --off-cmd "nft -f $TMP/nft-off.nft" >"$TMP/nb.out"
 	awk -v pl="$PLACE" -v n="$1" -v r="$2" '{
 		for (i = 1; i <= NF; i++) {
@@ -332,6 +340,7 @@ bench() {
 		else if (c == "ugbench-floor.service") c = "floor"
 		else if (c == "ugbench.service") c = "unitguard"
 		else if (c == "ugbench-idle.service") c = "idle"
+		else if (c == "ugbench-sib.service") c = "sibling"
 		else if (c == "ugbench-nft.service") c = "nftables"
 		print pl, n, r, c, f["udp_median_ns"], f["connect_median_ns"], f["udp_mean_ns"],
 			f["connect_mean_ns"]
@@ -350,11 +359,11 @@ stats_pass() {
 	local n=$1 name ids=() before=() after=() i t0 c0 t1 c1
 	ids=("floor_connect4 $(cg_prog "$CG_FLOOR" cgroup_inet4_connect)"
 		"floor_egress $(cg_prog "$CG_FLOOR" cgroup_inet_egress)"
-		"unitguard_connect4 $(cg_prog "$CG_UG" cgroup_inet4_connect)"
-		"unitguard_egress $(cg_prog "$CG_UG" cgroup_inet_egress)")
+		"unitguard_connect4 $(cg_prog "$CG_SLICE" cgroup_inet4_connect)"
+		"unitguard_egress $(cg_prog "$CG_SLICE" cgroup_inet_egress)")
 	if [ -n "$FLOOR_INGRESS" ]; then
 		ids+=("floor_ingress $(cg_prog "$CG_FLOOR" cgroup_inet_ingress)"
-			"unitguard_ingress $(cg_prog "$CG_UG" cgroup_inet_ingress)")
+			"unitguard_ingress $(cg_prog "$CG_SLICE" cgroup_inet_ingress)")
 	fi
 	sysctl -qw kernel.bpf_stats_enabled=1
 	for i in "${!ids[@]}"; do before[i]=$(prog_stats "${ids[i]#* }"); done
@@ -389,6 +398,7 @@ for n in $SIZES; do
 	[ "$("$NB" --cgroup "$CG_UG" check "$probe")" = EPERM ] || die "unitguard does not deny $probe"
 	[ "$("$NB" --cgroup "$CG_FLOOR" check "$probe")" = EPERM ] || die "the floor does not deny $probe"
 	[ "$("$NB" --cgroup "$CG_IDLE" check "$probe")" != EPERM ] || die "$probe denied in the idle unit"
+	[ "$("$NB" --cgroup "$CG_SIB" check "$probe")" != EPERM ] || die "$probe denied in the sibling"
 	[ "$("$NB" --cgroup "$CG_UG" check 127.0.0.1)" = ok ] || die "unitguard denies 127.0.0.1"
 	[ "$("$NB" --cgroup "$CG_FLOOR" check 127.0.0.1)" = ok ] || die "the floor denies 127.0.0.1"
 	if [ "$PLACE" = near ]; then # loopback: a datagram can be sent for real
@@ -397,15 +407,15 @@ for n in $SIZES; do
 		[ "$("$NB" --cgroup "$CG_NFT" send 127.0.0.1)" = ok ] || die "nftables drops 127.0.0.1"
 		nft -f "$TMP/nft-off.nft"
 	fi
-	attached=$(bpftool cgroup show "$CG_UG")
-	grep -q cgroup_inet4_connect <<<"$attached" || die "no connect4 on $UNIT"
-	grep -q cgroup_inet_egress <<<"$attached" || die "no egress program on $UNIT"
+	attached=$(bpftool cgroup show "$CG_UG" effective)
+	grep -q cgroup_inet4_connect <<<"$attached" || die "no connect4 in effect on $UNIT"
+	grep -q cgroup_inet_egress <<<"$attached" || die "no egress program in effect on $UNIT"
 	for cg in "$CG_NONE" "$CG_IDLE" "$CG_NFT"; do
 		[ -z "$(bpftool cgroup show "$cg" effective)" ] ||
 			die "programs in effect on $cg: $(bpftool cgroup show "$cg" effective)"
 	done
 	if [ "$PLACE" = far ] && [ "$n" = "${SIZES##* }" ]; then
-		for cg in "$CG_UG" "$CG_IDLE"; do
+		for cg in "$CG_UG" "$CG_SIB" "$CG_IDLE"; do
 			echo "$(cgname "$cg"):"
 			bpftool cgroup show "$cg" effective | sed 's/^/    /'
 			[ -n "$(bpftool cgroup show "$cg" effective)" ] || echo "    (nothing)"
@@ -497,7 +507,7 @@ report_place() { # PLACEMENT
 		if ($3 > nr) nr = $3
 	}
 	END {
-		nc = split("none floor unitguard nftables idle nft-other", cfgs, " ")
+		nc = split("none floor unitguard nftables idle sibling nft-other", cfgs, " ")
 		title[5] = "UDP request/response, ns per round trip"
 		title[6] = "TCP socket() + connect() + close(), ns per connection"
 		for (col = 5; col <= 6; col++) {
@@ -531,15 +541,19 @@ report_place() { # PLACEMENT
 			print ""
 		}
 		print "What **other** units pay (ns, overhead against no program) while"
-		print "`ugbench.service` has N rules: unitguard attaches nothing to a unit without rules;"
-		print "nftables runs its output chain for every packet of the host. The unitguard column is"
-		print "also an A/A comparison (two cgroups with nothing attached): it shows the method'"'"'s noise.\n"
-		printf "| prefixes | unitguard, unit without rules: UDP | connect "
+		print "`ugbench.service` has N rules. unitguard: a unit without rules in another slice"
+		print "runs nothing (this column is also an A/A comparison: it shows the method'"'"'s noise);"
+		print "a unit without rules in the *same* slice (`ugbench-sib.service`) runs the programs"
+		print "unitguard attaches at the slice, which find no policy for it. nftables runs its"
+		print "output chain for every packet of the host.\n"
+		printf "| prefixes | unitguard, unit without rules, other slice: UDP | connect "
+		printf "| unitguard, unit without rules, same slice: UDP | connect "
 		print "| nftables, any other cgroup: UDP | connect |"
-		print "|---:|---:|---:|---:|---:|"
+		print "|---:|---:|---:|---:|---:|---:|---:|"
 		for (k = 1; k <= ns; k++) {
 			n = sizes[k]
-			printf "| %d | %+d | %+d | %+d | %+d |\n", n, o[5, n, "idle"], o[6, n, "idle"],
+			printf "| %d | %+d | %+d | %+d | %+d | %+d | %+d |\n", n, o[5, n, "idle"],
+				o[6, n, "idle"], o[5, n, "sibling"], o[6, n, "sibling"],
 				o[5, n, "nft-other"], o[6, n, "nft-other"]
 		}
 		print ""
@@ -615,12 +629,14 @@ apply_table() {
 	echo
 	echo "## Method"
 	echo
-	echo "- Five cgroups directly below the cgroup2 root (level 1): \`ugbench-none.service\`"
+	echo "- Cgroups directly below the cgroup2 root (level 1): \`ugbench-none.service\`"
 	echo "  (nothing attached), \`ugbench-floor.service\` (\`bench/floor.bpf.c\`: connect4,"
 	echo "  cgroup_skb/egress$([ -z "$FLOOR_INGRESS" ] || echo " and, as unitguard attaches one, cgroup_skb/ingress"):"
 	echo "  each exactly one LPM-trie lookup of the peer address, key shaped like"
-	echo "  \`struct ug_lpm_key\`), \`ugbench.service\` (\`unitguardd\` on a temporary store, its own"
-	echo "  pin directory, N deny rules), \`ugbench-idle.service\` (no rules) and"
+	echo "  \`struct ug_lpm_key\`); \`ugbench.slice/ugbench.service\` (\`unitguardd\` on a temporary"
+	echo "  store, its own pin directory, N deny rules; unitguard attaches its programs at the"
+	echo "  slice, the unit's parent) and its sibling \`ugbench.slice/ugbench-sib.service\` (no"
+	echo "  rules); \`ugbench-idle.service\` (no rules, no guarded unit in its parent) and"
 	echo "  \`ugbench-nft.service\` (an \`inet\` table, output chain:"
 	echo "  \`socket cgroupv2 level 1 \"$NFT_CG_PATH\" ip daddr @blocked drop\`, \`blocked\` an"
 	echo "  interval set of the same N prefixes; nft 1.0 takes the path below /sys/fs/cgroup)."

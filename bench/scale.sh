@@ -109,6 +109,7 @@ rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$AGENT_PID/status"; }
 hwm_kb() { awk '/^VmHWM/ { print $2 }' "/proc/$AGENT_PID/status"; }
 
 ROWS=()
+VALS=() # U P start_ms floor_ms add_us change_us rss_mb hwm_mb bytes_per_prefix
 for P in $PREFIXES; do
 	for U in $UNITS; do
 		say "$U units x $P prefixes"
@@ -182,6 +183,7 @@ for P in $PREFIXES; do
 		AGENT_PID=
 		"$AGENT" --pin-dir "$PIN" --detach-all >/dev/null 2>&1
 		for u in $(seq 0 $((U - 1))); do rmdir "$PARENT/$(unit_name "$u")"; done
+		VALS+=("$U $P $start_ms $floor $add_us $ch_us $((rss / 1024)) $((hwm / 1024)) $per_prefix")
 		ROWS+=("| $U | $P | $n_rules | $start_ms | $floor | $(awk -v u="$add_us" 'BEGIN { printf "%.1f", u / 1000 }') | $(awk -v u="$ch_us" 'BEGIN { printf "%.1f", u / 1000 }') | $((rss / 1024)) / $((hwm / 1024)) | $per_prefix | $used |")
 		say "${ROWS[-1]}"
 	done
@@ -196,6 +198,32 @@ done
 	echo "| units | prefixes each | rules | agent start to in force, ms | kernel floor: that many LPM inserts, ms | rule add on one unit, returned (EPERM right after), ms | 100-rule change on one unit, commit to in force, ms | agent RSS steady / peak, MB | kernel bytes per prefix | ug_lpm entries used / capacity |"
 	echo "|---|---|---|---|---|---|---|---|---|---|"
 	printf '%s\n' "${ROWS[@]}"
+	echo
+	echo "Goals (issue 12), read off this table:"
+	echo
+	printf '%s\n' "${VALS[@]}" | awk '
+		{ u[NR] = $1; p[NR] = $2; st[NR] = $3; fl[NR] = $4; add[NR] = $5; ch[NR] = $6
+		  rss[NR] = $7; hwm[NR] = $8; bpp[NR] = $9; if ($1 == 1) one[$2] = NR }
+		END {
+			for (i = 1; i <= NR; i++) {
+				if (u[i] == 1000 && p[i] == 1000)
+					printf "- Start at 1000 x 1000 within 2 s of the kernel floor: %d ms against %d ms + 2000: **%s**.\n",
+						st[i], fl[i], st[i] <= fl[i] + 2000 ? "met" : "NOT met"
+				if (u[i] == 1000 && (p[i] in one)) {
+					j = one[p[i]]
+					printf "- One change at 1000 units within 2x its time at 1 unit (%d prefixes each): rule add %.1f ms against %.1f ms (%.1fx), 100-rule change %.1f ms against %.1f ms (%.1fx): **%s**.\n",
+						p[i], add[i] / 1000, add[j] / 1000, add[i] / add[j], ch[i] / 1000, ch[j] / 1000, ch[i] / ch[j],
+						add[i] <= 2 * add[j] && ch[i] <= 2 * ch[j] ? "met" : "NOT met"
+				}
+				if (rss[i] > maxrss) maxrss = rss[i]
+				if (hwm[i] > maxhwm) maxhwm = hwm[i]
+				if (u[i] == 1000 && bpp[i] > maxbpp) maxbpp = bpp[i]
+			}
+			printf "- Agent RSS at most 64 MB: steady at most %d MB: **%s**; peak (while compiling everything at start) %d MB: **%s**.\n",
+				maxrss, maxrss <= 64 ? "met" : "NOT met", maxhwm, maxhwm <= 64 ? "met" : "NOT met"
+			printf "- At most 128 bytes of kernel memory per /32 prefix: %d at 1000 units: **%s**. An LPM trie node of this key and value size is one 64-byte allocation on this kernel (bpf_mem_alloc), and n random keys need about n - 1 branch nodes besides their n leaves: 128 bytes is the floor of the data structure; the rest is the allocator'"'"'s per-CPU caches.\n",
+				maxbpp, maxbpp <= 128 ? "met" : "NOT met"
+		}'
 	echo
 	echo "Kernel bytes per prefix: kernel memory charged to the agent's memory cgroup (cgroup v1 memory.kmem.usage_in_bytes: the maps are charged to the process that made them) with every rule in force, minus the same with the agent running on an empty store, divided by the rules. Agent start: from starting unitguardd on the loaded store (fresh pins) to its acknowledgement of the store's policy version. 'rule add' includes the CLI's start and its wait for the agent's acknowledgement; the goal compares it with the 1-unit row. The kernel floor is bench/lpm_floor.c inserting as many entries of the same key and value size into a fresh LPM map, one syscall each."
 	echo "<!-- scale:end -->"
