@@ -748,6 +748,11 @@ apply_table() {
 	sort -k1,1 -k2,2n -k3,3n -k4,4 "$RES" |
 		awk '{ printf "%-4s %6s %2s %-10s %7s %7s %7s %7s\n", $1, $2, $3, $4, $5, $6, $7, $8 }'
 	echo '```'
+	# Sections other scripts write (bench/scale.sh, between its markers)
+	# are kept.
+	kept=
+	[ -f "$OUT" ] && kept=$(sed -n '/^<!-- [a-z-]*:begin/,/^<!-- [a-z-]*:end -->/p' "$OUT")
+	[ -z "$kept" ] || printf '\n%s\n' "$kept"
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 say "wrote $OUT ($(( T_END - T_BEGIN )) s)"

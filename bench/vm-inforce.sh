@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Issue 14, VM tier: systemd's own per-unit firewall and unitguard side by side
+# in ONE boot of the qemu guest (tests/e2e/vm/run.sh, systemd 252 as PID 1).
+# For a running unit that probes all the time, per change (a unit's first
+# deny, a later deny, removing one of two, removing the last one):
+#   (a) command start to the first probe in the new state,
+#   (b) probes still in the old state after the command returned (must be 0),
+#   (c) the command's own duration,
+# for `systemctl set-property --runtime UNIT IPAddressDeny=...` and for
+# `unitguardctl rule add|del` (which returns once the agent has the change
+# in force). The guest side is bench/guest-inforce.sh; read its header for
+# how the probes work and why they are UDP.
+#
+# Timings under TCG are emulated, so the result is the ratio
+# unitguard/systemd per case, never the absolute figures.
+#
+# Writes bench/results-vm-inforce.md (a section to merge into BENCHMARKS.md).
+# Exits non-zero if any probe got through (or was refused) after a command
+# had returned, if a command failed, if a change was never seen by the probes,
+# if "ok" probes and datagrams received disagree, or if the agent logged errors.
+#
+# Environment: UG_BUILD (build directory, default build-vmbench; configured
+# and built as needed), BENCH_ROUNDS (measured rounds, default 5; one warm-up
+# round more is run and not counted), BENCH_OUT (default
+# bench/results-vm-inforce.md), UG_VM_TIMEOUT (default 1200 s), and run.sh's
+# other UG_VM_* variables.
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${UG_BUILD:-$SRC/build-vmbench}
+OUT=${BENCH_OUT:-$SRC/bench/results-vm-inforce.md}
+ROUNDS=${BENCH_ROUNDS:-5}
+
+say() { echo "vm-inforce.sh: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "needs root (qemu, the VM tier's cache)"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive number"
+
+# The raw guest output stays: it is the evidence behind the tables.
+TMP=$(mktemp -d /tmp/ug-vm-inforce.XXXXXX)
+say "raw output in $TMP"
+
+say "building in $BUILD"
+cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$TMP/build.log" 2>&1 ||
+	{ tail -n 20 "$TMP/build.log" >&2; die "cmake configure failed"; }
+cmake --build "$BUILD" -j2 >>"$TMP/build.log" 2>&1 ||
+	{ tail -n 20 "$TMP/build.log" >&2; die "the tree does not build"; }
+for f in unitguardd unitguardctl; do [ -x "$BUILD/$f" ] || die "no $BUILD/$f after the build"; done
+
+# What was measured: the commit, and whether the tree differed from it (the
+# build takes the working tree as it is).
+HASH=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
+# Documents and bench/ scripts are not built into the binaries, so their edits
+# do not make the measured tree differ from the commit.
+git -C "$SRC" diff --quiet HEAD -- ':(exclude)*.md' ':(exclude)bench' 2>/dev/null ||
+	HASH="$HASH (with uncommitted changes to the source)"
+DATE=$(date -u +%Y-%m-%d)
+
+# One boot. All UG_* variables reach the guest (run.sh passes them on).
+say "booting the guest ($ROUNDS rounds + 1 warm-up)"
+cd "$SRC"
+# TCG competes with whatever else runs here (and disturbs it): record the load.
+LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
+set +e
+UG_BIN=$BUILD UG_BENCH_ROUNDS=$ROUNDS UG_VM_TIMEOUT=${UG_VM_TIMEOUT:-1200} \
+	"$SRC/tests/e2e/vm/run.sh" "$SRC/bench/guest-inforce.sh" 2>&1 | tee "$TMP/guest.out"
+guest_rc=${PIPESTATUS[0]}
+set -e
+LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
+CONSOLE=$(sed -n 's/^run\.sh: console log: //p' "$TMP/guest.out" | tail -n 1)
+say "guest exit status $guest_rc, console log ${CONSOLE:-unknown}"
+grep -q '^UGB round=' "$TMP/guest.out" || die "the guest produced no measurements (exit $guest_rc)"
+
+meta() { sed -n "s/^UGB meta .*$1=\([^ ]*\).*/\1/p" "$TMP/guest.out" | head -n 1; }
+KERNEL=$(meta kernel)
+SYSTEMD=$(meta systemd)
+CPUS=$(meta cpus)
+
+# --- tables -----------------------------------------------------------------------
+# From the "UGB round=..." lines: per case and mechanism, medians (and range)
+# of the reaction time and the command's duration over rounds 1..N, sums of
+# the must-be-zero counts; the problems found go to $TMP/problems.
+tr -d '\r' <"$TMP/guest.out" | awk -v rounds="$ROUNDS" -v problems="$TMP/problems" \
+	-v meta="date $DATE, commit $HASH, guest kernel ${KERNEL:-?}, systemd ${SYSTEMD:-?}, ${CPUS:-?} vCPUs under qemu TCG (host load average $LOAD_BEFORE before the boot, $LOAD_AFTER after)" '
+function kv(line, key,   i, f, n) {
+	n = split(line, f, " ")
+	for (i = 1; i <= n; i++)
+		if (index(f[i], key "=") == 1) return substr(f[i], length(key) + 2)
+	return ""
+}
+# Median and range of the values list[k, 1..cnt[k]] (mawk has no asort).
+function sortk(k,   i, j, v) {
+	for (i = 2; i <= cnt[k]; i++) {
+		v = list[k, i]
+		for (j = i - 1; j >= 1 && list[k, j] > v; j--) list[k, j + 1] = list[k, j]
+		list[k, j + 1] = v
+	}
+}
+function median(k,   c) {
+	c = cnt[k]
+	if (!c) return ""
+	sortk(k)
+	return c % 2 ? list[k, (c + 1) / 2] : (list[k, c / 2] + list[k, c / 2 + 1]) / 2
+}
+function range(k) { return cnt[k] ? sprintf("%.3f-%.3f", list[k, 1], list[k, cnt[k]]) : "" }
+function s(x) { return x == "" ? "n/a" : sprintf("%.3f s", x) }
+function ratio(u, d) { return (u == "" || d == "" || d == 0) ? "n/a" : sprintf("**%.2f**", u / d) }
+function problem(msg) { print msg > problems; plist[++nproblems] = msg }
+/^UGB round=/ {
+	r = kv($0, "round"); c = kv($0, "case"); m = kv($0, "mech")
+	raw[r, c, m] = sprintf("%.3f / %s", kv($0, "cmd"), kv($0, "react") == "none" ? "none" : sprintf("%.3f", kv($0, "react")))
+	if (kv($0, "rc") != 0) problem("round " r " " c " " m ": the command failed (status " kv($0, "rc") ")")
+	if (kv($0, "react") == "none") problem("round " r " " c " " m ": the probes never saw the change")
+	if (kv($0, "bad") != 0) problem("round " r " " c " " m ": " kv($0, "bad") " probes in the old state after the command returned")
+	if (kv($0, "other") != 0) problem("round " r " " c " " m ": the other address was judged wrongly " kv($0, "other") " times")
+	if (kv($0, "errors") != 0) problem("round " r " " c " " m ": " kv($0, "errors") " probes failed otherwise than EPERM")
+	if (r < 1) next
+	seen[c, m]++
+	if (kv($0, "react") != "none") { k = c SUBSEP m SUBSEP "react"; list[k, ++cnt[k]] = kv($0, "react") + 0 }
+	k = c SUBSEP m SUBSEP "cmd"; list[k, ++cnt[k]] = kv($0, "cmd") + 0
+	bad[c, m] += kv($0, "bad"); after[c, m] += kv($0, "after"); other[c, m] += kv($0, "other")
+	next
+}
+/^UGB check / {
+	if (kv($0, "ok_not_received") != 0 || kv($0, "refused_but_received") != 0)
+		problem("unit " kv($0, "unit") ": probes and datagrams received disagree: " $0)
+	checks = checks "\n- `" substr($0, 11) "`"
+}
+/^UGB agent-log / { agentlog = $0; if (kv($0, "errors") != 0) problem("the agent logged " kv($0, "errors") " errors") }
+/^UGB-AGENT / { problem("agent: " substr($0, 11)) }
+/^UGB-FATAL / { problem("guest: " substr($0, 11)) }
+END {
+	ncase = split("first later remove1 remove", cases, " ")
+	title["first"] = "A unit'"'"'s first rule: deny 127.0.0.2"
+	title["later"] = "A later rule: deny 127.0.0.3 beside 127.0.0.2"
+	title["remove1"] = "Removing one of two rules: 127.0.0.3 (127.0.0.2 stays denied)"
+	title["remove"] = "Removing the last rule: 127.0.0.2"
+	sdcmd["first"] = "`set-property --runtime U IPAddressDeny=127.0.0.2`"
+	sdcmd["later"] = "`set-property --runtime U IPAddressDeny=127.0.0.3` (appends)"
+	sdcmd["remove1"] = "`set-property --runtime U IPAddressDeny= IPAddressDeny=127.0.0.2` (one call)"
+	sdcmd["remove"] = "`set-property --runtime U IPAddressDeny=`"
+	ugcmd["first"] = "`rule add U egress deny 127.0.0.2`"
+	ugcmd["later"] = "`rule add U egress deny 127.0.0.3`"
+	ugcmd["remove1"] = "`rule del ID` (the 127.0.0.3 rule)"
+	ugcmd["remove"] = "`rule del ID` (the 127.0.0.2 rule)"
+	print "## Time to in force: systemd'"'"'s IPAddressDeny= and unitguard side by side (VM tier)"
+	print ""
+	print "Measured by `bench/vm-inforce.sh` in one boot: " meta ", " rounds " rounds (after one warm-up round, not counted). TCG timings are emulated: read the **ratios**, not the seconds."
+	print ""
+	print "Summary, medians: (a) command start to the first probe in the new state (refused after an add, passing after a removal); (c) the command'"'"'s own duration; (b) probes that started after the command had returned and still saw the old state, all rounds (must be 0)."
+	print ""
+	print "| case | (a) systemd | (a) unitguard | (a) unitguard/systemd | (c) systemd | (c) unitguard | (c) unitguard/systemd | (b) systemd / unitguard |"
+	print "|---|--:|--:|--:|--:|--:|--:|--:|"
+	for (i = 1; i <= ncase; i++) {
+		c = cases[i]
+		rs = median(c SUBSEP "systemd" SUBSEP "react"); ru = median(c SUBSEP "unitguard" SUBSEP "react")
+		cs = median(c SUBSEP "systemd" SUBSEP "cmd"); cu = median(c SUBSEP "unitguard" SUBSEP "cmd")
+		printf "| %s | %s | %s | %s | %s | %s | %s | %d / %d |\n", c, s(rs), s(ru), ratio(ru, rs), s(cs), s(cu), ratio(cu, cs), bad[c, "systemd"], bad[c, "unitguard"]
+	}
+	print ""
+	for (i = 1; i <= ncase; i++) {
+		c = cases[i]
+		add = (c == "first" || c == "later")
+		print "### " title[c]
+		print ""
+		print "systemd: " sdcmd[c] "; unitguard: `unitguardctl` " ugcmd[c] "."
+		print ""
+		print "| | systemd | unitguard | unitguard / systemd |"
+		print "|---|--:|--:|--:|"
+		for (j = 1; j <= 2; j++) {
+			mt = j == 1 ? "react" : "cmd"
+			label = j == 1 ? (add ? "(a) command start to the first refused probe" : "(a) command start to the first probe that passes again") : "(c) the command'"'"'s own duration"
+			ks = c SUBSEP "systemd" SUBSEP mt; ku = c SUBSEP "unitguard" SUBSEP mt
+			md = median(ks); mu = median(ku)
+			printf "| %s, median (range) | %s (%s) | %s (%s) | %s |\n", label, s(md), range(ks), s(mu), range(ku), ratio(mu, md)
+		}
+		printf "| (b) %s after the command returned (must be 0), of probes watched, all rounds | %d of %d | %d of %d | |\n", add ? "probes that got through" : "probes still refused", bad[c, "systemd"], after[c, "systemd"], bad[c, "unitguard"], after[c, "unitguard"]
+		printf "| the other address judged wrongly from the command'"'"'s start on (should be 0) | %d | %d | |\n", other[c, "systemd"], other[c, "unitguard"]
+		if (seen[c, "systemd"] != rounds || seen[c, "unitguard"] != rounds)
+			problem(c ": " seen[c, "systemd"] + 0 " systemd and " seen[c, "unitguard"] + 0 " unitguard measurements, expected " rounds " each")
+		print ""
+	}
+	print "Per round, command duration / time to the new state, in seconds (round 0 is the warm-up):"
+	print ""
+	print "| round | case | systemd | unitguard |"
+	print "|--:|---|--:|--:|"
+	for (r = 0; r <= rounds; r++)
+		for (i = 1; i <= ncase; i++)
+			printf "| %d | %s | %s | %s |\n", r, cases[i], raw[r, cases[i], "systemd"], raw[r, cases[i], "unitguard"]
+	print ""
+	print "Method. Two identical transient services run the same bash loop (builtins only, no fork per probe: a fork costs tens of milliseconds under TCG): every ~25 ms one UDP datagram to 127.0.0.2, then one to 127.0.0.3, each logged with its start time ($EPOCHREALTIME) and result (ok, EPERM). UDP, not TCP: systemd'"'"'s firewall drops packets (cgroup_skb), and a dropped SYN does not fail connect(2), which then hangs for minutes, while a refused UDP send returns EPERM at once; unitguard refuses the connect(2) of the same UDP socket. A receiver outside both units logs every datagram, and every \"ok\" probe was checked to have arrived and every refused one not to have. One unit is changed only with `systemctl set-property --runtime` (IPAccounting=no, so the deny list is the only program systemd attaches), the other only with `unitguardctl` against an agent on a store and pin directory of its own. Both commands run the same way: a child of the same shell, timestamps from $EPOCHREALTIME just before and after. (a) is from the command'"'"'s start to the first probe of the address in the new state; (b) counts probes that started after the command had returned and still saw the old state; (c) is the command'"'"'s wall time. Per round, each unit goes first rule, later rule, remove one of two, remove the last, so every round starts from a unit without any rule; the mechanisms alternate case by case, and which goes first flips every round. Resolution: one probe of each address about every 30 ms."
+	print ""
+	printf "Checks of the probes (every ok probe arrived, no refused one did):%s\n", checks
+	if (agentlog != "") { print ""; print "Agent log: " substr(agentlog, 15) "." }
+	if (nproblems) {
+		print ""
+		print "**Problems seen in this run:**"
+		print ""
+		for (i = 1; i <= nproblems; i++) print "- " plist[i]
+	}
+	exit (nproblems > 0)
+}' >"$TMP/section.md" && tables_ok=1 || tables_ok=0
+
+cp "$TMP/section.md" "$OUT"
+say "wrote $OUT"
+cat "$OUT"
+
+if [ -s "$TMP/problems" ] || [ "$guest_rc" != 0 ] || [ "$tables_ok" != 1 ]; then
+	say "PROBLEMS (guest exit status $guest_rc, console log ${CONSOLE:-unknown}):"
+	sed 's/^/  /' "$TMP/problems" >&2 2>/dev/null || true
+	exit 1
+fi
+say "all leaks-after-return counts are 0"
