@@ -21,7 +21,7 @@
 #include "net.skel.h"
 
 #define TARGET_MAX 256
-#define N_LISTS 65536
+#define N_LISTS UG_LISTS_MAX
 #define N_LIST_PTRS N_LISTS
 #define LIST_BUCKETS 4096
 /* Entries deleted per cleanup call: freeing a big trie must not stall the
@@ -1147,7 +1147,8 @@ static int pending_cmp(const void *a, const void *b)
 
 static void pending_sort(struct ug_net *net)
 {
-	qsort(net->pending, net->n_pending, sizeof(*net->pending), pending_cmp);
+	if (net->n_pending) /* pending is NULL until the first: qsort() wants a pointer */
+		qsort(net->pending, net->n_pending, sizeof(*net->pending), pending_cmp);
 	net->n_sorted = net->n_pending;
 }
 

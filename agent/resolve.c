@@ -185,29 +185,6 @@ static const char *unit_interface(const char *unit)
 	return NULL;
 }
 
-/* systemd's slice naming: "a-b-c.slice" lives at /a.slice/a-b.slice/a-b-c.slice. */
-static int slice_path(const char *slice, char *buf, size_t len)
-{
-	size_t n = strlen(slice), off = 0;
-
-	buf[0] = '\0';
-	if (!strcmp(slice, "-.slice"))
-		return 0;
-	if (n < 7 || strcmp(slice + n - 6, ".slice"))
-		return -EINVAL;
-	for (size_t i = 0; i + 6 <= n; i++) {
-		int w;
-
-		if (slice[i] != '-' && i + 6 != n)
-			continue;
-		w = snprintf(buf + off, len - off, "/%.*s.slice", (int)i, slice);
-		if (w < 0 || (size_t)w >= len - off)
-			return -ENAMETOOLONG;
-		off += w;
-	}
-	return 0;
-}
-
 static void question_free(struct question *q)
 {
 	for (int k = 0; k < 2; k++) {
@@ -279,11 +256,11 @@ static void answered(struct ug_resolver *r, struct question *q)
 			t->w.err = -ENOENT;
 		}
 		if (is_slice(t->name)) {
-			if (!slice_path(t->name, spath, sizeof(spath)) &&
+			if (!ug_slice_path(t->name, spath, sizeof(spath)) &&
 			    ug_fmt(future, sizeof(future), "%s%s", r->root, spath) >=
 				    (int)sizeof(future))
 				future[0] = '\0';
-		} else if (!slice_path(slice && slice[0] ? slice : "system.slice", spath,
+		} else if (!ug_slice_path(slice && slice[0] ? slice : "system.slice", spath,
 				       sizeof(spath)) &&
 			   ug_fmt(future, sizeof(future), "%s%s/%s", r->root, spath, t->name) >=
 				   (int)sizeof(future)) {

@@ -82,30 +82,15 @@ static int load_rule(const struct ug_store_rule *r, void *ctx)
 	struct loaded *l = ctx;
 	const char *why = NULL;
 	struct ug_rule rule;
-	int dir, action, proto = 0;
 
 	if (!r->direction)
 		return bad_row(l, r, NULL);
 	if (!strcmp(r->direction, "exec") || !strcmp(r->direction, "file") ||
 	    !strcmp(r->direction, "family"))
 		return load_lsm_rule(l, r);
-	memset(&rule, 0, sizeof(rule)); /* compared with memcmp() in net.c */
-	dir = ug_dir_parse(r->direction);
-	action = r->action ? ug_action_parse(r->action) : -EINVAL;
-	if (r->proto)
-		proto = ug_proto_parse(r->proto);
-	if (dir < 0 || action < 0 || proto < 0 || !r->prefix ||
-	    ug_prefix_parse(r->prefix, &rule.prefix, &why) || r->id <= 0 || r->id > UINT32_MAX ||
-	    r->port_lo > 65535 || r->port_hi > 65535 || (r->port_lo && r->port_hi < r->port_lo) ||
-	    (!r->port_lo && r->port_hi))
+	if (ug_rule_parse(r->id, r->direction, r->action, r->prefix, r->proto, r->port_lo,
+			  r->port_hi, &rule, &why))
 		return bad_row(l, r, why);
-	rule.id = r->id;
-	rule.dir = dir;
-	rule.action = action;
-	rule.proto = proto;
-	rule.has_ports = r->port_lo != 0;
-	rule.port_lo = r->port_lo;
-	rule.port_hi = r->port_hi;
 	if (l->n_rules == l->cap_rules) {
 		size_t cap = l->cap_rules ? l->cap_rules * 2 : 16;
 		struct ug_rule *p = reallocarray(l->rules, cap, sizeof(*p));

@@ -18,14 +18,17 @@
 #
 # Writes bench/results-vm-inforce.md (a section to merge into BENCHMARKS.md).
 # Exits non-zero if any probe got through (or was refused) after a command
-# had returned, if a command failed, if a change was never seen by the probes,
-# if "ok" probes and datagrams received disagree, or if the agent logged errors.
+# had returned, if a change touched the other address, if a command failed,
+# if a change was never seen by the probes, or if "ok" probes and datagrams
+# received disagree. Errors and warnings the agent logged are listed in the
+# result and on stderr, but do not fail the run by themselves.
 #
 # Environment: UG_BUILD (build directory, default build-vmbench; configured
 # and built as needed), BENCH_ROUNDS (measured rounds, default 5; one warm-up
 # round more is run and not counted), BENCH_OUT (default
 # bench/results-vm-inforce.md), UG_VM_TIMEOUT (default 1200 s), and run.sh's
-# other UG_VM_* variables.
+# other UG_VM_* variables. BENCH_FROM=FILE: no build and no boot, only write
+# the tables again from the guest.out a former run left (its path is printed).
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,48 +46,55 @@ die() { say "$*"; exit 1; }
 TMP=$(mktemp -d /tmp/ug-vm-inforce.XXXXXX)
 say "raw output in $TMP"
 
-say "building in $BUILD"
-cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$TMP/build.log" 2>&1 ||
-	{ tail -n 20 "$TMP/build.log" >&2; die "cmake configure failed"; }
-cmake --build "$BUILD" -j2 >>"$TMP/build.log" 2>&1 ||
-	{ tail -n 20 "$TMP/build.log" >&2; die "the tree does not build"; }
-for f in unitguardd unitguardctl; do [ -x "$BUILD/$f" ] || die "no $BUILD/$f after the build"; done
+if [ -n "${BENCH_FROM:-}" ]; then
+	# Only render the tables again, from a guest.out a former run left.
+	tr -d '\r' <"$BENCH_FROM" >"$TMP/guest.out"
+else
+	say "building in $BUILD"
+	cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$TMP/build.log" 2>&1 ||
+		{ tail -n 20 "$TMP/build.log" >&2; die "cmake configure failed"; }
+	cmake --build "$BUILD" -j2 >>"$TMP/build.log" 2>&1 ||
+		{ tail -n 20 "$TMP/build.log" >&2; die "the tree does not build"; }
+	for f in unitguardd unitguardctl; do [ -x "$BUILD/$f" ] || die "no $BUILD/$f after the build"; done
 
-# What was measured: the commit, and whether the tree differed from it (the
-# build takes the working tree as it is).
-HASH=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
-# Documents and bench/ scripts are not built into the binaries, so their edits
-# do not make the measured tree differ from the commit.
-git -C "$SRC" diff --quiet HEAD -- ':(exclude)*.md' ':(exclude)bench' 2>/dev/null ||
-	HASH="$HASH (with uncommitted changes to the source)"
-DATE=$(date -u +%Y-%m-%d)
+	# What was measured: the commit, and whether the tree differed from it
+	# (the build takes the working tree as it is). Documents and bench/
+	# scripts are not built into the binaries: their edits do not count.
+	dirty=0
+	git -C "$SRC" diff --quiet HEAD -- ':(exclude)*.md' ':(exclude)bench' 2>/dev/null || dirty=1
+	# TCG competes with whatever else runs here (and disturbs it): record the load.
+	echo "UGB host date=$(date -u +%Y-%m-%d) commit=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null ||
+		echo unknown) dirty=$dirty load_before=$(cut -d' ' -f1 /proc/loadavg)" >"$TMP/guest.out"
 
-# One boot. All UG_* variables reach the guest (run.sh passes them on).
-say "booting the guest ($ROUNDS rounds + 1 warm-up)"
-cd "$SRC"
-# TCG competes with whatever else runs here (and disturbs it): record the load.
-LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
-set +e
-UG_BIN=$BUILD UG_BENCH_ROUNDS=$ROUNDS UG_VM_TIMEOUT=${UG_VM_TIMEOUT:-1200} \
-	"$SRC/tests/e2e/vm/run.sh" "$SRC/bench/guest-inforce.sh" 2>&1 | tee "$TMP/guest.out"
-guest_rc=${PIPESTATUS[0]}
-set -e
-LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
+	# One boot. All UG_* variables reach the guest (run.sh passes them on).
+	say "booting the guest ($ROUNDS rounds + 1 warm-up)"
+	cd "$SRC"
+	set +e
+	UG_BIN=$BUILD UG_BENCH_ROUNDS=$ROUNDS UG_VM_TIMEOUT=${UG_VM_TIMEOUT:-1200} \
+		"$SRC/tests/e2e/vm/run.sh" "$SRC/bench/guest-inforce.sh" 2>&1 | tee -a "$TMP/guest.out"
+	rc=${PIPESTATUS[0]}
+	set -e
+	echo "UGB host guest_rc=$rc load_after=$(cut -d' ' -f1 /proc/loadavg)" >>"$TMP/guest.out"
+fi
+
+# key=value from the "UGB host" and "UGB meta" lines
+fact() { sed -n "s/^UGB \(host\|meta\) .*\b$1=\([^ ]*\).*/\2/p" "$TMP/guest.out" | head -n 1; }
+guest_rc=$(fact guest_rc)
+ROUNDS=$(awk '/^UGB round=/ { sub(/.*round=/, ""); sub(/ .*/, ""); if ($0 + 0 > n) n = $0 + 0 } END { print n + 0 }' "$TMP/guest.out")
 CONSOLE=$(sed -n 's/^run\.sh: console log: //p' "$TMP/guest.out" | tail -n 1)
-say "guest exit status $guest_rc, console log ${CONSOLE:-unknown}"
-grep -q '^UGB round=' "$TMP/guest.out" || die "the guest produced no measurements (exit $guest_rc)"
-
-meta() { sed -n "s/^UGB meta .*$1=\([^ ]*\).*/\1/p" "$TMP/guest.out" | head -n 1; }
-KERNEL=$(meta kernel)
-SYSTEMD=$(meta systemd)
-CPUS=$(meta cpus)
+say "guest exit status ${guest_rc:-?}, console log ${CONSOLE:-unknown}"
+[ "$ROUNDS" -ge 1 ] || die "the guest produced no measurements (exit ${guest_rc:-?})"
+HASH=$(fact commit)
+[ "$(fact dirty)" = 1 ] && HASH="$HASH (with uncommitted changes to the source)"
+META="date $(fact date), commit $HASH, guest kernel $(fact kernel), systemd $(fact systemd),"
+META="$META $(fact cpus) vCPUs under qemu TCG (host load average $(fact load_before) before"
+META="$META the boot, $(fact load_after) after)"
 
 # --- tables -----------------------------------------------------------------------
 # From the "UGB round=..." lines: per case and mechanism, medians (and range)
 # of the reaction time and the command's duration over rounds 1..N, sums of
 # the must-be-zero counts; the problems found go to $TMP/problems.
-tr -d '\r' <"$TMP/guest.out" | awk -v rounds="$ROUNDS" -v problems="$TMP/problems" \
-	-v meta="date $DATE, commit $HASH, guest kernel ${KERNEL:-?}, systemd ${SYSTEMD:-?}, ${CPUS:-?} vCPUs under qemu TCG (host load average $LOAD_BEFORE before the boot, $LOAD_AFTER after)" '
+awk -v rounds="$ROUNDS" -v problems="$TMP/problems" -v notes="$TMP/notes" -v meta="$META" '
 function kv(line, key,   i, f, n) {
 	n = split(line, f, " ")
 	for (i = 1; i <= n; i++)
@@ -122,6 +132,7 @@ function problem(msg) { print msg > problems; plist[++nproblems] = msg }
 	if (kv($0, "react") != "none") { k = c SUBSEP m SUBSEP "react"; list[k, ++cnt[k]] = kv($0, "react") + 0 }
 	k = c SUBSEP m SUBSEP "cmd"; list[k, ++cnt[k]] = kv($0, "cmd") + 0
 	bad[c, m] += kv($0, "bad"); after[c, m] += kv($0, "after"); other[c, m] += kv($0, "other")
+	if (kv($0, "react") != "none" && kv($0, "react") + 0 > kv($0, "cmd") + 0) late[c, m]++
 	next
 }
 /^UGB check / {
@@ -129,23 +140,24 @@ function problem(msg) { print msg > problems; plist[++nproblems] = msg }
 		problem("unit " kv($0, "unit") ": probes and datagrams received disagree: " $0)
 	checks = checks "\n- `" substr($0, 11) "`"
 }
-/^UGB agent-log / { agentlog = $0; if (kv($0, "errors") != 0) problem("the agent logged " kv($0, "errors") " errors") }
-/^UGB-AGENT / { problem("agent: " substr($0, 11)) }
+/^UGB agent-log / { agentlog = $0 }
+/^UGB-AGENT / { agentlines = agentlines "\n- `" substr($0, 11) "`"; print "agent: " substr($0, 11) > notes }
 /^UGB-FATAL / { problem("guest: " substr($0, 11)) }
+/^UGB done / { done = 1 }
 END {
 	ncase = split("first later remove1 remove", cases, " ")
 	title["first"] = "A unit'"'"'s first rule: deny 127.0.0.2"
 	title["later"] = "A later rule: deny 127.0.0.3 beside 127.0.0.2"
 	title["remove1"] = "Removing one of two rules: 127.0.0.3 (127.0.0.2 stays denied)"
 	title["remove"] = "Removing the last rule: 127.0.0.2"
-	sdcmd["first"] = "`set-property --runtime U IPAddressDeny=127.0.0.2`"
-	sdcmd["later"] = "`set-property --runtime U IPAddressDeny=127.0.0.3` (appends)"
-	sdcmd["remove1"] = "`set-property --runtime U IPAddressDeny= IPAddressDeny=127.0.0.2` (one call)"
-	sdcmd["remove"] = "`set-property --runtime U IPAddressDeny=`"
-	ugcmd["first"] = "`rule add U egress deny 127.0.0.2`"
-	ugcmd["later"] = "`rule add U egress deny 127.0.0.3`"
-	ugcmd["remove1"] = "`rule del ID` (the 127.0.0.3 rule)"
-	ugcmd["remove"] = "`rule del ID` (the 127.0.0.2 rule)"
+	sdcmd["first"] = "`systemctl set-property --runtime U IPAddressDeny=127.0.0.2`"
+	sdcmd["later"] = "`systemctl set-property --runtime U IPAddressDeny=127.0.0.3` (appends)"
+	sdcmd["remove1"] = "`systemctl set-property --runtime U IPAddressDeny= IPAddressDeny=127.0.0.2` (one call)"
+	sdcmd["remove"] = "`systemctl set-property --runtime U IPAddressDeny=`"
+	ugcmd["first"] = "`unitguardctl rule add U egress deny 127.0.0.2`"
+	ugcmd["later"] = "`unitguardctl rule add U egress deny 127.0.0.3`"
+	ugcmd["remove1"] = "`unitguardctl rule del ID` (the 127.0.0.3 rule)"
+	ugcmd["remove"] = "`unitguardctl rule del ID` (the 127.0.0.2 rule)"
 	print "## Time to in force: systemd'"'"'s IPAddressDeny= and unitguard side by side (VM tier)"
 	print ""
 	print "Measured by `bench/vm-inforce.sh` in one boot: " meta ", " rounds " rounds (after one warm-up round, not counted). TCG timings are emulated: read the **ratios**, not the seconds."
@@ -166,7 +178,7 @@ END {
 		add = (c == "first" || c == "later")
 		print "### " title[c]
 		print ""
-		print "systemd: " sdcmd[c] "; unitguard: `unitguardctl` " ugcmd[c] "."
+		print "systemd: " sdcmd[c] "; unitguard: " ugcmd[c] "."
 		print ""
 		print "| | systemd | unitguard | unitguard / systemd |"
 		print "|---|--:|--:|--:|"
@@ -178,11 +190,13 @@ END {
 			printf "| %s, median (range) | %s (%s) | %s (%s) | %s |\n", label, s(md), range(ks), s(mu), range(ku), ratio(mu, md)
 		}
 		printf "| (b) %s after the command returned (must be 0), of probes watched, all rounds | %d of %d | %d of %d | |\n", add ? "probes that got through" : "probes still refused", bad[c, "systemd"], after[c, "systemd"], bad[c, "unitguard"], after[c, "unitguard"]
-		printf "| the other address judged wrongly from the command'"'"'s start on (should be 0) | %d | %d | |\n", other[c, "systemd"], other[c, "unitguard"]
+		printf "| the other address judged wrongly from the command'"'"'s start on (must be 0) | %d | %d | |\n", other[c, "systemd"], other[c, "unitguard"]
+		printf "| rounds in which the first probe in the new state started only after the command had returned (no probe fell between; not a leak) | %d of %d | %d of %d | |\n", late[c, "systemd"], rounds, late[c, "unitguard"], rounds
 		if (seen[c, "systemd"] != rounds || seen[c, "unitguard"] != rounds)
 			problem(c ": " seen[c, "systemd"] + 0 " systemd and " seen[c, "unitguard"] + 0 " unitguard measurements, expected " rounds " each")
 		print ""
 	}
+	if (!done) problem("the guest did not finish its rounds")
 	print "Per round, command duration / time to the new state, in seconds (round 0 is the warm-up):"
 	print ""
 	print "| round | case | systemd | unitguard |"
@@ -191,10 +205,13 @@ END {
 		for (i = 1; i <= ncase; i++)
 			printf "| %d | %s | %s | %s |\n", r, cases[i], raw[r, cases[i], "systemd"], raw[r, cases[i], "unitguard"]
 	print ""
-	print "Method. Two identical transient services run the same bash loop (builtins only, no fork per probe: a fork costs tens of milliseconds under TCG): every ~25 ms one UDP datagram to 127.0.0.2, then one to 127.0.0.3, each logged with its start time ($EPOCHREALTIME) and result (ok, EPERM). UDP, not TCP: systemd'"'"'s firewall drops packets (cgroup_skb), and a dropped SYN does not fail connect(2), which then hangs for minutes, while a refused UDP send returns EPERM at once; unitguard refuses the connect(2) of the same UDP socket. A receiver outside both units logs every datagram, and every \"ok\" probe was checked to have arrived and every refused one not to have. One unit is changed only with `systemctl set-property --runtime` (IPAccounting=no, so the deny list is the only program systemd attaches), the other only with `unitguardctl` against an agent on a store and pin directory of its own. Both commands run the same way: a child of the same shell, timestamps from $EPOCHREALTIME just before and after. (a) is from the command'"'"'s start to the first probe of the address in the new state; (b) counts probes that started after the command had returned and still saw the old state; (c) is the command'"'"'s wall time. Per round, each unit goes first rule, later rule, remove one of two, remove the last, so every round starts from a unit without any rule; the mechanisms alternate case by case, and which goes first flips every round. Resolution: one probe of each address about every 30 ms."
+	print "Method. Two identical transient services run the same bash loop (builtins only, no fork per probe: a fork costs tens of milliseconds under TCG): every ~25 ms one UDP datagram to 127.0.0.2, then one to 127.0.0.3, each logged with its start time ($EPOCHREALTIME) and result (ok, EPERM). UDP, not TCP: systemd'"'"'s firewall drops packets (cgroup_skb), and a dropped SYN does not fail connect(2), which then hangs for minutes, while a refused UDP send returns EPERM at once; unitguard refuses the connect(2) of the same UDP socket. A receiver outside both units logs every datagram, and every \"ok\" probe was checked to have arrived and every refused one not to have. One unit is changed only with `systemctl set-property --runtime` (IPAccounting=no, so the deny list is the only program systemd attaches), the other only with `unitguardctl` against an agent on a store and pin directory of its own. Both commands run the same way: a child of the same shell, timestamps from $EPOCHREALTIME just before and after. (a) is from the command'"'"'s start to the first probe of the address in the new state; (b) counts probes that started after the command had returned and still saw the old state; (c) is the command'"'"'s wall time. Per round, each unit goes first rule, later rule, remove one of two, remove the last, so every round starts from a unit without any rule (systemd'"'"'s runtime drop-in, /run/systemd/transient/U.d/50-IPAddressDeny.conf for a transient unit, is deleted between rounds); the mechanisms alternate case by case, and which goes first flips every round. Resolution: one probe of each address about every 30 ms, so a change in force shortly before the command returns may first show in a probe that starts after it (the \"only after the command had returned\" row); what must never happen is a probe started after the return that still sees the old state (b). Not the same work: every probe unitguard refuses is an audit event the agent journals and writes to its SQLite store (about 40 a second here), systemd'"'"'s firewall records nothing."
 	print ""
 	printf "Checks of the probes (every ok probe arrived, no refused one did):%s\n", checks
-	if (agentlog != "") { print ""; print "Agent log: " substr(agentlog, 15) "." }
+	if (agentlog != "") {
+		print ""
+		printf "Agent log (priority 0-4 lines listed): %s.%s\n", substr(agentlog, 15), agentlines
+	}
 	if (nproblems) {
 		print ""
 		print "**Problems seen in this run:**"
@@ -202,14 +219,18 @@ END {
 		for (i = 1; i <= nproblems; i++) print "- " plist[i]
 	}
 	exit (nproblems > 0)
-}' >"$TMP/section.md" && tables_ok=1 || tables_ok=0
+}' "$TMP/guest.out" >"$TMP/section.md" && tables_ok=1 || tables_ok=0
 
 cp "$TMP/section.md" "$OUT"
 say "wrote $OUT"
 cat "$OUT"
 
-if [ -s "$TMP/problems" ] || [ "$guest_rc" != 0 ] || [ "$tables_ok" != 1 ]; then
-	say "PROBLEMS (guest exit status $guest_rc, console log ${CONSOLE:-unknown}):"
+if [ -s "$TMP/notes" ]; then
+	say "the agent logged errors or warnings (console log ${CONSOLE:-unknown}):"
+	sed 's/^/  /' "$TMP/notes" >&2
+fi
+if [ -s "$TMP/problems" ] || [ "${guest_rc:-1}" != 0 ] || [ "$tables_ok" != 1 ]; then
+	say "PROBLEMS (guest exit status ${guest_rc:-?}, console log ${CONSOLE:-unknown}):"
 	sed 's/^/  /' "$TMP/problems" >&2 2>/dev/null || true
 	exit 1
 fi

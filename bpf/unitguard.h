@@ -149,6 +149,14 @@ struct ug_match {
 /* Rules one LPM entry can carry; the compiler refuses a policy that needs more. */
 #define UG_MATCHES_MAX 16
 
+/* Capacities of the network maps (bpf/cgroup/net.bpf.c): policy cgroups in
+ * ug_units, entries of every trie in ug_lpm (room for 2M /32 rules in force
+ * plus a change of as many: a new trie is written whole before the old one
+ * goes), match lists in ug_lists. unitguardctl checks a policy against them. */
+#define UG_UNITS_MAX 4096
+#define UG_LPM_MAX (1 << 22)
+#define UG_LISTS_MAX 65536
+
 /*
  * Every rule that can decide for an address whose longest matching prefix is
  * one LPM entry, in the order they are tried: what the compiler produces per

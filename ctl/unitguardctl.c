@@ -25,6 +25,7 @@
 #include <json-c/json.h>
 
 #include "file.h"
+#include "need.h"
 #include "lock.h"
 #include "policy.h"
 #include "store.h"
@@ -57,7 +58,9 @@ static void usage(FILE *f)
 		"  audit [--unit TARGET] [--json]     list recorded denials\n"
 		"  stats [TARGET] [--json]            packets, bytes and rule hits, live\n"
 		"  status [--json]                    what is enforced, where, and what is not\n"
-		"  apply FILE                         replace the whole policy from a YAML file\n"
+		"  apply FILE [--check]               replace the whole policy from a YAML file;\n"
+		"                                     --check: only say whether it is valid and\n"
+		"                                     fits the kernel's maps (apply checks too)\n"
 		"  export [FILE]                      write the policy as YAML (default stdout)\n\n"
 		"TARGET is a unit name (demo.service, web.slice, x.scope) or an absolute cgroup\n"
 		"path below the cgroup2 root (/system.slice/demo.service). PREFIX is an IPv4 or\n"
@@ -233,6 +236,7 @@ struct sub_opts {
 	bool json;
 	const char *unit, *proto, *port, *comment, *mode, *def_egress, *def_ingress;
 	const char *access, *harden, *no_harden;
+	bool check;
 };
 
 static int parse_wait_opt(int c, const char *arg);
@@ -243,6 +247,7 @@ enum {
 	OPT_RULE = 1 << 2, /* --proto --port --comment */
 	OPT_POSTURE = 1 << 3, /* --mode --default-egress --default-ingress */
 	OPT_WAIT = 1 << 4,    /* --no-wait --timeout */
+	OPT_CHECK = 1 << 5,   /* --check */
 };
 
 static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o)
@@ -261,6 +266,7 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 		{ "no-harden", required_argument, NULL, 'N' },
 		{ "no-wait", no_argument, NULL, 'W' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "check", no_argument, NULL, 'C' },
 		{},
 	};
 	int c;
@@ -292,6 +298,8 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 			o->harden = optarg;
 		else if (c == 'N' && (allowed & OPT_POSTURE))
 			o->no_harden = optarg;
+		else if (c == 'C' && (allowed & OPT_CHECK))
+			o->check = true;
 		else if ((c == 'W' || c == 'T') && (allowed & OPT_WAIT)) {
 			if (parse_wait_opt(c, optarg))
 				return EXIT_USAGE;
@@ -1090,6 +1098,156 @@ static int read_file(const char *path, char **buf, size_t *len)
 	return 0;
 }
 
+/*
+ * Does the file fit the kernel's maps? Counted as the agent will write it
+ * (policy/need.h), where each target will be: a path target at its path, a
+ * target the agent has placed where the status table says, a slice where
+ * systemd puts slices; any other (a unit never seen running) with its own
+ * rules only. Against the capacity and use the running agent reports
+ * (status), or this build's capacities. Strict: the agent writes a unit's
+ * new trie before it frees the old one, so the new policy must fit beside
+ * what is in force now. Prints what it needs; EXIT_USAGE when it does not
+ * fit.
+ */
+struct placed {
+	char *target, *cgroup;
+};
+
+static int placed_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct placed *)a)->target, ((const struct placed *)b)->target);
+}
+
+struct placed_list {
+	struct placed *v;
+	size_t n;
+	int err;
+};
+
+static int collect_placed(const struct ug_store_status *s, void *ctx)
+{
+	struct placed_list *l = ctx;
+	struct placed *p;
+
+	if (!s->target || !s->cgroup)
+		return 0;
+	p = reallocarray(l->v, l->n + 1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	l->v = p;
+	p[l->n].target = strdup(s->target);
+	p[l->n].cgroup = strdup(s->cgroup);
+	if (!p[l->n].target || !p[l->n].cgroup) {
+		free(p[l->n].target);
+		free(p[l->n].cgroup);
+		return -ENOMEM;
+	}
+	l->n++;
+	return 0;
+}
+
+static int check_fits(const struct ug_policy_file *pf, struct ug_store *st)
+{
+	struct ug_need_target *t = calloc(pf->n_units ?: 1, sizeof(*t));
+	struct ug_rule *rules = calloc(pf->n_rules ?: 1, sizeof(*rules));
+	char (*slices)[PATH_MAX] = calloc(pf->n_units ?: 1, sizeof(*slices));
+	size_t lpm_used = 0, lpm_cap = UG_LPM_MAX, lists_used = 0, lists_cap = UG_LISTS_MAX;
+	size_t units_used = 0, units_cap = UG_UNITS_MAX, bad_i = 0, r = 0, last = 0;
+	struct placed_list pl = {};
+	struct ug_need need;
+	char maps[160] = "", why[256] = "";
+	bool fits, reported = false;
+	int err = -ENOMEM;
+
+	if (!t || !rules || !slices)
+		goto out;
+	if (st) {
+		if (ug_store_status_list(st, collect_placed, &pl) < 0)
+			fprintf(stderr, "unitguardctl: cannot read where the agent placed the units: "
+				"%s; counting them as not running\n", ug_store_errmsg(st));
+		if (pl.n)
+			qsort(pl.v, pl.n, sizeof(*pl.v), placed_cmp);
+		if (!ug_store_agent_get(st, "maps", maps, sizeof(maps)) &&
+		    sscanf(maps, "ug_lpm %zu/%zu, ug_lists %zu/%zu, ug_units %zu/%zu", &lpm_used,
+			   &lpm_cap, &lists_used, &lists_cap, &units_used, &units_cap) == 6)
+			reported = true;
+	}
+	/* The file lists each unit's rules together, in file order: ids as a
+	 * fresh store would give them (what is shared depends only on which
+	 * rules are the same rule). */
+	for (size_t i = 0; i < pf->n_units; i++) {
+		const struct ug_file_unit *u = &pf->units[i];
+		struct placed key = { .target = u->target }, *p;
+
+		t[i].deny_default = (u->default_egress && !strcmp(u->default_egress, "deny")) ||
+				    (u->default_ingress && !strcmp(u->default_ingress, "deny"));
+		if (u->target[0] == '/')
+			t[i].path = u->target;
+		else if (pl.n && (p = bsearch(&key, pl.v, pl.n, sizeof(*pl.v), placed_cmp)))
+			t[i].path = p->cgroup;
+		else if (!ug_slice_path(u->target, slices[i], sizeof(slices[i])))
+			t[i].path = slices[i];
+	}
+	for (size_t k = 0; k < pf->n_rules; k++) {
+		const struct ug_file_rule *fr = &pf->rules[k];
+		const char *w = NULL;
+		size_t i;
+
+		if (ug_dir_parse(fr->direction) < 0)
+			continue; /* exec, file, family: the LSM's maps */
+		/* A unit's rules are together: most lookups are the last one. */
+		i = last < pf->n_units && !strcmp(pf->units[last].target, fr->target) ? last : 0;
+		for (; i < pf->n_units && strcmp(pf->units[i].target, fr->target); i++)
+			;
+		last = i;
+		if (i == pf->n_units || ug_rule_parse((int64_t)k + 1, fr->direction, fr->action,
+						      fr->prefix, fr->proto, fr->port_lo, fr->port_hi,
+						      &rules[r], &w)) {
+			fprintf(stderr, "unitguardctl: apply: rule %zu: %s\n", k + 1,
+				w ? w : "not a network rule of a unit in the file");
+			err = -EINVAL;
+			goto out;
+		}
+		if (!t[i].rules)
+			t[i].rules = &rules[r];
+		t[i].n_rules++;
+		r++;
+	}
+	err = ug_need_net(t, pf->n_units, &need, &bad_i, why, sizeof(why));
+	if (err == -ENOMEM)
+		goto out;
+	if (err) {
+		fprintf(stderr, "unitguardctl: apply: %s: %s (nothing changed)\n",
+			pf->units[bad_i].target, why);
+		goto out;
+	}
+	fits = need.entries + lpm_used <= lpm_cap && need.lists + lists_used <= lists_cap &&
+	       need.groups <= units_cap;
+	fprintf(fits ? stdout : stderr,
+		"%s%zu policy cgroups with network policy (ug_units holds %zu), %zu distinct tries "
+		"with %zu entries in all (ug_lpm: %zu in use of %zu%s), %zu match lists (ug_lists: "
+		"%zu in use of %zu)%s\n",
+		fits ? "needs " : "unitguardctl: apply: does not fit, nothing changed: needs ",
+		need.groups, units_cap, need.tries, need.entries, lpm_used, lpm_cap,
+		reported ? ", as the agent reports" : "; no agent has reported its maps",
+		need.lists, lists_used, lists_cap,
+		fits ? "" : "; the agent writes a unit's new trie before it frees the old one, "
+			    "so a new policy must fit beside the one in force");
+	err = fits ? 0 : -ENOSPC;
+out:
+	if (err == -ENOMEM)
+		fprintf(stderr, "unitguardctl: apply: out of memory\n");
+	for (size_t i = 0; i < pl.n; i++) {
+		free(pl.v[i].target);
+		free(pl.v[i].cgroup);
+	}
+	free(pl.v);
+	free(t);
+	free(rules);
+	free(slices);
+	return err;
+}
+
 static int apply(int argc, char **argv)
 {
 	struct ug_policy_file pf = {};
@@ -1101,7 +1259,7 @@ static int apply(int argc, char **argv)
 	size_t len = 0;
 	int err;
 
-	err = parse_sub(argc, argv, OPT_WAIT, &o);
+	err = parse_sub(argc, argv, OPT_WAIT | OPT_CHECK, &o);
 	if (err)
 		return err;
 	argv += optind;
@@ -1116,10 +1274,40 @@ static int apply(int argc, char **argv)
 	if (err)
 		return bad("invalid FILE %s: %s", argv[0], err_text);
 
+	/* --check reads an existing store (where units are, what is in use);
+	 * apply creates it. */
+	if (o.check) {
+		char errbuf[256];
+
+		err = ug_store_open(db_path, 0, &st, errbuf, sizeof(errbuf));
+		if (err == -ENOENT) {
+			st = NULL;
+		} else if (err) {
+			fprintf(stderr, "unitguardctl: cannot open the store %s: %s\n", db_path,
+				errbuf);
+			ug_policy_file_free(&pf);
+			return 1;
+		}
+	} else if (open_store(UG_STORE_CREATE, &st)) {
+		ug_policy_file_free(&pf);
+		return 1;
+	}
+	err = check_fits(&pf, st);
+	if (err || o.check) {
+		if (!err)
+			printf("%s fits: %zu units, %zu rules (--check: nothing written)\n", argv[0],
+			       pf.n_units, pf.n_rules);
+		if (st)
+			ug_store_close(st);
+		ug_policy_file_free(&pf);
+		return err == -ENOMEM ? 1 : err ? EXIT_USAGE : 0;
+	}
+
 	units = calloc(pf.n_units ?: 1, sizeof(*units));
 	rules = calloc(pf.n_rules ?: 1, sizeof(*rules));
 	if (!units || !rules) {
 		err = -ENOMEM;
+		ug_store_close(st);
 		goto out;
 	}
 	for (size_t i = 0; i < pf.n_units; i++)
@@ -1142,10 +1330,6 @@ static int apply(int argc, char **argv)
 			.port_hi = pf.rules[i].port_hi,
 			.comment = pf.rules[i].comment,
 		};
-	if (open_store(UG_STORE_CREATE, &st)) {
-		err = 1;
-		goto out;
-	}
 	err = ug_store_replace(st, units, pf.n_units, rules, pf.n_rules);
 	if (err) {
 		fprintf(stderr, "unitguardctl: apply: %s (nothing changed)\n", ug_store_errmsg(st));

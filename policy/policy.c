@@ -505,6 +505,67 @@ int ug_ports_parse(const char *s, uint16_t *lo, uint16_t *hi, const char **why)
 	return 0;
 }
 
+int ug_slice_path(const char *slice, char *buf, size_t len)
+{
+	size_t n = strlen(slice), off = 0;
+
+	buf[0] = '\0';
+	if (!strcmp(slice, "-.slice"))
+		return 0;
+	if (n < 7 || strcmp(slice + n - 6, ".slice"))
+		return -EINVAL;
+	for (size_t i = 0; i + 6 <= n; i++) {
+		int w;
+
+		if (slice[i] != '-' && i + 6 != n)
+			continue;
+		w = snprintf(buf + off, len - off, "/%.*s.slice", (int)i, slice);
+		if (w < 0 || (size_t)w >= len - off)
+			return -ENAMETOOLONG;
+		off += w;
+	}
+	return 0;
+}
+
+int ug_rule_parse(int64_t id, const char *dir, const char *action, const char *prefix,
+		  const char *proto, uint32_t port_lo, uint32_t port_hi, struct ug_rule *out,
+		  const char **why)
+{
+	int d, a, p = 0;
+
+	memset(out, 0, sizeof(*out));
+	d = dir ? ug_dir_parse(dir) : -EINVAL;
+	a = action ? ug_action_parse(action) : -EINVAL;
+	if (proto)
+		p = ug_proto_parse(proto);
+	if (d < 0 || a < 0 || p < 0) {
+		set_why(why, d < 0 ? "bad direction" : a < 0 ? "bad action" : "bad protocol");
+		return -EINVAL;
+	}
+	if (id <= 0 || id > UINT32_MAX) {
+		set_why(why, "rule id out of range");
+		return -EINVAL;
+	}
+	if (port_lo > 65535 || port_hi > 65535 || (port_lo && port_hi < port_lo) ||
+	    (!port_lo && port_hi) || (port_lo && p == IPPROTO_ICMP)) {
+		set_why(why, "bad port range");
+		return -EINVAL;
+	}
+	if (!prefix || ug_prefix_parse(prefix, &out->prefix, why)) {
+		if (!prefix)
+			set_why(why, "no prefix");
+		return -EINVAL;
+	}
+	out->id = (uint32_t)id;
+	out->dir = (uint8_t)d;
+	out->action = (uint8_t)a;
+	out->proto = (uint8_t)p;
+	out->has_ports = port_lo != 0;
+	out->port_lo = (uint16_t)port_lo;
+	out->port_hi = (uint16_t)port_hi;
+	return 0;
+}
+
 /* --- compile ----------------------------------------------------------------- */
 
 /* A validated rule as the kernel will check it, with what dedup and ordering need. */

@@ -65,6 +65,11 @@ enum ug_target_kind {
  */
 int ug_target_parse(const char *s, const char **why);
 
+/* Where systemd puts a slice's cgroup: "a-b-c.slice" at
+ * /a.slice/a-b.slice/a-b-c.slice, "-.slice" at the root (""). -EINVAL for a
+ * name that is not a slice's, -ENAMETOOLONG when buf is too small. */
+int ug_slice_path(const char *slice, char *buf, size_t len);
+
 /* "tcp" | "udp" | "icmp" -> IPPROTO_TCP/UDP/ICMP; -EINVAL otherwise. ICMP
  * in a rule means ICMPv6 for IPv6 prefixes. */
 int ug_proto_parse(const char *s);
@@ -83,6 +88,18 @@ struct ug_rule {
 	uint16_t port_lo, port_hi;
 	struct ug_prefix prefix;
 };
+
+/*
+ * A network rule from the text the store and policy files hold: direction
+ * ("egress", "ingress", "bind"), action, canonical prefix, protocol (NULL:
+ * any), ports (0, 0: none; else 1 <= lo <= hi <= 65535; ports only with
+ * TCP, UDP or any protocol). id: the store's id, 1 .. 2^32 - 1. -EINVAL with
+ * *why (may be NULL) when any field is wrong. out is zeroed first: rules
+ * compare with memcmp().
+ */
+int ug_rule_parse(int64_t id, const char *dir, const char *action, const char *prefix,
+		  const char *proto, uint32_t port_lo, uint32_t port_hi, struct ug_rule *out,
+		  const char **why);
 
 /*
  * Compile the rules governing one policy cgroup into the LPM entries of one

@@ -45,16 +45,15 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
+	__uint(max_entries, UG_UNITS_MAX);
 	__type(key, __u64);
 	__type(value, struct ug_unit_val);
 } ug_units SEC(".maps");
 
-/* Capacity for 2M /32 rules in force plus a change of as many (a new trie
- * is written whole before the old one goes). Allocated as used. */
+/* UG_LPM_MAX (unitguard.h). Allocated as used. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 1 << 22);
+	__uint(max_entries, UG_LPM_MAX);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct ug_lpm_key);
 	__type(value, struct ug_match);
@@ -62,7 +61,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, UG_LISTS_MAX);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u32);
 	__type(value, struct ug_match_list);

@@ -100,6 +100,30 @@ bad "Is a directory" apply "$TMP/adir"
 truncate -s $((16 * 1024 * 1024 + 1)) "$TMP/big.yaml"
 bad "File too large" apply "$TMP/big.yaml"
 
+# What a file needs of the kernel's maps is counted before anything is
+# written (issue 12): 100 000 rules on a slice, inherited by 41 services
+# below it, make 42 tries of 4 200 041 entries in all: more than ug_lpm holds. Both
+# apply --check and apply refuse it whole.
+awk 'BEGIN {
+	print "version: 1\nunits:\n  - target: /ugcap.slice\n    rules:"
+	for (i = 0; i < 100000; i++)
+		printf "      - {direction: egress, action: deny, prefix: 10.%d.%d.%d/32}\n",
+			int(i / 65536), int(i / 256) % 256, i % 256
+	for (k = 0; k < 41; k++)
+		printf "  - target: /ugcap.slice/u%d.service\n    rules:\n" \
+			"      - {direction: egress, action: allow, prefix: 192.168.%d.0/24}\n", k, k
+}' >"$TMP/huge.yaml"
+bad "does not fit, nothing changed: needs 42 policy cgroups .* 4200041 entries" apply --check "$TMP/huge.yaml"
+bad "does not fit, nothing changed" apply "$TMP/huge.yaml"
+# Forty services fit (4 100 040 entries): --check says so and writes nothing.
+awk '/u40.service/ { exit } { print }' "$TMP/huge.yaml" >"$TMP/fits.yaml"
+ctl apply --check "$TMP/fits.yaml" >"$TMP/out" || fail "apply --check of a file that fits failed"
+grep -q "41 distinct tries with 4100040 entries" "$TMP/out" || fail "apply --check: $(cat "$TMP/out")"
+grep -q "fits: 41 units, 100040 rules (--check: nothing written)" "$TMP/out" ||
+	fail "apply --check: $(cat "$TMP/out")"
+[ "$(sqlite3 "$DB" .dump)" = "$before" ] || fail "apply --check changed the store"
+pass "apply --check: counts inherited tries, refuses what does not fit, writes nothing"
+
 # rule del removes exactly that rule.
 ctl rule del "$id2"
 [ "$(ctl rule list --json | jq length)" = 4 ] || fail "rule del did not remove one rule"

@@ -181,13 +181,15 @@ start_agent() { # start_agent [EXTRA ARGS...]
 	before=$(grep -c "agent: running" "$TMP/agent.log" 2>/dev/null || true)
 	"$AGENT" --db "$DB" --pin-dir "$PIN" -v "$@" >>"$TMP/agent.log" 2>&1 &
 	AGENT_PID=$!
-	for i in $(seq 100); do
+	# 30 s at most: loading and verifying every program takes a few seconds
+	# under ASan on this shared machine (a bound on a wait, not a timing).
+	for i in $(seq 600); do
 		now=$(grep -c "agent: running" "$TMP/agent.log" 2>/dev/null || true)
 		[ "${now:-0}" -gt "${before:-0}" ] && return 0
 		kill -0 "$AGENT_PID" 2>/dev/null || fail "agent exited: $(tail -n 5 "$TMP/agent.log")"
 		sleep 0.05
 	done
-	fail "agent did not start"
+	fail "agent did not start within 30 s"
 }
 
 stop_agent() { # stop_agent [SIGNAL]: TERM must end it with status 0
