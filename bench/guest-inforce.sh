@@ -243,11 +243,12 @@ reset_units() {
 		ug rule list "$U_UG" --json | sed -n 's/.*"id": *\([0-9]*\).*/\1/p' |
 			while read -r id; do ug rule del "$id" >/dev/null || true; done
 	fi
-	# set-property --runtime leaves a drop-in per property under /run
-	# (system.control, or transient/ for a transient unit); it only matters
-	# at the next daemon-reload, and after the reset it says "empty" anyway.
-	# Removed so no state at all carries from one round to the next.
-	rm -f /run/systemd/system.control/"$U_SD".d/*IPAddress* /run/systemd/transient/"$U_SD".d/*IPAddress*
+	# set-property --runtime keeps the property in a drop-in under /run
+	# (system.control/, or transient/ for a transient unit), rewritten by
+	# each call: after the reset it holds the empty assignment, the same
+	# state as the running unit. It is left there: deleting it would make
+	# the loaded unit differ from its files ("changed on disk"), a state a
+	# real host would not be in.
 	sleep 0.5
 }
 
@@ -260,10 +261,13 @@ for ((round = 0; round <= ROUNDS; round++)); do
 		done
 	done
 	# Which drop-ins set-property wrote, once, for the record.
-	if ((round == 0)); then
-		say "drop-ins: $(find /run/systemd -path "*$U_SD.d*" -name '*IPAddress*' | tr '\n' ' ')"
-	fi
 	reset_units
+	# What set-property left on disk, for the record (first and last round).
+	if ((round == 0 || round == ROUNDS)); then
+		find /run/systemd -path "*$U_SD.d*" -name '*IPAddress*' | while read -r f; do
+			say "round $round: drop-in $f: $(grep -v '^#' "$f" | tr '\n' ' ')"
+		done
+	fi
 done
 
 # --- checks of the probes themselves ---------------------------------------------
@@ -289,6 +293,8 @@ done
 # --- the agent's own view -----------------------------------------------------------
 kill -0 "$AGENT_PID" 2>/dev/null || say "the agent is not running at the end"
 grep -E '^<[0-4]>' "$W/agent.log" | sed 's/^/UGB-AGENT /' || true
+# ... and what the agent was doing just before each of them.
+grep -E -B4 '^<[0-4]>' "$W/agent.log" | grep -vE '^<[0-4]>' | sed 's/^/UGB-AGENT-CONTEXT /' || true
 echo "UGB agent-log lines=$(wc -l <"$W/agent.log") errors=$(grep -cE '^<[0-3]>' "$W/agent.log" || true)" \
 	"warnings=$(grep -cE '^<4>' "$W/agent.log" || true)"
 echo "UGB done failed_commands=$failed"
