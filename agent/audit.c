@@ -17,6 +17,7 @@
 #include "log.h"
 #include "policy.h"
 #include "unitguard.h"
+#include "util.h"
 
 #define QUEUE_MAX 1024
 #define TARGET_MAX 256
@@ -50,6 +51,8 @@ struct ug_audit {
 	uint64_t future_stamps; /* records stamped later than they were read */
 	uint64_t journal_failed; /* entries lost since the journal last worked */
 	uint64_t unstored;       /* rows dropped since the store last took some */
+	uint64_t failing_since;  /* CLOCK_MONOTONIC ns of the first failed write in a row; 0: none */
+	bool failing_said;       /* that run of failures was logged as an error */
 };
 
 /*
@@ -566,9 +569,28 @@ int ug_audit_flush(struct ug_audit *a)
 	}
 	err = ug_store_audit_insert(a->st, rows, a->n_q);
 	if (err) {
-		ug_log(LOG_ERR, "audit: cannot write %zu rows to the store: %s (kept, will retry)",
-		       a->n_q, ug_store_errmsg(a->st));
+		/* A writer holding the store longer than the busy timeout
+		 * (a big apply) is routine: a notice. Anything else, or busy
+		 * for 5 s, is an error, said once until a write succeeds. */
+		uint64_t now = ug_now_ns();
+		bool first = !a->failing_since;
+
+		if (first)
+			a->failing_since = now;
+		if ((err != -EBUSY || now - a->failing_since >= 5000000000ULL) && !a->failing_said) {
+			ug_log(LOG_ERR, "audit: cannot write %zu rows to the store (failing for "
+			       "%.1f s): %s; kept, retrying", a->n_q,
+			       (now - a->failing_since) / 1e9, ug_store_errmsg(a->st));
+			a->failing_said = true;
+		} else if (first) {
+			ug_log(LOG_NOTICE, "audit: cannot write %zu rows to the store yet: %s (kept, "
+			       "will retry)", a->n_q, ug_store_errmsg(a->st));
+		}
 	} else {
+		if (a->failing_said && !a->unstored)
+			ug_log(LOG_NOTICE, "audit: the store takes audit rows again");
+		a->failing_since = 0;
+		a->failing_said = false;
 		a->n_q = 0;
 		if (a->unstored)
 			ug_log(LOG_NOTICE, "audit: the store takes audit rows again; %" PRIu64
