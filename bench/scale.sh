@@ -27,6 +27,7 @@ OUT=${BENCH_OUT:-$SRC/BENCHMARKS.md}
 UNITS=${SCALE_UNITS:-1 100 1000}
 PREFIXES=${SCALE_PREFIXES:-100 1000}
 
+. "$SRC/bench/section.sh"
 die() { echo "scale.sh: $*" >&2; exit 1; }
 say() { echo "scale.sh: $*" >&2; }
 [ "$(id -u)" = 0 ] || die "needs root"
@@ -190,7 +191,6 @@ for P in $PREFIXES; do
 done
 
 {
-	echo "<!-- scale:begin (bench/scale.sh writes this section) -->"
 	echo "## Scale: many guarded units (bench/scale.sh)"
 	echo
 	echo "$(date -u '+%Y-%m-%d %H:%M UTC'), unitguard $(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo '?'), kernel $(uname -r), $(nproc) CPUs; units are cgroups below one parent, found by name in the cgroup tree (no systemd as PID 1)."
@@ -226,16 +226,6 @@ done
 		}'
 	echo
 	echo "Kernel bytes per prefix: kernel memory charged to the agent's memory cgroup (cgroup v1 memory.kmem.usage_in_bytes: the maps are charged to the process that made them) with every rule in force, minus the same with the agent running on an empty store, divided by the rules. Agent start: from starting unitguardd on the loaded store (fresh pins) to its acknowledgement of the store's policy version. 'rule add' includes the CLI's start and its wait for the agent's acknowledgement; the goal compares it with the 1-unit row. The kernel floor is bench/lpm_floor.c inserting as many entries of the same key and value size into a fresh LPM map, one syscall each."
-	echo "<!-- scale:end -->"
 } >"$TMP/section.md"
-if [ -f "$OUT" ] && grep -q '<!-- scale:begin' "$OUT"; then
-	awk -v f="$TMP/section.md" '
-		/<!-- scale:begin/ { while ((getline l < f) > 0) print l; skip = 1; next }
-		/<!-- scale:end/ { skip = 0; next }
-		!skip' "$OUT" >"$TMP/out.md"
-	cp "$TMP/out.md" "$OUT"
-else
-	{ [ -f "$OUT" ] && cat "$OUT" && echo; cat "$TMP/section.md"; } >"$TMP/out.md"
-	cp "$TMP/out.md" "$OUT"
-fi
+write_section scale "$TMP/section.md" "$OUT"
 say "wrote $OUT"

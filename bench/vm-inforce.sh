@@ -16,7 +16,7 @@
 # Timings under TCG are emulated, so the result is the ratio
 # unitguard/systemd per case, never the absolute figures.
 #
-# Writes bench/results-vm-inforce.md (a section to merge into BENCHMARKS.md).
+# Writes its section of BENCHMARKS.md (between the vm-inforce markers).
 # Exits non-zero if any probe got through (or was refused) after a command
 # had returned, if a change touched the other address, if a command failed,
 # if a change was never seen by the probes, or if "ok" probes and datagrams
@@ -26,14 +26,15 @@
 # Environment: UG_BUILD (build directory, default build-vmbench; configured
 # and built as needed), BENCH_ROUNDS (measured rounds, default 5; one warm-up
 # round more is run and not counted), BENCH_OUT (default
-# bench/results-vm-inforce.md), UG_VM_TIMEOUT (default 1200 s), and run.sh's
+# BENCHMARKS.md), UG_VM_TIMEOUT (default 1200 s), and run.sh's
 # other UG_VM_* variables. BENCH_FROM=FILE: no build and no boot, only write
 # the tables again from the guest.out a former run left (its path is printed).
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${UG_BUILD:-$SRC/build-vmbench}
-OUT=${BENCH_OUT:-$SRC/bench/results-vm-inforce.md}
+OUT=${BENCH_OUT:-$SRC/BENCHMARKS.md}
+. "$SRC/bench/section.sh"
 ROUNDS=${BENCH_ROUNDS:-5}
 
 say() { echo "vm-inforce.sh: $*" >&2; }
@@ -221,9 +222,9 @@ END {
 	exit (nproblems > 0)
 }' "$TMP/guest.out" >"$TMP/section.md" && tables_ok=1 || tables_ok=0
 
-cp "$TMP/section.md" "$OUT"
-say "wrote $OUT"
-cat "$OUT"
+write_section vm-inforce "$TMP/section.md" "$OUT"
+say "wrote its section of $OUT"
+cat "$TMP/section.md"
 
 if [ -s "$TMP/notes" ]; then
 	say "the agent logged errors or warnings (console log ${CONSOLE:-unknown}):"
