@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "policy.h"
+#include "rule_order.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -1619,32 +1620,6 @@ static bool same_prefix(const struct ug_rule *a, const struct ug_rule *b)
 	       !memcmp(a->prefix.addr, b->prefix.addr, 16);
 }
 
-/* Does a beat b for the same prefix and qualifier? */
-static bool dedup_beats(const struct ug_rule *a, const struct ug_rule *b)
-{
-	if (a->depth != b->depth)
-		return a->depth < b->depth;
-	if (a->action != b->action)
-		return a->action == UG_ACT_DENY;
-	return a->id < b->id;
-}
-
-/* Is a tried before b on the same prefix? */
-static bool tried_before(const struct ug_rule *a, const struct ug_rule *b)
-{
-	if (!!a->has_ports != !!b->has_ports)
-		return a->has_ports;
-	if (a->has_ports && a->port_hi - a->port_lo != b->port_hi - b->port_lo)
-		return a->port_hi - a->port_lo < b->port_hi - b->port_lo;
-	if (!a->proto != !b->proto)
-		return a->proto;
-	if (a->action != b->action)
-		return a->action == UG_ACT_DENY;
-	if (a->depth != b->depth)
-		return a->depth < b->depth;
-	return a->id < b->id;
-}
-
 static int oracle(const struct ug_rule *r, size_t n, int dir, const char *addr, int proto,
 		  int port, uint32_t *id)
 {
@@ -1668,11 +1643,11 @@ static int oracle(const struct ug_rule *r, size_t n, int dir, const char *addr, 
 			continue;
 		for (size_t j = 0; j < n && !dropped; j++)
 			dropped = j != i && r[j].dir == dir && same_prefix(&r[j], x) &&
-				  same_qualifier(&r[j], x) && dedup_beats(&r[j], x);
+				  same_qualifier(&r[j], x) && ref_overrides(&r[j], x);
 		if (dropped)
 			continue;
 		if (!best || x->prefix.len > best->prefix.len ||
-		    (x->prefix.len == best->prefix.len && tried_before(x, best)))
+		    (x->prefix.len == best->prefix.len && ref_tried_first(x, best)))
 			best = x;
 	}
 	if (!best)

@@ -25,6 +25,7 @@
 
 #include "fuzz.h"
 #include "policy.h"
+#include "../rule_order.h"
 
 #define NET_BYTES 12
 #define PATH_BYTES 6
@@ -198,34 +199,6 @@ static bool same_qualifier(const struct ug_rule *a, const struct norm *na, const
 	       (!a->has_ports || (a->port_lo == b->port_lo && a->port_hi == b->port_hi));
 }
 
-/* Same prefix and qualifier: the unit's own rule overrides its slice's, then deny, then the
- * lowest id. */
-static bool overrides(const struct ug_rule *a, const struct ug_rule *b)
-{
-	if (a->depth != b->depth)
-		return a->depth < b->depth;
-	if (a->action != b->action)
-		return a->action == UG_ACT_DENY;
-	return a->id < b->id;
-}
-
-/* On one prefix, the order rules are tried in: ports (narrowest first), a protocol, deny,
- * smaller depth, lower id. */
-static bool tried_first(const struct ug_rule *a, const struct ug_rule *b)
-{
-	if (!!a->has_ports != !!b->has_ports)
-		return a->has_ports;
-	if (a->has_ports && a->port_hi - a->port_lo != b->port_hi - b->port_lo)
-		return a->port_hi - a->port_lo < b->port_hi - b->port_lo;
-	if (!a->proto != !b->proto)
-		return a->proto;
-	if (a->action != b->action)
-		return a->action == UG_ACT_DENY;
-	if (a->depth != b->depth)
-		return a->depth < b->depth;
-	return a->id < b->id;
-}
-
 /* The semantics of policy.h, from the rules: the longest prefix with a rule matching the
  * packet decides, by the first such rule in the order above, overridden rules left out. */
 static int semantics_decide(const struct ug_rule *r, const struct norm *nr, size_t n,
@@ -245,7 +218,7 @@ static int semantics_decide(const struct ug_rule *r, const struct norm *nr, size
 		    !prefix_has(nr[i].a, nr[i].len, addr) || !match_hits(&m, proto, port))
 			continue;
 		if (!best || nr[i].len > nr[best_i].len ||
-		    (nr[i].len == nr[best_i].len && tried_first(&r[i], best))) {
+		    (nr[i].len == nr[best_i].len && ref_tried_first(&r[i], best))) {
 			best = &r[i];
 			best_i = i;
 		}
@@ -318,7 +291,7 @@ static void check_decisions(const struct ug_rule *r, size_t nr, const struct ug_
 					      norms[j].len == norms[i].len &&
 					      !memcmp(norms[j].a, norms[i].a, 16) &&
 					      same_qualifier(&r[j], &norms[j], &r[i], &norms[i]) &&
-					      overrides(&r[j], &r[i]);
+					      ref_overrides(&r[j], &r[i]);
 	for (size_t i = 0; i < nr; i++) {
 		const struct norm *nm = &norms[i];
 		uint8_t addrs[4][16];
