@@ -17,6 +17,11 @@
 #define ASK_TIMEOUT_US (5 * 1000 * 1000ULL)
 #define BACKOFF_MAX_S 30
 #define NAMES_MAX 8
+/* Questions in flight at once (two calls each). A bus daemon limits the
+ * replies one connection may await (dbus-daemon's system bus: 128); past
+ * it every further call fails at once. The rest wait for a free place:
+ * each answer makes a pass, and the pass asks the next ones. */
+#define ASK_MAX 32
 
 /* One question to systemd about one unit: two property reads in flight. */
 struct question {
@@ -434,6 +439,8 @@ static int bus_connect(struct ug_resolver *r)
 	r->bus = bus;
 	if (r->bus_down_logged)
 		ug_log(LOG_NOTICE, "agent: connected to systemd again; asking about every unit");
+	else
+		ug_log(LOG_INFO, "agent: units are resolved through systemd over D-Bus");
 	r->bus_down_logged = false;
 	r->reconnect_backoff = 0;
 	for (size_t i = 0; i < r->ts->n; i++) {
@@ -527,7 +534,8 @@ bool ug_resolve(struct ug_resolver *r, struct target *t)
 			t->w.kept = false;
 			t->w.stale = true;
 		}
-		if (r->bus && t->w.stale && !t->w.asking && ug_now_ns() >= t->w.ask_after_ns)
+		if (r->bus && t->w.stale && !t->w.asking && r->asking < ASK_MAX &&
+		    ug_now_ns() >= t->w.ask_after_ns)
 			ask(r, t);
 		if (!r->bus && !t->w.path && t->w.err != -ENOENT) {
 			/* Never known, and systemd cannot be asked: the tree, loudly. */

@@ -14,6 +14,9 @@
 #     probe gets through), and the agent reconnects and applies new rules.
 #  4. Accounting: unitguard's counters of a unit equal systemd's IPAccounting
 #     of the same unit, packets and bytes, egress and ingress.
+#  5. 150 running units get rules in one apply, and the agent restarts beside
+#     them: all of them are resolved through D-Bus and enforced (the bus
+#     limits the replies one connection may await).
 # Negative control at the end: the programs detached, the same probe passes.
 set -uo pipefail
 UG_BIN=${UG_BIN:?}
@@ -38,7 +41,7 @@ cleanup() {
 	kill $AGENT_PID 2>/dev/null
 	wait $AGENT_PID 2>/dev/null
 	"$AGENT" --pin-dir "$PIN" --detach-all >/dev/null 2>&1
-	systemctl stop ugvm-pa.service ugvm-pb.service ugvm-acct.service ugvm-idle.service 2>/dev/null
+	systemctl stop ugvm-pa.service ugvm-pb.service ugvm-acct.service ugvm-idle.service 'ugmany@*.service' 2>/dev/null
 	true
 }
 trap cleanup EXIT
@@ -197,6 +200,50 @@ compare_acct "(first start)"
 systemctl restart ugvm-acct.service
 sleep 4
 compare_acct "(after a restart: per invocation, like IPAccounting)"
+
+# --- 5. many units asked about at once ----------------------------------------------
+# 150 running units get their rules in one apply: the agent asks systemd about
+# all of them at once, two D-Bus calls each, more than the 128 replies the
+# system bus lets one connection await. Every one must end up enforced (the
+# agent once lost the calls past 128: those units stayed unresolved).
+# A template in /run needs no daemon-reload: systemd finds new unit files
+# when it is asked to start a unit it does not know.
+N=150
+printf '[Service]\nExecStart=/bin/sleep 900\n' >/run/systemd/system/ugmany@.service
+systemctl start $(seq -f 'ugmany@%g.service' 1 $N) || bad "cannot start the $N units"
+{
+	echo "version: 1"
+	echo "units:"
+	for i in $(seq $N); do
+		printf '  - target: ugmany@%d.service\n    rules:\n      - {direction: egress, action: deny, prefix: 127.0.0.4/32}\n' "$i"
+	done
+} >"$W/many.yaml"
+ctl apply "$W/many.yaml" >/dev/null || bad "apply of $N units: not in force when it returned"
+st=$(ctl status --json)
+enf=$(jq '[.units[] | select((.target | startswith("ugmany@")) and .enforced)] | length' <<<"$st")
+[ "$enf" = $N ] && ok "$N units asked about at once: all $N enforced" ||
+	{ bad "$N units asked about at once: $enf enforced"; jq -c '.units[] | select((.target | startswith("ugmany@")) and (.enforced | not)) | [.target, .reason]' <<<"$st" | head -n 5; }
+cg=$(systemctl show -P ControlGroup ugmany@35.service)
+got=$("$PROBE" --cgroup "/sys/fs/cgroup$cg" connect 127.0.0.4 $P)
+[ "$got" = EPERM ] && ok "unit 35 of $N: its rule is in force (EPERM)" || bad "unit 35 of $N: connect gave $got"
+# The same at agent start, where all of them are asked about while the agent
+# is busy loading: the replies wait, and the bus counts them pending.
+kill $AGENT_PID
+wait $AGENT_PID 2>/dev/null
+from=$(($(wc -l <"$W/agent.log") + 1))
+"$AGENT" --db "$DB" --pin-dir "$PIN" -v >>"$W/agent.log" 2>&1 &
+AGENT_PID=$!
+for i in $(seq 100); do tail -n +"$from" "$W/agent.log" | grep -q "agent: running" && break; sleep 0.1; done
+sleep 5
+tail -n +"$from" "$W/agent.log" | grep -E "pending replies|unresolved" | head -n 3 | sed 's/^/  /'
+n=$(tail -n +"$from" "$W/agent.log" | grep -cE "pending replies|unresolved" || true)
+st=$(ctl status --json)
+enf=$(jq '[.units[] | select((.target | startswith("ugmany@")) and .enforced)] | length' <<<"$st")
+[ "$n" = 0 ] && [ "$enf" = $N ] && ok "agent restarted beside $N running units: all resolved and enforced" ||
+	bad "agent restarted beside $N running units: $n unresolved messages, $enf enforced"
+got=$("$PROBE" --cgroup "/sys/fs/cgroup$cg" connect 127.0.0.4 $P)
+[ "$got" = EPERM ] && ok "unit 35 of $N after the restart: EPERM" || bad "unit 35 of $N after the restart: $got"
+systemctl stop 'ugmany@*.service'
 
 # --- negative control: the probes can see a missing program ------------------------
 SLICE_ID=$(stat -c %i /sys/fs/cgroup/system.slice)
