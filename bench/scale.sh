@@ -62,48 +62,14 @@ AGENT=$BUILD/unitguardd
 PROBE=$BUILD/tests/e2e/ugprobe
 
 ms() { date +%s%N; }
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-unit_name() { printf 's%04d.service' "$1"; }
+. "$SRC/bench/scale-lib.sh"
+load() { scale_load "$DB" "$1" "$2"; }
 
-# load U P: U units of P /32 denies each, all distinct (rule k of all is
-# 10.(k >> 16).(k >> 8 & 255).(k & 255)), written with SQL (a policy file of
-# a million rules is over the 16 MiB the CLI reads).
-load() {
-	sqlite3 -batch -cmd '.timeout 5000' "$DB" <<SQL
-BEGIN;
-WITH RECURSIVE u(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM u WHERE x < $1 - 1)
-INSERT INTO units (target) SELECT printf('s%04d.service', x) FROM u;
-WITH RECURSIVE p(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM p WHERE k < $1 * $2 - 1)
-INSERT INTO rules (unit_id, direction, action, prefix)
-SELECT (SELECT id FROM units WHERE target = printf('s%04d.service', k / $2)), 'egress', 'deny',
-	printf('10.%d.%d.%d/32', k / 65536, (k / 256) % 256, k % 256) FROM p;
-COMMIT;
-SQL
-}
 # Commit SQL (a file, or nothing), then wait in-process for the agent's
 # acknowledgement of the store's policy version; prints the microseconds
 # from the commit's return to the acknowledgement (the commit itself is
 # sqlite's: its triggers for 100 rows take 10-20 ms here).
-commit_and_wait() {
-	python3 - "$DB" "${1:-}" <<'PY'
-import sqlite3, sys, time
-db, sqlfile = sys.argv[1], sys.argv[2]
-c = sqlite3.connect(db, isolation_level=None, timeout=30)
-t0 = time.monotonic()
-if sqlfile:
-    c.executescript(open(sqlfile).read())
-t0 = time.monotonic()
-want = c.execute("select value from meta where key = 'policy_version'").fetchone()[0]
-while True:
-    row = c.execute("select value from agent_state where key = 'applied_version'").fetchone()
-    if row and int(row[0]) >= want:
-        break
-    if time.monotonic() - t0 > 120:
-        sys.exit("the agent never acknowledged policy version %d" % want)
-    time.sleep(0.0005)
-print(int((time.monotonic() - t0) * 1e6))
-PY
-}
+commit_and_wait() { python3 "$SRC/bench/ack.py" "$DB" "${1:-}"; }
 wait_ack() { commit_and_wait >/dev/null; }
 kmem() { [ -n "$MEMCG" ] && cat "$MEMCG/memory.kmem.usage_in_bytes" || echo 0; }
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$AGENT_PID/status"; }
@@ -165,13 +131,7 @@ for P in $PREFIXES; do
 		# 100 rules more on one unit in one transaction.
 		ch=()
 		for i in 1 2 3; do
-			{
-				echo "BEGIN;"
-				for r in $(seq 100); do
-					echo "INSERT INTO rules (unit_id, direction, action, prefix) SELECT id, 'egress', 'deny', '172.16.$i.$r/32' FROM units WHERE target = '$(unit_name 0)';"
-				done
-				echo "COMMIT;"
-			} >"$TMP/ch.sql"
+			scale_change_sql "$(unit_name 0)" "$i" >"$TMP/ch.sql"
 			ch+=($(commit_and_wait "$TMP/ch.sql"))
 		done
 		ch_us=$(printf '%s\n' "${ch[@]}" | median)

@@ -35,6 +35,7 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${UG_BUILD:-$SRC/build-vmbench}
 OUT=${BENCH_OUT:-$SRC/BENCHMARKS.md}
 . "$SRC/bench/section.sh"
+. "$SRC/bench/vm-lib.sh"
 ROUNDS=${BENCH_ROUNDS:-5}
 
 say() { echo "vm-inforce.sh: $*" >&2; }
@@ -51,31 +52,7 @@ if [ -n "${BENCH_FROM:-}" ]; then
 	# Only render the tables again, from a guest.out a former run left.
 	tr -d '\r' <"$BENCH_FROM" >"$TMP/guest.out"
 else
-	say "building in $BUILD"
-	cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$TMP/build.log" 2>&1 ||
-		{ tail -n 20 "$TMP/build.log" >&2; die "cmake configure failed"; }
-	cmake --build "$BUILD" -j2 >>"$TMP/build.log" 2>&1 ||
-		{ tail -n 20 "$TMP/build.log" >&2; die "the tree does not build"; }
-	for f in unitguardd unitguardctl; do [ -x "$BUILD/$f" ] || die "no $BUILD/$f after the build"; done
-
-	# What was measured: the commit, and whether the tree differed from it
-	# (the build takes the working tree as it is). Documents and bench/
-	# scripts are not built into the binaries: their edits do not count.
-	dirty=0
-	git -C "$SRC" diff --quiet HEAD -- ':(exclude)*.md' ':(exclude)bench' 2>/dev/null || dirty=1
-	# TCG competes with whatever else runs here (and disturbs it): record the load.
-	echo "UGB host date=$(date -u +%Y-%m-%d) commit=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null ||
-		echo unknown) dirty=$dirty load_before=$(cut -d' ' -f1 /proc/loadavg)" >"$TMP/guest.out"
-
-	# One boot. All UG_* variables reach the guest (run.sh passes them on).
-	say "booting the guest ($ROUNDS rounds + 1 warm-up)"
-	cd "$SRC"
-	set +e
-	UG_BIN=$BUILD UG_BENCH_ROUNDS=$ROUNDS UG_VM_TIMEOUT=${UG_VM_TIMEOUT:-1200} \
-		"$SRC/tests/e2e/vm/run.sh" "$SRC/bench/guest-inforce.sh" 2>&1 | tee -a "$TMP/guest.out"
-	rc=${PIPESTATUS[0]}
-	set -e
-	echo "UGB host guest_rc=$rc load_after=$(cut -d' ' -f1 /proc/loadavg)" >>"$TMP/guest.out"
+	UG_BENCH_ROUNDS=$ROUNDS vm_boot "$SRC/bench/guest-inforce.sh" "$TMP/guest.out"
 fi
 
 # key=value from the "UGB host" and "UGB meta" lines
