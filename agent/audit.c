@@ -185,6 +185,8 @@ static int validate(const void *data, size_t size)
 		return -EINVAL;
 	if (ev->verdict != UG_VERDICT_DENY && ev->verdict != UG_VERDICT_AUDIT)
 		return -EINVAL;
+	if (ev->flags & ~UG_EV_F_UNPARSED)
+		return -EINVAL;
 	return 0;
 }
 
@@ -218,7 +220,7 @@ static struct rate *rate_slot(struct ug_audit *a, const char *unit, int64_t now_
 static void journal(struct ug_audit *a, const struct queued *q)
 {
 	const struct ug_event *ev = &q->ev;
-	char addr[INET6_ADDRSTRLEN], comm[sizeof(ev->comm) + 1], protobuf[8], rule[24];
+	char addr[INET6_ADDRSTRLEN], comm[sizeof(ev->comm) + 1], protobuf[8], rule[40];
 	const char *proto = proto_name(ev->proto, protobuf, sizeof(protobuf));
 	const char *verb = ev->verdict == UG_VERDICT_DENY ? "denied" : "would deny (audit mode)";
 	struct rate *r = rate_slot(a, q->unit, q->time_us);
@@ -235,7 +237,9 @@ static void journal(struct ug_audit *a, const struct queued *q)
 
 	addr_text(ev, addr, sizeof(addr));
 	comm_text(ev, comm);
-	if (ev->rule_id)
+	if (ev->flags & UG_EV_F_UNPARSED)
+		snprintf(rule, sizeof(rule), "IPv6 header chain not walkable");
+	else if (ev->rule_id)
 		snprintf(rule, sizeof(rule), "rule %u", ev->rule_id);
 	else
 		snprintf(rule, sizeof(rule), "default posture");
@@ -402,6 +406,8 @@ static int lsm_validate(const void *data, size_t size)
 		return -EINVAL;
 	if (ev->verdict != UG_VERDICT_DENY && ev->verdict != UG_VERDICT_AUDIT)
 		return -EINVAL;
+	if (ev->flags & ~UG_EV_F_UNPARSED)
+		return -EINVAL;
 	return 0;
 }
 
@@ -452,7 +458,9 @@ static void lsm_journal(struct ug_audit *a, const struct queued *q)
 	kstr(ev->path, sizeof(ev->path), path);
 	kstr(ev->exe, sizeof(ev->exe), exe);
 	lsm_detail(ev, detail, sizeof(detail));
-	if (ev->rule_id)
+	if (ev->flags & UG_EV_F_UNPARSED)
+		snprintf(rule, sizeof(rule), "IPv6 header chain not walkable");
+	else if (ev->rule_id)
 		snprintf(rule, sizeof(rule), "rule %u", ev->rule_id);
 	else if (ev->hook == UG_HOOK_EXEC || ev->hook == UG_HOOK_FILE_OPEN)
 		snprintf(rule, sizeof(rule), "%s", detail[0] ? detail : "no rule");

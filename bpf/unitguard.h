@@ -226,8 +226,16 @@ struct ug_event {
 	__u8 hook;        /* enum ug_hook */
 	__u8 verdict;     /* enum ug_verdict */
 	__u8 dir;         /* enum ug_dir */
-	__u8 pad;
+	__u8 flags;       /* UG_EV_F_* */
 };
+/* The packet's IPv6 header chain could not be walked to its transport
+ * header (too long, unreadable, an unknown routing header): denied as
+ * unjudgeable, not by a rule (bpf/cgroup/net.bpf.c, walk6). */
+#define UG_EV_F_UNPARSED 0x1
+/* IPv6 extension headers walked before the transport header, and addresses
+ * of a routing header judged; past either, the packet is unparsed. */
+#define UG_EXT_MAX 8
+#define UG_RH_ADDRS_MAX 8
 
 /* ======================================================================
  * LSM side (bpf/lsm/lsm.bpf.c): one global program per hook; the task's

@@ -5,6 +5,12 @@
  * attaches it to the topmost cgroups that have policy, and every descendant
  * inherits it. Which unit governs a socket is decided here, by walking up
  * the cgroup ancestry to the nearest cgroup in ug_units.
+ *
+ * Ways around the rules closed here (README, "What the rules do not cover";
+ * tests/e2e/bypass.sh): IPv6 extension headers are walked to the transport
+ * header, a routing header's addresses are judged as destinations, a chain
+ * that cannot be walked is denied; a dual-stack [::] bind meets the IPv4
+ * bind rules; an incoming TCP connection request meets the bind rules.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -20,6 +26,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET6 10
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_ACK 0x10
 
 /* Cgroup program return values. */
 enum {
@@ -142,6 +150,11 @@ struct ug_op {
 	__u8 hook;
 	__u8 dir;
 	bool has_port; /* TCP or UDP with a known port */
+	bool unparsed; /* IPv6: the header chain could not be walked to its end */
+	bool syn;      /* ingress: a TCP connection request (SYN without ACK) */
+	__u8 local[16]; /* ingress: the unit's own address (the destination) */
+	__u8 rh_n;     /* egress: addresses of a routing header, judged as destinations too */
+	__u16 rh_off;  /* where they start in the packet */
 };
 
 static __always_inline void map_v4(__u8 addr[16], __u32 ip4_be)
@@ -198,8 +211,8 @@ static __always_inline struct ug_unit_val *find_unit(const bool at_skb, struct _
 }
 
 static __always_inline void emit(const bool at_skb, struct __sk_buff *skb, const struct ug_op *op,
-				 __u64 unit_cgid, const struct ug_unit_val *u, __u32 rule_id,
-				 __u8 verdict)
+				 __u8 dir, const __u8 *addr, __u64 unit_cgid,
+				 const struct ug_unit_val *u, __u32 rule_id, __u8 verdict)
 {
 	struct ug_event *e = bpf_ringbuf_reserve(&ug_events, sizeof(*e), 0);
 
@@ -223,14 +236,14 @@ static __always_inline void emit(const bool at_skb, struct __sk_buff *skb, const
 	}
 	e->rule_id = rule_id;
 	e->generation = u->generation;
-	__builtin_memcpy(e->addr, op->addr, sizeof(e->addr));
+	__builtin_memcpy(e->addr, addr, sizeof(e->addr));
 	e->port = op->port;
 	e->family = op->family;
 	e->proto = op->proto;
 	e->hook = op->hook;
 	e->verdict = verdict;
-	e->dir = op->dir;
-	e->pad = 0;
+	e->dir = dir;
+	e->flags = op->unparsed ? UG_EV_F_UNPARSED : 0;
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -289,15 +302,33 @@ static __always_inline const struct ug_match *match(const struct ug_match *v,
 	return NULL;
 }
 
+/* What the unit's rules say about the address in key (trie, direction and
+ * address filled in): the deciding rule's action, or the default posture. */
+static __always_inline __u8 decide(const struct ug_unit_val *u, const struct ug_op *op,
+				   __u8 dir, struct ug_lpm_key *key, __u32 *rule_id)
+{
+	const struct ug_match *m = NULL;
+	struct ug_match *r;
+
+	r = bpf_map_lookup_elem(&ug_lpm, key);
+	if (r)
+		m = match(r, op);
+	if (m) {
+		*rule_id = m->rule_id;
+		hit(m->rule_id);
+		return m->action;
+	}
+	*rule_id = 0;
+	return (u->deny_default & (1u << dir)) ? UG_ACT_DENY : UG_ACT_ALLOW;
+}
+
 static __always_inline int judge(const bool at_skb, struct __sk_buff *skb, const struct ug_op *op)
 {
 	struct ug_lpm_key key = {};
-	const struct ug_match *m = NULL;
 	struct ug_unit_val *u;
-	struct ug_match *r;
 	__u64 unit_cgid = 0;
 	__u32 rule_id = 0;
-	__u8 action;
+	__u8 action, dir = op->dir;
 
 	u = find_unit(at_skb, skb, &unit_cgid);
 	if (!u || u->mode == UG_MODE_OFF)
@@ -307,15 +338,33 @@ static __always_inline int judge(const bool at_skb, struct __sk_buff *skb, const
 	key.trie = u->trie;
 	key.dir = op->dir;
 	__builtin_memcpy(key.addr, op->addr, sizeof(key.addr));
-	r = bpf_map_lookup_elem(&ug_lpm, &key);
-	if (r)
-		m = match(r, op);
-	if (m) {
-		action = m->action;
-		rule_id = m->rule_id;
-		hit(rule_id);
+	if (op->unparsed) {
+		/* What the packet carries is not known: a guarded unit does not
+		 * get it past its rules unseen. */
+		action = UG_ACT_DENY;
 	} else {
-		action = (u->deny_default & (1u << op->dir)) ? UG_ACT_DENY : UG_ACT_ALLOW;
+		action = decide(u, op, dir, &key, &rule_id);
+		/* Every address a routing header sends the packet to is a
+		 * destination: the first one that is denied decides. */
+		for (int i = 0; at_skb && i < UG_RH_ADDRS_MAX && action != UG_ACT_DENY; i++) {
+			if (i >= op->rh_n)
+				break;
+			if (bpf_skb_load_bytes(skb, op->rh_off + i * 16, key.addr, 16)) {
+				action = UG_ACT_DENY;
+				rule_id = 0;
+				break;
+			}
+			action = decide(u, op, dir, &key, &rule_id);
+		}
+		/* A connection request is judged by the bind rules too, at the
+		 * local address and port it arrives at: a listener that got its
+		 * port from listen(2) alone (autobind) never met the bind hook. */
+		if (at_skb && op->syn && action != UG_ACT_DENY) {
+			dir = UG_DIR_BIND;
+			key.dir = dir;
+			__builtin_memcpy(key.addr, op->local, sizeof(key.addr));
+			action = decide(u, op, dir, &key, &rule_id);
+		}
 	}
 
 	if (action != UG_ACT_DENY) {
@@ -326,13 +375,29 @@ static __always_inline int judge(const bool at_skb, struct __sk_buff *skb, const
 	if (u->mode == UG_MODE_AUDIT) {
 		if (at_skb)
 			account(skb, u, op->dir, UG_ACCT_AUDITED);
-		emit(at_skb, skb, op, unit_cgid, u, rule_id, UG_VERDICT_AUDIT);
+		emit(at_skb, skb, op, dir, key.addr, unit_cgid, u, rule_id, UG_VERDICT_AUDIT);
 		return UG_CG_ALLOW;
 	}
 	if (at_skb)
 		account(skb, u, op->dir, UG_ACCT_DROPPED);
-	emit(at_skb, skb, op, unit_cgid, u, rule_id, UG_VERDICT_DENY);
+	emit(at_skb, skb, op, dir, key.addr, unit_cgid, u, rule_id, UG_VERDICT_DENY);
 	return UG_CG_DENY;
+}
+
+/*
+ * The socket's IPV6_V6ONLY (sk_ipv6only, a bitfield of struct sock_common;
+ * bpf_getsockopt() does not offer it). The verifier allows no arithmetic on
+ * the socket pointer, so its value is first copied into a plain number.
+ * When it cannot be read: false, the stricter answer for a bind.
+ */
+static __always_inline bool v6only(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *bs = ctx->sk;
+	struct sock_common *skc = NULL;
+
+	if (!bs || bpf_probe_read_kernel(&skc, sizeof(skc), &bs) || !skc)
+		return false;
+	return BPF_CORE_READ_BITFIELD_PROBED(skc, skc_ipv6only);
 }
 
 static __always_inline int sock_addr4(struct bpf_sock_addr *ctx, __u8 hook, __u8 dir)
@@ -360,6 +425,7 @@ static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, __u8
 		.dir = dir,
 	};
 	__u32 w[4];
+	int r;
 
 	/* The context only allows 4-byte loads of user_ip6. */
 	w[0] = ctx->user_ip6[0];
@@ -368,6 +434,14 @@ static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, __u8
 	w[3] = ctx->user_ip6[3];
 	__builtin_memcpy(op.addr, w, sizeof(w));
 	op.has_port = op.proto == IPPROTO_TCP || op.proto == IPPROTO_UDP;
+	r = judge(false, NULL, &op);
+	if (r != UG_CG_ALLOW || dir != UG_DIR_BIND || (w[0] | w[1] | w[2] | w[3]))
+		return r;
+	/* [::] without IPV6_V6ONLY takes IPv4 as well: the IPv4 bind rules
+	 * judge it as 0.0.0.0 too. */
+	if (v6only(ctx))
+		return r;
+	map_v4(op.addr, 0);
 	return judge(false, NULL, &op);
 }
 
@@ -412,9 +486,89 @@ int ug_bind6(struct bpf_sock_addr *ctx)
  * Packet level: the peer address (destination on egress, source on ingress)
  * and, for TCP/UDP, the destination port, which is the remote port on egress
  * and the unit's own port on ingress. The program sees the skb from the
- * network header on. IPv6 extension headers are not walked: such a packet
- * has no port, so port-qualified rules do not match it.
+ * network header on.
+ *
+ * IPv6: the extension headers are walked to the transport header, so a
+ * Hop-by-Hop, Destination Options, Routing, Fragment or AH header does not
+ * hide the protocol and ports. On egress, the addresses of a routing header
+ * still to be visited are destinations too (the caller judges them). A
+ * chain longer than UG_EXT_MAX headers, one that cannot be read, two routing
+ * headers, a routing header of a type not known here or with more than
+ * UG_RH_ADDRS_MAX addresses: the packet is marked unparsed, and a guarded
+ * unit's packet is then denied (audited in audit mode), never let through
+ * unjudged. ESP ends the walk: what follows is encrypted, no ports.
  */
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_AUTH 51
+#define NEXTHDR_DEST 60
+#define IPV6_SRCRT_TYPE_0 0
+#define IPV6_SRCRT_TYPE_2 2
+#define IPV6_SRCRT_TYPE_4 4 /* segment routing */
+
+static __always_inline bool is_ext6(__u8 nexthdr)
+{
+	return nexthdr == NEXTHDR_HOP || nexthdr == NEXTHDR_ROUTING ||
+	       nexthdr == NEXTHDR_FRAGMENT || nexthdr == NEXTHDR_AUTH || nexthdr == NEXTHDR_DEST;
+}
+
+/* Walks from the end of the fixed IPv6 header; leaves op->proto at the
+ * transport protocol and *l4_off at its header. Returns false when the
+ * packet has no transport header of its own to look at (a fragment that is
+ * not the first, or unparsed). */
+static __always_inline bool walk6(struct __sk_buff *skb, struct ug_op *op, __u32 *l4_off)
+{
+	__u32 off = sizeof(struct ipv6hdr);
+
+	for (int i = 0; i < UG_EXT_MAX; i++) {
+		/* Routing: nexthdr, hdrlen, type, segments left, then for
+		 * segment routing last entry, flags, tag. Fragment: nexthdr,
+		 * reserved, offset and flags. The others: nexthdr, hdrlen. */
+		__u8 h[8];
+
+		if (!is_ext6(op->proto)) {
+			*l4_off = off;
+			return true;
+		}
+		if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
+			goto unparsed;
+		if (op->proto == NEXTHDR_FRAGMENT) {
+			op->proto = h[0];
+			/* Only the first fragment carries the transport header. */
+			if (((h[2] << 8) | h[3]) & 0xfff8)
+				return false;
+			off += 8;
+			continue;
+		}
+		if (op->proto == NEXTHDR_ROUTING && h[3] && op->dir == UG_DIR_EGRESS) {
+			__u32 n;
+
+			if (op->rh_n)
+				goto unparsed;
+			if (h[2] == IPV6_SRCRT_TYPE_0 || h[2] == IPV6_SRCRT_TYPE_2)
+				n = h[1] / 2;
+			else if (h[2] == IPV6_SRCRT_TYPE_4)
+				n = (__u32)h[4] + 1;
+			else
+				goto unparsed;
+			if (!n || n > UG_RH_ADDRS_MAX || n > h[1] / 2)
+				goto unparsed;
+			op->rh_n = n;
+			op->rh_off = off + 8;
+		}
+		off += op->proto == NEXTHDR_AUTH ? ((__u32)h[1] + 2) * 4 : ((__u32)h[1] + 1) * 8;
+		op->proto = h[0];
+	}
+	if (!is_ext6(op->proto)) {
+		*l4_off = off;
+		return true;
+	}
+unparsed:
+	op->unparsed = true;
+	return false;
+}
+
 static __always_inline int parse_skb(struct __sk_buff *skb, struct ug_op *op, bool src)
 {
 	__u32 l4_off;
@@ -425,6 +579,8 @@ static __always_inline int parse_skb(struct __sk_buff *skb, struct ug_op *op, bo
 		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
 			return -1;
 		map_v4(op->addr, src ? ip.saddr : ip.daddr);
+		if (src)
+			map_v4(op->local, ip.daddr);
 		op->family = AF_INET;
 		op->proto = ip.protocol;
 		l4_off = ip.ihl * 4;
@@ -437,14 +593,26 @@ static __always_inline int parse_skb(struct __sk_buff *skb, struct ug_op *op, bo
 		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
 			return -1;
 		__builtin_memcpy(op->addr, src ? &ip6.saddr : &ip6.daddr, 16);
+		if (src)
+			__builtin_memcpy(op->local, &ip6.daddr, 16);
 		op->family = AF_INET6;
 		op->proto = ip6.nexthdr;
-		l4_off = sizeof(ip6);
+		if (!walk6(skb, op, &l4_off))
+			return 0;
 	} else {
 		return -1;
 	}
 
-	if (op->proto == IPPROTO_TCP || op->proto == IPPROTO_UDP) {
+	if (src && op->proto == IPPROTO_TCP) {
+		/* Ports, sequence and acknowledgement numbers, offset, flags. */
+		__u8 th[14];
+
+		if (!bpf_skb_load_bytes(skb, l4_off, th, sizeof(th))) {
+			op->port = (th[2] << 8) | th[3];
+			op->has_port = true;
+			op->syn = (th[13] & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+		}
+	} else if (op->proto == IPPROTO_TCP || op->proto == IPPROTO_UDP) {
 		__be16 ports[2];
 
 		if (!bpf_skb_load_bytes(skb, l4_off, ports, sizeof(ports))) {

@@ -6,10 +6,18 @@
  * otherwise, 2 on bad usage.
  *
  *   ugprobe [--cgroup DIR] [--from ADDR] connect ADDR PORT   TCP connect (2 s timeout)
- *   ugprobe [--cgroup DIR] [--from ADDR] udp ADDR PORT       one unconnected UDP datagram
+ *   ugprobe [--cgroup DIR] [--from ADDR] [--ext6 SPEC] udp ADDR PORT
+ *                           one unconnected UDP datagram (--ext6: see set_ext6)
  *   ugprobe [--cgroup DIR] icmp ADDR                         one ICMP echo on a raw socket
  *   ugprobe [--cgroup DIR] listen ADDR PORT SECS             accept TCP for SECS seconds
- *   ugprobe [--cgroup DIR] bind ADDR PORT                    bind a TCP socket
+ *   ugprobe [--cgroup DIR] bind ADDR PORT                    bind a TCP socket (IPv6: dual-stack
+ *                           as the sysctl says, 0 on Debian)
+ *   ugprobe [--cgroup DIR] bind-v6only ADDR PORT             the same with IPV6_V6ONLY
+ *   ugprobe [--cgroup DIR] listen-auto ADDR SECS             listen(2) on a TCP socket of ADDR's
+ *                           family never bound (the kernel picks the port); prints
+ *                           "port N", accepts for SECS seconds
+ *   ugprobe [--cgroup DIR] raw6 ADDR PORT NHDRS              a raw IPv6 packet: NHDRS Destination
+ *                           Options headers, then UDP to PORT
  *   ugprobe [--cgroup DIR] [--from ADDR] udp-send ADDR PORT COUNT SIZE
  *                           COUNT datagrams of SIZE payload bytes; prints "ok" or the error
  *   ugprobe [--cgroup DIR] flood ADDR PORT COUNT
@@ -49,10 +57,65 @@
 
 static struct sockaddr_storage from;
 static socklen_t from_len;
+static const char *ext6;
 
-/* Bind the client socket to the --from address, if any. */
+/*
+ * --ext6 SPEC: IPv6 extension headers on every packet of the client socket
+ * (sticky options, RFC 3542; the kernel builds the headers):
+ *   dstopts         a Destination Options header of one PadN option
+ *   hopopts         a Hop-by-Hop Options header of one PadN option
+ *   srh:A[,B...]    a segment routing header: the packet goes to A first,
+ *                   then B ..., then to the address the socket sends to
+ * Destination and Hop-by-Hop options need CAP_NET_RAW; a routing header
+ * does not.
+ */
+static int set_ext6(int fd)
+{
+	unsigned char buf[8 + 16 * 9] = { 0 };
+	char spec[256], *tok, *save;
+	int n = 0;
+
+	if (!strcmp(ext6, "dstopts") || !strcmp(ext6, "hopopts")) {
+		/* next header (the kernel's), length 0 (8 bytes), PadN of 4 */
+		buf[2] = 1;
+		buf[3] = 4;
+		return setsockopt(fd, IPPROTO_IPV6, !strcmp(ext6, "dstopts") ? IPV6_DSTOPTS : IPV6_HOPOPTS,
+				  buf, 8);
+	}
+	if (strncmp(ext6, "srh:", 4) || strlen(ext6) >= sizeof(spec)) {
+		errno = EINVAL;
+		return -1;
+	}
+	snprintf(spec, sizeof(spec), "%s", ext6 + 4);
+	/* segments[0] is the final destination (the kernel puts the socket's
+	 * there); the one visited first is the last. Collect in visit order. */
+	struct in6_addr hops[8];
+	for (tok = strtok_r(spec, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (n == 8 || inet_pton(AF_INET6, tok, &hops[n]) != 1) {
+			errno = EINVAL;
+			return -1;
+		}
+		n++;
+	}
+	if (!n) {
+		errno = EINVAL;
+		return -1;
+	}
+	buf[1] = 2 * (n + 1); /* 8-octet units after the first 8 */
+	buf[2] = 4;           /* segment routing */
+	buf[3] = n;           /* segments left */
+	buf[4] = n;           /* last entry */
+	for (int k = 0; k < n; k++)
+		memcpy(&buf[8 + 16 * (n - k)], &hops[k], 16);
+	return setsockopt(fd, IPPROTO_IPV6, IPV6_RTHDR, buf, 8 + 16 * (n + 1));
+}
+
+/* Bind the client socket to the --from address and set its --ext6
+ * headers, if any. */
 static int bind_from(int fd)
 {
+	if (ext6 && set_ext6(fd))
+		return -1;
 	if (!from_len)
 		return 0;
 	return bind(fd, (struct sockaddr *)&from, from_len);
@@ -180,11 +243,77 @@ static int do_listen(struct sockaddr_storage *ss, socklen_t len, int secs)
 	return 0;
 }
 
+/* listen(2) on a socket never bound: the kernel picks the port (autobind).
+ * Prints "port N", then accepts for SECS seconds. */
+static int do_listen_auto(int family, int secs)
+{
+	int fd = socket(family, SOCK_STREAM, 0);
+	struct sockaddr_storage me;
+	socklen_t mlen = sizeof(me);
+	time_t end = time(NULL) + secs;
+
+	if (fd < 0 || listen(fd, 64) || getsockname(fd, (struct sockaddr *)&me, &mlen))
+		return outcome(errno);
+	printf("port %u\n", ntohs(((struct sockaddr_in *)&me)->sin_port));
+	fflush(stdout);
+	while (time(NULL) < end) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 200) > 0) {
+			int c = accept(fd, NULL, NULL);
+
+			if (c >= 0)
+				close(c);
+		}
+	}
+	return 0;
+}
+
+/*
+ * One packet from a raw IPv6 socket whose payload the kernel does not
+ * build: NHDRS Destination Options headers (8 bytes each, one PadN), then a
+ * UDP header to PORT and 8 bytes. Needs CAP_NET_RAW; no sendmsg hook sees
+ * it, only the packet hook. The UDP checksum is not computed: the packet is
+ * for the sender's egress hook, not for a receiver.
+ */
+static int do_raw6(struct sockaddr_storage *ss, socklen_t len, long nhdrs, long port)
+{
+	unsigned char pkt[8 * 64 + 16] = { 0 };
+	int fd;
+	long n = 0;
+
+	if (ss->ss_family != AF_INET6 || nhdrs < 1 || nhdrs > 64)
+		return 2;
+	fd = socket(AF_INET6, SOCK_RAW, 60 /* IPPROTO_DSTOPTS */);
+	if (fd < 0)
+		return outcome(errno);
+	/* The port goes in the UDP header, not in the socket's address. */
+	((struct sockaddr_in6 *)ss)->sin6_port = 0;
+	for (long k = 0; k < nhdrs; k++, n += 8) {
+		pkt[n] = k + 1 < nhdrs ? 60 : IPPROTO_UDP;
+		pkt[n + 2] = 1; /* PadN */
+		pkt[n + 3] = 4;
+	}
+	pkt[n + 0] = 0x9c; /* source port 40000 */
+	pkt[n + 1] = 0x40;
+	pkt[n + 2] = port >> 8;
+	pkt[n + 3] = port & 0xff;
+	pkt[n + 5] = 16; /* UDP length */
+	n += 16;
+	if (sendto(fd, pkt, n, 0, (struct sockaddr *)ss, len) != n)
+		return outcome(errno);
+	return outcome(0);
+}
+
+static int *v6only;
+
 static int do_bind(struct sockaddr_storage *ss, socklen_t len)
 {
 	int fd = socket(ss->ss_family, SOCK_STREAM, 0);
 
 	if (fd < 0)
+		return outcome(errno);
+	if (v6only && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, v6only, sizeof(*v6only)))
 		return outcome(errno);
 	return outcome(bind(fd, (struct sockaddr *)ss, len) ? errno : 0);
 }
@@ -394,6 +523,10 @@ int main(int argc, char **argv)
 		}
 		i += 2;
 	}
+	if (argc > i + 1 && !strcmp(argv[i], "--ext6")) {
+		ext6 = argv[i + 1];
+		i += 2;
+	}
 	if (argc - i >= 1) {
 		int r = lsm_op(argc - i, argv + i);
 
@@ -416,6 +549,16 @@ int main(int argc, char **argv)
 		return do_listen(&ss, len, atoi(argv[i + 3]));
 	if (!strcmp(argv[i], "bind") && argc - i == 3)
 		return do_bind(&ss, len);
+	if (!strcmp(argv[i], "bind-v6only") && argc - i == 3) {
+		int one = 1;
+
+		v6only = &one;
+		return do_bind(&ss, len);
+	}
+	if (!strcmp(argv[i], "listen-auto") && argc - i == 3)
+		return do_listen_auto(ss.ss_family, atoi(argv[i + 2]));
+	if (!strcmp(argv[i], "raw6") && argc - i == 4)
+		return do_raw6(&ss, len, atol(argv[i + 3]), atol(argv[i + 2]));
 	if (!strcmp(argv[i], "udp-send") && argc - i == 5)
 		return do_udp_send(&ss, len, atol(argv[i + 3]), atol(argv[i + 4]));
 	if (!strcmp(argv[i], "flood") && argc - i == 4)
