@@ -25,6 +25,7 @@
 #include <json-c/json.h>
 
 #include "file.h"
+#include "gaps.h"
 #include "need.h"
 #include "lock.h"
 #include "policy.h"
@@ -335,6 +336,22 @@ static int store_rule(const struct ug_store_rule_spec *spec)
 	return err;
 }
 
+/*
+ * The LSM hooks see a file by the path the kernel resolved: a rule on a path
+ * through a symlink (/bin/sh on merged-/usr Debian 12 is /usr/bin/sh) never
+ * matches. Writes the resolved path to real when it differs; false when the
+ * path resolves to itself or cannot be resolved (it need not exist).
+ */
+static bool resolves_elsewhere(const char *path, char *real, size_t len)
+{
+	char buf[PATH_MAX];
+
+	if (!realpath(path, buf) || !strcmp(buf, path))
+		return false;
+	snprintf(real, len, "%s", buf);
+	return true;
+}
+
 /* exec allow|deny PATH; file deny PATH [--access]; family deny FAMILY */
 static int lsm_rule_add(char **argv, const struct sub_opts *o)
 {
@@ -361,9 +378,15 @@ static int lsm_rule_add(char **argv, const struct sub_opts *o)
 		if (!strcmp(value, "unknown"))
 			value = argv[3];
 	} else {
+		char real[PATH_MAX];
+
 		if (ug_path_parse(argv[3], path, sizeof(path), &why))
 			return bad("invalid PATH '%s': %s", argv[3], why ? why : "not a path");
 		value = path;
+		if (resolves_elsewhere(path, real, sizeof(real)))
+			fprintf(stderr, "unitguardctl: warning: %s resolves to %s: the kernel "
+				"sees the resolved path, so this rule never matches; write %s\n",
+				path, real, real);
 		if (!strcmp(argv[1], "file")) {
 			int a = ug_access_parse(o->access ? o->access : "any");
 
@@ -939,12 +962,132 @@ static int stats(int argc, char **argv)
 
 /* --- status ----------------------------------------------------------------- */
 
+/*
+ * What each target's rules leave open (policy/gaps.c): its own rules and
+ * those of the targets whose cgroup is above its own (what it inherits).
+ */
+struct lim_entry {
+	char *target;
+	char *cgroup; /* NULL: not placed; its own rules only */
+	struct ug_limits own, eff;
+};
+
 struct status_ctx {
 	json_object *arr;
 	struct live live;
 	bool have_live;
 	int not_enforced;
+	struct lim_entry *lim;
+	size_t n_lim;
+	size_t last; /* rules come ordered by target: the last one found */
+	unsigned shown; /* bit k: limit k was shown */
 };
+
+static struct lim_entry *lim_find(struct status_ctx *c, const char *target)
+{
+	if (c->last < c->n_lim && !strcmp(c->lim[c->last].target, target))
+		return &c->lim[c->last];
+	for (size_t i = 0; i < c->n_lim; i++) {
+		if (!strcmp(c->lim[i].target, target)) {
+			c->last = i;
+			return &c->lim[i];
+		}
+	}
+	return NULL;
+}
+
+static int lim_status(const struct ug_store_status *s, void *ctx)
+{
+	struct status_ctx *c = ctx;
+	struct lim_entry *v = realloc(c->lim, (c->n_lim + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	c->lim = v;
+	v = &c->lim[c->n_lim];
+	*v = (struct lim_entry){ .target = strdup(s->target),
+				 .cgroup = s->cgroup ? strdup(s->cgroup) : NULL };
+	if (!v->target || (s->cgroup && !v->cgroup)) {
+		free(v->target);
+		free(v->cgroup);
+		return -ENOMEM;
+	}
+	c->n_lim++;
+	return 0;
+}
+
+static int lim_rule(const struct ug_store_rule *r, void *ctx)
+{
+	struct lim_entry *e = lim_find(ctx, r->target);
+	char real[PATH_MAX];
+
+	if (!e)
+		return 0;
+	ug_limits_add_rule(&e->own, r->direction, r->action, r->prefix, r->access);
+	if ((!strcmp(r->direction, "exec") || !strcmp(r->direction, "file")) &&
+	    resolves_elsewhere(r->prefix, real, sizeof(real)))
+		e->own.symlink = true;
+	return 0;
+}
+
+static int lim_unit(const struct ug_store_unit *u, void *ctx)
+{
+	struct lim_entry *e = lim_find(ctx, u->target);
+
+	if (e && (!strcmp(u->default_egress, "deny") || !strcmp(u->default_ingress, "deny")))
+		ug_limits_add_default_deny(&e->own);
+	return 0;
+}
+
+/* What a target inherits from a policy cgroup above it. */
+static void lim_merge(struct ug_limits *to, const struct ug_limits *from)
+{
+	to->net |= from->net;
+	to->egress4 |= from->egress4;
+	to->nat64 |= from->nat64;
+	to->bind |= from->bind;
+	to->packet |= from->packet;
+	to->xdp |= from->xdp;
+	to->file_write |= from->file_write;
+	to->paths |= from->paths;
+	to->exec_deny |= from->exec_deny;
+	to->any |= from->any;
+	to->symlink |= from->symlink;
+}
+
+static int lim_load(struct ug_store *st, struct status_ctx *c)
+{
+	int err = ug_store_status_list(st, lim_status, c);
+
+	if (!err)
+		err = ug_store_rules(st, NULL, lim_rule, c);
+	if (!err)
+		err = ug_store_units(st, lim_unit, c);
+	if (err)
+		return err;
+	for (size_t i = 0; i < c->n_lim; i++) {
+		struct lim_entry *e = &c->lim[i];
+
+		e->eff = e->own;
+		for (size_t j = 0; e->cgroup && j < c->n_lim; j++) {
+			const char *a = c->lim[j].cgroup;
+			size_t n = a ? strlen(a) : 0;
+
+			if (j != i && a && !strncmp(a, e->cgroup, n) && e->cgroup[n] == '/')
+				lim_merge(&e->eff, &c->lim[j].own);
+		}
+	}
+	return 0;
+}
+
+static void lim_free(struct status_ctx *c)
+{
+	for (size_t i = 0; i < c->n_lim; i++) {
+		free(c->lim[i].target);
+		free(c->lim[i].cgroup);
+	}
+	free(c->lim);
+}
 
 static int status_row(const struct ug_store_status *s, void *ctx)
 {
@@ -954,6 +1097,25 @@ static int status_row(const struct ug_store_status *s, void *ctx)
 	bool live = c->have_live && s->cgroup_id && !live_unit(&c->live, s->cgroup_id, &uv, a);
 	json_object *o;
 
+	const struct lim_entry *lim = lim_find(c, s->target);
+	json_object *open = NULL;
+	char open_text[256] = "";
+
+	for (int k = 0; lim && k < UG_LIMIT_MAX; k++) {
+		if (!ug_limits_open(&lim->eff, k))
+			continue;
+		c->shown |= 1u << k;
+		if (c->arr) {
+			if (!open)
+				open = json_object_new_array();
+			json_object_array_add(open, json_object_new_string(ug_limit_name(k)));
+		} else {
+			size_t n = strlen(open_text);
+
+			snprintf(open_text + n, sizeof(open_text) - n, "%s%s", n ? ", " : "",
+				 ug_limit_name(k));
+		}
+	}
 	if (!s->enforced)
 		c->not_enforced++;
 	if (!c->arr) {
@@ -965,6 +1127,8 @@ static int status_row(const struct ug_store_status *s, void *ctx)
 		if (s->cgroup)
 			printf("    cgroup %s (id %" PRIu64 ")%s%s\n", s->cgroup, s->cgroup_id,
 			       s->programs ? ", programs: " : "", s->programs ?: "");
+		if (open_text[0])
+			printf("    open: %s\n", open_text);
 		return 0;
 	}
 	o = json_object_new_object();
@@ -981,6 +1145,7 @@ static int status_row(const struct ug_store_status *s, void *ctx)
 		json_object_object_add(o, "ingress", acct_json(&a[1]));
 	}
 	json_add_str(o, "updated_at", s->updated_at);
+	json_object_object_add(o, "open", open ? open : json_object_new_array());
 	return json_object_array_add(c->arr, o) ? -ENOMEM : 0;
 }
 
@@ -1040,13 +1205,35 @@ static int status(int argc, char **argv)
 		printf("%-28s %-8s %-4s %5s %-9s %12s %12s  %s\n", "TARGET", "MODE", "ENF", "GEN",
 		       "PROGRAMS", "EG_DROPPED", "IN_DROPPED", "NOTE");
 	}
-	err = ug_store_status_list(st, status_row, &c);
+	err = lim_load(st, &c);
+	if (!err)
+		err = ug_store_status_list(st, status_row, &c);
+	if (!err && c.shown) {
+		json_object *lims = top ? json_object_new_object() : NULL;
+
+		if (!top)
+			printf("\nWays around these rules left open (README, \"What the rules do not "
+			       "cover\"):\n");
+		for (int k = 0; k < UG_LIMIT_MAX; k++) {
+			if (!(c.shown & (1u << k)))
+				continue;
+			if (lims)
+				json_object_object_add(lims, ug_limit_name(k),
+						       json_object_new_string(ug_limit_text(k)));
+			else
+				printf("  %-15s %s\n", ug_limit_name(k), ug_limit_text(k));
+		}
+		if (top)
+			json_object_object_add(top, "open", lims);
+	}
 	if (err)
-		fprintf(stderr, "unitguardctl: status: %s\n", ug_store_errmsg(st));
+		fprintf(stderr, "unitguardctl: status: %s\n",
+			err == -ENOMEM ? strerror(ENOMEM) : ug_store_errmsg(st));
 	else if (top)
 		err = print_json(top);
 	else if (c.not_enforced)
 		printf("\n%d target(s) NOT enforced: see NOTE\n", c.not_enforced);
+	lim_free(&c);
 	json_object_put(top);
 	if (c.have_live)
 		live_close(&c.live);

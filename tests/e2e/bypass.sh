@@ -116,4 +116,25 @@ j=$(journal_last --since "@$START" UNITGUARD_UNIT=demo.service UNITGUARD_HOOK=eg
 [[ "$(jq -r .MESSAGE <<<"$j")" == *"IPv6 header chain not walkable"* ]] ||
 	fail "the unwalkable chain's denial is not journaled as such: $(jq -r .MESSAGE <<<"$j")"
 pass "audit rows name the rule, the port behind the headers, the hop, the bind"
+
+# --- what is left open is shown in status, per target ------------------------------
+open_of() { ctl status --json | jq -r '.units[] | select(.target == "demo.service") | .open | join(",")'; }
+o=$(open_of)
+[ "$o" = "packet,xdp,foreign-socket,udp-autobind,cgroup-escape" ] || fail "status open: '$o'"
+"$CTL" --db "$DB" --no-wait rule add demo.service family deny packet >/dev/null
+"$CTL" --db "$DB" --no-wait rule add demo.service egress deny 192.0.2.0/24 >/dev/null
+o=$(open_of)
+[ "$o" = "xdp,nat64,foreign-socket,udp-autobind,cgroup-escape" ] || fail "status open after family deny packet and an IPv4 egress rule: '$o'"
+"$CTL" --db "$DB" --no-wait rule add demo.service egress deny 64:ff9b::/96 >/dev/null
+[ "$(open_of)" = "xdp,foreign-socket,udp-autobind,cgroup-escape" ] || fail "status open after denying NAT64: '$(open_of)'"
+ctl status | grep -q "^    open: xdp, foreign-socket, udp-autobind, cgroup-escape$" || fail "status text lacks the open line"
+ctl status | grep -q "^  nat64 " && fail "status text explains a limit no target has"
+pass "status names what each target leaves open, and stops when a rule closes it"
+# A path rule through a symlink never matches (the kernel sees the resolved path).
+if [ "$(readlink -f /bin/ls)" = /usr/bin/ls ]; then
+	"$CTL" --db "$DB" --no-wait rule add demo.service file deny /bin/ls >/dev/null 2>"$TMP/err"
+	grep -q "/bin/ls resolves to /usr/bin/ls" "$TMP/err" || fail "no warning for a symlinked path: $(cat "$TMP/err")"
+	[[ "$(open_of)" == *symlink* ]] || fail "status does not show the symlinked path rule: $(open_of)"
+	pass "a rule on /bin/ls warns that it resolves to /usr/bin/ls; status shows it"
+fi
 echo "PASS: $TEST_NAME"
