@@ -26,6 +26,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define ENAMETOOLONG 36
 #define FMODE_READ 0x1
 #define FMODE_WRITE 0x2
+#define O_TRUNC 01000
 #define AF_MAX_BITS 64
 
 /*
@@ -294,7 +295,9 @@ int BPF_PROG(ug_file_open, struct file *file)
 	mode = file->f_mode;
 	if (mode & FMODE_READ)
 		access |= UG_ACCESS_READ;
-	if (mode & FMODE_WRITE)
+	/* O_TRUNC empties the file whatever the access mode asked for (it is
+	 * still in f_flags here; the open clears it later). */
+	if ((mode & FMODE_WRITE) || (file->f_flags & O_TRUNC))
 		access |= UG_ACCESS_WRITE;
 	if (!access)
 		return 0;

@@ -29,7 +29,8 @@
  *   ugprobe [--cgroup DIR] [--from ADDR] tcp-stream ADDR PORT SECS
  *                           connects, then sends 100 bytes every 20 ms for SECS
  * LSM operations (no address):
- *   ugprobe [--cgroup DIR] open FILE read|write     open(2) with O_RDONLY or O_WRONLY
+ *   ugprobe [--cgroup DIR] open FILE read|write|trunc
+ *                           open(2) with O_RDONLY, O_WRONLY, or O_RDONLY|O_TRUNC
  *   ugprobe [--cgroup DIR] socket FAMILY            socket(FAMILY, SOCK_RAW or DGRAM, 0)
  *   ugprobe [--cgroup DIR] bpf                      bpf(BPF_PROG_GET_NEXT_ID)
  *   ugprobe [--cgroup DIR] ptrace PID               PTRACE_ATTACH, then detach
@@ -431,7 +432,9 @@ static int lsm_op(int argc, char **argv)
 	const char *op = argv[0];
 
 	if (!strcmp(op, "open") && argc == 3) {
-		int fd = open(argv[1], (!strcmp(argv[2], "write") ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+		int how = !strcmp(argv[2], "write") ? O_WRONLY
+			: !strcmp(argv[2], "trunc") ? O_RDONLY | O_TRUNC : O_RDONLY;
+		int fd = open(argv[1], how | O_CLOEXEC);
 
 		return outcome(fd < 0 ? errno : 0);
 	}

@@ -97,6 +97,9 @@ check "exec through a symlink to a denied path" EPERM in_unit exec "$W/via-link"
 check "open through a symlink to a denied file" EPERM in_unit open "$W/secret-link" read
 check "path longer than the key: denied, not allowed unseen" EPERM in_unit open "$LONG/f" read
 check "file write denied by the covering prefix" EPERM in_unit open "$W/data/conf" write
+# O_RDONLY|O_TRUNC empties the file without asking for write access (issue 8, item 5).
+check "open read-only with O_TRUNC under a write deny" EPERM in_unit open "$W/data/conf" trunc
+[ -s "$W/data/conf" ] || bad "the write-protected file was emptied"
 check "socket family packet denied" EPERM in_unit socket 17
 check "module load denied" EPERM in_unit finit "${MOD:-/nonexistent}"
 check "bpf() denied" EPERM in_unit bpf
