@@ -15,8 +15,8 @@ static const struct {
 	[UG_LIMIT_NAT64] = { "nat64", "IPv4 rules do not cover IPv4 hosts reached through NAT64 "
 				      "(64:ff9b::/96): add `egress deny 64:ff9b::/96`" },
 	[UG_LIMIT_FOREIGN_SOCKET] = { "foreign-socket",
-				      "a socket created in another cgroup (socket activation, "
-				      "SCM_RIGHTS) is judged by that cgroup at packet level" },
+				      "a socket is judged by the cgroup it was created in: for "
+				      "socket activation put the rules on the .socket unit" },
 	[UG_LIMIT_UDP_AUTOBIND] = { "udp-autobind", "bind rules do not see a UDP socket that gets "
 						    "its port by sending: use ingress rules" },
 	[UG_LIMIT_FILE_WRITE] = { "file-write", "a write rule means opened for writing: truncate(2), "

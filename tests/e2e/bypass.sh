@@ -8,6 +8,8 @@
 #     ingress; a routing header does not take a packet past an egress rule
 #     on any address it visits; a raw socket's header chain too long to walk
 #     is denied, not let through unjudged.
+#  2. A socket is judged by the cgroup it was made in at every hook: made in
+#     the unit and used after its process left, it keeps the unit's rules.
 #  3. A dual-stack [::] bind meets the IPv4 bind rules; a listener that got
 #     its port from listen(2) alone (autobind, no bind hook) meets the bind
 #     rules when a connection request arrives.
@@ -99,17 +101,38 @@ AP=$(sed -n 's/^port //p' "$TMP/auto")
 expect ETIMEDOUT "$PROBE" connect 127.0.0.1 "$AP"  # to a denied local address
 expect ok peer connect 169.254.78.1 "$AP"          # to one no rule denies
 
+# --- 2. a socket keeps the policy of the cgroup it was made in --------------------
+# The kernel runs the programs of the socket's cgroup; the packet hooks know
+# no other. The socket hooks judge by it too: a socket made in the unit and
+# used after its process left is still the unit's.
+OUT=$(make_cgroup ugbp-out.service)
+expect ok "$PROBE" --cgroup "$OUT" bind 127.0.0.1 $((Q + 2))          # OUT has no policy
+expect EPERM in_unit --move-to "$OUT" bind 127.0.0.1 $((Q + 2))       # made in the unit, bound outside
+expect EPERM in_unit --move-to "$OUT" connect $MID $P                 # ... connected outside
+expect EPERM in_unit --move-to "$OUT" udp $HOP $P
+
 # --- what the audit says -----------------------------------------------------------
-sleep 0.6
-[ "$(sql "select count(*) from audit where hook='ingress_skb' and rule_id=$in1 and port=$P and protocol='udp'")" -ge 3 ] ||
+# rows N WHERE: at least N audit rows match, within 5 s (the agent stores
+# denials in batches).
+rows() {
+	local n
+	for _ in $(seq 50); do
+		n=$(sql "select count(*) from audit where $2")
+		[ "$n" -ge "$1" ] && return 0
+		sleep 0.1
+	done
+	echo "only $n audit rows where $2" >&2
+	return 1
+}
+rows 3 "hook='ingress_skb' and rule_id=$in1 and port=$P and protocol='udp'" ||
 	fail "ingress denials behind extension headers are not audited with their port and rule"
-[ "$(sql "select count(*) from audit where hook='egress_skb' and rule_id=$eg1 and address='$HOP' and port=$P")" -ge 2 ] ||
+rows 2 "hook='egress_skb' and rule_id=$eg1 and address='$HOP' and port=$P" ||
 	fail "no egress audit row for the routing header's first hop"
-[ "$(sql "select count(*) from audit where hook='egress_skb' and rule_id=$eg2 and address='$MID'")" -ge 1 ] ||
+rows 1 "hook='egress_skb' and rule_id=$eg2 and address='$MID'" ||
 	fail "no egress audit row naming the routing header's later hop"
-[ "$(sql "select count(*) from audit where hook='bind6' and rule_id=$b1 and address='0.0.0.0' and port=$Q")" -ge 1 ] ||
+rows 1 "hook='bind6' and rule_id=$b1 and address='0.0.0.0' and port=$Q" ||
 	fail "no bind6 audit row for the dual-stack bind"
-[ "$(sql "select count(*) from audit where hook='ingress_skb' and direction='bind' and rule_id=$b2 and port=$AP")" -ge 1 ] ||
+rows 1 "hook='ingress_skb' and direction='bind' and rule_id=$b2 and port=$AP" ||
 	fail "no audit row for the connection request to the autobound listener"
 j=$(journal_last --since "@$START" UNITGUARD_UNIT=demo.service UNITGUARD_HOOK=egress_skb \
 	UNITGUARD_ADDRESS=$PEER UNITGUARD_PORT=0)

@@ -17,6 +17,8 @@
 #  5. 150 running units get rules in one apply, and the agent restarts beside
 #     them: all of them are resolved through D-Bus and enforced (the bus
 #     limits the replies one connection may await).
+#  6. Socket activation: the .socket unit's rules govern the socket systemd
+#     made for the service, the service's rules do not.
 # Negative control at the end: the programs detached, the same probe passes.
 set -uo pipefail
 UG_BIN=${UG_BIN:?}
@@ -244,6 +246,38 @@ enf=$(jq '[.units[] | select((.target | startswith("ugmany@")) and .enforced)] |
 got=$("$PROBE" --cgroup "/sys/fs/cgroup$cg" connect 127.0.0.4 $P)
 [ "$got" = EPERM ] && ok "unit 35 of $N after the restart: EPERM" || bad "unit 35 of $N after the restart: $got"
 systemctl stop 'ugmany@*.service'
+
+# --- 6. socket activation: the socket is its .socket unit's -------------------------
+# systemd makes a socket unit's sockets in a helper inside the socket unit's
+# cgroup: every hook judges a socket by the cgroup it was made in, so the
+# rules for a socket-activated service's listening socket (and the
+# connections accepted on it) are the .socket unit's (README).
+SP=47995
+cat >/run/systemd/system/ugsa.socket <<UNIT
+[Socket]
+ListenStream=127.0.0.1:$SP
+UNIT
+cat >/run/systemd/system/ugsa.service <<'UNIT'
+[Service]
+ExecStart=/usr/bin/python3 -c "import socket\ns = socket.socket(fileno=3)\nwhile True:\n    c, _ = s.accept(); c.close()"
+UNIT
+systemctl start ugsa.socket || bad "cannot start ugsa.socket"
+ss -tln --cgroup "sport = :$SP" | grep -q "cgroup:/system.slice/ugsa.socket" ||
+	bad "the listening socket is not in ugsa.socket's cgroup: $(ss -tln --cgroup "sport = :$SP")"
+ctl rule add ugsa.socket ingress deny 127.0.0.3 >/dev/null || bad "rule add on ugsa.socket"
+got=$("$PROBE" --from 127.0.0.4 connect 127.0.0.1 $SP)
+[ "$got" = ok ] && ok "socket activation: a connection from an allowed source starts the service ($got)" ||
+	bad "socket activation: allowed source got $got"
+got=$("$PROBE" --from 127.0.0.3 connect 127.0.0.1 $SP)
+[ "$got" = ETIMEDOUT ] && ok "socket activation: the .socket unit's ingress rule refuses the denied source" ||
+	bad "socket activation: denied source got $got"
+systemctl is-active -q ugsa.service || bad "ugsa.service did not start"
+# The service's own rules govern the sockets the service makes, not this one.
+ctl rule add ugsa.service ingress deny 127.0.0.4 >/dev/null || bad "rule add on ugsa.service"
+got=$("$PROBE" --from 127.0.0.4 connect 127.0.0.1 $SP)
+[ "$got" = ok ] && ok "socket activation: a rule on the service does not govern the socket systemd made" ||
+	bad "socket activation: the service's rule decided for the .socket unit's socket ($got)"
+systemctl stop ugsa.socket ugsa.service
 
 # --- negative control: the probes can see a missing program ------------------------
 SLICE_ID=$(stat -c %i /sys/fs/cgroup/system.slice)
