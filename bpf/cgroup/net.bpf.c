@@ -153,7 +153,6 @@ struct ug_op {
 	bool unparsed; /* IPv6: the header chain could not be walked to its end */
 	bool syn;      /* ingress: a TCP connection request (SYN without ACK) */
 	__u8 local[16]; /* ingress: the unit's own address (the destination) */
-	struct cgroup *sk_cg; /* socket hooks: the cgroup the socket was created in */
 	__u8 rh_n;     /* egress: addresses of a routing header, judged as destinations too */
 	__u16 rh_off;  /* where they start in the packet */
 };
@@ -175,53 +174,22 @@ static __always_inline void count(__u32 which)
 }
 
 /*
- * The cgroup a socket was created in (sk->sk_cgrp_data), for the socket
- * hooks: NULL when it cannot be read. The verifier allows no arithmetic on
- * the socket pointer, so its value is first copied into a plain number.
- */
-static __always_inline struct cgroup *sock_cgroup(struct bpf_sock_addr *ctx)
-{
-	struct bpf_sock *bs = ctx->sk;
-	struct sock *sk = NULL;
-
-	if (!bs || bpf_probe_read_kernel(&sk, sizeof(sk), &bs) || !sk)
-		return NULL;
-	return BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
-}
-
-/* Id of cg's ancestor at level (cg itself at its own level); 0 if none. */
-static __always_inline __u64 cgroup_ancestor_id(struct cgroup *cg, int cg_level, int level)
-{
-	struct cgroup *a = NULL;
-
-	if (level > cg_level || bpf_core_read(&a, sizeof(a), &cg->ancestors[level]) || !a)
-		return 0;
-	return BPF_CORE_READ(a, kn, id);
-}
-
-/*
- * Nearest policy cgroup at or above the cgroup the socket was created in:
- * the kernel runs the programs of that cgroup, and the packet hooks can know
- * no other, so every hook judges by it (a socket passed to another process,
- * or created before its process moved, keeps its creator's policy). at_skb
- * is a constant at every call site, so the compiler drops the other branch:
- * older kernels (6.1) refuse bpf_get_current_cgroup_id() in cgroup_skb
- * programs even on a path that is never taken. Socket hooks whose socket's
- * cgroup cannot be read judge by the calling task's (sk_cg NULL).
+ * Nearest policy cgroup at or above the socket's cgroup. at_skb is a constant
+ * at every call site: packet hooks use the skb's cgroup, socket hooks the
+ * calling task's. It must be a constant so the compiler drops the other
+ * branch: older kernels (6.1) refuse bpf_get_current_cgroup_id() in cgroup_skb
+ * programs even on a path that is never taken.
  */
 static __always_inline struct ug_unit_val *find_unit(const bool at_skb, struct __sk_buff *skb,
-						     struct cgroup *sk_cg, __u64 *unit_cgid)
+						     __u64 *unit_cgid)
 {
 	__u32 zero = 0;
 	struct ug_config *cfg = bpf_map_lookup_elem(&ug_config, &zero);
-	int sk_level = 0;
 	__u32 mask;
 
 	if (!cfg)
 		return NULL;
 	mask = cfg->level_mask;
-	if (!at_skb && sk_cg)
-		sk_level = BPF_CORE_READ(sk_cg, level);
 
 	for (int level = UG_MAX_LEVELS - 1; level >= 0; level--) {
 		struct ug_unit_val *u;
@@ -229,12 +197,8 @@ static __always_inline struct ug_unit_val *find_unit(const bool at_skb, struct _
 
 		if (!(mask & (1u << level)))
 			continue;
-		if (at_skb)
-			id = bpf_skb_ancestor_cgroup_id(skb, level);
-		else if (sk_cg)
-			id = cgroup_ancestor_id(sk_cg, sk_level, level);
-		else
-			id = bpf_get_current_ancestor_cgroup_id(level);
+		id = at_skb ? bpf_skb_ancestor_cgroup_id(skb, level)
+			    : bpf_get_current_ancestor_cgroup_id(level);
 		if (!id)
 			continue;
 		u = bpf_map_lookup_elem(&ug_units, &id);
@@ -257,13 +221,7 @@ static __always_inline void emit(const bool at_skb, struct __sk_buff *skb, const
 		return;
 	}
 	e->ts_boot_ns = bpf_ktime_get_boot_ns();
-	if (at_skb) {
-		e->cgid = bpf_skb_cgroup_id(skb);
-	} else {
-		struct cgroup *cg = op->sk_cg;
-
-		e->cgid = cg ? BPF_CORE_READ(cg, kn, id) : bpf_get_current_cgroup_id();
-	}
+	e->cgid = at_skb ? bpf_skb_cgroup_id(skb) : bpf_get_current_cgroup_id();
 	e->unit_cgid = unit_cgid;
 	/* At packet level the current task may be anyone (softirq, timer
 	 * retransmit): record no task rather than a wrong one. */
@@ -372,7 +330,7 @@ static __always_inline int judge(const bool at_skb, struct __sk_buff *skb, const
 	__u32 rule_id = 0;
 	__u8 action, dir = op->dir;
 
-	u = find_unit(at_skb, skb, op->sk_cg, &unit_cgid);
+	u = find_unit(at_skb, skb, &unit_cgid);
 	if (!u || u->mode == UG_MODE_OFF)
 		return UG_CG_ALLOW;
 
@@ -450,7 +408,6 @@ static __always_inline int sock_addr4(struct bpf_sock_addr *ctx, __u8 hook, __u8
 		.proto = (__u8)ctx->protocol,
 		.hook = hook,
 		.dir = dir,
-		.sk_cg = sock_cgroup(ctx),
 	};
 
 	op.has_port = op.proto == IPPROTO_TCP || op.proto == IPPROTO_UDP;
@@ -466,7 +423,6 @@ static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, __u8
 		.proto = (__u8)ctx->protocol,
 		.hook = hook,
 		.dir = dir,
-		.sk_cg = sock_cgroup(ctx),
 	};
 	__u32 w[4];
 	int r;

@@ -8,8 +8,6 @@
 #     ingress; a routing header does not take a packet past an egress rule
 #     on any address it visits; a raw socket's header chain too long to walk
 #     is denied, not let through unjudged.
-#  2. A socket is judged by the cgroup it was made in at every hook: made in
-#     the unit and used after its process left, it keeps the unit's rules.
 #  3. A dual-stack [::] bind meets the IPv4 bind rules; a listener that got
 #     its port from listen(2) alone (autobind, no bind hook) meets the bind
 #     rules when a connection request arrives.
@@ -100,16 +98,6 @@ AP=$(sed -n 's/^port //p' "$TMP/auto")
 [ -n "$AP" ] || fail "listen-auto did not listen: $(cat "$TMP/auto")"
 expect ETIMEDOUT "$PROBE" connect 127.0.0.1 "$AP"  # to a denied local address
 expect ok peer connect 169.254.78.1 "$AP"          # to one no rule denies
-
-# --- 2. a socket keeps the policy of the cgroup it was made in --------------------
-# The kernel runs the programs of the socket's cgroup; the packet hooks know
-# no other. The socket hooks judge by it too: a socket made in the unit and
-# used after its process left is still the unit's.
-OUT=$(make_cgroup ugbp-out.service)
-expect ok "$PROBE" --cgroup "$OUT" bind 127.0.0.1 $((Q + 2))          # OUT has no policy
-expect EPERM in_unit --move-to "$OUT" bind 127.0.0.1 $((Q + 2))       # made in the unit, bound outside
-expect EPERM in_unit --move-to "$OUT" connect $MID $P                 # ... connected outside
-expect EPERM in_unit --move-to "$OUT" udp $HOP $P
 
 # --- what the audit says -----------------------------------------------------------
 # rows N WHERE: at least N audit rows match, within 5 s (the agent stores
