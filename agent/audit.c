@@ -387,6 +387,11 @@ static void lsm_detail(const struct ug_lsm_event *ev, char *buf, size_t len)
 	case UG_HOOK_FILE_OPEN:
 		snprintf(buf, len, "access=%s", ug_access_name(ev->access));
 		break;
+	case UG_HOOK_PATH_VIEW:
+		snprintf(buf, len, "%s", ev->detail == UG_VIEW_CHROOT ? "chroot"
+				 : ev->detail == UG_VIEW_PIVOT_ROOT ? "pivot_root"
+				 : ev->detail == UG_VIEW_USERNS ? "user namespace" : "?");
+		break;
 	default:
 		buf[0] = '\0';
 	}

@@ -72,6 +72,10 @@ enum prog {
 	P_PTRACE,
 	P_SB_MOUNT,
 	P_MOVE_MOUNT,
+	P_SB_UMOUNT,
+	P_PIVOT_ROOT,
+	P_CHROOT,
+	P_USERNS,
 	N_PROGS,
 };
 
@@ -146,7 +150,13 @@ static bool needs(const struct ug_lsm_unit *v, int p)
 		return v->harden & UG_HARDEN_PTRACE;
 	case P_SB_MOUNT:
 	case P_MOVE_MOUNT:
+	case P_SB_UMOUNT:
 		return v->harden & UG_HARDEN_MOUNT;
+	case P_PIVOT_ROOT:
+		return v->harden & (UG_HARDEN_MOUNT | UG_HARDEN_PATH_VIEW);
+	case P_CHROOT:
+	case P_USERNS:
+		return v->harden & UG_HARDEN_PATH_VIEW;
 	}
 	return false;
 }
@@ -564,6 +574,10 @@ int ug_lsm_open(const char *pin_dir, struct ug_lsm **out)
 	lsm->progs[P_PTRACE] = lsm->skel->progs.ug_ptrace;
 	lsm->progs[P_SB_MOUNT] = lsm->skel->progs.ug_sb_mount;
 	lsm->progs[P_MOVE_MOUNT] = lsm->skel->progs.ug_move_mount;
+	lsm->progs[P_SB_UMOUNT] = lsm->skel->progs.ug_sb_umount;
+	lsm->progs[P_PIVOT_ROOT] = lsm->skel->progs.ug_sb_pivotroot;
+	lsm->progs[P_CHROOT] = lsm->skel->progs.ug_path_chroot;
+	lsm->progs[P_USERNS] = lsm->skel->progs.ug_userns_create;
 
 	err = open_pending(lsm);
 	if (err)

@@ -61,7 +61,8 @@ enum ug_hook {
 	UG_HOOK_MODULE_LOAD,   /* kernel_load_data / kernel_read_file for modules */
 	UG_HOOK_BPF,           /* bpf */
 	UG_HOOK_PTRACE,        /* ptrace_access_check */
-	UG_HOOK_MOUNT,         /* sb_mount / move_mount */
+	UG_HOOK_MOUNT,         /* sb_mount / move_mount / sb_umount */
+	UG_HOOK_PATH_VIEW,     /* path_chroot, sb_pivotroot, userns_create: detail UG_VIEW_* */
 	UG_HOOK_MAX,
 };
 
@@ -289,7 +290,13 @@ struct ug_path_val {
 #define UG_HARDEN_MODULE_LOAD 0x1 /* init_module, finit_module */
 #define UG_HARDEN_BPF 0x2         /* bpf() */
 #define UG_HARDEN_PTRACE 0x4      /* ptrace of a process outside the unit */
-#define UG_HARDEN_MOUNT 0x8       /* mount(2), move_mount(2) */
+#define UG_HARDEN_MOUNT 0x8       /* mount(2), move_mount(2), umount(2), pivot_root(2) */
+#define UG_HARDEN_PATH_VIEW 0x10  /* chroot(2), pivot_root(2), creating a user namespace:
+				     what would show the unit's path rules other paths */
+/* ug_lsm_event.detail of UG_HOOK_PATH_VIEW */
+#define UG_VIEW_CHROOT 1
+#define UG_VIEW_PIVOT_ROOT 2
+#define UG_VIEW_USERNS 3
 
 /* ug_lsm_units (hash): policy cgroup id -> its LSM policy. */
 struct ug_lsm_unit {

@@ -55,7 +55,7 @@ static void usage(FILE *f)
 		"  unit set TARGET [--mode enforce|audit|off] [--default-egress allow|deny]\n"
 		"           [--default-ingress allow|deny] [--harden LIST] [--no-harden LIST]\n"
 		"                                     set a unit's mode, default posture and\n"
-		"                                     hardening (module-load,bpf,ptrace,mount)\n"
+		"                                     hardening (module-load,bpf,ptrace,mount,path-view)\n"
 		"  audit [--unit TARGET] [--json]     list recorded denials\n"
 		"  stats [TARGET] [--json]            packets, bytes and rule hits, live\n"
 		"  status [--json]                    what is enforced, where, and what is not\n"
@@ -711,10 +711,10 @@ static int unit_set(int argc, char **argv)
 			   "--harden, --no-harden)");
 	if (o.harden && ug_harden_parse(o.harden, &why) < 0)
 		return bad("invalid --harden '%s': %s", o.harden, why ? why : "expected "
-			   "module-load,bpf,ptrace,mount");
+			   "module-load,bpf,ptrace,mount,path-view");
 	if (o.no_harden && ug_harden_parse(o.no_harden, &why) < 0)
 		return bad("invalid --no-harden '%s': %s", o.no_harden, why ? why : "expected "
-			   "module-load,bpf,ptrace,mount");
+			   "module-load,bpf,ptrace,mount,path-view");
 	if (o.mode && ug_mode_parse(o.mode) < 0)
 		return bad("invalid --mode '%s': expected enforce, audit or off", o.mode);
 	if (o.def_egress && ug_action_parse(o.def_egress) < 0)
@@ -1036,6 +1036,8 @@ static int lim_unit(const struct ug_store_unit *u, void *ctx)
 
 	if (e && (!strcmp(u->default_egress, "deny") || !strcmp(u->default_ingress, "deny")))
 		ug_limits_add_default_deny(&e->own);
+	if (e && u->harden)
+		ug_limits_add_harden(&e->own, ug_harden_parse(u->harden, NULL));
 	return 0;
 }
 
@@ -1053,6 +1055,7 @@ static void lim_merge(struct ug_limits *to, const struct ug_limits *from)
 	to->exec_deny |= from->exec_deny;
 	to->any |= from->any;
 	to->symlink |= from->symlink;
+	to->path_view |= from->path_view;
 }
 
 static int lim_load(struct ug_store *st, struct status_ctx *c)

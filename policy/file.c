@@ -74,7 +74,7 @@ enum kind {
 	K_FAMILY, K_HARDEN,
 };
 
-#define HARDEN_EXPECTED "module-load, bpf, ptrace or mount"
+#define HARDEN_EXPECTED "module-load, bpf, ptrace, mount or path-view"
 
 static void __attribute__((format(printf, 3, 4)))
 set_err(char *err, size_t errlen, const char *fmt, ...)

@@ -4,6 +4,7 @@
 
 #include "gaps.h"
 #include "policy.h"
+#include "unitguard.h"
 
 static const struct {
 	const char *name, *text;
@@ -15,14 +16,15 @@ static const struct {
 	[UG_LIMIT_NAT64] = { "nat64", "IPv4 rules do not cover IPv4 hosts reached through NAT64 "
 				      "(64:ff9b::/96): add `egress deny 64:ff9b::/96`" },
 	[UG_LIMIT_FOREIGN_SOCKET] = { "foreign-socket",
-				      "a socket is judged by the cgroup it was created in: for "
-				      "socket activation put the rules on the .socket unit" },
+				      "packets are judged by the cgroup their socket was made in: "
+				      "for socket activation, rules go on the .socket unit" },
 	[UG_LIMIT_UDP_AUTOBIND] = { "udp-autobind", "bind rules do not see a UDP socket that gets "
 						    "its port by sending: use ingress rules" },
 	[UG_LIMIT_FILE_WRITE] = { "file-write", "a write rule means opened for writing: truncate(2), "
 						"rename(2), link(2), unlink(2) are not mediated" },
-	[UG_LIMIT_PATH_VIEW] = { "path-view", "paths are as the task sees them: chroot or a mount "
-					      "namespace shows other paths" },
+	[UG_LIMIT_PATH_VIEW] = { "path-view", "paths are as the task sees them: chroot or a user "
+					      "namespace shows other paths: `unit set --harden "
+					      "path-view`" },
 	[UG_LIMIT_EXEC_DENY] = { "exec-deny", "exec deny does not stop `ld.so FILE` or an "
 					      "executable mmap: an exec allow list is the control" },
 	[UG_LIMIT_CGROUP_ESCAPE] = { "cgroup-escape", "root in the unit can move itself out of "
@@ -71,6 +73,12 @@ void ug_limits_add_rule(struct ug_limits *l, const char *direction, const char *
 	}
 }
 
+void ug_limits_add_harden(struct ug_limits *l, int harden)
+{
+	if (harden > 0 && (harden & UG_HARDEN_PATH_VIEW))
+		l->path_view = true;
+}
+
 void ug_limits_add_default_deny(struct ug_limits *l)
 {
 	l->net = true;
@@ -93,7 +101,7 @@ bool ug_limits_open(const struct ug_limits *l, enum ug_limit k)
 	case UG_LIMIT_FILE_WRITE:
 		return l->file_write;
 	case UG_LIMIT_PATH_VIEW:
-		return l->paths;
+		return l->paths && !l->path_view;
 	case UG_LIMIT_EXEC_DENY:
 		return l->exec_deny;
 	case UG_LIMIT_CGROUP_ESCAPE:

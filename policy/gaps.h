@@ -37,6 +37,7 @@ struct ug_limits {
 	bool exec_deny;  /* exec deny rules */
 	bool any;        /* any rule at all */
 	bool symlink;    /* set by the caller: a path rule's path resolves elsewhere */
+	bool path_view;  /* --harden path-view */
 };
 
 /* Feed one rule as the store holds it (direction, action, canonical
@@ -44,6 +45,8 @@ struct ug_limits {
  * are ignored. */
 void ug_limits_add_rule(struct ug_limits *l, const char *direction, const char *action,
 			const char *prefix, const char *access);
+/* The unit's hardening switches (UG_HARDEN_*). */
+void ug_limits_add_harden(struct ug_limits *l, int harden);
 /* A default deny posture (egress or ingress) guards the network too. */
 void ug_limits_add_default_deny(struct ug_limits *l);
 /* Whether limit k applies to these rules. */

@@ -232,6 +232,7 @@ static const char *const hook_names[] = {
 	[UG_HOOK_BPF] = "bpf",
 	[UG_HOOK_PTRACE] = "ptrace",
 	[UG_HOOK_MOUNT] = "mount",
+	[UG_HOOK_PATH_VIEW] = "path_view",
 };
 
 /* A hook added to enum ug_hook without a name would print as "unknown". */
@@ -1085,6 +1086,7 @@ static const char *const harden_names[] = {
 	"bpf",         /* UG_HARDEN_BPF */
 	"ptrace",      /* UG_HARDEN_PTRACE */
 	"mount",       /* UG_HARDEN_MOUNT */
+	"path-view",   /* UG_HARDEN_PATH_VIEW */
 };
 
 #define HARDEN_ALL ((1 << ARRAY_SIZE(harden_names)) - 1)
@@ -1114,7 +1116,7 @@ int ug_harden_parse(const char *s, const char **why)
 			if (strlen(harden_names[i]) == len && !memcmp(harden_names[i], c, len))
 				break;
 		if (i == ARRAY_SIZE(harden_names)) {
-			set_why(why, "unknown hardening item (expected module-load, bpf, ptrace or mount)");
+			set_why(why, "unknown hardening item (expected module-load, bpf, ptrace, mount or path-view)");
 			return -EINVAL;
 		}
 		/* A repeated item changes nothing: the list is a set. */

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "gaps.h"
+#include "unitguard.h"
 
 static void no_rules_nothing_open(void **state)
 {
@@ -59,6 +60,10 @@ static void lsm_rules(void **state)
 	(void)state;
 	ug_limits_add_rule(&l, "file", "deny", "/etc/shadow", "read");
 	assert_true(ug_limits_open(&l, UG_LIMIT_PATH_VIEW));
+	ug_limits_add_harden(&l, UG_HARDEN_MOUNT);
+	assert_true(ug_limits_open(&l, UG_LIMIT_PATH_VIEW));
+	ug_limits_add_harden(&l, UG_HARDEN_MOUNT | UG_HARDEN_PATH_VIEW);
+	assert_false(ug_limits_open(&l, UG_LIMIT_PATH_VIEW));
 	assert_false(ug_limits_open(&l, UG_LIMIT_FILE_WRITE));
 	assert_false(ug_limits_open(&l, UG_LIMIT_PACKET)); /* no network rules */
 	ug_limits_add_rule(&l, "file", "deny", "/etc", "any");

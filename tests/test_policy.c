@@ -354,6 +354,7 @@ static void test_hook_verdict_names(void **state)
 		"none", "connect4", "connect6", "sendmsg4", "sendmsg6",
 		"egress_skb", "ingress_skb", "bind4", "bind6",
 		"exec", "file_open", "socket_create", "module_load", "bpf", "ptrace", "mount",
+		"path_view",
 	};
 
 	assert_int_equal(ARRAY_SIZE(hooks), UG_HOOK_MAX);
@@ -2043,6 +2044,7 @@ static void test_harden_parse_format(void **state)
 		{ "mount,module-load", UG_HARDEN_MOUNT | UG_HARDEN_MODULE_LOAD },
 		{ "bpf,bpf", UG_HARDEN_BPF },
 		{ "ptrace,mount,bpf,module-load", 0xf },
+		{ "path-view,mount", 0x18 },
 	};
 	static const struct {
 		const char *in, *why;
@@ -2073,6 +2075,7 @@ static void test_harden_parse_format(void **state)
 		{ UG_HARDEN_MODULE_LOAD | UG_HARDEN_PTRACE, "module-load,ptrace" },
 		{ UG_HARDEN_MOUNT | UG_HARDEN_BPF, "bpf,mount" },
 		{ 0xf, "module-load,bpf,ptrace,mount" },
+		{ 0x1f, "module-load,bpf,ptrace,mount,path-view" },
 	};
 	char buf[64];
 
@@ -2107,11 +2110,11 @@ static void test_harden_parse_format(void **state)
 			assert_int_equal(ug_harden_format(fmt[i].in, buf, n), -ENOSPC);
 	}
 	/* Every set formats and parses back. */
-	for (int h = 0; h <= 0xf; h++) {
+	for (int h = 0; h <= 0x1f; h++) {
 		assert_int_equal(ug_harden_format(h, buf, sizeof(buf)), 0);
 		assert_int_equal(ug_harden_parse(buf, NULL), h);
 	}
-	assert_int_equal(ug_harden_format(0x10, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(ug_harden_format(0x20, buf, sizeof(buf)), -EINVAL);
 	assert_int_equal(ug_harden_format(-1, buf, sizeof(buf)), -EINVAL);
 	assert_int_equal(ug_harden_format(1, NULL, 8), -EINVAL);
 	assert_int_equal(ug_harden_format(1, buf, 0), -EINVAL);

@@ -629,7 +629,7 @@ static const struct bad_file bad_files[] = {
 
 	/* harden */
 	{ HDR "  - target: a.service\n    harden: [bpf, kexec]\n", 4,
-	  "invalid harden item 'kexec' (expected module-load, bpf, ptrace or mount)" },
+	  "invalid harden item 'kexec' (expected module-load, bpf, ptrace, mount or path-view)" },
 	{ HDR "  - target: a.service\n    harden:\n      - bpf\n      - module_load\n", 6,
 	  "invalid harden item 'module_load'" },
 	{ HDR "  - target: a.service\n    harden: \"bpf,,mount\"\n", 4,
@@ -687,7 +687,7 @@ static void test_exact_messages(void **state)
 		{ UNIT "      - direction: file\n        action: allow\n        path: /etc\n",
 		  "line 6: file rules can only deny" },
 		{ HDR "  - target: a.service\n    harden:\n      - bpf\n      - kexec\n",
-		  "line 6: invalid harden item 'kexec' (expected module-load, bpf, ptrace or mount)" },
+		  "line 6: invalid harden item 'kexec' (expected module-load, bpf, ptrace, mount or path-view)" },
 		{ UNIT "      - {direction: family, action: deny, family: packets}\n",
 		  "line 5: invalid family 'packets' (expected a socket family name such as packet or "
 		  "netlink, or 1-63)" },
@@ -1101,7 +1101,7 @@ static void test_emit_lsm_bad(void **state)
 		  "rule 0: invalid direction 'up' (expected egress, ingress, bind, exec, file or "
 		  "family)" },
 		{ "bad harden", { .target = "a.service", .harden = "bpf,kexec" }, {}, { GOOD_RULE },
-		  "unit 0: invalid harden item 'kexec' (expected module-load, bpf, ptrace or mount)" },
+		  "unit 0: invalid harden item 'kexec' (expected module-load, bpf, ptrace, mount or path-view)" },
 		{ "harden empty item", { .target = "a.service", .harden = "bpf," }, {},
 		  { GOOD_RULE }, "unit 0: invalid harden item ''" },
 	};

@@ -252,15 +252,15 @@ static __always_inline int check_path(const struct ug_lsm_unit *u, __u64 unit_cg
 	return refuse(u, unit_cgid, &w);
 }
 
-/* A hardening switch: refuse when the task's unit has it on. */
-static __always_inline int harden(__u8 bit, __u8 hook, __u32 detail, bool exe)
+/* A hardening switch: refuse when the task's unit has any of bits on. */
+static __always_inline int harden(__u8 bits, __u8 hook, __u32 detail, bool exe)
 {
 	struct ug_what w = { .hook = hook, .detail = detail, .exe = exe };
 	struct ug_lsm_unit *u;
 	__u64 unit_cgid = 0;
 
 	u = active_unit(&unit_cgid);
-	if (!u || !(u->harden & bit))
+	if (!u || !(u->harden & bits))
 		return 0;
 	return refuse(u, unit_cgid, &w);
 }
@@ -399,4 +399,34 @@ SEC("lsm/move_mount")
 int BPF_PROG(ug_move_mount, const struct path *from_path, const struct path *to_path)
 {
 	return harden(UG_HARDEN_MOUNT, UG_HOOK_MOUNT, 0, false);
+}
+
+/* bpf_d_path is not allowed in the hooks below: no exe. */
+SEC("lsm/sb_umount")
+int BPF_PROG(ug_sb_umount, struct vfsmount *mnt, int flags)
+{
+	return harden(UG_HARDEN_MOUNT, UG_HOOK_MOUNT, 0, false);
+}
+
+/* A new root shows every path rule another tree: path-view; and it moves
+ * mounts: mount. */
+SEC("lsm/sb_pivotroot")
+int BPF_PROG(ug_sb_pivotroot, const struct path *old_path, const struct path *new_path)
+{
+	return harden(UG_HARDEN_MOUNT | UG_HARDEN_PATH_VIEW, UG_HOOK_PATH_VIEW, UG_VIEW_PIVOT_ROOT,
+		      false);
+}
+
+SEC("lsm/path_chroot")
+int BPF_PROG(ug_path_chroot, const struct path *path)
+{
+	return harden(UG_HARDEN_PATH_VIEW, UG_HOOK_PATH_VIEW, UG_VIEW_CHROOT, false);
+}
+
+/* A user namespace lets an unprivileged process mount and chroot in it
+ * (`unshare -r chroot DIR`): refused at its creation. */
+SEC("lsm/userns_create")
+int BPF_PROG(ug_userns_create, const struct cred *cred)
+{
+	return harden(UG_HARDEN_PATH_VIEW, UG_HOOK_PATH_VIEW, UG_VIEW_USERNS, false);
 }

@@ -6,8 +6,6 @@
  * otherwise, 2 on bad usage.
  *
  *   ugprobe [--cgroup DIR] [--from ADDR] connect ADDR PORT   TCP connect (2 s timeout)
- * --move-to DIR (after --from): connect, udp, udp-send and bind join DIR once
- * their socket exists, before using it.
  *   ugprobe [--cgroup DIR] [--from ADDR] [--ext6 SPEC] udp ADDR PORT
  *                           one unconnected UDP datagram (--ext6: see set_ext6)
  *   ugprobe [--cgroup DIR] icmp ADDR                         one ICMP echo on a raw socket
@@ -38,6 +36,9 @@
  *   ugprobe [--cgroup DIR] ptrace PID               PTRACE_ATTACH, then detach
  *   ugprobe [--cgroup DIR] finit FILE               finit_module(FILE)
  *   ugprobe [--cgroup DIR] mount DIR                mount a tmpfs on DIR, then unmount
+ *   ugprobe [--cgroup DIR] umount DIR               umount(DIR)
+ *   ugprobe [--cgroup DIR] chroot DIR               chroot(DIR)
+ *   ugprobe [--cgroup DIR] userns                   unshare(CLONE_NEWUSER)
  *   ugprobe [--cgroup DIR] exec PATH [ARGS...]      execv(PATH); prints the error if it fails
  */
 #include <arpa/inet.h>
@@ -46,6 +47,7 @@
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,10 +63,6 @@
 static struct sockaddr_storage from;
 static socklen_t from_len;
 static const char *ext6;
-/* --move-to DIR: join this cgroup once the socket exists, before using it
- * (a socket made in one cgroup, used by a process now in another). */
-static const char *move_to;
-static int join_cgroup(const char *dir);
 
 /*
  * --ext6 SPEC: IPv6 extension headers on every packet of the client socket
@@ -121,8 +119,6 @@ static int set_ext6(int fd)
  * headers, if any. */
 static int bind_from(int fd)
 {
-	if (move_to && join_cgroup(move_to))
-		return -1;
 	if (ext6 && set_ext6(fd))
 		return -1;
 	if (!from_len)
@@ -324,8 +320,6 @@ static int do_bind(struct sockaddr_storage *ss, socklen_t len)
 		return outcome(errno);
 	if (v6only && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, v6only, sizeof(*v6only)))
 		return outcome(errno);
-	if (move_to && join_cgroup(move_to))
-		return 2;
 	return outcome(bind(fd, (struct sockaddr *)ss, len) ? errno : 0);
 }
 
@@ -489,6 +483,12 @@ static int lsm_op(int argc, char **argv)
 		umount(argv[1]);
 		return outcome(0);
 	}
+	if (!strcmp(op, "umount") && argc == 2)
+		return outcome(umount(argv[1]) ? errno : 0);
+	if (!strcmp(op, "chroot") && argc == 2)
+		return outcome(chroot(argv[1]) ? errno : 0);
+	if (!strcmp(op, "userns") && argc == 1)
+		return outcome(unshare(CLONE_NEWUSER) ? errno : 0);
 	if (!strcmp(op, "exec") && argc >= 2) {
 		fflush(stdout);
 		execv(argv[1], argv + 1);
@@ -534,10 +534,6 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ugprobe: bad --from address '%s'\n", argv[i + 1]);
 			return 2;
 		}
-		i += 2;
-	}
-	if (argc > i + 1 && !strcmp(argv[i], "--move-to")) {
-		move_to = argv[i + 1];
 		i += 2;
 	}
 	if (argc > i + 1 && !strcmp(argv[i], "--ext6")) {

@@ -123,7 +123,7 @@ static void harden(const char *s)
 		return;
 	}
 	fuzz_check(h <= (UG_HARDEN_MODULE_LOAD | UG_HARDEN_BPF | UG_HARDEN_PTRACE |
-			 UG_HARDEN_MOUNT), "bits 0x%x", h);
+			 UG_HARDEN_MOUNT | UG_HARDEN_PATH_VIEW), "bits 0x%x", h);
 	fuzz_check(ug_harden_format(h, buf, sizeof(buf)) == 0, "cannot format 0x%x", h);
 	fuzz_check(ug_harden_parse(buf, NULL) == h, "%s does not parse back", buf);
 }

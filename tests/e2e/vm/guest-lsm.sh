@@ -33,7 +33,8 @@ for i in $(seq 100); do grep -q "agent: running" "$W/agent.log" && break; sleep 
 grep -q "lsm: BPF LSM available" "$W/agent.log" || { bad "agent did not find BPF LSM"; cat "$W/agent.log"; exit 1; }
 
 # The files and programs the rules are about.
-mkdir -p "$W/bin" "$W/binx" "$W/data/private" "$W/mnt"
+mkdir -p "$W/bin" "$W/binx" "$W/data/private" "$W/mnt" "$W/mnt2"
+mount -t tmpfs ugvm-umount "$W/mnt2"
 cp /bin/echo "$W/bin/no"; cp /bin/echo "$W/bin/ok"; cp /bin/echo "$W/binx/no"
 echo secret >"$W/data/secret"; echo conf >"$W/data/conf"; echo x >"$W/data/private/x"
 # Symlinks: decisions are on the resolved path.
@@ -64,7 +65,7 @@ R_EXEC_OK=$(ctl rule add $UNIT exec allow "$W/bin/ok")
 R_READ=$(ctl rule add $UNIT file deny "$W/data/secret" --access read)
 R_WRITE=$(ctl rule add $UNIT file deny "$W/data" --access write)
 R_FAM=$(ctl rule add $UNIT family deny packet)
-ctl unit set $UNIT --harden module-load,bpf,ptrace,mount
+ctl unit set $UNIT --harden module-load,bpf,ptrace,mount,path-view
 R_NET=$(ctl rule add $UNIT egress deny 127.0.0.2)
 ctl rule add $UNIT ingress deny 127.0.0.3 >/dev/null
 ctl rule add $UNIT bind deny 0.0.0.0/0 --port 1-1023 >/dev/null
@@ -105,6 +106,10 @@ check "module load denied" EPERM in_unit finit "${MOD:-/nonexistent}"
 check "bpf() denied" EPERM in_unit bpf
 check "ptrace outside the unit denied" EPERM in_unit ptrace "$OUT_PID"
 check "mount denied" EPERM in_unit mount "$W/mnt"
+check "umount denied" EPERM in_unit umount "$W/mnt2"
+# path-view: what would show the path rules another tree (issue 8, item 6).
+check "chroot denied (path-view)" EPERM in_unit chroot /
+check "a new user namespace denied (path-view: unshare -r, then chroot)" EPERM in_unit userns
 check "network: egress deny on the real unit" EPERM in_unit connect 127.0.0.2 47999
 check "network: UDP send denied" EPERM in_unit udp 127.0.0.2 47999
 check "network: bind of a privileged port denied" EPERM in_unit bind 0.0.0.0 80
@@ -124,6 +129,8 @@ check "outside: the long path" ok outside open "$LONG/f" read
 check "outside: packet socket" ok outside socket 17
 check "inside: netlink socket (not denied)" ok in_unit socket 16
 check "outside: bpf()" ok outside bpf
+check "outside: chroot" ok outside chroot /
+check "outside: a user namespace" ok outside userns
 check "inside: ptrace inside the unit" ok in_unit ptrace "$IN_PID"
 check "outside: connect" ok outside connect 127.0.0.2 47999
 
