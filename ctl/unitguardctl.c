@@ -1050,6 +1050,7 @@ static void lim_merge(struct ug_limits *to, const struct ug_limits *from)
 	to->bind |= from->bind;
 	to->packet |= from->packet;
 	to->xdp |= from->xdp;
+	to->tun |= from->tun;
 	to->file_write |= from->file_write;
 	to->paths |= from->paths;
 	to->exec_deny |= from->exec_deny;

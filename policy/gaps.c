@@ -13,6 +13,8 @@ static const struct {
 					"add `family deny packet`" },
 	[UG_LIMIT_XDP] = { "xdp", "AF_XDP sockets (CAP_NET_RAW) pass no network hook: add "
 				  "`family deny xdp`" },
+	[UG_LIMIT_TUN] = { "tun", "packets written to a TUN/TAP device pass no hook of the unit: "
+				  "add `file deny /dev/net/tun`" },
 	[UG_LIMIT_NAT64] = { "nat64", "IPv4 rules do not cover IPv4 hosts reached through NAT64 "
 				      "(64:ff9b::/96): add `egress deny 64:ff9b::/96`" },
 	[UG_LIMIT_FOREIGN_SOCKET] = { "foreign-socket",
@@ -64,8 +66,17 @@ void ug_limits_add_rule(struct ug_limits *l, const char *direction, const char *
 			l->xdp = true;
 	} else if (!strcmp(direction, "file")) {
 		l->paths = true;
-		if (deny && access && (!strcmp(access, "write") || !strcmp(access, "any")))
+		if (deny && access && (!strcmp(access, "write") || !strcmp(access, "any"))) {
+			size_t n = strlen(prefix);
+
 			l->file_write = true;
+			/* The rule covers /dev/net/tun: it is that path or a
+			 * directory above it ("/" covers everything). */
+			if (!strcmp(prefix, "/") || (!strncmp("/dev/net/tun", prefix, n) &&
+						    ("/dev/net/tun")[n] == '\0') ||
+			    (!strncmp("/dev/net/tun", prefix, n) && ("/dev/net/tun")[n] == '/'))
+				l->tun = true;
+		}
 	} else if (!strcmp(direction, "exec")) {
 		l->paths = true;
 		if (deny)
@@ -92,6 +103,8 @@ bool ug_limits_open(const struct ug_limits *l, enum ug_limit k)
 		return l->net && !l->packet;
 	case UG_LIMIT_XDP:
 		return l->net && !l->xdp;
+	case UG_LIMIT_TUN:
+		return l->net && !l->tun;
 	case UG_LIMIT_NAT64:
 		return l->egress4 && !l->nat64;
 	case UG_LIMIT_FOREIGN_SOCKET:

@@ -14,6 +14,7 @@
 enum ug_limit {
 	UG_LIMIT_PACKET = 0,     /* AF_PACKET sockets pass no network hook */
 	UG_LIMIT_XDP,            /* AF_XDP sockets likewise */
+	UG_LIMIT_TUN,            /* packets written to a TUN/TAP device likewise */
 	UG_LIMIT_NAT64,          /* IPv4 egress rules, 64:ff9b::/96 not denied */
 	UG_LIMIT_FOREIGN_SOCKET, /* sockets made in another cgroup: judged there at packet level */
 	UG_LIMIT_UDP_AUTOBIND,   /* bind rules: UDP sockets that get a port by sending */
@@ -32,6 +33,7 @@ struct ug_limits {
 	bool bind;       /* bind rules */
 	bool packet;     /* family deny packet */
 	bool xdp;        /* family deny xdp */
+	bool tun;        /* a file rule denying writes to /dev/net/tun (or above it) */
 	bool file_write; /* file rules denying write */
 	bool paths;      /* exec or file rules */
 	bool exec_deny;  /* exec deny rules */

@@ -36,6 +36,13 @@ static void network_rules_open_packet_until_denied(void **state)
 	assert_true(ug_limits_open(&l, UG_LIMIT_XDP));
 	ug_limits_add_rule(&l, "family", "deny", "xdp", NULL);
 	assert_false(ug_limits_open(&l, UG_LIMIT_XDP));
+	assert_true(ug_limits_open(&l, UG_LIMIT_TUN));
+	ug_limits_add_rule(&l, "file", "deny", "/dev/net/tun", "read"); /* read only: open */
+	assert_true(ug_limits_open(&l, UG_LIMIT_TUN));
+	ug_limits_add_rule(&l, "file", "deny", "/dev/ne", "any");     /* not a directory above it */
+	assert_true(ug_limits_open(&l, UG_LIMIT_TUN));
+	ug_limits_add_rule(&l, "file", "deny", "/dev/net", "write");
+	assert_false(ug_limits_open(&l, UG_LIMIT_TUN));
 }
 
 static void nat64_closed_by_a_covering_deny_only(void **state)

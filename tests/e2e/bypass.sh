@@ -131,14 +131,14 @@ pass "audit rows name the rule, the port behind the headers, the hop, the bind"
 # --- what is left open is shown in status, per target ------------------------------
 open_of() { ctl status --json | jq -r '.units[] | select(.target == "demo.service") | .open | join(",")'; }
 o=$(open_of)
-[ "$o" = "packet,xdp,foreign-socket,udp-autobind,cgroup-escape" ] || fail "status open: '$o'"
+[ "$o" = "packet,xdp,tun,foreign-socket,udp-autobind,cgroup-escape" ] || fail "status open: '$o'"
 "$CTL" --db "$DB" --no-wait rule add demo.service family deny packet >/dev/null
 "$CTL" --db "$DB" --no-wait rule add demo.service egress deny 192.0.2.0/24 >/dev/null
 o=$(open_of)
-[ "$o" = "xdp,nat64,foreign-socket,udp-autobind,cgroup-escape" ] || fail "status open after family deny packet and an IPv4 egress rule: '$o'"
+[ "$o" = "xdp,tun,nat64,foreign-socket,udp-autobind,cgroup-escape" ] || fail "status open after family deny packet and an IPv4 egress rule: '$o'"
 "$CTL" --db "$DB" --no-wait rule add demo.service egress deny 64:ff9b::/96 >/dev/null
-[ "$(open_of)" = "xdp,foreign-socket,udp-autobind,cgroup-escape" ] || fail "status open after denying NAT64: '$(open_of)'"
-ctl status | grep -q "^    open: xdp, foreign-socket, udp-autobind, cgroup-escape$" || fail "status text lacks the open line"
+[ "$(open_of)" = "xdp,tun,foreign-socket,udp-autobind,cgroup-escape" ] || fail "status open after denying NAT64: '$(open_of)'"
+ctl status | grep -q "^    open: xdp, tun, foreign-socket, udp-autobind, cgroup-escape$" || fail "status text lacks the open line"
 ctl status | grep -q "^  nat64 " && fail "status text explains a limit no target has"
 pass "status names what each target leaves open, and stops when a rule closes it"
 # A path rule through a symlink never matches (the kernel sees the resolved path).
