@@ -220,6 +220,22 @@ static int do_icmp(struct sockaddr_storage *ss, socklen_t len)
 	return outcome(0);
 }
 
+/* Accept and close connections on a listening socket until END. */
+static int accept_until(int fd, time_t end)
+{
+	while (time(NULL) < end) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 200) > 0) {
+			int c = accept(fd, NULL, NULL);
+
+			if (c >= 0)
+				close(c);
+		}
+	}
+	return 0;
+}
+
 static int do_listen(struct sockaddr_storage *ss, socklen_t len, int secs)
 {
 	int fd = socket(ss->ss_family, SOCK_STREAM, 0), one = 1;
@@ -235,17 +251,7 @@ static int do_listen(struct sockaddr_storage *ss, socklen_t len, int secs)
 		return outcome(errno);
 	puts("listening");
 	fflush(stdout);
-	while (time(NULL) < end) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-
-		if (poll(&pfd, 1, 200) > 0) {
-			int c = accept(fd, NULL, NULL);
-
-			if (c >= 0)
-				close(c);
-		}
-	}
-	return 0;
+	return accept_until(fd, end);
 }
 
 /* listen(2) on a socket never bound: the kernel picks the port (autobind).
@@ -261,17 +267,7 @@ static int do_listen_auto(int family, int secs)
 		return outcome(errno);
 	printf("port %u\n", ntohs(((struct sockaddr_in *)&me)->sin_port));
 	fflush(stdout);
-	while (time(NULL) < end) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-
-		if (poll(&pfd, 1, 200) > 0) {
-			int c = accept(fd, NULL, NULL);
-
-			if (c >= 0)
-				close(c);
-		}
-	}
-	return 0;
+	return accept_until(fd, end);
 }
 
 /*
