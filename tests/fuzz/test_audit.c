@@ -187,12 +187,36 @@ static void test_journal_down(void **state)
 	ug_fake_journal_error = 0;
 }
 
+/* A packet whose IPv6 header chain could not be walked is journaled as such; a flag
+ * the programs never set makes the record malformed, stored nowhere. */
+static void test_event_flags(void **state)
+{
+	struct fixture *f = *state;
+	struct rows rows = { 0 };
+	struct ug_event ev = event(0, 0);
+
+	ev.hook = UG_HOOK_EGRESS_SKB;
+	ev.proto = 60;
+	ev.port = 0;
+	ev.flags = UG_EV_F_UNPARSED;
+	assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), 0);
+	assert_string_equal(ug_fake_journal_last_message,
+			    "unitguard: demo.service: denied egress egress_skb 60 to 10.1.2.3 "
+			    "port 0 (pid 1 curl), IPv6 header chain not walkable");
+	ev.flags = 0x80;
+	assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), -EINVAL);
+	assert_int_equal(ug_audit_flush(f->a), 0);
+	assert_int_equal(ug_store_audit_list(f->st, "demo.service", collect, &rows), 0);
+	assert_int_equal(rows.n, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_future_stamp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stamp_conversion, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_down, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_event_flags, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
