@@ -316,28 +316,46 @@ static int add_point(struct build *b, size_t i)
 	return 0;
 }
 
-/* A point below another one would make its cgroups run the programs twice. */
-static void prune_points(struct build *b)
+/*
+ * A point below another one would make its cgroups run the programs twice:
+ * it goes, and what was attached there is at the topmost point above it.
+ * Which points are covered is decided first, over the whole list, and only
+ * then are they freed (freeing as it went, it read points freed before: a
+ * point covered by one that is itself covered).
+ */
+static int prune_points(struct build *b)
 {
+	bool *covered = calloc(b->n_pts ?: 1, sizeof(*covered));
 	size_t kept = 0;
 
+	if (!covered)
+		return -ENOMEM;
+	for (size_t k = 0; k < b->n_pts; k++)
+		for (size_t j = 0; j < b->n_pts && !covered[k]; j++)
+			covered[k] = j != k && below(b->pt_paths[k], b->pt_paths[j]);
 	for (size_t k = 0; k < b->n_pts; k++) {
-		const char *covered = NULL;
+		const char *top = NULL;
 
-		for (size_t j = 0; j < b->n_pts && !covered; j++)
-			if (j != k && below(b->pt_paths[k], b->pt_paths[j]))
-				covered = b->pt_paths[j];
-		if (!covered) {
-			b->pts[kept] = b->pts[k];
-			b->pt_paths[kept++] = b->pt_paths[k];
+		if (!covered[k])
 			continue;
-		}
+		for (size_t j = 0; j < b->n_pts && !top; j++)
+			if (!covered[j] && below(b->pt_paths[k], b->pt_paths[j]))
+				top = b->pt_paths[j];
 		for (size_t i = 0; i < b->n; i++)
 			if (b->out[i].point == b->pt_paths[k])
-				b->out[i].point = covered;
-		free(b->pt_paths[k]);
+				b->out[i].point = top;
+	}
+	for (size_t k = 0; k < b->n_pts; k++) {
+		if (covered[k]) {
+			free(b->pt_paths[k]);
+			continue;
+		}
+		b->pts[kept] = b->pts[k];
+		b->pt_paths[kept++] = b->pt_paths[k];
 	}
 	b->n_pts = kept;
+	free(covered);
+	return 0;
 }
 
 struct named {
@@ -593,7 +611,9 @@ static int build(struct build *b)
 			for (ssize_t j = (ssize_t)i; j >= 0; j = b->h.next[j])
 				targets_unload(b->t[j]);
 	}
-	prune_points(b);
+	err = prune_points(b);
+	if (err)
+		return err;
 	/* Groups below a point: where their programs are. */
 	for (size_t i = 0; i < n; i++) {
 		ssize_t r = b->h.rep[i];

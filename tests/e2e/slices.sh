@@ -66,4 +66,20 @@ wait_for ok in_cg "$B" connect 127.0.0.1 "$P"
 expect EPERM in_cg "$A" connect 127.0.0.1 "$P"
 expect ok in_cg "$A" connect 127.0.0.9 "$P"
 pass "slice rules removed: the unit's rules stay in force, programs stay once at its parent"
+
+# Two guarded units whose attach points nest: aa.service's parent
+# (ugp.slice/sub.slice) lies below bb.service's (ugp.slice), and aa comes
+# first. The lower point goes; both units are judged through the upper one,
+# once. (The agent once read the freed lower point here: ASan found it.)
+AA=$(make_cgroup ugp.slice/sub.slice/aa.service)
+BB=$(make_cgroup ugp.slice/bb.service)
+ctl rule add aa.service egress deny 127.0.0.5 >/dev/null
+ctl rule add bb.service egress deny 127.0.0.6 >/dev/null
+expect EPERM in_cg "$AA" connect 127.0.0.5 "$P"
+expect EPERM in_cg "$BB" connect 127.0.0.6 "$P"
+expect ok in_cg "$AA" connect 127.0.0.6 "$P"
+[ "$(bpftool cgroup show "$CG_ROOT/ugp.slice" | grep -c ug_connect4)" = 1 ] ||
+	fail "programs not (or not once) at ugp.slice: $(bpftool cgroup show "$CG_ROOT/ugp.slice")"
+[ -z "$(bpftool cgroup show "$CG_ROOT/ugp.slice/sub.slice")" ] || fail "programs also at the lower point"
+pass "nested attach points: the upper one serves both units, once"
 echo "PASS: $TEST_NAME"
