@@ -54,6 +54,8 @@ struct agent {
 	/* Counters */
 	uint64_t lost_seen;
 	unsigned stats_interval; /* seconds between accounting snapshots */
+	int64_t audit_max_bytes; /* --audit-max-size; 0: none */
+	int64_t audit_max_age_us; /* --audit-max-age; 0: none */
 	uint64_t last_stats_us;
 	int64_t started_us;
 };

@@ -53,6 +53,9 @@ struct ug_audit {
 	uint64_t unstored;       /* rows dropped since the store last took some */
 	uint64_t failing_since;  /* CLOCK_MONOTONIC ns of the first failed write in a row; 0: none */
 	bool failing_said;       /* that run of failures was logged as an error */
+	int64_t max_bytes;       /* retention: the store's pages in use; 0: no limit */
+	int64_t max_age_us;      /* retention: rows older than this go; 0: no limit */
+	bool retain_said;        /* retention failing: said once */
 };
 
 /*
@@ -534,8 +537,40 @@ int ug_audit_lsm_record(struct ug_audit *a, const void *data, size_t size)
 	return keep(a);
 }
 
+void ug_audit_set_retention(struct ug_audit *a, int64_t max_bytes, int64_t max_age_us)
+{
+	a->max_bytes = max_bytes;
+	a->max_age_us = max_age_us;
+}
+
+/*
+ * Keep the store within its limits: after each batch stored (budget: twice
+ * the batch, so a flood cannot outrun it), and once a second for age. Each
+ * call is one bounded transaction; what is left goes at the next one.
+ */
+int ug_audit_retain(struct ug_audit *a, int64_t budget)
+{
+	int64_t pruned = 0;
+	int err;
+
+	if (!a->max_bytes && !a->max_age_us)
+		return 0;
+	err = ug_store_prune(a->st, a->max_bytes, a->max_age_us ? realtime_us() - a->max_age_us : 0,
+			     budget, &pruned);
+	if (err) {
+		if (!a->retain_said)
+			ug_log(err == -EBUSY ? LOG_NOTICE : LOG_ERR, "audit: retention: %s; "
+			       "retrying", ug_store_errmsg(a->st));
+		a->retain_said = true;
+		return err;
+	}
+	a->retain_said = false;
+	return 0;
+}
+
 int ug_audit_flush(struct ug_audit *a)
 {
+	size_t stored = 0;
 	struct ug_audit_row *rows;
 	char (*addrs)[INET6_ADDRSTRLEN], (*comms)[17], (*protos)[8];
 	struct lsm_text *lsm_texts;
@@ -604,6 +639,7 @@ int ug_audit_flush(struct ug_audit *a)
 			ug_log(LOG_NOTICE, "audit: the store takes audit rows again");
 		a->failing_since = 0;
 		a->failing_said = false;
+		stored = a->n_q;
 		a->n_q = 0;
 		if (a->unstored)
 			ug_log(LOG_NOTICE, "audit: the store takes audit rows again; %" PRIu64
@@ -616,6 +652,8 @@ out:
 	free(comms);
 	free(protos);
 	free(lsm_texts);
+	if (stored && a->max_bytes)
+		ug_audit_retain(a, 2 * (int64_t)stored);
 	return err;
 }
 

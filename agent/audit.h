@@ -47,6 +47,16 @@ int ug_audit_lsm_record(struct ug_audit *a, const void *data, size_t size); /* s
  * Call periodically. */
 int ug_audit_flush(struct ug_audit *a);
 
+/*
+ * Retention (unitguardd --audit-max-size, --audit-max-age): keep the store's
+ * pages in use within max_bytes and its audit, accounting and rule_hits rows
+ * younger than max_age_us (0: no limit). ug_audit_flush() prunes after each
+ * batch it stores; call ug_audit_retain() once a second for age (budget: rows
+ * per table per call). 0, or the store's error (said once; retried).
+ */
+void ug_audit_set_retention(struct ug_audit *a, int64_t max_bytes, int64_t max_age_us);
+int ug_audit_retain(struct ug_audit *a, int64_t budget);
+
 /* The kernel could not record `count` more denials (ring buffer full). */
 void ug_audit_lost(struct ug_audit *a, uint64_t count);
 

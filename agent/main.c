@@ -245,6 +245,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 			ug_lsm_cleanup(ag->lsm);
 		report_lost(ag);
 		report_unstored(ag);
+		ug_audit_retain(ag->audit, 10000);
 		write_usage(ag);
 		snprintf(buf, sizeof(buf), "%" PRId64, realtime_us());
 		ug_store_agent_set(ag->st, "heartbeat_us", buf);
@@ -367,6 +368,35 @@ static int take_locks(struct agent *ag)
 	return err;
 }
 
+/* "0", or N with K, M, G or T (powers of 1024), from 1M to 1T. */
+static int parse_size(const char *s, int64_t *out)
+{
+	static const char units[] = "KMGT";
+	unsigned long long n;
+	const char *u;
+	char *end;
+
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno || end == s || s[0] == '-')
+		return -EINVAL;
+	if (!*end && n == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (!*end || end[1] || !(u = strchr(units, *end)))
+		return -EINVAL;
+	for (int i = 0; i <= u - units; i++) {
+		if (n > (1ULL << 40))
+			return -EINVAL;
+		n *= 1024;
+	}
+	if (n < (1ULL << 20) || n > (1ULL << 40))
+		return -EINVAL;
+	*out = (int64_t)n;
+	return 0;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -377,6 +407,12 @@ static void usage(FILE *f)
 		"                   (default " UG_DEFAULT_PIN_DIR ")\n"
 		"  --stats-interval SECONDS\n"
 		"                   accounting snapshots into the store every SECONDS (default 60)\n"
+		"  --audit-max-size SIZE\n"
+		"                   keep the store's audit, accounting and rule_hits rows within\n"
+		"                   SIZE (1M-1T, K/M/G/T suffix; default 1G; 0: no limit), oldest first\n"
+		"  --audit-max-age DAYS\n"
+		"                   and none older than DAYS (default 30; 0: no limit); pruned\n"
+		"                   audit rows are counted in audit_summary\n"
 		"  --detach-all     remove every pinned program and map, ending enforcement, and exit\n"
 		"  -v, --verbose    debug messages, including libbpf's\n"
 		"  -h, --help       this text\n\n"
@@ -469,16 +505,21 @@ int main(int argc, char **argv)
 		{ "pin-dir", required_argument, NULL, 'p' },
 		{ "detach-all", no_argument, NULL, 'D' },
 		{ "stats-interval", required_argument, NULL, 's' },
+		{ "audit-max-size", required_argument, NULL, 'S' },
+		{ "audit-max-age", required_argument, NULL, 'A' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	struct agent ag = { .db_path = UG_DEFAULT_DB, .pin_dir = UG_DEFAULT_PIN_DIR,
 			    .stats_interval = 60, .store_dirty = true, .all_dirty = true,
+			    .audit_max_bytes = (int64_t)1 << 30,
+			    .audit_max_age_us = (int64_t)30 * 86400 * 1000000,
 			    .applied_version = -1 /* unknown: the first pass says */ };
 	sd_event_source *tick = NULL;
 	bool detach_all = false;
 	char errbuf[256], buf[32];
+	unsigned long days;
 	char *end;
 	int c, err;
 
@@ -502,6 +543,23 @@ int main(int argc, char **argv)
 					"1-86400 seconds\n", optarg);
 				return 2;
 			}
+			break;
+		case 'S':
+			if (parse_size(optarg, &ag.audit_max_bytes)) {
+				fprintf(stderr, "unitguardd: invalid --audit-max-size '%s': expected "
+					"0 (no limit) or 1M-1T, e.g. 512M or 2G\n", optarg);
+				return 2;
+			}
+			break;
+		case 'A':
+			errno = 0;
+			days = strtoul(optarg, &end, 10);
+			if (errno || *end || !optarg[0] || optarg[0] == '-' || days > 36500) {
+				fprintf(stderr, "unitguardd: invalid --audit-max-age '%s': expected "
+					"0 (no limit) or 1-36500 days\n", optarg);
+				return 2;
+			}
+			ag.audit_max_age_us = (int64_t)days * 86400 * 1000000;
 			break;
 		case 'v':
 			ug_verbose = 1;
@@ -569,6 +627,7 @@ int main(int argc, char **argv)
 			   &ag.audit);
 	if (err)
 		goto out_store;
+	ug_audit_set_retention(ag.audit, ag.audit_max_bytes, ag.audit_max_age_us);
 	err = ug_net_open(ag.pin_dir, on_event, &ag, &ag.net);
 	if (err) {
 		ug_log(LOG_ERR, "agent: cannot load the network programs (%s); exiting. What is "

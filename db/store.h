@@ -113,6 +113,19 @@ struct ug_audit_row {
 /* Inserts n rows in one transaction: all or none. */
 int ug_store_audit_insert(struct ug_store *st, const struct ug_audit_row *rows, size_t n);
 
+/*
+ * Retention, in one transaction: rows of audit, rule_hits and accounting
+ * older than before_us (0: no age limit) go, oldest first; then, while the
+ * store's pages in use exceed max_bytes (0: no size limit), the oldest audit
+ * rows, then rule hits, then accounting rows. At most budget rows per table
+ * and reason per call. Audit rows are counted into audit_summary (unit, day,
+ * verdict) before they go. *pruned (may be NULL): rows deleted.
+ */
+int ug_store_prune(struct ug_store *st, int64_t max_bytes, int64_t before_us, int64_t budget,
+		   int64_t *pruned);
+/* Bytes of the store's pages in use (page_count - freelist_count). */
+int ug_store_used_bytes(struct ug_store *st, int64_t *out);
+
 struct ug_store_audit {
 	int64_t id;
 	const char *time; /* ISO 8601 UTC with microseconds */

@@ -161,7 +161,7 @@ static void test_create_and_reopen(void **state)
 	assert_int_equal(stat(f->path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0600);
 
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 5);
 	mode = raw_text(f->path, "PRAGMA journal_mode");
 	assert_string_equal(mode, "wal");
 	free(mode);
@@ -197,7 +197,7 @@ static void test_create_and_reopen(void **state)
 	ug_store_close(f->st);
 	f->st = NULL;
 	assert_int_equal(ug_store_open(f->path, UG_STORE_CREATE, &f->st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 5);
 	assert_int_equal(policy_version(f->st), 2);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM meta"), 1);
 }
@@ -266,14 +266,14 @@ static void test_newer_version_refused(void **state)
 
 	ug_store_close(f->st);
 	f->st = NULL;
-	raw_exec(f->path, "PRAGMA user_version = 5");
+	raw_exec(f->path, "PRAGMA user_version = 6");
 	assert_int_equal(ug_store_open(f->path, 0, &st, err, sizeof(err)), -EPROTO);
 	assert_null(st);
-	assert_string_equal(err, "store schema version 5 is newer than this build (4)");
+	assert_string_equal(err, "store schema version 6 is newer than this build (5)");
 	assert_int_equal(ug_store_open(f->path, UG_STORE_CREATE, &st, NULL, 0), -EPROTO);
 	assert_null(st);
 	/* Refusing must not touch the store. */
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 6);
 }
 
 static void test_not_a_database(void **state)
@@ -879,7 +879,7 @@ static void test_migrate_from_v1(void **state)
 
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 5);
 	/* Adding columns and rebuilding rules are not policy changes. */
 	assert_int_equal(policy_version(st), 2);
 
@@ -911,7 +911,7 @@ static void test_migrate_from_v1(void **state)
 
 	/* Reopening does not migrate again. */
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 5);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM rules"), 2);
 	assert_int_equal(policy_version(st), 3);
 	ug_store_close(st);
@@ -945,7 +945,7 @@ static void test_migration_failure_rolls_back(void **state)
 
 	raw_exec(path, "DROP TABLE status");
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 5);
 	ug_store_close(st);
 }
 
@@ -1521,7 +1521,7 @@ static void test_migrate_from_v2(void **state)
 
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 5);
 	/* The rebuild copied rows, it did not change policy. */
 	assert_int_equal(policy_version(st), v);
 
@@ -1624,7 +1624,7 @@ static void test_migrate_from_v2(void **state)
 
 	/* Reopening does not migrate again. */
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 5);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM rules"), 3);
 	assert_int_equal(add_rule(st, "web.service", "bind", "deny", "0.0.0.0/0", &id), 0);
 	assert_int_equal(id, 8);
@@ -1709,7 +1709,7 @@ static void test_migrate_v2_dangling_rule(void **state)
 	/* Fixed by hand, the store opens. */
 	raw_exec(path, "DELETE FROM rules WHERE id = 2");
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 5);
 	assert_int_equal(raw_int(path, "SELECT seq FROM sqlite_sequence WHERE name = 'rules'"), 2);
 	ug_store_close(st);
 }
@@ -1746,7 +1746,7 @@ static void test_migrate_v2_failure_rolls_back(void **state)
 
 	raw_exec(path, "DROP TABLE rules_new");
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 4);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 5);
 	ug_store_close(st);
 }
 
@@ -2410,6 +2410,57 @@ static void test_pass_commit(void **state)
 	}
 }
 
+/*
+ * Retention: rows older than the cut go, oldest first, at most budget per call; audit
+ * rows are counted into audit_summary per unit, day and verdict before they go, so
+ * rows + summary counts stay what was stored. A size limit below what is in use
+ * takes the oldest audit rows.
+ */
+static void test_prune(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t day1 = 1764460800000000; /* 2025-11-30T00:00:00Z */
+	const int64_t day2 = day1 + 86400000000LL;
+	struct ug_audit_row rows[10];
+	int64_t pruned = -1, used = 0;
+
+	for (int i = 0; i < 10; i++)
+		rows[i] = (struct ug_audit_row){ .time_us = (i < 5 ? day1 : day2) + i, .unit = "a.service",
+						 .family = "ipv4", .protocol = "tcp", .address = "10.0.0.1",
+						 .hook = "connect4", .direction = "egress",
+						 .verdict = i == 9 ? "audit" : "deny" };
+	rows[4].unit = NULL;
+	assert_int_equal(ug_store_audit_insert(f->st, rows, 10), 0);
+
+	/* Age: the 5 rows of day 1, in two calls of budget 3. */
+	assert_int_equal(ug_store_prune(f->st, 0, day2, 3, &pruned), 0);
+	assert_int_equal(pruned, 3);
+	assert_int_equal(ug_store_prune(f->st, 0, day2, 3, &pruned), 0);
+	assert_int_equal(pruned, 2);
+	assert_int_equal(ug_store_prune(f->st, 0, day2, 3, &pruned), 0);
+	assert_int_equal(pruned, 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit"), 5);
+	assert_int_equal(raw_int(f->path, "SELECT count FROM audit_summary WHERE unit = 'a.service' "
+				       "AND day = '2025-11-30' AND verdict = 'deny'"), 4);
+	assert_int_equal(raw_int(f->path, "SELECT count FROM audit_summary WHERE unit = '' "
+				       "AND day = '2025-11-30'"), 1);
+
+	/* Size: any limit below what is in use takes the oldest audit rows. */
+	assert_int_equal(ug_store_used_bytes(f->st, &used), 0);
+	assert_true(used > 0);
+	assert_int_equal(ug_store_prune(f->st, used, 0, 3, &pruned), 0);
+	assert_int_equal(pruned, 0);
+	assert_int_equal(ug_store_prune(f->st, 1, 0, 3, &pruned), 0);
+	assert_int_equal(pruned, 3);
+	assert_int_equal(raw_int(f->path, "SELECT min(time_us) FROM audit"), day2 + 8);
+	assert_int_equal(raw_int(f->path, "SELECT count FROM audit_summary WHERE day = '2025-12-01' "
+				       "AND verdict = 'deny'"), 3);
+	/* Nothing lost: rows + summary counts = 10. */
+	assert_int_equal(raw_int(f->path, "SELECT (SELECT count(*) FROM audit) + "
+				       "(SELECT sum(count) FROM audit_summary)"), 10);
+	assert_int_equal(ug_store_prune(f->st, 0, 0, 0, NULL), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2456,6 +2507,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_accounting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rule_hits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_generations, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

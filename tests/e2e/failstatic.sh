@@ -106,9 +106,9 @@ grep -q "cannot read the store .*schema version 99 is newer than this build" "$T
 	fail "the agent does not say the schema is newer"
 expect ok in_unit connect 127.0.0.7 "$PORT"
 expect EPERM in_unit connect 127.0.0.2 "$PORT"
-sql "PRAGMA user_version = 4"
+sql "PRAGMA user_version = 5"
 wait_for EPERM in_unit connect 127.0.0.7 "$PORT"
-pass "a newer schema: not read (the policy in force stays), CLI refuses; back to 4: caught up"
+pass "a newer schema: not read (the policy in force stays), CLI refuses; back to 5: caught up"
 
 # 3. Garbage in place of the store: the agent keeps enforcing, says so; the
 # CLI fails with one line and writes nothing; the store back: caught up.

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Issue 9, a bounded store: a unit floods denials against an agent run with
+# --audit-max-size 2M. The store's file stays within the limit plus one
+# batch's margin (pruning follows every batch stored), and nothing is lost
+# from the count: rows left + rows pruned (audit_summary) + not stored + lost
+# in the kernel = denials made, exactly, as the flood client counted them.
+. "$(dirname "$0")/lib.sh"
+setup_kernel
+
+CG=$(make_cgroup demo.service)
+in_unit() { "$PROBE" --cgroup "$CG" "$@"; }
+ctl() { "$CTL" --db "$DB" "$@"; }
+MAX=$((2 * 1024 * 1024))
+start_agent --audit-max-size 2M
+ctl rule add demo.service egress deny 127.0.0.2 >/dev/null
+expect EPERM in_unit udp 127.0.0.2 9
+
+# Three floods with pauses, so the agent stores (and prunes) tens of
+# thousands of rows, far more than 2 MiB holds (about 160 bytes a row).
+N=300000
+peak=0
+for round in 1 2 3; do
+	got=$(in_unit flood 127.0.0.2 9 $N)
+	[ "$got" = "refused $N" ] || fail "flood $round: expected 'refused $N', got '$got'"
+	for _ in $(seq 20); do
+		size=$(stat -c %s "$DB")
+		[ "$size" -gt "$peak" ] && peak=$size
+		sleep 0.1
+	done
+done
+made=$((3 * N + 1))
+# The agent catches up: wait until every denial is accounted for (30 s at most).
+count() {
+	sql "select (select count(*) from audit where unit = 'demo.service')
+		+ (select ifnull(sum(count), 0) from audit_summary where unit = 'demo.service')
+		+ (select ifnull(sum(count), 0) from lost_events)"
+}
+for _ in $(seq 300); do
+	[ "$(count)" = "$made" ] && break
+	sleep 0.1
+done
+rows=$(sql "select count(*) from audit")
+pruned=$(sql "select ifnull(sum(count), 0) from audit_summary")
+lost=$(sql "select ifnull(sum(count), 0) from lost_events")
+[ "$(count)" = "$made" ] ||
+	fail "denials made $made, rows $rows + pruned $pruned + lost or not stored $lost = $(count)"
+[ "$pruned" -gt 0 ] || fail "nothing was pruned ($rows rows): the test did not exceed the limit"
+size=$(stat -c %s "$DB")
+[ "$size" -gt "$peak" ] && peak=$size
+wal=$(stat -c %s "$DB-wal" 2>/dev/null || echo 0)
+# One batch of 1024 rows stored before its pruning: about 200 KiB over.
+[ "$peak" -le $((MAX + 512 * 1024)) ] ||
+	fail "the store's file reached $peak bytes with --audit-max-size $MAX"
+pass "flood of $made denials against --audit-max-size 2M: file at most $peak bytes (WAL $wal), $rows rows + $pruned pruned + $lost lost = $made, exactly"
+sql "select day, verdict, count from audit_summary where unit = 'demo.service'" | grep -q "|deny|" ||
+	fail "audit_summary has no per-day row for demo.service"
+pass "pruned rows are counted per unit and day in audit_summary"
+echo "PASS: $TEST_NAME"
