@@ -12,6 +12,15 @@ CG=$(make_cgroup demo.service)
 in_unit() { "$PROBE" --cgroup "$CG" "$@"; }
 ctl() { "$CTL" --db "$DB" "$@"; }
 MAX=$((2 * 1024 * 1024))
+# Bad limits are refused before anything starts, naming the option.
+for bad in "--audit-max-size 512K" "--audit-max-size 2X" "--audit-max-size -1M" "--audit-max-age -1" "--audit-max-age 1d"; do
+	rc=0
+	# shellcheck disable=SC2086
+	"$AGENT" --db "$TMP/bad.db" --pin-dir /sys/fs/bpf/ug-bad-$$ $bad 2>"$TMP/err" || rc=$?
+	[ "$rc" = 2 ] && grep -q "invalid ${bad%% *}" "$TMP/err" || fail "unitguardd $bad: exit $rc: $(cat "$TMP/err")"
+done
+[ ! -e "$TMP/bad.db" ] || fail "a refused option created the store"
+pass "bad --audit-max-size and --audit-max-age values: exit 2, named"
 start_agent --audit-max-size 2M
 ctl rule add demo.service egress deny 127.0.0.2 >/dev/null
 expect EPERM in_unit udp 127.0.0.2 9

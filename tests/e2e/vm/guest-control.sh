@@ -49,7 +49,10 @@ cleanup() {
 trap cleanup EXIT
 for i in $(seq 100); do grep -q "agent: running" "$W/agent.log" && break; sleep 0.1; done
 "$PROBE" listen 0.0.0.0 $P 900 >/dev/null &
-ctl() { "$CTL" --db "$DB" "$@"; }
+# A long bound on the wait: under ASan and TCG the agent takes its time with
+# 150 units; "in force when the command returns" is what is checked, and a
+# command that gives up says so (exit 3).
+ctl() { "$CTL" --db "$DB" --timeout 120 "$@"; }
 
 # The probe loop, run inside a unit: one connect every ~25 ms, no fork per
 # probe (TCG makes a fork cost tens of ms). Each line: start time, address,
@@ -91,7 +94,19 @@ leaks() { awk -v a="$2" -v t="$3" '$2 == a && $1 > t && $3 == "ok"' "$1" | wc -l
 refused() { awk -v a="$2" -v t="$3" '$2 == a && $1 > t && $3 == "EPERM"' "$1" | wc -l; }
 # first_denied LOG ADDR SINCE: seconds from SINCE to the first refused probe
 first_denied() { awk -v a="$2" -v t="$3" '$2 == a && $1 > t && $3 == "EPERM" { printf "%.3f", $1 - t; exit }' "$1"; }
-settle() { sleep 1; } # at least 30 probes of each address
+# settle: let both probe loops make at least 30 more probes (15 of each
+# address), at least 1 s, at most 10 s: under ASan and TCG a loop can run
+# at half speed, and the checks after need probes to judge.
+settle() {
+	local a b i
+	a=$(wc -l <"$W/pa.log")
+	b=$(wc -l <"$W/pb.log")
+	sleep 1
+	for i in $(seq 90); do
+		(($(wc -l <"$W/pa.log") - a >= 30 && $(wc -l <"$W/pb.log") - b >= 30)) && return 0
+		sleep 0.1
+	done
+}
 
 setprop_time() { # seconds for a set-property on an unrelated unit
 	local t0
