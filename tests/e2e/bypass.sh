@@ -101,7 +101,8 @@ expect ok peer connect 169.254.78.1 "$AP"          # to one no rule denies
 
 # --- what the audit says -----------------------------------------------------------
 # rows N WHERE: at least N audit rows match, within 5 s (the agent stores
-# denials in batches).
+# denials in batches). Where the number of denials is known it is checked
+# exactly; a refused SYN is retransmitted, so the autobind row is "at least".
 rows() {
 	local n
 	for _ in $(seq 50); do
@@ -112,13 +113,21 @@ rows() {
 	echo "only $n audit rows where $2" >&2
 	return 1
 }
-rows 3 "hook='ingress_skb' and rule_id=$in1 and port=$P and protocol='udp'" ||
+# exactly N WHERE: N rows, no more, once the agent has stored what it has.
+exactly() {
+	local n
+	rows "$1" "$2" || return 1
+	sleep 0.5
+	n=$(sql "select count(*) from audit where $2")
+	[ "$n" = "$1" ] || { echo "$n audit rows where $2, expected $1" >&2; return 1; }
+}
+exactly 3 "hook='ingress_skb' and rule_id=$in1 and port=$P and protocol='udp'" ||
 	fail "ingress denials behind extension headers are not audited with their port and rule"
-rows 2 "hook='egress_skb' and rule_id=$eg1 and address='$HOP' and port=$P" ||
+exactly 2 "hook='egress_skb' and rule_id=$eg1 and address='$HOP' and port=$P" ||
 	fail "no egress audit row for the routing header's first hop"
-rows 1 "hook='egress_skb' and rule_id=$eg2 and address='$MID'" ||
+exactly 1 "hook='egress_skb' and rule_id=$eg2 and address='$MID'" ||
 	fail "no egress audit row naming the routing header's later hop"
-rows 1 "hook='bind6' and rule_id=$b1 and address='0.0.0.0' and port=$Q" ||
+exactly 1 "hook='bind6' and rule_id=$b1 and address='0.0.0.0' and port=$Q" ||
 	fail "no bind6 audit row for the dual-stack bind"
 rows 1 "hook='ingress_skb' and direction='bind' and rule_id=$b2 and port=$AP" ||
 	fail "no audit row for the connection request to the autobound listener"
