@@ -30,8 +30,15 @@ struct queued {
 		struct ug_lsm_event lev;
 	};
 	int64_t time_us;
+	int64_t first_time_us; /* of the first denial counted; LSM: time_us */
 	char unit[TARGET_MAX];
 };
+
+/* Denials one queued record stands for. */
+static uint64_t denials(const struct queued *q)
+{
+	return q->lsm ? 1 : q->ev.count;
+}
 
 /* Journal rate limit state for one unit: a one-second window. */
 struct rate {
@@ -39,6 +46,7 @@ struct rate {
 	int64_t window_start_us;
 	unsigned sent;
 	uint64_t suppressed;
+	uint64_t lost; /* ring buffer full: not recorded at all */
 };
 
 struct ug_audit {
@@ -188,9 +196,49 @@ static int validate(const void *data, size_t size)
 		return -EINVAL;
 	if (ev->verdict != UG_VERDICT_DENY && ev->verdict != UG_VERDICT_AUDIT)
 		return -EINVAL;
-	if (ev->flags & ~UG_EV_F_UNPARSED)
+	if (ev->flags & ~UG_EV_F_UNPARSED || !ev->count || ev->count > INT64_MAX)
 		return -EINVAL;
 	return 0;
+}
+
+/* A count of denials the ring had no room for: nothing else in it. */
+static int validate_lost(const struct ug_event *ev)
+{
+	static const struct ug_event zero;
+
+	if (ev->flags != UG_EV_F_LOST || !ev->count || ev->count > INT64_MAX || !ev->unit_cgid)
+		return -EINVAL;
+	if (memcmp(ev->comm, zero.comm, sizeof(zero.comm)) || memcmp(ev->addr, zero.addr,
+	    sizeof(zero.addr)) || ev->cgid || ev->pid || ev->uid || ev->rule_id ||
+	    ev->generation || ev->port || ev->family || ev->proto || ev->hook || ev->verdict ||
+	    ev->dir)
+		return -EINVAL;
+	return 0;
+}
+
+/* What the journal was not told one by one about r's unit, said once. */
+static void summary(struct ug_audit *a, struct rate *r)
+{
+	char text[192];
+	int n = 0, jr;
+
+	if (!r->suppressed && !r->lost)
+		return;
+	if (r->suppressed)
+		n = snprintf(text, sizeof(text), "%" PRIu64 " more denials not journaled one by one "
+			     "(see the audit table)", r->suppressed);
+	if (r->lost)
+		snprintf(text + n, sizeof(text) - n, "%s%" PRIu64 " denials lost (ring buffer full)",
+			 n ? "; " : "", r->lost);
+	jr = sd_journal_send("MESSAGE=unitguard: %s: %s", r->unit, text,
+			     "MESSAGE_ID=" UG_MESSAGE_SUMMARY, "PRIORITY=4",
+			     "OBJECT_SYSTEMD_UNIT=%s", r->unit[0] == '/' ? "" : r->unit,
+			     "UNITGUARD_UNIT=%s", r->unit,
+			     "UNITGUARD_SUPPRESSED=%" PRIu64, r->suppressed,
+			     "UNITGUARD_LOST=%" PRIu64, r->lost, NULL);
+	journal_result(a, jr);
+	r->suppressed = 0;
+	r->lost = 0;
 }
 
 static struct rate *rate_slot(struct ug_audit *a, const char *unit, int64_t now_us)
@@ -204,28 +252,19 @@ static struct rate *rate_slot(struct ug_audit *a, const char *unit, int64_t now_
 			oldest = &a->rate[i];
 	}
 	/* Evicting a unit with a pending count would lose it: say it now. */
-	if (oldest->suppressed && oldest->unit[0]) {
-		int jr = sd_journal_send("MESSAGE=unitguard: %s: %" PRIu64 " more denials not journaled "
-				         "one by one (see the audit table)",
-				         oldest->unit, oldest->suppressed,
-				         "MESSAGE_ID=" UG_MESSAGE_SUMMARY, "PRIORITY=4",
-				         "OBJECT_SYSTEMD_UNIT=%s", oldest->unit,
-				         "UNITGUARD_UNIT=%s", oldest->unit,
-				         "UNITGUARD_SUPPRESSED=%" PRIu64, oldest->suppressed, NULL);
-		journal_result(a, jr);
-	}
+	summary(a, oldest);
 	memset(oldest, 0, sizeof(*oldest));
 	snprintf(oldest->unit, sizeof(oldest->unit), "%s", unit);
 	oldest->window_start_us = now_us;
 	return oldest;
 }
 
-static void journal(struct ug_audit *a, const struct queued *q)
+/*
+ * Each unit gets UG_AUDIT_JOURNAL_BURST journal entries a second; past that
+ * its denials are counted and summarised (summary()), never dropped unsaid.
+ */
+static bool journal_quota(struct ug_audit *a, const struct queued *q)
 {
-	const struct ug_event *ev = &q->ev;
-	char addr[INET6_ADDRSTRLEN], comm[sizeof(ev->comm) + 1], protobuf[8], rule[40];
-	const char *proto = proto_name(ev->proto, protobuf, sizeof(protobuf));
-	const char *verb = ev->verdict == UG_VERDICT_DENY ? "denied" : "would deny (audit mode)";
 	struct rate *r = rate_slot(a, q->unit, q->time_us);
 
 	if (q->time_us - r->window_start_us >= 1000000) {
@@ -233,10 +272,22 @@ static void journal(struct ug_audit *a, const struct queued *q)
 		r->sent = 0;
 	}
 	if (r->sent >= UG_AUDIT_JOURNAL_BURST) {
-		r->suppressed++;
-		return;
+		r->suppressed += denials(q);
+		return false;
 	}
 	r->sent++;
+	return true;
+}
+
+static void journal(struct ug_audit *a, const struct queued *q)
+{
+	const struct ug_event *ev = &q->ev;
+	char addr[INET6_ADDRSTRLEN], comm[sizeof(ev->comm) + 1], protobuf[8], rule[40], times[64] = "";
+	const char *proto = proto_name(ev->proto, protobuf, sizeof(protobuf));
+	const char *verb = ev->verdict == UG_VERDICT_DENY ? "denied" : "would deny (audit mode)";
+
+	if (!journal_quota(a, q))
+		return;
 
 	addr_text(ev, addr, sizeof(addr));
 	comm_text(ev, comm);
@@ -248,9 +299,13 @@ static void journal(struct ug_audit *a, const struct queued *q)
 		snprintf(rule, sizeof(rule), "default posture");
 	/* OBJECT_SYSTEMD_UNIT makes `journalctl -u UNIT` list the entry. A
 	 * path target has no unit name to give. */
-	int jr = sd_journal_send("MESSAGE=unitguard: %s: %s %s %s %s to %s port %u (pid %u %s), %s",
+	if (ev->count > 1)
+		snprintf(times, sizeof(times), " (%" PRIu64 " times in %.1f s)", (uint64_t)ev->count,
+			 (q->time_us - q->first_time_us) / 1e6);
+	int jr = sd_journal_send("MESSAGE=unitguard: %s: %s %s %s %s to %s port %u (pid %u %s), %s%s",
 			         q->unit, verb, ug_dir_name(ev->dir), ug_hook_name(ev->hook), proto, addr,
-			         ev->port, ev->pid, comm[0] ? comm : "-", rule,
+			         ev->port, ev->pid, comm[0] ? comm : "-", rule, times,
+			         "UNITGUARD_COUNT=%" PRIu64, (uint64_t)ev->count,
 			         "MESSAGE_ID=" UG_MESSAGE_DENIAL, "PRIORITY=4",
 			         "OBJECT_SYSTEMD_UNIT=%s", q->unit[0] == '/' ? "" : q->unit,
 			         "UNITGUARD_UNIT=%s", q->unit,
@@ -286,59 +341,82 @@ static struct queued *slot(struct ug_audit *a)
 /* The record in slot() is complete: queue it, or count it. */
 static int keep(struct ug_audit *a)
 {
+	uint64_t n;
+
 	if (a->n_q < QUEUE_MAX) {
 		a->n_q++;
 		return 0;
 	}
-	if (!a->unstored++)
+	n = denials(&a->q[QUEUE_MAX]);
+	if (!a->unstored)
 		ug_log(LOG_ERR, "audit: the store cannot take audit rows (%s): denials are "
 		       "journaled and counted, not stored", ug_store_errmsg(a->st));
+	a->unstored += n;
 	if (a->ops.unstored)
-		a->ops.unstored(1, a->ops.ctx);
+		a->ops.unstored(n, a->ops.ctx);
 	return -ENOBUFS;
+}
+
+/* The name the audit gives a policy cgroup: its target, or "cgroup:ID". */
+static void unit_name(struct ug_audit *a, uint64_t cgid, char buf[TARGET_MAX])
+{
+	const char *unit = a->ops.target(cgid, a->ops.ctx);
+
+	if (unit)
+		snprintf(buf, TARGET_MAX, "%s", unit);
+	else
+		snprintf(buf, TARGET_MAX, "cgroup:%" PRIu64, cgid);
+}
+
+/* A unit's denials the ring had no room for: into lost_events at once, and
+ * into the unit's next journal summary. */
+static int lost_record(struct ug_audit *a, const struct ug_event *ev)
+{
+	char unit[TARGET_MAX];
+	int64_t now = realtime_us();
+	int err;
+
+	unit_name(a, ev->unit_cgid, unit);
+	rate_slot(a, unit, now)->lost += ev->count;
+	err = ug_store_lost_add(a->st, now, ev->count, "ringbuf", unit);
+	if (err) {
+		ug_log(LOG_ERR, "audit: cannot record %" PRIu64 " lost denials of %s in the store: "
+		       "%s", (uint64_t)ev->count, unit, ug_store_errmsg(a->st));
+		if (a->ops.unstored)
+			a->ops.unstored(ev->count, a->ops.ctx);
+	}
+	return err;
 }
 
 int ug_audit_record(struct ug_audit *a, const void *data, size_t size)
 {
-	const char *unit;
 	struct queued *q;
 
-	if (validate(data, size)) {
+	if (size < sizeof(struct ug_event) || (((const struct ug_event *)data)->flags & UG_EV_F_LOST
+	    ? validate_lost(data) : validate(data, size))) {
 		if (!a->malformed++)
 			ug_log(LOG_ERR, "audit: malformed ring buffer record (%zu bytes) dropped",
 			       size);
 		return -EINVAL;
 	}
+	if (size >= sizeof(struct ug_event) && ((const struct ug_event *)data)->flags & UG_EV_F_LOST)
+		return lost_record(a, data);
 	q = slot(a);
 	q->lsm = false;
 	memcpy(&q->ev, data, sizeof(q->ev));
 	q->time_us = boot_to_realtime_us(a, q->ev.ts_boot_ns);
-	unit = a->ops.target(q->ev.unit_cgid, a->ops.ctx);
-	if (unit)
-		snprintf(q->unit, sizeof(q->unit), "%s", unit);
-	else
-		snprintf(q->unit, sizeof(q->unit), "cgroup:%" PRIu64, (uint64_t)q->ev.unit_cgid);
+	q->first_time_us = q->ev.first_ns < q->ev.ts_boot_ns
+		? boot_to_realtime_us(a, q->ev.first_ns) : q->time_us;
+	unit_name(a, q->ev.unit_cgid, q->unit);
 	journal(a, q);
 	return keep(a);
 }
 
 static void summaries(struct ug_audit *a, int64_t now_us)
 {
-	for (int i = 0; i < RATE_SLOTS; i++) {
-		struct rate *r = &a->rate[i];
-
-		if (!r->suppressed || now_us - r->window_start_us < 1000000)
-			continue;
-		int jr = sd_journal_send("MESSAGE=unitguard: %s: %" PRIu64 " more denials not journaled one "
-				         "by one (see the audit table)",
-				         r->unit, r->suppressed,
-				         "MESSAGE_ID=" UG_MESSAGE_SUMMARY, "PRIORITY=4",
-				         "OBJECT_SYSTEMD_UNIT=%s", r->unit[0] == '/' ? "" : r->unit,
-				         "UNITGUARD_UNIT=%s", r->unit,
-				         "UNITGUARD_SUPPRESSED=%" PRIu64, r->suppressed, NULL);
-		journal_result(a, jr);
-		r->suppressed = 0;
-	}
+	for (int i = 0; i < RATE_SLOTS; i++)
+		if (now_us - a->rate[i].window_start_us >= 1000000)
+			summary(a, &a->rate[i]);
 }
 
 /* --- LSM events --------------------------------------------------------- */
@@ -451,17 +529,9 @@ static void lsm_journal(struct ug_audit *a, const struct queued *q)
 	const struct ug_lsm_event *ev = &q->lev;
 	char comm[17], path[257], exe[257], detail[64], rule[64], what[320];
 	const char *verb = ev->verdict == UG_VERDICT_DENY ? "denied" : "would deny (audit mode)";
-	struct rate *r = rate_slot(a, q->unit, q->time_us);
 
-	if (q->time_us - r->window_start_us >= 1000000) {
-		r->window_start_us = q->time_us;
-		r->sent = 0;
-	}
-	if (r->sent >= UG_AUDIT_JOURNAL_BURST) {
-		r->suppressed++;
+	if (!journal_quota(a, q))
 		return;
-	}
-	r->sent++;
 	kstr(ev->comm, sizeof(ev->comm), comm);
 	kstr(ev->path, sizeof(ev->path), path);
 	kstr(ev->exe, sizeof(ev->exe), exe);
@@ -502,7 +572,6 @@ static void lsm_journal(struct ug_audit *a, const struct queued *q)
 int ug_audit_lsm_record(struct ug_audit *a, const void *data, size_t size)
 {
 	struct ug_lsm_event *ev;
-	const char *unit;
 	struct queued *q;
 
 	if (lsm_validate(data, size)) {
@@ -516,11 +585,8 @@ int ug_audit_lsm_record(struct ug_audit *a, const void *data, size_t size)
 	memcpy(&q->lev, data, sizeof(q->lev));
 	ev = &q->lev;
 	q->time_us = boot_to_realtime_us(a, ev->ts_boot_ns);
-	unit = a->ops.target(ev->unit_cgid, a->ops.ctx);
-	if (unit)
-		snprintf(q->unit, sizeof(q->unit), "%s", unit);
-	else
-		snprintf(q->unit, sizeof(q->unit), "cgroup:%" PRIu64, (uint64_t)ev->unit_cgid);
+	q->first_time_us = q->time_us;
+	unit_name(a, ev->unit_cgid, q->unit);
 	if (ev->hook == UG_HOOK_SOCKET_CREATE && !ev->rule_id)
 		ev->rule_id = a->ops.family_rule(ev->unit_cgid, ev->detail, a->ops.ctx);
 	/* The kernel could not name the executable: ask /proc while the task
@@ -613,6 +679,8 @@ int ug_audit_flush(struct ug_audit *a)
 			.verdict = ug_verdict_name(q->ev.verdict),
 			.rule_id = q->ev.rule_id,
 			.generation = q->ev.generation,
+			.count = q->ev.count,
+			.first_time_us = q->first_time_us,
 		};
 	}
 	err = ug_store_audit_insert(a->st, rows, a->n_q);
@@ -668,7 +736,7 @@ void ug_audit_lost(struct ug_audit *a, uint64_t count)
 			         "MESSAGE_ID=" UG_MESSAGE_SUMMARY, "PRIORITY=4",
 			         "UNITGUARD_LOST=%" PRIu64, count, NULL);
 	journal_result(a, jr);
-	if (ug_store_lost_add(a->st, now, count, "ringbuf"))
+	if (ug_store_lost_add(a->st, now, count, "ringbuf", NULL))
 		ug_log(LOG_ERR, "audit: cannot record lost events in the store: %s",
 		       ug_store_errmsg(a->st));
 }
@@ -677,7 +745,7 @@ int ug_audit_unstored(struct ug_audit *a, uint64_t count)
 {
 	int err, jr;
 
-	err = ug_store_lost_add(a->st, realtime_us(), count, "store");
+	err = ug_store_lost_add(a->st, realtime_us(), count, "store", NULL);
 	if (err)
 		return err;
 	jr = sd_journal_send("MESSAGE=unitguard: %" PRIu64 " denials could not be stored (they were "
@@ -696,10 +764,14 @@ void ug_audit_free(struct ug_audit *a)
 		return;
 	/* Rows the store cannot take now go with us: count them. */
 	if (ug_audit_flush(a) && a->n_q) {
+		uint64_t n = 0;
+
 		ug_log(LOG_ERR, "audit: exiting with %zu rows the store cannot take; counted as "
 		       "not stored", a->n_q);
+		for (size_t i = 0; i < a->n_q; i++)
+			n += denials(&a->q[i]);
 		if (a->ops.unstored)
-			a->ops.unstored(a->n_q, a->ops.ctx);
+			a->ops.unstored(n, a->ops.ctx);
 		a->n_q = 0;
 	}
 	summaries(a, INT64_MAX);

@@ -233,6 +233,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 	struct agent *ag = ctx;
 	char buf[32];
 
+	ug_net_flush(ag->net);
 	ug_audit_flush(ag->audit);
 	if (++ticks % 4 == 0) {
 		/* Once a second: retries, cleanup, liveness, counters. */
@@ -672,7 +673,7 @@ int main(int argc, char **argv)
 	else
 		ug_log(LOG_INFO, "agent: exiting; pinned programs keep enforcing");
 	sd_notify(0, "STOPPING=1");
-	ug_net_poll_events(ag.net);
+	ug_net_flush(ag.net);
 	stats_snapshot(&ag);
 	ug_store_agent_set(ag.st, "pid", "0");
 	ug_resolver_free(ag.res);

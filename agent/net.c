@@ -105,6 +105,9 @@ struct ug_net {
 	uint32_t last_changed; /* units changed by the last apply */
 	uint32_t pending_changed; /* policies by name changed by the last apply_pending */
 	uint32_t level_mask;
+	uint32_t window; /* aggregation window (unitguard.h): advanced once a second */
+	uint64_t window_ns;
+	bool flush_said; /* ug_flush failing: said once */
 	/* Names of policy cgroups removed recently: their denials may still sit
 	 * in the ring buffer. */
 	struct {
@@ -930,6 +933,8 @@ int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
 	bpf_object__for_each_program(prog, net->skel->obj) {
 		if (bpf_program__type(prog) == BPF_PROG_TYPE_TRACING)
 			continue; /* cgroup_mkdir/rmdir: see attach_tracepoints() */
+		if (bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL)
+			continue; /* ug_flush: run by ug_net_flush() */
 		if (i == N_PROGS) {
 			err = -E2BIG;
 			goto err_skel;
@@ -1624,6 +1629,45 @@ int ug_net_poll_events(struct ug_net *net)
 	int n = ring_buffer__consume(net->rb);
 
 	return n < 0 ? n : 0;
+}
+
+/*
+ * Send what the kernel aggregated or lost since the last call into the ring
+ * (ug_flush, bpf/cgroup/net.bpf.c), then drain it. The window moves on once
+ * a second; entries of windows that ended go. A restarted agent goes on from
+ * the window in the map, so entries an earlier agent left are flushed, not
+ * orphaned.
+ */
+int ug_net_flush(struct ug_net *net)
+{
+	struct ug_flush_ctx c = {};
+	uint64_t now = ug_now_ns();
+	__u32 zero = 0;
+	struct ug_agg_cfg cfg;
+	/* A syscall program's context is written back to ctx_in. */
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &c, .ctx_size_in = sizeof(c));
+	int err;
+
+	if (!net->window_ns) {
+		if (!bpf_map_lookup_elem(bpf_map__fd(net->skel->maps.ug_agg_cfg), &zero, &cfg))
+			net->window = cfg.window + 1;
+		net->window_ns = now;
+	} else if (now - net->window_ns >= 1000000000ULL) {
+		net->window++;
+		net->window_ns = now;
+	}
+	c.window = net->window;
+	err = bpf_prog_test_run_opts(bpf_program__fd(net->skel->progs.ug_flush), &opts);
+	if (err) {
+		err = -errno;
+		if (!net->flush_said)
+			ug_log(LOG_ERR, "audit: cannot run the flush program: %s; repeated denials "
+			       "counted in the kernel are not reported", strerror(-err));
+		net->flush_said = true;
+		return err;
+	}
+	net->flush_said = false;
+	return ug_net_poll_events(net);
 }
 
 int ug_net_counter(const struct ug_net *net, int which, uint64_t *out)

@@ -19,8 +19,8 @@
  * its own in force, and only then lets the old programs go (agent/net.c,
  * "migration"). Bump both when a layout changes.
  */
-#define UG_LAYOUT 3
-#define UG_LAYOUT_MAP "ug_layout_v3"
+#define UG_LAYOUT 4
+#define UG_LAYOUT_MAP "ug_layout_v4"
 
 /* Cgroup levels the programs walk up when looking for the unit that owns a
  * socket or task; a policy cgroup deeper than this is refused by the agent. */
@@ -210,11 +210,18 @@ enum ug_counter {
 	UG_CNT_MAX,
 };
 
-/* One denial (or would-be denial in audit mode), sent through ug_events. */
+/*
+ * One record sent through ug_events: `count` denials (or would-be denials in
+ * audit mode) of one identity, the first at first_ns, the last at ts_boot_ns;
+ * or, with UG_EV_F_LOST, `count` denials of unit_cgid's unit that could not be
+ * recorded (the ring buffer was full), every other field zero.
+ */
 struct ug_event {
-	__u64 ts_boot_ns; /* bpf_ktime_get_boot_ns() */
+	__u64 ts_boot_ns; /* bpf_ktime_get_boot_ns() of the last denial counted */
 	__u64 cgid;       /* cgroup of the socket or task */
 	__u64 unit_cgid;  /* policy cgroup whose rules decided */
+	__u64 first_ns;   /* of the first one counted */
+	__u64 count;      /* >= 1 */
 	__u32 pid;        /* tgid; 0 when no task context (softirq ingress) */
 	__u32 uid;
 	__u32 rule_id;    /* 0: no rule matched, the default posture decided */
@@ -229,6 +236,74 @@ struct ug_event {
 	__u8 dir;         /* enum ug_dir */
 	__u8 flags;       /* UG_EV_F_* */
 };
+/* A count of unrecorded denials (ug_lost), not a denial. */
+#define UG_EV_F_LOST 0x2
+
+/*
+ * Aggregation (bpf/cgroup/net.bpf.c, record()). Denials with the same
+ * identity -- every field of ug_event but the times, count and comm -- in
+ * the same window cost one entry of ug_agg: the first is sent at once, the
+ * rest are counted in `pending`, and the agent's flush program (ug_flush,
+ * run every 250 ms) sends what is pending as one record and deletes entries
+ * of windows that ended. The window number is the agent's (ug_agg_cfg,
+ * advanced once a second by the flush); while no agent runs it stands still
+ * and counts wait in the map. When the map is full, denials go to the ring
+ * one by one, as without aggregation.
+ */
+#define UG_AGG_MAX 16384
+
+struct ug_agg_key {
+	__u64 cgid;
+	__u64 unit_cgid;
+	__u32 pid;
+	__u32 uid;
+	__u32 rule_id;
+	__u32 generation;
+	__u8 addr[16];
+	__u16 port;
+	__u8 family;
+	__u8 proto;
+	__u8 hook;
+	__u8 verdict;
+	__u8 dir;
+	__u8 flags;
+	__u32 window;
+	__u32 pad;
+};
+
+struct ug_agg_val {
+	__u64 pending;  /* denials not sent yet (atomic) */
+	__u64 since_ns; /* the first of them was no earlier than this */
+	__u64 last_ns;  /* the last of them */
+	__u8 comm[16];  /* of the first denial of the window */
+};
+
+/* ug_agg_cfg (array, 1 entry): the current window, written by ug_flush. */
+struct ug_agg_cfg {
+	__u32 window;
+	__u32 pad;
+};
+
+/*
+ * ug_lost (hash, shared by both objects): unit cgroup id -> denials of that
+ * unit the ring buffer had no room for, atomically added. ug_flush sends
+ * each count as an UG_EV_F_LOST record and takes it off; a unit gone from
+ * ug_units and ug_lsm_units for two flushes loses its entry.
+ */
+struct ug_lost_val {
+	__u64 n;
+	__u32 idle; /* flushes that saw n == 0 and the unit gone; ug_flush only */
+	__u32 pad;
+};
+
+/* ug_flush's context (BPF_PROG_TEST_RUN ctx_in/ctx_out). */
+struct ug_flush_ctx {
+	__u32 window; /* in: the window now */
+	__u32 sent;   /* out: records sent */
+	__u32 full;   /* out: the ring had no room; the rest waits */
+	__u32 pad;
+};
+
 /* The packet's IPv6 header chain could not be walked to its transport
  * header (too long, unreadable, an unknown routing header): denied as
  * unjudgeable, not by a rule (bpf/cgroup/net.bpf.c, walk6). */

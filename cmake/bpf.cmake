@@ -19,6 +19,7 @@ add_custom_command(OUTPUT ${UG_BPF_GEN_DIR}/vmlinux.h
 	COMMENT "Generating vmlinux.h from ${UG_VMLINUX_BTF}")
 add_custom_target(ug_vmlinux_h DEPENDS ${UG_BPF_GEN_DIR}/vmlinux.h)
 
+file(GLOB UG_BPF_LIB_HEADERS ${CMAKE_SOURCE_DIR}/bpf/lib/*.bpf.h)
 add_custom_target(ug_bpf_skels)
 
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|amd64")
@@ -38,7 +39,7 @@ function(ug_bpf_object name src)
 			-I${UG_BPF_GEN_DIR} -I${CMAKE_SOURCE_DIR}/bpf
 			-c ${CMAKE_SOURCE_DIR}/${src} -o ${obj}
 		DEPENDS ${CMAKE_SOURCE_DIR}/${src} ${CMAKE_SOURCE_DIR}/bpf/unitguard.h
-			${UG_BPF_GEN_DIR}/vmlinux.h
+			${UG_BPF_LIB_HEADERS} ${UG_BPF_GEN_DIR}/vmlinux.h
 		COMMENT "BPF ${src}")
 	add_custom_command(OUTPUT ${skel}
 		COMMAND ${BPFTOOL} gen skeleton ${obj} name ug_${name}_bpf > ${skel}

@@ -382,6 +382,53 @@ static const char *const migrations[] = {
 	");\n"
 	"\n"
 	"PRAGMA user_version = 5;\n",
+
+	/* 5 -> 6
+	 * Aggregation (bpf/unitguard.h): an audit row stands for `count` denials
+	 * of one identity, the first no earlier than first_time, the last at
+	 * time. A lost_events row of kind 'ringbuf' names the unit whose denials
+	 * were lost (NULL: rows of older versions, or no unit known). For every
+	 * unit: denials made = audit_totals.total. */
+	"ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1;\n"
+	"ALTER TABLE audit ADD COLUMN first_time TEXT;\n"
+	"ALTER TABLE audit ADD COLUMN first_time_us INTEGER;\n"
+	"ALTER TABLE lost_events ADD COLUMN unit TEXT;\n"
+	"\n"
+	/* Reports (README, "Audit reports"). */
+	"CREATE VIEW audit_hourly AS\n"
+	"	SELECT unit, substr(time, 1, 13) || ':00:00Z' AS hour, verdict,\n"
+	"		sum(count) AS denials, count(*) AS records\n"
+	"	FROM audit GROUP BY unit, hour, verdict;\n"
+	"CREATE VIEW audit_destinations AS\n"
+	"	SELECT unit, direction, protocol, address, port, sum(count) AS denials,\n"
+	"		min(ifnull(first_time, time)) AS first_time, max(time) AS last_time\n"
+	"	FROM audit WHERE address IS NOT NULL\n"
+	"	GROUP BY unit, direction, protocol, address, port;\n"
+	"CREATE VIEW audit_paths AS\n"
+	"	SELECT unit, hook, path, sum(count) AS denials,\n"
+	"		min(ifnull(first_time, time)) AS first_time, max(time) AS last_time\n"
+	"	FROM audit WHERE path IS NOT NULL GROUP BY unit, hook, path;\n"
+	"CREATE VIEW audit_rules AS\n"
+	"	SELECT a.unit, a.rule_id, r.direction AS rule_direction, r.action AS rule_action,\n"
+	"		r.prefix AS rule_prefix, u.target AS rule_target, sum(a.count) AS denials,\n"
+	"		max(a.time) AS last_time\n"
+	"	FROM audit a LEFT JOIN rules r ON r.id = a.rule_id\n"
+	"		LEFT JOIN units u ON u.id = r.unit_id\n"
+	"	GROUP BY a.unit, a.rule_id;\n"
+	"CREATE VIEW audit_would_deny AS\n"
+	"	SELECT unit, hook, direction, protocol, address, port, path, rule_id,\n"
+	"		sum(count) AS denials, max(time) AS last_time\n"
+	"	FROM audit WHERE verdict = 'audit'\n"
+	"	GROUP BY unit, hook, direction, protocol, address, port, path, rule_id;\n"
+	"CREATE VIEW audit_totals AS\n"
+	"	SELECT unit, sum(recorded) AS recorded, sum(pruned) AS pruned, sum(lost) AS lost,\n"
+	"		sum(recorded) + sum(pruned) + sum(lost) AS total\n"
+	"	FROM (SELECT unit, count AS recorded, 0 AS pruned, 0 AS lost FROM audit\n"
+	"		UNION ALL SELECT nullif(unit, ''), 0, count, 0 FROM audit_summary\n"
+	"		UNION ALL SELECT unit, 0, 0, count FROM lost_events WHERE kind = 'ringbuf')\n"
+	"	GROUP BY unit;\n"
+	"\n"
+	"PRAGMA user_version = 6;\n",
 };
 
 #define UG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1289,6 +1336,11 @@ static int bind_audit(struct ug_store *st, sqlite3_stmt *stmt, const void *rows,
 	bind_text_or_null(stmt, 17, a->path);
 	bind_text_or_null(stmt, 18, a->exe);
 	bind_text_or_null(stmt, 19, a->detail);
+	sqlite3_bind_int64(stmt, 20, a->count ? a->count : 1);
+	if (a->first_time_us && a->first_time_us < a->time_us)
+		return bind_time(st, stmt, 21, a->first_time_us);
+	sqlite3_bind_null(stmt, 21);
+	sqlite3_bind_null(stmt, 22);
 	return 0;
 }
 
@@ -1357,8 +1409,8 @@ static int prune_step(struct ug_store *st, const char *sql, int64_t limit, int64
  */
 static const char prune_summary_sql[] =
 	"INSERT INTO audit_summary (unit, day, verdict, count)\n"
-	"SELECT ifnull(unit, ''), substr(time, 1, 10), ifnull(verdict, ''), count(*)\n"
-	"FROM (SELECT unit, time, verdict FROM audit WHERE time_us < ?2 ORDER BY id LIMIT ?1)\n"
+	"SELECT ifnull(unit, ''), substr(time, 1, 10), ifnull(verdict, ''), sum(count)\n"
+	"FROM (SELECT unit, time, verdict, count FROM audit WHERE time_us < ?2 ORDER BY id LIMIT ?1)\n"
 	"WHERE true GROUP BY 1, 2, 3\n"
 	"ON CONFLICT (unit, day, verdict) DO UPDATE SET count = count + excluded.count";
 /* The oldest row's time_us, per table (rowid order: O(1)). */
@@ -1432,9 +1484,9 @@ int ug_store_audit_insert(struct ug_store *st, const struct ug_audit_row *rows, 
 	static const char sql[] =
 		"INSERT INTO audit (time, time_us, unit, cgroup_id, pid, uid, comm, family,\n"
 		"	protocol, address, port, hook, direction, verdict, rule_id, generation,\n"
-		"	path, exe, detail)\n"
+		"	path, exe, detail, count, first_time, first_time_us)\n"
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,\n"
-		"	?17, ?18, ?19)";
+		"	?17, ?18, ?19, ?20, ?21, ?22)";
 
 	if (!st || (n && !rows))
 		return -EINVAL;
@@ -1446,26 +1498,30 @@ static const char *column_text(sqlite3_stmt *stmt, int i)
 	return (const char *)sqlite3_column_text(stmt, i);
 }
 
-int ug_store_audit_list(struct ug_store *st, const char *unit, ug_store_audit_cb cb, void *ctx)
+int ug_store_audit_query(struct ug_store *st, const struct ug_audit_filter *f,
+			 ug_store_audit_cb cb, void *ctx)
 {
-#define AUDIT_COLUMNS                                                                      \
-	"SELECT id, time, time_us, unit, cgroup_id, pid, uid, comm, family, protocol, "    \
-	"address, port, hook, direction, verdict, rule_id, generation, path, exe, "        \
-	"detail FROM audit\n"
-	static const char all[] = AUDIT_COLUMNS "ORDER BY id";
-	static const char one[] = AUDIT_COLUMNS "WHERE unit = ?1 ORDER BY id";
-#undef AUDIT_COLUMNS
+	/* A row is in [since, until) when any of the denials it counts is. */
+	static const char sql[] =
+		"SELECT id, time, time_us, unit, cgroup_id, pid, uid, comm, family, protocol,\n"
+		"	address, port, hook, direction, verdict, rule_id, generation, path, exe,\n"
+		"	detail, count, ifnull(first_time_us, time_us) FROM audit\n"
+		"WHERE (?1 IS NULL OR unit = ?1) AND time_us >= ?2\n"
+		"	AND ifnull(first_time_us, time_us) < ?3 AND id > ?4\n"
+		"ORDER BY id";
 	sqlite3_stmt *stmt = NULL;
 	struct ug_store_audit a;
 	int rc, ret;
 
-	if (!st || !cb)
+	if (!st || !f || !cb)
 		return -EINVAL;
-	ret = prepare(st, unit ? one : all, &stmt);
+	ret = prepare(st, sql, &stmt);
 	if (ret)
 		return ret;
-	if (unit)
-		sqlite3_bind_text(stmt, 1, unit, -1, SQLITE_STATIC);
+	bind_text_or_null(stmt, 1, f->unit);
+	sqlite3_bind_int64(stmt, 2, f->since_us ? f->since_us : INT64_MIN);
+	sqlite3_bind_int64(stmt, 3, f->until_us ? f->until_us : INT64_MAX);
+	sqlite3_bind_int64(stmt, 4, f->after_id);
 
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		/* NULL integer columns read back as 0, which is what rule_id 0 means. */
@@ -1491,6 +1547,8 @@ int ug_store_audit_list(struct ug_store *st, const char *unit, ug_store_audit_cb
 				.path = column_text(stmt, 17),
 				.exe = column_text(stmt, 18),
 				.detail = column_text(stmt, 19),
+				.count = (uint64_t)sqlite3_column_int64(stmt, 20),
+				.first_time_us = sqlite3_column_int64(stmt, 21),
 			},
 		};
 		ret = cb(&a, ctx);
@@ -1503,10 +1561,234 @@ finalize:
 	return ret;
 }
 
-int ug_store_lost_add(struct ug_store *st, int64_t time_us, uint64_t count, const char *kind)
+int ug_store_audit_list(struct ug_store *st, const char *unit, ug_store_audit_cb cb, void *ctx)
+{
+	return ug_store_audit_query(st, &(struct ug_audit_filter){ .unit = unit }, cb, ctx);
+}
+
+/*
+ * The reports: each view of schema 6, biggest first, at most `limit` rows
+ * ("audit_hourly": newest first). Only these names reach SQL.
+ */
+static const struct {
+	const char *name;
+	const char *sql;
+} reports[] = {
+	{ "totals", "SELECT * FROM audit_totals WHERE (?1 IS NULL OR unit = ?1)\n"
+		    "ORDER BY total DESC LIMIT ?2" },
+	{ "hourly", "SELECT * FROM audit_hourly WHERE (?1 IS NULL OR unit = ?1)\n"
+		    "ORDER BY hour DESC, denials DESC LIMIT ?2" },
+	{ "destinations", "SELECT * FROM audit_destinations WHERE (?1 IS NULL OR unit = ?1)\n"
+			  "ORDER BY denials DESC LIMIT ?2" },
+	{ "paths", "SELECT * FROM audit_paths WHERE (?1 IS NULL OR unit = ?1)\n"
+		   "ORDER BY denials DESC LIMIT ?2" },
+	{ "rules", "SELECT * FROM audit_rules WHERE (?1 IS NULL OR unit = ?1)\n"
+		   "ORDER BY denials DESC LIMIT ?2" },
+	{ "would_deny", "SELECT * FROM audit_would_deny WHERE (?1 IS NULL OR unit = ?1)\n"
+			"ORDER BY denials DESC LIMIT ?2" },
+};
+
+const char *ug_store_report_name(size_t i)
+{
+	return i < sizeof(reports) / sizeof(reports[0]) ? reports[i].name : NULL;
+}
+
+int ug_store_report(struct ug_store *st, const char *name, const char *unit, int64_t limit,
+		    ug_store_report_cb cb, void *ctx)
+{
+	const char *cols[UG_REPORT_COLS_MAX], *vals[UG_REPORT_COLS_MAX];
+	sqlite3_stmt *stmt = NULL;
+	size_t i = 0;
+	int rc, ret, n;
+
+	if (!st || !name || !cb)
+		return -EINVAL;
+	while (i < sizeof(reports) / sizeof(reports[0]) && strcmp(reports[i].name, name))
+		i++;
+	if (i == sizeof(reports) / sizeof(reports[0])) {
+		set_err(st, "no report named '%s'", name);
+		return -ENOENT;
+	}
+	ret = prepare(st, reports[i].sql, &stmt);
+	if (ret)
+		return ret;
+	bind_text_or_null(stmt, 1, unit);
+	sqlite3_bind_int64(stmt, 2, limit > 0 ? limit : -1);
+	n = sqlite3_column_count(stmt);
+	if (n > UG_REPORT_COLS_MAX)
+		n = UG_REPORT_COLS_MAX;
+	for (int c = 0; c < n; c++)
+		cols[c] = sqlite3_column_name(stmt, c);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		for (int c = 0; c < n; c++)
+			vals[c] = column_text(stmt, c);
+		ret = cb(n, cols, vals, ctx);
+		if (ret)
+			goto finalize;
+	}
+	ret = rc == SQLITE_DONE ? 0 : fail(st, rc, "report");
+finalize:
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+/*
+ * journalctl's time syntax, as far as an audit query needs it: "now",
+ * "today", "yesterday", "tomorrow"; a relative time "-1h", "+30min",
+ * "2 days ago", "1h30min ago"; an absolute time "2026-11-30",
+ * "2026-11-30 14:00[:05[.123]]" (local time) or with a "Z" or "+01:00"
+ * suffix, or "@1764500000" (seconds since the epoch). SQLite's own date
+ * functions do the calendar work.
+ */
+static int relative_us(const char *s, int64_t *out)
+{
+	static const struct {
+		const char *unit;
+		int64_t us;
+	} units[] = {
+		{ "usec", 1 }, { "us", 1 }, { "msec", 1000 }, { "ms", 1000 },
+		{ "seconds", 1000000 }, { "second", 1000000 }, { "sec", 1000000 }, { "s", 1000000 },
+		{ "minutes", 60000000 }, { "minute", 60000000 }, { "min", 60000000 },
+		{ "m", 60000000 }, { "hours", 3600000000LL }, { "hour", 3600000000LL },
+		{ "hr", 3600000000LL }, { "h", 3600000000LL }, { "days", 86400000000LL },
+		{ "day", 86400000000LL }, { "d", 86400000000LL }, { "weeks", 604800000000LL },
+		{ "week", 604800000000LL }, { "w", 604800000000LL },
+	};
+	int64_t total = 0;
+	bool any = false;
+
+	while (*s) {
+		char *end;
+		long long v;
+		size_t k;
+
+		while (*s == ' ')
+			s++;
+		if (!*s)
+			break;
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		errno = 0;
+		v = strtoll(s, &end, 10);
+		if (errno || v > 1000000000LL)
+			return -EINVAL;
+		s = end;
+		while (*s == ' ')
+			s++;
+		for (k = 0; k < sizeof(units) / sizeof(units[0]); k++) {
+			size_t len = strlen(units[k].unit);
+
+			if (!strncmp(s, units[k].unit, len) && (s[len] < 'a' || s[len] > 'z'))
+				break;
+		}
+		if (k == sizeof(units) / sizeof(units[0]))
+			return -EINVAL;
+		s += strlen(units[k].unit);
+		if (__builtin_mul_overflow(v, units[k].us, &v) || __builtin_add_overflow(total, v, &total))
+			return -EINVAL;
+		any = true;
+	}
+	if (!any)
+		return -EINVAL;
+	*out = total;
+	return 0;
+}
+
+/* Run a date query of SQLite's with text parameters a and b; its one
+ * result is microseconds since the epoch, NULL when SQLite could not read
+ * the date. */
+static int sql_time(struct ug_store *st, const char *sql, const char *a, const char *b,
+		    int64_t *out)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, ret;
+
+	ret = prepare(st, sql, &stmt);
+	if (ret)
+		return ret;
+	sqlite3_bind_text(stmt, 1, a, -1, SQLITE_STATIC);
+	if (b)
+		sqlite3_bind_text(stmt, 2, b, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	ret = rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL ? 0 : -EINVAL;
+	if (!ret)
+		*out = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+/* Microseconds since the epoch of SQLite time value x (to the millisecond:
+ * julianday()'s double would be off by microseconds). */
+#define TIME_TO_US(x) "SELECT CAST(strftime('%s', " x ") AS INTEGER) * 1000000 + " \
+	"CAST(round(strftime('%f', " x ") * 1000) AS INTEGER) % 1000 * 1000"
+
+int ug_store_parse_time(struct ug_store *st, const char *text, int64_t now_us, int64_t *out)
+{
+	static const char *const days[][2] = {
+		{ "today", "+0 days" }, { "yesterday", "-1 day" }, { "tomorrow", "+1 day" },
+	};
+	char buf[64], *ago;
+	size_t len;
+	int64_t rel;
+
+	if (!st || !text || !out)
+		return -EINVAL;
+	len = strlen(text);
+	if (!len || len >= sizeof(buf))
+		goto bad;
+	memcpy(buf, text, len + 1);
+	if (!strcmp(buf, "now")) {
+		*out = now_us;
+		return 0;
+	}
+	if (buf[0] == '@') {
+		char *end;
+		long long secs;
+
+		errno = 0;
+		secs = strtoll(buf + 1, &end, 10);
+		if (errno || end == buf + 1 || *end || secs < 0 || secs > INT64_MAX / 1000000)
+			goto bad;
+		*out = secs * 1000000;
+		return 0;
+	}
+	if ((buf[0] == '-' || buf[0] == '+') && !relative_us(buf + 1, &rel)) {
+		*out = buf[0] == '-' ? now_us - rel : now_us + rel;
+		return 0;
+	}
+	ago = len > 4 ? buf + len - 4 : NULL;
+	if (ago && !strcmp(ago, " ago")) {
+		*ago = '\0';
+		if (relative_us(buf, &rel))
+			goto bad;
+		*out = now_us - rel;
+		return 0;
+	}
+	/* Local midnight, like journalctl. */
+	for (size_t i = 0; i < sizeof(days) / sizeof(days[0]); i++)
+		if (!strcmp(buf, days[i][0]))
+			return sql_time(st, TIME_TO_US("'now', 'localtime', 'start of day', ?1, "
+						       "'utc'"),
+					days[i][1], NULL, out);
+	/* Absolute: digits first. A zone suffix ("Z", "+01:00") is SQLite's to
+	 * apply; without one the time is local. */
+	if (buf[0] >= '0' && buf[0] <= '9' &&
+	    !sql_time(st, TIME_TO_US("?1, ?2"), buf,
+		      buf[len - 1] == 'Z' || (len > 6 && (buf[len - 6] == '+' || buf[len - 6] == '-') &&
+					      buf[len - 3] == ':') ? "+0 seconds" : "utc", out))
+		return 0;
+bad:
+	set_err(st, "invalid time '%s': expected e.g. now, today, yesterday, -1h, \"2 days "
+		"ago\", 2026-11-30, \"2026-11-30 14:00:00\", 2026-11-30T14:00:00Z or @SECONDS",
+		text);
+	return -EINVAL;
+}
+
+int ug_store_lost_add(struct ug_store *st, int64_t time_us, uint64_t count, const char *kind,
+		      const char *unit)
 {
 	static const char sql[] =
-		"INSERT INTO lost_events (time, time_us, count, kind) VALUES (?1, ?2, ?3, ?4)";
+		"INSERT INTO lost_events (time, time_us, count, kind, unit) VALUES (?1, ?2, ?3, ?4, ?5)";
 	char when[UG_TIME_STRLEN];
 	sqlite3_stmt *stmt = NULL;
 	int rc, ret;
@@ -1528,6 +1810,7 @@ int ug_store_lost_add(struct ug_store *st, int64_t time_us, uint64_t count, cons
 	sqlite3_bind_int64(stmt, 2, time_us);
 	sqlite3_bind_int64(stmt, 3, (int64_t)count);
 	sqlite3_bind_text(stmt, 4, kind ? kind : "ringbuf", -1, SQLITE_STATIC);
+	bind_text_or_null(stmt, 5, unit);
 	rc = sqlite3_step(stmt);
 	ret = rc == SQLITE_DONE ? 0 : fail(st, rc, "insert lost events");
 	sqlite3_finalize(stmt);

@@ -108,6 +108,8 @@ struct ug_audit_row {
 	const char *path;      /* LSM: the file or program path; NULL otherwise */
 	const char *exe;       /* LSM: the acting task's executable; NULL if unknown */
 	const char *detail;    /* LSM: e.g. "family=packet", "target_pid=42", "path too long" */
+	uint64_t count;        /* denials this row stands for; 0 is taken as 1 */
+	int64_t first_time_us; /* the first of them; 0 or >= time_us: just time_us */
 };
 
 /* Inserts n rows in one transaction: all or none. */
@@ -135,9 +137,43 @@ typedef int (*ug_store_audit_cb)(const struct ug_store_audit *a, void *ctx);
 /* Ordered by id; unit NULL: all. */
 int ug_store_audit_list(struct ug_store *st, const char *unit, ug_store_audit_cb cb, void *ctx);
 
+struct ug_audit_filter {
+	const char *unit; /* NULL: all */
+	int64_t since_us; /* rows with a denial at or after this; 0: any */
+	int64_t until_us; /* ... and before this; 0: any */
+	int64_t after_id; /* rows with a larger id only (following the table) */
+};
+/* Ordered by id. */
+int ug_store_audit_query(struct ug_store *st, const struct ug_audit_filter *f,
+			 ug_store_audit_cb cb, void *ctx);
+
+/*
+ * The audit reports (views of schema 6; README, "Audit reports"): "totals",
+ * "hourly", "destinations", "paths", "rules", "would_deny". cb gets each row
+ * as text (NULL for NULL) with the column names. At most limit rows (<= 0:
+ * all). -ENOENT: no such report.
+ */
+#define UG_REPORT_COLS_MAX 16
+typedef int (*ug_store_report_cb)(int n, const char *const *cols, const char *const *vals,
+				  void *ctx);
+int ug_store_report(struct ug_store *st, const char *name, const char *unit, int64_t limit,
+		    ug_store_report_cb cb, void *ctx);
+/* The i-th report's name; NULL past the last. */
+const char *ug_store_report_name(size_t i);
+
+/*
+ * A time in journalctl's syntax (now, today, yesterday, -1h, "2 days ago",
+ * 2026-11-30 14:00, ...Z, @SECONDS) to microseconds since the epoch; now_us
+ * is what relative times count from. -EINVAL with ug_store_errmsg() saying
+ * what is accepted.
+ */
+int ug_store_parse_time(struct ug_store *st, const char *text, int64_t now_us, int64_t *out);
+
 /* Records that count denials could not be recorded: kind "ringbuf" (ring
- * buffer full; NULL means this) or "store" (journaled, not stored here). */
-int ug_store_lost_add(struct ug_store *st, int64_t time_us, uint64_t count, const char *kind);
+ * buffer full; NULL means this) or "store" (journaled, not stored here);
+ * unit: whose denials they were, NULL if not known. */
+int ug_store_lost_add(struct ug_store *st, int64_t time_us, uint64_t count, const char *kind,
+		      const char *unit);
 
 /* --- units: mode and default posture ------------------------------------ */
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -161,7 +162,7 @@ static void test_create_and_reopen(void **state)
 	assert_int_equal(stat(f->path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0600);
 
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 6);
 	mode = raw_text(f->path, "PRAGMA journal_mode");
 	assert_string_equal(mode, "wal");
 	free(mode);
@@ -197,7 +198,7 @@ static void test_create_and_reopen(void **state)
 	ug_store_close(f->st);
 	f->st = NULL;
 	assert_int_equal(ug_store_open(f->path, UG_STORE_CREATE, &f->st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 6);
 	assert_int_equal(policy_version(f->st), 2);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM meta"), 1);
 }
@@ -266,14 +267,14 @@ static void test_newer_version_refused(void **state)
 
 	ug_store_close(f->st);
 	f->st = NULL;
-	raw_exec(f->path, "PRAGMA user_version = 6");
+	raw_exec(f->path, "PRAGMA user_version = 7");
 	assert_int_equal(ug_store_open(f->path, 0, &st, err, sizeof(err)), -EPROTO);
 	assert_null(st);
-	assert_string_equal(err, "store schema version 6 is newer than this build (5)");
+	assert_string_equal(err, "store schema version 7 is newer than this build (6)");
 	assert_int_equal(ug_store_open(f->path, UG_STORE_CREATE, &st, NULL, 0), -EPROTO);
 	assert_null(st);
 	/* Refusing must not touch the store. */
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 7);
 }
 
 static void test_not_a_database(void **state)
@@ -695,8 +696,8 @@ static void test_lost_add(void **state)
 	struct fixture *f = *state;
 	char *t;
 
-	assert_int_equal(ug_store_lost_add(f->st, T0_SEC * 1000000 + 7, 17, NULL), 0);
-	assert_int_equal(ug_store_lost_add(f->st, T0_SEC * 1000000 + 8, 1, "store"), 0);
+	assert_int_equal(ug_store_lost_add(f->st, T0_SEC * 1000000 + 7, 17, NULL, "a.service"), 0);
+	assert_int_equal(ug_store_lost_add(f->st, T0_SEC * 1000000 + 8, 1, "store", NULL), 0);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM lost_events"), 2);
 	assert_int_equal(raw_int(f->path, "SELECT sum(count) FROM lost_events"), 18);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM lost_events WHERE kind = 'store'"),
@@ -709,7 +710,7 @@ static void test_lost_add(void **state)
 	assert_string_equal(t, "2026-11-22T03:29:05.000007Z");
 	free(t);
 
-	assert_int_equal(ug_store_lost_add(f->st, 0, UINT64_MAX, NULL), -EINVAL);
+	assert_int_equal(ug_store_lost_add(f->st, 0, UINT64_MAX, NULL, NULL), -EINVAL);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM lost_events"), 2);
 }
 
@@ -879,7 +880,7 @@ static void test_migrate_from_v1(void **state)
 
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 6);
 	/* Adding columns and rebuilding rules are not policy changes. */
 	assert_int_equal(policy_version(st), 2);
 
@@ -911,7 +912,7 @@ static void test_migrate_from_v1(void **state)
 
 	/* Reopening does not migrate again. */
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 6);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM rules"), 2);
 	assert_int_equal(policy_version(st), 3);
 	ug_store_close(st);
@@ -945,7 +946,7 @@ static void test_migration_failure_rolls_back(void **state)
 
 	raw_exec(path, "DROP TABLE status");
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 6);
 	ug_store_close(st);
 }
 
@@ -1521,7 +1522,7 @@ static void test_migrate_from_v2(void **state)
 
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 6);
 	/* The rebuild copied rows, it did not change policy. */
 	assert_int_equal(policy_version(st), v);
 
@@ -1624,7 +1625,7 @@ static void test_migrate_from_v2(void **state)
 
 	/* Reopening does not migrate again. */
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 6);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM rules"), 3);
 	assert_int_equal(add_rule(st, "web.service", "bind", "deny", "0.0.0.0/0", &id), 0);
 	assert_int_equal(id, 8);
@@ -1709,7 +1710,7 @@ static void test_migrate_v2_dangling_rule(void **state)
 	/* Fixed by hand, the store opens. */
 	raw_exec(path, "DELETE FROM rules WHERE id = 2");
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 6);
 	assert_int_equal(raw_int(path, "SELECT seq FROM sqlite_sequence WHERE name = 'rules'"), 2);
 	ug_store_close(st);
 }
@@ -1746,7 +1747,7 @@ static void test_migrate_v2_failure_rolls_back(void **state)
 
 	raw_exec(path, "DROP TABLE rules_new");
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 5);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 6);
 	ug_store_close(st);
 }
 
@@ -2416,6 +2417,127 @@ static void test_pass_commit(void **state)
  * rows + summary counts stay what was stored. A size limit below what is in use
  * takes the oldest audit rows.
  */
+/* journalctl's time syntax, as --since/--until take it. */
+static void test_parse_time(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t now = T0_SEC * 1000000 + 123456;
+	int64_t t = 0;
+	struct tm tm;
+	time_t midnight = (time_t)T0_SEC;
+
+	assert_int_equal(ug_store_parse_time(f->st, "now", now, &t), 0);
+	assert_int_equal(t, now);
+	assert_int_equal(ug_store_parse_time(f->st, "-1h", now, &t), 0);
+	assert_int_equal(t, now - 3600000000LL);
+	assert_int_equal(ug_store_parse_time(f->st, "+30min", now, &t), 0);
+	assert_int_equal(t, now + 1800000000LL);
+	assert_int_equal(ug_store_parse_time(f->st, "2 days ago", now, &t), 0);
+	assert_int_equal(t, now - 2 * 86400000000LL);
+	assert_int_equal(ug_store_parse_time(f->st, "1h 30min ago", now, &t), 0);
+	assert_int_equal(t, now - 5400000000LL);
+	assert_int_equal(ug_store_parse_time(f->st, "@1764500000", now, &t), 0);
+	assert_int_equal(t, 1764500000LL * 1000000);
+	assert_int_equal(ug_store_parse_time(f->st, "2026-11-30T14:00:00Z", now, &t), 0);
+	assert_int_equal(t, 1796047200LL * 1000000);
+	assert_int_equal(ug_store_parse_time(f->st, "2026-11-30 14:00:00+01:00", now, &t), 0);
+	assert_int_equal(t, 1796043600LL * 1000000);
+	assert_int_equal(ug_store_parse_time(f->st, "2026-11-30T14:00:00.5Z", now, &t), 0);
+	assert_int_equal(t, 1796047200LL * 1000000 + 500000);
+	/* Without a zone: local time, as mktime() reads it. */
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = 126;
+	tm.tm_mon = 10;
+	tm.tm_mday = 30;
+	tm.tm_hour = 14;
+	tm.tm_isdst = -1;
+	assert_int_equal(ug_store_parse_time(f->st, "2026-11-30 14:00", now, &t), 0);
+	assert_int_equal(t, (int64_t)mktime(&tm) * 1000000);
+	/* today: the local midnight of the real today (SQLite's 'now'). */
+	midnight = time(NULL);
+	localtime_r(&midnight, &tm);
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	assert_int_equal(ug_store_parse_time(f->st, "today", now, &t), 0);
+	assert_int_equal(t, (int64_t)mktime(&tm) * 1000000);
+	assert_int_equal(ug_store_parse_time(f->st, "yesterday", now, &t), 0);
+	assert_true(t < (int64_t)mktime(&tm) * 1000000);
+
+	for (const char *const *bad = (const char *const[]){ "", "later", "-1x", "-", "-h",
+			"2026-13-45", "@", "@-5", "1h", "ago", "-99999999999h", NULL };
+	     *bad; bad++) {
+		t = 42;
+		if (ug_store_parse_time(f->st, *bad, now, &t) != -EINVAL)
+			fail_msg("'%s' was accepted as %lld", *bad, (long long)t);
+		assert_int_equal(t, 42);
+		assert_non_null(strstr(ug_store_errmsg(f->st), "invalid time"));
+	}
+}
+
+struct report {
+	int rows;
+	char first[8][64]; /* the first row, column by column */
+	char cols[8][32];
+};
+
+static int collect_report(int n, const char *const *cols, const char *const *vals, void *ctx)
+{
+	struct report *r = ctx;
+
+	if (!r->rows++)
+		for (int c = 0; c < n && c < 8; c++) {
+			snprintf(r->cols[c], sizeof(r->cols[c]), "%s", cols[c]);
+			snprintf(r->first[c], sizeof(r->first[c]), "%s", vals[c] ? vals[c] : "NULL");
+		}
+	return 0;
+}
+
+/* The reports count denials (the count column), not rows, and totals adds what was
+ * pruned and lost: the accounting identity per unit. */
+static void test_reports(void **state)
+{
+	struct fixture *f = *state;
+	struct ug_audit_row rows[3] = { audit_rows[0], audit_rows[0], audit_rows[1] };
+	struct report r = { 0 };
+	int64_t pruned = 0;
+
+	rows[0].count = 5;
+	rows[1].count = 7;
+	rows[1].address = "10.9.9.9";
+	assert_int_equal(ug_store_audit_insert(f->st, rows, 3), 0);
+	assert_int_equal(ug_store_lost_add(f->st, T0_SEC * 1000000, 11, "ringbuf", "web.service"), 0);
+
+	assert_int_equal(ug_store_report(f->st, "destinations", "web.service", 10, collect_report, &r),
+			 0);
+	assert_int_equal(r.rows, 2);
+	assert_string_equal(r.cols[4], "port");
+	assert_string_equal(r.first[3], "10.9.9.9"); /* 7 denials before 5 */
+	assert_string_equal(r.cols[5], "denials");
+	assert_string_equal(r.first[5], "7");
+
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(ug_store_report(f->st, "totals", "web.service", 0, collect_report, &r), 0);
+	assert_int_equal(r.rows, 1);
+	assert_string_equal(r.first[1], "12"); /* recorded */
+	assert_string_equal(r.first[3], "11"); /* lost */
+	assert_string_equal(r.first[4], "23"); /* total */
+
+	/* Pruning keeps the total. */
+	assert_int_equal(ug_store_prune(f->st, 0, INT64_MAX, 100, &pruned), 0);
+	assert_int_equal(pruned, 3);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(ug_store_report(f->st, "totals", "web.service", 0, collect_report, &r), 0);
+	assert_string_equal(r.first[1], "0"); /* no rows left */
+	assert_string_equal(r.first[2], "12");
+	assert_string_equal(r.first[4], "23");
+
+	assert_int_equal(ug_store_report(f->st, "nope; DROP TABLE audit", NULL, 0, collect_report,
+					 &r), -ENOENT);
+	for (size_t i = 0; ug_store_report_name(i); i++)
+		assert_int_equal(ug_store_report(f->st, ug_store_report_name(i), NULL, 5,
+						 collect_report, &r), 0);
+}
+
 static void test_prune(void **state)
 {
 	struct fixture *f = *state;
@@ -2508,6 +2630,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rule_hits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_generations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reports, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,7 +49,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u32);
-} ug_layout_v3 SEC(".maps");
+} ug_layout_v4 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -79,6 +79,21 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
 } ug_events SEC(".maps");
+
+/* Aggregation and per-unit lost counts: unitguard.h, "Aggregation". */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, UG_AGG_MAX);
+	__type(key, struct ug_agg_key);
+	__type(value, struct ug_agg_val);
+} ug_agg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ug_agg_cfg);
+} ug_agg_cfg SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -173,6 +188,8 @@ static __always_inline void count(__u32 which)
 		*c += 1;
 }
 
+#include "lib/lost.bpf.h"
+
 /*
  * Nearest policy cgroup at or above the socket's cgroup. at_skb is a constant
  * at every call site: packet hooks use the skb's cgroup, socket hooks the
@@ -210,41 +227,88 @@ static __always_inline struct ug_unit_val *find_unit(const bool at_skb, struct _
 	return NULL;
 }
 
-static __always_inline void emit(const bool at_skb, struct __sk_buff *skb, const struct ug_op *op,
-				 __u8 dir, const __u8 *addr, __u64 unit_cgid,
-				 const struct ug_unit_val *u, __u32 rule_id, __u8 verdict)
+/* Send one record of n denials of identity k. */
+static __always_inline bool send(const struct ug_agg_key *k, const __u8 *comm, __u64 n,
+				 __u64 first_ns, __u64 last_ns)
 {
 	struct ug_event *e = bpf_ringbuf_reserve(&ug_events, sizeof(*e), 0);
 
-	if (!e) {
-		count(UG_CNT_EVENTS_LOST);
-		return;
-	}
-	e->ts_boot_ns = bpf_ktime_get_boot_ns();
-	e->cgid = at_skb ? bpf_skb_cgroup_id(skb) : bpf_get_current_cgroup_id();
-	e->unit_cgid = unit_cgid;
+	if (!e)
+		return false;
+	e->ts_boot_ns = last_ns;
+	e->first_ns = first_ns;
+	e->count = n;
+	e->cgid = k->cgid;
+	e->unit_cgid = k->unit_cgid;
+	e->pid = k->pid;
+	e->uid = k->uid;
+	e->rule_id = k->rule_id;
+	e->generation = k->generation;
+	__builtin_memcpy(e->comm, comm, sizeof(e->comm));
+	__builtin_memcpy(e->addr, k->addr, sizeof(e->addr));
+	e->port = k->port;
+	e->family = k->family;
+	e->proto = k->proto;
+	e->hook = k->hook;
+	e->verdict = k->verdict;
+	e->dir = k->dir;
+	e->flags = k->flags;
+	bpf_ringbuf_submit(e, 0);
+	return true;
+}
+
+/*
+ * Record a denial: the first of its identity in this window goes to the ring
+ * now, the rest are counted in its ug_agg entry for ug_flush to send.
+ */
+static __always_inline void record(const bool at_skb, struct __sk_buff *skb, const struct ug_op *op,
+				   __u8 dir, const __u8 *addr, __u64 unit_cgid,
+				   const struct ug_unit_val *u, __u32 rule_id, __u8 verdict)
+{
+	struct ug_agg_key k = {};
+	struct ug_agg_val nv = {}, *v;
+	struct ug_agg_cfg *cfg;
+	__u32 zero = 0;
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	k.cgid = at_skb ? bpf_skb_cgroup_id(skb) : bpf_get_current_cgroup_id();
+	k.unit_cgid = unit_cgid;
 	/* At packet level the current task may be anyone (softirq, timer
 	 * retransmit): record no task rather than a wrong one. */
 	if (!at_skb) {
-		e->pid = bpf_get_current_pid_tgid() >> 32;
-		e->uid = (__u32)bpf_get_current_uid_gid();
-		bpf_get_current_comm(e->comm, sizeof(e->comm));
-	} else {
-		e->pid = 0;
-		e->uid = 0;
-		__builtin_memset(e->comm, 0, sizeof(e->comm));
+		k.pid = bpf_get_current_pid_tgid() >> 32;
+		k.uid = (__u32)bpf_get_current_uid_gid();
+		bpf_get_current_comm(nv.comm, sizeof(nv.comm));
 	}
-	e->rule_id = rule_id;
-	e->generation = u->generation;
-	__builtin_memcpy(e->addr, addr, sizeof(e->addr));
-	e->port = op->port;
-	e->family = op->family;
-	e->proto = op->proto;
-	e->hook = op->hook;
-	e->verdict = verdict;
-	e->dir = dir;
-	e->flags = op->unparsed ? UG_EV_F_UNPARSED : 0;
-	bpf_ringbuf_submit(e, 0);
+	k.rule_id = rule_id;
+	k.generation = u->generation;
+	__builtin_memcpy(k.addr, addr, sizeof(k.addr));
+	k.port = op->port;
+	k.family = op->family;
+	k.proto = op->proto;
+	k.hook = op->hook;
+	k.verdict = verdict;
+	k.dir = dir;
+	k.flags = op->unparsed ? UG_EV_F_UNPARSED : 0;
+	cfg = bpf_map_lookup_elem(&ug_agg_cfg, &zero);
+	k.window = cfg ? cfg->window : 0;
+
+	v = bpf_map_lookup_elem(&ug_agg, &k);
+	if (!v) {
+		nv.since_ns = now;
+		nv.last_ns = now;
+		/* -EEXIST: another CPU made it meanwhile; count there. Any other
+		 * error (the map is full): this denial goes alone. */
+		if (bpf_map_update_elem(&ug_agg, &k, &nv, BPF_NOEXIST) == -17 /* EEXIST */)
+			v = bpf_map_lookup_elem(&ug_agg, &k);
+		if (!v) {
+			if (!send(&k, nv.comm, 1, now, now))
+				lost(unit_cgid);
+			return;
+		}
+	}
+	__sync_fetch_and_add(&v->pending, 1);
+	v->last_ns = now;
 }
 
 static __always_inline void hit(__u32 rule_id)
@@ -375,12 +439,12 @@ static __always_inline int judge(const bool at_skb, struct __sk_buff *skb, const
 	if (u->mode == UG_MODE_AUDIT) {
 		if (at_skb)
 			account(skb, u, op->dir, UG_ACCT_AUDITED);
-		emit(at_skb, skb, op, dir, key.addr, unit_cgid, u, rule_id, UG_VERDICT_AUDIT);
+		record(at_skb, skb, op, dir, key.addr, unit_cgid, u, rule_id, UG_VERDICT_AUDIT);
 		return UG_CG_ALLOW;
 	}
 	if (at_skb)
 		account(skb, u, op->dir, UG_ACCT_DROPPED);
-	emit(at_skb, skb, op, dir, key.addr, unit_cgid, u, rule_id, UG_VERDICT_DENY);
+	record(at_skb, skb, op, dir, key.addr, unit_cgid, u, rule_id, UG_VERDICT_DENY);
 	return UG_CG_DENY;
 }
 
@@ -726,5 +790,84 @@ int BPF_PROG(ug_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 
 	bpf_map_delete_elem(&ug_units, &id);
 	bpf_map_delete_elem(&ug_lsm_units, &id);
+	return 0;
+}
+
+/* --- ug_flush: run by the agent (BPF_PROG_TEST_RUN) every 250 ms ---------- */
+
+struct flush_state {
+	__u64 now;
+	__u32 window;
+	__u32 sent;
+	__u32 full;
+};
+
+/* Send what a unit lost as one record; forget units gone for two flushes. */
+static long flush_lost(struct bpf_map *map, __u64 *cgid, struct ug_lost_val *v,
+		       struct flush_state *st)
+{
+	__u64 n = __atomic_exchange_n(&v->n, 0, __ATOMIC_SEQ_CST);
+	struct ug_event *e;
+
+	if (!n) {
+		if (bpf_map_lookup_elem(&ug_units, cgid) || bpf_map_lookup_elem(&ug_lsm_units, cgid))
+			v->idle = 0;
+		else if (++v->idle >= 2)
+			bpf_map_delete_elem(map, cgid);
+		return 0;
+	}
+	v->idle = 0;
+	e = bpf_ringbuf_reserve(&ug_events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&v->n, n); /* kept for the next flush */
+		st->full = 1;
+		return 1;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_boot_ns = st->now;
+	e->first_ns = st->now;
+	e->count = n;
+	e->unit_cgid = *cgid;
+	e->flags = UG_EV_F_LOST;
+	bpf_ringbuf_submit(e, 0);
+	st->sent++;
+	return 0;
+}
+
+/* Send what an identity has pending; delete it once its window is over
+ * (a window later: no program still counts into it). */
+static long flush_agg(struct bpf_map *map, struct ug_agg_key *k, struct ug_agg_val *v,
+		      struct flush_state *st)
+{
+	__u64 n = __atomic_exchange_n(&v->pending, 0, __ATOMIC_SEQ_CST);
+
+	if (n) {
+		if (!send(k, v->comm, n, v->since_ns, v->last_ns)) {
+			__sync_fetch_and_add(&v->pending, n);
+			st->full = 1;
+			return 1;
+		}
+		v->since_ns = st->now;
+		st->sent++;
+	}
+	if (k->window + 1 < st->window && !v->pending)
+		bpf_map_delete_elem(map, k);
+	return 0;
+}
+
+SEC("syscall")
+int ug_flush(struct ug_flush_ctx *ctx)
+{
+	struct flush_state st = { .now = bpf_ktime_get_boot_ns(), .window = ctx->window };
+	__u32 zero = 0;
+	struct ug_agg_cfg *cfg = bpf_map_lookup_elem(&ug_agg_cfg, &zero);
+
+	if (cfg)
+		cfg->window = ctx->window;
+	bpf_for_each_map_elem(&ug_lost, flush_lost, &st, 0);
+	if (!st.full)
+		bpf_for_each_map_elem(&ug_agg, flush_agg, &st, 0);
+	ctx->sent = st.sent;
+	ctx->full = st.full;
 	return 0;
 }

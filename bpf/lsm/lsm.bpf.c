@@ -98,6 +98,8 @@ static __always_inline void count(__u32 which)
 		*c += 1;
 }
 
+#include "lib/lost.bpf.h"
+
 /* Nearest policy cgroup at or above the current task's cgroup. */
 static __always_inline struct ug_lsm_unit *find_unit(__u64 *unit_cgid)
 {
@@ -157,7 +159,7 @@ static __always_inline void emit(const struct ug_lsm_unit *u, __u64 unit_cgid,
 	struct ug_lsm_event *e = bpf_ringbuf_reserve(&ug_lsm_events, sizeof(*e), 0);
 
 	if (!e) {
-		count(UG_CNT_EVENTS_LOST);
+		lost(unit_cgid);
 		return;
 	}
 	e->ts_boot_ns = bpf_ktime_get_boot_ns();

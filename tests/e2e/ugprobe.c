@@ -20,9 +20,10 @@
  *                           Options headers, then UDP to PORT
  *   ugprobe [--cgroup DIR] [--from ADDR] udp-send ADDR PORT COUNT SIZE
  *                           COUNT datagrams of SIZE payload bytes; prints "ok" or the error
- *   ugprobe [--cgroup DIR] flood ADDR PORT COUNT
+ *   ugprobe [--cgroup DIR] flood ADDR PORT COUNT [PORTS]
  *                           COUNT unconnected UDP sends, whatever each gives; prints
- *                           "refused N" (how many got EPERM); exit 0
+ *                           "refused N" (how many got EPERM); exit 0. With PORTS, the
+ *                           destination port goes round PORT .. PORT + PORTS - 1
  *   ugprobe [--cgroup DIR] udp-recv ADDR PORT SECS           prints "DATAGRAMS BYTES" received
  *   ugprobe [--cgroup DIR] tcp-serve ADDR PORT SECS          accepts, prints total bytes
  *                           received after each read (one line each)
@@ -336,16 +337,21 @@ static int do_udp_send(struct sockaddr_storage *ss, socklen_t len, long count, l
 }
 
 /* Many denials, fast: for the audit pipeline's tests. */
-static int do_flood(struct sockaddr_storage *ss, socklen_t len, long count)
+static int do_flood(struct sockaddr_storage *ss, socklen_t len, long count, long ports)
 {
 	int fd = socket(ss->ss_family, SOCK_DGRAM, 0);
-	long refused = 0;
+	in_port_t *port = ss->ss_family == AF_INET ? &((struct sockaddr_in *)ss)->sin_port
+						   : &((struct sockaddr_in6 *)ss)->sin6_port;
+	long refused = 0, first = ntohs(*port);
 
-	if (fd < 0 || count < 0)
-		return outcome(errno);
-	for (long i = 0; i < count; i++)
+	if (fd < 0 || count < 0 || ports < 1 || first + ports - 1 > 65535)
+		return outcome(fd < 0 ? errno : EINVAL);
+	for (long i = 0; i < count; i++) {
+		if (ports > 1)
+			*port = htons((in_port_t)(first + i % ports));
 		if (sendto(fd, "x", 1, 0, (struct sockaddr *)ss, len) < 0 && errno == EPERM)
 			refused++;
+	}
 	printf("refused %ld\n", refused);
 	return 0;
 }
@@ -570,8 +576,8 @@ int main(int argc, char **argv)
 		return do_raw6(&ss, len, atol(argv[i + 3]), atol(argv[i + 2]));
 	if (!strcmp(argv[i], "udp-send") && argc - i == 5)
 		return do_udp_send(&ss, len, atol(argv[i + 3]), atol(argv[i + 4]));
-	if (!strcmp(argv[i], "flood") && argc - i == 4)
-		return do_flood(&ss, len, atol(argv[i + 3]));
+	if (!strcmp(argv[i], "flood") && (argc - i == 4 || argc - i == 5))
+		return do_flood(&ss, len, atol(argv[i + 3]), argc - i == 5 ? atol(argv[i + 4]) : 1);
 	if (!strcmp(argv[i], "udp-recv") && argc - i == 4)
 		return do_udp_recv(&ss, len, atoi(argv[i + 3]));
 	if (!strcmp(argv[i], "tcp-serve") && argc - i == 4)

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "audit.h"
 #include "fake_journal.h"
 #include "store.h"
@@ -84,7 +86,8 @@ static int64_t clock_us(clockid_t id)
 static struct ug_event event(uint64_t ts_boot_ns, uint32_t rule_id)
 {
 	struct ug_event ev = {
-		.ts_boot_ns = ts_boot_ns, .cgid = 42, .unit_cgid = 42, .pid = 1, .rule_id = rule_id,
+		.ts_boot_ns = ts_boot_ns, .first_ns = ts_boot_ns, .count = 1,
+		.cgid = 42, .unit_cgid = 42, .pid = 1, .rule_id = rule_id,
 		.comm = "curl", .addr = { [10] = 0xff, [11] = 0xff, 10, 1, 2, 3 }, .port = 443,
 		.family = AF_INET, .proto = 6, .hook = UG_HOOK_CONNECT4,
 		.verdict = UG_VERDICT_DENY, .dir = UG_DIR_EGRESS,
@@ -97,7 +100,25 @@ struct rows {
 	size_t n;
 	int64_t time_us[8];
 	int64_t rule_id[8];
+	uint64_t count[8];
+	int64_t first_time_us[8];
 };
+
+/* One integer from the store, read by SQLite itself, not by the store's code. */
+static int64_t sql_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return v;
+}
 
 static int collect(const struct ug_store_audit *a, void *ctx)
 {
@@ -106,6 +127,8 @@ static int collect(const struct ug_store_audit *a, void *ctx)
 	if (r->n < 8) {
 		r->time_us[r->n] = a->row.time_us;
 		r->rule_id[r->n] = a->row.rule_id;
+		r->count[r->n] = a->row.count;
+		r->first_time_us[r->n] = a->row.first_time_us;
 	}
 	r->n++;
 	return 0;
@@ -210,6 +233,62 @@ static void test_event_flags(void **state)
 	assert_int_equal(rows.n, 1);
 }
 
+/* A record of 5 denials over 3 s (the kernel's aggregation, unitguard.h) is one row
+ * with count 5 and both times; a count of 0 is no record. */
+static void test_aggregated(void **state)
+{
+	struct fixture *f = *state;
+	struct rows rows = { 0 };
+	uint64_t now_ns = (uint64_t)clock_us(CLOCK_BOOTTIME) * 1000;
+	struct ug_event ev = event(now_ns, 7);
+
+	ev.first_ns = now_ns - 3000000000ULL;
+	ev.count = 5;
+	assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), 0);
+	assert_string_equal(ug_fake_journal_last_message,
+			    "unitguard: demo.service: denied egress connect4 tcp to 10.1.2.3 "
+			    "port 443 (pid 1 curl), rule 7 (5 times in 3.0 s)");
+	ev.count = 0;
+	assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), -EINVAL);
+	assert_int_equal(ug_audit_flush(f->a), 0);
+	assert_int_equal(ug_store_audit_list(f->st, "demo.service", collect, &rows), 0);
+	assert_int_equal(rows.n, 1);
+	assert_int_equal(rows.count[0], 5);
+	assert_in_range(rows.time_us[0] - rows.first_time_us[0], 2999000, 3001000);
+	assert_int_equal(sql_int(f->path, "SELECT total FROM audit_totals "
+					  "WHERE unit = 'demo.service'"), 5);
+}
+
+/* A unit's lost count is a lost_events row of that unit, not an audit row, and counts in
+ * audit_totals; a lost record carrying anything else is malformed. */
+static void test_lost_record(void **state)
+{
+	struct fixture *f = *state;
+	struct ug_event ev = { .ts_boot_ns = 1, .first_ns = 1, .count = 9, .unit_cgid = 42,
+			       .flags = UG_EV_F_LOST };
+	struct ug_event bad = ev;
+
+	assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), 0);
+	bad.port = 80;
+	assert_int_equal(ug_audit_record(f->a, &bad, sizeof(bad)), -EINVAL);
+	bad = ev;
+	bad.count = 0;
+	assert_int_equal(ug_audit_record(f->a, &bad, sizeof(bad)), -EINVAL);
+	bad = ev;
+	bad.flags |= UG_EV_F_UNPARSED;
+	assert_int_equal(ug_audit_record(f->a, &bad, sizeof(bad)), -EINVAL);
+	ev = event(0, 7);
+	assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), 0);
+	assert_int_equal(ug_audit_flush(f->a), 0);
+	assert_int_equal(sql_int(f->path, "SELECT sum(count) FROM lost_events "
+					  "WHERE unit = 'demo.service' AND kind = 'ringbuf'"), 9);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM audit"), 1);
+	assert_int_equal(sql_int(f->path, "SELECT lost FROM audit_totals "
+					  "WHERE unit = 'demo.service'"), 9);
+	assert_int_equal(sql_int(f->path, "SELECT total FROM audit_totals "
+					  "WHERE unit = 'demo.service'"), 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +296,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stamp_conversion, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_down, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_flags, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_aggregated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lost_record, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
