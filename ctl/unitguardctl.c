@@ -56,7 +56,12 @@ static void usage(FILE *f)
 		"           [--default-ingress allow|deny] [--harden LIST] [--no-harden LIST]\n"
 		"                                     set a unit's mode, default posture and\n"
 		"                                     hardening (module-load,bpf,ptrace,mount,path-view)\n"
-		"  audit [--unit TARGET] [--json]     list recorded denials\n"
+		"  audit [--unit TARGET] [--since TIME] [--until TIME] [--follow] [--json]\n"
+		"                                     list recorded denials (TIME as journalctl\n"
+		"                                     takes it: -1h, today, 2026-11-30 14:00, ...)\n"
+		"  audit --summary [--unit TARGET] [--json]\n"
+		"                                     the report views: totals, hourly, destinations,\n"
+		"                                     paths, rules, would_deny\n"
 		"  stats [TARGET] [--json]            packets, bytes and rule hits, live\n"
 		"  status [--json]                    what is enforced, where, and what is not\n"
 		"  apply FILE [--check]               replace the whole policy from a YAML file;\n"
@@ -237,7 +242,8 @@ struct sub_opts {
 	bool json;
 	const char *unit, *proto, *port, *comment, *mode, *def_egress, *def_ingress;
 	const char *access, *harden, *no_harden;
-	bool check;
+	const char *since, *until;
+	bool check, follow, summary;
 };
 
 static int parse_wait_opt(int c, const char *arg);
@@ -249,6 +255,7 @@ enum {
 	OPT_POSTURE = 1 << 3, /* --mode --default-egress --default-ingress */
 	OPT_WAIT = 1 << 4,    /* --no-wait --timeout */
 	OPT_CHECK = 1 << 5,   /* --check */
+	OPT_AUDIT = 1 << 6,   /* --since --until --follow --summary */
 };
 
 static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o)
@@ -268,6 +275,10 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 		{ "no-wait", no_argument, NULL, 'W' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "check", no_argument, NULL, 'C' },
+		{ "since", required_argument, NULL, 'S' },
+		{ "until", required_argument, NULL, 'U' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "summary", no_argument, NULL, 's' },
 		{},
 	};
 	int c;
@@ -301,6 +312,14 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 			o->no_harden = optarg;
 		else if (c == 'C' && (allowed & OPT_CHECK))
 			o->check = true;
+		else if (c == 'S' && (allowed & OPT_AUDIT))
+			o->since = optarg;
+		else if (c == 'U' && (allowed & OPT_AUDIT))
+			o->until = optarg;
+		else if (c == 'f' && (allowed & OPT_AUDIT))
+			o->follow = true;
+		else if (c == 's' && (allowed & OPT_AUDIT))
+			o->summary = true;
 		else if ((c == 'W' || c == 'T') && (allowed & OPT_WAIT)) {
 			if (parse_wait_opt(c, optarg))
 				return EXIT_USAGE;
@@ -596,21 +615,33 @@ static int rule_del(int argc, char **argv)
 					 : err ? 1 : 0;
 }
 
+/* How audit rows are printed: a table, a JSON array, or JSON Lines. */
+struct audit_out {
+	enum { OUT_TABLE, OUT_ARRAY, OUT_LINES } form;
+	size_t n;
+	int64_t last_id;
+};
+
 static int print_audit(const struct ug_store_audit *a, void *ctx)
 {
 	const struct ug_audit_row *r = &a->row;
-	json_object *arr = ctx, *o;
+	struct audit_out *out = ctx;
+	const char *text;
+	json_object *o;
 	char rule[24];
+	int err = 0;
 
-	if (!arr) {
+	out->last_id = a->id;
+	if (out->form == OUT_TABLE) {
 		if (r->rule_id)
 			snprintf(rule, sizeof(rule), "%" PRId64, r->rule_id);
 		else
 			snprintf(rule, sizeof(rule), "default");
-		printf("%-27s %-24s %-6s %-10s %-5s %-39s %-5u %-7u %-15s %-7s %u\n", a->time,
-		       r->unit ?: "-", r->verdict ?: "-", r->hook ?: "-", r->protocol ?: "-",
+		printf("%-27s %-24s %-6s %-10s %-5s %-39s %-5u %-7u %-15s %-7s %-5u %" PRIu64 "\n",
+		       a->time, r->unit ?: "-", r->verdict ?: "-", r->hook ?: "-", r->protocol ?: "-",
 		       r->address ?: r->path ?: r->detail ?: "-", r->port, r->pid, r->comm ?: "-", rule,
-		       r->generation);
+		       r->generation, r->count);
+		out->n++;
 		return 0;
 	}
 	o = json_object_new_object();
@@ -618,6 +649,9 @@ static int print_audit(const struct ug_store_audit *a, void *ctx)
 		return -ENOMEM;
 	json_object_object_add(o, "id", json_object_new_int64(a->id));
 	json_add_str(o, "time", a->time);
+	json_object_object_add(o, "time_us", json_object_new_int64(r->time_us));
+	json_object_object_add(o, "first_time_us", json_object_new_int64(r->first_time_us));
+	json_object_object_add(o, "count", json_object_new_uint64(r->count));
 	json_add_str(o, "unit", r->unit);
 	json_object_object_add(o, "cgroup_id", json_object_new_uint64(r->cgroup_id));
 	json_object_object_add(o, "pid", json_object_new_int64(r->pid));
@@ -635,17 +669,139 @@ static int print_audit(const struct ug_store_audit *a, void *ctx)
 	json_add_str(o, "path", r->path);
 	json_add_str(o, "exe", r->exe);
 	json_add_str(o, "detail", r->detail);
-	return json_object_array_add(arr, o) ? -ENOMEM : 0;
+	/* Row by row, never the whole table in memory. */
+	text = json_object_to_json_string_ext(o, out->form == OUT_LINES ? JSON_C_TO_STRING_PLAIN
+						 : JSON_C_TO_STRING_PRETTY |
+						   JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (!text)
+		err = -ENOMEM;
+	else if (out->form == OUT_LINES)
+		printf("%s\n", text);
+	else
+		printf("%s%s", out->n ? ",\n" : "[\n", text);
+	out->n++;
+	json_object_put(o);
+	return err;
+}
+
+/* One report as a table (columns sized to the content) or a JSON array. */
+struct report_rows {
+	int n;
+	char cols[UG_REPORT_COLS_MAX][32];
+	char **cells; /* rows * n, owned */
+	size_t rows;
+	int err;
+};
+
+static int keep_report_row(int n, const char *const *cols, const char *const *vals, void *ctx)
+{
+	struct report_rows *r = ctx;
+	char **cells = reallocarray(r->cells, (r->rows + 1) * n, sizeof(*cells));
+
+	if (!cells)
+		return -ENOMEM;
+	r->cells = cells;
+	r->n = n;
+	for (int c = 0; c < n; c++) {
+		snprintf(r->cols[c], sizeof(r->cols[c]), "%s", cols[c]);
+		cells[r->rows * n + c] = strdup(vals[c] ? vals[c] : "-");
+		if (!cells[r->rows * n + c])
+			r->err = -ENOMEM;
+	}
+	r->rows++;
+	return r->err;
+}
+
+static int print_report(const char *name, const struct report_rows *r, json_object *all)
+{
+	json_object *arr;
+	int width[UG_REPORT_COLS_MAX];
+
+	if (all) {
+		arr = json_object_new_array();
+		if (!arr)
+			return -ENOMEM;
+		for (size_t i = 0; i < r->rows; i++) {
+			json_object *o = json_object_new_object();
+
+			if (!o)
+				return -ENOMEM;
+			for (int c = 0; c < r->n; c++) {
+				const char *v = r->cells[i * r->n + c];
+
+				json_object_object_add(o, r->cols[c], strcmp(v, "-") ?
+						       json_object_new_string(v) : NULL);
+			}
+			json_object_array_add(arr, o);
+		}
+		json_object_object_add(all, name, arr);
+		return 0;
+	}
+	printf("== %s ==\n", name);
+	if (!r->rows) {
+		printf("(none)\n\n");
+		return 0;
+	}
+	for (int c = 0; c < r->n; c++) {
+		width[c] = (int)strlen(r->cols[c]);
+		for (size_t i = 0; i < r->rows; i++)
+			if ((int)strlen(r->cells[i * r->n + c]) > width[c])
+				width[c] = (int)strlen(r->cells[i * r->n + c]);
+	}
+	for (int c = 0; c < r->n; c++)
+		printf("%-*s%s", width[c], r->cols[c], c + 1 < r->n ? "  " : "\n");
+	for (size_t i = 0; i < r->rows; i++)
+		for (int c = 0; c < r->n; c++)
+			printf("%-*s%s", width[c], r->cells[i * r->n + c], c + 1 < r->n ? "  " : "\n");
+	printf("\n");
+	return 0;
+}
+
+/* audit --summary: every report of the store (db/store.h), 20 rows each. */
+static int audit_summary(struct ug_store *st, const char *unit, bool json)
+{
+	json_object *all = json ? json_object_new_object() : NULL;
+	int err = 0;
+
+	if (json && !all)
+		return 1;
+	for (size_t i = 0; !err && ug_store_report_name(i); i++) {
+		struct report_rows r = { 0 };
+
+		err = ug_store_report(st, ug_store_report_name(i), unit, 20, keep_report_row, &r);
+		if (err)
+			fprintf(stderr, "unitguardctl: audit --summary: %s\n",
+				err == -ENOMEM ? strerror(ENOMEM) : ug_store_errmsg(st));
+		else
+			err = print_report(ug_store_report_name(i), &r, all);
+		for (size_t k = 0; k < r.rows * r.n; k++)
+			free(r.cells[k]);
+		free(r.cells);
+	}
+	if (!err && all)
+		err = print_json(all);
+	json_object_put(all);
+	return err ? 1 : 0;
+}
+
+static volatile sig_atomic_t stop_follow;
+
+static void on_stop_signal(int sig)
+{
+	stop_follow = 1;
 }
 
 static int audit(int argc, char **argv)
 {
-	json_object *arr = NULL;
+	struct audit_out out = { .form = OUT_TABLE };
+	struct ug_audit_filter f = { 0 };
 	struct ug_store *st;
 	struct sub_opts o;
+	struct timespec ts;
+	int64_t now;
 	int err;
 
-	err = parse_sub(argc, argv, OPT_JSON | OPT_UNIT, &o);
+	err = parse_sub(argc, argv, OPT_JSON | OPT_UNIT | OPT_AUDIT, &o);
 	if (err)
 		return err;
 	if (optind != argc)
@@ -655,21 +811,58 @@ static int audit(int argc, char **argv)
 		if (err)
 			return err;
 	}
+	if (o.summary && (o.follow || o.since || o.until))
+		return bad("audit: --summary reports over the whole store; it takes no --since, "
+			   "--until or --follow (query the views with sqlite3 for a period)");
+	if (o.follow && o.until)
+		return bad("audit: --follow and --until exclude each other");
 	if (open_store(0, &st))
 		return 1;
+	if (o.summary) {
+		err = audit_summary(st, o.unit, o.json);
+		ug_store_close(st);
+		return err;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	for (int i = 0; i < 2; i++) {
+		const char *text = i ? o.until : o.since;
+
+		if (text && ug_store_parse_time(st, text, now, i ? &f.until_us : &f.since_us)) {
+			fprintf(stderr, "unitguardctl: audit: --%s: %s\n", i ? "until" : "since",
+				ug_store_errmsg(st));
+			ug_store_close(st);
+			return EXIT_USAGE;
+		}
+	}
+	f.unit = o.unit;
 	if (o.json)
-		arr = json_object_new_array();
+		out.form = o.follow ? OUT_LINES : OUT_ARRAY;
 	else
-		printf("%-27s %-24s %-6s %-10s %-5s %-39s %-5s %-7s %-15s %-7s %s\n", "TIME",
+		printf("%-27s %-24s %-6s %-10s %-5s %-39s %-5s %-7s %-15s %-7s %-5s %s\n", "TIME",
 		       "UNIT", "VERDICT", "HOOK", "PROTO", "ADDRESS/PATH", "PORT", "PID", "COMM",
-		       "RULE", "GEN");
-	err = ug_store_audit_list(st, o.unit, print_audit, arr);
+		       "RULE", "GEN", "COUNT");
+	err = ug_store_audit_query(st, &f, print_audit, &out);
+	if (out.form == OUT_ARRAY && !err)
+		printf("%s]\n", out.n ? "\n" : "[");
+	if (o.follow && !err) {
+		/* Like journalctl -f: new rows as the agent stores them, until a
+		 * signal. Only rows after the last one seen. */
+		signal(SIGINT, on_stop_signal);
+		signal(SIGTERM, on_stop_signal);
+		signal(SIGPIPE, on_stop_signal);
+		while (!stop_follow && !err) {
+			fflush(stdout);
+			usleep(200 * 1000);
+			f.after_id = out.last_id;
+			err = ug_store_audit_query(st, &f, print_audit, &out);
+			if (err == -EBUSY)
+				err = 0; /* the agent is writing: next time */
+		}
+	}
 	if (err)
 		fprintf(stderr, "unitguardctl: audit: %s\n",
 			err == -ENOMEM ? strerror(ENOMEM) : ug_store_errmsg(st));
-	else if (arr)
-		err = print_json(arr);
-	json_object_put(arr);
 	ug_store_close(st);
 	return err ? 1 : 0;
 }
