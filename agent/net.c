@@ -1657,6 +1657,9 @@ int ug_net_flush(struct ug_net *net)
 		net->window_ns = now;
 	}
 	c.window = net->window;
+	/* Drain first: in a flood the ring is full, and the counts the flush
+	 * sends need room in it (what finds none waits for the next flush). */
+	ug_net_poll_events(net);
 	err = bpf_prog_test_run_opts(bpf_program__fd(net->skel->progs.ug_flush), &opts);
 	if (err) {
 		err = -errno;

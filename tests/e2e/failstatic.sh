@@ -95,6 +95,7 @@ expect EPERM in_unit connect 127.0.0.6 "$PORT"
 pass "a store locked by a long transaction: CLI fails with one line, enforcement holds, then catches up"
 
 # 2. A newer schema: neither the agent nor the CLI guesses at it.
+version=$(sql "PRAGMA user_version")
 sql "PRAGMA user_version = 99"
 rc=0
 ctl rule add demo.service egress deny 127.0.0.7 >/dev/null 2>"$TMP/err" || rc=$?
@@ -106,7 +107,7 @@ grep -q "cannot read the store .*schema version 99 is newer than this build" "$T
 	fail "the agent does not say the schema is newer"
 expect ok in_unit connect 127.0.0.7 "$PORT"
 expect EPERM in_unit connect 127.0.0.2 "$PORT"
-sql "PRAGMA user_version = 5"
+sql "PRAGMA user_version = $version"
 wait_for EPERM in_unit connect 127.0.0.7 "$PORT"
 pass "a newer schema: not read (the policy in force stays), CLI refuses; back to 5: caught up"
 
