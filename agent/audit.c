@@ -37,7 +37,16 @@ struct queued {
 /* Denials one queued record stands for. */
 static uint64_t denials(const struct queued *q)
 {
-	return q->lsm ? 1 : q->ev.count;
+	return q->lsm ? q->lev.count : q->ev.count;
+}
+
+/* " (N times in S s)" for a record of more than one denial; "" otherwise. */
+static void times_text(const struct queued *q, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (denials(q) > 1)
+		snprintf(buf, len, " (%" PRIu64 " times in %.1f s)", denials(q),
+			 (q->time_us - q->first_time_us) / 1e6);
 }
 
 /* Journal rate limit state for one unit: a one-second window. */
@@ -299,9 +308,7 @@ static void journal(struct ug_audit *a, const struct queued *q)
 		snprintf(rule, sizeof(rule), "default posture");
 	/* OBJECT_SYSTEMD_UNIT makes `journalctl -u UNIT` list the entry. A
 	 * path target has no unit name to give. */
-	if (ev->count > 1)
-		snprintf(times, sizeof(times), " (%" PRIu64 " times in %.1f s)", (uint64_t)ev->count,
-			 (q->time_us - q->first_time_us) / 1e6);
+	times_text(q, times, sizeof(times));
 	int jr = sd_journal_send("MESSAGE=unitguard: %s: %s %s %s %s to %s port %u (pid %u %s), %s%s",
 			         q->unit, verb, ug_dir_name(ev->dir), ug_hook_name(ev->hook), proto, addr,
 			         ev->port, ev->pid, comm[0] ? comm : "-", rule, times,
@@ -492,7 +499,8 @@ static int lsm_validate(const void *data, size_t size)
 		return -EINVAL;
 	if (ev->verdict != UG_VERDICT_DENY && ev->verdict != UG_VERDICT_AUDIT)
 		return -EINVAL;
-	if (ev->flags & ~UG_EV_F_UNPARSED)
+	if (ev->flags & ~(UG_LSM_F_TOO_LONG | UG_LSM_F_NO_PATH) || !ev->count ||
+	    ev->count > INT64_MAX)
 		return -EINVAL;
 	return 0;
 }
@@ -521,13 +529,15 @@ static void lsm_row(struct ug_audit *a, const struct queued *q, struct ug_audit_
 		.path = t->path[0] ? t->path : NULL,
 		.exe = t->exe[0] ? t->exe : NULL,
 		.detail = t->detail[0] ? t->detail : NULL,
+		.count = ev->count,
+		.first_time_us = q->first_time_us,
 	};
 }
 
 static void lsm_journal(struct ug_audit *a, const struct queued *q)
 {
 	const struct ug_lsm_event *ev = &q->lev;
-	char comm[17], path[257], exe[257], detail[64], rule[64], what[320];
+	char comm[17], path[257], exe[257], detail[64], rule[64], what[320], times[64];
 	const char *verb = ev->verdict == UG_VERDICT_DENY ? "denied" : "would deny (audit mode)";
 
 	if (!journal_quota(a, q))
@@ -536,9 +546,7 @@ static void lsm_journal(struct ug_audit *a, const struct queued *q)
 	kstr(ev->path, sizeof(ev->path), path);
 	kstr(ev->exe, sizeof(ev->exe), exe);
 	lsm_detail(ev, detail, sizeof(detail));
-	if (ev->flags & UG_EV_F_UNPARSED)
-		snprintf(rule, sizeof(rule), "IPv6 header chain not walkable");
-	else if (ev->rule_id)
+	if (ev->rule_id)
 		snprintf(rule, sizeof(rule), "rule %u", ev->rule_id);
 	else if (ev->hook == UG_HOOK_EXEC || ev->hook == UG_HOOK_FILE_OPEN)
 		snprintf(rule, sizeof(rule), "%s", detail[0] ? detail : "no rule");
@@ -549,9 +557,11 @@ static void lsm_journal(struct ug_audit *a, const struct queued *q)
 	else
 		snprintf(what, sizeof(what), "%s%s%s", ug_hook_name(ev->hook), detail[0] ? " " : "",
 			 detail);
-	int jr = sd_journal_send("MESSAGE=unitguard: %s: %s %s (pid %u %s), %s", q->unit, verb, what,
-			         ev->pid, exe[0] ? exe : comm, rule,
+	times_text(q, times, sizeof(times));
+	int jr = sd_journal_send("MESSAGE=unitguard: %s: %s %s (pid %u %s), %s%s", q->unit, verb, what,
+			         ev->pid, exe[0] ? exe : comm, rule, times,
 			         "MESSAGE_ID=" UG_MESSAGE_DENIAL, "PRIORITY=4",
+			         "UNITGUARD_COUNT=%" PRIu64, (uint64_t)ev->count,
 			         "OBJECT_SYSTEMD_UNIT=%s", q->unit[0] == '/' ? "" : q->unit,
 			         "UNITGUARD_UNIT=%s", q->unit,
 			         "UNITGUARD_CGROUP_ID=%" PRIu64, (uint64_t)ev->cgid,
@@ -585,7 +595,8 @@ int ug_audit_lsm_record(struct ug_audit *a, const void *data, size_t size)
 	memcpy(&q->lev, data, sizeof(q->lev));
 	ev = &q->lev;
 	q->time_us = boot_to_realtime_us(a, ev->ts_boot_ns);
-	q->first_time_us = q->time_us;
+	q->first_time_us = ev->first_ns < ev->ts_boot_ns
+		? boot_to_realtime_us(a, ev->first_ns) : q->time_us;
 	unit_name(a, ev->unit_cgid, q->unit);
 	if (ev->hook == UG_HOOK_SOCKET_CREATE && !ev->rule_id)
 		ev->rule_id = a->ops.family_rule(ev->unit_cgid, ev->detail, a->ops.ctx);

@@ -16,6 +16,7 @@
 #include <bpf/libbpf.h>
 
 #include "log.h"
+#include "flush.h"
 #include "util.h"
 #include "lsm.h"
 #include "lsm.skel.h"
@@ -81,6 +82,7 @@ enum prog {
 
 struct ug_lsm {
 	struct ug_lsm_bpf *skel;
+	bool flush_said; /* ug_lsm_flush failing: said once */
 	char pin_dir[PATH_MAX];
 	struct bpf_program *progs[N_PROGS];
 	struct bpf_link *links[N_PROGS];
@@ -1352,6 +1354,12 @@ void ug_lsm_hooks(const struct ug_lsm *lsm, char *buf, size_t len)
 			return; /* truncated */
 		off += w;
 	}
+}
+
+int ug_lsm_flush(struct ug_lsm *lsm, uint32_t window)
+{
+	return ug_flush_run(bpf_program__fd(lsm->skel->progs.ug_lsm_flush), window,
+			    &lsm->flush_said, "LSM");
 }
 
 int ug_lsm_counter(const struct ug_lsm *lsm, int which, uint64_t *out)

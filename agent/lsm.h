@@ -91,6 +91,9 @@ const char *ug_lsm_target(const struct ug_lsm *lsm, uint64_t cgid);
 /* Comma list of the attached hook programs, "" if none. */
 void ug_lsm_hooks(const struct ug_lsm *lsm, char *buf, size_t len);
 int ug_lsm_counter(const struct ug_lsm *lsm, int which, uint64_t *out); /* UG_CNT_* */
+/* Have the kernel send the LSM side's aggregated counts (after ug_net_flush(),
+ * with its window). */
+int ug_lsm_flush(struct ug_lsm *lsm, uint32_t window);
 
 /* Detach (BPF_LINK_DETACH) and remove everything under pin_dir/lsm-links. */
 int ug_lsm_detach_all(const char *pin_dir);

@@ -227,13 +227,21 @@ static void report_unstored(struct agent *ag)
 	ug_store_agent_set(ag->st, "unstored_reported", buf);
 }
 
+/* What the kernel aggregated, into the ring and drained. */
+static void flush_kernel(struct agent *ag)
+{
+	ug_net_flush(ag->net);
+	if (ag->lsm && !ug_lsm_flush(ag->lsm, ug_net_window(ag->net)))
+		ug_net_poll_events(ag->net);
+}
+
 static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 {
 	static unsigned ticks;
 	struct agent *ag = ctx;
 	char buf[32];
 
-	ug_net_flush(ag->net);
+	flush_kernel(ag);
 	ug_audit_flush(ag->audit);
 	if (++ticks % 4 == 0) {
 		/* Once a second: retries, cleanup, liveness, counters. */
@@ -673,7 +681,7 @@ int main(int argc, char **argv)
 	else
 		ug_log(LOG_INFO, "agent: exiting; pinned programs keep enforcing");
 	sd_notify(0, "STOPPING=1");
-	ug_net_flush(ag.net);
+	flush_kernel(&ag);
 	stats_snapshot(&ag);
 	ug_store_agent_set(ag.st, "pid", "0");
 	ug_resolver_free(ag.res);

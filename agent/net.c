@@ -15,6 +15,7 @@
 #include <bpf/libbpf.h>
 
 #include "log.h"
+#include "flush.h"
 #include "util.h"
 #include "net.h"
 #include "trie.h"
@@ -1640,12 +1641,9 @@ int ug_net_poll_events(struct ug_net *net)
  */
 int ug_net_flush(struct ug_net *net)
 {
-	struct ug_flush_ctx c = {};
 	uint64_t now = ug_now_ns();
 	__u32 zero = 0;
 	struct ug_agg_cfg cfg;
-	/* A syscall program's context is written back to ctx_in. */
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &c, .ctx_size_in = sizeof(c));
 	int err;
 
 	if (!net->window_ns) {
@@ -1656,21 +1654,17 @@ int ug_net_flush(struct ug_net *net)
 		net->window++;
 		net->window_ns = now;
 	}
-	c.window = net->window;
 	/* Drain first: in a flood the ring is full, and the counts the flush
 	 * sends need room in it (what finds none waits for the next flush). */
 	ug_net_poll_events(net);
-	err = bpf_prog_test_run_opts(bpf_program__fd(net->skel->progs.ug_flush), &opts);
-	if (err) {
-		err = -errno;
-		if (!net->flush_said)
-			ug_log(LOG_ERR, "audit: cannot run the flush program: %s; repeated denials "
-			       "counted in the kernel are not reported", strerror(-err));
-		net->flush_said = true;
-		return err;
-	}
-	net->flush_said = false;
-	return ug_net_poll_events(net);
+	err = ug_flush_run(bpf_program__fd(net->skel->progs.ug_flush), net->window,
+			   &net->flush_said, "network");
+	return err ?: ug_net_poll_events(net);
+}
+
+uint32_t ug_net_window(const struct ug_net *net)
+{
+	return net->window;
 }
 
 int ug_net_counter(const struct ug_net *net, int which, uint64_t *out)

@@ -127,6 +127,8 @@ int ug_net_poll_events(struct ug_net *net); /* drain the ring buffer, no wait */
 /* Have the kernel send its aggregated and lost counts, then drain: every
  * 250 ms, and before exiting. */
 int ug_net_flush(struct ug_net *net);
+/* The aggregation window the last ug_net_flush() used. */
+uint32_t ug_net_window(const struct ug_net *net);
 /* Sum over CPUs of a ug_counter. */
 int ug_net_counter(const struct ug_net *net, int which, uint64_t *out);
 /* Add n to a counter the agent keeps in the pinned map (it outlives the

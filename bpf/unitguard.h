@@ -394,11 +394,14 @@ struct ug_lsm_config {
 #define UG_LSM_F_TOO_LONG 0x1 /* the path did not fit: denied in enforce mode */
 #define UG_LSM_F_NO_PATH 0x2  /* the path could not be read */
 
-/* One LSM denial (or would-be denial), sent through ug_lsm_events. */
+/* `count` LSM denials (or would-be denials) of one identity, sent through
+ * ug_lsm_events: aggregated as network denials are (ug_lsm_agg). */
 struct ug_lsm_event {
-	__u64 ts_boot_ns;
+	__u64 ts_boot_ns; /* the last denial counted */
 	__u64 cgid;
 	__u64 unit_cgid;
+	__u64 first_ns;   /* the first one counted */
+	__u64 count;      /* >= 1 */
 	__u32 pid;
 	__u32 uid;
 	__u32 rule_id;    /* 0: not decided by a path rule (family, hardening, too long) */
@@ -411,6 +414,39 @@ struct ug_lsm_event {
 	__u8 comm[16];
 	__u8 path[256];   /* exec/file_open: resolved path; NUL-terminated; empty otherwise */
 	__u8 exe[256];    /* the acting task's executable, resolved; empty if unknown */
+};
+
+/*
+ * ug_lsm_agg (hash, UG_LSM_AGG_MAX): the LSM side's aggregation, as ug_agg's
+ * (see "Aggregation"): the identity is every field of ug_lsm_event but the
+ * times, count, comm and exe, and the window; its own flush program
+ * (ug_lsm_flush) sends what is pending.
+ */
+#define UG_LSM_AGG_MAX 4096
+
+struct ug_lsm_agg_key {
+	__u64 cgid;
+	__u64 unit_cgid;
+	__u32 pid;
+	__u32 uid;
+	__u32 rule_id;
+	__u32 generation;
+	__u32 detail;
+	__u8 hook;
+	__u8 verdict;
+	__u8 access;
+	__u8 flags;
+	__u32 window;
+	__u32 pad;
+	__u8 path[256];
+};
+
+struct ug_lsm_agg_val {
+	__u64 pending;
+	__u64 since_ns;
+	__u64 last_ns;
+	__u8 comm[16];
+	__u8 exe[256];
 };
 
 /* ======================================================================

@@ -89,13 +89,6 @@ struct {
 } ug_agg SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct ug_agg_cfg);
-} ug_agg_cfg SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, UG_CNT_MAX);
 	__type(key, __u32);
@@ -189,6 +182,7 @@ static __always_inline void count(__u32 which)
 }
 
 #include "lib/lost.bpf.h"
+#include "lib/agg.bpf.h"
 
 /*
  * Nearest policy cgroup at or above the socket's cgroup. at_skb is a constant
@@ -267,8 +261,6 @@ static __always_inline void record(const bool at_skb, struct __sk_buff *skb, con
 {
 	struct ug_agg_key k = {};
 	struct ug_agg_val nv = {}, *v;
-	struct ug_agg_cfg *cfg;
-	__u32 zero = 0;
 	__u64 now = bpf_ktime_get_boot_ns();
 
 	k.cgid = at_skb ? bpf_skb_cgroup_id(skb) : bpf_get_current_cgroup_id();
@@ -290,8 +282,7 @@ static __always_inline void record(const bool at_skb, struct __sk_buff *skb, con
 	k.verdict = verdict;
 	k.dir = dir;
 	k.flags = op->unparsed ? UG_EV_F_UNPARSED : 0;
-	cfg = bpf_map_lookup_elem(&ug_agg_cfg, &zero);
-	k.window = cfg ? cfg->window : 0;
+	k.window = agg_window();
 
 	v = bpf_map_lookup_elem(&ug_agg, &k);
 	if (!v) {
@@ -795,13 +786,6 @@ int BPF_PROG(ug_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 
 /* --- ug_flush: run by the agent (BPF_PROG_TEST_RUN) every 250 ms ---------- */
 
-struct flush_state {
-	__u64 now;
-	__u32 window;
-	__u32 sent;
-	__u32 full;
-};
-
 /* Send what a unit lost as one record; forget units gone for two flushes. */
 static long flush_lost(struct bpf_map *map, __u64 *cgid, struct ug_lost_val *v,
 		       struct flush_state *st)
@@ -834,26 +818,13 @@ static long flush_lost(struct bpf_map *map, __u64 *cgid, struct ug_lost_val *v,
 	return 0;
 }
 
-/* Send what an identity has pending; delete it once its window is over
- * (a window later: no program still counts into it). */
-static long flush_agg(struct bpf_map *map, struct ug_agg_key *k, struct ug_agg_val *v,
-		      struct flush_state *st)
+static __always_inline bool send_pending(const struct ug_agg_key *k, const struct ug_agg_val *v,
+					 __u64 n)
 {
-	__u64 n = __atomic_exchange_n(&v->pending, 0, __ATOMIC_SEQ_CST);
-
-	if (n) {
-		if (!send(k, v->comm, n, v->since_ns, v->last_ns)) {
-			__sync_fetch_and_add(&v->pending, n);
-			st->full = 1;
-			return 1;
-		}
-		v->since_ns = st->now;
-		st->sent++;
-	}
-	if (k->window + 1 < st->window && !v->pending)
-		bpf_map_delete_elem(map, k);
-	return 0;
+	return send(k, v->comm, n, v->since_ns, v->last_ns);
 }
+
+UG_FLUSH_AGG(flush_agg, struct ug_agg_key, struct ug_agg_val, send_pending)
 
 SEC("syscall")
 int ug_flush(struct ug_flush_ctx *ctx)

@@ -70,6 +70,27 @@ struct {
 	__type(value, __u64);
 } ug_lsm_counters SEC(".maps");
 
+/* Aggregation (unitguard.h, ug_lsm_agg). Keys and values hold paths: built
+ * in a per-CPU scratch entry, not on the 512-byte stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, UG_LSM_AGG_MAX);
+	__type(key, struct ug_lsm_agg_key);
+	__type(value, struct ug_lsm_agg_val);
+} ug_lsm_agg SEC(".maps");
+
+struct lsm_scratch {
+	struct ug_lsm_agg_key k;
+	struct ug_lsm_agg_val v;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lsm_scratch);
+} ug_lsm_scratch SEC(".maps");
+
 /* kernfs_node.parent became __parent (RCU-annotated) in 6.15. */
 struct kernfs_node___old {
 	struct kernfs_node *parent;
@@ -99,6 +120,7 @@ static __always_inline void count(__u32 which)
 }
 
 #include "lib/lost.bpf.h"
+#include "lib/agg.bpf.h"
 
 /* Nearest policy cgroup at or above the current task's cgroup. */
 static __always_inline struct ug_lsm_unit *find_unit(__u64 *unit_cgid)
@@ -153,40 +175,94 @@ static __always_inline void fill_exe(__u8 *buf, __u32 len)
 		buf[0] = '\0';
 }
 
-static __always_inline void emit(const struct ug_lsm_unit *u, __u64 unit_cgid,
-				 const struct ug_what *w, __u8 verdict)
+/* Send one record of n denials of identity k. */
+static __always_inline bool send(const struct ug_lsm_agg_key *k, const struct ug_lsm_agg_val *v,
+				 __u64 n)
 {
 	struct ug_lsm_event *e = bpf_ringbuf_reserve(&ug_lsm_events, sizeof(*e), 0);
 
-	if (!e) {
+	if (!e)
+		return false;
+	e->ts_boot_ns = v->last_ns;
+	e->cgid = k->cgid;
+	e->unit_cgid = k->unit_cgid;
+	e->first_ns = v->since_ns;
+	e->count = n;
+	e->pid = k->pid;
+	e->uid = k->uid;
+	e->rule_id = k->rule_id;
+	e->generation = k->generation;
+	e->detail = k->detail;
+	e->hook = k->hook;
+	e->verdict = k->verdict;
+	e->access = k->access;
+	e->flags = k->flags;
+	__builtin_memcpy(e->comm, v->comm, sizeof(e->comm));
+	__builtin_memcpy(e->path, k->path, sizeof(e->path));
+	__builtin_memcpy(e->exe, v->exe, sizeof(e->exe));
+	bpf_ringbuf_submit(e, 0);
+	return true;
+}
+
+/*
+ * Record a denial: the first of its identity in this window goes to the ring
+ * now, the rest are counted in its ug_lsm_agg entry for ug_lsm_flush.
+ */
+static __always_inline void emit(const struct ug_lsm_unit *u, __u64 unit_cgid,
+				 const struct ug_what *w, __u8 verdict)
+{
+	__u32 zero = 0;
+	struct lsm_scratch *s = bpf_map_lookup_elem(&ug_lsm_scratch, &zero);
+	struct ug_lsm_agg_val *v;
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	if (!s) {
 		lost(unit_cgid);
 		return;
 	}
-	e->ts_boot_ns = bpf_ktime_get_boot_ns();
-	e->cgid = bpf_get_current_cgroup_id();
-	e->unit_cgid = unit_cgid;
-	e->pid = bpf_get_current_pid_tgid() >> 32;
-	e->uid = (__u32)bpf_get_current_uid_gid();
-	e->rule_id = w->rule_id;
-	e->generation = u->generation;
-	e->detail = w->detail;
-	e->hook = w->hook;
-	e->verdict = verdict;
-	e->access = w->access;
-	e->flags = w->flags;
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	e->path[0] = '\0';
-	e->exe[0] = '\0';
-	if (w->exe) {
-		/* Resolved again rather than copied from the lookup key: the key
-		 * has the '/' appended and may have been too short. */
-		if (w->path && bpf_d_path((struct path *)w->path, (char *)e->path,
-					  sizeof(e->path)) < 0)
-			e->path[0] = '\0';
-		if (ug_want_exe)
-			fill_exe(e->exe, sizeof(e->exe));
+	__builtin_memset(&s->k, 0, sizeof(s->k));
+	s->k.cgid = bpf_get_current_cgroup_id();
+	s->k.unit_cgid = unit_cgid;
+	s->k.pid = bpf_get_current_pid_tgid() >> 32;
+	s->k.uid = (__u32)bpf_get_current_uid_gid();
+	s->k.rule_id = w->rule_id;
+	s->k.generation = u->generation;
+	s->k.detail = w->detail;
+	s->k.hook = w->hook;
+	s->k.verdict = verdict;
+	s->k.access = w->access;
+	s->k.flags = w->flags;
+	s->k.window = agg_window();
+	/* Resolved again rather than copied from the lookup key: the key has
+	 * the '/' appended and may have been too short. */
+	if (w->exe && w->path &&
+	    bpf_d_path((struct path *)w->path, (char *)s->k.path, sizeof(s->k.path)) < 0)
+		__builtin_memset(s->k.path, 0, sizeof(s->k.path));
+
+	v = bpf_map_lookup_elem(&ug_lsm_agg, &s->k);
+	if (v) {
+		__sync_fetch_and_add(&v->pending, 1);
+		v->last_ns = now;
+		return;
 	}
-	bpf_ringbuf_submit(e, 0);
+	s->v.pending = 0;
+	s->v.since_ns = now;
+	s->v.last_ns = now;
+	bpf_get_current_comm(s->v.comm, sizeof(s->v.comm));
+	s->v.exe[0] = '\0';
+	if (w->exe && ug_want_exe)
+		fill_exe(s->v.exe, sizeof(s->v.exe));
+	/* -EEXIST: another CPU made it meanwhile; count there. Any other error
+	 * (the map is full): this denial goes alone. */
+	if (bpf_map_update_elem(&ug_lsm_agg, &s->k, &s->v, BPF_NOEXIST) == -17 /* EEXIST */) {
+		v = bpf_map_lookup_elem(&ug_lsm_agg, &s->k);
+		if (v) {
+			__sync_fetch_and_add(&v->pending, 1);
+			return;
+		}
+	}
+	if (!send(&s->k, &s->v, 1))
+		lost(unit_cgid);
 }
 
 /* The unit's policy refuses the operation: record it, and refuse it unless
@@ -431,4 +507,19 @@ SEC("lsm/userns_create")
 int BPF_PROG(ug_userns_create, const struct cred *cred)
 {
 	return harden(UG_HARDEN_PATH_VIEW, UG_HOOK_PATH_VIEW, UG_VIEW_USERNS, false);
+}
+
+/* --- ug_lsm_flush: run by the agent (BPF_PROG_TEST_RUN) after ug_flush ------ */
+
+UG_FLUSH_AGG(flush_agg, struct ug_lsm_agg_key, struct ug_lsm_agg_val, send)
+
+SEC("syscall")
+int ug_lsm_flush(struct ug_flush_ctx *ctx)
+{
+	struct flush_state st = { .now = bpf_ktime_get_boot_ns(), .window = ctx->window };
+
+	bpf_for_each_map_elem(&ug_lsm_agg, flush_agg, &st, 0);
+	ctx->sent = st.sent;
+	ctx->full = st.full;
+	return 0;
 }

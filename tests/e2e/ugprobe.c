@@ -32,6 +32,8 @@
  * LSM operations (no address):
  *   ugprobe [--cgroup DIR] open FILE read|write|trunc
  *                           open(2) with O_RDONLY, O_WRONLY, or O_RDONLY|O_TRUNC
+ *   ugprobe [--cgroup DIR] open-flood FILE N        open(2) FILE read-only N times; prints
+ *                           "refused N" (how many got EPERM)
  *   ugprobe [--cgroup DIR] socket FAMILY            socket(FAMILY, SOCK_RAW or DGRAM, 0)
  *   ugprobe [--cgroup DIR] bpf                      bpf(BPF_PROG_GET_NEXT_ID)
  *   ugprobe [--cgroup DIR] ptrace PID               PTRACE_ATTACH, then detach
@@ -443,6 +445,20 @@ static int lsm_op(int argc, char **argv)
 		int fd = open(argv[1], how | O_CLOEXEC);
 
 		return outcome(fd < 0 ? errno : 0);
+	}
+	if (!strcmp(op, "open-flood") && argc == 3) {
+		long n = atol(argv[2]), refused = 0;
+
+		for (long i = 0; i < n; i++) {
+			int fd = open(argv[1], O_RDONLY | O_CLOEXEC);
+
+			if (fd >= 0)
+				close(fd);
+			else if (errno == EPERM)
+				refused++;
+		}
+		printf("refused %ld\n", refused);
+		return 0;
 	}
 	if (!strcmp(op, "socket") && argc == 2) {
 		int family = atoi(argv[1]);

@@ -289,6 +289,45 @@ static void test_lost_record(void **state)
 					  "WHERE unit = 'demo.service'"), 10);
 }
 
+/*
+ * LSM records: aggregated like network ones (count, first time), and both path flags are
+ * accepted. Before schema 6 a record with "path unreadable" (UG_LSM_F_NO_PATH) was dropped
+ * as malformed, and "path too long" was journaled as an IPv6 header chain.
+ */
+static void test_lsm_record(void **state)
+{
+	struct fixture *f = *state;
+	struct rows rows = { 0 };
+	uint64_t now_ns = (uint64_t)clock_us(CLOCK_BOOTTIME) * 1000;
+	struct ug_lsm_event ev = {
+		.ts_boot_ns = now_ns, .first_ns = now_ns - 2000000000ULL, .count = 3,
+		.cgid = 42, .unit_cgid = 42, .pid = 7, .hook = UG_HOOK_FILE_OPEN,
+		.verdict = UG_VERDICT_DENY, .access = UG_ACCESS_READ, .flags = UG_LSM_F_NO_PATH,
+		.comm = "cat",
+	};
+
+	assert_int_equal(ug_audit_lsm_record(f->a, &ev, sizeof(ev)), 0);
+	assert_string_equal(ug_fake_journal_last_message,
+			    "unitguard: demo.service: denied file_open path unreadable (pid 7 cat), "
+			    "path unreadable (3 times in 2.0 s)");
+	ev.flags = UG_LSM_F_TOO_LONG;
+	ev.count = 1;
+	ev.first_ns = now_ns;
+	assert_int_equal(ug_audit_lsm_record(f->a, &ev, sizeof(ev)), 0);
+	assert_null(strstr(ug_fake_journal_last_message, "IPv6"));
+	ev.flags = 0x4;
+	assert_int_equal(ug_audit_lsm_record(f->a, &ev, sizeof(ev)), -EINVAL);
+	ev.flags = 0;
+	ev.count = 0;
+	assert_int_equal(ug_audit_lsm_record(f->a, &ev, sizeof(ev)), -EINVAL);
+	assert_int_equal(ug_audit_flush(f->a), 0);
+	assert_int_equal(ug_store_audit_list(f->st, "demo.service", collect, &rows), 0);
+	assert_int_equal(rows.n, 2);
+	assert_int_equal(rows.count[0], 3);
+	assert_in_range(rows.time_us[0] - rows.first_time_us[0], 1999000, 2001000);
+	assert_int_equal(sql_int(f->path, "SELECT total FROM audit_totals"), 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -298,6 +337,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_event_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aggregated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lsm_record, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

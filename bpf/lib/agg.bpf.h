@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Aggregation of repeated denials (unitguard.h, "Aggregation"), for both
+ * objects: the window map (the network object's; the LSM object shares it
+ * through its pin) and the flush program's callback, made for each
+ * object's key, value and send function by UG_FLUSH_AGG.
+ */
+#ifndef UG_AGG_BPF_H
+#define UG_AGG_BPF_H
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ug_agg_cfg);
+} ug_agg_cfg SEC(".maps");
+
+/* The window a denial is counted in. */
+static __always_inline __u32 agg_window(void)
+{
+	__u32 zero = 0;
+	struct ug_agg_cfg *cfg = bpf_map_lookup_elem(&ug_agg_cfg, &zero);
+
+	return cfg ? cfg->window : 0;
+}
+
+/* What a flush program run carries from entry to entry. */
+struct flush_state {
+	__u64 now;
+	__u32 window;
+	__u32 sent;
+	__u32 full;
+};
+
+/*
+ * NAME(map, key, value, state): send what the entry has pending as one
+ * record (SEND(key, value, count) returns false when the ring has no room:
+ * the count is put back and the walk stops); delete the entry once its
+ * window is over, a window later, when no program still counts into it.
+ */
+#define UG_FLUSH_AGG(NAME, KEY, VAL, SEND)						\
+static long NAME(struct bpf_map *map, KEY *k, VAL *v, struct flush_state *st)		\
+{											\
+	__u64 n = __atomic_exchange_n(&v->pending, 0, __ATOMIC_SEQ_CST);		\
+											\
+	if (n) {									\
+		if (!SEND(k, v, n)) {							\
+			__sync_fetch_and_add(&v->pending, n);				\
+			st->full = 1;							\
+			return 1;							\
+		}									\
+		v->since_ns = st->now;							\
+		st->sent++;								\
+	}										\
+	if (k->window + 1 < st->window && !v->pending)					\
+		bpf_map_delete_elem(map, k);						\
+	return 0;									\
+}
+
+#endif
