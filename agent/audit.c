@@ -215,11 +215,11 @@ static int validate_lost(const struct ug_event *ev)
 {
 	static const struct ug_event zero;
 
-	if (ev->flags != UG_EV_F_LOST || !ev->count || ev->count > INT64_MAX || !ev->unit_cgid)
+	if (ev->flags != UG_EV_F_LOST || !ev->count || ev->count > INT64_MAX || !ev->who.unit_cgid)
 		return -EINVAL;
 	if (memcmp(ev->comm, zero.comm, sizeof(zero.comm)) || memcmp(ev->addr, zero.addr,
-	    sizeof(zero.addr)) || ev->cgid || ev->pid || ev->uid || ev->rule_id ||
-	    ev->generation || ev->port || ev->family || ev->proto || ev->hook || ev->verdict ||
+	    sizeof(zero.addr)) || ev->who.cgid || ev->who.pid || ev->who.uid || ev->who.rule_id ||
+	    ev->who.generation || ev->port || ev->family || ev->proto || ev->hook || ev->verdict ||
 	    ev->dir)
 		return -EINVAL;
 	return 0;
@@ -302,8 +302,8 @@ static void journal(struct ug_audit *a, const struct queued *q)
 	comm_text(ev, comm);
 	if (ev->flags & UG_EV_F_UNPARSED)
 		snprintf(rule, sizeof(rule), "IPv6 header chain not walkable");
-	else if (ev->rule_id)
-		snprintf(rule, sizeof(rule), "rule %u", ev->rule_id);
+	else if (ev->who.rule_id)
+		snprintf(rule, sizeof(rule), "rule %u", ev->who.rule_id);
 	else
 		snprintf(rule, sizeof(rule), "default posture");
 	/* OBJECT_SYSTEMD_UNIT makes `journalctl -u UNIT` list the entry. A
@@ -311,14 +311,14 @@ static void journal(struct ug_audit *a, const struct queued *q)
 	times_text(q, times, sizeof(times));
 	int jr = sd_journal_send("MESSAGE=unitguard: %s: %s %s %s %s to %s port %u (pid %u %s), %s%s",
 			         q->unit, verb, ug_dir_name(ev->dir), ug_hook_name(ev->hook), proto, addr,
-			         ev->port, ev->pid, comm[0] ? comm : "-", rule, times,
+			         ev->port, ev->who.pid, comm[0] ? comm : "-", rule, times,
 			         "UNITGUARD_COUNT=%" PRIu64, (uint64_t)ev->count,
 			         "MESSAGE_ID=" UG_MESSAGE_DENIAL, "PRIORITY=4",
 			         "OBJECT_SYSTEMD_UNIT=%s", q->unit[0] == '/' ? "" : q->unit,
 			         "UNITGUARD_UNIT=%s", q->unit,
-			         "UNITGUARD_CGROUP_ID=%" PRIu64, (uint64_t)ev->cgid,
-			         "UNITGUARD_PID=%u", ev->pid,
-			         "UNITGUARD_UID=%u", ev->uid,
+			         "UNITGUARD_CGROUP_ID=%" PRIu64, (uint64_t)ev->who.cgid,
+			         "UNITGUARD_PID=%u", ev->who.pid,
+			         "UNITGUARD_UID=%u", ev->who.uid,
 			         "UNITGUARD_COMM=%s", comm,
 			         "UNITGUARD_FAMILY=%s", family_name(ev->family),
 			         "UNITGUARD_PROTOCOL=%s", proto,
@@ -327,8 +327,8 @@ static void journal(struct ug_audit *a, const struct queued *q)
 			         "UNITGUARD_HOOK=%s", ug_hook_name(ev->hook),
 			         "UNITGUARD_DIRECTION=%s", ug_dir_name(ev->dir),
 			         "UNITGUARD_VERDICT=%s", ug_verdict_name(ev->verdict),
-			         "UNITGUARD_RULE_ID=%u", ev->rule_id,
-			         "UNITGUARD_GENERATION=%u", ev->generation, NULL);
+			         "UNITGUARD_RULE_ID=%u", ev->who.rule_id,
+			         "UNITGUARD_GENERATION=%u", ev->who.generation, NULL);
 	journal_result(a, jr);
 }
 
@@ -383,7 +383,7 @@ static int lost_record(struct ug_audit *a, const struct ug_event *ev)
 	int64_t now = realtime_us();
 	int err;
 
-	unit_name(a, ev->unit_cgid, unit);
+	unit_name(a, ev->who.unit_cgid, unit);
 	rate_slot(a, unit, now)->lost += ev->count;
 	err = ug_store_lost_add(a->st, now, ev->count, "ringbuf", unit);
 	if (err) {
@@ -414,7 +414,7 @@ int ug_audit_record(struct ug_audit *a, const void *data, size_t size)
 	q->time_us = boot_to_realtime_us(a, q->ev.ts_boot_ns);
 	q->first_time_us = q->ev.first_ns < q->ev.ts_boot_ns
 		? boot_to_realtime_us(a, q->ev.first_ns) : q->time_us;
-	unit_name(a, q->ev.unit_cgid, q->unit);
+	unit_name(a, q->ev.who.unit_cgid, q->unit);
 	journal(a, q);
 	return keep(a);
 }
@@ -517,15 +517,15 @@ static void lsm_row(struct ug_audit *a, const struct queued *q, struct ug_audit_
 	*row = (struct ug_audit_row){
 		.time_us = q->time_us,
 		.unit = q->unit,
-		.cgroup_id = ev->cgid,
-		.pid = ev->pid,
-		.uid = ev->uid,
+		.cgroup_id = ev->who.cgid,
+		.pid = ev->who.pid,
+		.uid = ev->who.uid,
 		.comm = comm[0] ? comm : NULL,
 		.hook = ug_hook_name(ev->hook),
 		.direction = lsm_dir(ev->hook),
 		.verdict = ug_verdict_name(ev->verdict),
-		.rule_id = ev->rule_id,
-		.generation = ev->generation,
+		.rule_id = ev->who.rule_id,
+		.generation = ev->who.generation,
 		.path = t->path[0] ? t->path : NULL,
 		.exe = t->exe[0] ? t->exe : NULL,
 		.detail = t->detail[0] ? t->detail : NULL,
@@ -546,8 +546,8 @@ static void lsm_journal(struct ug_audit *a, const struct queued *q)
 	kstr(ev->path, sizeof(ev->path), path);
 	kstr(ev->exe, sizeof(ev->exe), exe);
 	lsm_detail(ev, detail, sizeof(detail));
-	if (ev->rule_id)
-		snprintf(rule, sizeof(rule), "rule %u", ev->rule_id);
+	if (ev->who.rule_id)
+		snprintf(rule, sizeof(rule), "rule %u", ev->who.rule_id);
 	else if (ev->hook == UG_HOOK_EXEC || ev->hook == UG_HOOK_FILE_OPEN)
 		snprintf(rule, sizeof(rule), "%s", detail[0] ? detail : "no rule");
 	else
@@ -559,14 +559,14 @@ static void lsm_journal(struct ug_audit *a, const struct queued *q)
 			 detail);
 	times_text(q, times, sizeof(times));
 	int jr = sd_journal_send("MESSAGE=unitguard: %s: %s %s (pid %u %s), %s%s", q->unit, verb, what,
-			         ev->pid, exe[0] ? exe : comm, rule, times,
+			         ev->who.pid, exe[0] ? exe : comm, rule, times,
 			         "MESSAGE_ID=" UG_MESSAGE_DENIAL, "PRIORITY=4",
 			         "UNITGUARD_COUNT=%" PRIu64, (uint64_t)ev->count,
 			         "OBJECT_SYSTEMD_UNIT=%s", q->unit[0] == '/' ? "" : q->unit,
 			         "UNITGUARD_UNIT=%s", q->unit,
-			         "UNITGUARD_CGROUP_ID=%" PRIu64, (uint64_t)ev->cgid,
-			         "UNITGUARD_PID=%u", ev->pid,
-			         "UNITGUARD_UID=%u", ev->uid,
+			         "UNITGUARD_CGROUP_ID=%" PRIu64, (uint64_t)ev->who.cgid,
+			         "UNITGUARD_PID=%u", ev->who.pid,
+			         "UNITGUARD_UID=%u", ev->who.uid,
 			         "UNITGUARD_COMM=%s", comm,
 			         "UNITGUARD_EXE=%s", exe,
 			         "UNITGUARD_PATH=%s", path,
@@ -574,8 +574,8 @@ static void lsm_journal(struct ug_audit *a, const struct queued *q)
 			         "UNITGUARD_HOOK=%s", ug_hook_name(ev->hook),
 			         "UNITGUARD_DIRECTION=%s", lsm_dir(ev->hook),
 			         "UNITGUARD_VERDICT=%s", ug_verdict_name(ev->verdict),
-			         "UNITGUARD_RULE_ID=%u", ev->rule_id,
-			         "UNITGUARD_GENERATION=%u", ev->generation, NULL);
+			         "UNITGUARD_RULE_ID=%u", ev->who.rule_id,
+			         "UNITGUARD_GENERATION=%u", ev->who.generation, NULL);
 	journal_result(a, jr);
 }
 
@@ -597,16 +597,16 @@ int ug_audit_lsm_record(struct ug_audit *a, const void *data, size_t size)
 	q->time_us = boot_to_realtime_us(a, ev->ts_boot_ns);
 	q->first_time_us = ev->first_ns < ev->ts_boot_ns
 		? boot_to_realtime_us(a, ev->first_ns) : q->time_us;
-	unit_name(a, ev->unit_cgid, q->unit);
-	if (ev->hook == UG_HOOK_SOCKET_CREATE && !ev->rule_id)
-		ev->rule_id = a->ops.family_rule(ev->unit_cgid, ev->detail, a->ops.ctx);
+	unit_name(a, ev->who.unit_cgid, q->unit);
+	if (ev->hook == UG_HOOK_SOCKET_CREATE && !ev->who.rule_id)
+		ev->who.rule_id = a->ops.family_rule(ev->who.unit_cgid, ev->detail, a->ops.ctx);
 	/* The kernel could not name the executable: ask /proc while the task
 	 * most likely still exists. */
-	if (!ev->exe[0] && ev->pid) {
+	if (!ev->exe[0] && ev->who.pid) {
 		char link[32];
 		ssize_t n;
 
-		snprintf(link, sizeof(link), "/proc/%u/exe", ev->pid);
+		snprintf(link, sizeof(link), "/proc/%u/exe", ev->who.pid);
 		n = readlink(link, (char *)ev->exe, sizeof(ev->exe) - 1);
 		ev->exe[n > 0 ? n : 0] = '\0';
 	}
@@ -677,9 +677,9 @@ int ug_audit_flush(struct ug_audit *a)
 		rows[i] = (struct ug_audit_row){
 			.time_us = q->time_us,
 			.unit = q->unit,
-			.cgroup_id = q->ev.cgid,
-			.pid = q->ev.pid,
-			.uid = q->ev.uid,
+			.cgroup_id = q->ev.who.cgid,
+			.pid = q->ev.who.pid,
+			.uid = q->ev.who.uid,
 			.comm = comms[i][0] ? comms[i] : NULL,
 			.family = family_name(q->ev.family),
 			.protocol = proto_name(q->ev.proto, protos[i], sizeof(protos[i])),
@@ -688,8 +688,8 @@ int ug_audit_flush(struct ug_audit *a)
 			.hook = ug_hook_name(q->ev.hook),
 			.direction = ug_dir_name(q->ev.dir),
 			.verdict = ug_verdict_name(q->ev.verdict),
-			.rule_id = q->ev.rule_id,
-			.generation = q->ev.generation,
+			.rule_id = q->ev.who.rule_id,
+			.generation = q->ev.who.generation,
 			.count = q->ev.count,
 			.first_time_us = q->first_time_us,
 		};

@@ -32,7 +32,7 @@ int floor_sendmsg4(struct bpf_sock_addr *ctx)
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts_boot_ns = bpf_ktime_get_boot_ns();
 	e->count = 1;
-	e->pid = bpf_get_current_pid_tgid() >> 32;
+	e->who.pid = bpf_get_current_pid_tgid() >> 32;
 	e->port = (__u16)ctx->user_port;
 	bpf_ringbuf_submit(e, 0);
 	return 0;

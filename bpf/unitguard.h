@@ -210,6 +210,17 @@ enum ug_counter {
 	UG_CNT_MAX,
 };
 
+/* Who was denied, and by which policy: the head of every record and of
+ * every aggregation key. */
+struct ug_who {
+	__u64 cgid;       /* cgroup of the socket or task */
+	__u64 unit_cgid;  /* policy cgroup whose rules decided */
+	__u32 pid;        /* tgid; 0 when no task context (softirq ingress) */
+	__u32 uid;
+	__u32 rule_id;    /* 0: no rule matched, the default posture decided */
+	__u32 generation;
+};
+
 /*
  * One record sent through ug_events: `count` denials (or would-be denials in
  * audit mode) of one identity, the first at first_ns, the last at ts_boot_ns;
@@ -218,14 +229,9 @@ enum ug_counter {
  */
 struct ug_event {
 	__u64 ts_boot_ns; /* bpf_ktime_get_boot_ns() of the last denial counted */
-	__u64 cgid;       /* cgroup of the socket or task */
-	__u64 unit_cgid;  /* policy cgroup whose rules decided */
 	__u64 first_ns;   /* of the first one counted */
 	__u64 count;      /* >= 1 */
-	__u32 pid;        /* tgid; 0 when no task context (softirq ingress) */
-	__u32 uid;
-	__u32 rule_id;    /* 0: no rule matched, the default posture decided */
-	__u32 generation;
+	struct ug_who who;
 	__u8 comm[16];    /* NUL-padded; may be unterminated at 16 bytes */
 	__u8 addr[16];    /* peer address (destination for egress/bind, source for ingress), v4-mapped for IPv4 */
 	__u16 port;       /* peer port, host byte order; 0 when none */
@@ -253,12 +259,7 @@ struct ug_event {
 #define UG_AGG_MAX 16384
 
 struct ug_agg_key {
-	__u64 cgid;
-	__u64 unit_cgid;
-	__u32 pid;
-	__u32 uid;
-	__u32 rule_id;
-	__u32 generation;
+	struct ug_who who;
 	__u8 addr[16];
 	__u16 port;
 	__u8 family;
@@ -398,14 +399,9 @@ struct ug_lsm_config {
  * ug_lsm_events: aggregated as network denials are (ug_lsm_agg). */
 struct ug_lsm_event {
 	__u64 ts_boot_ns; /* the last denial counted */
-	__u64 cgid;
-	__u64 unit_cgid;
 	__u64 first_ns;   /* the first one counted */
 	__u64 count;      /* >= 1 */
-	__u32 pid;
-	__u32 uid;
-	__u32 rule_id;    /* 0: not decided by a path rule (family, hardening, too long) */
-	__u32 generation;
+	struct ug_who who; /* rule_id 0: not decided by a path rule (family, hardening, too long) */
 	__u32 detail;     /* socket_create: family; ptrace: target tgid; bpf: command; module: 0 */
 	__u8 hook;        /* enum ug_hook (UG_HOOK_EXEC ... UG_HOOK_MOUNT) */
 	__u8 verdict;     /* enum ug_verdict */
@@ -425,12 +421,7 @@ struct ug_lsm_event {
 #define UG_LSM_AGG_MAX 4096
 
 struct ug_lsm_agg_key {
-	__u64 cgid;
-	__u64 unit_cgid;
-	__u32 pid;
-	__u32 uid;
-	__u32 rule_id;
-	__u32 generation;
+	struct ug_who who;
 	__u32 detail;
 	__u8 hook;
 	__u8 verdict;

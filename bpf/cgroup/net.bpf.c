@@ -221,24 +221,15 @@ static __always_inline struct ug_unit_val *find_unit(const bool at_skb, struct _
 	return NULL;
 }
 
-/* Send one record of n denials of identity k. */
-static __always_inline bool send(const struct ug_agg_key *k, const __u8 *comm, __u64 n,
-				 __u64 first_ns, __u64 last_ns)
+/* Send one record of n denials of identity k (v: its times and comm). */
+static __always_inline bool send(const struct ug_agg_key *k, const struct ug_agg_val *v, __u64 n)
 {
 	struct ug_event *e = bpf_ringbuf_reserve(&ug_events, sizeof(*e), 0);
 
 	if (!e)
 		return false;
-	e->ts_boot_ns = last_ns;
-	e->first_ns = first_ns;
-	e->count = n;
-	e->cgid = k->cgid;
-	e->unit_cgid = k->unit_cgid;
-	e->pid = k->pid;
-	e->uid = k->uid;
-	e->rule_id = k->rule_id;
-	e->generation = k->generation;
-	__builtin_memcpy(e->comm, comm, sizeof(e->comm));
+	UG_RECORD_HEAD(e, k, v, n);
+	__builtin_memcpy(e->comm, v->comm, sizeof(e->comm));
 	__builtin_memcpy(e->addr, k->addr, sizeof(e->addr));
 	e->port = k->port;
 	e->family = k->family;
@@ -263,17 +254,17 @@ static __always_inline void record(const bool at_skb, struct __sk_buff *skb, con
 	struct ug_agg_val nv = {}, *v;
 	__u64 now = bpf_ktime_get_boot_ns();
 
-	k.cgid = at_skb ? bpf_skb_cgroup_id(skb) : bpf_get_current_cgroup_id();
-	k.unit_cgid = unit_cgid;
+	k.who.cgid = at_skb ? bpf_skb_cgroup_id(skb) : bpf_get_current_cgroup_id();
+	k.who.unit_cgid = unit_cgid;
 	/* At packet level the current task may be anyone (softirq, timer
 	 * retransmit): record no task rather than a wrong one. */
 	if (!at_skb) {
-		k.pid = bpf_get_current_pid_tgid() >> 32;
-		k.uid = (__u32)bpf_get_current_uid_gid();
+		k.who.pid = bpf_get_current_pid_tgid() >> 32;
+		k.who.uid = (__u32)bpf_get_current_uid_gid();
 		bpf_get_current_comm(nv.comm, sizeof(nv.comm));
 	}
-	k.rule_id = rule_id;
-	k.generation = u->generation;
+	k.who.rule_id = rule_id;
+	k.who.generation = u->generation;
 	__builtin_memcpy(k.addr, addr, sizeof(k.addr));
 	k.port = op->port;
 	k.family = op->family;
@@ -293,7 +284,7 @@ static __always_inline void record(const bool at_skb, struct __sk_buff *skb, con
 		if (bpf_map_update_elem(&ug_agg, &k, &nv, BPF_NOEXIST) == -17 /* EEXIST */)
 			v = bpf_map_lookup_elem(&ug_agg, &k);
 		if (!v) {
-			if (!send(&k, nv.comm, 1, now, now))
+			if (!send(&k, &nv, 1))
 				lost(unit_cgid);
 			return;
 		}
@@ -811,20 +802,14 @@ static long flush_lost(struct bpf_map *map, __u64 *cgid, struct ug_lost_val *v,
 	e->ts_boot_ns = st->now;
 	e->first_ns = st->now;
 	e->count = n;
-	e->unit_cgid = *cgid;
+	e->who.unit_cgid = *cgid;
 	e->flags = UG_EV_F_LOST;
 	bpf_ringbuf_submit(e, 0);
 	st->sent++;
 	return 0;
 }
 
-static __always_inline bool send_pending(const struct ug_agg_key *k, const struct ug_agg_val *v,
-					 __u64 n)
-{
-	return send(k, v->comm, n, v->since_ns, v->last_ns);
-}
-
-UG_FLUSH_AGG(flush_agg, struct ug_agg_key, struct ug_agg_val, send_pending)
+UG_FLUSH_AGG(flush_agg, struct ug_agg_key, struct ug_agg_val, send)
 
 SEC("syscall")
 int ug_flush(struct ug_flush_ctx *ctx)

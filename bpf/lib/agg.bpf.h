@@ -24,6 +24,16 @@ static __always_inline __u32 agg_window(void)
 	return cfg ? cfg->window : 0;
 }
 
+/* The head of record e for n denials of key k, whose entry (or would-be
+ * entry) is v: the same in both objects' records. */
+#define UG_RECORD_HEAD(e, k, v, n)	\
+	do {				\
+		(e)->ts_boot_ns = (v)->last_ns;	\
+		(e)->first_ns = (v)->since_ns;	\
+		(e)->count = (n);	\
+		(e)->who = (k)->who;	\
+	} while (0)
+
 /* What a flush program run carries from entry to entry. */
 struct flush_state {
 	__u64 now;

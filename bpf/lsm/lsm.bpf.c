@@ -183,15 +183,7 @@ static __always_inline bool send(const struct ug_lsm_agg_key *k, const struct ug
 
 	if (!e)
 		return false;
-	e->ts_boot_ns = v->last_ns;
-	e->cgid = k->cgid;
-	e->unit_cgid = k->unit_cgid;
-	e->first_ns = v->since_ns;
-	e->count = n;
-	e->pid = k->pid;
-	e->uid = k->uid;
-	e->rule_id = k->rule_id;
-	e->generation = k->generation;
+	UG_RECORD_HEAD(e, k, v, n);
 	e->detail = k->detail;
 	e->hook = k->hook;
 	e->verdict = k->verdict;
@@ -221,12 +213,12 @@ static __always_inline void emit(const struct ug_lsm_unit *u, __u64 unit_cgid,
 		return;
 	}
 	__builtin_memset(&s->k, 0, sizeof(s->k));
-	s->k.cgid = bpf_get_current_cgroup_id();
-	s->k.unit_cgid = unit_cgid;
-	s->k.pid = bpf_get_current_pid_tgid() >> 32;
-	s->k.uid = (__u32)bpf_get_current_uid_gid();
-	s->k.rule_id = w->rule_id;
-	s->k.generation = u->generation;
+	s->k.who.cgid = bpf_get_current_cgroup_id();
+	s->k.who.unit_cgid = unit_cgid;
+	s->k.who.pid = bpf_get_current_pid_tgid() >> 32;
+	s->k.who.uid = (__u32)bpf_get_current_uid_gid();
+	s->k.who.rule_id = w->rule_id;
+	s->k.who.generation = u->generation;
 	s->k.detail = w->detail;
 	s->k.hook = w->hook;
 	s->k.verdict = verdict;

@@ -167,7 +167,7 @@ static void feed(struct ug_audit *a, struct fuzz_in *in, bool lsm, size_t full, 
 	if (!r) {
 		fuzz_check(size >= full, "a %zu-byte record of %zu accepted", size, full);
 		/* unit_cgid sits at the same offset in both layouts. */
-		memcpy(&unit_cgid, rec + offsetof(struct ug_event, unit_cgid), sizeof(unit_cgid));
+		memcpy(&unit_cgid, rec + offsetof(struct ug_event, who.unit_cgid), sizeof(unit_cgid));
 		/* A lost count is a lost_events row, not an audit row. */
 		if (lsm || !(((const struct ug_event *)rec)->flags & UG_EV_F_LOST))
 			accepted[unit_cgid % 4]++;
@@ -175,7 +175,7 @@ static void feed(struct ug_audit *a, struct fuzz_in *in, bool lsm, size_t full, 
 	free(rec);
 }
 
-_Static_assert(offsetof(struct ug_event, unit_cgid) == offsetof(struct ug_lsm_event, unit_cgid),
+_Static_assert(offsetof(struct ug_event, who.unit_cgid) == offsetof(struct ug_lsm_event, who.unit_cgid),
 	       "feed() reads unit_cgid at one offset");
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

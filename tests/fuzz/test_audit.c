@@ -87,7 +87,7 @@ static struct ug_event event(uint64_t ts_boot_ns, uint32_t rule_id)
 {
 	struct ug_event ev = {
 		.ts_boot_ns = ts_boot_ns, .first_ns = ts_boot_ns, .count = 1,
-		.cgid = 42, .unit_cgid = 42, .pid = 1, .rule_id = rule_id,
+		.who = { .cgid = 42, .unit_cgid = 42, .pid = 1, .rule_id = rule_id },
 		.comm = "curl", .addr = { [10] = 0xff, [11] = 0xff, 10, 1, 2, 3 }, .port = 443,
 		.family = AF_INET, .proto = 6, .hook = UG_HOOK_CONNECT4,
 		.verdict = UG_VERDICT_DENY, .dir = UG_DIR_EGRESS,
@@ -264,8 +264,8 @@ static void test_aggregated(void **state)
 static void test_lost_record(void **state)
 {
 	struct fixture *f = *state;
-	struct ug_event ev = { .ts_boot_ns = 1, .first_ns = 1, .count = 9, .unit_cgid = 42,
-			       .flags = UG_EV_F_LOST };
+	struct ug_event ev = { .ts_boot_ns = 1, .first_ns = 1, .count = 9,
+			       .who = { .unit_cgid = 42 }, .flags = UG_EV_F_LOST };
 	struct ug_event bad = ev;
 
 	assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), 0);
@@ -301,7 +301,7 @@ static void test_lsm_record(void **state)
 	uint64_t now_ns = (uint64_t)clock_us(CLOCK_BOOTTIME) * 1000;
 	struct ug_lsm_event ev = {
 		.ts_boot_ns = now_ns, .first_ns = now_ns - 2000000000ULL, .count = 3,
-		.cgid = 42, .unit_cgid = 42, .pid = 7, .hook = UG_HOOK_FILE_OPEN,
+		.who = { .cgid = 42, .unit_cgid = 42, .pid = 7 }, .hook = UG_HOOK_FILE_OPEN,
 		.verdict = UG_VERDICT_DENY, .access = UG_ACCESS_READ, .flags = UG_LSM_F_NO_PATH,
 		.comm = "cat",
 	};
