@@ -52,6 +52,7 @@ struct agent {
 	bool status_dirty;    /* rewrite every status row (the last write failed) */
 
 	/* Counters */
+	int drain_left; /* records this drain may still read (main.c, drain()) */
 	uint64_t lost_seen;
 	unsigned stats_interval; /* seconds between accounting snapshots */
 	int64_t audit_max_bytes; /* --audit-max-size; 0: none */

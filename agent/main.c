@@ -40,12 +40,21 @@
 #define UG_OLD_DROPIN_DIR "/run/systemd/system"
 #define UG_OLD_DROPIN_NAME "50-unitguard.conf"
 
+/*
+ * Records read per drain. A flood refills the ring as fast as the agent
+ * reads it, and a drain that went on until the ring is empty would never
+ * end: the tick (the flush of aggregated and lost counts, retention,
+ * heartbeat) and policy changes would wait for the flood to stop. A bounded
+ * drain returns to the event loop, which comes back to the ring next.
+ */
+#define UG_DRAIN_BUDGET 8192
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct agent *ag = ctx;
 
 	ug_audit_record(ag->audit, data, size);
-	return 0;
+	return --ag->drain_left > 0 ? 0 : -ECANCELED;
 }
 
 static int on_lsm_event(void *ctx, void *data, size_t size)
@@ -53,16 +62,23 @@ static int on_lsm_event(void *ctx, void *data, size_t size)
 	struct agent *ag = ctx;
 
 	ug_audit_lsm_record(ag->audit, data, size);
-	return 0;
+	return --ag->drain_left > 0 ? 0 : -ECANCELED;
+}
+
+/* Read up to UG_DRAIN_BUDGET records from the rings. */
+static void drain(struct agent *ag)
+{
+	int err;
+
+	ag->drain_left = UG_DRAIN_BUDGET;
+	err = ug_net_poll_events(ag->net);
+	if (err && err != -ECANCELED)
+		ug_log(LOG_ERR, "audit: reading the ring buffer: %s", strerror(-err));
 }
 
 static int on_ringbuf(sd_event_source *s, int fd, uint32_t revents, void *ctx)
 {
-	struct agent *ag = ctx;
-	int err = ug_net_poll_events(ag->net);
-
-	if (err)
-		ug_log(LOG_ERR, "audit: reading the ring buffer: %s", strerror(-err));
+	drain(ctx);
 	return 0;
 }
 
@@ -230,9 +246,13 @@ static void report_unstored(struct agent *ag)
 /* What the kernel aggregated, into the ring and drained. */
 static void flush_kernel(struct agent *ag)
 {
+	/* Drain first: in a flood the ring is full, and the counts the flush
+	 * sends need room in it (what finds none waits for the next flush). */
+	drain(ag);
 	ug_net_flush(ag->net);
-	if (ag->lsm && !ug_lsm_flush(ag->lsm, ug_net_window(ag->net)))
-		ug_net_poll_events(ag->net);
+	if (ag->lsm)
+		ug_lsm_flush(ag->lsm, ug_net_window(ag->net));
+	drain(ag);
 }
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
@@ -692,7 +712,7 @@ out_event:
 	sd_event_source_unref(ag.recheck_src);
 	sd_event_unref(ag.ev);
 out_net:
-	ug_net_poll_events(ag.net);
+	drain(&ag);
 	/* The audit goes first: rows it cannot store are counted in net's maps. */
 	ug_audit_free(ag.audit);
 	ag.audit = NULL;

@@ -1634,7 +1634,7 @@ int ug_net_poll_events(struct ug_net *net)
 
 /*
  * Send what the kernel aggregated or lost since the last call into the ring
- * (ug_flush, bpf/cgroup/net.bpf.c), then drain it. The window moves on once
+ * (ug_flush, bpf/cgroup/net.bpf.c). The window moves on once
  * a second; entries of windows that ended go. A restarted agent goes on from
  * the window in the map, so entries an earlier agent left are flushed, not
  * orphaned.
@@ -1644,7 +1644,6 @@ int ug_net_flush(struct ug_net *net)
 	uint64_t now = ug_now_ns();
 	__u32 zero = 0;
 	struct ug_agg_cfg cfg;
-	int err;
 
 	if (!net->window_ns) {
 		if (!bpf_map_lookup_elem(bpf_map__fd(net->skel->maps.ug_agg_cfg), &zero, &cfg))
@@ -1654,12 +1653,8 @@ int ug_net_flush(struct ug_net *net)
 		net->window++;
 		net->window_ns = now;
 	}
-	/* Drain first: in a flood the ring is full, and the counts the flush
-	 * sends need room in it (what finds none waits for the next flush). */
-	ug_net_poll_events(net);
-	err = ug_flush_run(bpf_program__fd(net->skel->progs.ug_flush), net->window,
-			   &net->flush_said, "network");
-	return err ?: ug_net_poll_events(net);
+	return ug_flush_run(bpf_program__fd(net->skel->progs.ug_flush), net->window,
+			    &net->flush_said, "network");
 }
 
 uint32_t ug_net_window(const struct ug_net *net)

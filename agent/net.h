@@ -124,8 +124,8 @@ int ug_net_rule_hits(struct ug_net *net, void (*cb)(uint32_t rule_id, uint64_t h
 		     void *ctx);
 int ug_net_events_fd(const struct ug_net *net);
 int ug_net_poll_events(struct ug_net *net); /* drain the ring buffer, no wait */
-/* Have the kernel send its aggregated and lost counts, then drain: every
- * 250 ms, and before exiting. */
+/* Have the kernel send its aggregated and lost counts into the ring: every
+ * 250 ms, and before exiting, with the ring drained before and after. */
 int ug_net_flush(struct ug_net *net);
 /* The aggregation window the last ug_net_flush() used. */
 uint32_t ug_net_window(const struct ug_net *net);

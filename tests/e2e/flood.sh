@@ -71,6 +71,34 @@ big=$(sql "select max(count) from audit where unit = 'flood-b.service'")
 [ "$big" -gt 1000 ] || fail "no aggregated row for the repeated denials (largest count $big)"
 pass "repeated denials are aggregated in the kernel (largest row counts $big)"
 
+# --- a flood of distinct denials does not stall the agent -----------------------------
+# 60 000 ports from one process: more identities than the kernel aggregates,
+# so the ring stays full and the agent reads as fast as it can. Its loop
+# still runs: a rule change is in force when its command returns, and the
+# lost counts reach the store while the flood goes on.
+lost_rows() { sql "select count(*) from lost_events where unit = 'flood-b.service'"; }
+l0=$(lost_rows)
+in_b flood 127.0.0.2 10000 4000000 50000 >"$TMP/b2" &
+DISTINCT=$!
+sleep 1
+ctl --timeout 10 rule add flood-b.service egress deny 127.0.0.9 >/dev/null ||
+	fail "rule add during a flood of distinct denials: not in force (exit $?)"
+kill -0 "$DISTINCT" 2>/dev/null ||
+	fail "rule add returned only after the flood ended: the agent's loop stalls in a flood"
+expect EPERM in_b connect 127.0.0.9 9
+for _ in $(seq 30); do [ "$(lost_rows)" -gt "$l0" ] && break; sleep 0.1; done
+kill -0 "$DISTINCT" 2>/dev/null || fail "the distinct flood ended before the checks: make it longer"
+[ "$(lost_rows)" -gt "$l0" ] || fail "no lost count reached the store while the flood ran"
+wait "$DISTINCT"
+pass "during a flood of distinct denials: a rule change is in force when its command returns, lost counts reach the store"
+# And once the agent has caught up, the identity holds for it too.
+made_b=$((made_b + $(refused "$TMP/b2") + 1))
+for _ in $(seq 300); do [ "$(total flood-b.service)" -ge "$made_b" ] && break; sleep 0.1; done
+sleep 1
+read -r recorded lost tot <<<"$(sql "select recorded || ' ' || lost || ' ' || total from audit_totals where unit = 'flood-b.service'")"
+[ "$tot" = "$made_b" ] || fail "flood-b.service after the distinct flood: made $made_b, rows count $recorded + lost $lost = $tot"
+pass "flood-b.service after 4 M distinct denials too: $made_b made = $recorded in rows + $lost lost, exactly"
+
 # --- the journal ----------------------------------------------------------------
 journalctl -o json --no-pager UNITGUARD_UNIT=flood-b.service |
 	jq -r 'select(.UNITGUARD_COUNT != null) | .UNITGUARD_COUNT' | sort -n | tail -n 1 >"$TMP/jmax"
