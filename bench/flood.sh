@@ -76,8 +76,10 @@ start_agent() { # start_agent NAME [ARGS...]: a fresh store and pins
 	DB=$TMP/$1.db
 	shift
 	"$AGENT" --pin-dir "$PIN" --detach-all >/dev/null 2>&1 || true
-	"$AGENT" --db "$DB" --pin-dir "$PIN" "$@" 2>>"$TMP/agent.log" &
+	: >"$TMP/agent.log"
+	"$AGENT" --db "$DB" --pin-dir "$PIN" "$@" 2>"$TMP/agent.log" &
 	AGENT_PID=$!
+	for _ in $(seq 100); do grep -q "agent: running" "$TMP/agent.log" && break; sleep 0.1; done
 	"$CTL" --db "$DB" --timeout 30 rule add ugflood.service egress deny 127.0.0.2 >/dev/null
 }
 stop_agent() { kill "$AGENT_PID"; wait "$AGENT_PID" || true; AGENT_PID=; }
