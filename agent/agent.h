@@ -25,6 +25,7 @@ struct agent {
 	struct ug_store *st;
 	struct ug_net *net;
 	struct ug_lsm *lsm; /* NULL: BPF LSM unavailable, lsm_why says why */
+	struct ring_buffer *lsm_rb; /* its denials; drained apart from the network's */
 	char lsm_why[512];
 	struct ug_audit *audit;
 	struct ug_resolver *res;

@@ -65,7 +65,8 @@ static int on_lsm_event(void *ctx, void *data, size_t size)
 	return --ag->drain_left > 0 ? 0 : -ECANCELED;
 }
 
-/* Read up to UG_DRAIN_BUDGET records from the rings. */
+/* Read up to UG_DRAIN_BUDGET records from each ring: a flood in one does
+ * not keep the other unread. */
 static void drain(struct agent *ag)
 {
 	int err;
@@ -74,6 +75,12 @@ static void drain(struct agent *ag)
 	err = ug_net_poll_events(ag->net);
 	if (err && err != -ECANCELED)
 		ug_log(LOG_ERR, "audit: reading the ring buffer: %s", strerror(-err));
+	if (!ag->lsm_rb)
+		return;
+	ag->drain_left = UG_DRAIN_BUDGET;
+	err = ring_buffer__consume(ag->lsm_rb);
+	if (err < 0 && err != -ECANCELED)
+		ug_log(LOG_ERR, "audit: reading the LSM ring buffer: %s", strerror(-err));
 }
 
 static int on_ringbuf(sd_event_source *s, int fd, uint32_t revents, void *ctx)
@@ -249,8 +256,9 @@ static void flush_kernel(struct agent *ag)
 	/* Drain first: in a flood the ring is full, and the counts the flush
 	 * sends need room in it (what finds none waits for the next flush). */
 	drain(ag);
-	ug_net_flush(ag->net);
-	if (ag->lsm)
+	/* The LSM flush deletes entries by the window the network flush set
+	 * for both: not when that failed. */
+	if (!ug_net_flush(ag->net) && ag->lsm)
 		ug_lsm_flush(ag->lsm, ug_net_window(ag->net));
 	drain(ag);
 }
@@ -471,6 +479,8 @@ static int setup_loop(struct agent *ag, sd_event_source **tick)
 	    (err = sd_event_add_signal(ag->ev, NULL, SIGHUP, on_hup, ag)) < 0 ||
 	    (err = sd_event_add_io(ag->ev, NULL, ug_net_events_fd(ag->net), EPOLLIN, on_ringbuf,
 				   ag)) < 0 ||
+	    (ag->lsm_rb && (err = sd_event_add_io(ag->ev, NULL, ring_buffer__epoll_fd(ag->lsm_rb),
+						  EPOLLIN, on_ringbuf, ag)) < 0) ||
 	    (err = sd_event_add_inotify(ag->ev, NULL, dirname(dbdir),
 					IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE,
 					on_store_change, ag)) < 0 ||
@@ -511,11 +521,16 @@ static void open_lsm(struct agent *ag)
 
 	if (!err)
 		err = ug_lsm_open(ag->pin_dir, &ag->lsm);
-	if (!err)
-		err = ug_net_ringbuf_add(ag->net, ug_lsm_events_map_fd(ag->lsm), on_lsm_event, ag);
+	if (!err) {
+		ag->lsm_rb = ring_buffer__new(ug_lsm_events_map_fd(ag->lsm), on_lsm_event, ag, NULL);
+		if (!ag->lsm_rb)
+			err = -errno;
+	}
 	if (err) {
 		if (!ag->lsm_why[0])
 			snprintf(ag->lsm_why, sizeof(ag->lsm_why), "%s", strerror(-err));
+		ring_buffer__free(ag->lsm_rb);
+		ag->lsm_rb = NULL;
 		ug_lsm_free(ag->lsm);
 		ag->lsm = NULL;
 		ug_log(LOG_WARNING, "lsm: BPF LSM is unavailable: %s. Exec, file, socket family and "
@@ -538,6 +553,7 @@ int main(int argc, char **argv)
 		{ "audit-max-age", required_argument, NULL, 'A' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{},
 	};
 	struct agent ag = { .db_path = UG_DEFAULT_DB, .pin_dir = UG_DEFAULT_PIN_DIR,
@@ -593,6 +609,9 @@ int main(int argc, char **argv)
 		case 'v':
 			ug_verbose = 1;
 			break;
+		case 'V':
+			printf("unitguardd %s\n", UG_VERSION);
+			return 0;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -716,6 +735,7 @@ out_net:
 	/* The audit goes first: rows it cannot store are counted in net's maps. */
 	ug_audit_free(ag.audit);
 	ag.audit = NULL;
+	ring_buffer__free(ag.lsm_rb);
 	ug_lsm_free(ag.lsm);
 	ug_net_free(ag.net);
 out_audit:

@@ -1615,11 +1615,6 @@ uint32_t ug_net_generation(const struct ug_net *net)
 	return net->generation;
 }
 
-int ug_net_ringbuf_add(struct ug_net *net, int map_fd, ring_buffer_sample_fn fn, void *ctx)
-{
-	return ring_buffer__add(net->rb, map_fd, fn, ctx);
-}
-
 int ug_net_events_fd(const struct ug_net *net)
 {
 	return ring_buffer__epoll_fd(net->rb);

@@ -72,8 +72,6 @@ struct ug_net_point {
  */
 int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n,
 		 struct ug_net_point *points, size_t n_points, uint32_t generation);
-/* Drain another ring buffer (the LSM side's) through the same epoll fd. */
-int ug_net_ringbuf_add(struct ug_net *net, int map_fd, ring_buffer_sample_fn fn, void *ctx);
 /*
  * Policies kept by unit NAME for cgroups not made yet (the start-up race,
  * unitguard.h): the complete desired set. Each has a trie of its own and an

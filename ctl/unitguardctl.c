@@ -63,7 +63,9 @@ static void usage(FILE *f)
 		"                                     the report views: totals, hourly, destinations,\n"
 		"                                     paths, rules, would_deny\n"
 		"  stats [TARGET] [--json]            packets, bytes and rule hits, live\n"
-		"  status [--json]                    what is enforced, where, and what is not\n"
+		"  status [--json]                    what is enforced, where, and what is not;\n"
+		"                                     exit 3 when the agent is not running or a\n"
+		"                                     target is not in force\n"
 		"  apply FILE [--check]               replace the whole policy from a YAML file;\n"
 		"                                     --check: only say whether it is valid and\n"
 		"                                     fits the kernel's maps (apply checks too)\n"
@@ -78,7 +80,8 @@ static void usage(FILE *f)
 		"  --db PATH        policy store (default " UG_DEFAULT_DB ")\n"
 		"  --no-wait        only write the store; do not wait for the agent\n"
 		"  --timeout SECS   how long to wait for the agent (default 10)\n"
-		"  -h, --help       this text\n\n"
+		"  -h, --help       this text\n"
+		"  --version        the version\n\n"
 		"Exit status: 0 in force (or kept for a unit's next start); 1 failure; 2 bad\n"
 		"input, nothing written; 3 written to the store but NOT (fully) in force: the\n"
 		"agent is not running, timed out, or refused it (the reason is printed).\n\n"
@@ -798,7 +801,7 @@ static int audit(int argc, char **argv)
 	struct ug_store *st;
 	struct sub_opts o;
 	struct timespec ts;
-	int64_t now;
+	int64_t now, max_id = 0;
 	int err;
 
 	err = parse_sub(argc, argv, OPT_JSON | OPT_UNIT | OPT_AUDIT, &o);
@@ -828,7 +831,10 @@ static int audit(int argc, char **argv)
 	for (int i = 0; i < 2; i++) {
 		const char *text = i ? o.until : o.since;
 
-		if (text && ug_store_parse_time(st, text, now, i ? &f.until_us : &f.since_us)) {
+		if (!text)
+			continue;
+		*(i ? &f.has_until : &f.has_since) = true;
+		if (ug_store_parse_time(st, text, now, i ? &f.until_us : &f.since_us)) {
 			fprintf(stderr, "unitguardctl: audit: --%s: %s\n", i ? "until" : "since",
 				ug_store_errmsg(st));
 			ug_store_close(st);
@@ -842,7 +848,12 @@ static int audit(int argc, char **argv)
 		printf("%-27s %-24s %-6s %-10s %-5s %-39s %-5s %-7s %-15s %-7s %-5s %s\n", "TIME",
 		       "UNIT", "VERDICT", "HOOK", "PROTO", "ADDRESS/PATH", "PORT", "PID", "COMM",
 		       "RULE", "GEN", "COUNT");
-	err = ug_store_audit_query(st, &f, print_audit, &out);
+	/* Where following starts: read before the rows are listed, so a row
+	 * stored meanwhile is printed once, by one or the other. */
+	if (o.follow)
+		err = ug_store_audit_max_id(st, &max_id);
+	if (!err)
+		err = ug_store_audit_query(st, &f, print_audit, &out);
 	if (out.form == OUT_ARRAY && !err)
 		printf("%s]\n", out.n ? "\n" : "[");
 	if (o.follow && !err) {
@@ -851,11 +862,18 @@ static int audit(int argc, char **argv)
 		signal(SIGINT, on_stop_signal);
 		signal(SIGTERM, on_stop_signal);
 		signal(SIGPIPE, on_stop_signal);
+		f.after_id = out.last_id > max_id ? out.last_id : max_id;
 		while (!stop_follow && !err) {
 			fflush(stdout);
 			usleep(200 * 1000);
-			f.after_id = out.last_id;
-			err = ug_store_audit_query(st, &f, print_audit, &out);
+			/* Ids start again at 1 when retention emptied the table. */
+			err = ug_store_audit_max_id(st, &max_id);
+			if (!err && max_id < f.after_id)
+				f.after_id = 0;
+			if (!err)
+				err = ug_store_audit_query(st, &f, print_audit, &out);
+			if (!err && out.last_id > f.after_id)
+				f.after_id = out.last_id;
 			if (err == -EBUSY)
 				err = 0; /* the agent is writing: next time */
 		}
@@ -1170,6 +1188,7 @@ struct status_ctx {
 	struct live live;
 	bool have_live;
 	int not_enforced;
+	int not_in_force; /* neither enforced nor waiting for its unit's start */
 	struct lim_entry *lim;
 	size_t n_lim;
 	size_t last; /* rules come ordered by target: the last one found */
@@ -1315,6 +1334,9 @@ static int status_row(const struct ug_store_status *s, void *ctx)
 	}
 	if (!s->enforced)
 		c->not_enforced++;
+	/* Kept for a unit's next start is in force as far as it can be. */
+	if (!s->state || (strcmp(s->state, "enforced") && strcmp(s->state, "waiting")))
+		c->not_in_force++;
 	if (!c->arr) {
 		printf("%-28s %-8s %-4s %5u %-9s %12" PRIu64 " %12" PRIu64 "  %s\n", s->target,
 		       s->mode ?: "-", s->enforced ? "yes" : "NO", s->generation,
@@ -1435,7 +1457,8 @@ static int status(int argc, char **argv)
 	if (c.have_live)
 		live_close(&c.live);
 	ug_store_close(st);
-	return err ? 1 : 0;
+	/* Like systemctl is-active: scripts and monitors read the exit status. */
+	return err ? 1 : !running || c.not_in_force ? EXIT_NOT_IN_FORCE : 0;
 }
 
 /* --- apply / export --------------------------------------------------------- */
@@ -1888,6 +1911,7 @@ int main(int argc, char **argv)
 		{ "no-wait", no_argument, NULL, 'W' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{},
 	};
 	int c;
@@ -1907,6 +1931,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("unitguardctl %s\n", UG_VERSION);
 			return 0;
 		default:
 			usage(stderr);

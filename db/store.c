@@ -1519,8 +1519,8 @@ int ug_store_audit_query(struct ug_store *st, const struct ug_audit_filter *f,
 	if (ret)
 		return ret;
 	bind_text_or_null(stmt, 1, f->unit);
-	sqlite3_bind_int64(stmt, 2, f->since_us ? f->since_us : INT64_MIN);
-	sqlite3_bind_int64(stmt, 3, f->until_us ? f->until_us : INT64_MAX);
+	sqlite3_bind_int64(stmt, 2, f->has_since ? f->since_us : INT64_MIN);
+	sqlite3_bind_int64(stmt, 3, f->has_until ? f->until_us : INT64_MAX);
 	sqlite3_bind_int64(stmt, 4, f->after_id);
 
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -1564,6 +1564,13 @@ finalize:
 int ug_store_audit_list(struct ug_store *st, const char *unit, ug_store_audit_cb cb, void *ctx)
 {
 	return ug_store_audit_query(st, &(struct ug_audit_filter){ .unit = unit }, cb, ctx);
+}
+
+int ug_store_audit_max_id(struct ug_store *st, int64_t *out)
+{
+	if (!st || !out)
+		return -EINVAL;
+	return pragma_int(st, "SELECT ifnull(max(id), 0) FROM audit", out);
 }
 
 /*
@@ -1719,6 +1726,15 @@ static int sql_time(struct ug_store *st, const char *sql, const char *a, const c
 
 /* Microseconds since the epoch of SQLite time value x (to the millisecond:
  * julianday()'s double would be off by microseconds). */
+/* n decimal digits at s. */
+static bool digits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
 #define TIME_TO_US(x) "SELECT CAST(strftime('%s', " x ") AS INTEGER) * 1000000 + " \
 	"CAST(round(strftime('%f', " x ") * 1000) AS INTEGER) % 1000 * 1000"
 
@@ -1753,15 +1769,18 @@ int ug_store_parse_time(struct ug_store *st, const char *text, int64_t now_us, i
 		return 0;
 	}
 	if ((buf[0] == '-' || buf[0] == '+') && !relative_us(buf + 1, &rel)) {
-		*out = buf[0] == '-' ? now_us - rel : now_us + rel;
+		if (buf[0] == '-' ? __builtin_sub_overflow(now_us, rel, &rel)
+				  : __builtin_add_overflow(now_us, rel, &rel))
+			goto bad;
+		*out = rel;
 		return 0;
 	}
 	ago = len > 4 ? buf + len - 4 : NULL;
 	if (ago && !strcmp(ago, " ago")) {
 		*ago = '\0';
-		if (relative_us(buf, &rel))
+		if (relative_us(buf, &rel) || __builtin_sub_overflow(now_us, rel, &rel))
 			goto bad;
-		*out = now_us - rel;
+		*out = rel;
 		return 0;
 	}
 	/* Local midnight, like journalctl. */
@@ -1770,9 +1789,16 @@ int ug_store_parse_time(struct ug_store *st, const char *text, int64_t now_us, i
 			return sql_time(st, TIME_TO_US("'now', 'localtime', 'start of day', ?1, "
 						       "'utc'"),
 					days[i][1], NULL, out);
-	/* Absolute: digits first. A zone suffix ("Z", "+01:00") is SQLite's to
-	 * apply; without one the time is local. */
-	if (buf[0] >= '0' && buf[0] <= '9' &&
+	/* A time of day alone ("14:00", "14:00:05"): today's, as journalctl
+	 * takes it (SQLite would take 2000-01-01). */
+	if (len >= 5 && digits(buf, 2) && buf[2] == ':' && digits(buf + 3, 2) &&
+	    !sql_time(st, TIME_TO_US("date('now', 'localtime') || ' ' || ?1, 'utc'"), buf, NULL,
+		      out))
+		return 0;
+	/* A date, and maybe a time: YYYY-MM-DD first (SQLite would also take
+	 * a bare number, as a Julian day). A zone suffix ("Z", "+01:00") is
+	 * SQLite's to apply; without one the time is local. */
+	if (len >= 10 && digits(buf, 4) && buf[4] == '-' &&
 	    !sql_time(st, TIME_TO_US("?1, ?2"), buf,
 		      buf[len - 1] == 'Z' || (len > 6 && (buf[len - 6] == '+' || buf[len - 6] == '-') &&
 					      buf[len - 3] == ':') ? "+0 seconds" : "utc", out))

@@ -9,6 +9,7 @@
 #define UG_STORE_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define UG_DEFAULT_DB "/var/lib/unitguard/unitguard.db"
@@ -139,10 +140,13 @@ int ug_store_audit_list(struct ug_store *st, const char *unit, ug_store_audit_cb
 
 struct ug_audit_filter {
 	const char *unit; /* NULL: all */
-	int64_t since_us; /* rows with a denial at or after this; 0: any */
-	int64_t until_us; /* ... and before this; 0: any */
+	bool has_since, has_until;
+	int64_t since_us; /* with has_since: rows with a denial at or after this */
+	int64_t until_us; /* with has_until: ... and before this */
 	int64_t after_id; /* rows with a larger id only (following the table) */
 };
+/* The largest audit id (0: none), where following the table starts. */
+int ug_store_audit_max_id(struct ug_store *st, int64_t *out);
 /* Ordered by id. */
 int ug_store_audit_query(struct ug_store *st, const struct ug_audit_filter *f,
 			 ug_store_audit_cb cb, void *ctx);
@@ -163,7 +167,7 @@ const char *ug_store_report_name(size_t i);
 
 /*
  * A time in journalctl's syntax (now, today, yesterday, -1h, "2 days ago",
- * 2026-11-30 14:00, ...Z, @SECONDS) to microseconds since the epoch; now_us
+ * 14:00 (today), 2026-11-30 14:00, ...Z, @SECONDS) to microseconds since the epoch; now_us
  * is what relative times count from. -EINVAL with ug_store_errmsg() saying
  * what is accepted.
  */

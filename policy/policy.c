@@ -1060,6 +1060,21 @@ int ug_family_parse(const char *s)
 
 	if (!s || !*s)
 		return -EINVAL;
+	/* systemd's spelling (RestrictAddressFamilies=AF_PACKET): AF_ and the
+	 * name in capitals. */
+	if (!strncmp(s, "AF_", 3)) {
+		char lower[16];
+
+		n = strlen(s + 3);
+		if (!n || n >= sizeof(lower))
+			return -EINVAL;
+		for (size_t i = 0; i <= n; i++) {
+			if (s[3 + i] >= 'a' && s[3 + i] <= 'z')
+				return -EINVAL;
+			lower[i] = s[3 + i] >= 'A' && s[3 + i] <= 'Z' ? s[3 + i] - 'A' + 'a' : s[3 + i];
+		}
+		return name_lookup(family_names, ARRAY_SIZE(family_names), lower);
+	}
 	if (s[0] < '0' || s[0] > '9')
 		return name_lookup(family_names, ARRAY_SIZE(family_names), s);
 	/* Strict decimal, as for ports: no sign, no spaces, no leading zero. */

@@ -1923,7 +1923,8 @@ static void test_family_names(void **state)
 	};
 	static const char *const bad[] = {
 		"", "0", "64", "100", "017", "01", "+1", "-1", "1a", " 1", "1 ", "0x11",
-		"Packet", "PACKET", "af_packet", "AF_PACKET", "unknown", "unspec", "packet ",
+		"Packet", "PACKET", "af_packet", "AF_packet", "AF_Packet", "AF_", "AF_UNKNOWN",
+		"AF_PACKET ", "AF_1", "AF_AF_PACKET", "unknown", "unspec", "packet ",
 	};
 	char num[8];
 
@@ -1932,6 +1933,10 @@ static void test_family_names(void **state)
 		assert_int_equal(ug_family_parse(names[f]), f);
 		assert_string_equal(ug_family_name(f), names[f]);
 	}
+	/* systemd's spelling, as in RestrictAddressFamilies=. */
+	assert_int_equal(ug_family_parse("AF_PACKET"), AF_PACKET);
+	assert_int_equal(ug_family_parse("AF_INET6"), AF_INET6);
+	assert_int_equal(ug_family_parse("AF_IEEE802154"), 36);
 	/* The values are the kernel's. */
 	assert_int_equal(ug_family_parse("unix"), AF_UNIX);
 	assert_int_equal(ug_family_parse("inet"), AF_INET);

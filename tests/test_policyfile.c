@@ -624,8 +624,8 @@ static const struct bad_file bad_files[] = {
 	{ UNIT "      - {direction: family, action: deny, family: 0}\n", 5, "invalid family '0'" },
 	{ UNIT "      - {direction: family, action: deny, family: 64}\n", 5,
 	  "invalid family '64'" },
-	{ UNIT "      - {direction: family, action: deny, family: AF_PACKET}\n", 5,
-	  "invalid family 'AF_PACKET'" },
+	{ UNIT "      - {direction: family, action: deny, family: af_packet}\n", 5,
+	  "invalid family 'af_packet'" },
 
 	/* harden */
 	{ HDR "  - target: a.service\n    harden: [bpf, kexec]\n", 4,

@@ -2463,8 +2463,18 @@ static void test_parse_time(void **state)
 	assert_int_equal(ug_store_parse_time(f->st, "yesterday", now, &t), 0);
 	assert_true(t < (int64_t)mktime(&tm) * 1000000);
 
+	/* A time of day alone: today's (journalctl), not SQLite's 2000-01-01. */
+	midnight = time(NULL);
+	localtime_r(&midnight, &tm);
+	tm.tm_hour = 14;
+	tm.tm_min = tm.tm_sec = 0;
+	tm.tm_isdst = -1;
+	assert_int_equal(ug_store_parse_time(f->st, "14:00", now, &t), 0);
+	assert_int_equal(t, (int64_t)mktime(&tm) * 1000000);
+
 	for (const char *const *bad = (const char *const[]){ "", "later", "-1x", "-", "-h",
-			"2026-13-45", "@", "@-5", "1h", "ago", "-99999999999h", NULL };
+			"2026-13-45", "@", "@-5", "1h", "ago", "-99999999999h", "2460000",
+			"+15250000w", "14", "1:00", NULL };
 	     *bad; bad++) {
 		t = 42;
 		if (ug_store_parse_time(f->st, *bad, now, &t) != -EINVAL)

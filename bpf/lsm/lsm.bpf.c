@@ -80,6 +80,7 @@ struct {
 } ug_lsm_agg SEC(".maps");
 
 struct lsm_scratch {
+	__u64 busy; /* emit() is using it (xchg) */
 	struct ug_lsm_agg_key k;
 	struct ug_lsm_agg_val v;
 };
@@ -196,40 +197,78 @@ static __always_inline bool send(const struct ug_lsm_agg_key *k, const struct ug
 	return true;
 }
 
-/*
- * Record a denial: the first of its identity in this window goes to the ring
- * now, the rest are counted in its ug_lsm_agg entry for ug_lsm_flush.
- */
-static __always_inline void emit(const struct ug_lsm_unit *u, __u64 unit_cgid,
-				 const struct ug_what *w, __u8 verdict)
+/* Who is refused, by which policy. */
+static __always_inline void fill_who(struct ug_who *who, const struct ug_lsm_unit *u,
+				     __u64 unit_cgid, const struct ug_what *w)
 {
-	__u32 zero = 0;
-	struct lsm_scratch *s = bpf_map_lookup_elem(&ug_lsm_scratch, &zero);
-	struct ug_lsm_agg_val *v;
-	__u64 now = bpf_ktime_get_boot_ns();
+	who->cgid = bpf_get_current_cgroup_id();
+	who->unit_cgid = unit_cgid;
+	who->pid = bpf_get_current_pid_tgid() >> 32;
+	who->uid = (__u32)bpf_get_current_uid_gid();
+	who->rule_id = w->rule_id;
+	who->generation = u->generation;
+}
 
-	if (!s) {
+/* The path refused, resolved into buf (empty when there is none). Resolved
+ * again rather than copied from the lookup key: the key has the '/'
+ * appended and may have been too short. */
+static __always_inline void fill_path(const struct ug_what *w, __u8 *buf, __u32 len)
+{
+	buf[0] = '\0';
+	if (w->exe && w->path && bpf_d_path((struct path *)w->path, (char *)buf, len) < 0)
+		buf[0] = '\0';
+}
+
+/*
+ * This CPU's scratch entry is in use: the program was preempted in the
+ * middle of another denial. This one goes to the ring alone.
+ */
+static __always_inline void alone(const struct ug_lsm_unit *u, __u64 unit_cgid,
+				  const struct ug_what *w, __u8 verdict, __u64 now)
+{
+	struct ug_lsm_event *e = bpf_ringbuf_reserve(&ug_lsm_events, sizeof(*e), 0);
+
+	if (!e) {
 		lost(unit_cgid);
 		return;
 	}
+	e->ts_boot_ns = now;
+	e->first_ns = now;
+	e->count = 1;
+	fill_who(&e->who, u, unit_cgid, w);
+	e->detail = w->detail;
+	e->hook = w->hook;
+	e->verdict = verdict;
+	e->access = w->access;
+	e->flags = w->flags;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	fill_path(w, e->path, sizeof(e->path));
+	e->exe[0] = '\0';
+	if (w->exe && ug_want_exe)
+		fill_exe(e->exe, sizeof(e->exe));
+	bpf_ringbuf_submit(e, 0);
+}
+
+/*
+ * Count a denial in s (this CPU's scratch entry, held): the first of its
+ * identity in this window goes to the ring now, the rest are counted in its
+ * ug_lsm_agg entry for ug_lsm_flush.
+ */
+static __always_inline void aggregate(struct lsm_scratch *s, const struct ug_lsm_unit *u,
+				      __u64 unit_cgid, const struct ug_what *w, __u8 verdict,
+				      __u64 now)
+{
+	struct ug_lsm_agg_val *v;
+
 	__builtin_memset(&s->k, 0, sizeof(s->k));
-	s->k.who.cgid = bpf_get_current_cgroup_id();
-	s->k.who.unit_cgid = unit_cgid;
-	s->k.who.pid = bpf_get_current_pid_tgid() >> 32;
-	s->k.who.uid = (__u32)bpf_get_current_uid_gid();
-	s->k.who.rule_id = w->rule_id;
-	s->k.who.generation = u->generation;
+	fill_who(&s->k.who, u, unit_cgid, w);
 	s->k.detail = w->detail;
 	s->k.hook = w->hook;
 	s->k.verdict = verdict;
 	s->k.access = w->access;
 	s->k.flags = w->flags;
 	s->k.window = agg_window();
-	/* Resolved again rather than copied from the lookup key: the key has
-	 * the '/' appended and may have been too short. */
-	if (w->exe && w->path &&
-	    bpf_d_path((struct path *)w->path, (char *)s->k.path, sizeof(s->k.path)) < 0)
-		__builtin_memset(s->k.path, 0, sizeof(s->k.path));
+	fill_path(w, s->k.path, sizeof(s->k.path));
 
 	v = bpf_map_lookup_elem(&ug_lsm_agg, &s->k);
 	if (v) {
@@ -255,6 +294,23 @@ static __always_inline void emit(const struct ug_lsm_unit *u, __u64 unit_cgid,
 	}
 	if (!send(&s->k, &s->v, 1))
 		lost(unit_cgid);
+}
+
+/* Record a denial. LSM programs run with migration disabled but may be
+ * preempted: the scratch entry is taken, not assumed free. */
+static __always_inline void emit(const struct ug_lsm_unit *u, __u64 unit_cgid,
+				 const struct ug_what *w, __u8 verdict)
+{
+	__u32 zero = 0;
+	struct lsm_scratch *s = bpf_map_lookup_elem(&ug_lsm_scratch, &zero);
+	__u64 now = bpf_ktime_get_boot_ns();
+
+	if (!s || __atomic_exchange_n(&s->busy, 1, __ATOMIC_SEQ_CST)) {
+		alone(u, unit_cgid, w, verdict, now);
+		return;
+	}
+	aggregate(s, u, unit_cgid, w, verdict, now);
+	__atomic_exchange_n(&s->busy, 0, __ATOMIC_SEQ_CST);
 }
 
 /* The unit's policy refuses the operation: record it, and refuse it unless

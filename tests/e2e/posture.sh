@@ -69,8 +69,9 @@ ctl unit set demo.service --mode enforce
 wait_for EPERM in_unit connect 127.0.0.2 "$P"
 expect ok in_unit connect 127.0.0.1 "$P"
 
-# status tells the truth about it.
-st=$("$CTL" --db "$DB" status --json)
+# status tells the truth about it, in its exit status too (like systemctl
+# is-active): 0 while the agent runs and every target is in force.
+st=$("$CTL" --db "$DB" status --json) || fail "status: exit $? with every target enforced"
 [ "$(jq -r '.agent_running' <<<"$st")" = true ] || fail "status: agent not running? $st"
 [ "$(jq -r '.units[] | select(.target == "demo.service") | .enforced' <<<"$st")" = true ] ||
 	fail "status: demo.service not enforced: $st"
@@ -105,7 +106,9 @@ if [[ $lsm == unavailable* ]]; then
 	[ "$rc" = 3 ] || fail "an LSM rule without BPF LSM: exit $rc, expected 3"
 	grep -q "demo.service: NOT fully in force (partial): LSM rules NOT enforced" "$TMP/err" ||
 		fail "an LSM rule without BPF LSM: $(cat "$TMP/err")"
-	st=$("$CTL" --db "$DB" status --json)
+	rc=0
+	st=$("$CTL" --db "$DB" status --json) || rc=$?
+	[ "$rc" = 3 ] || fail "status with a target partly enforced: exit $rc, expected 3"
 	jq -r '.units[] | select(.target == "demo.service") | .reason' <<<"$st" |
 		grep -q "LSM rules NOT enforced" || fail "status does not say the LSM rule is not enforced: $st"
 	expect EPERM in_unit connect 127.0.0.2 "$P"
@@ -113,4 +116,16 @@ if [[ $lsm == unavailable* ]]; then
 else
 	pass "BPF LSM available here ($lsm)"
 fi
+
+# With the agent stopped, status exits 3 whatever the targets say; on a store
+# where no agent ever ran, too.
+stop_agent
+rc=0
+"$CTL" --db "$DB" status >"$TMP/st" || rc=$?
+[ "$rc" = 3 ] && grep -q "agent: NOT RUNNING" "$TMP/st" || fail "status, agent stopped: exit $rc: $(head -3 "$TMP/st")"
+rc=0
+"$CTL" --db "$TMP/fresh.db" rule add x.service egress deny 10.9.9.9 --no-wait >/dev/null
+"$CTL" --db "$TMP/fresh.db" status >"$TMP/st" || rc=$?
+[ "$rc" = 3 ] && grep -q "never ran on this store" "$TMP/st" || fail "status, no agent ever: exit $rc: $(head -3 "$TMP/st")"
+pass "status exits 3 when the agent is not running (stopped, or never ran), 0 when all is in force"
 echo "PASS: $TEST_NAME"

@@ -31,6 +31,10 @@ AGENT_PID=$!
 trap 'kill $AGENT_PID 2>/dev/null; wait $AGENT_PID 2>/dev/null; "$AGENT" --pin-dir "$PIN" --detach-all >/dev/null 2>&1; systemctl stop $UNIT ugvm-outside.service 2>/dev/null; true' EXIT
 for i in $(seq 100); do grep -q "agent: running" "$W/agent.log" && break; sleep 0.1; done
 grep -q "lsm: BPF LSM available" "$W/agent.log" || { bad "agent did not find BPF LSM"; cat "$W/agent.log"; exit 1; }
+# The executable is resolved in the kernel on this kernel: the /proc fallback
+# must not hide a verifier refusal of that code.
+grep -q "refuses resolving the acting executable" "$W/agent.log" &&
+	bad "the kernel refused the programs that resolve the executable: $(grep refuses "$W/agent.log")"
 
 # The files and programs the rules are about.
 mkdir -p "$W/bin" "$W/binx" "$W/data/private" "$W/mnt" "$W/mnt2"
