@@ -39,9 +39,7 @@ static const char *db_path = UG_DEFAULT_DB;
 static bool no_wait;
 static double wait_timeout = 10;
 
-static void usage(FILE *f)
-{
-	fprintf(f,
+static const char usage_text[] =
 		"Usage: unitguardctl [--db PATH] COMMAND ...\n\n"
 		"Commands:\n"
 		"  rule add TARGET egress|ingress|bind allow|deny PREFIX\n"
@@ -56,6 +54,9 @@ static void usage(FILE *f)
 		"           [--default-ingress allow|deny] [--harden LIST] [--no-harden LIST]\n"
 		"                                     set a unit's mode, default posture and\n"
 		"                                     hardening (module-load,bpf,ptrace,mount,path-view)\n"
+		"  unit list [--json]                 units with their settings and rule counts\n"
+		"  unit show TARGET [--json]          one unit's settings and rules\n"
+		"  unit del TARGET                    delete a unit and all its rules\n"
 		"  audit [--unit TARGET] [--since TIME] [--until TIME] [--follow] [--json]\n"
 		"                                     list recorded denials (TIME as journalctl\n"
 		"                                     takes it: -1h, today, 2026-11-30 14:00, ...)\n"
@@ -95,7 +96,44 @@ static void usage(FILE *f)
 		"  unitguardctl rule add demo.service family deny packet\n"
 		"  unitguardctl unit set demo.service --harden module-load,bpf,ptrace,mount\n"
 		"  unitguardctl rule list demo.service --json\n"
-		"  unitguardctl audit --unit demo.service\n");
+		"  unitguardctl audit --unit demo.service\n";
+
+static void usage(FILE *f)
+{
+	fputs(usage_text, f);
+}
+
+/* The command being run ("rule add", "audit", ...), for its --help. */
+static char cmd_name[32];
+
+/*
+ * COMMAND --help: its lines of the usage text (those naming it, and their
+ * continuation lines), then the options every command takes.
+ */
+static void command_help(void)
+{
+	const char *line = usage_text, *next;
+	size_t n = strlen(cmd_name);
+	bool in = false, any = false;
+
+	printf("Usage: unitguardctl [--db PATH] %s ...\n\n", cmd_name);
+	for (; *line; line = next + 1) {
+		next = strchr(line, '\n');
+		if (!next)
+			break;
+		if (!strncmp(line, "  ", 2) && line[2] != ' ')
+			in = !strncmp(line + 2, cmd_name, n) && (line[2 + n] == ' ' || line[2 + n] == '\n');
+		else if (strncmp(line, "    ", 4))
+			in = false;
+		if (in && line < strstr(usage_text, "Options:")) {
+			printf("%.*s\n", (int)(next - line), line);
+			any = true;
+		}
+	}
+	if (!any)
+		printf("  (see unitguardctl --help)\n");
+	printf("\nOptions of every command: --db PATH, --no-wait, --timeout SECS (see "
+	       "unitguardctl --help).\n");
 }
 
 static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -278,6 +316,7 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 		{ "no-wait", no_argument, NULL, 'W' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "check", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
 		{ "since", required_argument, NULL, 'S' },
 		{ "until", required_argument, NULL, 'U' },
 		{ "follow", no_argument, NULL, 'f' },
@@ -291,6 +330,10 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'h') {
+			command_help();
+			exit(0);
+		}
 		if (c == 'j' && (allowed & OPT_JSON))
 			o->json = true;
 		else if (c == 'u' && (allowed & OPT_UNIT))
@@ -956,6 +999,137 @@ static int unit_set(int argc, char **argv)
 		return 1;
 	}
 	err = in_force(st, (const char *const *)argv, 1);
+	ug_store_close(st);
+	return err;
+}
+
+/* unit list and unit show: one unit's settings, as a table row or JSON. */
+struct unit_print {
+	struct ug_store *st;
+	const char *only; /* unit show: this target */
+	json_object *arr;
+	int found;
+	int err;
+};
+
+static int count_rule(const struct ug_store_rule *r, void *ctx)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int print_unit(const struct ug_store_unit *u, void *ctx)
+{
+	struct unit_print *p = ctx;
+	json_object *o;
+	int rules = 0, err;
+
+	if (p->only && strcmp(u->target, p->only))
+		return 0;
+	p->found++;
+	err = ug_store_unit_rules(p->st, u->id, count_rule, &rules);
+	if (err)
+		return err;
+	if (!p->arr) {
+		printf("%-40s %-8s %-7s %-7s %5d  %s\n", u->target, u->mode, u->default_egress,
+		       u->default_ingress, rules, u->harden && u->harden[0] ? u->harden : "-");
+		return 0;
+	}
+	o = json_object_new_object();
+	if (!o)
+		return -ENOMEM;
+	json_add_str(o, "target", u->target);
+	json_add_str(o, "mode", u->mode);
+	json_add_str(o, "default_egress", u->default_egress);
+	json_add_str(o, "default_ingress", u->default_ingress);
+	json_add_str(o, "harden", u->harden);
+	json_object_object_add(o, "rules", json_object_new_int(rules));
+	return json_object_array_add(p->arr, o) ? -ENOMEM : 0;
+}
+
+/* unit list [--json]; unit show TARGET [--json]: the unit's settings, then its rules. */
+static int unit_list(int argc, char **argv, bool show)
+{
+	struct unit_print p = { 0 };
+	json_object *top = NULL, *rules = NULL;
+	struct sub_opts o;
+	int err;
+
+	err = parse_sub(argc, argv, OPT_JSON, &o);
+	if (err)
+		return err;
+	argv += optind;
+	argc -= optind;
+	if (show ? argc != 1 : argc != 0)
+		return bad(show ? "unit show: expected one TARGET" : "unit list: takes no argument");
+	if (show && (err = check_target(argv[0])))
+		return err;
+	p.only = show ? argv[0] : NULL;
+	if (open_store(0, &p.st))
+		return 1;
+	if (o.json)
+		p.arr = json_object_new_array();
+	else
+		printf("%-40s %-8s %-7s %-7s %5s  %s\n", "TARGET", "MODE", "EGRESS", "INGRESS",
+		       "RULES", "HARDEN");
+	err = ug_store_units(p.st, print_unit, &p);
+	if (!err && show && !p.found) {
+		fprintf(stderr, "unitguardctl: unit show: no unit '%s' in the store\n", argv[0]);
+		err = -ENOENT;
+	} else if (!err && show) {
+		if (p.arr)
+			rules = json_object_new_array();
+		else
+			printf("\n%-6s %-28s %-8s %-6s %-43s %-5s %-11s %s\n", "ID", "TARGET", "DIR",
+			       "ACTION", "PREFIX", "PROTO", "PORT", "COMMENT");
+		err = ug_store_rules(p.st, argv[0], print_rule, rules);
+	} else if (err) {
+		fprintf(stderr, "unitguardctl: unit %s: %s\n", show ? "show" : "list",
+			err == -ENOMEM ? strerror(ENOMEM) : ug_store_errmsg(p.st));
+	}
+	if (!err && p.arr) {
+		if (show) {
+			top = json_object_get(json_object_array_get_idx(p.arr, 0));
+			json_object_object_add(top, "rule_list", rules);
+			rules = NULL;
+			err = print_json(top);
+		} else {
+			err = print_json(p.arr);
+		}
+	}
+	json_object_put(top);
+	json_object_put(rules);
+	json_object_put(p.arr);
+	ug_store_close(p.st);
+	return err == -ENOENT ? EXIT_USAGE : err ? 1 : 0;
+}
+
+/* unit del TARGET: the unit and its rules go; in force when the command returns. */
+static int unit_del(int argc, char **argv)
+{
+	struct ug_store *st;
+	struct sub_opts o;
+	int err;
+
+	err = parse_sub(argc, argv, OPT_WAIT, &o);
+	if (err)
+		return err;
+	argv += optind;
+	argc -= optind;
+	if (argc != 1)
+		return bad("unit del: expected one TARGET");
+	err = check_target(argv[0]);
+	if (err)
+		return err;
+	if (open_store(0, &st))
+		return 1;
+	err = ug_store_unit_del(st, argv[0]);
+	if (err) {
+		fprintf(stderr, "unitguardctl: unit del: %s\n", ug_store_errmsg(st));
+		ug_store_close(st);
+		return err == -ENOENT ? EXIT_USAGE : 1;
+	}
+	err = in_force(st, NULL, 0);
 	ug_store_close(st);
 	return err;
 }
@@ -1946,6 +2120,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	snprintf(cmd_name, sizeof(cmd_name), "%s%s%s", argv[0],
+		 argc > 1 && (!strcmp(argv[0], "rule") || !strcmp(argv[0], "unit")) ? " " : "",
+		 argc > 1 && (!strcmp(argv[0], "rule") || !strcmp(argv[0], "unit")) ? argv[1] : "");
 	if (!strcmp(argv[0], "rule")) {
 		if (argc < 2)
 			return bad("rule: expected add, list or del");
@@ -1960,7 +2137,13 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[0], "unit")) {
 		if (argc >= 2 && !strcmp(argv[1], "set"))
 			return unit_set(argc - 1, argv + 1);
-		return bad("unit: expected set");
+		if (argc >= 2 && !strcmp(argv[1], "list"))
+			return unit_list(argc - 1, argv + 1, false);
+		if (argc >= 2 && !strcmp(argv[1], "show"))
+			return unit_list(argc - 1, argv + 1, true);
+		if (argc >= 2 && !strcmp(argv[1], "del"))
+			return unit_del(argc - 1, argv + 1);
+		return bad("unit: expected set, list, show or del");
 	}
 	if (!strcmp(argv[0], "audit"))
 		return audit(argc, argv);

@@ -1883,6 +1883,47 @@ rollback:
 	return ret;
 }
 
+int ug_store_unit_del(struct ug_store *st, const char *target)
+{
+	static const char sql[] = "DELETE FROM units WHERE target = ?1";
+	sqlite3_stmt *stmt = NULL;
+	int rc, ret;
+
+	if (!st || !target)
+		return -EINVAL;
+	ret = tx_begin(st);
+	if (ret)
+		return ret;
+	/* Its rules first, by their own triggers (the cascade would not run
+	 * them), then the unit. */
+	ret = prepare(st, "DELETE FROM rules WHERE unit_id = (SELECT id FROM units WHERE target = ?1)",
+		      &stmt);
+	if (!ret) {
+		sqlite3_bind_text(stmt, 1, target, -1, SQLITE_STATIC);
+		rc = sqlite3_step(stmt);
+		ret = rc == SQLITE_DONE ? 0 : fail(st, rc, "delete the unit's rules");
+		sqlite3_finalize(stmt);
+		stmt = NULL;
+	}
+	if (!ret)
+		ret = prepare(st, sql, &stmt);
+	if (!ret) {
+		sqlite3_bind_text(stmt, 1, target, -1, SQLITE_STATIC);
+		rc = sqlite3_step(stmt);
+		ret = rc == SQLITE_DONE ? 0 : fail(st, rc, "delete unit");
+		if (!ret && !sqlite3_changes(st->db)) {
+			set_err(st, "no unit '%s' in the store", target);
+			ret = -ENOENT;
+		}
+		sqlite3_finalize(stmt);
+	}
+	if (!ret)
+		ret = tx_commit(st);
+	if (ret)
+		tx_rollback(st);
+	return ret;
+}
+
 int ug_store_units(struct ug_store *st, ug_store_unit_cb cb, void *ctx)
 {
 	static const char sql[] =

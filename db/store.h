@@ -191,6 +191,8 @@ struct ug_store_unit {
 	int64_t rev;                 /* bumped by every change to the unit's rules (read only) */
 };
 
+/* Deletes a unit and its rules, in one transaction; -ENOENT: no such unit. */
+int ug_store_unit_del(struct ug_store *st, const char *target);
 /* Creates the units row if needed; a NULL field keeps its current value (or
  * the default: enforce, allow, allow, ""). Validated input only. */
 int ug_store_unit_set(struct ug_store *st, const char *target, const char *mode,

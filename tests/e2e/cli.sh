@@ -148,4 +148,42 @@ pass "rule list does not print a stored escape sequence"
 
 # audit on an empty table: a header, no rows; --json: an empty array.
 [ "$(ctl audit --json | jq length)" = 0 ] || fail "audit --json on empty table"
+
+# unit list / show / del (issue 10).
+ctl unit set demo.service --default-egress deny >/dev/null
+list=$(ctl unit list --json)
+[ "$(jq -r '.[] | select(.target == "demo.service") | .default_egress' <<<"$list")" = deny ] &&
+	[ "$(jq -r '.[] | select(.target == "demo.service") | .rules' <<<"$list")" = \
+		"$(sqlite3 "$DB" "select count(*) from rules r join units u on u.id = r.unit_id where u.target = 'demo.service'")" ] ||
+	fail "unit list --json: $list"
+ctl unit list | grep -q "^web.slice " || fail "unit list does not list web.slice"
+show=$(ctl unit show demo.service --json)
+[ "$(jq -r .target <<<"$show")" = demo.service ] && [ "$(jq '.rule_list | length' <<<"$show")" = "$(jq -r .rules <<<"$show")" ] ||
+	fail "unit show --json: $show"
+ctl unit show demo.service | grep -q "10.0.0.0/8" || fail "unit show does not list the unit's rules"
+before=$(sqlite3 "$DB" .dump)
+rc=0
+ctl unit show nosuch.service >/dev/null 2>"$TMP/err" || rc=$?
+[ "$rc" = 2 ] && grep -q "no unit 'nosuch.service'" "$TMP/err" || fail "unit show of a missing unit: exit $rc: $(cat "$TMP/err")"
+rc=0
+ctl unit del nosuch.service 2>"$TMP/err" || rc=$?
+[ "$rc" = 2 ] && grep -q "no unit 'nosuch.service'" "$TMP/err" || fail "unit del of a missing unit: exit $rc: $(cat "$TMP/err")"
+[ "$(sqlite3 "$DB" .dump)" = "$before" ] || fail "a refused unit del changed the store"
+v0=$(sqlite3 "$DB" "select value from meta where key = 'policy_version'")
+ctl unit del web.slice
+[ "$(sqlite3 "$DB" "select count(*) from units where target = 'web.slice'")" = 0 ] &&
+	[ "$(sqlite3 "$DB" "select count(*) from rules where id = $id3")" = 0 ] || fail "unit del left the unit or its rules"
+[ "$(sqlite3 "$DB" "select value from meta where key = 'policy_version'")" -gt "$v0" ] || fail "unit del did not bump policy_version"
+pass "unit list/show/del: settings and rule counts, exit 2 for a missing unit, the unit and its rules deleted"
+
+# Per-command --help, --version; systemd's spelling of families.
+ctl rule add --help | grep -q "rule add TARGET family deny FAMILY" || fail "rule add --help"
+ctl audit --help | grep -q -- "--since TIME" || fail "audit --help"
+! ctl audit --help | grep -q "rule add" || fail "audit --help shows other commands"
+"$CTL" --version | grep -Eq "^unitguardctl [0-9]+\.[0-9]+\.[0-9]+$" || fail "unitguardctl --version"
+"$AGENT" --version | grep -Eq "^unitguardd [0-9]+\.[0-9]+\.[0-9]+$" || fail "unitguardd --version"
+ctl rule add demo.service family deny AF_PACKET >/dev/null
+[ "$(sqlite3 "$DB" "select prefix from rules where direction = 'family' order by id desc limit 1")" = packet ] ||
+	fail "family AF_PACKET not stored as packet"
+pass "per-command --help, --version, family AF_PACKET stored as packet"
 echo "PASS: $TEST_NAME"

@@ -77,6 +77,13 @@ ctl --no-wait rule add demo.service egress deny 127.0.0.5 >/dev/null || fail "--
 kill -CONT "$AGENT_PID"
 pass "--no-wait returns without waiting"
 
+# unit del: the unit's rules are out of the kernel when the command returns.
+wait_for EPERM "$PROBE" --cgroup "$A" connect 127.0.0.5 "$PORT"
+ctl unit del demo.service || fail "unit del: exit $?"
+expect ok "$PROBE" --cgroup "$A" connect 127.0.0.2 "$PORT"
+expect ok "$PROBE" --cgroup "$A" connect 127.0.0.5 "$PORT"
+pass "unit del: the unit's rules are out of force when the command returns"
+
 stop_agent
 rc=0
 ctl rule add demo.service egress deny 127.0.0.6 >/dev/null 2>"$TMP/err" || rc=$?
