@@ -250,6 +250,9 @@ static void test_aggregated(void **state)
 			    "port 443 (pid 1 curl), rule 7 (5 times in 3.0 s)");
 	ev.count = 0;
 	assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), -EINVAL);
+	/* A count the store's signed integer cannot hold is no record either. */
+	ev.count = (uint64_t)INT64_MAX + 1;
+	assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), -EINVAL);
 	assert_int_equal(ug_audit_flush(f->a), 0);
 	assert_int_equal(ug_store_audit_list(f->st, "demo.service", collect, &rows), 0);
 	assert_int_equal(rows.n, 1);
@@ -276,6 +279,18 @@ static void test_lost_record(void **state)
 	assert_int_equal(ug_audit_record(f->a, &bad, sizeof(bad)), -EINVAL);
 	bad = ev;
 	bad.flags |= UG_EV_F_UNPARSED;
+	assert_int_equal(ug_audit_record(f->a, &bad, sizeof(bad)), -EINVAL);
+	bad = ev;
+	bad.who.unit_cgid = 0;
+	assert_int_equal(ug_audit_record(f->a, &bad, sizeof(bad)), -EINVAL);
+	bad = ev;
+	bad.count = (uint64_t)INT64_MAX + 1;
+	assert_int_equal(ug_audit_record(f->a, &bad, sizeof(bad)), -EINVAL);
+	bad = ev;
+	bad.who.pid = 1;
+	assert_int_equal(ug_audit_record(f->a, &bad, sizeof(bad)), -EINVAL);
+	bad = ev;
+	bad.addr[15] = 1;
 	assert_int_equal(ug_audit_record(f->a, &bad, sizeof(bad)), -EINVAL);
 	ev = event(0, 7);
 	assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), 0);
@@ -319,6 +334,8 @@ static void test_lsm_record(void **state)
 	assert_int_equal(ug_audit_lsm_record(f->a, &ev, sizeof(ev)), -EINVAL);
 	ev.flags = 0;
 	ev.count = 0;
+	assert_int_equal(ug_audit_lsm_record(f->a, &ev, sizeof(ev)), -EINVAL);
+	ev.count = (uint64_t)INT64_MAX + 1;
 	assert_int_equal(ug_audit_lsm_record(f->a, &ev, sizeof(ev)), -EINVAL);
 	assert_int_equal(ug_audit_flush(f->a), 0);
 	assert_int_equal(ug_store_audit_list(f->st, "demo.service", collect, &rows), 0);
