@@ -286,6 +286,9 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 		write_usage(ag);
 		snprintf(buf, sizeof(buf), "%" PRId64, realtime_us());
 		ug_store_agent_set(ag->st, "heartbeat_us", buf);
+		/* The loop runs: systemd's watchdog (WatchdogSec=) restarts an
+		 * agent whose loop stopped. No-op outside systemd. */
+		sd_notify(0, "WATCHDOG=1");
 		if (realtime_us() - (int64_t)ag->last_stats_us >= (int64_t)ag->stats_interval * 1000000)
 			stats_snapshot(ag);
 	}

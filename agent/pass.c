@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "agent.h"
 #include "inherit.h"
 #include "log.h"
@@ -735,7 +737,7 @@ int pass_run(struct agent *ag)
 	uint64_t t0 = ug_now_ns();
 	bool global;
 	const char **gone_names = NULL;
-	size_t n_rows = 0;
+	size_t n_rows = 0, n_enforced = 0, n_waiting = 0;
 	int64_t ack;
 	int err;
 
@@ -901,8 +903,15 @@ int pass_run(struct agent *ag)
 		ag->n_gone = 0;
 	}
 done:
-	for (size_t i = 0; i < b.n; i++)
+	for (size_t i = 0; i < b.n; i++) {
 		b.t[i]->changed = false;
+		n_enforced += !strcmp(b.t[i]->state, "enforced");
+		n_waiting += !strcmp(b.t[i]->state, "waiting");
+	}
+	/* systemctl status shows it. */
+	sd_notifyf(0, "STATUS=generation %u: %zu targets enforced, %zu kept for their unit's "
+		   "start, %zu NOT in force", ag->generation, n_enforced, n_waiting,
+		   b.n - n_enforced - n_waiting);
 	ug_log(LOG_DEBUG, "agent: pass done in %.3f ms: policy version %" PRId64 " (acknowledged %"
 	       PRId64 "), generation %u, %zu targets, %zu status rows written",
 	       (ug_now_ns() - t0) / 1e6, ag->ts.policy_version, ack, ag->generation, b.n, n_rows);

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Runs INSIDE the VM (systemd PID 1, BPF LSM): the agent as the packaged,
+# hardened service (BUILD/unitguardd.service, from packaging/unitguardd.service.in),
+# with only ExecStart= pointed at this build and a short watchdog. The
+# sandbox must leave it able to do its job: start (Type=notify), put network
+# and LSM rules in force on a real unit, reload, and be restarted by the
+# watchdog when its loop stops, the rules holding throughout. Prints
+# `systemd-analyze security` for the unit.
+set -uo pipefail
+UG_BIN=${UG_BIN:?}
+CTL=$UG_BIN/unitguardctl
+AGENT=$UG_BIN/unitguardd
+PROBE=$UG_BIN/tests/e2e/ugprobe
+DB=/var/lib/unitguard/unitguard.db
+PIN=/sys/fs/bpf/ugsvc
+UNIT=ugsvc-demo.service
+failures=0
+
+say() { echo "vm-service: $*"; }
+ok() { say "ok - $*"; }
+bad() { say "FAIL - $*"; failures=$((failures + 1)); }
+
+[ "$(cat /proc/1/comm)" = systemd ] || { say "SKIP: systemd is not PID 1"; exit 77; }
+trap 'systemctl stop unitguardd $UNIT 2>/dev/null; "$AGENT" --pin-dir "$PIN" --detach-all >/dev/null 2>&1; true' EXIT
+
+install -m 0644 "$UG_BIN/unitguardd.service" /etc/systemd/system/unitguardd.service
+mkdir -p /etc/systemd/system/unitguardd.service.d
+cat >/etc/systemd/system/unitguardd.service.d/test.conf <<CONF
+[Service]
+ExecStart=
+ExecStart=$AGENT --pin-dir $PIN
+WatchdogSec=5s
+CONF
+systemctl daemon-reload
+ctl() { "$CTL" --db "$DB" --timeout 60 "$@"; }
+# in_unit CMD...: CMD's outcome word, run as a transient unit of that name.
+in_unit() { systemd-run --quiet --wait --pipe --collect --unit="$UNIT" "$PROBE" "$@" 2>/dev/null | tail -n 1; }
+
+if systemctl start unitguardd; then
+	ok "systemctl start: active (Type=notify: READY=1 once the first generation is in force)"
+else
+	bad "unitguardd.service did not start"
+	journalctl -u unitguardd --no-pager | tail -n 30
+	exit 1
+fi
+st=$(systemctl show -P StatusText unitguardd)
+[[ $st == generation* ]] && ok "STATUS=: $st" || bad "no STATUS= text: '$st'"
+
+ctl rule add $UNIT egress deny 127.0.0.2 >/dev/null && ok "a network rule is in force under the sandbox" ||
+	bad "rule add under the service: exit $?"
+ctl rule add $UNIT family deny packet >/dev/null && ok "an LSM rule is in force under the sandbox" ||
+	bad "LSM rule add under the service: exit $?"
+got=$(in_unit connect 127.0.0.2 9)
+[ "$got" = EPERM ] && ok "the unit's connect is refused" || bad "connect in the unit: '$got'"
+got=$(in_unit socket 17)
+[ "$got" = EPERM ] && ok "the unit's packet socket is refused" || bad "packet socket in the unit: '$got'"
+got=$("$PROBE" socket 17 | tail -n 1)
+[ "$got" = ok ] && ok "outside the unit: allowed" || bad "packet socket outside: '$got'"
+
+systemctl reload unitguardd || bad "systemctl reload failed"
+for _ in $(seq 50); do
+	journalctl -u unitguardd --no-pager | grep -q "SIGHUP, re-reading the store" && break
+	sleep 0.1
+done
+journalctl -u unitguardd --no-pager | grep -q "SIGHUP, re-reading the store" &&
+	ok "systemctl reload: the agent re-reads the store" || bad "reload: no SIGHUP in the agent's log"
+
+# The watchdog: an agent whose loop stops is killed and started again.
+pid=$(systemctl show -P MainPID unitguardd)
+kill -STOP "$pid"
+new=$pid
+for _ in $(seq 300); do
+	new=$(systemctl show -P MainPID unitguardd)
+	[ "$new" != "$pid" ] && [ "$new" != 0 ] && break
+	sleep 0.1
+done
+got=$(in_unit connect 127.0.0.2 9)
+[ "$new" != "$pid" ] && [ "$new" != 0 ] && ok "a stopped loop: the watchdog restarted the agent ($pid -> $new)" ||
+	bad "the watchdog did not restart the agent (MainPID $pid, now $new)"
+[ "$got" = EPERM ] && ok "the rule held through the restart" || bad "after the watchdog restart: connect '$got'"
+journalctl -u unitguardd --no-pager | grep -q "Watchdog timeout" || say "(no 'Watchdog timeout' line in the journal)"
+
+sec=$(systemd-analyze security unitguardd.service --no-pager 2>&1 | tail -n 1)
+say "systemd-analyze security: $sec"
+exposure=$(grep -oE '[0-9]+\.[0-9]+' <<<"$sec" | head -n 1)
+[ -n "$exposure" ] && awk -v e="$exposure" 'BEGIN { exit !(e <= 3.0) }' &&
+	ok "exposure $exposure (at most 3.0)" || bad "exposure '$exposure' (more than 3.0)"
+systemd-analyze security unitguardd.service --no-pager 2>&1 | grep -E "^✗" | head -n 40
+
+say "$failures failures"
+[ $failures = 0 ]
