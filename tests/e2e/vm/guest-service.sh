@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs INSIDE the VM (systemd PID 1, BPF LSM): the agent as the packaged,
 # hardened service (BUILD/unitguardd.service, from packaging/unitguardd.service.in),
-# with only ExecStart= pointed at this build and a short watchdog. The
+# installed in the guest as it would be on a host, with a short watchdog. The
 # sandbox must leave it able to do its job: start (Type=notify), put network
 # and LSM rules in force on a real unit, reload, and be restarted by the
 # watchdog when its loop stops, the rules holding throughout. Prints
@@ -13,7 +13,7 @@ CTL=$UG_BIN/unitguardctl
 AGENT=$UG_BIN/unitguardd
 PROBE=$UG_BIN/tests/e2e/ugprobe
 DB=/var/lib/unitguard/unitguard.db
-PIN=/sys/fs/bpf/ugsvc
+PIN=/sys/fs/bpf/unitguard
 UNIT=ugsvc-demo.service
 failures=0
 
@@ -24,12 +24,15 @@ bad() { say "FAIL - $*"; failures=$((failures + 1)); }
 [ "$(cat /proc/1/comm)" = systemd ] || { say "SKIP: systemd is not PID 1"; exit 77; }
 trap 'systemctl stop unitguardd $UNIT 2>/dev/null; "$AGENT" --pin-dir "$PIN" --detach-all >/dev/null 2>&1; true' EXIT
 
+# Installed where the unit expects it (the guest's root is a throwaway
+# overlay): the build tree may be under /tmp, which PrivateTmp= hides.
+install -m 0755 "$AGENT" /usr/local/sbin/unitguardd
 install -m 0644 "$UG_BIN/unitguardd.service" /etc/systemd/system/unitguardd.service
+grep -qx "ExecStart=/usr/local/sbin/unitguardd" /etc/systemd/system/unitguardd.service ||
+	bad "the configured unit does not start /usr/local/sbin/unitguardd"
 mkdir -p /etc/systemd/system/unitguardd.service.d
 cat >/etc/systemd/system/unitguardd.service.d/test.conf <<CONF
 [Service]
-ExecStart=
-ExecStart=$AGENT --pin-dir $PIN
 WatchdogSec=5s
 CONF
 systemctl daemon-reload
