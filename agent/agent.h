@@ -12,6 +12,7 @@
 
 #include "audit.h"
 #include "lsm.h"
+#include "metrics.h"
 #include "net.h"
 #include "resolve.h"
 #include "store.h"
@@ -60,6 +61,10 @@ struct agent {
 	int64_t audit_max_age_us; /* --audit-max-age; 0: none */
 	uint64_t last_stats_us;
 	int64_t started_us;
+
+	/* Metrics (metrics.c): the apply latency, the HTTP listener (or NULL). */
+	struct apply_clock apply;
+	struct ug_httpd *httpd;
 };
 
 /* Run a pass soon (coalesced: once per event loop iteration). */

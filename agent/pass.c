@@ -895,6 +895,7 @@ int pass_run(struct agent *ag)
 	} else {
 		ag->status_dirty = false;
 		ag->applied_version = ack;
+		metrics_applied(ag, ack);
 		ag->committed_generation = ag->generation;
 		for (size_t i = 0; i < ag->n_gone; i++) {
 			free(ag->gone[i].name);

@@ -9,10 +9,12 @@ PKGS=(
 	# build
 	cmake make gcc pkg-config clang llvm bpftool
 	libbpf-dev libsystemd-dev libsqlite3-dev libjson-c-dev libcmocka-dev libyaml-dev linux-libc-dev
+	libmicrohttpd-dev
 	# run: journald for audit entries, journalctl to read them
 	systemd
-	# tests: the real sqlite3 CLI, JSON checks, network namespaces, libFuzzer
-	sqlite3 jq iproute2 libclang-rt-dev python3
+	# tests: the real sqlite3 CLI, JSON checks, network namespaces, libFuzzer,
+	# an HTTP client and promtool (in prometheus) for the metrics
+	sqlite3 jq iproute2 libclang-rt-dev python3 curl prometheus
 )
 
 missing=()
