@@ -264,6 +264,21 @@ static void flush_kernel(struct agent *ag)
 	drain(ag);
 }
 
+/* Waiting longer for systemd's answers than this holds up the boot of every
+ * unit ordered after the agent: say ready, and what is not in force. */
+#define READY_WAIT_US (30 * 1000000LL)
+
+void agent_ready(struct agent *ag, const char *why)
+{
+	if (ag->ready)
+		return;
+	ag->ready = true;
+	if (why)
+		ug_log(LOG_WARNING, "agent: ready, but %s; see the status for what is NOT "
+		       "enforced", why);
+	sd_notify(0, "READY=1");
+}
+
 static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 {
 	static unsigned ticks;
@@ -290,6 +305,8 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 		/* The loop runs: systemd's watchdog (WatchdogSec=) restarts an
 		 * agent whose loop stopped. No-op outside systemd. */
 		sd_notify(0, "WATCHDOG=1");
+		if (!ag->ready && realtime_us() - ag->started_us >= READY_WAIT_US)
+			agent_ready(ag, "not every target was placed and in force within 30 s");
 		if (realtime_us() - (int64_t)ag->last_stats_us >= (int64_t)ag->stats_interval * 1000000)
 			stats_snapshot(ag);
 	}
@@ -731,11 +748,11 @@ int main(int argc, char **argv)
 	ag.last_stats_us = ag.started_us;
 	write_agent_state(&ag);
 	report_lost(&ag);
+	/* READY=1 comes from the pass that has every target placed (pass.c),
+	 * which may be this one; an error here cannot wait for answers. */
 	err = pass_run(&ag);
 	if (err)
-		ug_log(LOG_WARNING, "agent: started with errors; see above for what is NOT "
-		       "enforced");
-	sd_notify(0, "READY=1");
+		agent_ready(&ag, "it started with errors (see above)");
 	ug_log(LOG_INFO, "agent: running (store %s, pins %s)", ag.db_path, ag.pin_dir);
 	err = sd_event_loop(ag.ev);
 	if (err < 0)

@@ -65,23 +65,36 @@ UNIT
 	ctl rule add $LOOP egress deny 127.0.0.2 >/dev/null || bad "rule add $LOOP: exit $?"
 	[ "$(in_cg "$CG" connect 127.0.0.2 9)" = EPERM ] && ok "$LOOP: connect refused" ||
 		bad "$LOOP: connect not refused before the restart"
-	: >/tmp/probes
-	(
-		while [ ! -e /tmp/stop-probing ]; do in_cg "$CG" connect 127.0.0.2 9 >>/tmp/probes; done
-	) &
-	prober=$!
-	sleep 1
+	# probe_during WHAT CMD...: CMD runs while a loop connects from the unit's cgroup;
+	# every connect must be refused.
+	probe_during() {
+		local what=$1 prober n other
+		shift
+		: >/tmp/probes
+		rm -f /tmp/stop-probing
+		(
+			while [ ! -e /tmp/stop-probing ]; do in_cg "$CG" connect 127.0.0.2 9 >>/tmp/probes; done
+		) &
+		prober=$!
+		sleep 1
+		"$@" >/tmp/during.log 2>&1 || { bad "$what failed"; cat /tmp/during.log; }
+		sleep 1
+		touch /tmp/stop-probing
+		wait $prober
+		n=$(wc -l </tmp/probes)
+		other=$(grep -cvx EPERM /tmp/probes)
+		[ "$n" -gt 0 ] && [ "$other" = 0 ] && ok "$what: $n connects meanwhile, every one EPERM" ||
+			bad "$what: $other of $n connects were not EPERM: $(sort /tmp/probes | uniq -c | tr '\n' ' ')"
+	}
 	old=$(systemctl show -P MainPID unitguardd)
-	systemctl restart unitguardd || bad "systemctl restart unitguardd"
+	probe_during "systemctl restart unitguardd" systemctl restart unitguardd
 	new=$(systemctl show -P MainPID unitguardd)
-	sleep 1
-	touch /tmp/stop-probing
-	wait $prober
-	n=$(wc -l </tmp/probes)
-	other=$(grep -cvx EPERM /tmp/probes)
-	[ "$old" != "$new" ] && ok "systemctl restart: new agent ($old -> $new)" || bad "the agent was not restarted"
-	[ "$n" -gt 0 ] && [ "$other" = 0 ] && ok "$n connects during the restart: every one EPERM" ||
-		bad "$other of $n connects during the restart were not EPERM: $(sort /tmp/probes | uniq -c | tr '\n' ' ')"
+	[ "$old" != "$new" ] && ok "systemctl restart: a new agent ($old -> $new)" || bad "the agent was not restarted"
+	# An upgrade (the same version again takes the same maintainer-script path).
+	probe_during "upgrade (dpkg -i over the installed package)" dpkg -i "$UG_DEB"
+	[ "$(systemctl show -P MainPID unitguardd)" != "$new" ] && ok "upgrade: the agent was restarted" ||
+		bad "upgrade: the agent was not restarted"
+	[ "$(systemctl is-active unitguardd)" = active ] || bad "after the upgrade: unitguardd is $(systemctl is-active unitguardd)"
 
 	# --- reload applies a change ----------------------------------------------------
 	ctl --no-wait rule add $LOOP egress deny 127.0.0.3 >/dev/null || bad "rule add --no-wait"
