@@ -13,8 +13,10 @@ PKGS=(
 	# run: journald for audit entries, journalctl to read them
 	systemd
 	# tests: the real sqlite3 CLI, JSON checks, network namespaces, libFuzzer,
-	# an HTTP client for the metrics (promtool: below)
-	sqlite3 jq iproute2 libclang-rt-dev python3 curl
+	# an HTTP client for the metrics (promtool: below), journal-upload and
+	# journal-remote for the fleet test (its postinst only adds their users:
+	# no service is enabled or started)
+	sqlite3 jq iproute2 libclang-rt-dev python3 curl systemd-journal-remote
 )
 
 missing=()
