@@ -1361,6 +1361,205 @@ static void test_replace_all_or_nothing(void **state)
 	free(before);
 }
 
+/* What ug_store_replace_changes reported, one line per change. */
+struct change_log {
+	char text[32][160];
+	int64_t ids[32];
+	int n;
+};
+
+static int log_change(const struct ug_store_change *c, void *ctx)
+{
+	static const char *const kinds[] = { "unit+", "unit-", "unit~", "rule+", "rule-",
+					     "comment~" };
+	struct change_log *l = ctx;
+
+	assert_true(l->n < 32);
+	l->ids[l->n] = c->rule_id;
+	snprintf(l->text[l->n++], sizeof(l->text[0]), "%s %s%s%s%s%s%s%s%s%s", kinds[c->kind],
+		 c->target, c->field ? " " : "", c->field ?: "", c->rule ? " " : "",
+		 c->rule ? c->rule->direction : "", c->rule ? " " : "",
+		 c->rule ? c->rule->prefix : "",
+		 c->old_value || c->new_value ? " " : "",
+		 c->old_value || c->new_value ? "~" : "");
+	if (c->old_value || c->new_value) {
+		size_t n = strlen(l->text[l->n - 1]);
+
+		snprintf(l->text[l->n - 1] + n - 1, sizeof(l->text[0]) - n + 1, "%s>%s",
+			 c->old_value ?: "NULL", c->new_value ?: "NULL");
+	}
+	return 0;
+}
+
+static int64_t rule_id_of(const char *path, const char *target, const char *prefix,
+			  const char *proto_sql)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT ifnull(min(r.id), 0) FROM rules r JOIN units u ON u.id = r.unit_id "
+		 "WHERE u.target = '%s' AND r.prefix = '%s' AND r.proto %s",
+		 target, prefix, proto_sql);
+	return raw_int(path, sql);
+}
+
+/*
+ * Issue 10: an apply keeps the ids of the rules it does not change (audit rows and rule
+ * hits name them), writes only the difference, and an identical input writes nothing.
+ */
+static void test_replace_keeps_ids(void **state)
+{
+	struct fixture *f = *state;
+	const struct ug_store_rule_spec seed[] = {
+		{ .target = "a.service", .direction = "egress", .action = "deny",
+		  .prefix = "10.0.0.0/8", .comment = "x" },
+		{ .target = "a.service", .direction = "ingress", .action = "deny",
+		  .prefix = "::/0" },
+		{ .target = "b.service", .direction = "bind", .action = "deny",
+		  .prefix = "0.0.0.0/0" },
+		{ .target = "a.service", .direction = "file", .action = "deny",
+		  .prefix = "/etc/shadow", .access = "read" },
+	};
+	const struct ug_store_unit same_units[] = {
+		{ .target = "b.service" },
+		{ .target = "a.service", .mode = "audit", .harden = "" },
+	};
+	/* The same rules in another order. */
+	const struct ug_store_rule_spec same[] = { seed[3], seed[2], seed[0], seed[1] };
+	const struct ug_store_unit units[] = {
+		{ .target = "a.service" },
+		{ .target = "b.service" },
+		{ .target = "c.service", .default_egress = "deny" },
+	};
+	const struct ug_store_rule_spec rules[] = {
+		/* seed[0] with another comment: the same rule. */
+		{ .target = "a.service", .direction = "egress", .action = "deny",
+		  .prefix = "10.0.0.0/8", .comment = "y" },
+		/* seed[0] for TCP only: another rule. */
+		{ .target = "a.service", .direction = "egress", .action = "deny",
+		  .prefix = "10.0.0.0/8", .proto = "tcp" },
+		/* seed[2] twice: one is the stored one, the other new. */
+		seed[2], seed[2],
+		/* seed[3] with another access: another rule. */
+		{ .target = "a.service", .direction = "file", .action = "deny",
+		  .prefix = "/etc/shadow", .access = "any" },
+		{ .target = "c.service", .direction = "egress", .action = "allow",
+		  .prefix = "10.1.0.0/16" },
+	};
+	static const char *const want[] = {
+		"unit~ a.service mode audit>enforce",
+		"rule- a.service ingress ::/0",
+		"rule- a.service file /etc/shadow",
+		"comment~ a.service egress 10.0.0.0/8 x>y",
+		"rule+ a.service egress 10.0.0.0/8",
+		"rule+ a.service file /etc/shadow",
+		"rule+ b.service bind 0.0.0.0/0",
+		"unit+ c.service",
+		"unit~ c.service default-egress NULL>deny",
+		"rule+ c.service egress 10.1.0.0/16",
+	};
+	struct change_log log = { 0 }, dry = { 0 };
+	int64_t ids[4], a_id, v, max_id;
+	char *before, *after, *created;
+	size_t n = 99;
+
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(ug_store_rule_add(f->st, &seed[i], &ids[i]), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", "audit", NULL, NULL, NULL), 0);
+	a_id = raw_int(f->path, "SELECT id FROM units WHERE target = 'a.service'");
+	created = raw_text(f->path, "SELECT group_concat(created_at) FROM rules");
+
+	/* Identical input, in another order: nothing written, no change reported. */
+	before = policy_dump(f->path);
+	v = policy_version(f->st);
+	assert_int_equal(ug_store_replace_changes(f->st, same_units, 2, same, 4, 0, log_change,
+						  &log, &n),
+			 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(log.n, 0);
+	assert_int_equal(policy_version(f->st), v);
+	after = policy_dump(f->path);
+	assert_string_equal(after, before);
+	free(after);
+	after = raw_text(f->path, "SELECT group_concat(created_at) FROM rules");
+	assert_string_equal(after, created);
+	free(after);
+	free(created);
+	/* The plain call is the same thing. */
+	assert_int_equal(ug_store_replace(f->st, same_units, 2, same, 4), 0);
+	assert_int_equal(policy_version(f->st), v);
+
+	/* A dry run of a real change: reported, nothing written. */
+	assert_int_equal(ug_store_replace_changes(f->st, units, 3, rules, 6, UG_REPLACE_DRY_RUN,
+						  log_change, &dry, &n),
+			 0);
+	assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+	for (int i = 0; i < dry.n; i++) {
+		assert_string_equal(dry.text[i], want[i]);
+		/* No ids for what is not written. */
+		if (!strncmp(want[i], "rule+", 5))
+			assert_int_equal(dry.ids[i], 0);
+	}
+	assert_int_equal(dry.ids[1], ids[1]);
+	assert_int_equal(dry.ids[3], ids[0]);
+	after = policy_dump(f->path);
+	assert_string_equal(after, before);
+	free(after);
+	assert_int_equal(policy_version(f->st), v);
+
+	/* The change itself: the same report, with the new rules' ids. */
+	max_id = raw_int(f->path, "SELECT max(id) FROM rules");
+	assert_int_equal(ug_store_replace_changes(f->st, units, 3, rules, 6, 0, log_change, &log,
+						  &n),
+			 0);
+	assert_int_equal(log.n, dry.n);
+	for (int i = 0; i < log.n; i++) {
+		assert_string_equal(log.text[i], want[i]);
+		if (!strncmp(want[i], "rule+", 5))
+			assert_true(log.ids[i] > max_id);
+	}
+	assert_true(policy_version(f->st) > v);
+	/* Kept: seed[0] (comment updated in place) and seed[2]; their units' rows too. */
+	assert_int_equal(rule_id_of(f->path, "a.service", "10.0.0.0/8", "IS NULL"), ids[0]);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules WHERE comment = 'y'"), 1);
+	assert_int_equal(rule_id_of(f->path, "b.service", "0.0.0.0/0", "IS NULL"), ids[2]);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules r JOIN units u ON "
+					  "u.id = r.unit_id WHERE u.target = 'b.service'"),
+			 2);
+	assert_int_equal(raw_int(f->path, "SELECT id FROM units WHERE target = 'a.service'"),
+			 a_id);
+	/* Gone: seed[1] and seed[3]. */
+	{
+		char sql[128];
+
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM rules WHERE id IN (%lld, %lld)",
+			 (long long)ids[1], (long long)ids[3]);
+		assert_int_equal(raw_int(f->path, sql), 0);
+	}
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules"), 6);
+	after = raw_text(f->path, "SELECT mode FROM units WHERE target = 'a.service'");
+	assert_string_equal(after, "enforce");
+	free(after);
+
+	/* The same input again: nothing to do. */
+	v = policy_version(f->st);
+	assert_int_equal(ug_store_replace_changes(f->st, units, 3, rules, 6, 0, NULL, NULL, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(policy_version(f->st), v);
+
+	/* A unit the input lacks goes, with its rules, reported one by one. */
+	log.n = 0;
+	assert_int_equal(ug_store_replace_changes(f->st, units, 2, rules, 5, 0, log_change, &log,
+						  &n),
+			 0);
+	assert_int_equal(log.n, 2);
+	assert_string_equal(log.text[0], "unit- c.service");
+	assert_string_equal(log.text[1], "rule- c.service egress 10.1.0.0/16");
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM units WHERE target = 'c.service'"),
+			 0);
+	free(before);
+}
+
 /* --- schema v3: migration ------------------------------------------------------------------ */
 
 /* migrations[1] of db/store.c as v2 shipped it, copied like v1_schema. Do not edit. */
@@ -2010,8 +2209,11 @@ static void test_replace_lsm(void **state)
 	assert_int_equal(ug_store_rules(f->st, NULL, collect_rule, &rl), 0);
 	assert_int_equal(rl.n, 5);
 	assert_rule_is(&rl.r[0], &rules[4]);
-	for (int i = 1; i < 5; i++)
-		assert_rule_is(&rl.r[i], &rules[i - 1]);
+	/* seed_policy's v2_specs[0] is the same rule: it keeps its (older) id. */
+	assert_rule_is(&rl.r[1], &rules[3]);
+	assert_int_equal(rl.r[1].id, 2);
+	for (int i = 2; i < 5; i++)
+		assert_rule_is(&rl.r[i], &rules[i - 2]);
 
 	/* A bad LSM rule last: all or nothing still. */
 	before = policy_dump(f->path);
@@ -2622,6 +2824,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pass_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace_all_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replace_keeps_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v2_sequence_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v2_view_kept, setup, teardown),
