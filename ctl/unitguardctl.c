@@ -38,6 +38,8 @@ static const char *db_path = UG_DEFAULT_DB;
 /* Commands that change policy wait for the agent to put it in force. */
 static bool no_wait;
 static double wait_timeout = 10;
+/* What the command did to the store, for in_force()'s reports. */
+static const char *written = "written to the store";
 
 static const char usage_text[] =
 		"Usage: unitguardctl [--db PATH] COMMAND ...\n\n"
@@ -67,18 +69,23 @@ static const char usage_text[] =
 		"  status [--json]                    what is enforced, where, and what is not;\n"
 		"                                     exit 3 when the agent is not running or a\n"
 		"                                     target is not in force\n"
-		"  apply FILE [--check]               replace the whole policy from a YAML file;\n"
-		"                                     --check: only say whether it is valid and\n"
-		"                                     fits the kernel's maps (apply checks too)\n"
+		"  apply FILE [--check]               replace the whole policy from a YAML file,\n"
+		"                                     writing only the difference (unchanged\n"
+		"                                     rules keep their ids; an identical file\n"
+		"                                     writes nothing); --check: only say whether\n"
+		"                                     it is valid and fits the kernel's maps\n"
+		"                                     (apply checks too)\n"
 		"  export [FILE]                      write the policy as YAML (default stdout)\n\n"
 		"TARGET is a unit name (demo.service, web.slice, x.scope) or an absolute cgroup\n"
 		"path below the cgroup2 root (/system.slice/demo.service). PREFIX is an IPv4 or\n"
 		"IPv6 CIDR, or a bare address (= /32 or /128). The longest prefix with a rule\n"
 		"matching the protocol and port decides; no match: the default posture.\n\n"
-		"Commands that change policy (rule add, rule del, unit set, apply) return once\n"
-		"unitguardd has put the change in force in the kernel, or fail with its reason.\n\n"
+		"Commands that change policy (rule add, rule del, unit set, unit del, apply)\n"
+		"return once unitguardd has put the change in force in the kernel (--wait, the\n"
+		"default), or fail with its reason.\n\n"
 		"Options:\n"
 		"  --db PATH        policy store (default " UG_DEFAULT_DB ")\n"
+		"  --wait           wait until the change is in force (the default)\n"
 		"  --no-wait        only write the store; do not wait for the agent\n"
 		"  --timeout SECS   how long to wait for the agent (default 10)\n"
 		"  -h, --help       this text\n"
@@ -132,7 +139,7 @@ static void command_help(void)
 	}
 	if (!any)
 		printf("  (see unitguardctl --help)\n");
-	printf("\nOptions of every command: --db PATH, --no-wait, --timeout SECS (see "
+	printf("\nOptions of every command: --db PATH, --wait, --no-wait, --timeout SECS (see "
 	       "unitguardctl --help).\n");
 }
 
@@ -246,23 +253,23 @@ static int in_force(struct ug_store *st, const char *const *targets, size_t n)
 	ug_lock_path(db_path, lock, sizeof(lock));
 	err = ug_store_policy_version(st, &want);
 	if (err) {
-		fprintf(stderr, "unitguardctl: written, but cannot read the policy version back: "
-			"%s\n", ug_store_errmsg(st));
+		fprintf(stderr, "unitguardctl: %s, but cannot read the policy version back: "
+			"%s\n", written, ug_store_errmsg(st));
 		return EXIT_NOT_IN_FORCE;
 	}
 	for (;;) {
 		pid = agent_pid();
 		if (!pid) {
-			fprintf(stderr, "unitguardctl: written to the store, but NOT in force: "
-				"unitguardd is not running (nothing holds %s)\n", lock);
+			fprintf(stderr, "unitguardctl: %s, but NOT in force: unitguardd is not "
+				"running (nothing holds %s)\n", written, lock);
 			return EXIT_NOT_IN_FORCE;
 		}
 		if (!ug_store_agent_get(st, "applied_version", buf, sizeof(buf)) &&
 		    strtoll(buf, NULL, 10) >= want)
 			break;
 		if (mono_us() >= deadline) {
-			fprintf(stderr, "unitguardctl: written to the store, but unitguardd (pid %d) "
-				"did not confirm it in force within %g s (--timeout)\n", (int)pid,
+			fprintf(stderr, "unitguardctl: %s, but unitguardd (pid %d) did not "
+				"confirm it in force within %g s (--timeout)\n", written, (int)pid,
 				wait_timeout);
 			return EXIT_NOT_IN_FORCE;
 		}
@@ -294,7 +301,7 @@ enum {
 	OPT_UNIT = 1 << 1,
 	OPT_RULE = 1 << 2, /* --proto --port --comment */
 	OPT_POSTURE = 1 << 3, /* --mode --default-egress --default-ingress */
-	OPT_WAIT = 1 << 4,    /* --no-wait --timeout */
+	OPT_WAIT = 1 << 4,    /* --wait --no-wait --timeout */
 	OPT_CHECK = 1 << 5,   /* --check */
 	OPT_AUDIT = 1 << 6,   /* --since --until --follow --summary */
 };
@@ -314,6 +321,7 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 		{ "harden", required_argument, NULL, 'H' },
 		{ "no-harden", required_argument, NULL, 'N' },
 		{ "no-wait", no_argument, NULL, 'W' },
+		{ "wait", no_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "check", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
@@ -366,7 +374,7 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 			o->follow = true;
 		else if (c == 's' && (allowed & OPT_AUDIT))
 			o->summary = true;
-		else if ((c == 'W' || c == 'T') && (allowed & OPT_WAIT)) {
+		else if ((c == 'W' || c == 'w' || c == 'T') && (allowed & OPT_WAIT)) {
 			if (parse_wait_opt(c, optarg))
 				return EXIT_USAGE;
 		}
@@ -1829,9 +1837,31 @@ out:
 	return err;
 }
 
+/* apply: how many changes of each kind. */
+struct change_count {
+	size_t n[UG_CHANGE_RULE_COMMENT + 1];
+	size_t units_set; /* units kept whose settings changed, each once */
+	char last[PATH_MAX];
+};
+
+static int count_change(const struct ug_store_change *c, void *ctx)
+{
+	struct change_count *cc = ctx;
+
+	cc->n[c->kind]++;
+	/* Changes come ordered by target; old_value NULL: a new unit's settings. */
+	if (c->kind == UG_CHANGE_UNIT_SET && c->old_value && strcmp(cc->last, c->target)) {
+		cc->units_set++;
+		snprintf(cc->last, sizeof(cc->last), "%s", c->target);
+	}
+	return 0;
+}
+
 static int apply(int argc, char **argv)
 {
+	struct change_count cc = { 0 };
 	struct ug_policy_file pf = {};
+	size_t n_changes = 0;
 	struct ug_store_unit *units = NULL;
 	struct ug_store_rule_spec *rules = NULL;
 	char err_text[512], *buf = NULL;
@@ -1911,13 +1941,25 @@ static int apply(int argc, char **argv)
 			.port_hi = pf.rules[i].port_hi,
 			.comment = pf.rules[i].comment,
 		};
-	err = ug_store_replace(st, units, pf.n_units, rules, pf.n_rules);
+	err = ug_store_replace_changes(st, units, pf.n_units, rules, pf.n_rules, 0, count_change,
+				       &cc, &n_changes);
 	if (err) {
 		fprintf(stderr, "unitguardctl: apply: %s (nothing changed)\n", ug_store_errmsg(st));
 	} else {
 		const char **targets = calloc(pf.n_units ?: 1, sizeof(*targets));
 
-		printf("applied %zu units, %zu rules\n", pf.n_units, pf.n_rules);
+		if (!n_changes) {
+			printf("unchanged: the store holds this policy already (%zu units, %zu "
+			       "rules); nothing written\n", pf.n_units, pf.n_rules);
+			written = "the store holds this policy already";
+		} else {
+			printf("applied %zu units, %zu rules: rules %zu added, %zu deleted, %zu "
+			       "kept with their ids (%zu comments changed); units %zu added, %zu "
+			       "deleted, %zu with settings changed\n", pf.n_units, pf.n_rules,
+			       cc.n[UG_CHANGE_RULE_ADD], cc.n[UG_CHANGE_RULE_DEL],
+			       pf.n_rules - cc.n[UG_CHANGE_RULE_ADD], cc.n[UG_CHANGE_RULE_COMMENT],
+			       cc.n[UG_CHANGE_UNIT_ADD], cc.n[UG_CHANGE_UNIT_DEL], cc.units_set);
+		}
 		fflush(stdout);
 		for (size_t i = 0; targets && i < pf.n_units; i++)
 			targets[i] = pf.units[i].target;
@@ -2065,8 +2107,9 @@ static int parse_wait_opt(int c, const char *arg)
 {
 	char *end;
 
-	if (c == 'W') {
-		no_wait = true;
+	/* The last of --wait and --no-wait counts. */
+	if (c == 'W' || c == 'w') {
+		no_wait = c == 'W';
 		return 0;
 	}
 	errno = 0;
@@ -2083,6 +2126,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "db", required_argument, NULL, 'd' },
 		{ "no-wait", no_argument, NULL, 'W' },
+		{ "wait", no_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -2099,6 +2143,7 @@ int main(int argc, char **argv)
 			db_path = optarg;
 			break;
 		case 'W':
+		case 'w':
 		case 'T':
 			if (parse_wait_opt(c, optarg))
 				return EXIT_USAGE;
