@@ -69,12 +69,15 @@ static const char usage_text[] =
 		"  status [--json]                    what is enforced, where, and what is not;\n"
 		"                                     exit 3 when the agent is not running or a\n"
 		"                                     target is not in force\n"
-		"  apply FILE [--check]               replace the whole policy from a YAML file,\n"
+		"  apply FILE [--check|--diff]        replace the whole policy from a YAML file,\n"
 		"                                     writing only the difference (unchanged\n"
 		"                                     rules keep their ids; an identical file\n"
 		"                                     writes nothing); --check: only say whether\n"
 		"                                     it is valid and fits the kernel's maps\n"
-		"                                     (apply checks too)\n"
+		"                                     (apply checks too); --diff: only print\n"
+		"                                     what would change (+ added, - deleted,\n"
+		"                                     ~ changed), exit 0 nothing, 1 something,\n"
+		"                                     2 bad file or store, like diff(1)\n"
 		"  export [FILE]                      write the policy as YAML (default stdout)\n\n"
 		"TARGET is a unit name (demo.service, web.slice, x.scope) or an absolute cgroup\n"
 		"path below the cgroup2 root (/system.slice/demo.service). PREFIX is an IPv4 or\n"
@@ -103,6 +106,7 @@ static const char usage_text[] =
 		"  unitguardctl rule add demo.service family deny packet\n"
 		"  unitguardctl unit set demo.service --harden module-load,bpf,ptrace,mount\n"
 		"  unitguardctl rule list demo.service --json\n"
+		"  unitguardctl apply --diff policy.yaml && echo nothing to change\n"
 		"  unitguardctl audit --unit demo.service\n";
 
 static void usage(FILE *f)
@@ -154,6 +158,40 @@ static int bad(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return EXIT_USAGE;
+}
+
+/*
+ * Text from the store or the kernel (comments, unit names, paths, a process's comm) is
+ * printed through esc(), so that it cannot drive the terminal (ug_text_escape). The
+ * escaped copies live in *e until esc_free(): one struct esc per printed row.
+ */
+struct esc {
+	char *p[24];
+	int n;
+};
+
+static const char *esc(struct esc *e, const char *s)
+{
+	size_t n;
+	char *buf;
+
+	if (!s)
+		return NULL;
+	/* Every escape is longer than what it stands for: the same length, nothing to do. */
+	n = ug_text_escape(s, NULL, 0);
+	if (n == strlen(s))
+		return s;
+	if (e->n == (int)(sizeof(e->p) / sizeof(e->p[0])) || !(buf = malloc(n + 1)))
+		return "(not shown: out of memory)";
+	ug_text_escape(s, buf, n + 1);
+	e->p[e->n++] = buf;
+	return buf;
+}
+
+static void esc_free(struct esc *e)
+{
+	while (e->n)
+		free(e->p[--e->n]);
 }
 
 static int open_store(unsigned flags, struct ug_store **st)
@@ -291,7 +329,7 @@ struct sub_opts {
 	const char *unit, *proto, *port, *comment, *mode, *def_egress, *def_ingress;
 	const char *access, *harden, *no_harden;
 	const char *since, *until;
-	bool check, follow, summary;
+	bool check, diff, follow, summary;
 };
 
 static int parse_wait_opt(int c, const char *arg);
@@ -302,7 +340,7 @@ enum {
 	OPT_RULE = 1 << 2, /* --proto --port --comment */
 	OPT_POSTURE = 1 << 3, /* --mode --default-egress --default-ingress */
 	OPT_WAIT = 1 << 4,    /* --wait --no-wait --timeout */
-	OPT_CHECK = 1 << 5,   /* --check */
+	OPT_CHECK = 1 << 5,   /* --check --diff */
 	OPT_AUDIT = 1 << 6,   /* --since --until --follow --summary */
 };
 
@@ -324,6 +362,7 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 		{ "wait", no_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "check", no_argument, NULL, 'C' },
+		{ "diff", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "since", required_argument, NULL, 'S' },
 		{ "until", required_argument, NULL, 'U' },
@@ -366,6 +405,8 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 			o->no_harden = optarg;
 		else if (c == 'C' && (allowed & OPT_CHECK))
 			o->check = true;
+		else if (c == 'D' && (allowed & OPT_CHECK))
+			o->diff = true;
 		else if (c == 'S' && (allowed & OPT_AUDIT))
 			o->since = optarg;
 		else if (c == 'U' && (allowed & OPT_AUDIT))
@@ -1857,17 +1898,149 @@ static int count_change(const struct ug_store_change *c, void *ctx)
 	return 0;
 }
 
+/* The file's units and rules as the store takes them (pointing into pf). */
+static int file_specs(const struct ug_policy_file *pf, struct ug_store_unit **units,
+		      struct ug_store_rule_spec **rules)
+{
+	*units = calloc(pf->n_units ?: 1, sizeof(**units));
+	*rules = calloc(pf->n_rules ?: 1, sizeof(**rules));
+	if (!*units || !*rules) {
+		free(*units);
+		free(*rules);
+		*units = NULL;
+		*rules = NULL;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < pf->n_units; i++)
+		(*units)[i] = (struct ug_store_unit){
+			.target = pf->units[i].target,
+			.mode = pf->units[i].mode,
+			.default_egress = pf->units[i].default_egress,
+			.default_ingress = pf->units[i].default_ingress,
+			.harden = pf->units[i].harden,
+		};
+	for (size_t i = 0; i < pf->n_rules; i++)
+		(*rules)[i] = (struct ug_store_rule_spec){
+			.target = pf->rules[i].target,
+			.direction = pf->rules[i].direction,
+			.action = pf->rules[i].action,
+			.prefix = pf->rules[i].prefix,
+			.access = pf->rules[i].access,
+			.proto = pf->rules[i].proto,
+			.port_lo = pf->rules[i].port_lo,
+			.port_hi = pf->rules[i].port_hi,
+			.comment = pf->rules[i].comment,
+		};
+	return 0;
+}
+
+/* A rule as `rule add` takes it (after the target), escaped. */
+static void print_rule_words(struct esc *e, const struct ug_store_rule_spec *r)
+{
+	char ports[16];
+
+	printf("%s %s %s %s", esc(e, r->target), esc(e, r->direction), esc(e, r->action),
+	       esc(e, r->prefix));
+	if (r->proto)
+		printf(" --proto %s", esc(e, r->proto));
+	if (r->port_lo) {
+		ports_text(r->port_lo, r->port_hi, ports, sizeof(ports));
+		printf(" --port %s", ports);
+	}
+	if (r->access)
+		printf(" --access %s", esc(e, r->access));
+}
+
+/* apply --diff: one line per change; "+" added, "-" deleted, "~" changed. */
+static int print_change(const struct ug_store_change *c, void *ctx)
+{
+	const char *old = c->old_value, *new = c->new_value;
+	struct esc e = { 0 };
+
+	switch (c->kind) {
+	case UG_CHANGE_UNIT_ADD:
+		printf("+ unit %s\n", esc(&e, c->target));
+		break;
+	case UG_CHANGE_UNIT_DEL:
+		printf("- unit %s\n", esc(&e, c->target));
+		break;
+	case UG_CHANGE_UNIT_SET:
+		/* harden "" is no switch at all. */
+		if (old && !old[0])
+			old = "none";
+		if (!new[0])
+			new = "none";
+		if (old)
+			printf("~ unit %s: %s %s -> %s\n", esc(&e, c->target), c->field,
+			       esc(&e, old), esc(&e, new));
+		else
+			printf("+ unit %s: %s %s\n", esc(&e, c->target), c->field, esc(&e, new));
+		break;
+	case UG_CHANGE_RULE_ADD:
+	case UG_CHANGE_RULE_DEL:
+		if (c->kind == UG_CHANGE_RULE_ADD)
+			printf("+ rule ");
+		else
+			printf("- rule %" PRId64 " ", c->rule_id);
+		print_rule_words(&e, c->rule);
+		if (c->rule->comment)
+			printf(" --comment \"%s\"", esc(&e, c->rule->comment));
+		putchar('\n');
+		break;
+	case UG_CHANGE_RULE_COMMENT:
+		printf("~ rule %" PRId64 " ", c->rule_id);
+		print_rule_words(&e, c->rule);
+		printf(": comment %s%s%s -> %s%s%s\n", old ? "\"" : "", old ? esc(&e, old) : "none",
+		       old ? "\"" : "", new ? "\"" : "", new ? esc(&e, new) : "none",
+		       new ? "\"" : "");
+		break;
+	}
+	esc_free(&e);
+	return 0;
+}
+
+/*
+ * apply --diff FILE: what apply would change, nothing written. Exit status as diff(1)'s:
+ * 0 no difference, 1 differences, 2 trouble (bad input, a store that cannot be read). No
+ * store yet: everything in the file is new.
+ */
+static int apply_diff(const struct ug_policy_file *pf)
+{
+	struct ug_store_rule_spec *rules;
+	struct ug_store_unit *units;
+	struct ug_store *st = NULL;
+	char errbuf[256];
+	size_t n = 0;
+	int err;
+
+	err = ug_store_open(db_path, 0, &st, errbuf, sizeof(errbuf));
+	if (err && err != -ENOENT) {
+		fprintf(stderr, "unitguardctl: cannot open the store %s: %s\n", db_path, errbuf);
+		return EXIT_USAGE;
+	}
+	err = file_specs(pf, &units, &rules);
+	if (!err)
+		err = ug_store_replace_changes(st, units, pf->n_units, rules, pf->n_rules,
+					       UG_REPLACE_DRY_RUN, print_change, NULL, &n);
+	if (err)
+		fprintf(stderr, "unitguardctl: apply --diff: %s\n",
+			err == -ENOMEM ? strerror(ENOMEM) : ug_store_errmsg(st));
+	free(units);
+	free(rules);
+	ug_store_close(st);
+	return err ? EXIT_USAGE : n ? 1 : 0;
+}
+
 static int apply(int argc, char **argv)
 {
+	struct ug_store_rule_spec *rules = NULL;
+	struct ug_store_unit *units = NULL;
 	struct change_count cc = { 0 };
 	struct ug_policy_file pf = {};
-	size_t n_changes = 0;
-	struct ug_store_unit *units = NULL;
-	struct ug_store_rule_spec *rules = NULL;
 	char err_text[512], *buf = NULL;
+	size_t len = 0, n_changes = 0;
 	struct ug_store *st;
 	struct sub_opts o;
-	size_t len = 0;
 	int err;
 
 	err = parse_sub(argc, argv, OPT_WAIT | OPT_CHECK, &o);
@@ -1877,6 +2050,8 @@ static int apply(int argc, char **argv)
 	argc -= optind;
 	if (argc != 1)
 		return bad("apply: expected one FILE (or - for standard input)");
+	if (o.check && o.diff)
+		return bad("apply: --check and --diff exclude each other");
 	err = read_file(argv[0], &buf, &len);
 	if (err)
 		return bad("apply: cannot read %s: %s", argv[0], strerror(-err));
@@ -1884,6 +2059,11 @@ static int apply(int argc, char **argv)
 	free(buf);
 	if (err)
 		return bad("invalid FILE %s: %s", argv[0], err_text);
+	if (o.diff) {
+		err = apply_diff(&pf);
+		ug_policy_file_free(&pf);
+		return err;
+	}
 
 	/* --check reads an existing store (where units are, what is in use);
 	 * apply creates it. */
@@ -1914,36 +2094,13 @@ static int apply(int argc, char **argv)
 		return err == -ENOMEM ? 1 : err ? EXIT_USAGE : 0;
 	}
 
-	units = calloc(pf.n_units ?: 1, sizeof(*units));
-	rules = calloc(pf.n_rules ?: 1, sizeof(*rules));
-	if (!units || !rules) {
-		err = -ENOMEM;
-		ug_store_close(st);
-		goto out;
-	}
-	for (size_t i = 0; i < pf.n_units; i++)
-		units[i] = (struct ug_store_unit){
-			.target = pf.units[i].target,
-			.mode = pf.units[i].mode,
-			.default_egress = pf.units[i].default_egress,
-			.default_ingress = pf.units[i].default_ingress,
-			.harden = pf.units[i].harden,
-		};
-	for (size_t i = 0; i < pf.n_rules; i++)
-		rules[i] = (struct ug_store_rule_spec){
-			.target = pf.rules[i].target,
-			.direction = pf.rules[i].direction,
-			.action = pf.rules[i].action,
-			.prefix = pf.rules[i].prefix,
-			.access = pf.rules[i].access,
-			.proto = pf.rules[i].proto,
-			.port_lo = pf.rules[i].port_lo,
-			.port_hi = pf.rules[i].port_hi,
-			.comment = pf.rules[i].comment,
-		};
-	err = ug_store_replace_changes(st, units, pf.n_units, rules, pf.n_rules, 0, count_change,
-				       &cc, &n_changes);
-	if (err) {
+	err = file_specs(&pf, &units, &rules);
+	if (!err)
+		err = ug_store_replace_changes(st, units, pf.n_units, rules, pf.n_rules, 0,
+					       count_change, &cc, &n_changes);
+	if (err == -ENOMEM) {
+		fprintf(stderr, "unitguardctl: apply: %s (nothing changed)\n", strerror(ENOMEM));
+	} else if (err) {
 		fprintf(stderr, "unitguardctl: apply: %s (nothing changed)\n", ug_store_errmsg(st));
 	} else {
 		const char **targets = calloc(pf.n_units ?: 1, sizeof(*targets));
@@ -1974,7 +2131,6 @@ static int apply(int argc, char **argv)
 		}
 	}
 	ug_store_close(st);
-out:
 	free(units);
 	free(rules);
 	ug_policy_file_free(&pf);

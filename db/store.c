@@ -2482,12 +2482,15 @@ int ug_store_replace_changes(struct ug_store *st, const struct ug_store_unit *un
 			     unsigned flags, ug_store_change_cb cb, void *ctx, size_t *n_changes)
 {
 	bool dry = flags & UG_REPLACE_DRY_RUN;
+	struct ug_store none = { 0 }; /* st NULL: against an empty store */
 	struct replace_ctx c = { 0 };
 	size_t i;
 	int ret;
 
-	if (!st)
+	if (!st && !dry)
 		return -EINVAL;
+	if (!st)
+		st = &none;
 	if (n_changes)
 		*n_changes = 0;
 	if ((n_units && !units) || (n_rules && !rules) || (flags & ~(unsigned)UG_REPLACE_DRY_RUN)) {
@@ -2509,10 +2512,11 @@ int ug_store_replace_changes(struct ug_store *st, const struct ug_store_unit *un
 	}
 
 	/* A dry run reads one snapshot and takes no write lock. */
-	ret = dry ? exec(st, "BEGIN", "begin transaction") : tx_begin(st);
+	ret = !st->db ? 0 : dry ? exec(st, "BEGIN", "begin transaction") : tx_begin(st);
 	if (ret)
 		return ret;
-	ret = replace_load(st, &c);
+	if (st->db)
+		ret = replace_load(st, &c);
 	if (!ret)
 		ret = replace_want_units(st, &c, units, n_units, rules, n_rules);
 	if (!ret)
@@ -2521,7 +2525,8 @@ int ug_store_replace_changes(struct ug_store *st, const struct ug_store_unit *un
 		ret = replace_write(st, &c, rules, n_rules, n_units);
 	if (!ret && !dry)
 		ret = tx_commit(st);
-	tx_rollback(st);
+	if (st->db)
+		tx_rollback(st);
 	if (ret)
 		goto out;
 

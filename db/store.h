@@ -225,10 +225,11 @@ int ug_store_replace(struct ug_store *st, const struct ug_store_unit *units, siz
 
 /* One difference between the store and a replacement (ug_store_replace_changes). */
 enum ug_store_change_kind {
-	UG_CHANGE_UNIT_ADD,     /* a unit the store lacks; new_value: its settings */
+	UG_CHANGE_UNIT_ADD,     /* a unit the store lacks (its settings: UNIT_SET each) */
 	UG_CHANGE_UNIT_DEL,     /* a unit the input lacks (its rules: RULE_DEL each) */
 	UG_CHANGE_UNIT_SET,     /* one setting: field ("mode", "default-egress",
-				 * "default-ingress", "harden"), old_value, new_value */
+				 * "default-ingress", "harden"), old_value, new_value;
+				 * a new unit's (old_value NULL): those not the default */
 	UG_CHANGE_RULE_ADD,     /* rule; rule_id: its new id (0 in a dry run) */
 	UG_CHANGE_RULE_DEL,     /* rule, rule_id */
 	UG_CHANGE_RULE_COMMENT, /* rule (with the new comment), rule_id, old_value, new_value
@@ -258,7 +259,8 @@ enum ug_store_replace_flags {
  * ug_store_replace, calling cb (may be NULL) once per change, after the commit (or the
  * dry run's read), ordered by target; per target: the unit's change, rules deleted (by
  * id), comments changed, rules added (in the order of rules[]). *n_changes (may be NULL):
- * how many; 0 means the input is what the store holds.
+ * how many; 0 means the input is what the store holds. st may be NULL in a dry run: the
+ * changes from an empty store (there is no store yet).
  */
 int ug_store_replace_changes(struct ug_store *st, const struct ug_store_unit *units,
 			     size_t n_units, const struct ug_store_rule_spec *rules, size_t n_rules,

@@ -1557,6 +1557,18 @@ static void test_replace_keeps_ids(void **state)
 	assert_string_equal(log.text[1], "rule- c.service egress 10.1.0.0/16");
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM units WHERE target = 'c.service'"),
 			 0);
+
+	/* No store yet (apply --diff before the first apply): all of it is new. */
+	log.n = 0;
+	assert_int_equal(ug_store_replace_changes(NULL, &units[2], 1, &rules[5], 1,
+						  UG_REPLACE_DRY_RUN, log_change, &log, &n),
+			 0);
+	assert_int_equal(log.n, 3);
+	assert_string_equal(log.text[0], "unit+ c.service");
+	assert_string_equal(log.text[1], "unit~ c.service default-egress NULL>deny");
+	assert_string_equal(log.text[2], "rule+ c.service egress 10.1.0.0/16");
+	assert_int_equal(ug_store_replace_changes(NULL, units, 1, NULL, 0, 0, NULL, NULL, NULL),
+			 -EINVAL);
 	free(before);
 }
 

@@ -132,6 +132,35 @@ sqlite3 "$DB" "delete from agent_state where key = 'maps'"
 before=$(sqlite3 "$DB" .dump)
 pass "apply --check: counts inherited tries, refuses what does not fit beside the policy in force, writes nothing"
 
+# apply --diff (issue 10): what apply would change, nothing written; exit 0
+# when nothing would, 1 when something would, 2 for a bad file (like diff).
+ctl export "$TMP/cur.yaml"
+ctl apply --diff "$TMP/cur.yaml" >"$TMP/out" || fail "apply --diff of the store's own policy: exit $?"
+[ ! -s "$TMP/out" ] || fail "apply --diff of the store's own policy printed: $(cat "$TMP/out")"
+sed 's|prefix: 10.0.0.0/8$|prefix: 10.0.0.0/9|' "$TMP/cur.yaml" >"$TMP/new.yaml"
+printf -- '- target: new.slice\n  default-egress: deny\n  rules:\n  - {direction: family, action: deny, family: packet, comment: "no raw"}\n' >>"$TMP/new.yaml"
+rc=0
+ctl apply --diff "$TMP/new.yaml" >"$TMP/out" || rc=$?
+[ "$rc" = 1 ] || fail "apply --diff of a changed file: exit $rc, expected 1"
+cat >"$TMP/want" <<EOF
+- rule $id1 demo.service egress deny 10.0.0.0/8
++ rule demo.service egress deny 10.0.0.0/9
++ unit new.slice
++ unit new.slice: default-egress deny
++ rule new.slice family deny packet --comment "no raw"
+EOF
+diff -u "$TMP/want" "$TMP/out" || fail "apply --diff of a changed file printed the above"
+[ "$(sqlite3 "$DB" .dump)" = "$before" ] || fail "apply --diff changed the store"
+printf 'version: 1\nunits:\n  - target: demo.service\n    rules:\n      - {direction: egress, action: deny, prefix: 10.0.0.0/33}\n' >"$TMP/bad5.yaml"
+bad "line 5: invalid prefix" apply --diff "$TMP/bad5.yaml"
+bad "exclude each other" apply --diff --check "$TMP/new.yaml"
+rc=0
+"$CTL" --db "$TMP/none.db" apply --diff "$TMP/new.yaml" >"$TMP/out" || rc=$?
+[ "$rc" = 1 ] && grep -q "^+ rule demo.service egress deny 10.0.0.0/9$" "$TMP/out" ||
+	fail "apply --diff without a store: exit $rc: $(cat "$TMP/out")"
+[ ! -e "$TMP/none.db" ] || fail "apply --diff created a store"
+pass "apply --diff: nothing for the store's own policy (exit 0), each change for another (exit 1), exit 2 for a bad file, nothing written"
+
 # rule del removes exactly that rule.
 ctl rule del "$id2"
 [ "$(ctl rule list --json | jq length)" = 4 ] || fail "rule del did not remove one rule"
@@ -186,4 +215,12 @@ ctl rule add demo.service family deny AF_PACKET >/dev/null
 [ "$(sqlite3 "$DB" "select prefix from rules where direction = 'family' order by id desc limit 1")" = packet ] ||
 	fail "family AF_PACKET not stored as packet"
 pass "per-command --help, --version, family AF_PACKET stored as packet"
+
+# --wait is the default said explicitly: after --no-wait, it waits again.
+rc=0
+ctl rule add demo.service egress deny 10.8.0.0/16 --wait >/dev/null 2>"$TMP/err" || rc=$?
+[ "$rc" = 3 ] && grep -q "NOT in force: unitguardd is not running" "$TMP/err" ||
+	fail "--wait after --no-wait: exit $rc: $(cat "$TMP/err")"
+ctl rule del "$(sqlite3 "$DB" "select id from rules where prefix = '10.8.0.0/16'")"
+pass "--wait after --no-wait waits (no agent: exit 3, the reason said)"
 echo "PASS: $TEST_NAME"
