@@ -85,7 +85,8 @@ static const char usage_text[] =
 		"matching the protocol and port decides; no match: the default posture.\n\n"
 		"Commands that change policy (rule add, rule del, unit set, unit del, apply)\n"
 		"return once unitguardd has put the change in force in the kernel (--wait, the\n"
-		"default), or fail with its reason.\n\n"
+		"default), or fail with its reason. The other commands only read the store\n"
+		"(read-only: any user who may read it can run them; nothing is created).\n\n"
 		"Options:\n"
 		"  --db PATH        policy store (default " UG_DEFAULT_DB ")\n"
 		"  --wait           wait until the change is in force (the default)\n"
@@ -199,9 +200,12 @@ static int open_store(unsigned flags, struct ug_store **st)
 	char errbuf[256];
 	int err = ug_store_open(db_path, flags, st, errbuf, sizeof(errbuf));
 
+	struct stat sb;
+
 	if (err == -ENOENT && !(flags & UG_STORE_CREATE)) {
-		fprintf(stderr, "unitguardctl: no store at %s (unitguardd creates it on start)\n",
-			db_path);
+		/* An empty file is left as it is: only a writer makes it a store. */
+		fprintf(stderr, "unitguardctl: no store at %s%s (unitguardd creates it on start)\n",
+			db_path, !stat(db_path, &sb) ? ": the file is empty" : "");
 		return 1;
 	}
 	if (err) {
@@ -659,7 +663,7 @@ static int rule_list(int argc, char **argv)
 		if (err)
 			return err;
 	}
-	if (open_store(0, &st))
+	if (open_store(UG_STORE_READONLY, &st))
 		return 1;
 	if (o.json)
 		arr = json_object_new_array();
@@ -911,7 +915,7 @@ static int audit(int argc, char **argv)
 			   "--until or --follow (query the views with sqlite3 for a period)");
 	if (o.follow && o.until)
 		return bad("audit: --follow and --until exclude each other");
-	if (open_store(0, &st))
+	if (open_store(UG_STORE_READONLY, &st))
 		return 1;
 	if (o.summary) {
 		err = audit_summary(st, o.unit, o.json);
@@ -1114,7 +1118,7 @@ static int unit_list(int argc, char **argv, bool show)
 	if (show && (err = check_target(argv[0])))
 		return err;
 	p.only = show ? argv[0] : NULL;
-	if (open_store(0, &p.st))
+	if (open_store(UG_STORE_READONLY, &p.st))
 		return 1;
 	if (o.json)
 		p.arr = json_object_new_array();
@@ -1360,7 +1364,7 @@ static int stats(int argc, char **argv)
 		if (err)
 			return err;
 	}
-	if (open_store(0, &c.st))
+	if (open_store(UG_STORE_READONLY, &c.st))
 		return 1;
 	if (live_open(c.st, &c.live)) {
 		ug_store_close(c.st);
@@ -1607,7 +1611,7 @@ static int status(int argc, char **argv)
 		return err;
 	if (optind != argc)
 		return bad("status: unexpected argument '%s'", argv[optind]);
-	if (open_store(0, &st))
+	if (open_store(UG_STORE_READONLY, &st))
 		return 1;
 	ug_store_agent_get(st, "heartbeat_us", beat, sizeof(beat));
 	ug_store_agent_get(st, "generation", gen, sizeof(gen));
@@ -2013,7 +2017,7 @@ static int apply_diff(const struct ug_policy_file *pf)
 	size_t n = 0;
 	int err;
 
-	err = ug_store_open(db_path, 0, &st, errbuf, sizeof(errbuf));
+	err = ug_store_open(db_path, UG_STORE_READONLY, &st, errbuf, sizeof(errbuf));
 	if (err && err != -ENOENT) {
 		fprintf(stderr, "unitguardctl: cannot open the store %s: %s\n", db_path, errbuf);
 		return EXIT_USAGE;
@@ -2070,7 +2074,7 @@ static int apply(int argc, char **argv)
 	if (o.check) {
 		char errbuf[256];
 
-		err = ug_store_open(db_path, 0, &st, errbuf, sizeof(errbuf));
+		err = ug_store_open(db_path, UG_STORE_READONLY, &st, errbuf, sizeof(errbuf));
 		if (err == -ENOENT) {
 			st = NULL;
 		} else if (err) {
@@ -2211,7 +2215,7 @@ static int export(int argc, char **argv)
 	argc -= optind;
 	if (argc > 1)
 		return bad("export: expected at most one FILE");
-	if (open_store(0, &st))
+	if (open_store(UG_STORE_READONLY, &st))
 		return 1;
 	err = ug_store_units(st, export_unit, &c);
 	if (!err)

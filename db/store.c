@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -440,6 +441,7 @@ struct ug_store {
 	dev_t dev; /* of the file opened, to notice it being replaced */
 	ino_t ino;
 	int busy_ms;
+	unsigned flags; /* as opened: ug_store_reopen opens the same way */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -760,6 +762,97 @@ finalize:
 	return ret;
 }
 
+/* path as the path of a file: URI (RFC 3986), every byte but the unreserved ones and '/'
+ * percent-encoded. Caller frees; NULL when out of memory. */
+static char *file_uri(const char *path, const char *query)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = strlen(path), k = 5;
+	char *u = malloc(5 + 3 * n + strlen(query) + 1);
+
+	if (!u)
+		return NULL;
+	memcpy(u, "file:", 5);
+	for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (*c >= '0' && *c <= '9') || strchr("/-._~", *c)) {
+			u[k++] = (char)*c;
+		} else {
+			u[k++] = '%';
+			u[k++] = hex[*c >> 4];
+			u[k++] = hex[*c & 15];
+		}
+	}
+	strcpy(u + k, query);
+	return u;
+}
+
+/* UG_STORE_READONLY (store.h): read, as whoever may read the file; never write. */
+static int open_readonly(struct ug_store *st, const char *path)
+{
+	char wal[PATH_MAX], *uri;
+	struct stat sb;
+	int rc, ret, v;
+
+	if (stat(path, &sb) < 0) {
+		ret = -errno;
+		set_err(st, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	/* sqlite takes an empty file for an empty database; a writer would make it a store. */
+	if (S_ISREG(sb.st_mode) && sb.st_size == 0) {
+		set_err(st, "%s is empty (0 bytes): not a store yet", path);
+		return -ENOENT;
+	}
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY, NULL);
+	if (rc != SQLITE_OK)
+		return fail(st, rc, "open");
+	sqlite3_extended_result_codes(st->db, 1);
+	rc = sqlite3_busy_timeout(st->db, UG_BUSY_TIMEOUT_MS);
+	if (rc != SQLITE_OK)
+		return fail(st, rc, "set busy timeout");
+	/* The first read is where a WAL store without a -shm we may open fails. */
+	ret = user_version(st, &v);
+	if (ret && snprintf(wal, sizeof(wal), "%s-wal", path) >= (int)sizeof(wal)) {
+		return ret;
+	} else if (ret && !access(wal, F_OK)) {
+		size_t n = strlen(st->err);
+
+		snprintf(st->err + n, sizeof(st->err) - n, " (reading a WAL store takes read "
+			 "access to %s and %s-shm, or write access to their directory)", wal,
+			 path);
+		return ret;
+	} else if (ret && ((sqlite3_errcode(st->db) & 0xff) == SQLITE_READONLY ||
+			   (sqlite3_errcode(st->db) & 0xff) == SQLITE_CANTOPEN)) {
+		/* No -shm to be had, and no -wal: what is committed is all in the file. */
+		sqlite3_close(st->db);
+		st->db = NULL;
+		uri = file_uri(path, "?immutable=1");
+		if (!uri) {
+			set_err(st, "out of memory");
+			return -ENOMEM;
+		}
+		rc = sqlite3_open_v2(uri, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+		free(uri);
+		if (rc != SQLITE_OK)
+			return fail(st, rc, "open");
+		sqlite3_extended_result_codes(st->db, 1);
+		ret = user_version(st, &v);
+	}
+	if (ret)
+		return ret;
+	if (v > UG_SCHEMA_VERSION)
+		return newer_schema(st, v);
+	if (v < UG_SCHEMA_VERSION) {
+		set_err(st, v ? "store schema version %d is older than this build (%d): "
+			"unitguardd, or a command that writes, brings it up to date"
+			: "not a unitguard store (schema version %d; this build's is %d)",
+			v, UG_SCHEMA_VERSION);
+		return -EPROTO;
+	}
+	return 0;
+}
+
 static int open_db(struct ug_store *st, const char *path, unsigned flags)
 {
 	int oflags = SQLITE_OPEN_READWRITE;
@@ -783,6 +876,8 @@ static int open_db(struct ug_store *st, const char *path, unsigned flags)
 			set_err(st, "%s: %s", path, strerror(e));
 		return -e;
 	}
+	if (flags & UG_STORE_READONLY)
+		return open_readonly(st, path);
 
 	rc = sqlite3_open_v2(path, &st->db, oflags, NULL);
 	if (rc != SQLITE_OK) {
@@ -839,7 +934,8 @@ int ug_store_open(const char *path, unsigned flags, struct ug_store **out, char 
 		*out = NULL;
 	if (errbuf && errlen)
 		errbuf[0] = '\0';
-	if (!path || !*path || !out || (flags & ~(unsigned)UG_STORE_CREATE)) {
+	if (!path || !*path || !out || (flags & ~(unsigned)(UG_STORE_CREATE | UG_STORE_READONLY)) ||
+	    (flags & UG_STORE_CREATE && flags & UG_STORE_READONLY)) {
 		if (errbuf && errlen)
 			snprintf(errbuf, errlen, "invalid argument");
 		return -EINVAL;
@@ -852,6 +948,7 @@ int ug_store_open(const char *path, unsigned flags, struct ug_store **out, char 
 		return -ENOMEM;
 	}
 	st->busy_ms = UG_BUSY_TIMEOUT_MS;
+	st->flags = flags & UG_STORE_READONLY;
 	st->path = strdup(path);
 	if (!st->path) {
 		set_err(st, "out of memory");
@@ -895,10 +992,10 @@ int ug_store_replaced(struct ug_store *st)
 
 int ug_store_reopen(struct ug_store *st)
 {
-	struct ug_store fresh = { .busy_ms = st->busy_ms };
+	struct ug_store fresh = { .busy_ms = st->busy_ms, .flags = st->flags };
 	int ret;
 
-	ret = open_db(&fresh, st->path, 0);
+	ret = open_db(&fresh, st->path, st->flags);
 	if (!ret && st->busy_ms != UG_BUSY_TIMEOUT_MS &&
 	    sqlite3_busy_timeout(fresh.db, st->busy_ms) != SQLITE_OK)
 		ret = -EIO;

@@ -18,6 +18,18 @@ struct ug_store;
 
 enum ug_store_flags {
 	UG_STORE_CREATE = 1 << 0, /* create the file (and its directory, 0700) when missing */
+	/*
+	 * Only read, as any user who may read the file: opened SQLITE_OPEN_READONLY, nothing
+	 * created, migrated or switched. A missing or empty (0 bytes) file is -ENOENT and stays
+	 * as it is; a schema older or newer than this build is -EPROTO (a writer migrates).
+	 * A WAL store is read through its -shm file, which a writer creates (unitguardd keeps
+	 * it, with the store's mode, while it runs; a read by root leaves one too). Without
+	 * one, and without write access to the directory to create it, SQLite cannot read a
+	 * WAL store at all; then, and only when there is no -wal either (everything committed
+	 * is in the file), the file is read as immutable: a writer that starts during such a
+	 * read can make it fail, never write, and the handle does not see later changes.
+	 */
+	UG_STORE_READONLY = 1 << 1,
 };
 
 /*
@@ -25,6 +37,7 @@ enum ug_store_flags {
  * foreign keys, a busy timeout, and migrate the schema to the current
  * version. Without UG_STORE_CREATE a missing file is -ENOENT. A store whose
  * user_version is newer than this build knows is refused (-EPROTO).
+ * UG_STORE_READONLY: see above; not with UG_STORE_CREATE.
  * On failure *out is NULL and errbuf (if not NULL) holds one line.
  */
 int ug_store_open(const char *path, unsigned flags, struct ug_store **out, char *errbuf,

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -293,6 +294,108 @@ static void test_not_a_database(void **state)
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), -EIO);
 	assert_null(st);
 	assert_string_not_equal(err, "");
+}
+
+static void make_v1_store(const char *path, const char *extra_sql);
+
+static int count_rows(const struct ug_store_rule *r, void *ctx)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static bool exists(const char *path, const char *suffix)
+{
+	char p[PATH_MAX + 16];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s%s", path, suffix);
+	return !stat(p, &sb);
+}
+
+/*
+ * Issue 10: the read commands open the store read-only. Nothing is created, migrated or
+ * written, a missing or empty file stays as it is, and writing through such a handle
+ * fails. (A reader without write access to the directory: e2e/readonly.)
+ */
+static void test_open_readonly(void **state)
+{
+	struct fixture *f = *state;
+	struct ug_store *ro = (struct ug_store *)0x1;
+	const struct ug_store_unit unit = { .target = "b.service" };
+	char path[PATH_MAX], err[256] = "";
+	struct stat sb;
+	int64_t v;
+	size_t n;
+	int rules = 0;
+	FILE *fp;
+
+	assert_int_equal(add_rule(f->st, "a.service", "egress", "deny", "10.0.0.0/8", NULL), 0);
+	v = policy_version(f->st);
+	assert_int_equal(ug_store_open(f->path, UG_STORE_READONLY, &ro, err, sizeof(err)), 0);
+	assert_int_equal(ug_store_rules(ro, NULL, count_rows, &rules), 0);
+	assert_int_equal(rules, 1);
+	assert_int_equal(add_rule(ro, "a.service", "egress", "deny", "10.1.0.0/16", NULL),
+			 -EACCES);
+	assert_int_equal(ug_store_unit_set(ro, "a.service", "audit", NULL, NULL, NULL), -EACCES);
+	/* apply --diff reads through such a handle. */
+	assert_int_equal(ug_store_replace_changes(ro, &unit, 1, NULL, 0, UG_REPLACE_DRY_RUN, NULL,
+						  NULL, &n),
+			 0);
+	assert_int_equal(n, 3); /* a.service and its rule go, b.service comes */
+	assert_int_equal(ug_store_replace(ro, &unit, 1, NULL, 0), -EACCES);
+	ug_store_close(ro);
+	assert_int_equal(policy_version(f->st), v);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules"), 1);
+
+	/* Missing: nothing created. */
+	snprintf(path, sizeof(path), "%s/state/none.db", f->dir);
+	assert_int_equal(ug_store_open(path, UG_STORE_READONLY, &ro, err, sizeof(err)), -ENOENT);
+	assert_null(ro);
+	assert_file_absent(path);
+
+	/* Empty: left empty, no -wal or -shm beside it. */
+	snprintf(path, sizeof(path), "%s/state/empty.db", f->dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	assert_int_equal(ug_store_open(path, UG_STORE_READONLY, &ro, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "is empty"));
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, 0);
+	assert_false(exists(path, "-wal"));
+	assert_false(exists(path, "-shm"));
+
+	/* An older schema is not migrated by a reader; an SQLite file that is not a store is
+	 * said to be one. */
+	snprintf(path, sizeof(path), "%s/state/v1.db", f->dir);
+	make_v1_store(path, NULL);
+	assert_int_equal(ug_store_open(path, UG_STORE_READONLY, &ro, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "store schema version 1 is older than this build"));
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 1);
+	snprintf(path, sizeof(path), "%s/state/other.db", f->dir);
+	{
+		sqlite3 *db = NULL;
+
+		assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
+						 SQLITE_OPEN_CREATE, NULL),
+				 SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "CREATE TABLE t (x)", NULL, NULL, NULL),
+				 SQLITE_OK);
+		sqlite3_close(db);
+	}
+	assert_int_equal(ug_store_open(path, UG_STORE_READONLY, &ro, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "not a unitguard store"));
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 0);
+
+	/* Newer: refused as by a writer. */
+	raw_exec(f->path, "PRAGMA user_version = 99");
+	assert_int_equal(ug_store_open(f->path, UG_STORE_READONLY, &ro, err, sizeof(err)),
+			 -EPROTO);
+	assert_non_null(strstr(err, "newer than this build"));
+
+	assert_int_equal(ug_store_open(f->path, UG_STORE_READONLY | UG_STORE_CREATE, &ro, NULL, 0),
+			 -EINVAL);
 }
 
 static void test_bad_arguments(void **state)
@@ -2816,6 +2919,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_without_create, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rule_add_list_del, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rule_del_unknown, setup, teardown),
