@@ -171,20 +171,26 @@ struct esc {
 	int n;
 };
 
+/* A malloc()'d escaped copy of s; NULL when out of memory. */
+static char *esc_dup(const char *s)
+{
+	size_t n = ug_text_escape(s, NULL, 0);
+	char *buf = malloc(n + 1);
+
+	if (buf)
+		ug_text_escape(s, buf, n + 1);
+	return buf;
+}
+
 static const char *esc(struct esc *e, const char *s)
 {
-	size_t n;
 	char *buf;
 
-	if (!s)
-		return NULL;
 	/* Every escape is longer than what it stands for: the same length, nothing to do. */
-	n = ug_text_escape(s, NULL, 0);
-	if (n == strlen(s))
+	if (!s || ug_text_escape(s, NULL, 0) == strlen(s))
 		return s;
-	if (e->n == (int)(sizeof(e->p) / sizeof(e->p[0])) || !(buf = malloc(n + 1)))
+	if (e->n == (int)(sizeof(e->p) / sizeof(e->p[0])) || !(buf = esc_dup(s)))
 		return "(not shown: out of memory)";
-	ug_text_escape(s, buf, n + 1);
 	e->p[e->n++] = buf;
 	return buf;
 }
@@ -260,6 +266,7 @@ struct outcome {
 static int check_outcome(const struct ug_store_status *s, void *ctx)
 {
 	struct outcome *o = ctx;
+	struct esc e = { 0 };
 	bool mine = false;
 
 	for (size_t i = 0; i < o->n && !mine; i++)
@@ -267,11 +274,15 @@ static int check_outcome(const struct ug_store_status *s, void *ctx)
 	if (!mine || !s->state || !strcmp(s->state, "enforced"))
 		return 0;
 	if (!strcmp(s->state, "waiting")) {
-		fprintf(stderr, "unitguardctl: %s: %s\n", s->target, s->reason ?: "not running");
+		fprintf(stderr, "unitguardctl: %s: %s\n", esc(&e, s->target),
+			esc(&e, s->reason) ?: "not running");
+		esc_free(&e);
 		return 0;
 	}
-	fprintf(stderr, "unitguardctl: %s: NOT %sin force (%s): %s\n", s->target,
-		strcmp(s->state, "partial") ? "" : "fully ", s->state, s->reason ?: "no reason given");
+	fprintf(stderr, "unitguardctl: %s: NOT %sin force (%s): %s\n", esc(&e, s->target),
+		strcmp(s->state, "partial") ? "" : "fully ", esc(&e, s->state),
+		esc(&e, s->reason) ?: "no reason given");
+	esc_free(&e);
 	o->rc = EXIT_NOT_IN_FORCE;
 	return 0;
 }
@@ -598,20 +609,18 @@ static void json_add_str(json_object *o, const char *k, const char *v)
 static int print_rule(const struct ug_store_rule *r, void *ctx)
 {
 	json_object *arr = ctx, *o;
-
+	struct esc e = { 0 };
 	char ports[16];
 
 	ports_text(r->port_lo, r->port_hi, ports, sizeof(ports));
 	if (!arr) {
-		/* The store is written by others too (a raw sqlite3 session): a
-		 * comment that would not be accepted now is not printed raw. */
-		printf("%-6" PRId64 " %-28s %-8s %-6s %-43s %-5s %-11s %s\n", r->id, r->target,
-		       r->direction, r->action, r->prefix, r->access ?: r->proto ?: "any",
-		       r->access ? "" : ports,
-		       !r->comment ? ""
-		       : ug_comment_validate(r->comment, &(const char *){ NULL })
-			       ? "(comment not shown: not printable text)"
-			       : r->comment);
+		/* The store is written by others too (a raw sqlite3 session): what
+		 * it holds is printed escaped. */
+		printf("%-6" PRId64 " %-28s %-8s %-6s %-43s %-5s %-11s %s\n", r->id,
+		       esc(&e, r->target), esc(&e, r->direction), esc(&e, r->action),
+		       esc(&e, r->prefix), esc(&e, r->access ?: r->proto ?: "any"),
+		       r->access ? "" : ports, esc(&e, r->comment) ?: "");
+		esc_free(&e);
 		return 0;
 	}
 	o = json_object_new_object();
@@ -725,6 +734,7 @@ static int print_audit(const struct ug_store_audit *a, void *ctx)
 {
 	const struct ug_audit_row *r = &a->row;
 	struct audit_out *out = ctx;
+	struct esc e = { 0 };
 	const char *text;
 	json_object *o;
 	char rule[24];
@@ -737,9 +747,11 @@ static int print_audit(const struct ug_store_audit *a, void *ctx)
 		else
 			snprintf(rule, sizeof(rule), "default");
 		printf("%-27s %-24s %-6s %-10s %-5s %-39s %-5u %-7u %-15s %-7s %-5u %" PRIu64 "\n",
-		       a->time, r->unit ?: "-", r->verdict ?: "-", r->hook ?: "-", r->protocol ?: "-",
-		       r->address ?: r->path ?: r->detail ?: "-", r->port, r->pid, r->comm ?: "-", rule,
-		       r->generation, r->count);
+		       esc(&e, a->time), esc(&e, r->unit) ?: "-", esc(&e, r->verdict) ?: "-",
+		       esc(&e, r->hook) ?: "-", esc(&e, r->protocol) ?: "-",
+		       esc(&e, r->address ?: r->path ?: r->detail) ?: "-", r->port, r->pid,
+		       esc(&e, r->comm) ?: "-", rule, r->generation, r->count);
+		esc_free(&e);
 		out->n++;
 		return 0;
 	}
@@ -811,7 +823,7 @@ static int keep_report_row(int n, const char *const *cols, const char *const *va
 	return r->err;
 }
 
-static int print_report(const char *name, const struct report_rows *r, json_object *all)
+static int print_report(const char *name, struct report_rows *r, json_object *all)
 {
 	json_object *arr;
 	int width[UG_REPORT_COLS_MAX];
@@ -840,6 +852,15 @@ static int print_report(const char *name, const struct report_rows *r, json_obje
 	if (!r->rows) {
 		printf("(none)\n\n");
 		return 0;
+	}
+	/* Escaped in place for the table (JSON above takes them as they are). */
+	for (size_t k = 0; k < r->rows * r->n; k++) {
+		char *x = esc_dup(r->cells[k]);
+
+		if (!x)
+			return -ENOMEM;
+		free(r->cells[k]);
+		r->cells[k] = x;
 	}
 	for (int c = 0; c < r->n; c++) {
 		width[c] = (int)strlen(r->cols[c]);
@@ -1074,6 +1095,7 @@ static int count_rule(const struct ug_store_rule *r, void *ctx)
 static int print_unit(const struct ug_store_unit *u, void *ctx)
 {
 	struct unit_print *p = ctx;
+	struct esc e = { 0 };
 	json_object *o;
 	int rules = 0, err;
 
@@ -1084,8 +1106,10 @@ static int print_unit(const struct ug_store_unit *u, void *ctx)
 	if (err)
 		return err;
 	if (!p->arr) {
-		printf("%-40s %-8s %-7s %-7s %5d  %s\n", u->target, u->mode, u->default_egress,
-		       u->default_ingress, rules, u->harden && u->harden[0] ? u->harden : "-");
+		printf("%-40s %-8s %-7s %-7s %5d  %s\n", esc(&e, u->target), esc(&e, u->mode),
+		       esc(&e, u->default_egress), esc(&e, u->default_ingress), rules,
+		       u->harden && u->harden[0] ? esc(&e, u->harden) : "-");
+		esc_free(&e);
 		return 0;
 	}
 	o = json_object_new_object();
@@ -1306,13 +1330,16 @@ static int stats_unit(const struct ug_store_status *s, void *ctx)
 	if (!s->cgroup_id || live_unit(&c->live, s->cgroup_id, &uv, a))
 		return 0; /* not in the kernel: status says why */
 	if (!c->units) {
+		struct esc e = { 0 };
+
 		for (int dir = 0; dir < 2; dir++)
 			printf("%-28s %-8s %12" PRIu64 " %14" PRIu64 " %12" PRIu64 " %14" PRIu64
-			       " %12" PRIu64 " %14" PRIu64 " %6u\n", s->target,
+			       " %12" PRIu64 " %14" PRIu64 " %6u\n", esc(&e, s->target),
 			       dir ? "ingress" : "egress", (uint64_t)a[dir].packets[UG_ACCT_ALLOWED],
 			       (uint64_t)a[dir].bytes[UG_ACCT_ALLOWED], (uint64_t)a[dir].packets[UG_ACCT_DROPPED],
 			       (uint64_t)a[dir].bytes[UG_ACCT_DROPPED], (uint64_t)a[dir].packets[UG_ACCT_AUDITED],
 			       (uint64_t)a[dir].bytes[UG_ACCT_AUDITED], uv.generation);
+		esc_free(&e);
 		return 0;
 	}
 	o = json_object_new_object();
@@ -1333,8 +1360,12 @@ static int stats_rule(const struct ug_store_rule *r, void *ctx)
 	if (live_hits(&c->live, (uint32_t)r->id, &hits))
 		return -ENOMEM;
 	if (!c->rules) {
-		printf("%-6" PRId64 " %-28s %-8s %-6s %-43s %12" PRIu64 "\n", r->id, r->target,
-		       r->direction, r->action, r->prefix, hits);
+		struct esc e = { 0 };
+
+		printf("%-6" PRId64 " %-28s %-8s %-6s %-43s %12" PRIu64 "\n", r->id,
+		       esc(&e, r->target), esc(&e, r->direction), esc(&e, r->action),
+		       esc(&e, r->prefix), hits);
+		esc_free(&e);
 		return 0;
 	}
 	o = json_object_new_object();
@@ -1565,16 +1596,20 @@ static int status_row(const struct ug_store_status *s, void *ctx)
 	if (!s->state || (strcmp(s->state, "enforced") && strcmp(s->state, "waiting")))
 		c->not_in_force++;
 	if (!c->arr) {
-		printf("%-28s %-8s %-4s %5u %-9s %12" PRIu64 " %12" PRIu64 "  %s\n", s->target,
-		       s->mode ?: "-", s->enforced ? "yes" : "NO", s->generation,
-		       s->programs ? "attached" : "-",
+		struct esc e = { 0 };
+
+		printf("%-28s %-8s %-4s %5u %-9s %12" PRIu64 " %12" PRIu64 "  %s\n",
+		       esc(&e, s->target), esc(&e, s->mode) ?: "-", s->enforced ? "yes" : "NO",
+		       s->generation, s->programs ? "attached" : "-",
 		       (uint64_t)a[0].packets[UG_ACCT_DROPPED], (uint64_t)a[1].packets[UG_ACCT_DROPPED],
-		       s->reason ?: "");
+		       esc(&e, s->reason) ?: "");
 		if (s->cgroup)
-			printf("    cgroup %s (id %" PRIu64 ")%s%s\n", s->cgroup, s->cgroup_id,
-			       s->programs ? ", programs: " : "", s->programs ?: "");
+			printf("    cgroup %s (id %" PRIu64 ")%s%s\n", esc(&e, s->cgroup),
+			       s->cgroup_id, s->programs ? ", programs: " : "",
+			       esc(&e, s->programs) ?: "");
 		if (open_text[0])
 			printf("    open: %s\n", open_text);
+		esc_free(&e);
 		return 0;
 	}
 	o = json_object_new_object();
@@ -1636,17 +1671,20 @@ static int status(int argc, char **argv)
 		json_add_str(top, "maps", maps[0] ? maps : NULL);
 		json_object_object_add(top, "units", c.arr);
 	} else {
+		struct esc e = { 0 };
+
 		if (running)
 			printf("agent: running (pid %s, heartbeat %.1f s ago), generation %s\n", pid,
-			       age, gen);
+			       age, esc(&e, gen));
 		else if (strtoll(beat, NULL, 10) <= 0)
 			printf("agent: NOT RUNNING (never ran on this store)\n");
 		else
 			printf("agent: NOT RUNNING (last heartbeat %.0f s ago): pinned programs keep "
 			       "enforcing the last policy; store changes are NOT applied\n", age);
-		printf("network (cgroup BPF): available\nlsm: %s\n", lsm);
+		printf("network (cgroup BPF): available\nlsm: %s\n", esc(&e, lsm));
 		if (maps[0])
-			printf("maps (entries used/capacity): %s\n", maps);
+			printf("maps (entries used/capacity): %s\n", esc(&e, maps));
+		esc_free(&e);
 		putchar('\n');
 		printf("%-28s %-8s %-4s %5s %-9s %12s %12s  %s\n", "TARGET", "MODE", "ENF", "GEN",
 		       "PROGRAMS", "EG_DROPPED", "IN_DROPPED", "NOTE");

@@ -168,12 +168,40 @@ ctl rule del "$id2"
 [ "$(ctl rule add demo.service egress deny 10.9.0.0/16)" = 6 ] || fail "rule id reused"
 pass "rule del; ids are not reused"
 
-# A comment written around the CLI (a raw sqlite3 session) is not printed raw.
-sqlite3 "$DB" "update rules set comment = char(27) || '[2Jgone' where id = $id1"
-ctl rule list | grep -q "comment not shown: not printable text" || fail "rule list printed a raw escape"
-! ctl rule list | grep -q $'\e' || fail "rule list printed ESC"
-sqlite3 "$DB" "update rules set comment = NULL where id = $id1"
-pass "rule list does not print a stored escape sequence"
+# Text written around the CLI (a raw sqlite3 session; the agent's audit rows
+# carry what processes chose: comm, paths) is printed escaped (issue 10): C
+# escapes, never the raw control character, one line per row; JSON carries
+# it as it is, escaped by JSON itself.
+sqlite3 "$DB" "update rules set comment = char(27) || '[2Jgone' || char(10) || 'forged line' where id = $id1;
+	insert into units (target) values ('ev' || char(27) || '[31mil.service');
+	insert into audit (time, time_us, unit, verdict, hook, path, comm, detail)
+		values ('2026-11-22T03:29:05.000000Z', 1795318145000000, 'demo.service', 'deny',
+			'file_open', '/tmp/a' || char(10) || 'b', 'x' || char(27) || ']0;t' || char(7), NULL);
+	insert into status (target, state, reason, enforced, updated_at)
+		values ('demo.service', 'refused', 'bad' || char(27) || '[2J', 0, 'now')"
+noraw() { # noraw WHAT: stdin has no ESC, BEL or CR, and WANT lines
+	local out
+	out=$(cat)
+	! grep -q $'[\e\a\r]' <<<"$out" || fail "$1 printed a raw control character: $(cat -A <<<"$out")"
+	printf '%s\n' "$out"
+}
+out=$(ctl rule list | noraw "rule list")
+grep -qF 'demo.service                 egress   deny   10.0.0.0/8                                  any   any         \x1b[2Jgone\nforged line' <<<"$out" ||
+	fail "rule list: the comment not escaped: $out"
+! grep -q "^forged line" <<<"$out" || fail "rule list: a comment started a line"
+ctl unit show demo.service | noraw "unit show" | grep -qF '\x1b[2Jgone\nforged line' || fail "unit show: comment not escaped"
+ctl unit list | noraw "unit list" | grep -qF 'ev\x1b[31mil.service' || fail "unit list: target not escaped"
+out=$(ctl audit | noraw audit)
+grep -qF '/tmp/a\nb' <<<"$out" && grep -qF 'x\x1b]0;t\x07' <<<"$out" || fail "audit: path or comm not escaped: $out"
+[ "$(grep -c . <<<"$out")" = 2 ] || fail "audit: a row took more than one line: $out"
+ctl audit --summary | noraw "audit --summary" | grep -qF '/tmp/a\nb' || fail "audit --summary: path not escaped"
+{ ctl status 2>/dev/null || true; } | noraw status | grep -qF 'bad\x1b[2J' || fail "status: reason not escaped"
+ctl rule list --json | grep -qF '\u001b[2Jgone\nforged line' || fail "rule list --json: $(ctl rule list --json)"
+[ "$(ctl rule list --json | jq -r ".[] | select(.id == $id1) | .comment")" = $'\e[2Jgone\nforged line' ] ||
+	fail "rule list --json does not carry the comment as it is"
+sqlite3 "$DB" "update rules set comment = NULL where id = $id1; delete from units where target like 'ev%';
+	delete from audit; delete from status"
+pass "stored control characters are printed escaped (rule list, unit show/list, audit, summary, status); JSON carries them JSON-escaped"
 
 # audit on an empty table: a header, no rows; --json: an empty array.
 [ "$(ctl audit --json | jq length)" = 0 ] || fail "audit --json on empty table"
