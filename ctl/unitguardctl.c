@@ -23,6 +23,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
+#include <libsmartcols/libsmartcols.h>
 
 #include "file.h"
 #include "gaps.h"
@@ -32,6 +33,7 @@
 #include "store.h"
 
 #define EXIT_USAGE 2
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define EXIT_NOT_IN_FORCE 3
 
 static const char *db_path = UG_DEFAULT_DB;
@@ -199,6 +201,90 @@ static void esc_free(struct esc *e)
 {
 	while (e->n)
 		free(e->p[--e->n]);
+}
+
+/*
+ * A plain table (rule list, unit list and show, status): columns sized to their content
+ * by libsmartcols, never cut or wrapped whatever the terminal, so a script reads the same
+ * lines everywhere. Cells come escaped (esc()) and are not encoded again. A row may carry
+ * lines of its own, printed under it (status's cgroup and open lines).
+ */
+struct table {
+	struct libscols_table *tb;
+	const char *const *names;
+	size_t n;
+	char **under; /* per row: text printed under it, or NULL */
+	size_t rows;
+};
+
+/* right: bit i set, column i is aligned to the right (numbers). */
+static int table_new(struct table *t, const char *const *names, size_t n, unsigned right)
+{
+	*t = (struct table){ .names = names, .n = n };
+	t->tb = scols_new_table();
+	if (!t->tb)
+		return -ENOMEM;
+	scols_table_enable_noencoding(t->tb, 1);
+	scols_table_set_termforce(t->tb, SCOLS_TERMFORCE_NEVER);
+	for (size_t i = 0; i < n; i++)
+		if (!scols_table_new_column(t->tb, names[i], 0,
+					    right & (1u << i) ? SCOLS_FL_RIGHT : 0))
+			return -ENOMEM;
+	return 0;
+}
+
+static int table_row(struct table *t, const char *const *cells, const char *under)
+{
+	struct libscols_line *ln = scols_table_new_line(t->tb, NULL);
+	char **u = reallocarray(t->under, t->rows + 1, sizeof(*u));
+
+	if (!ln || !u)
+		return -ENOMEM;
+	t->under = u;
+	u[t->rows] = under ? strdup(under) : NULL;
+	t->rows++;
+	if (under && !u[t->rows - 1])
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n; i++)
+		if (scols_line_set_data(ln, i, cells[i] ?: ""))
+			return -ENOMEM;
+	return 0;
+}
+
+static int table_print(struct table *t)
+{
+	char *text = NULL, *line, *next;
+	size_t i = 0;
+
+	/* libsmartcols prints nothing at all for no rows: the header still says what is
+	 * listed. */
+	if (!t->rows) {
+		for (size_t c = 0; c < t->n; c++)
+			printf("%s%s", t->names[c], c + 1 < t->n ? " " : "\n");
+		return 0;
+	}
+	if (scols_print_table_to_string(t->tb, &text) || !text)
+		return -ENOMEM;
+	/* The header, then one line per row: nothing wraps. */
+	for (line = text; line && *line; line = next, i++) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		puts(line);
+		if (i && i <= t->rows && t->under[i - 1])
+			fputs(t->under[i - 1], stdout);
+	}
+	free(text);
+	return 0;
+}
+
+static void table_free(struct table *t)
+{
+	for (size_t i = 0; i < t->rows; i++)
+		free(t->under[i]);
+	free(t->under);
+	scols_unref_table(t->tb);
+	t->tb = NULL;
 }
 
 static int open_store(unsigned flags, struct ug_store **st)
@@ -606,22 +692,60 @@ static void json_add_str(json_object *o, const char *k, const char *v)
 	json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
 }
 
+static int print_json(json_object *arr);
+
+/* rule list and unit show: rows of a table, or a JSON array. */
+struct rule_out {
+	json_object *arr;
+	struct table tab;
+};
+
+static const char *const rule_cols[] = { "ID",     "TARGET", "DIR",  "ACTION",
+					 "PREFIX", "PROTO",  "PORT", "COMMENT" };
+
+static int rule_out_init(struct rule_out *out, bool json)
+{
+	memset(out, 0, sizeof(*out));
+	if (json) {
+		out->arr = json_object_new_array();
+		return out->arr ? 0 : -ENOMEM;
+	}
+	return table_new(&out->tab, rule_cols, ARRAY_SIZE(rule_cols), 1u << 0);
+}
+
+static int rule_out_print(struct rule_out *out)
+{
+	return out->arr ? print_json(out->arr) : table_print(&out->tab);
+}
+
+static void rule_out_free(struct rule_out *out)
+{
+	json_object_put(out->arr);
+	if (out->tab.tb)
+		table_free(&out->tab);
+}
+
 static int print_rule(const struct ug_store_rule *r, void *ctx)
 {
-	json_object *arr = ctx, *o;
+	struct rule_out *out = ctx;
+	json_object *arr = out->arr, *o;
+	char ports[16], id[24];
 	struct esc e = { 0 };
-	char ports[16];
+	int err;
 
 	ports_text(r->port_lo, r->port_hi, ports, sizeof(ports));
 	if (!arr) {
 		/* The store is written by others too (a raw sqlite3 session): what
 		 * it holds is printed escaped. */
-		printf("%-6" PRId64 " %-28s %-8s %-6s %-43s %-5s %-11s %s\n", r->id,
-		       esc(&e, r->target), esc(&e, r->direction), esc(&e, r->action),
-		       esc(&e, r->prefix), esc(&e, r->access ?: r->proto ?: "any"),
-		       r->access ? "" : ports, esc(&e, r->comment) ?: "");
+		const char *cells[] = { id, esc(&e, r->target), esc(&e, r->direction),
+					esc(&e, r->action), esc(&e, r->prefix),
+					esc(&e, r->access ?: r->proto ?: "any"),
+					r->access ? "" : ports, esc(&e, r->comment) };
+
+		snprintf(id, sizeof(id), "%" PRId64, r->id);
+		err = table_row(&out->tab, cells, NULL);
 		esc_free(&e);
-		return 0;
+		return err;
 	}
 	o = json_object_new_object();
 	if (!o)
@@ -654,7 +778,7 @@ static int print_json(json_object *arr)
 static int rule_list(int argc, char **argv)
 {
 	const char *target = NULL;
-	json_object *arr = NULL;
+	struct rule_out out;
 	struct ug_store *st;
 	struct sub_opts o;
 	int err;
@@ -674,18 +798,15 @@ static int rule_list(int argc, char **argv)
 	}
 	if (open_store(UG_STORE_READONLY, &st))
 		return 1;
-	if (o.json)
-		arr = json_object_new_array();
-	else
-		printf("%-6s %-28s %-8s %-6s %-43s %-5s %-11s %s\n", "ID", "TARGET", "DIR",
-		       "ACTION", "PREFIX", "PROTO", "PORT", "COMMENT");
-	err = ug_store_rules(st, target, print_rule, arr);
+	err = rule_out_init(&out, o.json);
+	if (!err)
+		err = ug_store_rules(st, target, print_rule, &out);
+	if (!err)
+		err = rule_out_print(&out);
 	if (err)
 		fprintf(stderr, "unitguardctl: rule list: %s\n",
 			err == -ENOMEM ? strerror(ENOMEM) : ug_store_errmsg(st));
-	else if (arr)
-		err = print_json(arr);
-	json_object_put(arr);
+	rule_out_free(&out);
 	ug_store_close(st);
 	return err ? 1 : 0;
 }
@@ -1082,9 +1203,13 @@ struct unit_print {
 	struct ug_store *st;
 	const char *only; /* unit show: this target */
 	json_object *arr;
+	struct table tab;
 	int found;
 	int err;
 };
+
+static const char *const unit_cols[] = { "TARGET", "MODE", "EGRESS", "INGRESS", "RULES",
+					 "HARDEN" };
 
 static int count_rule(const struct ug_store_rule *r, void *ctx)
 {
@@ -1106,11 +1231,15 @@ static int print_unit(const struct ug_store_unit *u, void *ctx)
 	if (err)
 		return err;
 	if (!p->arr) {
-		printf("%-40s %-8s %-7s %-7s %5d  %s\n", esc(&e, u->target), esc(&e, u->mode),
-		       esc(&e, u->default_egress), esc(&e, u->default_ingress), rules,
-		       u->harden && u->harden[0] ? esc(&e, u->harden) : "-");
+		char n[16];
+		const char *cells[] = { esc(&e, u->target), esc(&e, u->mode),
+					esc(&e, u->default_egress), esc(&e, u->default_ingress), n,
+					u->harden && u->harden[0] ? esc(&e, u->harden) : "-" };
+
+		snprintf(n, sizeof(n), "%d", rules);
+		err = table_row(&p->tab, cells, NULL);
 		esc_free(&e);
-		return 0;
+		return err;
 	}
 	o = json_object_new_object();
 	if (!o)
@@ -1128,7 +1257,8 @@ static int print_unit(const struct ug_store_unit *u, void *ctx)
 static int unit_list(int argc, char **argv, bool show)
 {
 	struct unit_print p = { 0 };
-	json_object *top = NULL, *rules = NULL;
+	struct rule_out rules = { 0 };
+	json_object *top = NULL;
 	struct sub_opts o;
 	int err;
 
@@ -1145,38 +1275,43 @@ static int unit_list(int argc, char **argv, bool show)
 	if (open_store(UG_STORE_READONLY, &p.st))
 		return 1;
 	if (o.json)
-		p.arr = json_object_new_array();
+		err = (p.arr = json_object_new_array()) ? 0 : -ENOMEM;
 	else
-		printf("%-40s %-8s %-7s %-7s %5s  %s\n", "TARGET", "MODE", "EGRESS", "INGRESS",
-		       "RULES", "HARDEN");
-	err = ug_store_units(p.st, print_unit, &p);
+		err = table_new(&p.tab, unit_cols, ARRAY_SIZE(unit_cols), 1u << 4);
+	if (!err)
+		err = ug_store_units(p.st, print_unit, &p);
 	if (!err && show && !p.found) {
 		fprintf(stderr, "unitguardctl: unit show: no unit '%s' in the store\n", argv[0]);
 		err = -ENOENT;
 	} else if (!err && show) {
-		if (p.arr)
-			rules = json_object_new_array();
-		else
-			printf("\n%-6s %-28s %-8s %-6s %-43s %-5s %-11s %s\n", "ID", "TARGET", "DIR",
-			       "ACTION", "PREFIX", "PROTO", "PORT", "COMMENT");
-		err = ug_store_rules(p.st, argv[0], print_rule, rules);
-	} else if (err) {
+		err = rule_out_init(&rules, o.json);
+		if (!err)
+			err = ug_store_rules(p.st, argv[0], print_rule, &rules);
+	}
+	if (err && err != -ENOENT)
 		fprintf(stderr, "unitguardctl: unit %s: %s\n", show ? "show" : "list",
 			err == -ENOMEM ? strerror(ENOMEM) : ug_store_errmsg(p.st));
-	}
 	if (!err && p.arr) {
 		if (show) {
 			top = json_object_get(json_object_array_get_idx(p.arr, 0));
-			json_object_object_add(top, "rule_list", rules);
-			rules = NULL;
+			json_object_object_add(top, "rule_list", rules.arr);
+			rules.arr = NULL;
 			err = print_json(top);
 		} else {
 			err = print_json(p.arr);
 		}
+	} else if (!err) {
+		err = table_print(&p.tab);
+		if (!err && show) {
+			putchar('\n');
+			err = table_print(&rules.tab);
+		}
 	}
 	json_object_put(top);
-	json_object_put(rules);
+	rule_out_free(&rules);
 	json_object_put(p.arr);
+	if (p.tab.tb)
+		table_free(&p.tab);
 	ug_store_close(p.st);
 	return err == -ENOENT ? EXIT_USAGE : err ? 1 : 0;
 }
@@ -1443,6 +1578,7 @@ struct lim_entry {
 
 struct status_ctx {
 	json_object *arr;
+	struct table tab;
 	struct live live;
 	bool have_live;
 	int not_enforced;
@@ -1567,6 +1703,7 @@ static int status_row(const struct ug_store_status *s, void *ctx)
 {
 	struct status_ctx *c = ctx;
 	struct ug_acct_val a[2] = {};
+	struct esc e = { 0 };
 	struct ug_unit_val uv;
 	bool live = c->have_live && s->cgroup_id && !live_unit(&c->live, s->cgroup_id, &uv, a);
 	json_object *o;
@@ -1596,21 +1733,34 @@ static int status_row(const struct ug_store_status *s, void *ctx)
 	if (!s->state || (strcmp(s->state, "enforced") && strcmp(s->state, "waiting")))
 		c->not_in_force++;
 	if (!c->arr) {
-		struct esc e = { 0 };
+		char gen[16], eg[24], in[24], *under = NULL;
+		const char *cells[] = { esc(&e, s->target), esc(&e, s->mode) ?: "-",
+					s->enforced ? "yes" : "NO", gen,
+					s->programs ? "attached" : "-", eg, in,
+					esc(&e, s->reason) };
+		size_t len = 0;
+		FILE *m;
+		int err;
 
-		printf("%-28s %-8s %-4s %5u %-9s %12" PRIu64 " %12" PRIu64 "  %s\n",
-		       esc(&e, s->target), esc(&e, s->mode) ?: "-", s->enforced ? "yes" : "NO",
-		       s->generation, s->programs ? "attached" : "-",
-		       (uint64_t)a[0].packets[UG_ACCT_DROPPED], (uint64_t)a[1].packets[UG_ACCT_DROPPED],
-		       esc(&e, s->reason) ?: "");
+		snprintf(gen, sizeof(gen), "%u", s->generation);
+		snprintf(eg, sizeof(eg), "%" PRIu64, (uint64_t)a[0].packets[UG_ACCT_DROPPED]);
+		snprintf(in, sizeof(in), "%" PRIu64, (uint64_t)a[1].packets[UG_ACCT_DROPPED]);
+		/* Where it is and what it leaves open, under its row. */
+		m = open_memstream(&under, &len);
+		if (!m) {
+			esc_free(&e);
+			return -ENOMEM;
+		}
 		if (s->cgroup)
-			printf("    cgroup %s (id %" PRIu64 ")%s%s\n", esc(&e, s->cgroup),
-			       s->cgroup_id, s->programs ? ", programs: " : "",
-			       esc(&e, s->programs) ?: "");
+			fprintf(m, "    cgroup %s (id %" PRIu64 ")%s%s\n", esc(&e, s->cgroup),
+				s->cgroup_id, s->programs ? ", programs: " : "",
+				esc(&e, s->programs) ?: "");
 		if (open_text[0])
-			printf("    open: %s\n", open_text);
+			fprintf(m, "    open: %s\n", open_text);
+		err = fclose(m) ? -ENOMEM : table_row(&c->tab, cells, len ? under : NULL);
+		free(under);
 		esc_free(&e);
-		return 0;
+		return err;
 	}
 	o = json_object_new_object();
 	json_add_str(o, "target", s->target);
@@ -1629,6 +1779,9 @@ static int status_row(const struct ug_store_status *s, void *ctx)
 	json_object_object_add(o, "open", open ? open : json_object_new_array());
 	return json_object_array_add(c->arr, o) ? -ENOMEM : 0;
 }
+
+static const char *const status_cols[] = { "TARGET",   "MODE",       "ENF",        "GEN",
+					   "PROGRAMS", "EG_DROPPED", "IN_DROPPED", "NOTE" };
 
 static int status(int argc, char **argv)
 {
@@ -1686,12 +1839,15 @@ static int status(int argc, char **argv)
 			printf("maps (entries used/capacity): %s\n", esc(&e, maps));
 		esc_free(&e);
 		putchar('\n');
-		printf("%-28s %-8s %-4s %5s %-9s %12s %12s  %s\n", "TARGET", "MODE", "ENF", "GEN",
-		       "PROGRAMS", "EG_DROPPED", "IN_DROPPED", "NOTE");
+		err = table_new(&c.tab, status_cols, ARRAY_SIZE(status_cols),
+				1u << 3 | 1u << 5 | 1u << 6);
 	}
-	err = lim_load(st, &c);
+	if (!err)
+		err = lim_load(st, &c);
 	if (!err)
 		err = ug_store_status_list(st, status_row, &c);
+	if (!err && !top)
+		err = table_print(&c.tab);
 	if (!err && c.shown) {
 		json_object *lims = top ? json_object_new_object() : NULL;
 
@@ -1719,6 +1875,8 @@ static int status(int argc, char **argv)
 		printf("\n%d target(s) NOT enforced: see NOTE\n", c.not_enforced);
 	lim_free(&c);
 	json_object_put(top);
+	if (c.tab.tb)
+		table_free(&c.tab);
 	if (c.have_live)
 		live_close(&c.live);
 	ug_store_close(st);

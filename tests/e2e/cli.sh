@@ -186,16 +186,20 @@ noraw() { # noraw WHAT: stdin has no ESC, BEL or CR, and WANT lines
 	printf '%s\n' "$out"
 }
 out=$(ctl rule list | noraw "rule list")
-grep -qF 'demo.service                 egress   deny   10.0.0.0/8                                  any   any         \x1b[2Jgone\nforged line' <<<"$out" ||
+grep -F '\x1b[2Jgone\nforged line' <<<"$out" | grep -qE "^ *$id1 +demo\.service +egress +deny +10\.0\.0\.0/8 " ||
 	fail "rule list: the comment not escaped: $out"
 ! grep -q "^forged line" <<<"$out" || fail "rule list: a comment started a line"
-ctl unit show demo.service | noraw "unit show" | grep -qF '\x1b[2Jgone\nforged line' || fail "unit show: comment not escaped"
-ctl unit list | noraw "unit list" | grep -qF 'ev\x1b[31mil.service' || fail "unit list: target not escaped"
+out=$(ctl unit show demo.service | noraw "unit show")
+grep -qF '\x1b[2Jgone\nforged line' <<<"$out" || fail "unit show: comment not escaped"
+out=$(ctl unit list | noraw "unit list")
+grep -qF 'ev\x1b[31mil.service' <<<"$out" || fail "unit list: target not escaped"
 out=$(ctl audit | noraw audit)
 grep -qF '/tmp/a\nb' <<<"$out" && grep -qF 'x\x1b]0;t\x07' <<<"$out" || fail "audit: path or comm not escaped: $out"
 [ "$(grep -c . <<<"$out")" = 2 ] || fail "audit: a row took more than one line: $out"
-ctl audit --summary | noraw "audit --summary" | grep -qF '/tmp/a\nb' || fail "audit --summary: path not escaped"
-{ ctl status 2>/dev/null || true; } | noraw status | grep -qF 'bad\x1b[2J' || fail "status: reason not escaped"
+out=$(ctl audit --summary | noraw "audit --summary")
+grep -qF '/tmp/a\nb' <<<"$out" || fail "audit --summary: path not escaped"
+out=$({ ctl status 2>/dev/null || true; } | noraw status)
+grep -qF 'bad\x1b[2J' <<<"$out" || fail "status: reason not escaped"
 ctl rule list --json | grep -qF '\u001b[2Jgone\nforged line' || fail "rule list --json: $(ctl rule list --json)"
 [ "$(ctl rule list --json | jq -r ".[] | select(.id == $id1) | .comment")" = $'\e[2Jgone\nforged line' ] ||
 	fail "rule list --json does not carry the comment as it is"
@@ -251,4 +255,32 @@ ctl rule add demo.service egress deny 10.8.0.0/16 --wait >/dev/null 2>"$TMP/err"
 	fail "--wait after --no-wait: exit $rc: $(cat "$TMP/err")"
 ctl rule del "$(sqlite3 "$DB" "select id from rules where prefix = '10.8.0.0/16'")"
 pass "--wait after --no-wait waits (no agent: exit 3, the reason said)"
+
+# Tables size their columns to the content (issue 10): a target longer than
+# any fixed width still leaves the next column where its header is, on
+# every row.
+aligned() { # aligned WHAT COLUMN: stdin's rows start COLUMN where its header does
+	awk -v col="$2" 'NR == 1 { i = index($0, " " col " ") + 1; if (i == 1) exit 2; next }
+		/^    / || !NF { next } # status: the lines under a row
+		substr($0, i - 1, 1) != " " || substr($0, i, 1) == " " { bad = 1 }
+		END { exit bad }' || fail "$1: $2 not aligned: $(cat -A "$TMP/table")"
+}
+long=/a-very-long-cgroup-path.slice/with-a-long-service-name.service
+ctl rule add "$long" egress deny 10.7.0.0/16 >/dev/null
+sqlite3 "$DB" "insert into status (target, state, reason, enforced, updated_at) values ('$long', 'waiting', 'not running', 0, 'now')"
+ctl rule list >"$TMP/table"
+aligned "rule list" DIR <"$TMP/table"
+# TARGET is as wide as the longest target, and one space apart from DIR.
+[ "$(awk 'NR == 1 { print index($0, " DIR ") - index($0, "TARGET") }' "$TMP/table")" = "${#long}" ] ||
+	fail "rule list: TARGET is not as wide as its content: $(head -n 1 "$TMP/table")"
+ctl unit list >"$TMP/table"
+aligned "unit list" MODE <"$TMP/table"
+ctl unit show "$long" | sed '/^$/,$d' >"$TMP/table"
+aligned "unit show" MODE <"$TMP/table"
+{ ctl status || true; } | sed -n '/^TARGET /,/^$/p' >"$TMP/table"
+grep -q "^$long " "$TMP/table" || fail "status lacks the long target: $(cat "$TMP/table")"
+aligned status MODE <"$TMP/table"
+aligned status NOTE <"$TMP/table"
+sqlite3 "$DB" "delete from status"
+pass "rule list, unit list/show and status size their columns to the content (a ${#long}-character target)"
 echo "PASS: $TEST_NAME"
