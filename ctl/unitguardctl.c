@@ -23,6 +23,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
+#include <libsmartcols/libsmartcols.h>
 
 #include "file.h"
 #include "gaps.h"
@@ -33,12 +34,15 @@
 #include "store.h"
 
 #define EXIT_USAGE 2
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define EXIT_NOT_IN_FORCE 3
 
 static const char *db_path = UG_DEFAULT_DB;
 /* Commands that change policy wait for the agent to put it in force. */
 static bool no_wait;
 static double wait_timeout = 10;
+/* What the command did to the store, for in_force()'s reports. */
+static const char *written = "written to the store";
 
 static const char usage_text[] =
 		"Usage: unitguardctl [--db PATH] COMMAND ...\n\n"
@@ -68,9 +72,15 @@ static const char usage_text[] =
 		"  status [--json]                    what is enforced, where, and what is not;\n"
 		"                                     exit 3 when the agent is not running or a\n"
 		"                                     target is not in force\n"
-		"  apply FILE [--check]               replace the whole policy from a YAML file;\n"
-		"                                     --check: only say whether it is valid and\n"
-		"                                     fits the kernel's maps (apply checks too)\n"
+		"  apply FILE [--check|--diff]        replace the whole policy from a YAML file,\n"
+		"                                     writing only the difference (unchanged\n"
+		"                                     rules keep their ids; an identical file\n"
+		"                                     writes nothing); --check: only say whether\n"
+		"                                     it is valid and fits the kernel's maps\n"
+		"                                     (apply checks too); --diff: only print\n"
+		"                                     what would change (+ added, - deleted,\n"
+		"                                     ~ changed), exit 0 nothing, 1 something,\n"
+		"                                     2 bad file or store, like diff(1)\n"
 		"  export [FILE]                      write the policy as YAML (default stdout)\n"
 		"  metrics                            the agent, each unit's state, packets, bytes,\n"
 		"                                     denials, and the apply latency, in Prometheus\n"
@@ -80,10 +90,13 @@ static const char usage_text[] =
 		"path below the cgroup2 root (/system.slice/demo.service). PREFIX is an IPv4 or\n"
 		"IPv6 CIDR, or a bare address (= /32 or /128). The longest prefix with a rule\n"
 		"matching the protocol and port decides; no match: the default posture.\n\n"
-		"Commands that change policy (rule add, rule del, unit set, apply) return once\n"
-		"unitguardd has put the change in force in the kernel, or fail with its reason.\n\n"
+		"Commands that change policy (rule add, rule del, unit set, unit del, apply)\n"
+		"return once unitguardd has put the change in force in the kernel (--wait, the\n"
+		"default), or fail with its reason. The other commands only read the store\n"
+		"(read-only: any user who may read it can run them; nothing is created).\n\n"
 		"Options:\n"
 		"  --db PATH        policy store (default " UG_DEFAULT_DB ")\n"
+		"  --wait           wait until the change is in force (the default)\n"
 		"  --no-wait        only write the store; do not wait for the agent\n"
 		"  --timeout SECS   how long to wait for the agent (default 10)\n"
 		"  -h, --help       this text\n"
@@ -101,6 +114,7 @@ static const char usage_text[] =
 		"  unitguardctl rule add demo.service family deny packet\n"
 		"  unitguardctl unit set demo.service --harden module-load,bpf,ptrace,mount\n"
 		"  unitguardctl rule list demo.service --json\n"
+		"  unitguardctl apply --diff policy.yaml && echo nothing to change\n"
 		"  unitguardctl audit --unit demo.service\n";
 
 static void usage(FILE *f)
@@ -137,7 +151,7 @@ static void command_help(void)
 	}
 	if (!any)
 		printf("  (see unitguardctl --help)\n");
-	printf("\nOptions of every command: --db PATH, --no-wait, --timeout SECS (see "
+	printf("\nOptions of every command: --db PATH, --wait, --no-wait, --timeout SECS (see "
 	       "unitguardctl --help).\n");
 }
 
@@ -154,14 +168,141 @@ static int bad(const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/*
+ * Text from the store or the kernel (comments, unit names, paths, a process's comm) is
+ * printed through esc(), so that it cannot drive the terminal (ug_text_escape). The
+ * escaped copies live in *e until esc_free(): one struct esc per printed row.
+ */
+struct esc {
+	char *p[24];
+	int n;
+};
+
+/* A malloc()'d escaped copy of s; NULL when out of memory. */
+static char *esc_dup(const char *s)
+{
+	size_t n = ug_text_escape(s, NULL, 0);
+	char *buf = malloc(n + 1);
+
+	if (buf)
+		ug_text_escape(s, buf, n + 1);
+	return buf;
+}
+
+static const char *esc(struct esc *e, const char *s)
+{
+	char *buf;
+
+	/* Every escape is longer than what it stands for: the same length, nothing to do. */
+	if (!s || ug_text_escape(s, NULL, 0) == strlen(s))
+		return s;
+	if (e->n == (int)(sizeof(e->p) / sizeof(e->p[0])) || !(buf = esc_dup(s)))
+		return "(not shown: out of memory)";
+	e->p[e->n++] = buf;
+	return buf;
+}
+
+static void esc_free(struct esc *e)
+{
+	while (e->n)
+		free(e->p[--e->n]);
+}
+
+/*
+ * A plain table (rule list, unit list and show, status): columns sized to their content
+ * by libsmartcols, never cut or wrapped whatever the terminal, so a script reads the same
+ * lines everywhere. Cells come escaped (esc()) and are not encoded again. A row may carry
+ * lines of its own, printed under it (status's cgroup and open lines).
+ */
+struct table {
+	struct libscols_table *tb;
+	const char *const *names;
+	size_t n;
+	char **under; /* per row: text printed under it, or NULL */
+	size_t rows;
+};
+
+/* right: bit i set, column i is aligned to the right (numbers). */
+static int table_new(struct table *t, const char *const *names, size_t n, unsigned right)
+{
+	*t = (struct table){ .names = names, .n = n };
+	t->tb = scols_new_table();
+	if (!t->tb)
+		return -ENOMEM;
+	scols_table_enable_noencoding(t->tb, 1);
+	scols_table_set_termforce(t->tb, SCOLS_TERMFORCE_NEVER);
+	for (size_t i = 0; i < n; i++)
+		if (!scols_table_new_column(t->tb, names[i], 0,
+					    right & (1u << i) ? SCOLS_FL_RIGHT : 0))
+			return -ENOMEM;
+	return 0;
+}
+
+static int table_row(struct table *t, const char *const *cells, const char *under)
+{
+	struct libscols_line *ln = scols_table_new_line(t->tb, NULL);
+	char **u = reallocarray(t->under, t->rows + 1, sizeof(*u));
+
+	if (!ln || !u)
+		return -ENOMEM;
+	t->under = u;
+	u[t->rows] = under ? strdup(under) : NULL;
+	t->rows++;
+	if (under && !u[t->rows - 1])
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n; i++)
+		if (scols_line_set_data(ln, i, cells[i] ?: ""))
+			return -ENOMEM;
+	return 0;
+}
+
+static int table_print(struct table *t)
+{
+	char *text = NULL, *line, *next;
+	size_t i = 0;
+
+	/* libsmartcols prints nothing at all for no rows: the header still says what is
+	 * listed. */
+	if (!t->rows) {
+		for (size_t c = 0; c < t->n; c++)
+			printf("%s%s", t->names[c], c + 1 < t->n ? " " : "\n");
+		return 0;
+	}
+	if (scols_print_table_to_string(t->tb, &text) || !text)
+		return -ENOMEM;
+	/* The header, then one line per row: nothing wraps. */
+	for (line = text; line && *line; line = next, i++) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		puts(line);
+		if (i && i <= t->rows && t->under[i - 1])
+			fputs(t->under[i - 1], stdout);
+	}
+	free(text);
+	return 0;
+}
+
+static void table_free(struct table *t)
+{
+	for (size_t i = 0; i < t->rows; i++)
+		free(t->under[i]);
+	free(t->under);
+	scols_unref_table(t->tb);
+	t->tb = NULL;
+}
+
 static int open_store(unsigned flags, struct ug_store **st)
 {
 	char errbuf[256];
 	int err = ug_store_open(db_path, flags, st, errbuf, sizeof(errbuf));
 
+	struct stat sb;
+
 	if (err == -ENOENT && !(flags & UG_STORE_CREATE)) {
-		fprintf(stderr, "unitguardctl: no store at %s (unitguardd creates it on start)\n",
-			db_path);
+		/* An empty file is left as it is: only a writer makes it a store. */
+		fprintf(stderr, "unitguardctl: no store at %s%s (unitguardd creates it on start)\n",
+			db_path, !stat(db_path, &sb) ? ": the file is empty" : "");
 		return 1;
 	}
 	if (err) {
@@ -216,6 +357,7 @@ struct outcome {
 static int check_outcome(const struct ug_store_status *s, void *ctx)
 {
 	struct outcome *o = ctx;
+	struct esc e = { 0 };
 	bool mine = false;
 
 	for (size_t i = 0; i < o->n && !mine; i++)
@@ -223,11 +365,15 @@ static int check_outcome(const struct ug_store_status *s, void *ctx)
 	if (!mine || !s->state || !strcmp(s->state, "enforced"))
 		return 0;
 	if (!strcmp(s->state, "waiting")) {
-		fprintf(stderr, "unitguardctl: %s: %s\n", s->target, s->reason ?: "not running");
+		fprintf(stderr, "unitguardctl: %s: %s\n", esc(&e, s->target),
+			esc(&e, s->reason) ?: "not running");
+		esc_free(&e);
 		return 0;
 	}
-	fprintf(stderr, "unitguardctl: %s: NOT %sin force (%s): %s\n", s->target,
-		strcmp(s->state, "partial") ? "" : "fully ", s->state, s->reason ?: "no reason given");
+	fprintf(stderr, "unitguardctl: %s: NOT %sin force (%s): %s\n", esc(&e, s->target),
+		strcmp(s->state, "partial") ? "" : "fully ", esc(&e, s->state),
+		esc(&e, s->reason) ?: "no reason given");
+	esc_free(&e);
 	o->rc = EXIT_NOT_IN_FORCE;
 	return 0;
 }
@@ -251,23 +397,23 @@ static int in_force(struct ug_store *st, const char *const *targets, size_t n)
 	ug_lock_path(db_path, lock, sizeof(lock));
 	err = ug_store_policy_version(st, &want);
 	if (err) {
-		fprintf(stderr, "unitguardctl: written, but cannot read the policy version back: "
-			"%s\n", ug_store_errmsg(st));
+		fprintf(stderr, "unitguardctl: %s, but cannot read the policy version back: "
+			"%s\n", written, ug_store_errmsg(st));
 		return EXIT_NOT_IN_FORCE;
 	}
 	for (;;) {
 		pid = agent_pid();
 		if (!pid) {
-			fprintf(stderr, "unitguardctl: written to the store, but NOT in force: "
-				"unitguardd is not running (nothing holds %s)\n", lock);
+			fprintf(stderr, "unitguardctl: %s, but NOT in force: unitguardd is not "
+				"running (nothing holds %s)\n", written, lock);
 			return EXIT_NOT_IN_FORCE;
 		}
 		if (!ug_store_agent_get(st, "applied_version", buf, sizeof(buf)) &&
 		    strtoll(buf, NULL, 10) >= want)
 			break;
 		if (mono_us() >= deadline) {
-			fprintf(stderr, "unitguardctl: written to the store, but unitguardd (pid %d) "
-				"did not confirm it in force within %g s (--timeout)\n", (int)pid,
+			fprintf(stderr, "unitguardctl: %s, but unitguardd (pid %d) did not "
+				"confirm it in force within %g s (--timeout)\n", written, (int)pid,
 				wait_timeout);
 			return EXIT_NOT_IN_FORCE;
 		}
@@ -289,7 +435,7 @@ struct sub_opts {
 	const char *unit, *proto, *port, *comment, *mode, *def_egress, *def_ingress;
 	const char *access, *harden, *no_harden;
 	const char *since, *until;
-	bool check, follow, summary;
+	bool check, diff, follow, summary;
 };
 
 static int parse_wait_opt(int c, const char *arg);
@@ -299,8 +445,8 @@ enum {
 	OPT_UNIT = 1 << 1,
 	OPT_RULE = 1 << 2, /* --proto --port --comment */
 	OPT_POSTURE = 1 << 3, /* --mode --default-egress --default-ingress */
-	OPT_WAIT = 1 << 4,    /* --no-wait --timeout */
-	OPT_CHECK = 1 << 5,   /* --check */
+	OPT_WAIT = 1 << 4,    /* --wait --no-wait --timeout */
+	OPT_CHECK = 1 << 5,   /* --check --diff */
 	OPT_AUDIT = 1 << 6,   /* --since --until --follow --summary */
 };
 
@@ -319,8 +465,10 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 		{ "harden", required_argument, NULL, 'H' },
 		{ "no-harden", required_argument, NULL, 'N' },
 		{ "no-wait", no_argument, NULL, 'W' },
+		{ "wait", no_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "check", no_argument, NULL, 'C' },
+		{ "diff", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "since", required_argument, NULL, 'S' },
 		{ "until", required_argument, NULL, 'U' },
@@ -363,6 +511,8 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 			o->no_harden = optarg;
 		else if (c == 'C' && (allowed & OPT_CHECK))
 			o->check = true;
+		else if (c == 'D' && (allowed & OPT_CHECK))
+			o->diff = true;
 		else if (c == 'S' && (allowed & OPT_AUDIT))
 			o->since = optarg;
 		else if (c == 'U' && (allowed & OPT_AUDIT))
@@ -371,7 +521,7 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 			o->follow = true;
 		else if (c == 's' && (allowed & OPT_AUDIT))
 			o->summary = true;
-		else if ((c == 'W' || c == 'T') && (allowed & OPT_WAIT)) {
+		else if ((c == 'W' || c == 'w' || c == 'T') && (allowed & OPT_WAIT)) {
 			if (parse_wait_opt(c, optarg))
 				return EXIT_USAGE;
 		}
@@ -547,24 +697,60 @@ static void json_add_str(json_object *o, const char *k, const char *v)
 	json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
 }
 
+static int print_json(json_object *arr);
+
+/* rule list and unit show: rows of a table, or a JSON array. */
+struct rule_out {
+	json_object *arr;
+	struct table tab;
+};
+
+static const char *const rule_cols[] = { "ID",     "TARGET", "DIR",  "ACTION",
+					 "PREFIX", "PROTO",  "PORT", "COMMENT" };
+
+static int rule_out_init(struct rule_out *out, bool json)
+{
+	memset(out, 0, sizeof(*out));
+	if (json) {
+		out->arr = json_object_new_array();
+		return out->arr ? 0 : -ENOMEM;
+	}
+	return table_new(&out->tab, rule_cols, ARRAY_SIZE(rule_cols), 1u << 0);
+}
+
+static int rule_out_print(struct rule_out *out)
+{
+	return out->arr ? print_json(out->arr) : table_print(&out->tab);
+}
+
+static void rule_out_free(struct rule_out *out)
+{
+	json_object_put(out->arr);
+	if (out->tab.tb)
+		table_free(&out->tab);
+}
+
 static int print_rule(const struct ug_store_rule *r, void *ctx)
 {
-	json_object *arr = ctx, *o;
-
-	char ports[16];
+	struct rule_out *out = ctx;
+	json_object *arr = out->arr, *o;
+	char ports[16], id[24];
+	struct esc e = { 0 };
+	int err;
 
 	ports_text(r->port_lo, r->port_hi, ports, sizeof(ports));
 	if (!arr) {
-		/* The store is written by others too (a raw sqlite3 session): a
-		 * comment that would not be accepted now is not printed raw. */
-		printf("%-6" PRId64 " %-28s %-8s %-6s %-43s %-5s %-11s %s\n", r->id, r->target,
-		       r->direction, r->action, r->prefix, r->access ?: r->proto ?: "any",
-		       r->access ? "" : ports,
-		       !r->comment ? ""
-		       : ug_comment_validate(r->comment, &(const char *){ NULL })
-			       ? "(comment not shown: not printable text)"
-			       : r->comment);
-		return 0;
+		/* The store is written by others too (a raw sqlite3 session): what
+		 * it holds is printed escaped. */
+		const char *cells[] = { id, esc(&e, r->target), esc(&e, r->direction),
+					esc(&e, r->action), esc(&e, r->prefix),
+					esc(&e, r->access ?: r->proto ?: "any"),
+					r->access ? "" : ports, esc(&e, r->comment) };
+
+		snprintf(id, sizeof(id), "%" PRId64, r->id);
+		err = table_row(&out->tab, cells, NULL);
+		esc_free(&e);
+		return err;
 	}
 	o = json_object_new_object();
 	if (!o)
@@ -597,7 +783,7 @@ static int print_json(json_object *arr)
 static int rule_list(int argc, char **argv)
 {
 	const char *target = NULL;
-	json_object *arr = NULL;
+	struct rule_out out;
 	struct ug_store *st;
 	struct sub_opts o;
 	int err;
@@ -615,20 +801,17 @@ static int rule_list(int argc, char **argv)
 		if (err)
 			return err;
 	}
-	if (open_store(0, &st))
+	if (open_store(UG_STORE_READONLY, &st))
 		return 1;
-	if (o.json)
-		arr = json_object_new_array();
-	else
-		printf("%-6s %-28s %-8s %-6s %-43s %-5s %-11s %s\n", "ID", "TARGET", "DIR",
-		       "ACTION", "PREFIX", "PROTO", "PORT", "COMMENT");
-	err = ug_store_rules(st, target, print_rule, arr);
+	err = rule_out_init(&out, o.json);
+	if (!err)
+		err = ug_store_rules(st, target, print_rule, &out);
+	if (!err)
+		err = rule_out_print(&out);
 	if (err)
 		fprintf(stderr, "unitguardctl: rule list: %s\n",
 			err == -ENOMEM ? strerror(ENOMEM) : ug_store_errmsg(st));
-	else if (arr)
-		err = print_json(arr);
-	json_object_put(arr);
+	rule_out_free(&out);
 	ug_store_close(st);
 	return err ? 1 : 0;
 }
@@ -677,6 +860,7 @@ static int print_audit(const struct ug_store_audit *a, void *ctx)
 {
 	const struct ug_audit_row *r = &a->row;
 	struct audit_out *out = ctx;
+	struct esc e = { 0 };
 	const char *text;
 	json_object *o;
 	char rule[24];
@@ -689,9 +873,11 @@ static int print_audit(const struct ug_store_audit *a, void *ctx)
 		else
 			snprintf(rule, sizeof(rule), "default");
 		printf("%-27s %-24s %-6s %-10s %-5s %-39s %-5u %-7u %-15s %-7s %-5u %" PRIu64 "\n",
-		       a->time, r->unit ?: "-", r->verdict ?: "-", r->hook ?: "-", r->protocol ?: "-",
-		       r->address ?: r->path ?: r->detail ?: "-", r->port, r->pid, r->comm ?: "-", rule,
-		       r->generation, r->count);
+		       esc(&e, a->time), esc(&e, r->unit) ?: "-", esc(&e, r->verdict) ?: "-",
+		       esc(&e, r->hook) ?: "-", esc(&e, r->protocol) ?: "-",
+		       esc(&e, r->address ?: r->path ?: r->detail) ?: "-", r->port, r->pid,
+		       esc(&e, r->comm) ?: "-", rule, r->generation, r->count);
+		esc_free(&e);
 		out->n++;
 		return 0;
 	}
@@ -763,7 +949,7 @@ static int keep_report_row(int n, const char *const *cols, const char *const *va
 	return r->err;
 }
 
-static int print_report(const char *name, const struct report_rows *r, json_object *all)
+static int print_report(const char *name, struct report_rows *r, json_object *all)
 {
 	json_object *arr;
 	int width[UG_REPORT_COLS_MAX];
@@ -792,6 +978,15 @@ static int print_report(const char *name, const struct report_rows *r, json_obje
 	if (!r->rows) {
 		printf("(none)\n\n");
 		return 0;
+	}
+	/* Escaped in place for the table (JSON above takes them as they are). */
+	for (size_t k = 0; k < r->rows * r->n; k++) {
+		char *x = esc_dup(r->cells[k]);
+
+		if (!x)
+			return -ENOMEM;
+		free(r->cells[k]);
+		r->cells[k] = x;
 	}
 	for (int c = 0; c < r->n; c++) {
 		width[c] = (int)strlen(r->cols[c]);
@@ -867,7 +1062,7 @@ static int audit(int argc, char **argv)
 			   "--until or --follow (query the views with sqlite3 for a period)");
 	if (o.follow && o.until)
 		return bad("audit: --follow and --until exclude each other");
-	if (open_store(0, &st))
+	if (open_store(UG_STORE_READONLY, &st))
 		return 1;
 	if (o.summary) {
 		err = audit_summary(st, o.unit, o.json);
@@ -1013,9 +1208,13 @@ struct unit_print {
 	struct ug_store *st;
 	const char *only; /* unit show: this target */
 	json_object *arr;
+	struct table tab;
 	int found;
 	int err;
 };
+
+static const char *const unit_cols[] = { "TARGET", "MODE", "EGRESS", "INGRESS", "RULES",
+					 "HARDEN" };
 
 static int count_rule(const struct ug_store_rule *r, void *ctx)
 {
@@ -1026,6 +1225,7 @@ static int count_rule(const struct ug_store_rule *r, void *ctx)
 static int print_unit(const struct ug_store_unit *u, void *ctx)
 {
 	struct unit_print *p = ctx;
+	struct esc e = { 0 };
 	json_object *o;
 	int rules = 0, err;
 
@@ -1036,9 +1236,15 @@ static int print_unit(const struct ug_store_unit *u, void *ctx)
 	if (err)
 		return err;
 	if (!p->arr) {
-		printf("%-40s %-8s %-7s %-7s %5d  %s\n", u->target, u->mode, u->default_egress,
-		       u->default_ingress, rules, u->harden && u->harden[0] ? u->harden : "-");
-		return 0;
+		char n[16];
+		const char *cells[] = { esc(&e, u->target), esc(&e, u->mode),
+					esc(&e, u->default_egress), esc(&e, u->default_ingress), n,
+					u->harden && u->harden[0] ? esc(&e, u->harden) : "-" };
+
+		snprintf(n, sizeof(n), "%d", rules);
+		err = table_row(&p->tab, cells, NULL);
+		esc_free(&e);
+		return err;
 	}
 	o = json_object_new_object();
 	if (!o)
@@ -1056,7 +1262,8 @@ static int print_unit(const struct ug_store_unit *u, void *ctx)
 static int unit_list(int argc, char **argv, bool show)
 {
 	struct unit_print p = { 0 };
-	json_object *top = NULL, *rules = NULL;
+	struct rule_out rules = { 0 };
+	json_object *top = NULL;
 	struct sub_opts o;
 	int err;
 
@@ -1070,41 +1277,46 @@ static int unit_list(int argc, char **argv, bool show)
 	if (show && (err = check_target(argv[0])))
 		return err;
 	p.only = show ? argv[0] : NULL;
-	if (open_store(0, &p.st))
+	if (open_store(UG_STORE_READONLY, &p.st))
 		return 1;
 	if (o.json)
-		p.arr = json_object_new_array();
+		err = (p.arr = json_object_new_array()) ? 0 : -ENOMEM;
 	else
-		printf("%-40s %-8s %-7s %-7s %5s  %s\n", "TARGET", "MODE", "EGRESS", "INGRESS",
-		       "RULES", "HARDEN");
-	err = ug_store_units(p.st, print_unit, &p);
+		err = table_new(&p.tab, unit_cols, ARRAY_SIZE(unit_cols), 1u << 4);
+	if (!err)
+		err = ug_store_units(p.st, print_unit, &p);
 	if (!err && show && !p.found) {
 		fprintf(stderr, "unitguardctl: unit show: no unit '%s' in the store\n", argv[0]);
 		err = -ENOENT;
 	} else if (!err && show) {
-		if (p.arr)
-			rules = json_object_new_array();
-		else
-			printf("\n%-6s %-28s %-8s %-6s %-43s %-5s %-11s %s\n", "ID", "TARGET", "DIR",
-			       "ACTION", "PREFIX", "PROTO", "PORT", "COMMENT");
-		err = ug_store_rules(p.st, argv[0], print_rule, rules);
-	} else if (err) {
+		err = rule_out_init(&rules, o.json);
+		if (!err)
+			err = ug_store_rules(p.st, argv[0], print_rule, &rules);
+	}
+	if (err && err != -ENOENT)
 		fprintf(stderr, "unitguardctl: unit %s: %s\n", show ? "show" : "list",
 			err == -ENOMEM ? strerror(ENOMEM) : ug_store_errmsg(p.st));
-	}
 	if (!err && p.arr) {
 		if (show) {
 			top = json_object_get(json_object_array_get_idx(p.arr, 0));
-			json_object_object_add(top, "rule_list", rules);
-			rules = NULL;
+			json_object_object_add(top, "rule_list", rules.arr);
+			rules.arr = NULL;
 			err = print_json(top);
 		} else {
 			err = print_json(p.arr);
 		}
+	} else if (!err) {
+		err = table_print(&p.tab);
+		if (!err && show) {
+			putchar('\n');
+			err = table_print(&rules.tab);
+		}
 	}
 	json_object_put(top);
-	json_object_put(rules);
+	rule_out_free(&rules);
 	json_object_put(p.arr);
+	if (p.tab.tb)
+		table_free(&p.tab);
 	ug_store_close(p.st);
 	return err == -ENOENT ? EXIT_USAGE : err ? 1 : 0;
 }
@@ -1258,13 +1470,16 @@ static int stats_unit(const struct ug_store_status *s, void *ctx)
 	if (!s->cgroup_id || live_unit(&c->live, s->cgroup_id, &uv, a))
 		return 0; /* not in the kernel: status says why */
 	if (!c->units) {
+		struct esc e = { 0 };
+
 		for (int dir = 0; dir < 2; dir++)
 			printf("%-28s %-8s %12" PRIu64 " %14" PRIu64 " %12" PRIu64 " %14" PRIu64
-			       " %12" PRIu64 " %14" PRIu64 " %6u\n", s->target,
+			       " %12" PRIu64 " %14" PRIu64 " %6u\n", esc(&e, s->target),
 			       dir ? "ingress" : "egress", (uint64_t)a[dir].packets[UG_ACCT_ALLOWED],
 			       (uint64_t)a[dir].bytes[UG_ACCT_ALLOWED], (uint64_t)a[dir].packets[UG_ACCT_DROPPED],
 			       (uint64_t)a[dir].bytes[UG_ACCT_DROPPED], (uint64_t)a[dir].packets[UG_ACCT_AUDITED],
 			       (uint64_t)a[dir].bytes[UG_ACCT_AUDITED], uv.generation);
+		esc_free(&e);
 		return 0;
 	}
 	o = json_object_new_object();
@@ -1285,8 +1500,12 @@ static int stats_rule(const struct ug_store_rule *r, void *ctx)
 	if (live_hits(&c->live, (uint32_t)r->id, &hits))
 		return -ENOMEM;
 	if (!c->rules) {
-		printf("%-6" PRId64 " %-28s %-8s %-6s %-43s %12" PRIu64 "\n", r->id, r->target,
-		       r->direction, r->action, r->prefix, hits);
+		struct esc e = { 0 };
+
+		printf("%-6" PRId64 " %-28s %-8s %-6s %-43s %12" PRIu64 "\n", r->id,
+		       esc(&e, r->target), esc(&e, r->direction), esc(&e, r->action),
+		       esc(&e, r->prefix), hits);
+		esc_free(&e);
 		return 0;
 	}
 	o = json_object_new_object();
@@ -1316,7 +1535,7 @@ static int stats(int argc, char **argv)
 		if (err)
 			return err;
 	}
-	if (open_store(0, &c.st))
+	if (open_store(UG_STORE_READONLY, &c.st))
 		return 1;
 	if (live_open(c.st, &c.live)) {
 		ug_store_close(c.st);
@@ -1365,7 +1584,7 @@ static int metrics(int argc, char **argv)
 		return ret;
 	if (optind != argc)
 		return bad("metrics: unexpected argument '%s'", argv[optind]);
-	if (open_store(0, &st))
+	if (open_store(UG_STORE_READONLY, &st))
 		return 1;
 	/* All or nothing: a half text must not reach a collector's file. */
 	ret = ug_prom_render(&(struct ug_prom_src){ .st = st, .db_path = db_path }, &text, &len,
@@ -1396,6 +1615,7 @@ struct lim_entry {
 
 struct status_ctx {
 	json_object *arr;
+	struct table tab;
 	struct live live;
 	bool have_live;
 	int not_enforced;
@@ -1520,6 +1740,7 @@ static int status_row(const struct ug_store_status *s, void *ctx)
 {
 	struct status_ctx *c = ctx;
 	struct ug_acct_val a[2] = {};
+	struct esc e = { 0 };
 	struct ug_unit_val uv;
 	bool live = c->have_live && s->cgroup_id && !live_unit(&c->live, s->cgroup_id, &uv, a);
 	json_object *o;
@@ -1549,17 +1770,34 @@ static int status_row(const struct ug_store_status *s, void *ctx)
 	if (!s->state || (strcmp(s->state, "enforced") && strcmp(s->state, "waiting")))
 		c->not_in_force++;
 	if (!c->arr) {
-		printf("%-28s %-8s %-4s %5u %-9s %12" PRIu64 " %12" PRIu64 "  %s\n", s->target,
-		       s->mode ?: "-", s->enforced ? "yes" : "NO", s->generation,
-		       s->programs ? "attached" : "-",
-		       (uint64_t)a[0].packets[UG_ACCT_DROPPED], (uint64_t)a[1].packets[UG_ACCT_DROPPED],
-		       s->reason ?: "");
+		char gen[16], eg[24], in[24], *under = NULL;
+		const char *cells[] = { esc(&e, s->target), esc(&e, s->mode) ?: "-",
+					s->enforced ? "yes" : "NO", gen,
+					s->programs ? "attached" : "-", eg, in,
+					esc(&e, s->reason) };
+		size_t len = 0;
+		FILE *m;
+		int err;
+
+		snprintf(gen, sizeof(gen), "%u", s->generation);
+		snprintf(eg, sizeof(eg), "%" PRIu64, (uint64_t)a[0].packets[UG_ACCT_DROPPED]);
+		snprintf(in, sizeof(in), "%" PRIu64, (uint64_t)a[1].packets[UG_ACCT_DROPPED]);
+		/* Where it is and what it leaves open, under its row. */
+		m = open_memstream(&under, &len);
+		if (!m) {
+			esc_free(&e);
+			return -ENOMEM;
+		}
 		if (s->cgroup)
-			printf("    cgroup %s (id %" PRIu64 ")%s%s\n", s->cgroup, s->cgroup_id,
-			       s->programs ? ", programs: " : "", s->programs ?: "");
+			fprintf(m, "    cgroup %s (id %" PRIu64 ")%s%s\n", esc(&e, s->cgroup),
+				s->cgroup_id, s->programs ? ", programs: " : "",
+				esc(&e, s->programs) ?: "");
 		if (open_text[0])
-			printf("    open: %s\n", open_text);
-		return 0;
+			fprintf(m, "    open: %s\n", open_text);
+		err = fclose(m) ? -ENOMEM : table_row(&c->tab, cells, len ? under : NULL);
+		free(under);
+		esc_free(&e);
+		return err;
 	}
 	o = json_object_new_object();
 	json_add_str(o, "target", s->target);
@@ -1579,6 +1817,9 @@ static int status_row(const struct ug_store_status *s, void *ctx)
 	return json_object_array_add(c->arr, o) ? -ENOMEM : 0;
 }
 
+static const char *const status_cols[] = { "TARGET",   "MODE",       "ENF",        "GEN",
+					   "PROGRAMS", "EG_DROPPED", "IN_DROPPED", "NOTE" };
+
 static int status(int argc, char **argv)
 {
 	char pid[32] = "0", beat[32] = "0", gen[32] = "0", lsm[256] = "unknown", maps[160] = "";
@@ -1595,7 +1836,7 @@ static int status(int argc, char **argv)
 		return err;
 	if (optind != argc)
 		return bad("status: unexpected argument '%s'", argv[optind]);
-	if (open_store(0, &st))
+	if (open_store(UG_STORE_READONLY, &st))
 		return 1;
 	ug_store_agent_get(st, "heartbeat_us", beat, sizeof(beat));
 	ug_store_agent_get(st, "generation", gen, sizeof(gen));
@@ -1620,24 +1861,30 @@ static int status(int argc, char **argv)
 		json_add_str(top, "maps", maps[0] ? maps : NULL);
 		json_object_object_add(top, "units", c.arr);
 	} else {
+		struct esc e = { 0 };
+
 		if (running)
 			printf("agent: running (pid %s, heartbeat %.1f s ago), generation %s\n", pid,
-			       age, gen);
+			       age, esc(&e, gen));
 		else if (strtoll(beat, NULL, 10) <= 0)
 			printf("agent: NOT RUNNING (never ran on this store)\n");
 		else
 			printf("agent: NOT RUNNING (last heartbeat %.0f s ago): pinned programs keep "
 			       "enforcing the last policy; store changes are NOT applied\n", age);
-		printf("network (cgroup BPF): available\nlsm: %s\n", lsm);
+		printf("network (cgroup BPF): available\nlsm: %s\n", esc(&e, lsm));
 		if (maps[0])
-			printf("maps (entries used/capacity): %s\n", maps);
+			printf("maps (entries used/capacity): %s\n", esc(&e, maps));
+		esc_free(&e);
 		putchar('\n');
-		printf("%-28s %-8s %-4s %5s %-9s %12s %12s  %s\n", "TARGET", "MODE", "ENF", "GEN",
-		       "PROGRAMS", "EG_DROPPED", "IN_DROPPED", "NOTE");
+		err = table_new(&c.tab, status_cols, ARRAY_SIZE(status_cols),
+				1u << 3 | 1u << 5 | 1u << 6);
 	}
-	err = lim_load(st, &c);
+	if (!err)
+		err = lim_load(st, &c);
 	if (!err)
 		err = ug_store_status_list(st, status_row, &c);
+	if (!err && !top)
+		err = table_print(&c.tab);
 	if (!err && c.shown) {
 		json_object *lims = top ? json_object_new_object() : NULL;
 
@@ -1665,6 +1912,8 @@ static int status(int argc, char **argv)
 		printf("\n%d target(s) NOT enforced: see NOTE\n", c.not_enforced);
 	lim_free(&c);
 	json_object_put(top);
+	if (c.tab.tb)
+		table_free(&c.tab);
 	if (c.have_live)
 		live_close(&c.live);
 	ug_store_close(st);
@@ -1866,15 +2115,169 @@ out:
 	return err;
 }
 
+/* apply: how many changes of each kind. */
+struct change_count {
+	size_t n[UG_CHANGE_RULE_COMMENT + 1];
+	size_t units_set; /* units kept whose settings changed, each once */
+	char last[PATH_MAX];
+};
+
+static int count_change(const struct ug_store_change *c, void *ctx)
+{
+	struct change_count *cc = ctx;
+
+	cc->n[c->kind]++;
+	/* Changes come ordered by target; old_value NULL: a new unit's settings. */
+	if (c->kind == UG_CHANGE_UNIT_SET && c->old_value && strcmp(cc->last, c->target)) {
+		cc->units_set++;
+		snprintf(cc->last, sizeof(cc->last), "%s", c->target);
+	}
+	return 0;
+}
+
+/* The file's units and rules as the store takes them (pointing into pf). */
+static int file_specs(const struct ug_policy_file *pf, struct ug_store_unit **units,
+		      struct ug_store_rule_spec **rules)
+{
+	*units = calloc(pf->n_units ?: 1, sizeof(**units));
+	*rules = calloc(pf->n_rules ?: 1, sizeof(**rules));
+	if (!*units || !*rules) {
+		free(*units);
+		free(*rules);
+		*units = NULL;
+		*rules = NULL;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < pf->n_units; i++)
+		(*units)[i] = (struct ug_store_unit){
+			.target = pf->units[i].target,
+			.mode = pf->units[i].mode,
+			.default_egress = pf->units[i].default_egress,
+			.default_ingress = pf->units[i].default_ingress,
+			.harden = pf->units[i].harden,
+		};
+	for (size_t i = 0; i < pf->n_rules; i++)
+		(*rules)[i] = (struct ug_store_rule_spec){
+			.target = pf->rules[i].target,
+			.direction = pf->rules[i].direction,
+			.action = pf->rules[i].action,
+			.prefix = pf->rules[i].prefix,
+			.access = pf->rules[i].access,
+			.proto = pf->rules[i].proto,
+			.port_lo = pf->rules[i].port_lo,
+			.port_hi = pf->rules[i].port_hi,
+			.comment = pf->rules[i].comment,
+		};
+	return 0;
+}
+
+/* A rule as `rule add` takes it (after the target), escaped. */
+static void print_rule_words(struct esc *e, const struct ug_store_rule_spec *r)
+{
+	char ports[16];
+
+	printf("%s %s %s %s", esc(e, r->target), esc(e, r->direction), esc(e, r->action),
+	       esc(e, r->prefix));
+	if (r->proto)
+		printf(" --proto %s", esc(e, r->proto));
+	if (r->port_lo) {
+		ports_text(r->port_lo, r->port_hi, ports, sizeof(ports));
+		printf(" --port %s", ports);
+	}
+	if (r->access)
+		printf(" --access %s", esc(e, r->access));
+}
+
+/* apply --diff: one line per change; "+" added, "-" deleted, "~" changed. */
+static int print_change(const struct ug_store_change *c, void *ctx)
+{
+	const char *old = c->old_value, *new = c->new_value;
+	struct esc e = { 0 };
+
+	switch (c->kind) {
+	case UG_CHANGE_UNIT_ADD:
+		printf("+ unit %s\n", esc(&e, c->target));
+		break;
+	case UG_CHANGE_UNIT_DEL:
+		printf("- unit %s\n", esc(&e, c->target));
+		break;
+	case UG_CHANGE_UNIT_SET:
+		/* harden "" is no switch at all. */
+		if (old && !old[0])
+			old = "none";
+		if (!new[0])
+			new = "none";
+		if (old)
+			printf("~ unit %s: %s %s -> %s\n", esc(&e, c->target), c->field,
+			       esc(&e, old), esc(&e, new));
+		else
+			printf("+ unit %s: %s %s\n", esc(&e, c->target), c->field, esc(&e, new));
+		break;
+	case UG_CHANGE_RULE_ADD:
+	case UG_CHANGE_RULE_DEL:
+		if (c->kind == UG_CHANGE_RULE_ADD)
+			printf("+ rule ");
+		else
+			printf("- rule %" PRId64 " ", c->rule_id);
+		print_rule_words(&e, c->rule);
+		if (c->rule->comment)
+			printf(" --comment \"%s\"", esc(&e, c->rule->comment));
+		putchar('\n');
+		break;
+	case UG_CHANGE_RULE_COMMENT:
+		printf("~ rule %" PRId64 " ", c->rule_id);
+		print_rule_words(&e, c->rule);
+		printf(": comment %s%s%s -> %s%s%s\n", old ? "\"" : "", old ? esc(&e, old) : "none",
+		       old ? "\"" : "", new ? "\"" : "", new ? esc(&e, new) : "none",
+		       new ? "\"" : "");
+		break;
+	}
+	esc_free(&e);
+	return 0;
+}
+
+/*
+ * apply --diff FILE: what apply would change, nothing written. Exit status as diff(1)'s:
+ * 0 no difference, 1 differences, 2 trouble (bad input, a store that cannot be read). No
+ * store yet: everything in the file is new.
+ */
+static int apply_diff(const struct ug_policy_file *pf)
+{
+	struct ug_store_rule_spec *rules;
+	struct ug_store_unit *units;
+	struct ug_store *st = NULL;
+	char errbuf[256];
+	size_t n = 0;
+	int err;
+
+	err = ug_store_open(db_path, UG_STORE_READONLY, &st, errbuf, sizeof(errbuf));
+	if (err && err != -ENOENT) {
+		fprintf(stderr, "unitguardctl: cannot open the store %s: %s\n", db_path, errbuf);
+		return EXIT_USAGE;
+	}
+	err = file_specs(pf, &units, &rules);
+	if (!err)
+		err = ug_store_replace_changes(st, units, pf->n_units, rules, pf->n_rules,
+					       UG_REPLACE_DRY_RUN, print_change, NULL, &n);
+	if (err)
+		fprintf(stderr, "unitguardctl: apply --diff: %s\n",
+			err == -ENOMEM ? strerror(ENOMEM) : ug_store_errmsg(st));
+	free(units);
+	free(rules);
+	ug_store_close(st);
+	return err ? EXIT_USAGE : n ? 1 : 0;
+}
+
 static int apply(int argc, char **argv)
 {
-	struct ug_policy_file pf = {};
-	struct ug_store_unit *units = NULL;
 	struct ug_store_rule_spec *rules = NULL;
+	struct ug_store_unit *units = NULL;
+	struct change_count cc = { 0 };
+	struct ug_policy_file pf = {};
 	char err_text[512], *buf = NULL;
+	size_t len = 0, n_changes = 0;
 	struct ug_store *st;
 	struct sub_opts o;
-	size_t len = 0;
 	int err;
 
 	err = parse_sub(argc, argv, OPT_WAIT | OPT_CHECK, &o);
@@ -1884,6 +2287,8 @@ static int apply(int argc, char **argv)
 	argc -= optind;
 	if (argc != 1)
 		return bad("apply: expected one FILE (or - for standard input)");
+	if (o.check && o.diff)
+		return bad("apply: --check and --diff exclude each other");
 	err = read_file(argv[0], &buf, &len);
 	if (err)
 		return bad("apply: cannot read %s: %s", argv[0], strerror(-err));
@@ -1891,13 +2296,18 @@ static int apply(int argc, char **argv)
 	free(buf);
 	if (err)
 		return bad("invalid FILE %s: %s", argv[0], err_text);
+	if (o.diff) {
+		err = apply_diff(&pf);
+		ug_policy_file_free(&pf);
+		return err;
+	}
 
 	/* --check reads an existing store (where units are, what is in use);
 	 * apply creates it. */
 	if (o.check) {
 		char errbuf[256];
 
-		err = ug_store_open(db_path, 0, &st, errbuf, sizeof(errbuf));
+		err = ug_store_open(db_path, UG_STORE_READONLY, &st, errbuf, sizeof(errbuf));
 		if (err == -ENOENT) {
 			st = NULL;
 		} else if (err) {
@@ -1921,40 +2331,29 @@ static int apply(int argc, char **argv)
 		return err == -ENOMEM ? 1 : err ? EXIT_USAGE : 0;
 	}
 
-	units = calloc(pf.n_units ?: 1, sizeof(*units));
-	rules = calloc(pf.n_rules ?: 1, sizeof(*rules));
-	if (!units || !rules) {
-		err = -ENOMEM;
-		ug_store_close(st);
-		goto out;
-	}
-	for (size_t i = 0; i < pf.n_units; i++)
-		units[i] = (struct ug_store_unit){
-			.target = pf.units[i].target,
-			.mode = pf.units[i].mode,
-			.default_egress = pf.units[i].default_egress,
-			.default_ingress = pf.units[i].default_ingress,
-			.harden = pf.units[i].harden,
-		};
-	for (size_t i = 0; i < pf.n_rules; i++)
-		rules[i] = (struct ug_store_rule_spec){
-			.target = pf.rules[i].target,
-			.direction = pf.rules[i].direction,
-			.action = pf.rules[i].action,
-			.prefix = pf.rules[i].prefix,
-			.access = pf.rules[i].access,
-			.proto = pf.rules[i].proto,
-			.port_lo = pf.rules[i].port_lo,
-			.port_hi = pf.rules[i].port_hi,
-			.comment = pf.rules[i].comment,
-		};
-	err = ug_store_replace(st, units, pf.n_units, rules, pf.n_rules);
-	if (err) {
+	err = file_specs(&pf, &units, &rules);
+	if (!err)
+		err = ug_store_replace_changes(st, units, pf.n_units, rules, pf.n_rules, 0,
+					       count_change, &cc, &n_changes);
+	if (err == -ENOMEM) {
+		fprintf(stderr, "unitguardctl: apply: %s (nothing changed)\n", strerror(ENOMEM));
+	} else if (err) {
 		fprintf(stderr, "unitguardctl: apply: %s (nothing changed)\n", ug_store_errmsg(st));
 	} else {
 		const char **targets = calloc(pf.n_units ?: 1, sizeof(*targets));
 
-		printf("applied %zu units, %zu rules\n", pf.n_units, pf.n_rules);
+		if (!n_changes) {
+			printf("unchanged: the store holds this policy already (%zu units, %zu "
+			       "rules); nothing written\n", pf.n_units, pf.n_rules);
+			written = "the store holds this policy already";
+		} else {
+			printf("applied %zu units, %zu rules: rules %zu added, %zu deleted, %zu "
+			       "kept with their ids (%zu comments changed); units %zu added, %zu "
+			       "deleted, %zu with settings changed\n", pf.n_units, pf.n_rules,
+			       cc.n[UG_CHANGE_RULE_ADD], cc.n[UG_CHANGE_RULE_DEL],
+			       pf.n_rules - cc.n[UG_CHANGE_RULE_ADD], cc.n[UG_CHANGE_RULE_COMMENT],
+			       cc.n[UG_CHANGE_UNIT_ADD], cc.n[UG_CHANGE_UNIT_DEL], cc.units_set);
+		}
 		fflush(stdout);
 		for (size_t i = 0; targets && i < pf.n_units; i++)
 			targets[i] = pf.units[i].target;
@@ -1969,7 +2368,6 @@ static int apply(int argc, char **argv)
 		}
 	}
 	ug_store_close(st);
-out:
 	free(units);
 	free(rules);
 	ug_policy_file_free(&pf);
@@ -2050,7 +2448,7 @@ static int export(int argc, char **argv)
 	argc -= optind;
 	if (argc > 1)
 		return bad("export: expected at most one FILE");
-	if (open_store(0, &st))
+	if (open_store(UG_STORE_READONLY, &st))
 		return 1;
 	err = ug_store_units(st, export_unit, &c);
 	if (!err)
@@ -2102,8 +2500,9 @@ static int parse_wait_opt(int c, const char *arg)
 {
 	char *end;
 
-	if (c == 'W') {
-		no_wait = true;
+	/* The last of --wait and --no-wait counts. */
+	if (c == 'W' || c == 'w') {
+		no_wait = c == 'W';
 		return 0;
 	}
 	errno = 0;
@@ -2120,6 +2519,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "db", required_argument, NULL, 'd' },
 		{ "no-wait", no_argument, NULL, 'W' },
+		{ "wait", no_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -2136,6 +2536,7 @@ int main(int argc, char **argv)
 			db_path = optarg;
 			break;
 		case 'W':
+		case 'w':
 		case 'T':
 			if (parse_wait_opt(c, optarg))
 				return EXIT_USAGE;

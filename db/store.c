@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -440,6 +441,7 @@ struct ug_store {
 	dev_t dev; /* of the file opened, to notice it being replaced */
 	ino_t ino;
 	int busy_ms;
+	unsigned flags; /* as opened: ug_store_reopen opens the same way */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -760,6 +762,97 @@ finalize:
 	return ret;
 }
 
+/* path as the path of a file: URI (RFC 3986), every byte but the unreserved ones and '/'
+ * percent-encoded. Caller frees; NULL when out of memory. */
+static char *file_uri(const char *path, const char *query)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = strlen(path), k = 5;
+	char *u = malloc(5 + 3 * n + strlen(query) + 1);
+
+	if (!u)
+		return NULL;
+	memcpy(u, "file:", 5);
+	for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (*c >= '0' && *c <= '9') || strchr("/-._~", *c)) {
+			u[k++] = (char)*c;
+		} else {
+			u[k++] = '%';
+			u[k++] = hex[*c >> 4];
+			u[k++] = hex[*c & 15];
+		}
+	}
+	strcpy(u + k, query);
+	return u;
+}
+
+/* UG_STORE_READONLY (store.h): read, as whoever may read the file; never write. */
+static int open_readonly(struct ug_store *st, const char *path)
+{
+	char wal[PATH_MAX], *uri;
+	struct stat sb;
+	int rc, ret, v;
+
+	if (stat(path, &sb) < 0) {
+		ret = -errno;
+		set_err(st, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	/* sqlite takes an empty file for an empty database; a writer would make it a store. */
+	if (S_ISREG(sb.st_mode) && sb.st_size == 0) {
+		set_err(st, "%s is empty (0 bytes): not a store yet", path);
+		return -ENOENT;
+	}
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY, NULL);
+	if (rc != SQLITE_OK)
+		return fail(st, rc, "open");
+	sqlite3_extended_result_codes(st->db, 1);
+	rc = sqlite3_busy_timeout(st->db, UG_BUSY_TIMEOUT_MS);
+	if (rc != SQLITE_OK)
+		return fail(st, rc, "set busy timeout");
+	/* The first read is where a WAL store without a -shm we may open fails. */
+	ret = user_version(st, &v);
+	if (ret && snprintf(wal, sizeof(wal), "%s-wal", path) >= (int)sizeof(wal)) {
+		return ret;
+	} else if (ret && !access(wal, F_OK)) {
+		size_t n = strlen(st->err);
+
+		snprintf(st->err + n, sizeof(st->err) - n, " (reading a WAL store takes read "
+			 "access to %s and %s-shm, or write access to their directory)", wal,
+			 path);
+		return ret;
+	} else if (ret && ((sqlite3_errcode(st->db) & 0xff) == SQLITE_READONLY ||
+			   (sqlite3_errcode(st->db) & 0xff) == SQLITE_CANTOPEN)) {
+		/* No -shm to be had, and no -wal: what is committed is all in the file. */
+		sqlite3_close(st->db);
+		st->db = NULL;
+		uri = file_uri(path, "?immutable=1");
+		if (!uri) {
+			set_err(st, "out of memory");
+			return -ENOMEM;
+		}
+		rc = sqlite3_open_v2(uri, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+		free(uri);
+		if (rc != SQLITE_OK)
+			return fail(st, rc, "open");
+		sqlite3_extended_result_codes(st->db, 1);
+		ret = user_version(st, &v);
+	}
+	if (ret)
+		return ret;
+	if (v > UG_SCHEMA_VERSION)
+		return newer_schema(st, v);
+	if (v < UG_SCHEMA_VERSION) {
+		set_err(st, v ? "store schema version %d is older than this build (%d): "
+			"unitguardd, or a command that writes, brings it up to date"
+			: "not a unitguard store (schema version %d; this build's is %d)",
+			v, UG_SCHEMA_VERSION);
+		return -EPROTO;
+	}
+	return 0;
+}
+
 static int open_db(struct ug_store *st, const char *path, unsigned flags)
 {
 	int oflags = SQLITE_OPEN_READWRITE;
@@ -773,16 +866,28 @@ static int open_db(struct ug_store *st, const char *path, unsigned flags)
 		if (ret)
 			return ret;
 		oflags |= SQLITE_OPEN_CREATE;
-	} else if (access(path, F_OK) < 0) {
-		int e = errno;
+	} else {
+		struct stat sb;
 
-		/* sqlite would only say "unable to open database file". */
-		if (e == ENOENT)
-			set_err(st, "%s does not exist", path);
-		else
-			set_err(st, "%s: %s", path, strerror(e));
-		return -e;
+		if (stat(path, &sb) < 0) {
+			int e = errno;
+
+			/* sqlite would only say "unable to open database file". */
+			if (e == ENOENT)
+				set_err(st, "%s does not exist", path);
+			else
+				set_err(st, "%s: %s", path, strerror(e));
+			return -e;
+		}
+		/* An empty file is a valid empty database to sqlite: only a command
+		 * that creates the store may make one of it. */
+		if (S_ISREG(sb.st_mode) && sb.st_size == 0) {
+			set_err(st, "%s is empty: not a unitguard store", path);
+			return -ENOENT;
+		}
 	}
+	if (flags & UG_STORE_READONLY)
+		return open_readonly(st, path);
 
 	rc = sqlite3_open_v2(path, &st->db, oflags, NULL);
 	if (rc != SQLITE_OK) {
@@ -839,7 +944,8 @@ int ug_store_open(const char *path, unsigned flags, struct ug_store **out, char 
 		*out = NULL;
 	if (errbuf && errlen)
 		errbuf[0] = '\0';
-	if (!path || !*path || !out || (flags & ~(unsigned)UG_STORE_CREATE)) {
+	if (!path || !*path || !out || (flags & ~(unsigned)(UG_STORE_CREATE | UG_STORE_READONLY)) ||
+	    (flags & UG_STORE_CREATE && flags & UG_STORE_READONLY)) {
 		if (errbuf && errlen)
 			snprintf(errbuf, errlen, "invalid argument");
 		return -EINVAL;
@@ -852,6 +958,7 @@ int ug_store_open(const char *path, unsigned flags, struct ug_store **out, char 
 		return -ENOMEM;
 	}
 	st->busy_ms = UG_BUSY_TIMEOUT_MS;
+	st->flags = flags & UG_STORE_READONLY;
 	st->path = strdup(path);
 	if (!st->path) {
 		set_err(st, "out of memory");
@@ -895,10 +1002,10 @@ int ug_store_replaced(struct ug_store *st)
 
 int ug_store_reopen(struct ug_store *st)
 {
-	struct ug_store fresh = { .busy_ms = st->busy_ms };
+	struct ug_store fresh = { .busy_ms = st->busy_ms, .flags = st->flags };
 	int ret;
 
-	ret = open_db(&fresh, st->path, 0);
+	ret = open_db(&fresh, st->path, st->flags);
 	if (!ret && st->busy_ms != UG_BUSY_TIMEOUT_MS &&
 	    sqlite3_busy_timeout(fresh.db, st->busy_ms) != SQLITE_OK)
 		ret = -EIO;
@@ -1958,25 +2065,543 @@ finalize:
 	return ret;
 }
 
-/*
- * Everything in one BEGIN IMMEDIATE: a reader sees the old policy or the new one, never
- * half of each, and any failure rolls back to the old one. Rules go first (the cascade would
- * take them anyway); AUTOINCREMENT keeps the deleted ids from coming back. Every deleted and
- * inserted row bumps policy_version through the triggers; only its growing matters.
- */
-int ug_store_replace(struct ug_store *st, const struct ug_store_unit *units, size_t n_units,
-		     const struct ug_store_rule_spec *rules, size_t n_rules)
+/* --- replace: only the difference --------------------------------------------------------- */
+
+/* What a units row gets when the input does not say (the schema's defaults). */
+static const char *const unit_defaults[4] = { "enforce", "allow", "allow", "" };
+static const char *const unit_fields[4] = { "mode", "default-egress", "default-ingress",
+					    "harden" };
+
+/* A unit as stored, or as the input wants it (settings with the defaults filled in). */
+struct unit_ref {
+	const char *target;
+	const char *set[4]; /* mode, default_egress, default_ingress, harden */
+	int64_t id;         /* stored: its id; wanted: its stored id, 0 if new */
+	size_t order;       /* wanted: units[] index, or n_units + its first rule's index */
+	bool wanted;        /* stored: the input has it */
+};
+
+/* A rule as stored (id > 0) or as the input wants it (id 0, idx into rules[]). */
+struct rule_ref {
+	const struct ug_store_rule_spec *s;
+	int64_t id;
+	size_t idx;
+	int64_t match; /* stored: > 0 when kept; wanted: the kept id, or the new one */
+	const struct ug_store_rule_spec *with; /* stored and kept: the wanted twin */
+};
+
+struct change {
+	struct ug_store_change c;
+	size_t seq;
+	struct rule_ref *ref; /* RULE_ADD: the wanted rule, for its id once inserted */
+};
+
+struct replace_ctx {
+	struct unit_ref *su, *wu; /* stored, ordered by target; wanted */
+	size_t n_su, n_wu;
+	struct rule_ref *sr, *wr; /* stored (specs owned), wanted */
+	struct ug_store_rule_spec *sr_specs;
+	size_t n_sr;
+	struct change *ch;
+	size_t n_ch;
+};
+
+/* qsort() and memcpy() must not see NULL, even for nothing. */
+static void sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
 {
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
+static int cmp_null_first(const char *a, const char *b)
+{
+	if (!a || !b)
+		return (a != NULL) - (b != NULL);
+	return strcmp(a, b);
+}
+
+/* The fields that decide (store.h): two rules equal here are the same rule. */
+static int rule_key_cmp(const struct ug_store_rule_spec *a, const struct ug_store_rule_spec *b)
+{
+	int c;
+
+	if ((c = strcmp(a->target, b->target)) || (c = strcmp(a->direction, b->direction)) ||
+	    (c = strcmp(a->action, b->action)) || (c = strcmp(a->prefix, b->prefix)) ||
+	    (c = cmp_null_first(a->proto, b->proto)) || (c = cmp_null_first(a->access, b->access)))
+		return c;
+	if (a->port_lo != b->port_lo)
+		return a->port_lo < b->port_lo ? -1 : 1;
+	if (a->port_hi != b->port_hi)
+		return a->port_hi < b->port_hi ? -1 : 1;
+	return 0;
+}
+
+/* Equal rules in id order (stored) or input order (wanted): the oldest stored one pairs
+ * with the first wanted one. */
+static int rule_ref_cmp(const void *x, const void *y)
+{
+	const struct rule_ref *a = x, *b = y;
+	int c = rule_key_cmp(a->s, b->s);
+
+	if (c)
+		return c;
+	if (a->id != b->id)
+		return a->id < b->id ? -1 : 1;
+	return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+static int unit_ref_cmp(const void *x, const void *y)
+{
+	const struct unit_ref *a = x, *b = y;
+	int c = strcmp(a->target, b->target);
+
+	return c ? c : (a->order > b->order) - (a->order < b->order);
+}
+
+static int unit_ref_order_cmp(const void *x, const void *y)
+{
+	const struct unit_ref *a = *(struct unit_ref *const *)x, *b = *(struct unit_ref *const *)y;
+
+	return (a->order > b->order) - (a->order < b->order);
+}
+
+static struct unit_ref *unit_find(struct unit_ref *v, size_t n, const char *target)
+{
+	struct unit_ref key = { .target = target };
+	size_t lo = 0, hi = n;
+
+	/* The first of that target whatever its order (bsearch would pick any). */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(v[mid].target, key.target) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && !strcmp(v[lo].target, target) ? &v[lo] : NULL;
+}
+
+static int change_cmp(const void *x, const void *y)
+{
+	const struct change *a = x, *b = y;
+	int c = strcmp(a->c.target, b->c.target);
+
+	return c ? c : (a->seq > b->seq) - (a->seq < b->seq);
+}
+
+static void replace_ctx_free(struct replace_ctx *c)
+{
+	for (size_t i = 0; i < c->n_su; i++) {
+		free((char *)c->su[i].target);
+		for (int k = 0; k < 4; k++)
+			free((char *)c->su[i].set[k]);
+	}
+	for (size_t i = 0; i < c->n_sr; i++) {
+		struct ug_store_rule_spec *s = &c->sr_specs[i];
+
+		free((char *)s->target);
+		free((char *)s->direction);
+		free((char *)s->action);
+		free((char *)s->prefix);
+		free((char *)s->access);
+		free((char *)s->proto);
+		free((char *)s->comment);
+	}
+	free(c->su);
+	free(c->wu);
+	free(c->sr);
+	free(c->wr);
+	free(c->sr_specs);
+	free(c->ch);
+}
+
+static char *dup_col(sqlite3_stmt *stmt, int i, bool *oom)
+{
+	const char *s = (const char *)sqlite3_column_text(stmt, i);
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*oom = true;
+	return d;
+}
+
+/* Every units and rules row, read inside the caller's transaction. */
+static int replace_load(struct ug_store *st, struct replace_ctx *c)
+{
+	static const char units_sql[] =
+		"SELECT id, target, mode, default_egress, default_ingress, harden FROM units\n"
+		"ORDER BY target";
+	static const char rules_sql[] =
+		"SELECT r.id, u.target, r.direction, r.action, r.prefix, r.proto, r.port_lo,\n"
+		"	r.port_hi, r.comment, r.access\n"
+		"FROM rules r JOIN units u ON u.id = r.unit_id ORDER BY r.id";
+	sqlite3_stmt *stmt = NULL;
+	size_t cap = 0;
+	bool oom = false;
+	int rc, ret;
+
+	ret = prepare(st, units_sql, &stmt);
+	if (ret)
+		return ret;
+	while (!oom && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct unit_ref *u;
+
+		if (c->n_su == cap) {
+			cap = cap ? 2 * cap : 64;
+			u = reallocarray(c->su, cap, sizeof(*u));
+			if (!u) {
+				oom = true;
+				break;
+			}
+			c->su = u;
+		}
+		u = &c->su[c->n_su++];
+		*u = (struct unit_ref){ .id = sqlite3_column_int64(stmt, 0) };
+		u->target = dup_col(stmt, 1, &oom);
+		for (int k = 0; k < 4; k++)
+			u->set[k] = dup_col(stmt, 2 + k, &oom);
+	}
+	sqlite3_finalize(stmt);
+	if (oom)
+		goto oom;
+	if (rc != SQLITE_DONE)
+		return fail(st, rc, "read units");
+	/* The schema's collation is BINARY, as strcmp: sorted already, but lookups rely on
+	 * it, so make sure. */
+	sort(c->su, c->n_su, sizeof(*c->su), unit_ref_cmp);
+
+	ret = prepare(st, rules_sql, &stmt);
+	if (ret)
+		return ret;
+	cap = 0;
+	while (!oom && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct ug_store_rule_spec *s;
+		struct rule_ref *r;
+
+		if (c->n_sr == cap) {
+			cap = cap ? 2 * cap : 256;
+			s = reallocarray(c->sr_specs, cap, sizeof(*s));
+			if (s)
+				c->sr_specs = s;
+			r = reallocarray(c->sr, cap, sizeof(*r));
+			if (r)
+				c->sr = r;
+			if (!s || !r) {
+				oom = true;
+				break;
+			}
+		}
+		s = &c->sr_specs[c->n_sr];
+		c->sr[c->n_sr] = (struct rule_ref){ .id = sqlite3_column_int64(stmt, 0),
+						    .idx = c->n_sr };
+		c->n_sr++;
+		*s = (struct ug_store_rule_spec){
+			.target = dup_col(stmt, 1, &oom),
+			.direction = dup_col(stmt, 2, &oom),
+			.action = dup_col(stmt, 3, &oom),
+			.prefix = dup_col(stmt, 4, &oom),
+			.proto = dup_col(stmt, 5, &oom),
+			.port_lo = (uint32_t)sqlite3_column_int64(stmt, 6),
+			.port_hi = (uint32_t)sqlite3_column_int64(stmt, 7),
+			.comment = dup_col(stmt, 8, &oom),
+			.access = dup_col(stmt, 9, &oom),
+		};
+		if (!oom && !spec_complete(s)) {
+			set_err(st, "rule %lld has no target, direction, action or prefix",
+				(long long)c->sr[c->n_sr - 1].id);
+			sqlite3_finalize(stmt);
+			return -EIO;
+		}
+	}
+	sqlite3_finalize(stmt);
+	if (oom)
+		goto oom;
+	if (rc != SQLITE_DONE)
+		return fail(st, rc, "read rules");
+	/* sr_specs no longer moves: point at it now. */
+	for (size_t i = 0; i < c->n_sr; i++)
+		c->sr[i].s = &c->sr_specs[c->sr[i].idx];
+	return 0;
+oom:
+	set_err(st, "out of memory");
+	return -ENOMEM;
+}
+
+/* The units the input wants, ordered by target; a target listed twice is an error. */
+static int replace_want_units(struct ug_store *st, struct replace_ctx *c,
+			      const struct ug_store_unit *units, size_t n_units,
+			      const struct ug_store_rule_spec *rules, size_t n_rules)
+{
+	size_t n = n_units;
+
+	c->wu = calloc(n_units + n_rules ?: 1, sizeof(*c->wu));
+	if (!c->wu) {
+		set_err(st, "out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n_units; i++) {
+		const char *set[4] = { units[i].mode, units[i].default_egress,
+				       units[i].default_ingress, units[i].harden };
+
+		c->wu[i] = (struct unit_ref){ .target = units[i].target, .order = i };
+		for (int k = 0; k < 4; k++)
+			c->wu[i].set[k] = set[k] ?: unit_defaults[k];
+	}
+	sort(c->wu, n_units, sizeof(*c->wu), unit_ref_cmp);
+	for (size_t i = 1; i < n_units; i++) {
+		if (!strcmp(c->wu[i].target, c->wu[i - 1].target)) {
+			set_err(st, "units[%zu]: unit %s is listed twice", c->wu[i].order,
+				c->wu[i].target);
+			return -EINVAL;
+		}
+	}
+	/* A rule's target that units[] lacks: a unit with the defaults, made in the order
+	 * of first appearance. Most rules follow their unit's: check the last one first. */
+	for (size_t i = 0; i < n_rules; i++) {
+		const char *t = rules[i].target;
+
+		if ((n > n_units && !strcmp(c->wu[n - 1].target, t)) ||
+		    unit_find(c->wu, n_units, t))
+			continue;
+		c->wu[n] = (struct unit_ref){ .target = t, .order = n_units + i };
+		memcpy(c->wu[n].set, unit_defaults, sizeof(unit_defaults));
+		n++;
+	}
+	sort(c->wu, n, sizeof(*c->wu), unit_ref_cmp);
+	/* Keep the first appearance of each extra target only. */
+	c->n_wu = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!c->n_wu || strcmp(c->wu[c->n_wu - 1].target, c->wu[i].target))
+			c->wu[c->n_wu++] = c->wu[i];
+	return 0;
+}
+
+static int change_add(struct ug_store *st, struct replace_ctx *c, size_t *cap,
+		      const struct ug_store_change *ch, struct rule_ref *ref)
+{
+	if (c->n_ch == *cap) {
+		struct change *v;
+
+		*cap = *cap ? 2 * *cap : 64;
+		v = reallocarray(c->ch, *cap, sizeof(*v));
+		if (!v) {
+			set_err(st, "out of memory");
+			return -ENOMEM;
+		}
+		c->ch = v;
+	}
+	c->ch[c->n_ch] = (struct change){ .c = *ch, .seq = c->n_ch, .ref = ref };
+	c->n_ch++;
+	return 0;
+}
+
+/* Pair stored and wanted rules, and list every change, in the order store.h gives. */
+static int replace_plan(struct ug_store *st, struct replace_ctx *c,
+			const struct ug_store_rule_spec *rules, size_t n_rules)
+{
+	struct rule_ref *s, *w;
+	size_t i, j, cap = 0;
+	int ret = 0;
+
+	c->wr = calloc(n_rules ?: 1, sizeof(*c->wr));
+	s = malloc((c->n_sr ?: 1) * sizeof(*s));
+	if (!c->wr || !s) {
+		free(s);
+		set_err(st, "out of memory");
+		return -ENOMEM;
+	}
+	for (j = 0; j < n_rules; j++)
+		c->wr[j] = (struct rule_ref){ .s = &rules[j], .idx = j };
+	/* Sorted copies: c->sr stays in id order and c->wr in input order, for the report. */
+	if (c->n_sr)
+		memcpy(s, c->sr, c->n_sr * sizeof(*s));
+	w = malloc((n_rules ?: 1) * sizeof(*w));
+	if (!w) {
+		free(s);
+		set_err(st, "out of memory");
+		return -ENOMEM;
+	}
+	if (n_rules)
+		memcpy(w, c->wr, n_rules * sizeof(*w));
+	sort(s, c->n_sr, sizeof(*s), rule_ref_cmp);
+	sort(w, n_rules, sizeof(*w), rule_ref_cmp);
+	for (i = 0, j = 0; i < c->n_sr && j < n_rules;) {
+		int cmp = rule_key_cmp(s[i].s, w[j].s);
+
+		if (cmp < 0) {
+			i++;
+		} else if (cmp > 0) {
+			j++;
+		} else {
+			/* idx: where each sits in its unsorted array. */
+			c->sr[s[i].idx].match = s[i].id;
+			c->sr[s[i].idx].with = w[j].s;
+			c->wr[w[j].idx].match = s[i].id;
+			i++;
+			j++;
+		}
+	}
+	free(s);
+	free(w);
+
+	for (i = 0; !ret && i < c->n_su; i++) {
+		struct unit_ref *u = &c->su[i], *want = unit_find(c->wu, c->n_wu, u->target);
+
+		u->wanted = want != NULL;
+		if (want)
+			want->id = u->id;
+		else
+			ret = change_add(st, c, &cap, &(struct ug_store_change){
+				.kind = UG_CHANGE_UNIT_DEL, .target = u->target }, NULL);
+	}
+	for (i = 0; !ret && i < c->n_wu; i++) {
+		struct unit_ref *u = &c->wu[i], *had = unit_find(c->su, c->n_su, u->target);
+
+		if (!had)
+			ret = change_add(st, c, &cap, &(struct ug_store_change){
+				.kind = UG_CHANGE_UNIT_ADD, .target = u->target }, NULL);
+		for (int k = 0; !ret && k < 4; k++) {
+			const char *old = had ? had->set[k] ?: "" : NULL;
+
+			if (had ? !strcmp(old, u->set[k]) : !strcmp(u->set[k], unit_defaults[k]))
+				continue;
+			ret = change_add(st, c, &cap, &(struct ug_store_change){
+				.kind = UG_CHANGE_UNIT_SET, .target = u->target,
+				.field = unit_fields[k], .old_value = old,
+				.new_value = u->set[k] }, NULL);
+		}
+	}
+	for (i = 0; !ret && i < c->n_sr; i++)
+		if (!c->sr[i].match)
+			ret = change_add(st, c, &cap, &(struct ug_store_change){
+				.kind = UG_CHANGE_RULE_DEL, .target = c->sr[i].s->target,
+				.rule = c->sr[i].s, .rule_id = c->sr[i].id }, NULL);
+	for (i = 0; !ret && i < c->n_sr; i++)
+		if (c->sr[i].match && cmp_null_first(c->sr[i].s->comment, c->sr[i].with->comment))
+			ret = change_add(st, c, &cap, &(struct ug_store_change){
+				.kind = UG_CHANGE_RULE_COMMENT, .target = c->sr[i].s->target,
+				.rule = c->sr[i].with, .rule_id = c->sr[i].id,
+				.old_value = c->sr[i].s->comment,
+				.new_value = c->sr[i].with->comment }, NULL);
+	for (j = 0; !ret && j < n_rules; j++)
+		if (!c->wr[j].match)
+			ret = change_add(st, c, &cap, &(struct ug_store_change){
+				.kind = UG_CHANGE_RULE_ADD, .target = rules[j].target,
+				.rule = &rules[j] }, &c->wr[j]);
+	return ret;
+}
+
+static int exec_id(struct ug_store *st, sqlite3_stmt *stmt, int64_t id, const char *text,
+		   const char *what)
+{
+	int rc;
+
+	sqlite3_bind_int64(stmt, 1, id);
+	if (text)
+		bind_text_or_null(stmt, 2, text);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_DONE ? 0 : fail(st, rc, what);
+}
+
+/* Write the plan, inside the caller's BEGIN IMMEDIATE. */
+static int replace_write(struct ug_store *st, struct replace_ctx *c,
+			 const struct ug_store_rule_spec *rules, size_t n_rules, size_t n_units)
+{
+	sqlite3_stmt *rule_del = NULL, *unit_del = NULL, *comment = NULL;
+	struct unit_ref **order = NULL;
 	struct policy_stmts ps = { 0 };
 	char what[64];
-	int64_t unit_id;
+	int ret;
+
+	ret = prepare(st, "DELETE FROM rules WHERE id = ?1", &rule_del);
+	if (!ret)
+		ret = prepare(st, "DELETE FROM units WHERE id = ?1", &unit_del);
+	if (!ret)
+		ret = prepare(st, "UPDATE rules SET comment = ?2 WHERE id = ?1", &comment);
+	if (!ret)
+		ret = policy_stmts_prepare(st, &ps, true);
+	if (ret)
+		goto out;
+	/* Rules first, by their own triggers (the cascade would not run them). */
+	for (size_t i = 0; !ret && i < c->n_sr; i++)
+		if (!c->sr[i].match)
+			ret = exec_id(st, rule_del, c->sr[i].id, NULL, "delete rule");
+	for (size_t i = 0; !ret && i < c->n_su; i++)
+		if (!c->su[i].wanted)
+			ret = exec_id(st, unit_del, c->su[i].id, NULL, "delete unit");
+	if (ret)
+		goto out;
+	/* New units in the order given (their ids follow it); settings only where they
+	 * differ (unit_ensure's UPDATE leaves an equal row alone). */
+	order = malloc((c->n_wu ?: 1) * sizeof(*order));
+	if (!order) {
+		set_err(st, "out of memory");
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < c->n_wu; i++)
+		order[i] = &c->wu[i];
+	sort(order, c->n_wu, sizeof(*order), unit_ref_order_cmp);
+	for (size_t i = 0; !ret && i < c->n_wu; i++) {
+		struct unit_ref *u = order[i];
+
+		if (u->order < n_units)
+			snprintf(what, sizeof(what), "units[%zu]", u->order);
+		else
+			snprintf(what, sizeof(what), "rules[%zu]", u->order - n_units);
+		ret = unit_ensure(st, &ps, u->target, u->set[0], u->set[1], u->set[2], u->set[3],
+				  false, what, &u->id);
+	}
+	for (size_t i = 0; !ret && i < c->n_sr; i++)
+		if (c->sr[i].match && cmp_null_first(c->sr[i].s->comment, c->sr[i].with->comment))
+			ret = exec_id(st, comment, c->sr[i].id, c->sr[i].with->comment,
+				      "update comment");
+	for (size_t j = 0; !ret && j < n_rules; j++) {
+		if (c->wr[j].match)
+			continue;
+		snprintf(what, sizeof(what), "rules[%zu]", j);
+		ret = rule_insert(st, &ps, unit_find(c->wu, c->n_wu, rules[j].target)->id,
+				  &rules[j], what, &c->wr[j].match);
+	}
+out:
+	free(order);
+	sqlite3_finalize(rule_del);
+	sqlite3_finalize(unit_del);
+	sqlite3_finalize(comment);
+	policy_stmts_finalize(&ps);
+	return ret;
+}
+
+/*
+ * One BEGIN IMMEDIATE around read, plan and write: a reader sees the old policy or the new
+ * one, never half of each; any failure rolls back to the old one; and no other writer can
+ * change the store between the read the plan is made from and the write. AUTOINCREMENT
+ * keeps deleted ids from coming back. Each row written bumps policy_version through the
+ * triggers; nothing written, nothing bumped.
+ */
+int ug_store_replace_changes(struct ug_store *st, const struct ug_store_unit *units,
+			     size_t n_units, const struct ug_store_rule_spec *rules, size_t n_rules,
+			     unsigned flags, ug_store_change_cb cb, void *ctx, size_t *n_changes)
+{
+	bool dry = flags & UG_REPLACE_DRY_RUN;
+	struct ug_store none = { 0 }; /* st NULL: against an empty store */
+	struct replace_ctx c = { 0 };
 	size_t i;
 	int ret;
 
-	if (!st)
+	if (!st && !dry)
 		return -EINVAL;
-	if ((n_units && !units) || (n_rules && !rules)) {
-		set_err(st, "replace: NULL array with a non-zero count");
+	if (!st)
+		st = &none;
+	if (n_changes)
+		*n_changes = 0;
+	if ((n_units && !units) || (n_rules && !rules) || (flags & ~(unsigned)UG_REPLACE_DRY_RUN)) {
+		set_err(st, "replace: NULL array with a non-zero count, or unknown flags");
 		return -EINVAL;
 	}
 	/* Checked up front, so a NULL never reaches a statement that would take it for "keep". */
@@ -1993,49 +2618,42 @@ int ug_store_replace(struct ug_store *st, const struct ug_store_unit *units, siz
 		}
 	}
 
-	ret = tx_begin(st);
+	/* A dry run reads one snapshot and takes no write lock. */
+	ret = !st->db ? 0 : dry ? exec(st, "BEGIN", "begin transaction") : tx_begin(st);
 	if (ret)
 		return ret;
-	ret = exec(st, "DELETE FROM rules", "delete rules");
+	if (st->db)
+		ret = replace_load(st, &c);
+	if (!ret)
+		ret = replace_want_units(st, &c, units, n_units, rules, n_rules);
+	if (!ret)
+		ret = replace_plan(st, &c, rules, n_rules);
+	if (!ret && !dry && c.n_ch)
+		ret = replace_write(st, &c, rules, n_rules, n_units);
+	if (!ret && !dry)
+		ret = tx_commit(st);
+	if (st->db)
+		tx_rollback(st);
 	if (ret)
-		goto rollback;
-	ret = exec(st, "DELETE FROM units", "delete units");
-	if (ret)
-		goto rollback;
-	ret = policy_stmts_prepare(st, &ps, n_rules > 0);
-	if (ret)
-		goto rollback;
+		goto out;
 
-	for (i = 0; i < n_units; i++) {
-		const struct ug_store_unit *u = &units[i];
-
-		snprintf(what, sizeof(what), "units[%zu]", i);
-		ret = unit_ensure(st, &ps, u->target, u->mode, u->default_egress,
-				  u->default_ingress, u->harden, true, what, &unit_id);
-		if (ret)
-			goto rollback;
+	sort(c.ch, c.n_ch, sizeof(*c.ch), change_cmp);
+	for (i = 0; !ret && cb && i < c.n_ch; i++) {
+		if (c.ch[i].ref)
+			c.ch[i].c.rule_id = dry ? 0 : c.ch[i].ref->match;
+		ret = cb(&c.ch[i].c, ctx);
 	}
-	for (i = 0; i < n_rules; i++) {
-		snprintf(what, sizeof(what), "rules[%zu]", i);
-		ret = unit_ensure(st, &ps, rules[i].target, NULL, NULL, NULL, NULL, false, what,
-				  &unit_id);
-		if (ret)
-			goto rollback;
-		ret = rule_insert(st, &ps, unit_id, &rules[i], what, NULL);
-		if (ret)
-			goto rollback;
-	}
-	policy_stmts_finalize(&ps);
-
-	ret = tx_commit(st);
-	if (ret)
-		goto rollback;
-	return 0;
-
-rollback:
-	policy_stmts_finalize(&ps);
-	tx_rollback(st);
+	if (n_changes)
+		*n_changes = c.n_ch;
+out:
+	replace_ctx_free(&c);
 	return ret;
+}
+
+int ug_store_replace(struct ug_store *st, const struct ug_store_unit *units, size_t n_units,
+		     const struct ug_store_rule_spec *rules, size_t n_rules)
+{
+	return ug_store_replace_changes(st, units, n_units, rules, n_rules, 0, NULL, NULL, NULL);
 }
 
 /* --- status and agent state --------------------------------------------------------------- */

@@ -18,6 +18,18 @@ struct ug_store;
 
 enum ug_store_flags {
 	UG_STORE_CREATE = 1 << 0, /* create the file (and its directory, 0700) when missing */
+	/*
+	 * Only read, as any user who may read the file: opened SQLITE_OPEN_READONLY, nothing
+	 * created, migrated or switched. A missing or empty (0 bytes) file is -ENOENT and stays
+	 * as it is; a schema older or newer than this build is -EPROTO (a writer migrates).
+	 * A WAL store is read through its -shm file, which a writer creates (unitguardd keeps
+	 * it, with the store's mode, while it runs; a read by root leaves one too). Without
+	 * one, and without write access to the directory to create it, SQLite cannot read a
+	 * WAL store at all; then, and only when there is no -wal either (everything committed
+	 * is in the file), the file is read as immutable: a writer that starts during such a
+	 * read can make it fail, never write, and the handle does not see later changes.
+	 */
+	UG_STORE_READONLY = 1 << 1,
 };
 
 /*
@@ -25,6 +37,7 @@ enum ug_store_flags {
  * foreign keys, a busy timeout, and migrate the schema to the current
  * version. Without UG_STORE_CREATE a missing file is -ENOENT. A store whose
  * user_version is newer than this build knows is refused (-EPROTO).
+ * UG_STORE_READONLY: see above; not with UG_STORE_CREATE.
  * On failure *out is NULL and errbuf (if not NULL) holds one line.
  */
 int ug_store_open(const char *path, unsigned flags, struct ug_store **out, char *errbuf,
@@ -202,11 +215,69 @@ typedef int (*ug_store_unit_cb)(const struct ug_store_unit *u, void *ctx);
 /* Every units row (with or without rules), ordered by target. */
 int ug_store_units(struct ug_store *st, ug_store_unit_cb cb, void *ctx);
 
-/* Replace the whole policy (every unit and rule) in one transaction: all or
- * nothing. units[] need not list every rule's target (missing ones get the
- * defaults); id fields of units[] are ignored. */
+/*
+ * Replace the whole policy (every unit and rule) with units[] and rules[], in one
+ * transaction: all or nothing. units[] need not list every rule's target (missing ones get
+ * the defaults); NULL settings are the defaults (enforce, allow, allow, ""), not what the
+ * unit had; id fields of units[] are ignored.
+ *
+ * Only the difference is written, so that what did not change keeps its identity:
+ *  - a unit is its target: a unit in both keeps its row (id, created_at); only settings
+ *    that differ are updated;
+ *  - a rule is its target and every field that decides: direction, action, prefix, proto,
+ *    port_lo, port_hi and access (not its id, comment or created_at). A stored rule equal
+ *    in these to a wanted one keeps its id, so audit rows and rule_hits that name it keep
+ *    matching; a different comment is updated in place. Identical rules are paired one to
+ *    one (a rule listed twice is two rules). Every other stored rule is deleted and every
+ *    other wanted rule inserted, in the order of rules[], with new ids.
+ * An input identical to the store writes nothing at all: policy_version does not move, so
+ * the agent has nothing to apply.
+ */
 int ug_store_replace(struct ug_store *st, const struct ug_store_unit *units, size_t n_units,
 		     const struct ug_store_rule_spec *rules, size_t n_rules);
+
+/* One difference between the store and a replacement (ug_store_replace_changes). */
+enum ug_store_change_kind {
+	UG_CHANGE_UNIT_ADD,     /* a unit the store lacks (its settings: UNIT_SET each) */
+	UG_CHANGE_UNIT_DEL,     /* a unit the input lacks (its rules: RULE_DEL each) */
+	UG_CHANGE_UNIT_SET,     /* one setting: field ("mode", "default-egress",
+				 * "default-ingress", "harden"), old_value, new_value;
+				 * a new unit's (old_value NULL): those not the default */
+	UG_CHANGE_RULE_ADD,     /* rule; rule_id: its new id (0 in a dry run) */
+	UG_CHANGE_RULE_DEL,     /* rule, rule_id */
+	UG_CHANGE_RULE_COMMENT, /* rule (with the new comment), rule_id, old_value, new_value
+				 * (NULL: none) */
+};
+
+struct ug_store_change {
+	enum ug_store_change_kind kind;
+	const char *target;
+	const char *field;
+	const char *old_value, *new_value;
+	const struct ug_store_rule_spec *rule; /* RULE_*: NULL otherwise */
+	int64_t rule_id;
+};
+/* Strings are valid only during the callback; a non-zero return stops the walk and is
+ * returned. */
+typedef int (*ug_store_change_cb)(const struct ug_store_change *c, void *ctx);
+
+enum ug_store_replace_flags {
+	/* Only say what would change: nothing is written (a read transaction, so a store
+	 * opened UG_STORE_READONLY will do). The input is not checked against the schema's
+	 * constraints, which only writing does: give validated input. */
+	UG_REPLACE_DRY_RUN = 1 << 0,
+};
+
+/*
+ * ug_store_replace, calling cb (may be NULL) once per change, after the commit (or the
+ * dry run's read), ordered by target; per target: the unit's change, rules deleted (by
+ * id), comments changed, rules added (in the order of rules[]). *n_changes (may be NULL):
+ * how many; 0 means the input is what the store holds. st may be NULL in a dry run: the
+ * changes from an empty store (there is no store yet).
+ */
+int ug_store_replace_changes(struct ug_store *st, const struct ug_store_unit *units,
+			     size_t n_units, const struct ug_store_rule_spec *rules, size_t n_rules,
+			     unsigned flags, ug_store_change_cb cb, void *ctx, size_t *n_changes);
 
 /* --- what the agent reports, for `unitguardctl status` -------------------- */
 

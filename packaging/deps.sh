@@ -9,7 +9,7 @@ PKGS=(
 	# build
 	cmake make gcc pkg-config clang llvm bpftool
 	libbpf-dev libsystemd-dev libsqlite3-dev libjson-c-dev libcmocka-dev libyaml-dev linux-libc-dev
-	libmicrohttpd-dev
+	libmicrohttpd-dev libsmartcols-dev
 	# run: journald for audit entries, journalctl to read them
 	systemd
 	# tests: the real sqlite3 CLI, JSON checks, network namespaces, libFuzzer,

@@ -1201,6 +1201,60 @@ static long utf8_next(const unsigned char *s, size_t *len)
 	return cp;
 }
 
+/* What a terminal would act on rather than show (ug_comment_validate() names them). */
+static bool cp_control(long cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
+}
+
+static bool cp_separator(long cp)
+{
+	return cp == 0x2028 || cp == 0x2029;
+}
+
+static bool cp_bidi(long cp)
+{
+	return (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+size_t ug_text_escape(const char *s, char *out, size_t len)
+{
+	const unsigned char *c = (const unsigned char *)s;
+	size_t n = 0, k;
+	char tmp[8];
+
+	for (; *c; c += k) {
+		long cp = utf8_next(c, &k);
+		const char *e = tmp;
+
+		if (cp < 0) {
+			k = 1;
+			snprintf(tmp, sizeof(tmp), "\\x%02x", c[0]);
+		} else if (cp == '\\') {
+			e = "\\\\";
+		} else if (cp == '\n') {
+			e = "\\n";
+		} else if (cp == '\t') {
+			e = "\\t";
+		} else if (cp == '\r') {
+			e = "\\r";
+		} else if (cp < 0x80 && cp_control(cp)) {
+			snprintf(tmp, sizeof(tmp), "\\x%02x", (unsigned int)cp & 0xff);
+		} else if (cp_control(cp) || cp_separator(cp) || cp_bidi(cp)) {
+			snprintf(tmp, sizeof(tmp), "\\u%04x", (unsigned int)cp & 0xffff);
+		} else {
+			memcpy(tmp, c, k);
+			tmp[k] = '\0';
+		}
+		for (; *e; e++, n++)
+			if (n + 1 < len)
+				out[n] = *e;
+	}
+	if (len)
+		out[n < len ? n : len - 1] = '\0';
+	return n;
+}
+
 int ug_comment_validate(const char *s, const char **why)
 {
 	const unsigned char *c;
@@ -1222,15 +1276,15 @@ int ug_comment_validate(const char *s, const char **why)
 			set_why(why, "not valid UTF-8");
 			return -EINVAL;
 		}
-		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+		if (cp_control(cp)) {
 			set_why(why, "contains a control character (newline, tab, escape, ...)");
 			return -EINVAL;
 		}
-		if (cp == 0x2028 || cp == 0x2029) {
+		if (cp_separator(cp)) {
 			set_why(why, "contains a Unicode line or paragraph separator");
 			return -EINVAL;
 		}
-		if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069)) {
+		if (cp_bidi(cp)) {
 			set_why(why, "contains a Unicode bidirectional control");
 			return -EINVAL;
 		}

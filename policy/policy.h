@@ -186,6 +186,19 @@ int ug_harden_format(int harden, char *buf, size_t len);
  */
 int ug_comment_validate(const char *s, const char **why);
 
+/*
+ * Text for a terminal, the other side of ug_comment_validate(): s with every code point
+ * that function refuses written as an escape, so that text from the store or the kernel
+ * (a comment a raw sqlite3 session wrote, a unit name, a path a process chose) cannot
+ * start a line, move the cursor or reorder what follows. C escapes for \n \t \r, \xHH
+ * for the other C0 controls, DEL and each byte that is not well-formed UTF-8, \uXXXX for
+ * the C1 controls, U+2028/U+2029 and the bidirectional controls; a backslash is doubled,
+ * so an escape cannot be forged. Anything else (printable UTF-8 in any script) is copied.
+ * Writes at most len bytes, the NUL included (cut short like snprintf), and returns the
+ * length of the whole escaped text: at most 4 * strlen(s).
+ */
+size_t ug_text_escape(const char *s, char *out, size_t len);
+
 /* A path rule as the compiler sees it. */
 struct ug_path_rule {
 	int64_t id;        /* > 0 and < 2^32 */

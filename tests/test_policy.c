@@ -2034,6 +2034,44 @@ static void test_comment_validate(void **state)
 	assert_int_equal(ug_comment_validate(NULL, &why), -EINVAL);
 }
 
+/* Issue 10: what the CLI prints of stored text cannot drive a terminal. */
+static void test_text_escape(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "", "" },
+		{ "plain text", "plain text" },
+		{ "caf\xc3\xa9 \xe2\x86\x92 \xf0\x9f\x94\x92", "caf\xc3\xa9 \xe2\x86\x92 \xf0\x9f\x94\x92" },
+		{ "two\nlines\ttab\rcr", "two\\nlines\\ttab\\rcr" },
+		{ "\x1b[2J\x1b[31mred", "\\x1b[2J\\x1b[31mred" },
+		{ "bell\a del\x7f", "bell\\x07 del\\x7f" },
+		{ "back\\slash \\x1b", "back\\\\slash \\\\x1b" }, /* an escape cannot be forged */
+		{ "\xc2\x85" "nel \xc2\x9b" "2J", "\\u0085nel \\u009b2J" },
+		{ "\xe2\x80\xa8\xe2\x80\xa9", "\\u2028\\u2029" },
+		{ "\xe2\x80\xae" "evil \xe2\x81\xa6", "\\u202eevil \\u2066" },
+		{ "\xc3(", "\\xc3(" },
+		{ "cut \xc3", "cut \\xc3" },
+		{ "\xed\xa0\x80", "\\xed\\xa0\\x80" }, /* a surrogate: three bad bytes */
+		{ "\xff\xfe", "\\xff\\xfe" },
+	};
+	char out[128], small[6];
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		size_t n = ug_text_escape(cases[i].in, out, sizeof(out));
+
+		assert_string_equal(out, cases[i].out);
+		assert_int_equal(n, strlen(cases[i].out));
+		assert_true(n <= 4 * strlen(cases[i].in));
+		/* What it prints is text the comment check accepts. */
+		assert_int_equal(ug_comment_validate(out, NULL), 0);
+	}
+	/* Cut short like snprintf, never in the middle of nothing: the length is the whole. */
+	assert_int_equal(ug_text_escape("a\nbcdef", small, sizeof(small)), 8);
+	assert_string_equal(small, "a\\nbc");
+	assert_int_equal(ug_text_escape("\n", NULL, 0), 2);
+}
+
 static void test_harden_parse_format(void **state)
 {
 	static const struct {
@@ -2783,6 +2821,7 @@ int main(void)
 		cmocka_unit_test(test_family_names),
 		cmocka_unit_test(test_harden_parse_format),
 		cmocka_unit_test(test_comment_validate),
+		cmocka_unit_test(test_text_escape),
 		cmocka_unit_test(test_path_compile_empty),
 		cmocka_unit_test(test_path_compile_key_bytes),
 		cmocka_unit_test(test_path_compile_longest),

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -293,6 +294,108 @@ static void test_not_a_database(void **state)
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), -EIO);
 	assert_null(st);
 	assert_string_not_equal(err, "");
+}
+
+static void make_v1_store(const char *path, const char *extra_sql);
+
+static int count_rows(const struct ug_store_rule *r, void *ctx)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static bool exists(const char *path, const char *suffix)
+{
+	char p[PATH_MAX + 16];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s%s", path, suffix);
+	return !stat(p, &sb);
+}
+
+/*
+ * Issue 10: the read commands open the store read-only. Nothing is created, migrated or
+ * written, a missing or empty file stays as it is, and writing through such a handle
+ * fails. (A reader without write access to the directory: e2e/readonly.)
+ */
+static void test_open_readonly(void **state)
+{
+	struct fixture *f = *state;
+	struct ug_store *ro = (struct ug_store *)0x1;
+	const struct ug_store_unit unit = { .target = "b.service" };
+	char path[PATH_MAX], err[256] = "";
+	struct stat sb;
+	int64_t v;
+	size_t n;
+	int rules = 0;
+	FILE *fp;
+
+	assert_int_equal(add_rule(f->st, "a.service", "egress", "deny", "10.0.0.0/8", NULL), 0);
+	v = policy_version(f->st);
+	assert_int_equal(ug_store_open(f->path, UG_STORE_READONLY, &ro, err, sizeof(err)), 0);
+	assert_int_equal(ug_store_rules(ro, NULL, count_rows, &rules), 0);
+	assert_int_equal(rules, 1);
+	assert_int_equal(add_rule(ro, "a.service", "egress", "deny", "10.1.0.0/16", NULL),
+			 -EACCES);
+	assert_int_equal(ug_store_unit_set(ro, "a.service", "audit", NULL, NULL, NULL), -EACCES);
+	/* apply --diff reads through such a handle. */
+	assert_int_equal(ug_store_replace_changes(ro, &unit, 1, NULL, 0, UG_REPLACE_DRY_RUN, NULL,
+						  NULL, &n),
+			 0);
+	assert_int_equal(n, 3); /* a.service and its rule go, b.service comes */
+	assert_int_equal(ug_store_replace(ro, &unit, 1, NULL, 0), -EACCES);
+	ug_store_close(ro);
+	assert_int_equal(policy_version(f->st), v);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules"), 1);
+
+	/* Missing: nothing created. */
+	snprintf(path, sizeof(path), "%s/state/none.db", f->dir);
+	assert_int_equal(ug_store_open(path, UG_STORE_READONLY, &ro, err, sizeof(err)), -ENOENT);
+	assert_null(ro);
+	assert_file_absent(path);
+
+	/* Empty: left empty, no -wal or -shm beside it. */
+	snprintf(path, sizeof(path), "%s/state/empty.db", f->dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	assert_int_equal(ug_store_open(path, UG_STORE_READONLY, &ro, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "is empty"));
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, 0);
+	assert_false(exists(path, "-wal"));
+	assert_false(exists(path, "-shm"));
+
+	/* An older schema is not migrated by a reader; an SQLite file that is not a store is
+	 * said to be one. */
+	snprintf(path, sizeof(path), "%s/state/v1.db", f->dir);
+	make_v1_store(path, NULL);
+	assert_int_equal(ug_store_open(path, UG_STORE_READONLY, &ro, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "store schema version 1 is older than this build"));
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 1);
+	snprintf(path, sizeof(path), "%s/state/other.db", f->dir);
+	{
+		sqlite3 *db = NULL;
+
+		assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
+						 SQLITE_OPEN_CREATE, NULL),
+				 SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "CREATE TABLE t (x)", NULL, NULL, NULL),
+				 SQLITE_OK);
+		sqlite3_close(db);
+	}
+	assert_int_equal(ug_store_open(path, UG_STORE_READONLY, &ro, err, sizeof(err)), -EPROTO);
+	assert_non_null(strstr(err, "not a unitguard store"));
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 0);
+
+	/* Newer: refused as by a writer. */
+	raw_exec(f->path, "PRAGMA user_version = 99");
+	assert_int_equal(ug_store_open(f->path, UG_STORE_READONLY, &ro, err, sizeof(err)),
+			 -EPROTO);
+	assert_non_null(strstr(err, "newer than this build"));
+
+	assert_int_equal(ug_store_open(f->path, UG_STORE_READONLY | UG_STORE_CREATE, &ro, NULL, 0),
+			 -EINVAL);
 }
 
 static void test_bad_arguments(void **state)
@@ -1361,6 +1464,217 @@ static void test_replace_all_or_nothing(void **state)
 	free(before);
 }
 
+/* What ug_store_replace_changes reported, one line per change. */
+struct change_log {
+	char text[32][160];
+	int64_t ids[32];
+	int n;
+};
+
+static int log_change(const struct ug_store_change *c, void *ctx)
+{
+	static const char *const kinds[] = { "unit+", "unit-", "unit~", "rule+", "rule-",
+					     "comment~" };
+	struct change_log *l = ctx;
+
+	assert_true(l->n < 32);
+	l->ids[l->n] = c->rule_id;
+	snprintf(l->text[l->n++], sizeof(l->text[0]), "%s %s%s%s%s%s%s%s%s%s", kinds[c->kind],
+		 c->target, c->field ? " " : "", c->field ?: "", c->rule ? " " : "",
+		 c->rule ? c->rule->direction : "", c->rule ? " " : "",
+		 c->rule ? c->rule->prefix : "",
+		 c->old_value || c->new_value ? " " : "",
+		 c->old_value || c->new_value ? "~" : "");
+	if (c->old_value || c->new_value) {
+		size_t n = strlen(l->text[l->n - 1]);
+
+		snprintf(l->text[l->n - 1] + n - 1, sizeof(l->text[0]) - n + 1, "%s>%s",
+			 c->old_value ?: "NULL", c->new_value ?: "NULL");
+	}
+	return 0;
+}
+
+static int64_t rule_id_of(const char *path, const char *target, const char *prefix,
+			  const char *proto_sql)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT ifnull(min(r.id), 0) FROM rules r JOIN units u ON u.id = r.unit_id "
+		 "WHERE u.target = '%s' AND r.prefix = '%s' AND r.proto %s",
+		 target, prefix, proto_sql);
+	return raw_int(path, sql);
+}
+
+/*
+ * Issue 10: an apply keeps the ids of the rules it does not change (audit rows and rule
+ * hits name them), writes only the difference, and an identical input writes nothing.
+ */
+static void test_replace_keeps_ids(void **state)
+{
+	struct fixture *f = *state;
+	const struct ug_store_rule_spec seed[] = {
+		{ .target = "a.service", .direction = "egress", .action = "deny",
+		  .prefix = "10.0.0.0/8", .comment = "x" },
+		{ .target = "a.service", .direction = "ingress", .action = "deny",
+		  .prefix = "::/0" },
+		{ .target = "b.service", .direction = "bind", .action = "deny",
+		  .prefix = "0.0.0.0/0" },
+		{ .target = "a.service", .direction = "file", .action = "deny",
+		  .prefix = "/etc/shadow", .access = "read" },
+	};
+	const struct ug_store_unit same_units[] = {
+		{ .target = "b.service" },
+		{ .target = "a.service", .mode = "audit", .harden = "" },
+	};
+	/* The same rules in another order. */
+	const struct ug_store_rule_spec same[] = { seed[3], seed[2], seed[0], seed[1] };
+	const struct ug_store_unit units[] = {
+		{ .target = "a.service" },
+		{ .target = "b.service" },
+		{ .target = "c.service", .default_egress = "deny" },
+	};
+	const struct ug_store_rule_spec rules[] = {
+		/* seed[0] with another comment: the same rule. */
+		{ .target = "a.service", .direction = "egress", .action = "deny",
+		  .prefix = "10.0.0.0/8", .comment = "y" },
+		/* seed[0] for TCP only: another rule. */
+		{ .target = "a.service", .direction = "egress", .action = "deny",
+		  .prefix = "10.0.0.0/8", .proto = "tcp" },
+		/* seed[2] twice: one is the stored one, the other new. */
+		seed[2], seed[2],
+		/* seed[3] with another access: another rule. */
+		{ .target = "a.service", .direction = "file", .action = "deny",
+		  .prefix = "/etc/shadow", .access = "any" },
+		{ .target = "c.service", .direction = "egress", .action = "allow",
+		  .prefix = "10.1.0.0/16" },
+	};
+	static const char *const want[] = {
+		"unit~ a.service mode audit>enforce",
+		"rule- a.service ingress ::/0",
+		"rule- a.service file /etc/shadow",
+		"comment~ a.service egress 10.0.0.0/8 x>y",
+		"rule+ a.service egress 10.0.0.0/8",
+		"rule+ a.service file /etc/shadow",
+		"rule+ b.service bind 0.0.0.0/0",
+		"unit+ c.service",
+		"unit~ c.service default-egress NULL>deny",
+		"rule+ c.service egress 10.1.0.0/16",
+	};
+	struct change_log log = { 0 }, dry = { 0 };
+	int64_t ids[4], a_id, v, max_id;
+	char *before, *after, *created;
+	size_t n = 99;
+
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(ug_store_rule_add(f->st, &seed[i], &ids[i]), 0);
+	assert_int_equal(ug_store_unit_set(f->st, "a.service", "audit", NULL, NULL, NULL), 0);
+	a_id = raw_int(f->path, "SELECT id FROM units WHERE target = 'a.service'");
+	created = raw_text(f->path, "SELECT group_concat(created_at) FROM rules");
+
+	/* Identical input, in another order: nothing written, no change reported. */
+	before = policy_dump(f->path);
+	v = policy_version(f->st);
+	assert_int_equal(ug_store_replace_changes(f->st, same_units, 2, same, 4, 0, log_change,
+						  &log, &n),
+			 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(log.n, 0);
+	assert_int_equal(policy_version(f->st), v);
+	after = policy_dump(f->path);
+	assert_string_equal(after, before);
+	free(after);
+	after = raw_text(f->path, "SELECT group_concat(created_at) FROM rules");
+	assert_string_equal(after, created);
+	free(after);
+	free(created);
+	/* The plain call is the same thing. */
+	assert_int_equal(ug_store_replace(f->st, same_units, 2, same, 4), 0);
+	assert_int_equal(policy_version(f->st), v);
+
+	/* A dry run of a real change: reported, nothing written. */
+	assert_int_equal(ug_store_replace_changes(f->st, units, 3, rules, 6, UG_REPLACE_DRY_RUN,
+						  log_change, &dry, &n),
+			 0);
+	assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+	for (int i = 0; i < dry.n; i++) {
+		assert_string_equal(dry.text[i], want[i]);
+		/* No ids for what is not written. */
+		if (!strncmp(want[i], "rule+", 5))
+			assert_int_equal(dry.ids[i], 0);
+	}
+	assert_int_equal(dry.ids[1], ids[1]);
+	assert_int_equal(dry.ids[3], ids[0]);
+	after = policy_dump(f->path);
+	assert_string_equal(after, before);
+	free(after);
+	assert_int_equal(policy_version(f->st), v);
+
+	/* The change itself: the same report, with the new rules' ids. */
+	max_id = raw_int(f->path, "SELECT max(id) FROM rules");
+	assert_int_equal(ug_store_replace_changes(f->st, units, 3, rules, 6, 0, log_change, &log,
+						  &n),
+			 0);
+	assert_int_equal(log.n, dry.n);
+	for (int i = 0; i < log.n; i++) {
+		assert_string_equal(log.text[i], want[i]);
+		if (!strncmp(want[i], "rule+", 5))
+			assert_true(log.ids[i] > max_id);
+	}
+	assert_true(policy_version(f->st) > v);
+	/* Kept: seed[0] (comment updated in place) and seed[2]; their units' rows too. */
+	assert_int_equal(rule_id_of(f->path, "a.service", "10.0.0.0/8", "IS NULL"), ids[0]);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules WHERE comment = 'y'"), 1);
+	assert_int_equal(rule_id_of(f->path, "b.service", "0.0.0.0/0", "IS NULL"), ids[2]);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules r JOIN units u ON "
+					  "u.id = r.unit_id WHERE u.target = 'b.service'"),
+			 2);
+	assert_int_equal(raw_int(f->path, "SELECT id FROM units WHERE target = 'a.service'"),
+			 a_id);
+	/* Gone: seed[1] and seed[3]. */
+	{
+		char sql[128];
+
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM rules WHERE id IN (%lld, %lld)",
+			 (long long)ids[1], (long long)ids[3]);
+		assert_int_equal(raw_int(f->path, sql), 0);
+	}
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM rules"), 6);
+	after = raw_text(f->path, "SELECT mode FROM units WHERE target = 'a.service'");
+	assert_string_equal(after, "enforce");
+	free(after);
+
+	/* The same input again: nothing to do. */
+	v = policy_version(f->st);
+	assert_int_equal(ug_store_replace_changes(f->st, units, 3, rules, 6, 0, NULL, NULL, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(policy_version(f->st), v);
+
+	/* A unit the input lacks goes, with its rules, reported one by one. */
+	log.n = 0;
+	assert_int_equal(ug_store_replace_changes(f->st, units, 2, rules, 5, 0, log_change, &log,
+						  &n),
+			 0);
+	assert_int_equal(log.n, 2);
+	assert_string_equal(log.text[0], "unit- c.service");
+	assert_string_equal(log.text[1], "rule- c.service egress 10.1.0.0/16");
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM units WHERE target = 'c.service'"),
+			 0);
+
+	/* No store yet (apply --diff before the first apply): all of it is new. */
+	log.n = 0;
+	assert_int_equal(ug_store_replace_changes(NULL, &units[2], 1, &rules[5], 1,
+						  UG_REPLACE_DRY_RUN, log_change, &log, &n),
+			 0);
+	assert_int_equal(log.n, 3);
+	assert_string_equal(log.text[0], "unit+ c.service");
+	assert_string_equal(log.text[1], "unit~ c.service default-egress NULL>deny");
+	assert_string_equal(log.text[2], "rule+ c.service egress 10.1.0.0/16");
+	assert_int_equal(ug_store_replace_changes(NULL, units, 1, NULL, 0, 0, NULL, NULL, NULL),
+			 -EINVAL);
+	free(before);
+}
+
 /* --- schema v3: migration ------------------------------------------------------------------ */
 
 /* migrations[1] of db/store.c as v2 shipped it, copied like v1_schema. Do not edit. */
@@ -2010,8 +2324,11 @@ static void test_replace_lsm(void **state)
 	assert_int_equal(ug_store_rules(f->st, NULL, collect_rule, &rl), 0);
 	assert_int_equal(rl.n, 5);
 	assert_rule_is(&rl.r[0], &rules[4]);
-	for (int i = 1; i < 5; i++)
-		assert_rule_is(&rl.r[i], &rules[i - 1]);
+	/* seed_policy's v2_specs[0] is the same rule: it keeps its (older) id. */
+	assert_rule_is(&rl.r[1], &rules[3]);
+	assert_int_equal(rl.r[1].id, 2);
+	for (int i = 2; i < 5; i++)
+		assert_rule_is(&rl.r[i], &rules[i - 2]);
 
 	/* A bad LSM rule last: all or nothing still. */
 	before = policy_dump(f->path);
@@ -2602,6 +2919,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_without_create, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_version_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rule_add_list_del, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rule_del_unknown, setup, teardown),
@@ -2622,6 +2940,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pass_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace_all_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replace_keeps_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v2, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v2_sequence_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v2_view_kept, setup, teardown),

@@ -132,6 +132,35 @@ sqlite3 "$DB" "delete from agent_state where key = 'maps'"
 before=$(sqlite3 "$DB" .dump)
 pass "apply --check: counts inherited tries, refuses what does not fit beside the policy in force, writes nothing"
 
+# apply --diff (issue 10): what apply would change, nothing written; exit 0
+# when nothing would, 1 when something would, 2 for a bad file (like diff).
+ctl export "$TMP/cur.yaml"
+ctl apply --diff "$TMP/cur.yaml" >"$TMP/out" || fail "apply --diff of the store's own policy: exit $?"
+[ ! -s "$TMP/out" ] || fail "apply --diff of the store's own policy printed: $(cat "$TMP/out")"
+sed 's|prefix: 10.0.0.0/8$|prefix: 10.0.0.0/9|' "$TMP/cur.yaml" >"$TMP/new.yaml"
+printf -- '- target: new.slice\n  default-egress: deny\n  rules:\n  - {direction: family, action: deny, family: packet, comment: "no raw"}\n' >>"$TMP/new.yaml"
+rc=0
+ctl apply --diff "$TMP/new.yaml" >"$TMP/out" || rc=$?
+[ "$rc" = 1 ] || fail "apply --diff of a changed file: exit $rc, expected 1"
+cat >"$TMP/want" <<EOF
+- rule $id1 demo.service egress deny 10.0.0.0/8
++ rule demo.service egress deny 10.0.0.0/9
++ unit new.slice
++ unit new.slice: default-egress deny
++ rule new.slice family deny packet --comment "no raw"
+EOF
+diff -u "$TMP/want" "$TMP/out" || fail "apply --diff of a changed file printed the above"
+[ "$(sqlite3 "$DB" .dump)" = "$before" ] || fail "apply --diff changed the store"
+printf 'version: 1\nunits:\n  - target: demo.service\n    rules:\n      - {direction: egress, action: deny, prefix: 10.0.0.0/33}\n' >"$TMP/bad5.yaml"
+bad "line 5: invalid prefix" apply --diff "$TMP/bad5.yaml"
+bad "exclude each other" apply --diff --check "$TMP/new.yaml"
+rc=0
+"$CTL" --db "$TMP/none.db" apply --diff "$TMP/new.yaml" >"$TMP/out" || rc=$?
+[ "$rc" = 1 ] && grep -q "^+ rule demo.service egress deny 10.0.0.0/9$" "$TMP/out" ||
+	fail "apply --diff without a store: exit $rc: $(cat "$TMP/out")"
+[ ! -e "$TMP/none.db" ] || fail "apply --diff created a store"
+pass "apply --diff: nothing for the store's own policy (exit 0), each change for another (exit 1), exit 2 for a bad file, nothing written"
+
 # rule del removes exactly that rule.
 ctl rule del "$id2"
 [ "$(ctl rule list --json | jq length)" = 4 ] || fail "rule del did not remove one rule"
@@ -139,12 +168,44 @@ ctl rule del "$id2"
 [ "$(ctl rule add demo.service egress deny 10.9.0.0/16)" = 6 ] || fail "rule id reused"
 pass "rule del; ids are not reused"
 
-# A comment written around the CLI (a raw sqlite3 session) is not printed raw.
-sqlite3 "$DB" "update rules set comment = char(27) || '[2Jgone' where id = $id1"
-ctl rule list | grep -q "comment not shown: not printable text" || fail "rule list printed a raw escape"
-! ctl rule list | grep -q $'\e' || fail "rule list printed ESC"
-sqlite3 "$DB" "update rules set comment = NULL where id = $id1"
-pass "rule list does not print a stored escape sequence"
+# Text written around the CLI (a raw sqlite3 session; the agent's audit rows
+# carry what processes chose: comm, paths) is printed escaped (issue 10): C
+# escapes, never the raw control character, one line per row; JSON carries
+# it as it is, escaped by JSON itself.
+sqlite3 "$DB" "update rules set comment = char(27) || '[2Jgone' || char(10) || 'forged line' where id = $id1;
+	insert into units (target) values ('ev' || char(27) || '[31mil.service');
+	insert into audit (time, time_us, unit, verdict, hook, path, comm, detail)
+		values ('2026-11-22T03:29:05.000000Z', 1795318145000000, 'demo.service', 'deny',
+			'file_open', '/tmp/a' || char(10) || 'b', 'x' || char(27) || ']0;t' || char(7), NULL);
+	insert into status (target, state, reason, enforced, updated_at)
+		values ('demo.service', 'refused', 'bad' || char(27) || '[2J', 0, 'now')"
+noraw() { # noraw WHAT: stdin has no ESC, BEL or CR, and WANT lines
+	local out
+	out=$(cat)
+	! grep -q $'[\e\a\r]' <<<"$out" || fail "$1 printed a raw control character: $(cat -A <<<"$out")"
+	printf '%s\n' "$out"
+}
+out=$(ctl rule list | noraw "rule list")
+grep -F '\x1b[2Jgone\nforged line' <<<"$out" | grep -qE "^ *$id1 +demo\.service +egress +deny +10\.0\.0\.0/8 " ||
+	fail "rule list: the comment not escaped: $out"
+! grep -q "^forged line" <<<"$out" || fail "rule list: a comment started a line"
+out=$(ctl unit show demo.service | noraw "unit show")
+grep -qF '\x1b[2Jgone\nforged line' <<<"$out" || fail "unit show: comment not escaped"
+out=$(ctl unit list | noraw "unit list")
+grep -qF 'ev\x1b[31mil.service' <<<"$out" || fail "unit list: target not escaped"
+out=$(ctl audit | noraw audit)
+grep -qF '/tmp/a\nb' <<<"$out" && grep -qF 'x\x1b]0;t\x07' <<<"$out" || fail "audit: path or comm not escaped: $out"
+[ "$(grep -c . <<<"$out")" = 2 ] || fail "audit: a row took more than one line: $out"
+out=$(ctl audit --summary | noraw "audit --summary")
+grep -qF '/tmp/a\nb' <<<"$out" || fail "audit --summary: path not escaped"
+out=$({ ctl status 2>/dev/null || true; } | noraw status)
+grep -qF 'bad\x1b[2J' <<<"$out" || fail "status: reason not escaped"
+ctl rule list --json | grep -qF '\u001b[2Jgone\nforged line' || fail "rule list --json: $(ctl rule list --json)"
+[ "$(ctl rule list --json | jq -r ".[] | select(.id == $id1) | .comment")" = $'\e[2Jgone\nforged line' ] ||
+	fail "rule list --json does not carry the comment as it is"
+sqlite3 "$DB" "update rules set comment = NULL where id = $id1; delete from units where target like 'ev%';
+	delete from audit; delete from status"
+pass "stored control characters are printed escaped (rule list, unit show/list, audit, summary, status); JSON carries them JSON-escaped"
 
 # audit on an empty table: a header, no rows; --json: an empty array.
 [ "$(ctl audit --json | jq length)" = 0 ] || fail "audit --json on empty table"
@@ -186,4 +247,40 @@ ctl rule add demo.service family deny AF_PACKET >/dev/null
 [ "$(sqlite3 "$DB" "select prefix from rules where direction = 'family' order by id desc limit 1")" = packet ] ||
 	fail "family AF_PACKET not stored as packet"
 pass "per-command --help, --version, family AF_PACKET stored as packet"
+
+# --wait is the default said explicitly: after --no-wait, it waits again.
+rc=0
+ctl rule add demo.service egress deny 10.8.0.0/16 --wait >/dev/null 2>"$TMP/err" || rc=$?
+[ "$rc" = 3 ] && grep -q "NOT in force: unitguardd is not running" "$TMP/err" ||
+	fail "--wait after --no-wait: exit $rc: $(cat "$TMP/err")"
+ctl rule del "$(sqlite3 "$DB" "select id from rules where prefix = '10.8.0.0/16'")"
+pass "--wait after --no-wait waits (no agent: exit 3, the reason said)"
+
+# Tables size their columns to the content (issue 10): a target longer than
+# any fixed width still leaves the next column where its header is, on
+# every row.
+aligned() { # aligned WHAT COLUMN: stdin's rows start COLUMN where its header does
+	awk -v col="$2" 'NR == 1 { i = index($0, " " col " ") + 1; if (i == 1) exit 2; next }
+		/^    / || !NF { next } # status: the lines under a row
+		substr($0, i - 1, 1) != " " || substr($0, i, 1) == " " { bad = 1 }
+		END { exit bad }' || fail "$1: $2 not aligned: $(cat -A "$TMP/table")"
+}
+long=/a-very-long-cgroup-path.slice/with-a-long-service-name.service
+ctl rule add "$long" egress deny 10.7.0.0/16 >/dev/null
+sqlite3 "$DB" "insert into status (target, state, reason, enforced, updated_at) values ('$long', 'waiting', 'not running', 0, 'now')"
+ctl rule list >"$TMP/table"
+aligned "rule list" DIR <"$TMP/table"
+# TARGET is as wide as the longest target, and one space apart from DIR.
+[ "$(awk 'NR == 1 { print index($0, " DIR ") - index($0, "TARGET") }' "$TMP/table")" = "${#long}" ] ||
+	fail "rule list: TARGET is not as wide as its content: $(head -n 1 "$TMP/table")"
+ctl unit list >"$TMP/table"
+aligned "unit list" MODE <"$TMP/table"
+ctl unit show "$long" | sed '/^$/,$d' >"$TMP/table"
+aligned "unit show" MODE <"$TMP/table"
+{ ctl status || true; } | sed -n '/^TARGET /,/^$/p' >"$TMP/table"
+grep -q "^$long " "$TMP/table" || fail "status lacks the long target: $(cat "$TMP/table")"
+aligned status MODE <"$TMP/table"
+aligned status NOTE <"$TMP/table"
+sqlite3 "$DB" "delete from status"
+pass "rule list, unit list/show and status size their columns to the content (a ${#long}-character target)"
 echo "PASS: $TEST_NAME"

@@ -87,6 +87,36 @@ expect EPERM in_unit connect 127.0.0.2 "$P"
 expect ok in_unit connect 127.0.0.3 "$P"
 pass "export -> apply round trip"
 
+# Issue 10: applying what the store holds already writes nothing (no new
+# policy version, so no pass and no generation) and keeps every rule's id,
+# so the audit rows keep naming rules that exist; a changed comment keeps
+# its rule's id too.
+ids=$(sql "select group_concat(id) from (select id from rules order by id)")
+v0=$(sql "select value from meta where key = 'policy_version'")
+gens=$(sql "select count(*) from generations")
+named=$(sql "select count(*) from audit a join rules r on r.id = a.rule_id")
+[ "$named" -gt 0 ] || fail "no audit row names a rule in force"
+t0=$(date +%s%N)
+ctl apply "$TMP/exported.yaml" >"$TMP/out" || fail "apply of the exported policy: exit $?"
+echo "apply of an identical 10 002-rule file returned in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+grep -q "^unchanged: the store holds this policy already (1 units, 10002 rules); nothing written" "$TMP/out" ||
+	fail "apply of an identical file: $(cat "$TMP/out")"
+[ "$(sql "select value from meta where key = 'policy_version'")" = "$v0" ] || fail "an identical apply moved policy_version"
+[ "$(sql "select group_concat(id) from (select id from rules order by id)")" = "$ids" ] || fail "an identical apply renumbered rules"
+sleep 0.3
+[ "$(sql "select count(*) from generations")" = "$gens" ] || fail "an identical apply made a generation"
+[ "$(sql "select count(*) from audit a join rules r on r.id = a.rule_id")" -ge "$named" ] ||
+	fail "audit rows stopped naming their rules"
+sed -E 's|^( *)prefix: 127\.0\.0\.2/32$|&\n\1comment: "the host"|' "$TMP/exported.yaml" >"$TMP/commented.yaml"
+grep -q 'comment: "the host"' "$TMP/commented.yaml" || fail "test bug: no comment added"
+ctl apply "$TMP/commented.yaml" >"$TMP/out" || fail "apply of a comment change: exit $?"
+grep -q "rules 0 added, 0 deleted, 10002 kept with their ids (1 comments changed)" "$TMP/out" ||
+	fail "apply of a comment change: $(cat "$TMP/out")"
+[ "$(sql "select group_concat(id) from (select id from rules order by id)")" = "$ids" ] || fail "a comment change renumbered rules"
+[ "$(sql "select comment from rules where id = $g2_deny")" = "the host" ] || fail "comment not updated in place"
+expect EPERM in_unit connect 127.0.0.2 "$P"
+pass "an identical apply writes nothing (no policy version, no generation, ids kept); a comment change keeps the id"
+
 # Later changes rewrite only what differs in the unit's standby trie (its
 # trie from before the last switch, unread once the grace period is over),
 # and decide exactly as a fresh trie would: a deleted rule's entry is gone.
