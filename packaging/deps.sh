@@ -9,6 +9,8 @@ PKGS=(
 	# build
 	cmake make gcc pkg-config clang llvm bpftool
 	libbpf-dev libsystemd-dev libsqlite3-dev libjson-c-dev libcmocka-dev libyaml-dev linux-libc-dev
+	# man pages: rendered by scdoc, checked with man-db's man and lexgrog
+	scdoc man-db
 	# run: journald for audit entries, journalctl to read them
 	systemd
 	# tests: the real sqlite3 CLI, JSON checks, network namespaces, libFuzzer
