@@ -27,7 +27,8 @@ cmake_version=$(sed -nE 's/^project\(unitguard VERSION ([0-9][0-9.]*)[ )].*/\1/p
 [ -n "$cmake_version" ] || die "no 'project(unitguard VERSION X.Y.Z ...)' line in CMakeLists.txt"
 deb_version=$(dpkg-parsechangelog -l packaging/debian/changelog -S Version)
 [ "$deb_version" = "$cmake_version" ] ||
-	die "packaging/debian/changelog is at $deb_version, CMakeLists.txt at $cmake_version: add a changelog entry (dch -v $cmake_version)"
+	die "packaging/debian/changelog is at $deb_version, CMakeLists.txt at $cmake_version:" \
+		"add a changelog entry (dch -v $cmake_version)"
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

@@ -67,7 +67,8 @@ journalctl --root="$TMP/root" --list-catalog >"$TMP/list" 2>"$TMP/err" ||
 	fail "journalctl --list-catalog failed: $(cat "$TMP/err")"
 cut -d' ' -f1 "$TMP/list" | sort >"$TMP/listed"
 cmp -s "$TMP/ids" "$TMP/listed" ||
-	fail "journalctl lists other ids than agent/messages.h defines: $(diff "$TMP/ids" "$TMP/listed" | grep '^[<>]' | tr '\n' ' ')"
+	fail "journalctl lists other ids than agent/messages.h defines:" \
+		"$(diff "$TMP/ids" "$TMP/listed" | grep '^[<>]' | tr '\n' ' ')"
 # --list-catalog prints "ID DEFINED-BY: SUBJECT", n/a for a missing field.
 if bad=$(grep -vE '^[0-9a-f]{32} unitguard: .*[^ ]' "$TMP/list" || grep -E ': n/a$' "$TMP/list"); then
 	fail "entries without 'Defined-By: unitguard' or a Subject: $bad"

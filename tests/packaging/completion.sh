@@ -40,7 +40,8 @@ complete_line() {
 
 # same WHAT WANT GOT: the two lists (files) are equal.
 same() {
-	cmp -s "$2" "$3" || fail "$1: completion offers [$(tr '\n' ' ' <"$3")], --help lists [$(tr '\n' ' ' <"$2")]"
+	cmp -s "$2" "$3" ||
+		fail "$1: completion offers [$(tr '\n' ' ' <"$3")], --help lists [$(tr '\n' ' ' <"$2")]"
 }
 
 "$BIN/unitguardctl" --help >"$TMP/help"

@@ -104,11 +104,12 @@ grep -q 'rm -rf "${DPKG_ROOT:-}/var/lib/unitguard"' "$c/postrm" ||
 for s in postinst prerm postrm; do
 	sh -n "$c/$s" || fail "$s does not parse"
 done
-echo "ok: enabled and started on install, restarted on upgrade, stopped on remove; messages name --detach-all; purge removes the store"
+echo "ok: enabled and started on install, restarted on upgrade, stopped on remove;" \
+	"messages name --detach-all; purge removes the store"
 
 # --- lintian, on the .deb alone -----------------------------------------------------
 lintian "$deb" >"$TMP/lintian" 2>&1 || true
 cat "$TMP/lintian"
 ! grep -q '^E: ' "$TMP/lintian" || fail "lintian reports errors for $(basename "$deb")"
-echo "ok: lintian: $(grep -c '^E: ' "$TMP/lintian" || true) errors, $(grep -c '^W: ' "$TMP/lintian" || true) warnings"
+echo "ok: lintian: 0 errors, $(grep -c '^W: ' "$TMP/lintian" || true) warnings"
 echo "PASS"

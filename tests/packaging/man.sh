@@ -45,7 +45,8 @@ done
 sed -n '/^Commands:/,/^$/p' "$TMP/help" |
 	sed -nE 's/^  ([a-z][a-z-]*( [a-z][a-z-]*)*)( .*)?$/\1/p' | sort -u >"$TMP/commands"
 [ "$(wc -l <"$TMP/commands")" -ge 10 ] ||
-	fail "read only $(wc -l <"$TMP/commands") commands from unitguardctl --help: $(tr '\n' ',' <"$TMP/commands")"
+	fail "read only $(wc -l <"$TMP/commands") commands from unitguardctl --help:" \
+		"$(tr '\n' ',' <"$TMP/commands")"
 roff=$MAN/unitguardctl.8
 while read -r cmd; do
 	# An entry starts its line with the command in bold: "\fBrule add\fR ...".
@@ -53,7 +54,8 @@ while read -r cmd; do
 		fail "unitguardctl --help lists '$cmd', unitguardctl.8 has no entry for it"
 	"$BIN/unitguardctl" $cmd --help >>"$TMP/help" # $cmd split into its words on purpose
 done <"$TMP/commands"
-echo "ok: unitguardctl.8 has an entry for each of $(wc -l <"$TMP/commands") commands: $(tr '\n' ',' <"$TMP/commands" | sed 's/,$//')"
+echo "ok: unitguardctl.8 has an entry for each of $(wc -l <"$TMP/commands") commands:" \
+	"$(tr '\n' ',' <"$TMP/commands" | sed 's/,$//')"
 
 # check_options HELP PAGE: every --option of HELP is in PAGE, in bold.
 check_options() {
