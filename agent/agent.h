@@ -12,6 +12,7 @@
 
 #include "audit.h"
 #include "lsm.h"
+#include "metrics.h"
 #include "net.h"
 #include "resolve.h"
 #include "store.h"
@@ -60,7 +61,16 @@ struct agent {
 	int64_t audit_max_age_us; /* --audit-max-age; 0: none */
 	uint64_t last_stats_us;
 	int64_t started_us;
+	bool ready; /* READY=1 sent (agent_ready()) */
+
+	/* Metrics (metrics.c): the apply latency, the HTTP listener (or NULL). */
+	struct apply_clock apply;
+	struct ug_httpd *httpd;
 };
+
+/* Tell systemd the agent is ready (READY=1), once: WHY says what is not in
+ * force yet, or NULL when everything is. */
+void agent_ready(struct agent *ag, const char *why);
 
 /* Run a pass soon (coalesced: once per event loop iteration). */
 void pass_schedule(struct agent *ag);

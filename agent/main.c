@@ -105,6 +105,7 @@ static void check_store(struct agent *ag)
 		pass_schedule(ag);
 		return;
 	}
+	metrics_change_seen(ag, v);
 	if (v != ag->ts.policy_version || ag->store_why[0]) {
 		/* Someone touched the store: if it was unreadable, try now rather
 		 * than at the end of the backoff. */
@@ -264,6 +265,21 @@ static void flush_kernel(struct agent *ag)
 	drain(ag);
 }
 
+/* Waiting longer for systemd's answers than this holds up the boot of every
+ * unit ordered after the agent: say ready, and what is not in force. */
+#define READY_WAIT_US (30 * 1000000LL)
+
+void agent_ready(struct agent *ag, const char *why)
+{
+	if (ag->ready)
+		return;
+	ag->ready = true;
+	if (why)
+		ug_log(LOG_WARNING, "agent: ready, but %s; see the status for what is NOT "
+		       "enforced", why);
+	sd_notify(0, "READY=1");
+}
+
 static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 {
 	static unsigned ticks;
@@ -290,6 +306,8 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 		/* The loop runs: systemd's watchdog (WatchdogSec=) restarts an
 		 * agent whose loop stopped. No-op outside systemd. */
 		sd_notify(0, "WATCHDOG=1");
+		if (!ag->ready && realtime_us() - ag->started_us >= READY_WAIT_US)
+			agent_ready(ag, "not every target was placed and in force within 30 s");
 		if (realtime_us() - (int64_t)ag->last_stats_us >= (int64_t)ag->stats_interval * 1000000)
 			stats_snapshot(ag);
 	}
@@ -454,6 +472,10 @@ static void usage(FILE *f)
 		"  --audit-max-age DAYS\n"
 		"                   and none older than DAYS (default 30; 0: no limit); pruned\n"
 		"                   audit rows are counted in audit_summary\n"
+		"  --metrics-listen ADDR:PORT\n"
+		"                   serve Prometheus metrics at http://ADDR:PORT/metrics (off by\n"
+		"                   default); ADDR a numeric IPv4 address or an IPv6 one in\n"
+		"                   brackets: 127.0.0.1:9187, [::1]:9187\n"
 		"  --detach-all     remove every pinned program and map, ending enforcement, and exit\n"
 		"  -v, --verbose    debug messages, including libbpf's\n"
 		"  -h, --help       this text\n\n"
@@ -461,6 +483,8 @@ static void usage(FILE *f)
 		"Examples:\n"
 		"  unitguardd                          run on the default store\n"
 		"  unitguardd -v                       the same, with debug messages\n"
+		"  unitguardd --metrics-listen 127.0.0.1:9187\n"
+		"                                      and metrics for Prometheus on loopback\n"
 		"  unitguardd --detach-all             stop enforcing (programs stay attached\n"
 		"                                      when the agent merely exits)\n");
 }
@@ -556,6 +580,7 @@ int main(int argc, char **argv)
 		{ "stats-interval", required_argument, NULL, 's' },
 		{ "audit-max-size", required_argument, NULL, 'S' },
 		{ "audit-max-age", required_argument, NULL, 'A' },
+		{ "metrics-listen", required_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -566,6 +591,7 @@ int main(int argc, char **argv)
 			    .audit_max_bytes = (int64_t)1 << 30,
 			    .audit_max_age_us = (int64_t)30 * 86400 * 1000000,
 			    .applied_version = -1 /* unknown: the first pass says */ };
+	struct metrics_listen listen_at, *metrics_at = NULL;
 	sd_event_source *tick = NULL;
 	bool detach_all = false;
 	char errbuf[256], buf[32];
@@ -610,6 +636,15 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			ag.audit_max_age_us = (int64_t)days * 86400 * 1000000;
+			break;
+		case 'M':
+			if (metrics_parse_listen(optarg, &listen_at, errbuf, sizeof(errbuf))) {
+				fprintf(stderr, "unitguardd: invalid --metrics-listen '%s': %s; "
+					"expected IPV4:PORT or [IPV6]:PORT, e.g. 127.0.0.1:9187 or "
+					"[::1]:9187\n", optarg, errbuf);
+				return 2;
+			}
+			metrics_at = &listen_at;
 			break;
 		case 'v':
 			ug_verbose = 1;
@@ -701,6 +736,8 @@ int main(int argc, char **argv)
 		ug_log(LOG_ERR, "agent: event loop setup: %s", strerror(-err));
 		goto out_event;
 	}
+	/* After setup_loop: its thread must inherit the blocked signals. */
+	metrics_start(&ag, metrics_at);
 	err = ug_resolver_new(ag.cgroot, ag.ev, sd_booted() > 0, &ag.ts, on_change, &ag,
 			      &ag.res);
 	if (err)
@@ -713,11 +750,11 @@ int main(int argc, char **argv)
 	ag.last_stats_us = ag.started_us;
 	write_agent_state(&ag);
 	report_lost(&ag);
+	/* READY=1 comes from the pass that has every target placed (pass.c),
+	 * which may be this one; an error here cannot wait for answers. */
 	err = pass_run(&ag);
 	if (err)
-		ug_log(LOG_WARNING, "agent: started with errors; see above for what is NOT "
-		       "enforced");
-	sd_notify(0, "READY=1");
+		agent_ready(&ag, "it started with errors (see above)");
 	ug_log(LOG_INFO, "agent: running (store %s, pins %s)", ag.db_path, ag.pin_dir);
 	err = sd_event_loop(ag.ev);
 	if (err < 0)
@@ -731,6 +768,7 @@ int main(int argc, char **argv)
 	ug_resolver_free(ag.res);
 
 out_event:
+	metrics_stop(&ag);
 	sd_event_source_unref(tick);
 	sd_event_source_unref(ag.pass_src);
 	sd_event_source_unref(ag.recheck_src);

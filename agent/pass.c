@@ -897,6 +897,7 @@ int pass_run(struct agent *ag)
 	} else {
 		ag->status_dirty = false;
 		ag->applied_version = ack;
+		metrics_applied(ag, ack);
 		ag->committed_generation = ag->generation;
 		for (size_t i = 0; i < ag->n_gone; i++) {
 			free(ag->gone[i].name);
@@ -914,6 +915,10 @@ done:
 	sd_notifyf(0, "STATUS=generation %u: %zu targets enforced, %zu kept for their unit's "
 		   "start, %zu NOT in force", ag->generation, n_enforced, n_waiting,
 		   b.n - n_enforced - n_waiting);
+	/* At boot, units ordered after the agent start once it is ready: only
+	 * when every target's place is known and its policy is in the kernel. */
+	if (!ag->ready && ack == ag->ts.policy_version && ack == ag->applied_version)
+		agent_ready(ag, NULL);
 	ug_log(LOG_DEBUG, "agent: pass done in %.3f ms: policy version %" PRId64 " (acknowledged %"
 	       PRId64 "), generation %u, %zu targets, %zu status rows written",
 	       (ug_now_ns() - t0) / 1e6, ag->ts.policy_version, ack, ag->generation, b.n, n_rows);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
@@ -14,6 +15,8 @@
 #include "unitguard.h"
 #include "util.h"
 
+/* PID 1's direct D-Bus socket (no bus daemon), root only. */
+#define UG_SYSTEMD_PRIVATE "/run/systemd/private"
 #define ASK_TIMEOUT_US (5 * 1000 * 1000ULL)
 #define BACKOFF_MAX_S 30
 #define NAMES_MAX 8
@@ -410,18 +413,50 @@ static int on_job_removed(sd_bus_message *m, void *ctx, sd_bus_error *error)
 	return 0;
 }
 
-static int bus_connect(struct ug_resolver *r)
+/*
+ * systemd's own socket first: PID 1 answers there from its first moments, so
+ * the agent can resolve units early in boot, before dbus.service (which is
+ * ordered after sysinit.target, as are the units the agent guards), and a
+ * restart of the bus daemon does not concern it. Only root may connect; any
+ * other caller (tests, a non-root agent) goes through the system bus.
+ */
+static int open_systemd(sd_bus **out)
 {
 	sd_bus *bus = NULL;
 	int err;
 
-	err = sd_bus_open_system(&bus);
+	*out = NULL;
+	if (geteuid() == 0 && access(UG_SYSTEMD_PRIVATE, F_OK) == 0) {
+		err = sd_bus_new(&bus);
+		if (err >= 0)
+			err = sd_bus_set_address(bus, "unix:path=" UG_SYSTEMD_PRIVATE);
+		if (err >= 0)
+			err = sd_bus_start(bus);
+		if (err >= 0) {
+			*out = bus;
+			return 1;
+		}
+		sd_bus_unref(bus);
+		ug_log(LOG_DEBUG, "agent: cannot connect to %s (%s); trying the system bus",
+		       UG_SYSTEMD_PRIVATE, strerror(-err));
+	}
+	return sd_bus_open_system(out);
+}
+
+static int bus_connect(struct ug_resolver *r)
+{
+	sd_bus *bus = NULL;
+	int err, private;
+
+	err = private = open_systemd(&bus);
 	if (err >= 0)
 		err = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus.Local",
 					  "/org/freedesktop/DBus/Local", "org.freedesktop.DBus.Local",
 					  "Disconnected", on_disconnected, r);
 	if (err >= 0)
-		err = sd_bus_match_signal_async(bus, NULL, "org.freedesktop.systemd1",
+		/* A direct peer's messages carry no sender: match on the path. */
+		err = sd_bus_match_signal_async(bus, NULL,
+						private > 0 ? NULL : "org.freedesktop.systemd1",
 						"/org/freedesktop/systemd1",
 						"org.freedesktop.systemd1.Manager", "JobRemoved",
 						on_job_removed, NULL, r);
@@ -440,7 +475,8 @@ static int bus_connect(struct ug_resolver *r)
 	if (r->bus_down_logged)
 		ug_log(LOG_NOTICE, "agent: connected to systemd again; asking about every unit");
 	else
-		ug_log(LOG_INFO, "agent: units are resolved through systemd over D-Bus");
+		ug_log(LOG_INFO, "agent: units are resolved through systemd over D-Bus (%s)",
+		       private > 0 ? UG_SYSTEMD_PRIVATE : "the system bus");
 	r->bus_down_logged = false;
 	r->reconnect_backoff = 0;
 	for (size_t i = 0; i < r->ts->n; i++) {

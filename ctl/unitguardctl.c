@@ -29,6 +29,7 @@
 #include "need.h"
 #include "lock.h"
 #include "policy.h"
+#include "prom.h"
 #include "store.h"
 
 #define EXIT_USAGE 2
@@ -70,7 +71,11 @@ static const char usage_text[] =
 		"  apply FILE [--check]               replace the whole policy from a YAML file;\n"
 		"                                     --check: only say whether it is valid and\n"
 		"                                     fits the kernel's maps (apply checks too)\n"
-		"  export [FILE]                      write the policy as YAML (default stdout)\n\n"
+		"  export [FILE]                      write the policy as YAML (default stdout)\n"
+		"  metrics                            the agent, each unit's state, packets, bytes,\n"
+		"                                     denials, and the apply latency, in Prometheus\n"
+		"                                     text format; for a textfile collector, write\n"
+		"                                     it atomically: metrics >F.tmp && mv F.tmp F.prom\n\n"
 		"TARGET is a unit name (demo.service, web.slice, x.scope) or an absolute cgroup\n"
 		"path below the cgroup2 root (/system.slice/demo.service). PREFIX is an IPv4 or\n"
 		"IPv6 CIDR, or a bare address (= /32 or /128). The longest prefix with a rule\n"
@@ -1345,6 +1350,38 @@ static int stats(int argc, char **argv)
 	return err ? 1 : 0;
 }
 
+/* --- metrics: metrics/prom.c, the same text as unitguardd --metrics-listen ---- */
+
+static int metrics(int argc, char **argv)
+{
+	struct ug_store *st;
+	struct sub_opts o;
+	char err[512], *text;
+	size_t len;
+	int ret;
+
+	ret = parse_sub(argc, argv, 0, &o);
+	if (ret)
+		return ret;
+	if (optind != argc)
+		return bad("metrics: unexpected argument '%s'", argv[optind]);
+	if (open_store(0, &st))
+		return 1;
+	/* All or nothing: a half text must not reach a collector's file. */
+	ret = ug_prom_render(&(struct ug_prom_src){ .st = st, .db_path = db_path }, &text, &len,
+			     err, sizeof(err));
+	ug_store_close(st);
+	if (ret) {
+		fprintf(stderr, "unitguardctl: metrics: %s\n", err);
+		return 1;
+	}
+	ret = fwrite(text, 1, len, stdout) != len || fflush(stdout) ? 1 : 0;
+	if (ret)
+		fprintf(stderr, "unitguardctl: metrics: cannot write: %s\n", strerror(errno));
+	free(text);
+	return ret;
+}
+
 /* --- status ----------------------------------------------------------------- */
 
 /*
@@ -2155,6 +2192,8 @@ int main(int argc, char **argv)
 		return apply(argc, argv);
 	if (!strcmp(argv[0], "export"))
 		return export(argc, argv);
-	return bad("unknown command '%s' (expected rule, unit, audit, stats, status, apply or "
-		   "export)", argv[0]);
+	if (!strcmp(argv[0], "metrics"))
+		return metrics(argc, argv);
+	return bad("unknown command '%s' (expected rule, unit, audit, stats, status, apply, "
+		   "export or metrics)", argv[0]);
 }

@@ -275,13 +275,27 @@ for arg in $(cat /proc/cmdline); do
 done
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache="$cache" hostroot /host ||
     fail "mount 9p hostroot"
-mount -t tmpfs -o mode=0755 tmpfs /rw || fail "mount tmpfs"
+disk=
+for arg in $(cat /proc/cmdline); do
+    case $arg in ug.disk=1) disk=1 ;; esac
+done
+if [ -n "$disk" ]; then
+    # run.sh UG_VM_DISK: the overlay's upper layer on a disk that outlives this boot, so
+    # a second boot of the same image sees what the first one installed and enabled.
+    mount -t ext4 /dev/vda /rw || fail "mount the persistent disk /dev/vda"
+else
+    mount -t tmpfs -o mode=0755 tmpfs /rw || fail "mount tmpfs"
+fi
 mkdir -p /rw/upper /rw/work
 mount -t overlay overlay -o lowerdir=/host,upperdir=/rw/upper,workdir=/rw/work /newroot ||
     fail "mount overlay"
 # systemd ignores the kernel command line when it believes it runs in a container.
 rm -f /newroot/.dockerenv /newroot/run/.containerenv
-cp -a /overlay/. /newroot/ || fail "copy overlay files"
+# A persistent disk has them from its first boot.
+if [ ! -e /rw/upper/.ug-vm-overlay ]; then
+    cp -a /overlay/. /newroot/ || fail "copy overlay files"
+    [ -z "$disk" ] || : >/rw/upper/.ug-vm-overlay
+fi
 # The guest kernel's modules, from the unpacked package in the host's cache (visible
 # through the share), so that modprobe works in the guest (nf_tables, ...).
 . /kernel.env
@@ -311,7 +325,9 @@ build_initrd() {
     MOD_DONE=()
     # 9p over virtio-pci, and overlayfs; their dependencies (netfs, fscache, virtio_ring ...)
     # come from modules.dep.
-    for m in virtio_pci 9pnet_virtio 9p overlay; do resolve_module "$m"; done
+    # virtio_blk and ext4: run.sh UG_VM_DISK's persistent upper layer.
+    # crc32c_generic: ext4 asks for the crc32c driver by name, not through modules.dep.
+    for m in virtio_pci 9pnet_virtio 9p overlay virtio_blk crc32c_generic ext4; do resolve_module "$m"; done
     say "modules in load order: $(printf '%s ' "${MODDEP[@]##*/}")"
 
     local root

@@ -24,6 +24,9 @@
 #   UG_VM_APPEND    extra kernel command line arguments
 #   UG_VM_9P_CACHE  9p cache mode of the host share (default loose, see README)
 #   UG_VM_CACHE     see prepare.sh
+#   UG_VM_DISK      an ext4 image file (see disk.sh) that holds the overlay's upper layer
+#                   instead of a tmpfs: what the guest writes survives into the next run
+#                   with the same image, as on a reboot (/run and bpffs start empty)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -100,6 +103,12 @@ done
 cmdline="console=ttyS0 quiet panic=-1 lsm=lockdown,capability,landlock,bpf"
 cmdline+=" systemd.unit=ug-vm.target ug.job=$job ug.9pcache=${UG_VM_9P_CACHE:-loose}"
 cmdline+=" ${UG_VM_APPEND:-}"
+disk=()
+if [[ -n ${UG_VM_DISK:-} ]]; then
+    [[ -f $UG_VM_DISK ]] || { echo "run.sh: error: UG_VM_DISK $UG_VM_DISK is not a file" >&2; exit 1; }
+    cmdline+=" ug.disk=1"
+    disk=(-drive "file=$UG_VM_DISK,format=raw,if=virtio")
+fi
 # shellcheck disable=SC2054 # the commas are qemu's
 qemu=(
     qemu-system-x86_64
@@ -108,6 +117,7 @@ qemu=(
     -serial "file:$log"
     -kernel "$UG_VM_KERNEL" -initrd "$UG_VM_INITRD" -append "$cmdline"
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
+    "${disk[@]}"
 )
 
 start=$(date +%s.%N)
