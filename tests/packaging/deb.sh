@@ -12,9 +12,11 @@
 #    (never stopped first) on upgrade, stopped on remove; prerm and postrm
 #    name `unitguardd --detach-all`, and purge removes /var/lib/unitguard;
 #  - lintian on the .deb alone: no error.
-# About a minute: the package is built from scratch.
+# About a minute: the package is built from scratch, in a temporary directory.
+# The .deb that passed is left in BUILD/deb/, where vm/package takes it from.
 set -euo pipefail
 SRC=${UG_SRC:?UG_SRC: the source tree}
+BIN=${UG_BIN:?UG_BIN: the build directory}
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
@@ -99,6 +101,8 @@ grep -B2 "deb-systemd-invoke stop" "$c/prerm" | grep -q '"$1" = remove' ||
 	fail "prerm stops the unit on more than remove: $(grep -B2 'deb-systemd-invoke stop' "$c/prerm")"
 grep -q "unitguardd --detach-all" "$c/prerm" || fail "prerm does not name unitguardd --detach-all"
 grep -q "unitguardd --detach-all" "$c/postrm" || fail "postrm does not name unitguardd --detach-all"
+grep -q "rm -r /sys/fs/bpf/unitguard" "$c/postrm" ||
+	fail "postrm does not say how to end enforcement once unitguardd is gone"
 grep -q 'rm -rf "${DPKG_ROOT:-}/var/lib/unitguard"' "$c/postrm" ||
 	fail "postrm does not remove /var/lib/unitguard on purge"
 for s in postinst prerm postrm; do
@@ -112,4 +116,8 @@ lintian "$deb" >"$TMP/lintian" 2>&1 || true
 cat "$TMP/lintian"
 ! grep -q '^E: ' "$TMP/lintian" || fail "lintian reports errors for $(basename "$deb")"
 echo "ok: lintian: 0 errors, $(grep -c '^W: ' "$TMP/lintian" || true) warnings"
+mkdir -p "$BIN/deb"
+rm -f "$BIN"/deb/unitguard_*.deb "$BIN"/deb/unitguard-dbgsym_*.deb
+cp "$TMP"/out/*.deb "$BIN/deb/"
+echo "ok: the checked packages are in $BIN/deb: $(cd "$BIN/deb" && echo *.deb)"
 echo "PASS"
