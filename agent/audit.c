@@ -225,27 +225,35 @@ static int validate_lost(const struct ug_event *ev)
 	return 0;
 }
 
-/* What the journal was not told one by one about r's unit, said once. */
+/*
+ * What the journal was not told one by one about r's unit, said once: denials
+ * held back by the rate limit, and, in an entry of its own (another
+ * MESSAGE_ID: another meaning and remedy), denials the kernel lost.
+ */
 static void summary(struct ug_audit *a, struct rate *r)
 {
-	char text[192];
-	int n = 0, jr;
+	const char *unit_obj = r->unit[0] == '/' ? "" : r->unit;
+	int jr;
 
-	if (!r->suppressed && !r->lost)
-		return;
-	if (r->suppressed)
-		n = snprintf(text, sizeof(text), "%" PRIu64 " more denials not journaled one by one "
-			     "(see the audit table)", r->suppressed);
-	if (r->lost)
-		snprintf(text + n, sizeof(text) - n, "%s%" PRIu64 " denials lost (ring buffer full)",
-			 n ? "; " : "", r->lost);
-	jr = sd_journal_send("MESSAGE=unitguard: %s: %s", r->unit, text,
-			     "MESSAGE_ID=" UG_MESSAGE_SUMMARY, "PRIORITY=4",
-			     "OBJECT_SYSTEMD_UNIT=%s", r->unit[0] == '/' ? "" : r->unit,
-			     "UNITGUARD_UNIT=%s", r->unit,
-			     "UNITGUARD_SUPPRESSED=%" PRIu64, r->suppressed,
-			     "UNITGUARD_LOST=%" PRIu64, r->lost, NULL);
-	journal_result(a, jr);
+	if (r->suppressed) {
+		jr = sd_journal_send("MESSAGE=unitguard: %s: %" PRIu64 " more denials not "
+				     "journaled one by one (see the audit table)", r->unit,
+				     r->suppressed,
+				     "MESSAGE_ID=" UG_MESSAGE_SUMMARY, "PRIORITY=4",
+				     "OBJECT_SYSTEMD_UNIT=%s", unit_obj,
+				     "UNITGUARD_UNIT=%s", r->unit,
+				     "UNITGUARD_SUPPRESSED=%" PRIu64, r->suppressed, NULL);
+		journal_result(a, jr);
+	}
+	if (r->lost) {
+		jr = sd_journal_send("MESSAGE=unitguard: %s: %" PRIu64 " denials lost (ring buffer "
+				     "full)", r->unit, r->lost,
+				     "MESSAGE_ID=" UG_MESSAGE_LOST, "PRIORITY=4",
+				     "OBJECT_SYSTEMD_UNIT=%s", unit_obj,
+				     "UNITGUARD_UNIT=%s", r->unit,
+				     "UNITGUARD_LOST=%" PRIu64, r->lost, NULL);
+		journal_result(a, jr);
+	}
 	r->suppressed = 0;
 	r->lost = 0;
 }
@@ -744,7 +752,7 @@ void ug_audit_lost(struct ug_audit *a, uint64_t count)
 	       count);
 	int jr = sd_journal_send("MESSAGE=unitguard: ring buffer full, %" PRIu64 " denials could not be "
 			         "recorded", count,
-			         "MESSAGE_ID=" UG_MESSAGE_SUMMARY, "PRIORITY=4",
+			         "MESSAGE_ID=" UG_MESSAGE_LOST, "PRIORITY=4",
 			         "UNITGUARD_LOST=%" PRIu64, count, NULL);
 	journal_result(a, jr);
 	if (ug_store_lost_add(a->st, now, count, "ringbuf", NULL))

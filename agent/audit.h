@@ -10,12 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "messages.h"
 #include "store.h"
-
-/* MESSAGE_ID of a denial (or would-be denial in audit mode). */
-#define UG_MESSAGE_DENIAL "e4f7245c5540461cabebc455afe162d5"
-/* MESSAGE_ID of a summary: denials not journaled one by one, or lost. */
-#define UG_MESSAGE_SUMMARY "4ee33560b8d445539b5d6420e673f630"
 
 /* Journal entries per unit per second before the rest are summarised. */
 #define UG_AUDIT_JOURNAL_BURST 50

@@ -32,6 +32,7 @@
 #include "cgroup.h"
 #include "lock.h"
 #include "log.h"
+#include "messages.h"
 #include "util.h"
 
 #define UG_DEFAULT_BPFFS "/sys/fs/bpf"
@@ -560,8 +561,9 @@ static void open_lsm(struct agent *ag)
 		ag->lsm_rb = NULL;
 		ug_lsm_free(ag->lsm);
 		ag->lsm = NULL;
-		ug_log(LOG_WARNING, "lsm: BPF LSM is unavailable: %s. Exec, file, socket family and "
-		       "hardening rules are NOT enforced; network rules are.", ag->lsm_why);
+		ug_log_id(LOG_WARNING, UG_MESSAGE_LSM_UNAVAILABLE, NULL, "lsm: BPF LSM is "
+			  "unavailable: %s. Exec, file, socket family and hardening rules are NOT "
+			  "enforced; network rules are.", ag->lsm_why);
 		return;
 	}
 	ug_log(LOG_INFO, "lsm: BPF LSM available");

@@ -31,6 +31,7 @@
 #include "agent.h"
 #include "inherit.h"
 #include "log.h"
+#include "messages.h"
 #include "util.h"
 
 struct group_out {
@@ -723,7 +724,8 @@ static void report(const struct target *t, const char *state, const char *reason
 	if (!strcmp(state, "enforced") || !strcmp(state, "waiting"))
 		ug_log(prio, "agent: %s: %s%s%s", t->name, state, reason[0] ? ": " : "", reason);
 	else
-		ug_log(prio, "agent: %s: %s, NOT fully enforced: %s", t->name, state, reason);
+		ug_log_id(prio, UG_MESSAGE_NOT_ENFORCED, t->name,
+			  "agent: %s: %s, NOT fully enforced: %s", t->name, state, reason);
 }
 
 /* --- the pass ------------------------------------------------------------------- */

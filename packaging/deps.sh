@@ -10,6 +10,11 @@ PKGS=(
 	cmake make gcc pkg-config clang llvm bpftool
 	libbpf-dev libsystemd-dev libsqlite3-dev libjson-c-dev libcmocka-dev libyaml-dev linux-libc-dev
 	libmicrohttpd-dev libsmartcols-dev
+	# man pages: rendered by scdoc, checked with man-db's man and lexgrog
+	scdoc man-db
+	# the .deb (packaging/deb.sh): Debian's own tools; no fakeroot, the
+	# package builds without root (Rules-Requires-Root: no)
+	debhelper dpkg-dev lintian
 	# run: journald for audit entries, journalctl to read them
 	systemd
 	# tests: the real sqlite3 CLI, JSON checks, network namespaces, libFuzzer,
