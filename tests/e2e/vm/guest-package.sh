@@ -23,17 +23,24 @@ mono() { systemctl show -P "$2" "$1"; }
 
 if [ "$PHASE" = 1 ]; then
 	# --- install ----------------------------------------------------------------
+	# The guest's root is the host's, a container image whose policy-rc.d forbids
+	# maintainer scripts to start services (exit 101); a real host has none. It is
+	# removed from this guest's overlay only.
+	rm -f /usr/sbin/policy-rc.d
 	if dpkg -i "$UG_DEB" >/tmp/dpkg.log 2>&1; then
 		ok "dpkg -i $(basename "$UG_DEB")"
 	else
 		bad "dpkg -i failed"; cat /tmp/dpkg.log; exit 1
 	fi
 	[ -x /usr/sbin/unitguardd ] && [ -x /usr/sbin/unitguardctl ] || bad "binaries not in /usr/sbin"
-	systemctl enable --now unitguardd || bad "systemctl enable --now unitguardd"
-	[ "$(systemctl is-enabled unitguardd)" = enabled ] && ok "unitguardd enabled" ||
-		bad "unitguardd is $(systemctl is-enabled unitguardd)"
-	[ "$(systemctl is-active unitguardd)" = active ] && ok "unitguardd active" ||
-		{ bad "unitguardd is $(systemctl is-active unitguardd)"; journalctl -u unitguardd --no-pager | tail -n 20; }
+	[ "$(systemctl is-enabled unitguardd)" = enabled ] && ok "dpkg -i enabled unitguardd" ||
+		bad "after dpkg -i, unitguardd is $(systemctl is-enabled unitguardd)"
+	[ "$(systemctl is-active unitguardd)" = active ] && ok "dpkg -i started unitguardd" ||
+		{ bad "after dpkg -i, unitguardd is $(systemctl is-active unitguardd)"; journalctl -u unitguardd --no-pager | tail -n 20; }
+	systemctl enable --now unitguardd && ok "systemctl enable --now unitguardd" ||
+		bad "systemctl enable --now unitguardd"
+	[ "$(systemctl show -P WantedBy unitguardd)" = sysinit.target ] ||
+		bad "unitguardd is wanted by '$(systemctl show -P WantedBy unitguardd)', not sysinit.target"
 
 	# --- a guarded unit enabled at boot -------------------------------------------
 	cat >/etc/systemd/system/$BOOT <<UNIT
