@@ -390,6 +390,20 @@ static void unit_label(FILE *f, const char *unit)
 	fputc('"', f);
 }
 
+/* One sample per audit_totals row: its total, or its lost count. */
+static void write_totals(FILE *f, const char *name, const struct render *r, bool lost)
+{
+	for (size_t i = 0; i < r->n_t; i++) {
+		fputs(name, f);
+		if (r->t[i].unit) {
+			fputc('{', f);
+			unit_label(f, r->t[i].unit);
+			fputc('}', f);
+		}
+		fprintf(f, " %" PRIu64 "\n", lost ? r->t[i].lost : r->t[i].total);
+	}
+}
+
 static void write_latency(FILE *f, const struct ug_latency *h)
 {
 	uint64_t cum = 0;
@@ -513,26 +527,10 @@ static int write_all(FILE *f, const struct ug_prom_src *src, const struct render
 	family(f, "unitguard_denials_total", "counter",
 	       "Denials made (in audit mode: would-be denials), recorded, pruned or lost: "
 	       "audit_totals.total.");
-	for (size_t i = 0; i < r->n_t; i++) {
-		fputs("unitguard_denials_total", f);
-		if (r->t[i].unit) {
-			fputc('{', f);
-			unit_label(f, r->t[i].unit);
-			fputc('}', f);
-		}
-		fprintf(f, " %" PRIu64 "\n", r->t[i].total);
-	}
+	write_totals(f, "unitguard_denials_total", r, false);
 	family(f, "unitguard_audit_lost_total", "counter",
 	       "Denials the kernel could not record (ring buffer full), counted in them.");
-	for (size_t i = 0; i < r->n_t; i++) {
-		fputs("unitguard_audit_lost_total", f);
-		if (r->t[i].unit) {
-			fputc('{', f);
-			unit_label(f, r->t[i].unit);
-			fputc('}', f);
-		}
-		fprintf(f, " %" PRIu64 "\n", r->t[i].lost);
-	}
+	write_totals(f, "unitguard_audit_lost_total", r, true);
 	family(f, "unitguard_audit_unstored_total", "counter",
 	       "Denials journaled but not stored (the store was full, read-only or locked).");
 	fprintf(f, "unitguard_audit_unstored_total %" PRIu64 "\n",
