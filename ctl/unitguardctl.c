@@ -99,6 +99,8 @@ static const char usage_text[] =
 		"  --wait           wait until the change is in force (the default)\n"
 		"  --no-wait        only write the store; do not wait for the agent\n"
 		"  --timeout SECS   how long to wait for the agent (default 10)\n"
+		"  --json           JSON output (JSON Lines for streams) from every command\n"
+		"                   that has it, as COMMAND --json; refused by the others\n"
 		"  -h, --help       this text\n"
 		"  --version        the version\n\n"
 		"Exit status: 0 in force (or kept for a unit's next start); 1 failure; 2 bad\n"
@@ -440,6 +442,10 @@ struct sub_opts {
 
 static int parse_wait_opt(int c, const char *arg);
 
+/* --json before the command: JSON (JSON Lines for streams) from any command
+ * that has it; refused by one that does not. */
+static bool json_global;
+
 enum {
 	OPT_JSON = 1 << 0,
 	OPT_UNIT = 1 << 1,
@@ -531,6 +537,9 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 		else
 			return bad("%s: unknown option '%s'", argv[0], argv[optind - 1]);
 	}
+	if (json_global && !(allowed & OPT_JSON))
+		return bad("%s: --json: this command has no JSON output", argv[0]);
+	o->json |= json_global;
 	return 0;
 }
 
@@ -2521,6 +2530,7 @@ int main(int argc, char **argv)
 		{ "no-wait", no_argument, NULL, 'W' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{},
@@ -2540,6 +2550,9 @@ int main(int argc, char **argv)
 		case 'T':
 			if (parse_wait_opt(c, optarg))
 				return EXIT_USAGE;
+			break;
+		case 'j':
+			json_global = true;
 			break;
 		case 'h':
 			usage(stdout);

@@ -50,7 +50,12 @@ json=$(ctl rule list demo.service --json)
 [ "$(jq -r '.[0].action' <<<"$json")" = deny ] || fail "json action: $json"
 [ "$(ctl rule list --json | jq length)" = 5 ] || fail "rule list --json: not 5 rules"
 ctl rule list | grep -q "web.slice" || fail "rule list table lacks web.slice"
-pass "rule list, table and --json"
+# --json before the command: the same output; refused by a command without JSON.
+[ "$(ctl --json rule list demo.service)" = "$json" ] || fail "--json rule list: $(ctl --json rule list demo.service)"
+rc=0
+ctl --json rule del 999999 >/dev/null 2>"$TMP/err" || rc=$?
+[ $rc = 2 ] && grep -q "no JSON output" "$TMP/err" || fail "--json rule del: exit $rc: $(cat "$TMP/err")"
+pass "rule list, table and --json (also before the command)"
 
 # Bad input: exit 2, one line naming the field, the store unchanged.
 before=$(sqlite3 "$DB" .dump)
