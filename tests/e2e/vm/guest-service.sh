@@ -84,6 +84,25 @@ done
 journalctl -u unitguardd --no-pager | grep -q "SIGHUP, re-reading the store" &&
 	ok "systemctl reload: the agent re-reads the store" || bad "reload: no SIGHUP in the agent's log"
 
+# The metrics listener under the sandbox, with the drop-in the README gives.
+cat >/etc/systemd/system/unitguardd.service.d/metrics.conf <<CONF
+[Service]
+ExecStart=
+ExecStart=/usr/local/sbin/unitguardd --metrics-listen 127.0.0.1:9187
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+IPAddressAllow=localhost
+CONF
+systemctl daemon-reload
+systemctl restart unitguardd || bad "restart with the metrics drop-in"
+body=$(curl -sf --max-time 20 http://127.0.0.1:9187/metrics)
+grep -qx "unitguard_unit_state{unit=\"$UNIT\",state=\"enforced\"} 1" <<<"$body" &&
+	ok "the README's metrics drop-in: GET /metrics under the sandbox says $UNIT is enforced" ||
+	bad "metrics under the sandbox: $(head -c 300 <<<"$body")"
+if command -v promtool >/dev/null; then
+	promtool check metrics <<<"$body" >/dev/null 2>&1 && ok "promtool accepts it" ||
+		bad "promtool check metrics: $(promtool check metrics <<<"$body" 2>&1 | head -n 3)"
+fi
+
 # The watchdog: an agent whose loop stops is killed and started again.
 pid=$(systemctl show -P MainPID unitguardd)
 kill -STOP "$pid"
