@@ -10,8 +10,11 @@
 #  2. The agent never reloads PID 1: no "Reloading" in PID 1's journal during
 #     first-rule and last-rule changes, and `systemctl set-property` on an
 #     unrelated unit takes about as long during them as before.
-#  3. D-Bus restarted under a running unit: its policy holds throughout (no
-#     probe gets through), and the agent reconnects and applies new rules.
+#  3. D-Bus restarted under a running unit: the agent talks to PID 1 directly
+#     (/run/systemd/private), so it is not disconnected; the unit's policy holds
+#     throughout (no probe gets through) and new rules apply. PID 1 re-executed
+#     (daemon-reexec, which does drop that connection): the agent reconnects,
+#     the policy holds, and new rules apply.
 #  4. Accounting: unitguard's counters of a unit equal systemd's IPAccounting
 #     of the same unit, packets and bytes, egress and ingress.
 #  5. 150 running units get rules in one apply, and the agent restarts beside
@@ -171,10 +174,13 @@ awk -v b="$base" -v d="$during" 'BEGIN { exit !(d < 5 * b + 1) }' &&
 # --- 3. D-Bus restarted under a running unit -----------------------------------------
 t0=$(now)
 systemctl restart dbus.service || bad "cannot restart dbus"
-for i in $(seq 100); do grep -q "connected to systemd again" "$W/agent.log" && break; sleep 0.1; done
-grep -q "lost the connection to systemd" "$W/agent.log" && grep -q "connected to systemd again" "$W/agent.log" &&
-	ok "the agent saw the bus go and reconnected" || bad "no reconnect in the agent's log"
+grep -q "resolved through systemd over D-Bus (/run/systemd/private)" "$W/agent.log" &&
+	ok "the agent asks PID 1 on its own socket" || bad "the agent does not use /run/systemd/private"
 settle
+grep -q "lost the connection to systemd" "$W/agent.log" &&
+	bad "a dbus restart disconnected the agent from systemd" ||
+	ok "a dbus restart does not concern the agent"
+
 n=$(leaks "$W/pa.log" 127.0.0.2 "$t0")
 m=$(refused "$W/pa.log" 127.0.0.2 "$t0")
 [ "$n" = 0 ] && [ "$m" -gt 10 ] && ok "dbus restarted: the unit's policy held throughout ($m probes refused, none passed)" ||
@@ -186,6 +192,24 @@ n=$(leaks "$W/pa.log" 127.0.0.3 "$t1")
 [ "$(refused "$W/pa.log" 127.0.0.3 "$t1")" -gt 10 ] || bad "after the dbus restart: too few refused probes"
 [ "$n" = 0 ] && ok "after the dbus restart: a new rule is in force when the command returns" ||
 	bad "after the dbus restart: $n probes got through"
+
+t2=$(now)
+systemctl daemon-reexec || bad "daemon-reexec failed"
+for i in $(seq 300); do grep -q "connected to systemd again" "$W/agent.log" && break; sleep 0.1; done
+grep -q "lost the connection to systemd" "$W/agent.log" && grep -q "connected to systemd again" "$W/agent.log" &&
+	ok "PID 1 re-executed: the agent saw its connection go and reconnected" ||
+	bad "daemon-reexec: no reconnect in the agent's log"
+settle
+n=$(leaks "$W/pa.log" 127.0.0.2 "$t2")
+[ "$n" = 0 ] && ok "daemon-reexec: the unit's policy held throughout" || bad "daemon-reexec: $n probes got through"
+# A change after the reconnect: the rule on 127.0.0.3 deleted, its probes pass.
+ctl rule del "$R4" || bad "rule del after daemon-reexec failed"
+t3=$(now)
+settle
+m=$(refused "$W/pa.log" 127.0.0.3 "$t3")
+[ "$m" = 0 ] && [ "$(leaks "$W/pa.log" 127.0.0.3 "$t3")" -gt 10 ] &&
+	ok "after daemon-reexec: a rule deleted is out of force when the command returns" ||
+	bad "after daemon-reexec: $m probes to 127.0.0.3 still refused after rule del"
 
 # --- 4. accounting equals systemd's IPAccounting ------------------------------------
 cat >"$W/traffic" <<'TRAFFIC'
