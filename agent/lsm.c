@@ -337,9 +337,8 @@ static int adopt_links(struct ug_lsm *lsm)
 	size_t n = 0;
 	struct dirent *de;
 	DIR *d;
-	int err;
+	int err = ug_pin_opendir(dir, sizeof(dir), lsm->pin_dir, UG_PIN_LSM_LINKS, &d);
 
-	err = ug_pin_opendir(dir, sizeof(dir), lsm->pin_dir, UG_PIN_LSM_LINKS, &d);
 	if (err || !d)
 		return err;
 	/* Names first: adopting renames pins in this directory, and readdir may

@@ -515,9 +515,8 @@ static int adopt_links(struct ug_net *net)
 	char dir[PATH_MAX], path[PATH_MAX];
 	struct dirent *de;
 	DIR *d;
-	int err;
+	int err = ug_pin_opendir(dir, sizeof(dir), net->pin_dir, UG_PIN_LINKS, &d);
 
-	err = ug_pin_opendir(dir, sizeof(dir), net->pin_dir, UG_PIN_LINKS, &d);
 	if (err || !d)
 		return err;
 	while ((de = readdir(d))) {
