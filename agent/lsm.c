@@ -15,15 +15,18 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "byname.h"
 #include "log.h"
 #include "flush.h"
+#include "pins.h"
 #include "util.h"
 #include "lsm.h"
 #include "lsm.skel.h"
+#include "pinned.h"
 #include "trie.h"
+#include "unitpol.h"
 
 #define TARGET_MAX 256
-#define LINKS_DIR "lsm-links"
 #define SECURITYFS "/sys/kernel/security"
 #define FREE_BUDGET 20000 /* entries deleted per cleanup call */
 
@@ -32,15 +35,10 @@ _Static_assert(sizeof(struct ug_path_entry) ==
 	       "ug_path_entry must be key then value, unpadded: the trie engine packs them");
 
 struct unit_state {
-	char target[TARGET_MAX];
-	uint64_t cgid;
-	int level; /* -1: adopted, not known yet */
-	struct ug_lsm_unit val; /* what ug_lsm_units holds for it */
+	struct ug_unitstate h;      /* target, cgroup, trie (val.trie), loaded */
+	struct ug_lsm_unit val;     /* what ug_lsm_units holds for it */
 	struct ug_path_rule *paths; /* copy, to see whether anything changed */
 	size_t n_paths;
-	uint16_t trie; /* a reference held in the engine (val.trie) */
-	bool loaded; /* paths above are what the kernel has (false after adoption) */
-	bool seen;
 };
 
 /*
@@ -51,16 +49,10 @@ struct unit_state {
  * so whenever this trie is retired, the copies are moved to the new one.
  */
 struct pending_state {
-	char name[UG_NAME_MAX];
-	char target[TARGET_MAX];
-	uint64_t parent_cgid;
-	uint32_t level;
+	struct ug_byname h;     /* name, place, trie (val.trie), loaded */
 	struct ug_lsm_unit val; /* what ug_pending_lsm holds for it */
 	struct ug_path_rule *paths;
 	size_t n_paths;
-	uint16_t trie; /* a reference held in the engine */
-	bool loaded; /* false after adoption: the first apply rewrites it */
-	bool seen;
 };
 
 enum prog {
@@ -89,9 +81,8 @@ struct ug_lsm {
 	bool pinned[N_PROGS];
 	struct unit_state *units;
 	size_t n_units;
-	int pending_fd; /* pin_dir/maps/ug_pending_lsm (the network object's) */
-	struct pending_state *pending;
-	size_t n_pending;
+	/* Kept by name; its fd: pin_dir/maps/ug_pending_lsm (the network object's). */
+	struct ug_bynames pending;
 	struct ug_tries *tries;
 	uint32_t generation;
 	uint32_t last_changed; /* units changed by the last apply */
@@ -114,14 +105,9 @@ static int path_cmp(const void *a, const void *b)
 	return ug_path_key_cmp(a, b);
 }
 
-/* Policies kept by name own their tries under a name, not a cgroup id. */
-static uint64_t owner_of_name(const char *name)
+static struct pending_state *pend(const struct ug_lsm *lsm, size_t i)
 {
-	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-
-	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
-		h = (h ^ *c) * 0x100000001b3ULL;
-	return h | 1ULL << 63; /* cgroup ids (inode numbers) stay below */
+	return (struct pending_state *)ug_byname_at(&lsm->pending, i);
 }
 
 void ug_lsm_cleanup(struct ug_lsm *lsm)
@@ -194,7 +180,8 @@ static int skel_load(const char *pin_dir, struct ug_lsm_bpf **out, bool *exe)
 			/* .rodata is per load; pin only the real maps. */
 			if (!pin_dir || bpf_map__is_internal(map))
 				continue;
-			err = ug_pin_path(path, sizeof(path), pin_dir, "maps", bpf_map__name(map));
+			err = ug_pin_path(path, sizeof(path), pin_dir, UG_PIN_MAPS,
+					  bpf_map__name(map));
 			if (err)
 				goto err_skel;
 			err = bpf_map__set_pin_path(map, path);
@@ -238,7 +225,7 @@ static int attach(struct ug_lsm *lsm, int p)
 	if (lsm->pinned[p])
 		return 0;
 	/* Not pinned, the program would stop enforcing when the agent exits. */
-	if (ug_pin_path(dir, sizeof(dir), lsm->pin_dir, LINKS_DIR, NULL) ||
+	if (ug_pin_path(dir, sizeof(dir), lsm->pin_dir, UG_PIN_LSM_LINKS, NULL) ||
 	    ug_pin_path(path, sizeof(path), dir, name, NULL))
 		return -ENAMETOOLONG;
 	err = ug_mkdir_p(dir);
@@ -265,7 +252,8 @@ static void detach(struct ug_lsm *lsm, int p)
 
 	if (bpf_link__detach(lsm->links[p]) && errno != EOPNOTSUPP && errno != EINVAL)
 		ug_log(LOG_WARNING, "lsm: BPF_LINK_DETACH of %s: %s", name, strerror(errno));
-	if (lsm->pinned[p] && !ug_pin_path(path, sizeof(path), lsm->pin_dir, LINKS_DIR, name) &&
+	if (lsm->pinned[p] &&
+	    !ug_pin_path(path, sizeof(path), lsm->pin_dir, UG_PIN_LSM_LINKS, name) &&
 	    unlink(path) && errno != ENOENT)
 		ug_log(LOG_WARNING, "lsm: cannot remove %s: %s", path, strerror(errno));
 	bpf_link__destroy(lsm->links[p]);
@@ -349,12 +337,10 @@ static int adopt_links(struct ug_lsm *lsm)
 	size_t n = 0;
 	struct dirent *de;
 	DIR *d;
+	int err = ug_pin_opendir(dir, sizeof(dir), lsm->pin_dir, UG_PIN_LSM_LINKS, &d);
 
-	if (ug_pin_path(dir, sizeof(dir), lsm->pin_dir, LINKS_DIR, NULL))
-		return -ENAMETOOLONG;
-	d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
+	if (err || !d)
+		return err;
 	/* Names first: adopting renames pins in this directory, and readdir may
 	 * or may not show an entry created while it runs. */
 	while ((de = readdir(d)) && n < sizeof(names) / sizeof(names[0]))
@@ -387,56 +373,31 @@ static int adopt_links(struct ug_lsm *lsm)
 
 /* --- units ----------------------------------------------------------------- */
 
-static struct unit_state *unit_find(struct ug_lsm *lsm, uint64_t cgid)
+static struct unit_state *unit_find(const struct ug_lsm *lsm, uint64_t cgid)
 {
-	for (size_t i = 0; i < lsm->n_units; i++)
-		if (lsm->units[i].cgid == cgid)
-			return &lsm->units[i];
-	return NULL;
+	return (struct unit_state *)ug_unitstate_find(lsm->units, lsm->n_units, sizeof(*lsm->units),
+						      cgid);
 }
 
-static struct unit_state *unit_add(struct ug_lsm *lsm, uint64_t cgid)
+static void adopt_unit(void *ctx, struct ug_unitstate *h, const void *val)
 {
-	struct unit_state *s = reallocarray(lsm->units, lsm->n_units + 1, sizeof(*s));
+	struct unit_state *s = (struct unit_state *)h;
 
-	if (!s)
-		return NULL;
-	lsm->units = s;
-	s = &lsm->units[lsm->n_units++];
-	memset(s, 0, sizeof(*s));
-	s->cgid = cgid;
-	s->level = -1;
-	return s;
+	(void)ctx;
+	s->val = *(const struct ug_lsm_unit *)val;
+	h->trie = s->val.trie;
+	h->generation = s->val.generation;
 }
 
-static struct pending_state *pending_find(struct ug_lsm *lsm, const char *name)
+static int adopt_pending(void *ctx, struct ug_byname *e, const void *val)
 {
-	for (size_t i = 0; i < lsm->n_pending; i++)
-		if (!strcmp(lsm->pending[i].name, name))
-			return &lsm->pending[i];
-	return NULL;
-}
+	const struct ug_pending_lsm *v = val;
+	struct pending_state *ps = (struct pending_state *)e;
 
-static struct pending_state *pending_add(struct ug_lsm *lsm, const char *name)
-{
-	struct pending_state *ps = reallocarray(lsm->pending, lsm->n_pending + 1, sizeof(*ps));
-
-	if (!ps)
-		return NULL;
-	lsm->pending = ps;
-	ps = &lsm->pending[lsm->n_pending++];
-	memset(ps, 0, sizeof(*ps));
-	snprintf(ps->name, sizeof(ps->name), "%s", name);
-	snprintf(ps->target, sizeof(ps->target), "%s", name);
-	return ps;
-}
-
-static void pending_key(struct ug_pending_key *key, const char *name)
-{
-	size_t n = strnlen(name, sizeof(key->name) - 1);
-
-	memset(key, 0, sizeof(*key));
-	memcpy(key->name, name, n);
+	ug_byname_adopted(e, v->parent_cgid, v->level, v->val.trie, v->val.generation);
+	ps->val = v->val;
+	(void)ctx;
+	return 0;
 }
 
 /*
@@ -447,56 +408,17 @@ static void pending_key(struct ug_pending_key *key, const char *name)
  */
 static int adopt_maps(struct ug_lsm *lsm)
 {
-	int ufd = bpf_map__fd(lsm->skel->maps.ug_lsm_units);
-	struct ug_pending_key nk, nnk, *pnk = NULL;
-	uint64_t cgid, ncgid, *pcg = NULL;
-	struct ug_lsm_config cfg;
-	__u32 zero = 0;
-	int err;
+	int err = ug_tries_adopt(lsm->tries) ?:
+		  ug_bynames_adopt(&lsm->pending, sizeof(struct ug_pending_lsm), adopt_pending,
+				   NULL, &lsm->generation) ?:
+		  ug_unitstates_adopt(bpf_map__fd(lsm->skel->maps.ug_lsm_units),
+				      sizeof(struct ug_lsm_unit), (void **)&lsm->units,
+				      &lsm->n_units, sizeof(*lsm->units), lsm->tries, adopt_unit,
+				      NULL, &lsm->generation);
 
-	err = ug_tries_adopt(lsm->tries);
 	if (err)
 		return err;
-	while (!bpf_map_get_next_key(lsm->pending_fd, pnk, &nnk)) {
-		struct ug_pending_lsm v;
-		struct pending_state *ps;
-
-		nk = nnk;
-		pnk = &nk;
-		nk.name[sizeof(nk.name) - 1] = '\0';
-		if (bpf_map_lookup_elem(lsm->pending_fd, &nk, &v))
-			continue;
-		ps = pending_add(lsm, nk.name);
-		if (!ps)
-			return -ENOMEM;
-		ps->parent_cgid = v.parent_cgid;
-		ps->level = v.level;
-		ps->val = v.val;
-		ps->trie = v.val.trie;
-		ug_tries_claim(lsm->tries, v.val.trie);
-		if (v.val.generation > lsm->generation)
-			lsm->generation = v.val.generation;
-	}
-	while (!bpf_map_get_next_key(ufd, pcg, &ncgid)) {
-		struct ug_lsm_unit v;
-		struct unit_state *s;
-
-		cgid = ncgid;
-		pcg = &cgid;
-		if (bpf_map_lookup_elem(ufd, &cgid, &v))
-			continue;
-		s = unit_add(lsm, cgid);
-		if (!s)
-			return -ENOMEM;
-		snprintf(s->target, sizeof(s->target), "cgroup:%" PRIu64, cgid);
-		s->val = v;
-		s->trie = v.trie;
-		ug_tries_claim(lsm->tries, v.trie);
-		if (v.generation > lsm->generation)
-			lsm->generation = v.generation;
-	}
-	if (!bpf_map_lookup_elem(bpf_map__fd(lsm->skel->maps.ug_lsm_config), &zero, &cfg))
-		lsm->level_mask = cfg.level_mask;
+	ug_level_mask_adopt(bpf_map__fd(lsm->skel->maps.ug_lsm_config), &lsm->level_mask);
 	return 0;
 }
 
@@ -508,17 +430,17 @@ static int open_pending(struct ug_lsm *lsm)
 	char path[PATH_MAX];
 	int err;
 
-	if (ug_pin_path(path, sizeof(path), lsm->pin_dir, "maps", "ug_pending_lsm"))
+	if (ug_pin_path(path, sizeof(path), lsm->pin_dir, UG_PIN_MAPS, "ug_pending_lsm"))
 		return -ENAMETOOLONG;
-	lsm->pending_fd = bpf_obj_get(path);
-	if (lsm->pending_fd < 0) {
+	lsm->pending.fd = bpf_obj_get(path);
+	if (lsm->pending.fd < 0) {
 		err = -errno;
 		ug_log(LOG_ERR, "lsm: cannot open %s: %s%s", path, strerror(-err),
 		       err == -ENOENT ? " (the network object, which creates it, must be "
 					"loaded first)" : "");
 		return err;
 	}
-	if (bpf_obj_get_info_by_fd(lsm->pending_fd, &info, &len)) {
+	if (bpf_obj_get_info_by_fd(lsm->pending.fd, &info, &len)) {
 		err = -errno;
 		ug_log(LOG_ERR, "lsm: cannot inspect %s: %s", path, strerror(-err));
 		return err;
@@ -545,13 +467,14 @@ int ug_lsm_open(const char *pin_dir, struct ug_lsm **out)
 	lsm = calloc(1, sizeof(*lsm));
 	if (!lsm)
 		return -ENOMEM;
-	lsm->pending_fd = -1;
+	lsm->pending.fd = -1;
+	lsm->pending.size = sizeof(struct pending_state);
 	if ((size_t)snprintf(lsm->pin_dir, sizeof(lsm->pin_dir), "%s", pin_dir) >=
 	    sizeof(lsm->pin_dir)) {
 		err = -ENAMETOOLONG;
 		goto err_free;
 	}
-	err = ug_pin_path(path, sizeof(path), pin_dir, "maps", NULL) ?: ug_mkdir_p(path);
+	err = ug_pin_path(path, sizeof(path), pin_dir, UG_PIN_MAPS, NULL) ?: ug_mkdir_p(path);
 	if (err) {
 		ug_log(LOG_ERR, "lsm: cannot create %s: %s", path, strerror(-err));
 		goto err_free;
@@ -583,31 +506,27 @@ int ug_lsm_open(const char *pin_dir, struct ug_lsm **out)
 
 	err = open_pending(lsm);
 	if (err)
-		goto err_state;
+		goto err_free;
 	err = ug_tries_new(bpf_map__fd(lsm->skel->maps.ug_paths),
 			   bpf_map__max_entries(lsm->skel->maps.ug_paths),
 			   &(struct ug_tries_ops){ .key_size = sizeof(struct ug_path_key),
 						   .val_size = sizeof(struct ug_path_val),
 						   .cmp = path_cmp, .what = "lsm" },
 			   &lsm->tries);
-	if (err)
-		goto err_state;
-	err = adopt_maps(lsm);
-	if (err) {
-		ug_log(LOG_ERR, "lsm: cannot read the pinned maps: %s", strerror(-err));
-		goto err_state;
+	lsm->pending.tries = lsm->tries;
+	if (!err) {
+		err = adopt_maps(lsm);
+		if (err)
+			ug_log(LOG_ERR, "lsm: cannot read the pinned maps: %s", strerror(-err));
 	}
-	err = adopt_links(lsm);
+	err = err ?: adopt_links(lsm);
 	if (err)
-		goto err_state;
+		goto err_free;
 	*out = lsm;
 	return 0;
 
-err_state:
+err_free: /* every part not made yet is NULL (or -1): ug_lsm_free() copes */
 	ug_lsm_free(lsm);
-	return err;
-err_free:
-	free(lsm);
 	return err;
 }
 
@@ -620,11 +539,11 @@ void ug_lsm_free(struct ug_lsm *lsm)
 	for (size_t i = 0; i < lsm->n_units; i++)
 		free(lsm->units[i].paths);
 	free(lsm->units);
-	for (size_t i = 0; i < lsm->n_pending; i++)
-		free(lsm->pending[i].paths);
-	free(lsm->pending);
-	if (lsm->pending_fd >= 0)
-		close(lsm->pending_fd);
+	for (size_t i = 0; i < lsm->pending.n; i++)
+		free(pend(lsm, i)->paths);
+	ug_bynames_free(&lsm->pending);
+	if (lsm->pending.fd >= 0)
+		close(lsm->pending.fd);
 	ug_tries_free(lsm->tries);
 	ug_lsm_bpf__destroy(lsm->skel);
 	free(lsm);
@@ -652,7 +571,7 @@ static bool paths_same(const struct ug_path_rule *a, const struct ug_path_rule *
 static bool pol_same(bool loaded, const struct ug_lsm_unit *v, const struct ug_path_rule *paths,
 		     size_t n_paths, const struct ug_lsm_unitpol *u)
 {
-	return loaded && v->mode == u->mode && v->harden == u->harden &&
+	return loaded && v->mode == u->h.mode && v->harden == u->harden &&
 	       v->deny_families == u->deny_families && n_paths == u->n_paths &&
 	       paths_same(paths, u->paths, u->n_paths);
 }
@@ -673,7 +592,7 @@ static int stage(struct ug_lsm *lsm, struct ug_lsm_unitpol *u, uint64_t owner,
 	struct ug_lsm_unit val = {
 		.deny_families = u->deny_families,
 		.generation = generation,
-		.mode = u->mode,
+		.mode = u->h.mode,
 		.harden = u->harden,
 	};
 	struct ug_path_entry *e = NULL;
@@ -682,11 +601,11 @@ static int stage(struct ug_lsm *lsm, struct ug_lsm_unitpol *u, uint64_t owner,
 	uint16_t id;
 	int err;
 
-	if (u->mode > UG_MODE_OFF) {
-		snprintf(u->why, sizeof(u->why), "invalid mode %u", u->mode);
+	if (u->h.mode > UG_MODE_OFF) {
+		snprintf(u->h.why, sizeof(u->h.why), "invalid mode %u", u->h.mode);
 		return -EINVAL;
 	}
-	err = ug_path_compile(u->paths, u->n_paths, 0, &e, &n, u->why, sizeof(u->why));
+	err = ug_path_compile(u->paths, u->n_paths, 0, &e, &n, u->h.why, sizeof(u->h.why));
 	if (err)
 		return err;
 	/* A hook runs for a unit only when some entry can refuse something. */
@@ -707,8 +626,9 @@ static int stage(struct ug_lsm *lsm, struct ug_lsm_unitpol *u, uint64_t owner,
 	err = ug_tries_get(lsm->tries, owner, e, n, &id, &written);
 	if (err) {
 		if (err == -ENOSPC)
-			snprintf(u->why, sizeof(u->why), "ug_paths is full: %zu of %u entries used",
-				 ug_tries_used(lsm->tries), ug_tries_capacity(lsm->tries));
+			snprintf(u->h.why, sizeof(u->h.why),
+				 "ug_paths is full: %zu of %u entries used", ug_tries_used(lsm->tries),
+				 ug_tries_capacity(lsm->tries));
 		free(e);
 		free(paths);
 		return err;
@@ -731,63 +651,67 @@ static void unstage(struct ug_lsm *lsm, struct staged *st)
 }
 
 /* Build the unit's new trie and switch the unit to it in one map update. */
-static int unit_update(struct ug_lsm *lsm, struct unit_state *s, struct ug_lsm_unitpol *u,
-		       uint32_t generation)
+static int unit_update(void *ctx, struct ug_unitstate *h, struct ug_unitpol *up,
+		       uint32_t generation, size_t *entries)
 {
+	struct ug_lsm_unitpol *u = (struct ug_lsm_unitpol *)up;
+	struct unit_state *s = (struct unit_state *)h;
+	struct ug_lsm *lsm = ctx;
 	struct staged st = {};
 	int err;
 
-	err = stage(lsm, u, s->cgid, generation, &st);
+	err = stage(lsm, u, s->h.cgid, generation, &st);
 	if (err)
 		return err;
-	if (bpf_map_update_elem(bpf_map__fd(lsm->skel->maps.ug_lsm_units), &u->cg.id, &st.val,
+	if (bpf_map_update_elem(bpf_map__fd(lsm->skel->maps.ug_lsm_units), &u->h.cg.id, &st.val,
 				BPF_ANY)) {
 		err = -errno;
 		unstage(lsm, &st);
 		return err;
 	}
 	/* From here on no new decision reads the old trie. */
-	ug_tries_put(lsm->tries, s->trie, s->cgid);
-	s->trie = st.trie;
+	ug_tries_put(lsm->tries, s->h.trie, s->h.cgid);
+	s->h.trie = st.trie;
+	s->h.generation = generation;
 	s->val = st.val;
 	free(s->paths);
 	s->paths = st.paths;
 	s->n_paths = u->n_paths;
-	s->loaded = true;
+	s->h.loaded = true;
+	*entries = ug_tries_size(lsm->tries, s->h.trie);
 	return 0;
 }
 
-/*
- * The cgroup_mkdir program ORs the level of each cgroup it gives a pending
- * policy into the mask; the agent may not know that cgroup yet. Bits set in
- * the kernel since our last write are kept (a mkdir between our read and
- * write could still lose its bit: a window of microseconds, closed by the
- * next apply, which knows the cgroup as a unit).
- */
-static int set_level_mask(struct ug_lsm *lsm, uint32_t mask)
+static bool unit_same(void *ctx, const struct ug_unitstate *h, const struct ug_unitpol *u)
 {
-	struct ug_lsm_config cfg;
-	__u32 zero = 0;
+	const struct unit_state *s = (const struct unit_state *)h;
 
-	if (!bpf_map_lookup_elem(bpf_map__fd(lsm->skel->maps.ug_lsm_config), &zero, &cfg))
-		mask |= cfg.level_mask & ~lsm->level_mask;
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.level_mask = mask;
-	if (mask == lsm->level_mask)
-		return 0;
-	if (bpf_map_update_elem(bpf_map__fd(lsm->skel->maps.ug_lsm_config), &zero, &cfg, BPF_ANY))
-		return -errno;
-	lsm->level_mask = mask;
-	return 0;
+	(void)ctx;
+	return pol_same(true, &s->val, s->paths, s->n_paths, (const struct ug_lsm_unitpol *)u);
 }
+
+static int unit_get(void *ctx, struct ug_unitpol *u, struct ug_unitstate **out)
+{
+	struct ug_lsm *lsm = ctx;
+
+	*out = ug_unitstate_get((void **)&lsm->units, &lsm->n_units, sizeof(*lsm->units),
+				u->cg.id);
+	return *out ? 0 : -ENOMEM;
+}
+
+static const struct ug_unitpol_ops unit_ops = {
+	.side = "lsm", .rules = "path rules",
+	.n_rules_at = offsetof(struct ug_lsm_unitpol, n_paths),
+	.get = unit_get, .same = unit_same, .update = unit_update,
+};
 
 static void remember_gone(struct ug_lsm *lsm, const struct unit_state *s)
 {
 	unsigned i = lsm->gone_next++ % (sizeof(lsm->gone) / sizeof(lsm->gone[0]));
 
-	lsm->gone[i].cgid = s->cgid;
-	lsm->gone[i].generation = s->val.generation;
-	snprintf(lsm->gone[i].target, sizeof(lsm->gone[i].target), "%s", s->target);
+	lsm->gone[i].cgid = s->h.cgid;
+	lsm->gone[i].generation = s->h.generation;
+	snprintf(lsm->gone[i].target, sizeof(lsm->gone[i].target), "%s", s->h.target);
 }
 
 /* need[p] |= some policy in the kernel (a unit's or a pending entry's)
@@ -798,8 +722,8 @@ static void state_needs(const struct ug_lsm *lsm, bool need[N_PROGS])
 	for (int p = 0; p < N_PROGS; p++) {
 		for (size_t i = 0; i < lsm->n_units && !need[p]; i++)
 			need[p] = needs(&lsm->units[i].val, p);
-		for (size_t i = 0; i < lsm->n_pending && !need[p]; i++)
-			need[p] = needs(&lsm->pending[i].val, p);
+		for (size_t i = 0; i < lsm->pending.n && !need[p]; i++)
+			need[p] = needs(&pend(lsm, i)->val, p);
 	}
 }
 
@@ -830,11 +754,11 @@ static void detach_unneeded(struct ug_lsm *lsm)
 static void hook_err(const struct ug_lsm *lsm, const int errs[N_PROGS],
 		     const struct ug_lsm_unit *v, struct ug_lsm_unitpol *u)
 {
-	for (int p = 0; p < N_PROGS && !u->err; p++) {
+	for (int p = 0; p < N_PROGS && !u->h.err; p++) {
 		if (!errs[p] || !needs(v, p))
 			continue;
-		u->err = errs[p];
-		snprintf(u->why, sizeof(u->why), "%s %s: %s",
+		u->h.err = errs[p];
+		snprintf(u->h.why, sizeof(u->h.why), "%s %s: %s",
 			 lsm->links[p] ? "cannot pin" : "cannot attach",
 			 bpf_program__name(lsm->progs[p]), strerror(-errs[p]));
 	}
@@ -852,7 +776,7 @@ static int sync_hooks(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n
 	first_err = attach_hooks(lsm, need, errs);
 	if (first_err) {
 		for (size_t i = 0; i < n; i++) {
-			struct unit_state *s = unit_find(lsm, units[i].cg.id);
+			struct unit_state *s = unit_find(lsm, units[i].h.cg.id);
 
 			if (s)
 				hook_err(lsm, errs, &s->val, &units[i]);
@@ -865,103 +789,53 @@ static int sync_hooks(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n
 int ug_lsm_apply(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n,
 		 uint32_t generation)
 {
-	uint32_t want_mask = 0, kept_mask = 0, n_changed = 0;
+	struct ug_unitpol_env env = {
+		.ctx = lsm, .tries = lsm->tries, .level_mask = &lsm->level_mask,
+		.cfg_fd = bpf_map__fd(lsm->skel->maps.ug_lsm_config),
+	};
+	uint32_t n_changed;
 	uint64_t t0 = ug_now_ns();
 	size_t kept, entries = 0;
 	bool changed = false;
 	int first_err = 0, err;
 
 	for (size_t i = 0; i < lsm->n_units; i++)
-		lsm->units[i].seen = false;
-	for (size_t i = 0; i < n; i++) {
-		units[i].err = 0;
-		units[i].why[0] = '\0';
-		if (units[i].cg.level >= 0 && units[i].cg.level < UG_MAX_LEVELS)
-			want_mask |= 1u << units[i].cg.level;
-	}
-	/* Widen the mask first, so a unit is visible the moment it is written. */
-	err = set_level_mask(lsm, lsm->level_mask | want_mask);
-	if (err) {
+		lsm->units[i].h.seen = false;
+	err = ug_unitpols_apply(units, n, sizeof(*units), generation,
+				ug_bynames_levels(&lsm->pending), &unit_ops, &env, &entries,
+				&first_err);
+	if (err < 0) {
 		ug_log(LOG_ERR, "lsm: cannot update ug_lsm_config: %s", strerror(-err));
 		return err;
 	}
-
-	for (size_t i = 0; i < n; i++) {
-		struct ug_lsm_unitpol *u = &units[i];
-		struct unit_state *s;
-
-		if (u->cg.level < 0 || u->cg.level >= UG_MAX_LEVELS) {
-			u->err = -E2BIG;
-			snprintf(u->why, sizeof(u->why),
-				 "its cgroup is at level %d; at most level %d is supported",
-				 u->cg.level, UG_MAX_LEVELS - 1);
-			first_err = first_err ?: u->err;
-			continue;
-		}
-		s = unit_find(lsm, u->cg.id);
-		if (!s && !(s = unit_add(lsm, u->cg.id))) {
-			u->err = -ENOMEM;
-			snprintf(u->why, sizeof(u->why), "%s", strerror(ENOMEM));
-			first_err = first_err ?: u->err;
-			continue;
-		}
-		s->seen = true;
-		snprintf(s->target, sizeof(s->target), "%s", u->target);
-		s->level = u->cg.level;
-		u->generation = s->val.generation;
-		if (u->keep) {
-			if (s->loaded)
-				continue;
-			u->err = -ESTALE;
-			snprintf(u->why, sizeof(u->why), "its policy must be compiled again");
-			first_err = first_err ?: u->err;
-			continue;
-		}
-		if (pol_same(s->loaded, &s->val, s->paths, s->n_paths, u))
-			continue;
-		u->err = unit_update(lsm, s, u, generation);
-		if (u->err) {
-			if (!u->why[0])
-				snprintf(u->why, sizeof(u->why), "%s", strerror(-u->err));
-			ug_log(LOG_ERR, "lsm: %s: cannot load its LSM policy (%zu path rules): %s; "
-			       "its previous policy stays in force", u->target, u->n_paths, u->why);
-			first_err = first_err ?: u->err;
-			continue;
-		}
-		changed = true;
-		n_changed++;
-		u->generation = s->val.generation;
-		entries += ug_tries_size(lsm->tries, s->trie);
-		ug_log(LOG_INFO, "lsm: %s: generation %u, %zu path rules, %zu trie entries", u->target,
-		       generation, u->n_paths, ug_tries_size(lsm->tries, s->trie));
-	}
+	n_changed = err;
 
 	/* Policy cgroups that no longer have LSM policy (or never got it in). */
 	kept = 0;
 	for (size_t i = 0; i < lsm->n_units; i++) {
 		struct unit_state *s = &lsm->units[i];
 
-		if (s->seen && (s->loaded || s->val.trie)) {
+		if (s->h.seen && (s->h.loaded || s->val.trie)) {
 			lsm->units[kept++] = *s;
 			continue;
 		}
-		if (s->seen) {
+		if (s->h.seen) {
 			/* New and refused: nothing of it is in the kernel. */
 			free(s->paths);
 			continue;
 		}
-		if (bpf_map_delete_elem(bpf_map__fd(lsm->skel->maps.ug_lsm_units), &s->cgid) &&
+		if (bpf_map_delete_elem(bpf_map__fd(lsm->skel->maps.ug_lsm_units), &s->h.cgid) &&
 		    errno != ENOENT) {
 			err = -errno;
-			ug_log(LOG_ERR, "lsm: %s: cannot remove its policy: %s", s->target,
+			ug_log(LOG_ERR, "lsm: %s: cannot remove its policy: %s", s->h.target,
 			       strerror(-err));
 			first_err = first_err ?: err;
 			lsm->units[kept++] = *s;
 			continue;
 		}
-		ug_log(LOG_INFO, "lsm: %s: no LSM policy left, removed", s->target);
+		ug_log(LOG_INFO, "lsm: %s: no LSM policy left, removed", s->h.target);
 		remember_gone(lsm, s);
-		ug_tries_put(lsm->tries, s->trie, 0);
+		ug_tries_put(lsm->tries, s->h.trie, 0);
 		free(s->paths);
 		changed = true;
 	}
@@ -970,23 +844,14 @@ int ug_lsm_apply(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n,
 	err = sync_hooks(lsm, units, n);
 	first_err = first_err ?: err;
 
-	/* Narrow the mask last. A unit whose level is unknown (adopted, and its
-	 * removal failed) keeps every level that was set. */
-	for (size_t i = 0; i < lsm->n_units; i++)
-		kept_mask |= lsm->units[i].level >= 0 ? 1u << lsm->units[i].level
-						      : lsm->level_mask;
-	/* And the levels pending entries will be made at (the mkdir program
-	 * widens the mask itself; this only keeps narrowing from racing it). */
-	for (size_t i = 0; i < lsm->n_pending; i++)
-		if (lsm->pending[i].level && lsm->pending[i].level < UG_MAX_LEVELS)
-			kept_mask |= 1u << lsm->pending[i].level;
-	err = set_level_mask(lsm, kept_mask);
+	err = ug_unitpols_narrow(&env, lsm->units, lsm->n_units, sizeof(*lsm->units),
+				 ug_bynames_levels(&lsm->pending));
 	if (err)
 		ug_log(LOG_ERR, "lsm: cannot update ug_lsm_config: %s", strerror(-err));
 	first_err = first_err ?: err;
 
 	lsm->last_changed = n_changed;
-	if (changed) {
+	if (changed || n_changed) {
 		if (generation > lsm->generation)
 			lsm->generation = generation;
 		ug_log(LOG_INFO, "lsm: generation %u applied in %.3f ms (%u units changed, %zu "
@@ -1018,22 +883,18 @@ static int retarget_copies(struct ug_lsm *lsm, const struct retarget *rt, size_t
 		size_t j;
 	} *hit = NULL, *h;
 	size_t n_hit = 0;
-	uint64_t cgid, ncgid, *pcg = NULL;
+	struct ug_lsm_unit v;
+	bool started = false;
+	uint64_t cgid;
 	int first_err = 0;
 
 	if (!n_rt)
 		return 0;
 	/* Collect first: changing entries while walking the hash could restart
 	 * the walk. */
-	while (!bpf_map_get_next_key(ufd, pcg, &ncgid)) {
-		struct ug_lsm_unit v;
-
-		cgid = ncgid;
-		pcg = &cgid;
-		if (bpf_map_lookup_elem(ufd, &cgid, &v))
-			continue;
+	while (ug_map_next(ufd, &cgid, sizeof(cgid), &v, &started)) {
 		/* A unit the agent applied shares the trie, it was not copied. */
-		if (unit_find(lsm, cgid) && unit_find(lsm, cgid)->loaded)
+		if (unit_find(lsm, cgid) && unit_find(lsm, cgid)->h.loaded)
 			continue;
 		for (size_t j = 0; j < n_rt; j++) {
 			if (v.trie != rt[j].old)
@@ -1071,103 +932,98 @@ static int retarget_copies(struct ug_lsm *lsm, const struct retarget *rt, size_t
 		       r->del ? "its pending entry is gone, policy removed"
 			      : "moved to its pending entry's new trie");
 		/* An adopted unit state for it (after a restart) follows the map. */
-		if (s && !s->loaded) {
-			ug_tries_put(lsm->tries, s->trie, s->cgid);
+		if (s && !s->h.loaded) {
+			ug_tries_put(lsm->tries, s->h.trie, s->h.cgid);
 			s->val = r->del ? (struct ug_lsm_unit){ .mode = UG_MODE_OFF } : r->val;
-			s->trie = r->del ? 0 : r->val.trie;
-			ug_tries_claim(lsm->tries, s->trie);
+			s->h.trie = s->val.trie;
+			s->h.generation = s->val.generation;
+			ug_tries_claim(lsm->tries, s->h.trie);
 		}
 	}
 	free(hit);
 	return first_err;
 }
 
+static bool pending_same(const struct ug_byname *e, const void *req)
+{
+	const struct pending_state *ps = (const struct pending_state *)e;
+
+	return pol_same(e->loaded, &ps->val, ps->paths, ps->n_paths, req);
+}
+
+/* What the end of an apply_pending gathers: the copies to move, and whether
+ * anything changed. */
+struct sweep {
+	struct ug_lsm *lsm;
+	struct retarget *rt;
+	size_t n_rt;
+	bool changed;
+};
+
+static void pending_gone(void *ctx, struct ug_byname *e, enum ug_byname_end how, int err)
+{
+	struct pending_state *ps = (struct pending_state *)e;
+	struct sweep *sw = ctx;
+
+	switch (how) {
+	case UG_BYNAME_STUCK:
+		ug_log(LOG_ERR, "lsm: %s: cannot remove its pending policy: %s", e->target,
+		       strerror(-err));
+		return;
+	case UG_BYNAME_REMOVED:
+		ug_log(LOG_INFO, "lsm: %s: no pending LSM policy left, removed", e->target);
+		if (e->trie)
+			sw->rt[sw->n_rt++] = (struct retarget){ .old = e->trie, .del = true };
+		sw->changed = true;
+		sw->lsm->pending_changed++;
+		break;
+	case UG_BYNAME_REFUSED:
+		break;
+	}
+	free(ps->paths);
+}
+
 /*
  * After a restart the pending entries are adopted with loaded false, so the
  * first call rewrites each of them with a fresh trie (and moves the copies
- * made from them); later calls touch only what changed.
+ * made from them); later calls touch only what changed. Unlike the network
+ * side, the hooks a new policy needs are attached between compiling it and
+ * switching to it (2.), so the entries are staged first.
  */
 int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 			 uint32_t generation)
 {
-	bool need[N_PROGS] = {}, changed = false;
-	int errs[N_PROGS], first_err = 0, err;
-	struct retarget *rt = NULL;
+	struct sweep sw = { .lsm = lsm };
+	bool need[N_PROGS] = {};
+	int errs[N_PROGS], first_err = 0, hooks_err, err;
 	struct staged *st = NULL;
-	size_t n_rt = 0, kept;
 
 	st = calloc(n ?: 1, sizeof(*st));
-	rt = calloc(lsm->n_pending + n + 1, sizeof(*rt));
-	if (!st || !rt) {
+	sw.rt = calloc(lsm->pending.n + n + 1, sizeof(*sw.rt));
+	if (!st || !sw.rt) {
 		free(st);
-		free(rt);
+		free(sw.rt);
 		return -ENOMEM;
 	}
 	lsm->pending_changed = 0;
-	for (size_t i = 0; i < lsm->n_pending; i++)
-		lsm->pending[i].seen = false;
+	ug_bynames_begin(&lsm->pending);
 
 	/* 1. Compile and write the new tries of what changed. */
 	for (size_t i = 0; i < n; i++) {
 		struct ug_lsm_unitpol *u = &p[i].pol;
-		struct pending_state *ps;
+		struct ug_byname *e;
+		bool added;
 
-		u->err = 0;
-		u->why[0] = '\0';
-		if (!p[i].name || !p[i].name[0] || strchr(p[i].name, '/')) {
-			u->err = -EINVAL;
-			snprintf(u->why, sizeof(u->why), "not a cgroup directory name");
-		} else if (strlen(p[i].name) >= UG_NAME_MAX) {
-			u->err = -ENAMETOOLONG;
-			snprintf(u->why, sizeof(u->why),
-				 "unit name too long for the start-up race map");
-		} else if (p[i].level >= UG_MAX_LEVELS) {
-			u->err = -E2BIG;
-			snprintf(u->why, sizeof(u->why),
-				 "its cgroup would be at level %u; at most level %d is supported",
-				 p[i].level, UG_MAX_LEVELS - 1);
-		}
-		if (u->err) {
-			first_err = first_err ?: u->err;
+		e = ug_bynames_want(&lsm->pending, p[i].name, p[i].parent_cgid, p[i].level, &u->h,
+				    &first_err, pending_same, u, &added);
+		if (!e)
 			continue;
-		}
-		ps = pending_find(lsm, p[i].name);
-		if (ps && ps->seen) {
-			u->err = -EEXIST;
-			snprintf(u->why, sizeof(u->why), "a second pending policy for %s",
-				 p[i].name);
-			first_err = first_err ?: u->err;
-			continue;
-		}
-		if (!ps && !(ps = pending_add(lsm, p[i].name))) {
-			u->err = -ENOMEM;
-			snprintf(u->why, sizeof(u->why), "%s", strerror(ENOMEM));
-			first_err = first_err ?: u->err;
-			continue;
-		}
-		ps->seen = true;
-		if (u->target)
-			snprintf(ps->target, sizeof(ps->target), "%s", u->target);
-		if (u->keep) {
-			if (ps->loaded && ps->parent_cgid == p[i].parent_cgid &&
-			    ps->level == p[i].level)
-				continue;
-			u->err = -ESTALE;
-			snprintf(u->why, sizeof(u->why), "its policy must be compiled again");
-			first_err = first_err ?: u->err;
-			continue;
-		}
-		if (ps->parent_cgid == p[i].parent_cgid && ps->level == p[i].level &&
-		    pol_same(ps->loaded, &ps->val, ps->paths, ps->n_paths, u))
-			continue;
-		u->err = stage(lsm, u, owner_of_name(ps->name), generation, &st[i]);
-		if (u->err) {
-			if (!u->why[0])
-				snprintf(u->why, sizeof(u->why), "%s", strerror(-u->err));
+		err = stage(lsm, u, ug_byname_owner(e->name), generation, &st[i]);
+		if (err) {
+			ug_unitpol_fail(&u->h, err, &first_err, NULL);
 			ug_log(LOG_ERR, "lsm: %s: cannot keep its LSM policy for its next start "
-			       "(%zu path rules): %s; its previous one stays", ps->target,
-			       u->n_paths, u->why);
-			first_err = first_err ?: u->err;
+			       "(%zu path rules): %s; its previous one stays", e->target,
+			       u->n_paths, u->h.why);
 		}
 	}
 
@@ -1176,8 +1032,8 @@ int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 	for (size_t i = 0; i < n; i++)
 		for (int q = 0; q < N_PROGS; q++)
 			need[q] = need[q] || (st[i].ok && needs(&st[i].val, q));
-	err = attach_hooks(lsm, need, errs);
-	first_err = first_err ?: err;
+	hooks_err = attach_hooks(lsm, need, errs);
+	first_err = first_err ?: hooks_err;
 
 	/* 3. Switch each changed entry to its new trie in one map update. */
 	for (size_t i = 0; i < n; i++) {
@@ -1187,95 +1043,58 @@ int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 			.level = p[i].level,
 		};
 		struct ug_lsm_unitpol *u = &p[i].pol;
-		struct ug_pending_key key;
 		struct pending_state *ps;
 
 		if (!st[i].ok)
 			continue;
-		ps = pending_find(lsm, p[i].name);
-		pending_key(&key, ps->name);
-		if (bpf_map_update_elem(lsm->pending_fd, &key, &v, BPF_ANY)) {
-			u->err = -errno;
-			snprintf(u->why, sizeof(u->why), "cannot update ug_pending_lsm: %s",
-				 strerror(-u->err));
-			ug_log(LOG_ERR, "lsm: %s: %s", ps->target, u->why);
-			first_err = first_err ?: u->err;
+		ps = (struct pending_state *)ug_byname_find(&lsm->pending, p[i].name);
+		err = ug_byname_write(&lsm->pending, &ps->h, &v);
+		if (err) {
+			ug_unitpol_fail(&u->h, err, &first_err, "cannot update ug_pending_lsm: %s",
+					strerror(-err));
+			ug_log(LOG_ERR, "lsm: %s: %s", ps->h.target, u->h.why);
 			unstage(lsm, &st[i]);
 			continue;
 		}
-		/* From here on no new cgroup gets the old trie. */
-		if (ps->trie)
-			rt[n_rt++] = (struct retarget){ .old = ps->trie, .val = v.val };
-		ug_tries_put(lsm->tries, ps->trie, owner_of_name(ps->name));
-		ps->trie = st[i].trie;
+		if (ps->h.trie)
+			sw.rt[sw.n_rt++] = (struct retarget){ .old = ps->h.trie, .val = v.val };
+		ug_byname_switched(&lsm->pending, &ps->h, st[i].trie, p[i].parent_cgid, p[i].level,
+				   generation);
 		ps->val = st[i].val;
 		free(ps->paths);
 		ps->paths = st[i].paths;
 		ps->n_paths = u->n_paths;
-		ps->parent_cgid = p[i].parent_cgid;
-		ps->level = p[i].level;
-		ps->loaded = true;
-		changed = true;
+		sw.changed = true;
 		lsm->pending_changed++;
 		ug_log(LOG_INFO, "lsm: %s: kept for its next start as %s, generation %u, %zu path "
-		       "rules, %zu trie entries", ps->target, ps->name, generation, u->n_paths,
-		       ug_tries_size(lsm->tries, ps->trie));
+		       "rules, %zu trie entries", ps->h.target, ps->h.name, generation, u->n_paths,
+		       ug_tries_size(lsm->tries, ps->h.trie));
 	}
-	if (err) {
+	if (hooks_err) {
 		for (size_t i = 0; i < n; i++) {
-			struct pending_state *ps;
+			const struct ug_byname *e;
 
-			if (p[i].pol.err || !(ps = pending_find(lsm, p[i].name)))
+			if (p[i].pol.h.err || !(e = ug_byname_find(&lsm->pending, p[i].name)))
 				continue;
-			hook_err(lsm, errs, &ps->val, &p[i].pol);
+			hook_err(lsm, errs, &((const struct pending_state *)e)->val, &p[i].pol);
 		}
 	}
 
 	/* 4. Names without pending policy any more. */
-	kept = 0;
-	for (size_t i = 0; i < lsm->n_pending; i++) {
-		struct pending_state *ps = &lsm->pending[i];
-		struct ug_pending_key key;
-
-		if (ps->seen && (ps->loaded || ps->val.trie)) {
-			lsm->pending[kept++] = *ps;
-			continue;
-		}
-		if (ps->seen) {
-			/* New and refused: nothing of it is in the kernel. */
-			free(ps->paths);
-			continue;
-		}
-		pending_key(&key, ps->name);
-		if (bpf_map_delete_elem(lsm->pending_fd, &key) && errno != ENOENT) {
-			err = -errno;
-			ug_log(LOG_ERR, "lsm: %s: cannot remove its pending policy: %s", ps->target,
-			       strerror(-err));
-			first_err = first_err ?: err;
-			lsm->pending[kept++] = *ps;
-			continue;
-		}
-		ug_log(LOG_INFO, "lsm: %s: no pending LSM policy left, removed", ps->target);
-		if (ps->trie)
-			rt[n_rt++] = (struct retarget){ .old = ps->trie, .del = true };
-		ug_tries_put(lsm->tries, ps->trie, 0);
-		free(ps->paths);
-		changed = true;
-		lsm->pending_changed++;
-	}
-	lsm->n_pending = kept;
+	err = ug_bynames_sweep(&lsm->pending, pending_gone, &sw);
+	first_err = first_err ?: err;
 
 	/* 5. Cgroups made from the old entries meanwhile. */
-	err = retarget_copies(lsm, rt, n_rt);
+	err = retarget_copies(lsm, sw.rt, sw.n_rt);
 	first_err = first_err ?: err;
 
 	/* 6. Hooks nobody needs any more. */
 	detach_unneeded(lsm);
 
-	if (changed && generation > lsm->generation)
+	if (sw.changed && generation > lsm->generation)
 		lsm->generation = generation;
 	free(st);
-	free(rt);
+	free(sw.rt);
 	return first_err;
 }
 
@@ -1301,9 +1120,9 @@ static const struct pending_state *copy_of(const struct ug_lsm *lsm, uint64_t cg
 {
 	if (bpf_map_lookup_elem(bpf_map__fd(lsm->skel->maps.ug_lsm_units), &cgid, v))
 		return NULL;
-	for (size_t i = 0; i < lsm->n_pending; i++)
-		if (lsm->pending[i].trie && lsm->pending[i].trie == v->trie)
-			return &lsm->pending[i];
+	for (size_t i = 0; i < lsm->pending.n; i++)
+		if (pend(lsm, i)->h.trie && pend(lsm, i)->h.trie == v->trie)
+			return pend(lsm, i);
 	return NULL;
 }
 
@@ -1312,8 +1131,8 @@ uint32_t ug_lsm_unit_generation(const struct ug_lsm *lsm, uint64_t cgid)
 	struct ug_lsm_unit v;
 
 	for (size_t i = 0; i < lsm->n_units; i++)
-		if (lsm->units[i].cgid == cgid)
-			return lsm->units[i].val.generation;
+		if (lsm->units[i].h.cgid == cgid)
+			return lsm->units[i].h.generation;
 	if (copy_of(lsm, cgid, &v))
 		return v.generation;
 	return 0;
@@ -1325,11 +1144,11 @@ const char *ug_lsm_target(const struct ug_lsm *lsm, uint64_t cgid)
 	struct ug_lsm_unit v;
 
 	for (size_t i = 0; i < lsm->n_units; i++)
-		if (lsm->units[i].cgid == cgid)
-			return lsm->units[i].target;
+		if (lsm->units[i].h.cgid == cgid)
+			return lsm->units[i].h.target;
 	ps = copy_of(lsm, cgid, &v);
 	if (ps)
-		return ps->target;
+		return ps->h.target;
 	for (size_t i = 0; i < sizeof(lsm->gone) / sizeof(lsm->gone[0]); i++)
 		if (lsm->gone[i].cgid == cgid)
 			return lsm->gone[i].target;
@@ -1364,26 +1183,9 @@ int ug_lsm_flush(struct ug_lsm *lsm, uint32_t window)
 
 int ug_lsm_counter(const struct ug_lsm *lsm, int which, uint64_t *out)
 {
-	int ncpu = libbpf_num_possible_cpus();
 	__u32 key = which;
-	uint64_t *vals;
 
-	if (ncpu < 0)
-		return ncpu;
-	vals = calloc(ncpu, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(bpf_map__fd(lsm->skel->maps.ug_lsm_counters), &key, vals)) {
-		int err = -errno;
-
-		free(vals);
-		return err;
-	}
-	*out = 0;
-	for (int i = 0; i < ncpu; i++)
-		*out += vals[i];
-	free(vals);
-	return 0;
+	return ug_pinned_sum(bpf_map__fd(lsm->skel->maps.ug_lsm_counters), &key, out);
 }
 
 /* --- probe and detach ------------------------------------------------------ */
@@ -1464,50 +1266,15 @@ int ug_lsm_probe(char *why, size_t len)
 	return 0;
 }
 
-/* Empty the pinned policy: a program that stays attached (its link held
- * open by a running agent, which BPF_LINK_DETACH cannot force for LSM links)
- * then finds no unit and judges nothing. */
-static int neutralize_maps(const char *pin_dir)
+/* Delete every key of the pinned map `name` (none pinned: nothing to do). */
+static int empty_map(const char *pin_dir, const char *name, void *key)
 {
-	struct ug_lsm_config cfg = {};
-	char path[PATH_MAX];
-	uint64_t key;
-	__u32 zero = 0;
-	int fd, err = 0;
+	int fd = ug_pinned_map(pin_dir, name), err = 0;
 
-	if (ug_pin_path(path, sizeof(path), pin_dir, "maps", "ug_lsm_config"))
-		return -ENAMETOOLONG;
-	fd = bpf_obj_get(path);
-	if (fd >= 0) {
-		if (bpf_map_update_elem(fd, &zero, &cfg, BPF_ANY))
-			err = -errno;
-		close(fd);
-	} else if (errno != ENOENT) {
-		err = -errno;
-	}
-	/* Pending entries before units: no new cgroup gets a policy again. */
-	if (ug_pin_path(path, sizeof(path), pin_dir, "maps", "ug_pending_lsm"))
-		return -ENAMETOOLONG;
-	fd = bpf_obj_get(path);
-	if (fd >= 0) {
-		struct ug_pending_key pkey;
-
-		while (!bpf_map_get_next_key(fd, NULL, &pkey))
-			if (bpf_map_delete_elem(fd, &pkey)) {
-				err = -errno;
-				break;
-			}
-		close(fd);
-	} else if (errno != ENOENT) {
-		err = -errno;
-	}
-	if (ug_pin_path(path, sizeof(path), pin_dir, "maps", "ug_lsm_units"))
-		return -ENAMETOOLONG;
-	fd = bpf_obj_get(path);
 	if (fd < 0)
-		return errno == ENOENT ? err : -errno;
-	while (!bpf_map_get_next_key(fd, NULL, &key))
-		if (bpf_map_delete_elem(fd, &key)) {
+		return fd == -ENOENT ? 0 : fd;
+	while (!bpf_map_get_next_key(fd, NULL, key))
+		if (bpf_map_delete_elem(fd, key)) {
 			err = -errno;
 			break;
 		}
@@ -1515,41 +1282,39 @@ static int neutralize_maps(const char *pin_dir)
 	return err;
 }
 
+/* Empty the pinned policy: a program that stays attached (its link held
+ * open by a running agent, which BPF_LINK_DETACH cannot force for LSM links)
+ * then finds no unit and judges nothing. */
+static int neutralize_maps(const char *pin_dir)
+{
+	struct ug_lsm_config cfg = {};
+	struct ug_pending_key pkey;
+	__u32 zero = 0;
+	uint64_t key;
+	int fd, err = 0;
+
+	fd = ug_pinned_map(pin_dir, "ug_lsm_config");
+	if (fd >= 0) {
+		if (bpf_map_update_elem(fd, &zero, &cfg, BPF_ANY))
+			err = -errno;
+		close(fd);
+	} else if (fd != -ENOENT) {
+		err = fd;
+	}
+	/* Pending entries before units: no new cgroup gets a policy again. */
+	err = empty_map(pin_dir, "ug_pending_lsm", &pkey) ?: err;
+	return empty_map(pin_dir, "ug_lsm_units", &key) ?: err;
+}
+
 int ug_lsm_detach_all(const char *pin_dir)
 {
-	char dir[PATH_MAX], path[PATH_MAX];
-	struct dirent *de;
+	char dir[PATH_MAX];
 	int err;
-	DIR *d;
 
 	err = neutralize_maps(pin_dir);
-	if (ug_pin_path(dir, sizeof(dir), pin_dir, LINKS_DIR, NULL))
+	if (ug_pin_path(dir, sizeof(dir), pin_dir, UG_PIN_LSM_LINKS, NULL))
 		return -ENAMETOOLONG;
-	d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? err : -errno;
-	while ((de = readdir(d))) {
-		struct bpf_link *link;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (ug_pin_path(path, sizeof(path), dir, de->d_name, NULL)) {
-			err = -ENAMETOOLONG;
-			continue;
-		}
-		link = bpf_link__open(path);
-		if (link) {
-			/* Kernels without BPF_LINK_DETACH for LSM links detach it when
-			 * the pin below and every descriptor are gone. */
-			if (bpf_link__detach(link) && errno != EOPNOTSUPP && errno != EINVAL)
-				err = -errno;
-			bpf_link__destroy(link);
-		}
-		if (unlink(path))
-			err = -errno;
-	}
-	closedir(d);
-	if (rmdir(dir) && errno != ENOENT)
-		err = -errno;
-	return err;
+	/* Kernels without BPF_LINK_DETACH for LSM links detach each when its pin
+	 * and every descriptor are gone. */
+	return ug_pin_remove_tree(dir, true) ?: err;
 }

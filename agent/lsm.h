@@ -15,26 +15,17 @@
 
 #include "cgroup.h"
 #include "policy.h"
+#include "unitpol.h"
 
 struct ug_lsm;
 
 /* The LSM policy of one policy cgroup, as the agent wants it. */
 struct ug_lsm_unitpol {
-	const char *target;
-	struct {
-		uint64_t id;  /* cgroup id */
-		int level;    /* 0 for the cgroup2 root */
-	} cg;
-	uint8_t mode;           /* enum ug_mode */
+	struct ug_unitpol h;    /* target, cgroup, mode, keep; the outcome */
 	uint8_t harden;         /* UG_HARDEN_* */
 	uint64_t deny_families; /* bit F: AF F denied */
 	const struct ug_path_rule *paths; /* own and inherited, deterministic order */
 	size_t n_paths;
-	bool keep;              /* unchanged since the last apply: paths not given (-ESTALE
-				   if the loader does not have it) */
-	int err;                /* out: 0, or why this unit's LSM policy is not in force */
-	char why[160];          /* out: the same as text */
-	uint32_t generation;    /* out: of the LSM policy in force for it */
 };
 
 /*
@@ -78,7 +69,7 @@ struct ug_lsm_pending {
 	const char *name;     /* cgroup directory name (the unit name), < UG_NAME_MAX */
 	uint64_t parent_cgid; /* 0: any */
 	uint32_t level;       /* 0: any */
-	struct ug_lsm_unitpol pol; /* pol.cg is unused; pol.err/why are outputs */
+	struct ug_lsm_unitpol pol; /* pol.h.cg is unused; pol.h.err/why are outputs */
 };
 int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 			 uint32_t generation);

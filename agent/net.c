@@ -14,11 +14,15 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "byname.h"
 #include "log.h"
 #include "flush.h"
+#include "pins.h"
 #include "util.h"
 #include "net.h"
+#include "pinned.h"
 #include "trie.h"
+#include "unitpol.h"
 #include "net.skel.h"
 
 #define TARGET_MAX 256
@@ -38,31 +42,21 @@ _Static_assert(sizeof(struct ug_lpm_kv) == sizeof(struct ug_lpm_key) + sizeof(st
 	       "ug_lpm_kv must be key then value, unpadded: the engine packs them");
 
 struct unit_state {
-	char target[TARGET_MAX];
-	uint64_t cgid;
-	int level;
+	struct ug_unitstate h; /* target, cgroup, trie, loaded (the fields below too) */
 	uint8_t mode, deny_default;
 	uint64_t digest; /* of the rules it was compiled from, to see a change */
 	size_t n_rules;
-	uint16_t trie;   /* a reference held in the engine */
 	uint16_t acct;   /* slot in ug_acct, for the cgroup's lifetime as a policy cgroup */
-	uint32_t generation;
-	bool loaded;     /* the fields above are what the kernel has (false after adoption) */
-	bool seen;
 };
 
 /* A policy kept by unit name for cgroups not made yet (unitguard.h). */
 struct pending_state {
-	char name[UG_NAME_MAX];
-	uint64_t parent_cgid;
-	uint32_t level;
+	struct ug_byname h; /* name, place, trie, generation, loaded */
 	uint8_t mode, deny_default;
 	uint64_t digest;
 	size_t n_rules;
-	uint16_t trie;
 	uint16_t acct; /* shared with the running cgroup of that name */
-	uint32_t generation;
-	bool loaded, seen;
+	bool has_acct; /* acct is set (an entry refused at once never gets one) */
 };
 
 /* A rule list in ug_lists, shared by every entry that has it. */
@@ -100,8 +94,7 @@ struct ug_net {
 	bool adoption_held; /* adopted lists still held for adopted tries */
 	unsigned cleanups;
 	uint8_t acct_used[UG_ACCT_SLOTS / 8];
-	struct pending_state *pending;
-	size_t n_pending, n_sorted;
+	struct ug_bynames pending; /* ug_pending_net */
 	uint32_t generation;
 	uint32_t last_changed; /* units changed by the last apply */
 	uint32_t pending_changed; /* policies by name changed by the last apply_pending */
@@ -124,27 +117,12 @@ struct ug_net {
 /* Sum of one ug_acct slot over all CPUs. */
 static int acct_read(const struct ug_net *net, uint16_t slot, int dir, struct ug_acct_val *sum)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	__u32 idx = (__u32)slot * 2 + dir;
-	struct ug_acct_val *v;
+	return ug_pinned_acct(bpf_map__fd(net->skel->maps.ug_acct), slot, dir, sum);
+}
 
-	if (ncpu < 0)
-		return ncpu;
-	v = calloc(ncpu, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(bpf_map__fd(net->skel->maps.ug_acct), &idx, v)) {
-		free(v);
-		return -errno;
-	}
-	memset(sum, 0, sizeof(*sum));
-	for (int c = 0; c < ncpu; c++)
-		for (int k = 0; k < UG_ACCT_MAX; k++) {
-			sum->packets[k] += v[c].packets[k];
-			sum->bytes[k] += v[c].bytes[k];
-		}
-	free(v);
-	return 0;
+static struct pending_state *pend(const struct ug_net *net, size_t i)
+{
+	return (struct pending_state *)ug_byname_at(&net->pending, i);
 }
 
 /* A fresh slot starts from zero: it may hold a removed cgroup's counts. */
@@ -242,8 +220,8 @@ static void acct_reclaim(struct ug_net *net)
 	} while (!err);
 	for (size_t i = 0; i < net->n_units; i++)
 		ug_ids_set(held, net->units[i].acct);
-	for (size_t i = 0; i < net->n_pending; i++)
-		ug_ids_set(held, net->pending[i].acct);
+	for (size_t i = 0; i < net->pending.n; i++)
+		ug_ids_set(held, pend(net, i)->acct);
 	for (uint32_t i = 0; complete && i < UG_ACCT_SLOTS; i++)
 		if (ug_ids_test(net->acct_used, i) && !ug_ids_test(held, i))
 			ug_ids_clear(net->acct_used, i);
@@ -518,14 +496,10 @@ static struct attachment *att_find(struct ug_net *net, uint64_t cgid)
 
 static struct attachment *att_add(struct ug_net *net, uint64_t cgid)
 {
-	struct attachment *a = reallocarray(net->att, net->n_att + 1, sizeof(*a));
+	struct attachment *a = ug_push((void **)&net->att, &net->n_att, sizeof(*a));
 
-	if (!a)
-		return NULL;
-	net->att = a;
-	a = &net->att[net->n_att++];
-	memset(a, 0, sizeof(*a));
-	a->cgid = cgid;
+	if (a)
+		a->cgid = cgid;
 	return a;
 }
 
@@ -541,12 +515,10 @@ static int adopt_links(struct ug_net *net)
 	char dir[PATH_MAX], path[PATH_MAX];
 	struct dirent *de;
 	DIR *d;
+	int err = ug_pin_opendir(dir, sizeof(dir), net->pin_dir, UG_PIN_LINKS, &d);
 
-	if (ug_pin_path(dir, sizeof(dir), net->pin_dir, "links", NULL))
-		return -ENAMETOOLONG;
-	d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
+	if (err || !d)
+		return err;
 	while ((de = readdir(d))) {
 		struct attachment *a;
 		struct dirent *le;
@@ -578,7 +550,7 @@ static int adopt_links(struct ug_net *net)
 		while ((le = readdir(ld))) {
 			char lpath[PATH_MAX];
 			struct bpf_link *link;
-			int i, err;
+			int i;
 
 			if (le->d_name[0] == '.' ||
 			    ug_pin_path(lpath, sizeof(lpath), path, le->d_name, NULL))
@@ -630,8 +602,34 @@ static int adopt_links(struct ug_net *net)
 	return 0;
 }
 
-static void pending_sort(struct ug_net *net);
-static int remove_tree(const char *path, bool links);
+static void adopt_unit(void *ctx, struct ug_unitstate *h, const void *val)
+{
+	const struct ug_unit_val *v = val;
+	struct unit_state *s = (struct unit_state *)h;
+	struct ug_net *net = ctx;
+
+	h->trie = v->trie;
+	h->generation = v->generation;
+	s->mode = v->mode;
+	s->deny_default = v->deny_default;
+	s->acct = v->acct;
+	ug_ids_set(net->acct_used, v->acct);
+}
+
+static int adopt_pending(void *ctx, struct ug_byname *e, const void *val)
+{
+	const struct ug_pending_net *v = val;
+	struct pending_state *ps = (struct pending_state *)e;
+	struct ug_net *net = ctx;
+
+	ug_byname_adopted(e, v->parent_cgid, v->level, v->val.trie, v->val.generation);
+	ps->mode = v->val.mode;
+	ps->deny_default = v->val.deny_default;
+	ps->acct = v->val.acct;
+	ps->has_acct = true;
+	ug_ids_set(net->acct_used, v->val.acct);
+	return 0;
+}
 
 /*
  * Rebuild per-unit state from the pinned maps: the policies of cgroups and
@@ -642,75 +640,22 @@ static int remove_tree(const char *path, bool links);
  */
 static int adopt_maps(struct ug_net *net)
 {
-	int ufd = bpf_map__fd(net->skel->maps.ug_units);
-	int pfd = bpf_map__fd(net->skel->maps.ug_pending_net);
-	struct ug_pending_key nk, nnk, *pnk = NULL;
-	uint64_t cgid, ncgid, *pcg = NULL;
-	__u32 zero = 0;
-	struct ug_config cfg;
-	int err;
+	int err = ug_tries_adopt(net->tries);
 
-	err = ug_tries_adopt(net->tries);
 	if (!err)
 		err = adopt_lists(net);
+	if (!err)
+		err = ug_unitstates_adopt(bpf_map__fd(net->skel->maps.ug_units),
+					  sizeof(struct ug_unit_val), (void **)&net->units,
+					  &net->n_units, sizeof(*net->units), net->tries,
+					  adopt_unit, net, &net->generation);
+	if (!err)
+		err = ug_bynames_adopt(&net->pending, sizeof(struct ug_pending_net), adopt_pending,
+				       net, &net->generation);
 	if (err)
 		return err;
-	while (!bpf_map_get_next_key(ufd, pcg, &ncgid)) {
-		struct ug_unit_val v;
-		struct unit_state *u;
-
-		cgid = ncgid;
-		pcg = &cgid;
-		if (bpf_map_lookup_elem(ufd, &cgid, &v))
-			continue;
-		u = reallocarray(net->units, net->n_units + 1, sizeof(*u));
-		if (!u)
-			return -ENOMEM;
-		net->units = u;
-		u = &net->units[net->n_units++];
-		memset(u, 0, sizeof(*u));
-		snprintf(u->target, sizeof(u->target), "cgroup:%" PRIu64, cgid);
-		u->cgid = cgid;
-		u->mode = v.mode;
-		u->deny_default = v.deny_default;
-		u->trie = v.trie;
-		ug_tries_claim(net->tries, v.trie);
-		u->acct = v.acct;
-		ug_ids_set(net->acct_used, v.acct);
-		u->generation = v.generation;
-		u->level = -1;
-		if (v.generation > net->generation)
-			net->generation = v.generation;
-	}
-	while (!bpf_map_get_next_key(pfd, pnk, &nnk)) {
-		struct ug_pending_net v;
-		struct pending_state *ps;
-
-		nk = nnk;
-		pnk = &nk;
-		if (bpf_map_lookup_elem(pfd, &nk, &v))
-			continue;
-		ps = reallocarray(net->pending, net->n_pending + 1, sizeof(*ps));
-		if (!ps)
-			return -ENOMEM;
-		net->pending = ps;
-		ps = &net->pending[net->n_pending++];
-		memset(ps, 0, sizeof(*ps));
-		memcpy(ps->name, nk.name, sizeof(ps->name) - 1);
-		ps->parent_cgid = v.parent_cgid;
-		ps->level = v.level;
-		ps->mode = v.val.mode;
-		ps->deny_default = v.val.deny_default;
-		ps->trie = v.val.trie;
-		ug_tries_claim(net->tries, v.val.trie);
-		ps->acct = v.val.acct;
-		ug_ids_set(net->acct_used, v.val.acct);
-		ps->generation = v.val.generation;
-	}
-	pending_sort(net);
 	acct_pool_adopt(net);
-	if (!bpf_map_lookup_elem(bpf_map__fd(net->skel->maps.ug_config), &zero, &cfg))
-		net->level_mask = cfg.level_mask;
+	ug_level_mask_adopt(bpf_map__fd(net->skel->maps.ug_config), &net->level_mask);
 	return 0;
 }
 
@@ -728,7 +673,7 @@ static int attach_tracepoints(struct ug_net *net)
 	char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX];
 	int err;
 
-	if (ug_pin_path(dir, sizeof(dir), net->pin_dir, "tp-links", NULL))
+	if (ug_pin_path(dir, sizeof(dir), net->pin_dir, UG_PIN_TP_LINKS, NULL))
 		return -ENAMETOOLONG;
 	err = ug_mkdir_p(dir);
 	if (err)
@@ -781,7 +726,7 @@ static void unpin_old_programs(struct ug_net *net)
 	struct dirent *de;
 	DIR *d;
 
-	if (ug_pin_path(dir, sizeof(dir), net->pin_dir, "progs", NULL) || !(d = opendir(dir)))
+	if (ug_pin_path(dir, sizeof(dir), net->pin_dir, UG_PIN_PROGS, NULL) || !(d = opendir(dir)))
 		return;
 	while ((de = readdir(d)))
 		if (de->d_name[0] != '.' && !ug_pin_path(path, sizeof(path), dir, de->d_name, NULL))
@@ -801,11 +746,13 @@ static void unpin_old_programs(struct ug_net *net)
  */
 static int migrate_aside(struct ug_net *net)
 {
-	static const char *const dirs[] = { "maps", "links", "tp-links", "lsm-links", "progs" };
+	static const char *const dirs[] = { UG_PIN_MAPS, UG_PIN_LINKS, UG_PIN_TP_LINKS,
+					    UG_PIN_LSM_LINKS, UG_PIN_PROGS };
 	char old[PATH_MAX], from[PATH_MAX], to[PATH_MAX], stamp[32];
 	int err;
 
-	snprintf(stamp, sizeof(stamp), "old-%llu", (unsigned long long)(ug_now_ns() / 1000000));
+	snprintf(stamp, sizeof(stamp), UG_PIN_OLD_PREFIX "%llu",
+		 (unsigned long long)(ug_now_ns() / 1000000));
 	if (ug_pin_path(old, sizeof(old), net->pin_dir, stamp, NULL))
 		return -ENAMETOOLONG;
 	err = ug_mkdir_p(old);
@@ -835,8 +782,8 @@ static int layout_check(const char *pin_dir)
 	bool any = false;
 	DIR *d;
 
-	if (ug_pin_path(dir, sizeof(dir), pin_dir, "maps", NULL) ||
-	    ug_pin_path(marker, sizeof(marker), pin_dir, "maps", UG_LAYOUT_MAP))
+	if (ug_pin_path(dir, sizeof(dir), pin_dir, UG_PIN_MAPS, NULL) ||
+	    ug_pin_path(marker, sizeof(marker), pin_dir, UG_PIN_MAPS, UG_LAYOUT_MAP))
 		return 0;
 	if (!access(marker, F_OK))
 		return 1;
@@ -862,9 +809,9 @@ void ug_net_migrated(struct ug_net *net)
 
 	if (!net->old_dir[0])
 		return;
-	if (!ug_pin_path(links, sizeof(links), net->old_dir, "links", NULL))
-		remove_tree(links, true);
-	err = remove_tree(net->old_dir, false);
+	if (!ug_pin_path(links, sizeof(links), net->old_dir, UG_PIN_LINKS, NULL))
+		ug_pin_remove_tree(links, true);
+	err = ug_pin_remove_tree(net->old_dir, false);
 	if (err)
 		ug_log(LOG_WARNING, "net: removing %s: %s", net->old_dir, strerror(-err));
 	else
@@ -901,7 +848,7 @@ int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
 		if (err)
 			goto err_free;
 	}
-	if (ug_pin_path(path, sizeof(path), pin_dir, "maps", NULL) || (err = ug_mkdir_p(path))) {
+	if (ug_pin_path(path, sizeof(path), pin_dir, UG_PIN_MAPS, NULL) || (err = ug_mkdir_p(path))) {
 		err = err ?: -ENAMETOOLONG;
 		goto err_free;
 	}
@@ -913,7 +860,7 @@ int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
 		goto err_free;
 	}
 	bpf_object__for_each_map(map, net->skel->obj) {
-		if (ug_pin_path(path, sizeof(path), pin_dir, "maps", bpf_map__name(map))) {
+		if (ug_pin_path(path, sizeof(path), pin_dir, UG_PIN_MAPS, bpf_map__name(map))) {
 			err = -ENAMETOOLONG;
 			goto err_skel;
 		}
@@ -952,6 +899,9 @@ int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
 			   &net->tries);
 	if (err)
 		goto err_state;
+	net->pending.fd = bpf_map__fd(net->skel->maps.ug_pending_net);
+	net->pending.size = sizeof(struct pending_state);
+	net->pending.tries = net->tries;
 	err = adopt_maps(net);
 	if (err)
 		goto err_state;
@@ -993,7 +943,7 @@ void ug_net_free(struct ug_net *net)
 			bpf_link__destroy(net->att[i].links[p]); /* pinned: stays attached */
 	free(net->att);
 	free(net->units);
-	free(net->pending);
+	ug_bynames_free(&net->pending);
 	ug_tries_free(net->tries);
 	for (uint32_t i = 0; i < N_LISTS; i++)
 		free(net->lists[i]);
@@ -1001,66 +951,97 @@ void ug_net_free(struct ug_net *net)
 	free(net);
 }
 
-static struct unit_state *unit_find(struct ug_net *net, uint64_t cgid)
+static struct unit_state *unit_find(const struct ug_net *net, uint64_t cgid)
 {
-	for (size_t i = 0; i < net->n_units; i++)
-		if (net->units[i].cgid == cgid)
-			return &net->units[i];
-	return NULL;
+	return (struct unit_state *)ug_unitstate_find(net->units, net->n_units, sizeof(*net->units),
+						      cgid);
 }
 
-static bool unit_same(const struct unit_state *s, const struct ug_net_unit *u)
+static bool unit_same(void *ctx, const struct ug_unitstate *h, const struct ug_unitpol *up)
 {
-	return s->loaded && s->mode == u->mode && s->deny_default == u->deny_default &&
+	const struct unit_state *s = (const struct unit_state *)h;
+	const struct ug_net_unit *u = (const struct ug_net_unit *)up;
+
+	(void)ctx;
+	return s->mode == u->h.mode && s->deny_default == u->deny_default &&
 	       s->n_rules == u->n_rules && s->digest == rules_digest(u->rules, u->n_rules);
 }
 
 /* Build the unit's new trie and switch the unit to it in one map update. */
-static int unit_update(struct ug_net *net, struct unit_state *s, struct ug_net_unit *u,
+static int unit_update(void *ctx, struct ug_unitstate *h, struct ug_unitpol *up,
 		       uint32_t generation, size_t *written)
 {
+	struct unit_state *s = (struct unit_state *)h;
+	struct ug_net_unit *u = (struct ug_net_unit *)up;
+	struct ug_net *net = ctx;
 	struct ug_unit_val val = {
 		.generation = generation,
-		.mode = u->mode,
+		.mode = u->h.mode,
 		.deny_default = u->deny_default,
 		.acct = s->acct,
 	};
 	uint16_t id;
 	int err;
 
-	err = trie_for(net, s->cgid, u->rules, u->n_rules, &id, u->why, sizeof(u->why), written);
+	err = trie_for(net, s->h.cgid, u->rules, u->n_rules, &id, u->h.why, sizeof(u->h.why),
+		       written);
 	if (err)
 		return err;
 	val.trie = id;
-	if (bpf_map_update_elem(bpf_map__fd(net->skel->maps.ug_units), &u->cg.id, &val, BPF_ANY)) {
+	if (bpf_map_update_elem(bpf_map__fd(net->skel->maps.ug_units), &u->h.cg.id, &val,
+				BPF_ANY)) {
 		err = -errno;
-		ug_tries_put(net->tries, id, s->cgid);
+		ug_tries_put(net->tries, id, s->h.cgid);
 		return err;
 	}
 	/* From here on no new decision reads the old trie. */
-	ug_tries_put(net->tries, s->trie, s->cgid);
-	s->trie = id;
+	ug_tries_put(net->tries, s->h.trie, s->h.cgid);
+	s->h.trie = id;
 	s->digest = rules_digest(u->rules, u->n_rules);
 	s->n_rules = u->n_rules;
-	s->mode = u->mode;
+	s->mode = u->h.mode;
 	s->deny_default = u->deny_default;
-	s->generation = generation;
-	s->loaded = true;
+	s->h.generation = generation;
+	s->h.loaded = true;
 	return 0;
 }
 
-static int set_level_mask(struct ug_net *net, uint32_t mask)
+/* The state of u's cgroup, made if there is none (with its accounting slot). */
+static int unit_get(void *ctx, struct ug_unitpol *u, struct ug_unitstate **out)
 {
-	struct ug_config cfg = { .level_mask = mask };
-	__u32 zero = 0;
+	struct ug_net *net = ctx;
+	struct unit_state *s = unit_find(net, u->cg.id);
+	struct ug_unit_val old;
+	int err = 0;
 
-	if (mask == net->level_mask)
+	if (s) {
+		*out = &s->h;
 		return 0;
-	if (bpf_map_update_elem(bpf_map__fd(net->skel->maps.ug_config), &zero, &cfg, BPF_ANY))
-		return -errno;
-	net->level_mask = mask;
+	}
+	s = ug_push((void **)&net->units, &net->n_units, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->h.cgid = u->cg.id;
+	/* The cgroup_mkdir program already gave it a policy, and a slot of
+	 * its own: keep counting there. */
+	if (!bpf_map_lookup_elem(bpf_map__fd(net->skel->maps.ug_units), &u->cg.id, &old) &&
+	    old.acct < UG_ACCT_SLOTS && ug_ids_test(net->acct_used, old.acct))
+		s->acct = old.acct;
+	else
+		err = acct_alloc(net, &s->acct);
+	if (err) {
+		net->n_units--; /* s is the last */
+		snprintf(u->why, sizeof(u->why), "no accounting slot: %s", strerror(-err));
+		return err;
+	}
+	*out = &s->h;
 	return 0;
 }
+
+static const struct ug_unitpol_ops unit_ops = {
+	.side = "net", .rules = "rules", .n_rules_at = offsetof(struct ug_net_unit, n_rules),
+	.get = unit_get, .same = unit_same, .update = unit_update,
+};
 
 /* Attach every program at a point (pinned, so it outlives the agent). */
 static int attach(struct ug_net *net, struct ug_net_point *pt)
@@ -1072,7 +1053,7 @@ static int attach(struct ug_net *net, struct ug_net_point *pt)
 	if (!a && !(a = att_add(net, pt->id)))
 		return -ENOMEM;
 	snprintf(id, sizeof(id), "%" PRIu64, pt->id);
-	if (ug_pin_path(dir, sizeof(dir), net->pin_dir, "links", id))
+	if (ug_pin_path(dir, sizeof(dir), net->pin_dir, UG_PIN_LINKS, id))
 		return -ENAMETOOLONG;
 	err = ug_mkdir_p(dir);
 	if (err)
@@ -1117,45 +1098,9 @@ static void detach(struct ug_net *net, struct attachment *a)
 		a->links[i] = NULL;
 	}
 	snprintf(id, sizeof(id), "%" PRIu64, a->cgid);
-	if (!ug_pin_path(dir, sizeof(dir), net->pin_dir, "links", id))
+	if (!ug_pin_path(dir, sizeof(dir), net->pin_dir, UG_PIN_LINKS, id))
 		rmdir(dir);
 	ug_log(LOG_INFO, "net: detached from cgroup %" PRIu64, a->cgid);
-}
-
-/* net->pending[0, n_sorted) is sorted by name (bsearch); entries added since
- * are after it, few, and searched one by one. */
-static struct pending_state *pending_find(struct ug_net *net, const char *name)
-{
-	size_t lo = 0, hi = net->n_sorted;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(net->pending[mid].name, name);
-
-		if (!c)
-			return &net->pending[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (size_t i = net->n_sorted; i < net->n_pending; i++)
-		if (!strcmp(net->pending[i].name, name))
-			return &net->pending[i];
-	return NULL;
-}
-
-static int pending_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct pending_state *)a)->name,
-		      ((const struct pending_state *)b)->name);
-}
-
-static void pending_sort(struct ug_net *net)
-{
-	if (net->n_pending) /* pending is NULL until the first: qsort() wants a pointer */
-		qsort(net->pending, net->n_pending, sizeof(*net->pending), pending_cmp);
-	net->n_sorted = net->n_pending;
 }
 
 /* Keep a removed cgroup's name (its denials may still be in the ring
@@ -1164,13 +1109,13 @@ static void remember_gone(struct ug_net *net, const struct unit_state *s)
 {
 	unsigned i = net->gone_next++ % (sizeof(net->gone) / sizeof(net->gone[0]));
 
-	net->gone[i].cgid = s->cgid;
-	net->gone[i].generation = s->generation;
-	snprintf(net->gone[i].target, sizeof(net->gone[i].target), "%s", s->target);
+	net->gone[i].cgid = s->h.cgid;
+	net->gone[i].generation = s->h.generation;
+	snprintf(net->gone[i].target, sizeof(net->gone[i].target), "%s", s->h.target);
 	net->gone[i].unreported = !acct_read(net, s->acct, 0, &net->gone[i].acct[0]) &&
 				  !acct_read(net, s->acct, 1, &net->gone[i].acct[1]);
-	for (size_t k = 0; k < net->n_pending; k++)
-		if (net->pending[k].acct == s->acct)
+	for (size_t k = 0; k < net->pending.n; k++)
+		if (pend(net, k)->acct == s->acct)
 			return; /* the next cgroup of that name counts on */
 	ug_ids_clear(net->acct_used, s->acct);
 }
@@ -1178,110 +1123,47 @@ static void remember_gone(struct ug_net *net, const struct unit_state *s)
 int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n,
 		 struct ug_net_point *points, size_t n_points, uint32_t generation)
 {
-	uint32_t new_mask = 0, n_changed = 0;
+	struct ug_unitpol_env env = {
+		.ctx = net, .tries = net->tries, .level_mask = &net->level_mask,
+		.cfg_fd = bpf_map__fd(net->skel->maps.ug_config),
+	};
+	uint32_t n_changed;
 	uint64_t t0 = ug_now_ns();
 	int first_err = 0, err;
 	bool changed = false;
 	size_t kept, written = 0;
 
 	for (size_t i = 0; i < net->n_units; i++)
-		net->units[i].seen = false;
-	for (size_t i = 0; i < n; i++)
-		new_mask |= 1u << units[i].cg.level;
-	/* Levels where the cgroup_mkdir program may install a pending policy
-	 * the agent has not seen yet must stay in the mask. */
-	for (size_t i = 0; i < net->n_pending; i++)
-		new_mask |= 1u << (net->pending[i].level % UG_MAX_LEVELS);
-	/* Widen the mask first, so a unit is visible the moment it is written. */
-	err = set_level_mask(net, net->level_mask | new_mask);
-	if (err)
+		net->units[i].h.seen = false;
+	err = ug_unitpols_apply(units, n, sizeof(*units), generation,
+				ug_bynames_levels(&net->pending), &unit_ops, &env, &written,
+				&first_err);
+	if (err < 0)
 		return err;
+	n_changed = err;
 
-	for (size_t i = 0; i < n; i++) {
-		struct ug_net_unit *u = &units[i];
-		struct unit_state *s = unit_find(net, u->cg.id);
-
-		u->err = 0;
-		u->why[0] = '\0';
-		if (!s) {
-			s = reallocarray(net->units, net->n_units + 1, sizeof(*s));
-			if (!s) {
-				u->err = -ENOMEM;
-				continue;
-			}
-			net->units = s;
-			s = &net->units[net->n_units];
-			memset(s, 0, sizeof(*s));
-			s->cgid = u->cg.id;
-			/* The cgroup_mkdir program already gave it a policy, and a
-			 * slot of its own: keep counting there. */
-			struct ug_unit_val old;
-
-			if (!bpf_map_lookup_elem(bpf_map__fd(net->skel->maps.ug_units), &u->cg.id,
-						 &old) && old.acct < UG_ACCT_SLOTS &&
-			    ug_ids_test(net->acct_used, old.acct))
-				s->acct = old.acct;
-			else
-				u->err = acct_alloc(net, &s->acct);
-			if (u->err) {
-				snprintf(u->why, sizeof(u->why), "no accounting slot: %s",
-					 strerror(-u->err));
-				first_err = first_err ?: u->err;
-				continue;
-			}
-			net->n_units++;
-		}
-		s->seen = true;
-		snprintf(s->target, sizeof(s->target), "%s", u->target);
-		s->level = u->cg.level;
-		u->generation = s->generation;
-		if (u->keep) {
-			if (s->loaded)
-				continue;
-			/* The caller thought this was in force already. */
-			u->err = -ESTALE;
-			snprintf(u->why, sizeof(u->why), "its policy must be compiled again");
-			first_err = first_err ?: u->err;
-			continue;
-		}
-		if (unit_same(s, u))
-			continue;
-		u->err = unit_update(net, s, u, generation, &written);
-		if (u->err) {
-			if (!u->why[0])
-				snprintf(u->why, sizeof(u->why), "%s", strerror(-u->err));
-			ug_log(LOG_ERR, "net: %s: cannot load its %zu rules: %s; its previous "
-			       "policy stays in force", u->target, u->n_rules, u->why);
-			first_err = first_err ?: u->err;
-			continue;
-		}
-		changed = true;
-		n_changed++;
-		u->generation = s->generation;
-		ug_log(LOG_INFO, "net: %s: generation %u, %zu rules, %zu trie entries", u->target,
-		       generation, u->n_rules, ug_tries_size(net->tries, s->trie));
-	}
-
-	/* Policy cgroups that no longer have rules. */
+	/* Policy cgroups that no longer have rules. Unlike the LSM side, a new
+	 * unit whose policy was refused keeps its state: it holds an accounting
+	 * slot, perhaps the one the cgroup_mkdir program gave its cgroup. */
 	kept = 0;
 	for (size_t i = 0; i < net->n_units; i++) {
 		struct unit_state *s = &net->units[i];
 
-		if (s->seen) {
+		if (s->h.seen) {
 			net->units[kept++] = *s;
 			continue;
 		}
-		if (bpf_map_delete_elem(bpf_map__fd(net->skel->maps.ug_units), &s->cgid) &&
+		if (bpf_map_delete_elem(bpf_map__fd(net->skel->maps.ug_units), &s->h.cgid) &&
 		    errno != ENOENT) {
-			ug_log(LOG_ERR, "net: %s: cannot remove its policy: %s", s->target,
+			ug_log(LOG_ERR, "net: %s: cannot remove its policy: %s", s->h.target,
 			       strerror(errno));
 			first_err = first_err ?: -errno;
 			net->units[kept++] = *s;
 			continue;
 		}
-		ug_log(LOG_INFO, "net: %s: no rules left, policy removed", s->target);
+		ug_log(LOG_INFO, "net: %s: no rules left, policy removed", s->h.target);
 		remember_gone(net, s);
-		ug_tries_put(net->tries, s->trie, 0);
+		ug_tries_put(net->tries, s->h.trie, 0);
 		changed = true;
 	}
 	net->n_units = kept;
@@ -1309,10 +1191,13 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n,
 	}
 	net->n_att = kept;
 
-	err = set_level_mask(net, new_mask);
+	/* Narrowed last: to the policy cgroups still in the kernel (one whose
+	 * removal failed keeps its level). */
+	err = ug_unitpols_narrow(&env, net->units, net->n_units, sizeof(*net->units),
+				 ug_bynames_levels(&net->pending));
 	first_err = first_err ?: err;
 	net->last_changed = n_changed;
-	if (changed) {
+	if (changed || n_changed) {
 		net->generation = generation;
 		ug_log(LOG_INFO, "net: generation %u applied in %.3f ms (%u units changed, %zu "
 		       "trie entries written)", generation, (ug_now_ns() - t0) / 1e6, n_changed,
@@ -1324,8 +1209,8 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n,
 uint32_t ug_net_unit_generation(const struct ug_net *net, uint64_t cgid)
 {
 	for (size_t i = 0; i < net->n_units; i++)
-		if (net->units[i].cgid == cgid)
-			return net->units[i].generation;
+		if (net->units[i].h.cgid == cgid)
+			return net->units[i].h.generation;
 	return 0;
 }
 
@@ -1348,9 +1233,9 @@ int ug_net_stats(struct ug_net *net, ug_net_stats_cb cb, void *ctx)
 		const struct unit_state *s = &net->units[i];
 
 		memset(&st, 0, sizeof(st));
-		st.target = s->target;
-		st.cgid = s->cgid;
-		st.generation = s->generation;
+		st.target = s->h.target;
+		st.cgid = s->h.cgid;
+		st.generation = s->h.generation;
 		if ((err = acct_read(net, s->acct, 0, &st.acct[0])) ||
 		    (err = acct_read(net, s->acct, 1, &st.acct[1])))
 			return err;
@@ -1374,34 +1259,30 @@ int ug_net_rule_hits(struct ug_net *net, void (*cb)(uint32_t rule_id, uint64_t h
 		     void *ctx)
 {
 	int fd = bpf_map__fd(net->skel->maps.ug_rule_hits);
-	int ncpu = libbpf_num_possible_cpus();
 	__u32 key, next, *pkey = NULL;
-	uint64_t *v;
 
-	if (ncpu < 0)
-		return ncpu;
-	v = calloc(ncpu, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
 	while (!bpf_map_get_next_key(fd, pkey, &next)) {
-		uint64_t sum = 0;
+		uint64_t sum;
+		int err;
 
 		key = next;
 		pkey = &key;
-		if (bpf_map_lookup_elem(fd, &key, v))
-			continue;
-		for (int c = 0; c < ncpu; c++)
-			sum += v[c];
-		cb(key, sum, ctx);
+		err = ug_pinned_sum(fd, &key, &sum);
+		if (err == -ENOMEM)
+			return err;
+		if (!err)
+			cb(key, sum, ctx);
 	}
-	free(v);
 	return 0;
 }
 
-static bool pending_same(const struct pending_state *ps, const struct ug_net_pending *p)
+/* Does the entry hold the policy of request req (a struct ug_net_pending)? */
+static bool pending_same(const struct ug_byname *e, const void *req)
 {
-	return ps->loaded && ps->parent_cgid == p->parent_cgid && ps->level == p->level &&
-	       ps->mode == p->pol.mode && ps->deny_default == p->pol.deny_default &&
+	const struct pending_state *ps = (const struct pending_state *)e;
+	const struct ug_net_pending *p = req;
+
+	return ps->mode == p->pol.h.mode && ps->deny_default == p->pol.deny_default &&
 	       ps->n_rules == p->pol.n_rules &&
 	       ps->digest == rules_digest(p->pol.rules, p->pol.n_rules);
 }
@@ -1453,54 +1334,36 @@ static void move_copies(struct ug_net *net, uint16_t old_trie, const struct ug_u
 	free(hit);
 }
 
-/* Pending policies own their tries under a name, not a cgroup id. */
-static uint64_t owner_of_name(const char *name)
-{
-	uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
-
-	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
-		h = (h ^ *c) * 0x100000001b3ULL;
-	return h | 1ULL << 63; /* cgroup ids (inode numbers) stay below */
-}
-
 static int pending_write(struct ug_net *net, struct pending_state *ps, struct ug_net_pending *p,
 			 uint32_t generation)
 {
 	struct ug_pending_net val = {
-		.val = { .generation = generation, .mode = p->pol.mode,
+		.val = { .generation = generation, .mode = p->pol.h.mode,
 			 .deny_default = p->pol.deny_default, .acct = ps->acct },
 		.parent_cgid = p->parent_cgid,
 		.level = p->level,
 	};
-	struct ug_pending_key key = {};
-	uint64_t owner = owner_of_name(ps->name);
+	uint64_t owner = ug_byname_owner(ps->h.name);
 	size_t written = 0;
 	uint16_t id;
 	int err;
 
-	snprintf(key.name, sizeof(key.name), "%s", ps->name);
-	err = trie_for(net, owner, p->pol.rules, p->pol.n_rules, &id, p->pol.why,
-		       sizeof(p->pol.why), &written);
+	err = trie_for(net, owner, p->pol.rules, p->pol.n_rules, &id, p->pol.h.why,
+		       sizeof(p->pol.h.why), &written);
 	if (err)
 		return err;
 	val.val.trie = id;
-	if (bpf_map_update_elem(bpf_map__fd(net->skel->maps.ug_pending_net), &key, &val,
-				BPF_ANY)) {
-		err = -errno;
+	err = ug_byname_write(&net->pending, &ps->h, &val);
+	if (err) {
 		ug_tries_put(net->tries, id, owner);
 		return err;
 	}
-	move_copies(net, ps->trie, &val.val);
-	ug_tries_put(net->tries, ps->trie, owner);
-	ps->trie = id;
+	move_copies(net, ps->h.trie, &val.val);
+	ug_byname_switched(&net->pending, &ps->h, id, p->parent_cgid, p->level, generation);
 	ps->digest = rules_digest(p->pol.rules, p->pol.n_rules);
 	ps->n_rules = p->pol.n_rules;
-	ps->mode = p->pol.mode;
+	ps->mode = p->pol.h.mode;
 	ps->deny_default = p->pol.deny_default;
-	ps->parent_cgid = p->parent_cgid;
-	ps->level = p->level;
-	ps->generation = generation;
-	ps->loaded = true;
 	return 0;
 }
 
@@ -1513,88 +1376,71 @@ static bool acct_in_use(const struct ug_net *net, uint16_t slot)
 	return false;
 }
 
+static void pending_gone(void *ctx, struct ug_byname *e, enum ug_byname_end how, int err)
+{
+	struct pending_state *ps = (struct pending_state *)e;
+	struct ug_net *net = ctx;
+
+	if (how == UG_BYNAME_STUCK) {
+		ug_log(LOG_ERR, "net: %s: cannot remove its pending policy: %s", e->target,
+		       strerror(-err));
+		return;
+	}
+	if (how == UG_BYNAME_REMOVED) {
+		move_copies(net, e->trie, NULL);
+		net->pending_changed++;
+	}
+	if (ps->has_acct && !acct_in_use(net, ps->acct))
+		ug_ids_clear(net->acct_used, ps->acct);
+}
+
+/*
+ * Each changed entry is compiled and switched to at once: the network
+ * programs are attached at points, not per policy, so there is nothing to
+ * attach first (the LSM side stages its entries and attaches their hooks
+ * before switching). Each gets an accounting slot of its own when added.
+ */
 int ug_net_apply_pending(struct ug_net *net, struct ug_net_pending *p, size_t n,
 			 uint32_t generation)
 {
-	struct ug_pending_key key;
-	int first_err = 0;
-	size_t kept = 0;
+	int first_err = 0, err;
 
 	net->pending_changed = 0;
-	for (size_t i = 0; i < net->n_pending; i++)
-		net->pending[i].seen = false;
+	ug_bynames_begin(&net->pending);
 	for (size_t i = 0; i < n; i++) {
+		struct ug_unitpol *u = &p[i].pol.h;
 		struct pending_state *ps;
+		bool added;
 
-		p[i].pol.err = 0;
-		p[i].pol.why[0] = '\0';
-		if (strlen(p[i].name) >= UG_NAME_MAX) {
-			p[i].pol.err = -ENAMETOOLONG;
-			snprintf(p[i].pol.why, sizeof(p[i].pol.why),
-				 "unit name too long for the start-up race map");
+		ps = (struct pending_state *)ug_bynames_want(&net->pending, p[i].name,
+							     p[i].parent_cgid, p[i].level, u,
+							     &first_err, pending_same, &p[i],
+							     &added);
+		if (!ps)
 			continue;
-		}
-		ps = pending_find(net, p[i].name);
-		if (!ps) {
-			ps = reallocarray(net->pending, net->n_pending + 1, sizeof(*ps));
-			if (!ps)
-				return -ENOMEM;
-			net->pending = ps;
-			ps = &net->pending[net->n_pending];
-			memset(ps, 0, sizeof(*ps));
-			snprintf(ps->name, sizeof(ps->name), "%s", p[i].name);
-			/* Its own slot: where new cgroups count when the pool of
-			 * fresh slots is empty. */
-			int err = acct_alloc(net, &ps->acct);
-
+		/* Its own slot: where new cgroups count when the pool of fresh
+		 * slots is empty. */
+		if (added) {
+			err = acct_alloc(net, &ps->acct);
 			if (err) {
-				p[i].pol.err = err;
-				first_err = first_err ?: err;
+				ug_bynames_unadd(&net->pending);
+				ug_unitpol_fail(u, err, &first_err, "no accounting slot: %s",
+						strerror(-err));
 				continue;
 			}
-			net->n_pending++;
+			ps->has_acct = true;
 		}
-		ps->seen = true;
-		if (p[i].pol.keep) {
-			if (ps->loaded && ps->parent_cgid == p[i].parent_cgid &&
-			    ps->level == p[i].level)
-				continue;
-			p[i].pol.err = -ESTALE;
-			snprintf(p[i].pol.why, sizeof(p[i].pol.why),
-				 "its policy must be compiled again");
-			first_err = first_err ?: p[i].pol.err;
-			continue;
-		}
-		if (pending_same(ps, &p[i]))
-			continue;
-		p[i].pol.err = pending_write(net, ps, &p[i], generation);
-		if (p[i].pol.err) {
+		err = pending_write(net, ps, &p[i], generation);
+		if (err) {
+			ug_unitpol_fail(u, err, &first_err, NULL);
 			ug_log(LOG_ERR, "net: %s: cannot keep its policy for its next start: %s",
-			       ps->name, p[i].pol.why[0] ? p[i].pol.why : strerror(-p[i].pol.err));
-			first_err = first_err ?: p[i].pol.err;
+			       ps->h.target, u->why);
 			continue;
 		}
 		net->pending_changed++;
 	}
-	for (size_t i = 0; i < net->n_pending; i++) {
-		struct pending_state *ps = &net->pending[i];
-
-		if (ps->seen) {
-			net->pending[kept++] = *ps;
-			continue;
-		}
-		memset(&key, 0, sizeof(key));
-		snprintf(key.name, sizeof(key.name), "%s", ps->name);
-		bpf_map_delete_elem(bpf_map__fd(net->skel->maps.ug_pending_net), &key);
-		move_copies(net, ps->trie, NULL);
-		ug_tries_put(net->tries, ps->trie, 0);
-		net->pending_changed++;
-		if (!acct_in_use(net, ps->acct))
-			ug_ids_clear(net->acct_used, ps->acct);
-	}
-	net->n_pending = kept;
-	pending_sort(net);
-	return first_err;
+	err = ug_bynames_sweep(&net->pending, pending_gone, net);
+	return first_err ?: err;
 }
 
 void ug_net_usage(const struct ug_net *net, struct ug_net_usage *u)
@@ -1659,24 +1505,9 @@ uint32_t ug_net_window(const struct ug_net *net)
 
 int ug_net_counter(const struct ug_net *net, int which, uint64_t *out)
 {
-	int ncpu = libbpf_num_possible_cpus();
 	__u32 key = which;
-	uint64_t *vals;
 
-	if (ncpu < 0)
-		return ncpu;
-	vals = calloc(ncpu, sizeof(*vals));
-	if (!vals)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(bpf_map__fd(net->skel->maps.ug_counters), &key, vals)) {
-		free(vals);
-		return -errno;
-	}
-	*out = 0;
-	for (int i = 0; i < ncpu; i++)
-		*out += vals[i];
-	free(vals);
-	return 0;
+	return ug_pinned_sum(bpf_map__fd(net->skel->maps.ug_counters), &key, out);
 }
 
 int ug_net_counter_add(struct ug_net *net, int which, uint64_t n)
@@ -1702,71 +1533,21 @@ int ug_net_counter_add(struct ug_net *net, int which, uint64_t n)
 const char *ug_net_target(const struct ug_net *net, uint64_t cgid)
 {
 	for (size_t i = 0; i < net->n_units; i++)
-		if (net->units[i].cgid == cgid)
-			return net->units[i].target;
+		if (net->units[i].h.cgid == cgid)
+			return net->units[i].h.target;
 	for (size_t i = 0; i < sizeof(net->gone) / sizeof(net->gone[0]); i++)
 		if (net->gone[i].cgid == cgid)
 			return net->gone[i].target;
 	return NULL;
 }
 
-/*
- * Remove a pin tree. A pinned link is detached first (BPF_LINK_DETACH): a
- * running agent may still hold it open, and unpinning alone would leave its
- * program attached.
- */
-static int remove_tree(const char *path, bool links)
-{
-	struct dirent *de;
-	int err = 0;
-	DIR *d = opendir(path);
-
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	while ((de = readdir(d))) {
-		char child[PATH_MAX];
-		struct bpf_link *link;
-		struct stat st;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (ug_pin_path(child, sizeof(child), path, de->d_name, NULL)) {
-			err = -ENAMETOOLONG;
-			continue;
-		}
-		if (lstat(child, &st)) {
-			err = -errno;
-			continue;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			err = remove_tree(child, links) ?: err;
-			continue;
-		}
-		link = links ? bpf_link__open(child) : NULL;
-		if (link) {
-			if (bpf_link__detach(link))
-				err = -errno;
-			bpf_link__destroy(link);
-		}
-		if (unlink(child))
-			err = -errno;
-	}
-	closedir(d);
-	if (rmdir(path) && errno != ENOENT)
-		err = -errno;
-	return err;
-}
-
 /* Delete every key of a pinned map, if it is there. */
 static void empty_pinned(const char *pin_dir, const char *name, size_t key_size)
 {
-	char path[PATH_MAX], key[256], next[256];
+	char key[256], next[256];
 	int fd;
 
-	if (ug_pin_path(path, sizeof(path), pin_dir, "maps", name) || key_size > sizeof(key))
-		return;
-	fd = bpf_obj_get(path);
-	if (fd < 0)
+	if (key_size > sizeof(key) || (fd = ug_pinned_map(pin_dir, name)) < 0)
 		return;
 	while (!bpf_map_get_next_key(fd, NULL, next)) {
 		memcpy(key, next, key_size);
@@ -1788,9 +1569,9 @@ int ug_net_detach_all(const char *pin_dir)
 	while (d && (de = readdir(d))) {
 		char old[PATH_MAX];
 
-		if (!strncmp(de->d_name, "old-", 4) &&
-		    !ug_pin_path(old, sizeof(old), pin_dir, de->d_name, "links"))
-			remove_tree(old, true);
+		if (!strncmp(de->d_name, UG_PIN_OLD_PREFIX, strlen(UG_PIN_OLD_PREFIX)) &&
+		    !ug_pin_path(old, sizeof(old), pin_dir, de->d_name, UG_PIN_LINKS))
+			ug_pin_remove_tree(old, true);
 	}
 	if (d)
 		closedir(d);
@@ -1800,8 +1581,8 @@ int ug_net_detach_all(const char *pin_dir)
 	empty_pinned(pin_dir, "ug_pending_net", sizeof(struct ug_pending_key));
 	empty_pinned(pin_dir, "ug_units", sizeof(__u64));
 
-	if (ug_pin_path(links, sizeof(links), pin_dir, "links", NULL))
+	if (ug_pin_path(links, sizeof(links), pin_dir, UG_PIN_LINKS, NULL))
 		return -ENAMETOOLONG;
-	err = remove_tree(links, true);
-	return remove_tree(pin_dir, false) ?: err;
+	err = ug_pin_remove_tree(links, true);
+	return ug_pin_remove_tree(pin_dir, false) ?: err;
 }

@@ -14,25 +14,16 @@
 
 #include "cgroup.h"
 #include "policy.h"
+#include "unitpol.h"
 
 struct ug_net;
 
 /* The policy of one policy cgroup, as the agent wants it. */
 struct ug_net_unit {
-	const char *target;
-	struct {
-		uint64_t id;  /* cgroup id */
-		int level;    /* 0 for the cgroup2 root */
-	} cg;
-	uint8_t mode;         /* enum ug_mode */
+	struct ug_unitpol h;  /* target, cgroup, mode, keep; the outcome */
 	uint8_t deny_default; /* bit (1 << enum ug_dir): default deny */
 	const struct ug_rule *rules; /* its own and inherited, deterministic order */
 	size_t n_rules;
-	bool keep;            /* unchanged since the last apply: rules not given (-ESTALE
-				 if the loader does not have it) */
-	int err;              /* out: 0, or why this unit's policy is not in force */
-	char why[160];        /* out: the same, as text */
-	uint32_t generation;  /* out: of the policy in force for it */
 };
 
 /*
@@ -84,7 +75,7 @@ struct ug_net_pending {
 	const char *name;     /* cgroup directory name: the unit name */
 	uint64_t parent_cgid; /* 0: any */
 	uint32_t level;       /* 0: any */
-	struct ug_net_unit pol; /* pol.cg and pol.attach unused; err/why out */
+	struct ug_net_unit pol; /* pol.h.cg unused; pol.h.err/why out */
 };
 int ug_net_apply_pending(struct ug_net *net, struct ug_net_pending *p, size_t n,
 			 uint32_t generation);

@@ -217,6 +217,17 @@ static void build_free(struct build *b)
 }
 
 /* Rules of group i's policy cgroup: its own and its ancestors', with depths. */
+/* The head of a policy request for target t (its cgroup unused by a policy
+ * kept by name); dirty: its rules are given, not kept. */
+static void unitpol_init(struct ug_unitpol *h, const struct target *t, uint8_t mode, bool dirty)
+{
+	h->target = t->name;
+	h->cg.id = t->w.id;
+	h->cg.level = t->w.level;
+	h->mode = mode;
+	h->keep = !dirty;
+}
+
 static int merged(struct build *b, size_t i, bool lsm, void **out, size_t *n_out)
 {
 	ssize_t n = ug_inherit_chain(&b->h, i, b->chain, b->depth, b->n);
@@ -512,12 +523,8 @@ static int build(struct build *b)
 		if (net && t->w.path) {
 			struct ug_net_unit *u = &b->nu[b->n_nu];
 
-			u->target = t->name;
-			u->cg.id = t->w.id;
-			u->cg.level = t->w.level;
-			u->mode = e.mode;
+			unitpol_init(&u->h, t, e.mode, dirty);
 			u->deny_default = e.deny_default;
-			u->keep = !dirty;
 			if (dirty) {
 				err = merged(b, i, false, (void **)&u->rules, &u->n_rules);
 				if (err)
@@ -529,13 +536,9 @@ static int build(struct build *b)
 		if (lsm && t->w.path && ag->lsm) {
 			struct ug_lsm_unitpol *u = &b->lu[b->n_lu];
 
-			u->target = t->name;
-			u->cg.id = t->w.id;
-			u->cg.level = t->w.level;
-			u->mode = e.mode;
+			unitpol_init(&u->h, t, e.mode, dirty);
 			u->harden = e.harden;
 			u->deny_families = e.families;
-			u->keep = !dirty;
 			if (dirty) {
 				err = merged(b, i, true, (void **)&u->paths, &u->n_paths);
 				if (err)
@@ -560,10 +563,8 @@ static int build(struct build *b)
 					pn->name = name;
 					pn->parent_cgid = p ? p->id : 0;
 					pn->level = level;
-					pn->pol.target = t->name;
-					pn->pol.mode = e.mode;
+					unitpol_init(&pn->pol.h, t, e.mode, dirty);
 					pn->pol.deny_default = e.deny_default;
-					pn->pol.keep = !dirty;
 					if (dirty && b->n_nu && b->nu_group[b->n_nu - 1] == (ssize_t)i) {
 						/* Where it runs is where it will be: the
 						 * same rules (shared, freed with the unit's). */
@@ -584,11 +585,9 @@ static int build(struct build *b)
 					pl->name = name;
 					pl->parent_cgid = p ? p->id : 0;
 					pl->level = level;
-					pl->pol.target = t->name;
-					pl->pol.mode = e.mode;
+					unitpol_init(&pl->pol.h, t, e.mode, dirty);
 					pl->pol.harden = e.harden;
 					pl->pol.deny_families = e.families;
-					pl->pol.keep = !dirty;
 					if (dirty && b->n_lu && b->lu_group[b->n_lu - 1] == (ssize_t)i) {
 						pl->pol.paths = b->lu[b->n_lu - 1].paths;
 						pl->pol.n_paths = b->lu[b->n_lu - 1].n_paths;
@@ -785,13 +784,13 @@ int pass_run(struct agent *ag)
 	/* A loader did not have what this pass thought it had: everything is
 	 * compiled again at once (never left as it is). */
 	for (size_t k = 0; k < b.n_nu; k++)
-		ag->all_dirty |= b.nu[k].err == -ESTALE;
+		ag->all_dirty |= b.nu[k].h.err == -ESTALE;
 	for (size_t k = 0; k < b.n_np; k++)
-		ag->all_dirty |= b.np[k].pol.err == -ESTALE;
+		ag->all_dirty |= b.np[k].pol.h.err == -ESTALE;
 	for (size_t k = 0; k < b.n_lu; k++)
-		ag->all_dirty |= b.lu[k].err == -ESTALE;
+		ag->all_dirty |= b.lu[k].h.err == -ESTALE;
 	for (size_t k = 0; k < b.n_lp; k++)
-		ag->all_dirty |= b.lp[k].pol.err == -ESTALE;
+		ag->all_dirty |= b.lp[k].pol.h.err == -ESTALE;
 	if (ag->all_dirty) {
 		ug_log(LOG_WARNING, "agent: a loader had lost what it was told to keep; compiling "
 		       "everything again");
@@ -802,32 +801,32 @@ int pass_run(struct agent *ag)
 	for (size_t k = 0; k < b.n_np; k++) {
 		struct group_out *o = &b.out[b.np_group[k]];
 
-		o->pend_err = b.np[k].pol.err;
-		snprintf(o->pend_why, sizeof(o->pend_why), "%s", b.np[k].pol.why);
+		o->pend_err = b.np[k].pol.h.err;
+		snprintf(o->pend_why, sizeof(o->pend_why), "%s", b.np[k].pol.h.why);
 	}
 	for (size_t k = 0; k < b.n_lp; k++) {
 		struct group_out *o = &b.out[b.lp_group[k]];
 
 		if (!o->pend_err) {
-			o->pend_err = b.lp[k].pol.err;
-			snprintf(o->pend_why, sizeof(o->pend_why), "%s", b.lp[k].pol.why);
+			o->pend_err = b.lp[k].pol.h.err;
+			snprintf(o->pend_why, sizeof(o->pend_why), "%s", b.lp[k].pol.h.why);
 		}
 	}
 	for (size_t k = 0; k < b.n_nu; k++) {
 		struct group_out *o = &b.out[b.nu_group[k]];
 
-		o->net_err = b.nu[k].err;
-		snprintf(o->net_why, sizeof(o->net_why), "%s", b.nu[k].why);
+		o->net_err = b.nu[k].h.err;
+		snprintf(o->net_why, sizeof(o->net_why), "%s", b.nu[k].h.why);
 		if (!o->net_err)
-			b.t[b.nu_group[k]]->generation = b.nu[k].generation;
+			b.t[b.nu_group[k]]->generation = b.nu[k].h.generation;
 	}
 	for (size_t k = 0; k < b.n_lu; k++) {
 		struct group_out *o = &b.out[b.lu_group[k]];
 		uint32_t g;
 
-		o->lsm_err = b.lu[k].err;
-		snprintf(o->lsm_why, sizeof(o->lsm_why), "%s", b.lu[k].why);
-		g = b.lu[k].generation;
+		o->lsm_err = b.lu[k].h.err;
+		snprintf(o->lsm_why, sizeof(o->lsm_why), "%s", b.lu[k].h.why);
+		g = b.lu[k].h.generation;
 		if (!o->lsm_err && g > b.t[b.lu_group[k]]->generation)
 			b.t[b.lu_group[k]]->generation = g;
 	}

@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -82,4 +84,16 @@ void ug_ids_clear(uint8_t *bits, uint16_t id)
 bool ug_ids_test(const uint8_t *bits, uint16_t id)
 {
 	return bits[id / 8] & (1u << (id % 8));
+}
+
+void *ug_push(void **arr, size_t *n, size_t size)
+{
+	char *a = reallocarray(*arr, *n + 1, size);
+
+	if (!a)
+		return NULL;
+	*arr = a;
+	a += (*n)++ * size;
+	memset(a, 0, size);
+	return a;
 }

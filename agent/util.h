@@ -18,6 +18,10 @@ int ug_pin_path(char *buf, size_t len, const char *dir, const char *a, const cha
 /* mkdir -p with mode 0700 for what it creates. */
 int ug_mkdir_p(const char *path);
 
+/* Append a zeroed element of `size` bytes to the array *arr of *n: it, or
+ * NULL (out of memory, *arr unchanged). */
+void *ug_push(void **arr, size_t *n, size_t size);
+
 /* A set of small ids kept as a bitmap of n bits (trie ids, accounting slots). */
 int ug_ids_alloc(uint8_t *bits, uint32_t first, uint32_t n, uint16_t *id); /* -ENOSPC */
 void ug_ids_set(uint8_t *bits, uint16_t id);

@@ -29,6 +29,7 @@
 #include "gaps.h"
 #include "need.h"
 #include "lock.h"
+#include "pinned.h"
 #include "policy.h"
 #include "prom.h"
 #include "store.h"
@@ -1364,7 +1365,6 @@ static int unit_del(int argc, char **argv)
 
 struct live {
 	int units_fd, acct_fd, hits_fd;
-	int ncpu;
 };
 
 static void live_close(struct live *l)
@@ -1380,23 +1380,16 @@ static void live_close(struct live *l)
 /* The agent records where it pins; -ENOENT when nothing is pinned there. */
 static int live_open(struct ug_store *st, struct live *l)
 {
-	char dir[256], path[512];
+	char dir[256];
+	int err;
 
-	l->units_fd = l->acct_fd = l->hits_fd = -1;
 	if (ug_store_agent_get(st, "pin_dir", dir, sizeof(dir)))
-		snprintf(dir, sizeof(dir), "/sys/fs/bpf/unitguard");
-	l->ncpu = libbpf_num_possible_cpus();
-	if (l->ncpu < 0)
-		return l->ncpu;
-	snprintf(path, sizeof(path), "%s/maps/ug_units", dir);
-	l->units_fd = bpf_obj_get(path);
-	snprintf(path, sizeof(path), "%s/maps/ug_acct", dir);
-	l->acct_fd = bpf_obj_get(path);
-	snprintf(path, sizeof(path), "%s/maps/ug_rule_hits", dir);
-	l->hits_fd = bpf_obj_get(path);
-	if (l->units_fd < 0 || l->acct_fd < 0 || l->hits_fd < 0) {
-		int err = -errno;
-
+		snprintf(dir, sizeof(dir), UG_PIN_DEFAULT_DIR);
+	l->units_fd = ug_pinned_map(dir, "ug_units");
+	l->acct_fd = ug_pinned_map(dir, "ug_acct");
+	l->hits_fd = ug_pinned_map(dir, "ug_rule_hits");
+	err = l->units_fd < 0 ? l->units_fd : l->acct_fd < 0 ? l->acct_fd : l->hits_fd;
+	if (err < 0) {
 		live_close(l);
 		fprintf(stderr, "unitguardctl: no counters pinned under %s: %s (is unitguardd "
 			"running, and are you root?)\n", dir, strerror(-err));
@@ -1408,42 +1401,21 @@ static int live_open(struct ug_store *st, struct live *l)
 static int live_unit(const struct live *l, uint64_t cgid, struct ug_unit_val *uv,
 		     struct ug_acct_val sum[2])
 {
-	struct ug_acct_val *v;
-
 	if (bpf_map_lookup_elem(l->units_fd, &cgid, uv))
 		return -errno;
-	v = calloc(l->ncpu, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	memset(sum, 0, 2 * sizeof(*sum));
-	for (int dir = 0; dir < 2; dir++) {
-		__u32 idx = (__u32)uv->acct * 2 + dir;
-
-		if (bpf_map_lookup_elem(l->acct_fd, &idx, v)) {
-			free(v);
-			return -errno;
-		}
-		for (int c = 0; c < l->ncpu; c++)
-			for (int k = 0; k < UG_ACCT_MAX; k++) {
-				sum[dir].packets[k] += v[c].packets[k];
-				sum[dir].bytes[k] += v[c].bytes[k];
-			}
-	}
-	free(v);
-	return 0;
+	return ug_pinned_acct(l->acct_fd, uv->acct, 0, &sum[0]) ?:
+	       ug_pinned_acct(l->acct_fd, uv->acct, 1, &sum[1]);
 }
 
+/* A rule that never decided has no entry: 0 hits. */
 static int live_hits(const struct live *l, uint32_t rule_id, uint64_t *hits)
 {
-	uint64_t *v = calloc(l->ncpu, sizeof(*v));
+	int err = ug_pinned_sum(l->hits_fd, &rule_id, hits);
 
-	if (!v)
-		return -ENOMEM;
-	*hits = 0;
-	if (!bpf_map_lookup_elem(l->hits_fd, &rule_id, v))
-		for (int c = 0; c < l->ncpu; c++)
-			*hits += v[c];
-	free(v);
+	if (err == -ENOMEM)
+		return err;
+	if (err)
+		*hits = 0;
 	return 0;
 }
 

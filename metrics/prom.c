@@ -20,10 +20,10 @@
 #include <bpf/libbpf.h>
 
 #include "lock.h"
+#include "pinned.h"
 #include "prom.h"
 #include "unitguard.h"
 
-#define UG_DEFAULT_PIN_DIR "/sys/fs/bpf/unitguard"
 
 /* 1 ms to 10 s: a change is normally in force within milliseconds; the top
  * buckets see a 10 000-rule apply, a slow systemd or a locked store. */
@@ -298,36 +298,17 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
  */
 static int read_live(const char *pin_dir, struct render *r, char *err, size_t errlen)
 {
-	char path[512];
-	int units_fd = -1, acct_fd = -1, ncpu, ret = 0;
-	struct ug_acct_val *v = NULL;
+	int units_fd, acct_fd = -ENOENT, ret = 0;
 
-	snprintf(path, sizeof(path), "%s/maps/ug_units", pin_dir);
-	units_fd = bpf_obj_get(path);
-	if (units_fd >= 0) {
-		snprintf(path, sizeof(path), "%s/maps/ug_acct", pin_dir);
-		acct_fd = bpf_obj_get(path);
-	}
+	units_fd = ug_pinned_map(pin_dir, "ug_units");
+	if (units_fd >= 0)
+		acct_fd = ug_pinned_map(pin_dir, "ug_acct");
 	if (units_fd < 0 || acct_fd < 0) {
-		ret = -errno;
-		if (ret == -ENOENT) {
-			ret = 0;
-			goto close_fds;
-		}
-		set_err(err, errlen, "cannot open the counters pinned at %s: %s (are you root?)", path,
-			strerror(-ret));
-		goto close_fds;
-	}
-	ncpu = libbpf_num_possible_cpus();
-	if (ncpu <= 0) {
-		ret = ncpu ? ncpu : -EINVAL;
-		set_err(err, errlen, "cannot tell the number of CPUs: %s", strerror(-ret));
-		goto close_fds;
-	}
-	v = calloc((size_t)ncpu, sizeof(*v));
-	if (!v) {
-		ret = -ENOMEM;
-		set_err(err, errlen, "%s", strerror(ENOMEM));
+		ret = units_fd < 0 ? units_fd : acct_fd;
+		if (ret != -ENOENT)
+			set_err(err, errlen, "cannot open the counters pinned at %s/" UG_PIN_MAPS
+				": %s (are you root?)", pin_dir, strerror(-ret));
+		ret = ret == -ENOENT ? 0 : ret;
 		goto close_fds;
 	}
 	for (size_t i = 0; i < r->n_u; i++) {
@@ -338,21 +319,15 @@ static int read_live(const char *pin_dir, struct render *r, char *err, size_t er
 			continue;
 		u->live = true;
 		for (int dir = 0; dir < 2 && u->live; dir++) {
-			__u32 idx = (__u32)uv.acct * 2 + (__u32)dir;
-
-			if (bpf_map_lookup_elem(acct_fd, &idx, v)) {
-				u->live = false;
-				break;
+			ret = ug_pinned_acct(acct_fd, uv.acct, dir, &u->acct[dir]);
+			u->live = !ret;
+			if (ret == -ENOMEM) {
+				set_err(err, errlen, "cannot read the counters: %s", strerror(-ret));
+				goto close_fds;
 			}
-			for (int c = 0; c < ncpu; c++) {
-				for (int k = 0; k < UG_ACCT_MAX; k++) {
-					u->acct[dir].packets[k] += v[c].packets[k];
-					u->acct[dir].bytes[k] += v[c].bytes[k];
-				}
-			}
+			ret = 0;
 		}
 	}
-	free(v);
 close_fds:
 	if (units_fd >= 0)
 		close(units_fd);
@@ -561,7 +536,7 @@ int ug_prom_render(const struct ug_prom_src *src, char **out, size_t *len, char 
 			set_err(err, errlen, "%s", ug_store_errmsg(src->st));
 			return ret;
 		}
-		pin_dir = ret ? UG_DEFAULT_PIN_DIR : dir;
+		pin_dir = ret ? UG_PIN_DEFAULT_DIR : dir;
 	}
 	ret = ug_store_status_list(src->st, on_status, &r);
 	if (!ret)
