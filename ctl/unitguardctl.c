@@ -564,6 +564,20 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 	return 0;
 }
 
+/* A command of one TARGET and options: parsed and the target checked; 0 or an exit status. */
+static int parse_target_cmd(int argc, char **argv, unsigned allowed, struct sub_opts *o,
+			    const char *cmd, const char **target)
+{
+	int err = parse_sub(argc, argv, allowed, o);
+
+	if (err)
+		return err;
+	if (argc - optind != 1)
+		return bad("%s: expected one TARGET", cmd);
+	*target = argv[optind];
+	return check_target(*target);
+}
+
 static int store_rule(const struct ug_store_rule_spec *spec)
 {
 	struct ug_store *st;
@@ -1356,21 +1370,15 @@ static int unit_del(int argc, char **argv)
 {
 	struct ug_store *st;
 	struct sub_opts o;
+	const char *target;
 	int err;
 
-	err = parse_sub(argc, argv, OPT_WAIT, &o);
-	if (err)
-		return err;
-	argv += optind;
-	argc -= optind;
-	if (argc != 1)
-		return bad("unit del: expected one TARGET");
-	err = check_target(argv[0]);
+	err = parse_target_cmd(argc, argv, OPT_WAIT, &o, "unit del", &target);
 	if (err)
 		return err;
 	if (open_store(0, &st))
 		return 1;
-	err = ug_store_unit_del(st, argv[0]);
+	err = ug_store_unit_del(st, target);
 	if (err) {
 		fprintf(stderr, "unitguardctl: unit del: %s\n", ug_store_errmsg(st));
 		ug_store_close(st);
@@ -3258,6 +3266,10 @@ static int explain(int argc, char **argv)
 	if (!q.path && q.op.dir == UG_DIR_INGRESS && q.op.proto == IPPROTO_TCP)
 		eff_note(notes, "an incoming TCP connection request is also judged by the bind "
 			 "rules at the local address and port (explain --dir bind)");
+	if (!q.path && q.op.dir == UG_DIR_BIND &&
+	    !memcmp(q.op.addr, (const uint8_t[16]){ 0 }, 16))
+		eff_note(notes, "a bind of [::] without IPV6_V6ONLY is also judged by the IPv4 bind "
+			 "rules as 0.0.0.0 (explain %s 0.0.0.0 --dir bind)", q.target);
 	if (!q.path && q.op.proto != IPPROTO_ICMP && q.op.proto != IPPROTO_ICMPV6 &&
 	    !q.op.has_port)
 		eff_note(notes, "no --port given: rules with ports were taken not to match");
@@ -3500,21 +3512,15 @@ static int show(int argc, char **argv)
 	struct table tab = { 0 }, ptab = { 0 };
 	struct esc e = { 0 };
 	struct sub_opts o;
+	const char *target;
 	struct eff f;
 	char text[600];
 	int err;
 
-	err = parse_sub(argc, argv, OPT_JSON, &o);
+	err = parse_target_cmd(argc, argv, OPT_JSON, &o, "show", &target);
 	if (err)
 		return err;
-	argv += optind;
-	argc -= optind;
-	if (argc != 1)
-		return bad("show: expected one TARGET");
-	err = check_target(argv[0]);
-	if (err)
-		return err;
-	err = eff_load(&f, "show", argv[0]);
+	err = eff_load(&f, "show", target);
 	if (err) {
 		eff_free(&f);
 		return err;
@@ -3530,7 +3536,7 @@ static int show(int argc, char **argv)
 			err = -ENOMEM;
 			goto out;
 		}
-		json_add_str(top, "target", argv[0]);
+		json_add_str(top, "target", target);
 		json_add_str(top, "cgroup", f.v[f.self].path);
 		for (size_t k = 0; k < f.n_chain; k++)
 			json_object_array_add(list, eff_from_json(&f, f.chain[k]));
@@ -3538,7 +3544,7 @@ static int show(int argc, char **argv)
 		json_object_object_add(top, "network_policy", json_object_new_boolean(f.net));
 		json_object_object_add(top, "lsm_policy", json_object_new_boolean(f.lsm));
 	} else {
-		printf("target: %s\n", esc(&e, argv[0]));
+		printf("target: %s\n", esc(&e, target));
 		printf("cgroup: %s\n", esc(&e, f.v[f.self].path ?: "(not placed)"));
 		for (size_t k = 0; k < f.n_chain; k++) {
 			eff_from_text(&f, f.chain[k], &e, text, sizeof(text));

@@ -89,7 +89,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		rand_unit ugx.slice
 		rand_unit ugx-a.service
 	} >"$TMP/policy.yaml"
-	ctl apply "$TMP/policy.yaml" >/dev/null ||
+	ctl --timeout 30 apply "$TMP/policy.yaml" >/dev/null ||
 		fail "round $round: apply failed: $(cat "$TMP/policy.yaml")"
 	((round == 1)) && maybe_sabotage
 	for ((i = 0; i < CHECKS; i++)); do
