@@ -3187,8 +3187,9 @@ static int explain(int argc, char **argv)
 		json_add_str(top, "cgroup", f.v[f.self].path);
 	} else {
 		printf("verdict: %s\n", verdict);
-		printf("query: %s: %s %s%s\n", esc(&e, q.target), qtext, q.path ? "" : "to ",
-		       esc(&e, q.path ? q.canon : q.what));
+		printf("query: %s: %s %s%s\n", esc(&e, q.target), qtext,
+		       q.path ? "" : q.op.dir == UG_DIR_EGRESS ? "to " : q.op.dir == UG_DIR_INGRESS ?
+		       "from " : "at ", esc(&e, q.path ? q.canon : q.what));
 		printf("mode: %s\n", ug_mode_name(f.e.mode));
 	}
 	if (!side) {
@@ -3258,6 +3259,8 @@ static int explain(int argc, char **argv)
 			else
 				printf("default: deny: no rule matches; default-%s deny is set on %s\n",
 				       ug_dir_name(dir), from);
+		} else if (!top && dir == UG_DIR_BIND) {
+			printf("default: allow: no rule matches, and binds have no default posture\n");
 		} else if (!top) {
 			printf("default: allow: no rule matches, and no policy cgroup of it sets "
 			       "default-%s deny\n", ug_dir_name(dir));

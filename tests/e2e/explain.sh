@@ -135,4 +135,15 @@ ctl show ugx-a.service | grep -q "ugx.slice (policy ancestor 1" ||
 [ "$(ctl --json show ugx-a.service | jq -r '.policy_cgroups[1].target')" = ugx.slice ] ||
 	fail "show --json: policy_cgroups[1] is not ugx.slice"
 pass "show names the slice as the unit's policy ancestor"
+# What the store holds is printed escaped: a comment a raw sqlite3 session wrote
+# cannot drive the terminal through explain or show.
+id=$(ctl rule add ugx-a.service egress deny 127.9.9.9 --comment plain)
+sql "update rules set comment = 'red' || char(27) || '[31m' || char(10) || 'x' where id = $id"
+out=$(ctl explain ugx-a.service 127.9.9.9 --port 80)
+grep -q "^rule: $id: deny egress 127.9.9.9/32" <<<"$out" || fail "explain names no rule $id: $out"
+grep -qF 'red\x1b[31m\nx' <<<"$out" || fail "explain does not print the comment escaped: $out"
+! grep -q $'\e' <<<"$out$(ctl show ugx-a.service)" || fail "explain or show printed a raw ESC"
+[ "$(ctl --json explain ugx-a.service 127.9.9.9 --port 80 | jq -r .rule.comment)" = \
+	$'red\e[31m\nx' ] || fail "explain --json does not carry the comment as it is"
+pass "comments are printed escaped, and carried as they are in JSON"
 echo "PASS: $TEST_NAME"
