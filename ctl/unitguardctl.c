@@ -3022,69 +3022,69 @@ struct explain_q {
 	char canon[UG_PATH_MAX];
 };
 
-static int explain_parse(struct explain_q *q, const struct sub_opts *o)
+/* explain TARGET PATH: an exec (the default) or an open for reading, writing or both. */
+static int explain_parse_path(struct explain_q *q, const struct sub_opts *o)
 {
 	const char *why = NULL;
+
+	if (o->dir || o->proto || o->port)
+		return bad("explain: --dir, --proto and --port are for an ADDRESS, not a PATH");
+	if (ug_path_parse(q->what, q->canon, sizeof(q->canon), &why))
+		return bad("explain: invalid PATH '%s': %s", q->what, why ? why : "?");
+	q->path = true;
+	q->kind = UG_PATH_FILE;
+	if (!o->access || !strcmp(o->access, "exec"))
+		q->kind = UG_PATH_EXEC;
+	else if (!strcmp(o->access, "read"))
+		q->access = UG_ACCESS_READ;
+	else if (!strcmp(o->access, "write"))
+		q->access = UG_ACCESS_WRITE;
+	else if (!strcmp(o->access, "any"))
+		q->access = UG_ACCESS_READ | UG_ACCESS_WRITE;
+	else
+		return bad("explain: invalid --access '%s': expected exec, read, write or any",
+			   o->access);
+	return 0;
+}
+
+/* explain TARGET ADDRESS: the operation as net.bpf.c sees it. */
+static int explain_parse_addr(struct explain_q *q, const struct sub_opts *o)
+{
+	int proto = o->proto ? ug_proto_parse(o->proto) : IPPROTO_TCP;
+	int dir = o->dir ? ug_dir_parse(o->dir) : UG_DIR_EGRESS;
+	const char *why = NULL;
 	uint16_t lo = 0, hi = 0;
+	struct ug_prefix p;
 
-	if (q->what[0] == '/') {
-		if (o->dir || o->proto || o->port)
-			return bad("explain: --dir, --proto and --port are for an ADDRESS, not a PATH");
-		if (ug_path_parse(q->what, q->canon, sizeof(q->canon), &why))
-			return bad("explain: invalid PATH '%s': %s", q->what, why ? why : "?");
-		q->path = true;
-		q->kind = UG_PATH_FILE;
-		if (!o->access || !strcmp(o->access, "exec"))
-			q->kind = UG_PATH_EXEC;
-		else if (!strcmp(o->access, "read"))
-			q->access = UG_ACCESS_READ;
-		else if (!strcmp(o->access, "write"))
-			q->access = UG_ACCESS_WRITE;
-		else if (!strcmp(o->access, "any"))
-			q->access = UG_ACCESS_READ | UG_ACCESS_WRITE;
-		else
-			return bad("explain: invalid --access '%s': expected exec, read, write or any",
-				   o->access);
-		return 0;
+	if (o->access)
+		return bad("explain: --access is for a PATH, not an ADDRESS");
+	if (ug_prefix_parse(q->what, &p, &why) || p.len != (p.family == AF_INET ? 32 : 128))
+		return bad("explain: invalid ADDRESS '%s': %s", q->what,
+			   why ? why : "an address, not a prefix");
+	if (dir < 0)
+		return bad("explain: invalid --dir '%s': expected egress, ingress or bind", o->dir);
+	if (proto < 0)
+		return bad("explain: invalid --proto '%s': expected tcp, udp or icmp", o->proto);
+	if (o->port && (ug_ports_parse(o->port, &lo, &hi, &why) || lo != hi))
+		return bad("explain: invalid --port '%s': %s", o->port,
+			   why ? why : "one port, not a range");
+	if (o->port && proto == IPPROTO_ICMP)
+		return bad("explain: --port: ICMP has no ports");
+	q->op.dir = (uint8_t)dir;
+	/* IPv4 v4-mapped; an IPv6 packet's ICMP is ICMPv6, outside the v4-mapped range
+	 * (IPv4 traffic however it is spelled). */
+	if (p.family == AF_INET) {
+		q->op.addr[10] = q->op.addr[11] = 0xff;
+		memcpy(q->op.addr + 12, p.addr, 4);
+	} else {
+		memcpy(q->op.addr, p.addr, 16);
 	}
-	{
-		struct ug_prefix p;
-		int proto = o->proto ? ug_proto_parse(o->proto) : IPPROTO_TCP;
-		int dir = o->dir ? ug_dir_parse(o->dir) : UG_DIR_EGRESS;
-
-		if (o->access)
-			return bad("explain: --access is for a PATH, not an ADDRESS");
-		if (ug_prefix_parse(q->what, &p, &why) ||
-		    p.len != (p.family == AF_INET ? 32 : 128))
-			return bad("explain: invalid ADDRESS '%s': %s", q->what,
-				   why ? why : "an address, not a prefix");
-		if (dir < 0)
-			return bad("explain: invalid --dir '%s': expected egress, ingress or bind",
-				   o->dir);
-		if (proto < 0)
-			return bad("explain: invalid --proto '%s': expected tcp, udp or icmp",
-				   o->proto);
-		if (o->port && (ug_ports_parse(o->port, &lo, &hi, &why) || lo != hi))
-			return bad("explain: invalid --port '%s': %s", o->port,
-				   why ? why : "one port, not a range");
-		if (o->port && proto == IPPROTO_ICMP)
-			return bad("explain: --port: ICMP has no ports");
-		q->op.dir = (uint8_t)dir;
-		/* As net.bpf.c sees it: IPv4 v4-mapped, and an IPv6 packet's ICMP is ICMPv6
-		 * (outside the v4-mapped range, which is IPv4 traffic). */
-		if (p.family == AF_INET) {
-			q->op.addr[10] = q->op.addr[11] = 0xff;
-			memcpy(q->op.addr + 12, p.addr, 4);
-		} else {
-			memcpy(q->op.addr, p.addr, 16);
-		}
-		if (proto == IPPROTO_ICMP && p.family == AF_INET6 &&
-		    !IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)q->op.addr))
-			proto = IPPROTO_ICMPV6;
-		q->op.proto = (uint8_t)proto;
-		q->op.has_port = o->port != NULL;
-		q->op.port = lo;
-	}
+	if (proto == IPPROTO_ICMP && p.family == AF_INET6 &&
+	    !IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)q->op.addr))
+		proto = IPPROTO_ICMPV6;
+	q->op.proto = (uint8_t)proto;
+	q->op.has_port = o->port != NULL;
+	q->op.port = lo;
 	return 0;
 }
 
@@ -3116,7 +3116,7 @@ static int explain(int argc, char **argv)
 	q.what = argv[1];
 	err = check_target(q.target);
 	if (!err)
-		err = explain_parse(&q, &o);
+		err = q.what[0] == '/' ? explain_parse_path(&q, &o) : explain_parse_addr(&q, &o);
 	if (err)
 		return err;
 	err = eff_load(&f, "explain", q.target);
