@@ -29,6 +29,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "agent.h"
+#include "effective.h"
 #include "inherit.h"
 #include "log.h"
 #include "messages.h"
@@ -52,8 +53,6 @@ struct build {
 	struct ug_inherit h;
 	bool *dirty, *has_child;
 	struct group_out *out;
-	size_t *chain;
-	uint8_t *depth;
 	size_t merged; /* rules merged this pass */
 	/* desired state */
 	struct ug_net_unit *nu;
@@ -211,12 +210,9 @@ static void build_free(struct build *b)
 	free(b->dirty);
 	free(b->has_child);
 	free(b->out);
-	free(b->chain);
-	free(b->depth);
 	ug_inherit_free(&b->h);
 }
 
-/* Rules of group i's policy cgroup: its own and its ancestors', with depths. */
 /* The head of a policy request for target t (its cgroup unused by a policy
  * kept by name); dirty: its rules are given, not kept. */
 static void unitpol_init(struct ug_unitpol *h, const struct target *t, uint8_t mode, bool dirty)
@@ -228,49 +224,29 @@ static void unitpol_init(struct ug_unitpol *h, const struct target *t, uint8_t m
 	h->keep = !dirty;
 }
 
+/* A target's own rules, loaded on demand (freed after the pass). */
+static int own_rules(size_t j, bool lsm, const void **rules, size_t *n, void *ctx)
+{
+	struct build *b = ctx;
+	struct target *m = b->t[j];
+	int err = targets_rules(&b->ag->ts, b->ag->st, m);
+
+	if (err)
+		return err;
+	*rules = lsm ? (const void *)m->paths : (const void *)m->rules;
+	*n = lsm ? m->n_paths : m->n_net;
+	return 0;
+}
+
+/* Rules of group i's policy cgroup: its own and its ancestors', with depths
+ * (what `unitguardctl explain` builds too). */
 static int merged(struct build *b, size_t i, bool lsm, void **out, size_t *n_out)
 {
-	ssize_t n = ug_inherit_chain(&b->h, i, b->chain, b->depth, b->n);
-	size_t total = 0, k = 0, size = lsm ? sizeof(struct ug_path_rule) : sizeof(struct ug_rule);
-	char *v;
-	int err;
+	int err = ug_effective_rules(&b->h, i, lsm, own_rules, b, out, n_out, NULL);
 
-	if (n < 0)
-		return (int)n;
-	for (ssize_t c = 0; c < n; c++) {
-		struct target *m = b->t[b->chain[c]];
-
-		err = targets_rules(&b->ag->ts, b->ag->st, m);
-		if (err)
-			return err;
-		total += lsm ? m->n_paths : m->n_net;
-	}
-	v = calloc(total ?: 1, size);
-	if (!v)
-		return -ENOMEM;
-	for (ssize_t c = 0; c < n; c++) {
-		struct target *m = b->t[b->chain[c]];
-
-		if (lsm) {
-			struct ug_path_rule *r = (struct ug_path_rule *)v;
-
-			for (size_t j = 0; j < m->n_paths; j++, k++) {
-				r[k] = m->paths[j];
-				r[k].depth = b->depth[c];
-			}
-		} else {
-			struct ug_rule *r = (struct ug_rule *)v;
-
-			for (size_t j = 0; j < m->n_net; j++, k++) {
-				r[k] = m->rules[j];
-				r[k].depth = b->depth[c];
-			}
-		}
-	}
-	*out = v;
-	*n_out = total;
-	b->merged += total;
-	return 0;
+	if (!err)
+		b->merged += *n_out;
+	return err;
 }
 
 static const char *basename_of(const char *path)
@@ -427,8 +403,6 @@ static int build(struct build *b)
 	b->dirty = calloc(n ?: 1, sizeof(*b->dirty));
 	b->has_child = calloc(n ?: 1, sizeof(*b->has_child));
 	b->out = calloc(n ?: 1, sizeof(*b->out));
-	b->chain = calloc(n ?: 1, sizeof(*b->chain));
-	b->depth = calloc(n ?: 1, sizeof(*b->depth));
 	b->nu = calloc(n ?: 1, sizeof(*b->nu));
 	b->np = calloc(n ?: 1, sizeof(*b->np));
 	b->lu = calloc(n ?: 1, sizeof(*b->lu));
@@ -441,7 +415,7 @@ static int build(struct build *b)
 	b->lp_group = calloc(n ?: 1, sizeof(*b->lp_group));
 	b->np_shared = calloc(n ?: 1, sizeof(*b->np_shared));
 	b->lp_shared = calloc(n ?: 1, sizeof(*b->lp_shared));
-	if (!b->t || !b->loc || !b->own || !b->dirty || !b->has_child || !b->out || !b->chain || !b->depth ||
+	if (!b->t || !b->loc || !b->own || !b->dirty || !b->has_child || !b->out ||
 	    !b->nu || !b->np || !b->lu || !b->lp || !b->pts || !b->pt_paths || !b->nu_group ||
 	    !b->np_group || !b->lu_group || !b->lp_group || !b->np_shared || !b->lp_shared)
 		return -ENOMEM;

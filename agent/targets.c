@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "effective.h"
 #include "log.h"
 #include "targets.h"
 
@@ -39,31 +40,20 @@ static int load_lsm_rule(struct loaded *l, const struct ug_store_rule *r)
 {
 	const char *why = NULL;
 	struct ug_path_rule pr;
-	int action = r->action ? ug_action_parse(r->action) : -EINVAL, family, access = 0;
+	int family;
 
-	memset(&pr, 0, sizeof(pr)); /* compared field by field, but keep it clean */
-	if (action < 0 || r->id <= 0 || r->id > UINT32_MAX || !r->prefix)
-		return bad_row(l, r, NULL);
 	if (!strcmp(r->direction, "family")) {
-		family = ug_family_parse(r->prefix);
-		if (family < 0 || family >= 64 || action != UG_ACT_DENY)
+		family = r->prefix ? ug_family_parse(r->prefix) : -EINVAL;
+		if (r->id <= 0 || r->id > UINT32_MAX || family < 0 || family >= 64 || !r->action ||
+		    ug_action_parse(r->action) != UG_ACT_DENY)
 			return bad_row(l, r, NULL);
 		l->families |= 1ULL << family;
 		if (!l->family_rule[family] || r->id < l->family_rule[family])
 			l->family_rule[family] = (uint32_t)r->id;
 		return 0;
 	}
-	if (ug_path_parse(r->prefix, pr.path, sizeof(pr.path), &why))
+	if (ug_path_rule_parse(r->id, r->direction, r->action, r->prefix, r->access, &pr, &why))
 		return bad_row(l, r, why);
-	if (!strcmp(r->direction, "file")) {
-		access = r->access ? ug_access_parse(r->access) : -1;
-		if (access <= 0 || action != UG_ACT_DENY)
-			return bad_row(l, r, NULL);
-	}
-	pr.id = r->id;
-	pr.kind = !strcmp(r->direction, "exec") ? UG_PATH_EXEC : UG_PATH_FILE;
-	pr.action = action;
-	pr.access = access;
 	if (l->n_paths == l->cap_paths) {
 		size_t cap = l->cap_paths ? l->cap_paths * 2 : 8;
 		struct ug_path_rule *p = reallocarray(l->paths, cap, sizeof(*p));
@@ -135,7 +125,6 @@ static int collect_unit(const struct ug_store_unit *u, void *ctx)
 	struct rows *rs = ctx;
 	const char *why = NULL;
 	struct row *r;
-	int mode, eg, in, harden;
 
 	if (rs->n == rs->cap) {
 		size_t cap = rs->cap ? rs->cap * 2 : 64;
@@ -157,22 +146,11 @@ static int collect_unit(const struct ug_store_unit *u, void *ctx)
 	snprintf(r->name, sizeof(r->name), "%s", u->target);
 	r->id = u->id;
 	r->rev = u->rev;
-	mode = u->mode ? ug_mode_parse(u->mode) : -EINVAL;
-	eg = u->default_egress ? ug_action_parse(u->default_egress) : -EINVAL;
-	in = u->default_ingress ? ug_action_parse(u->default_ingress) : -EINVAL;
-	harden = u->harden && u->harden[0] ? ug_harden_parse(u->harden, &why) : 0;
-	r->valid = mode >= 0 && eg >= 0 && in >= 0 && harden >= 0;
-	if (!r->valid) {
+	r->valid = !ug_settings_parse(u->mode, u->default_egress, u->default_ingress, u->harden,
+				      &r->s, &why);
+	if (!r->valid)
 		ug_log(LOG_ERR, "agent: store unit '%s' has invalid settings (%s); its settings "
 		       "are NOT enforced", u->target, why ? why : "bad mode or default posture");
-		mode = UG_MODE_ENFORCE;
-		eg = in = UG_ACT_ALLOW;
-		harden = 0;
-	}
-	r->s.mode = mode;
-	r->s.deny_default = (eg == UG_ACT_DENY ? 1u << UG_DIR_EGRESS : 0) |
-			    (in == UG_ACT_DENY ? 1u << UG_DIR_INGRESS : 0);
-	r->s.harden = harden;
 	rs->n++;
 	return 0;
 }

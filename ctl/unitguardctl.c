@@ -25,6 +25,7 @@
 #include <json-c/json.h>
 #include <libsmartcols/libsmartcols.h>
 
+#include "effective.h"
 #include "file.h"
 #include "gaps.h"
 #include "need.h"
@@ -63,6 +64,19 @@ static const char usage_text[] =
 		"  unit list [--json]                 units with their settings and rule counts\n"
 		"  unit show TARGET [--json]          one unit's settings and rules\n"
 		"  unit del TARGET                    delete a unit and all its rules\n"
+		"  show TARGET [--json]               the effective policy after inheritance: mode,\n"
+		"                                     default postures, hardening, denied families\n"
+		"                                     and the rules in the order they decide, each\n"
+		"                                     with where it comes from (itself, an alias,\n"
+		"                                     a slice or other policy cgroup above it)\n"
+		"  explain TARGET ADDRESS [--dir egress|ingress|bind] [--proto tcp|udp|icmp]\n"
+		"           [--port N] [--json]       what the kernel decides for that operation\n"
+		"                                     (default egress, tcp), the rule that decides\n"
+		"                                     and where it comes from, or the default\n"
+		"                                     posture and who set it\n"
+		"  explain TARGET PATH [--access exec|read|write|any] [--json]\n"
+		"                                     the same for an exec (the default) or open\n"
+		"                                     of PATH (an argument starting with '/')\n"
 		"  audit [--unit TARGET] [--since TIME] [--until TIME] [--follow] [--json]\n"
 		"                                     list recorded denials (TIME as journalctl\n"
 		"                                     takes it: -1h, today, 2026-11-30 14:00, ...)\n"
@@ -117,6 +131,8 @@ static const char usage_text[] =
 		"  unitguardctl rule add demo.service family deny packet\n"
 		"  unitguardctl unit set demo.service --harden module-load,bpf,ptrace,mount\n"
 		"  unitguardctl rule list demo.service --json\n"
+		"  unitguardctl explain demo.service 10.1.2.3 --port 22\n"
+		"  unitguardctl show demo.service\n"
 		"  unitguardctl apply --diff policy.yaml && echo nothing to change\n"
 		"  unitguardctl audit --unit demo.service\n";
 
@@ -438,6 +454,7 @@ struct sub_opts {
 	const char *unit, *proto, *port, *comment, *mode, *def_egress, *def_ingress;
 	const char *access, *harden, *no_harden;
 	const char *since, *until;
+	const char *dir;
 	bool check, diff, follow, summary;
 };
 
@@ -455,6 +472,7 @@ enum {
 	OPT_WAIT = 1 << 4,    /* --wait --no-wait --timeout */
 	OPT_CHECK = 1 << 5,   /* --check --diff */
 	OPT_AUDIT = 1 << 6,   /* --since --until --follow --summary */
+	OPT_EXPLAIN = 1 << 7, /* --dir --proto --port --access */
 };
 
 static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o)
@@ -481,6 +499,7 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 		{ "until", required_argument, NULL, 'U' },
 		{ "follow", no_argument, NULL, 'f' },
 		{ "summary", no_argument, NULL, 's' },
+		{ "dir", required_argument, NULL, 'r' },
 		{},
 	};
 	int c;
@@ -498,9 +517,9 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 			o->json = true;
 		else if (c == 'u' && (allowed & OPT_UNIT))
 			o->unit = optarg;
-		else if (c == 'P' && (allowed & OPT_RULE))
+		else if (c == 'P' && (allowed & (OPT_RULE | OPT_EXPLAIN)))
 			o->proto = optarg;
-		else if (c == 'p' && (allowed & OPT_RULE))
+		else if (c == 'p' && (allowed & (OPT_RULE | OPT_EXPLAIN)))
 			o->port = optarg;
 		else if (c == 'c' && (allowed & OPT_RULE))
 			o->comment = optarg;
@@ -510,8 +529,10 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 			o->def_egress = optarg;
 		else if (c == 'i' && (allowed & OPT_POSTURE))
 			o->def_ingress = optarg;
-		else if (c == 'a' && (allowed & OPT_RULE))
+		else if (c == 'a' && (allowed & (OPT_RULE | OPT_EXPLAIN)))
 			o->access = optarg;
+		else if (c == 'r' && (allowed & OPT_EXPLAIN))
+			o->dir = optarg;
 		else if (c == 'H' && (allowed & OPT_POSTURE))
 			o->harden = optarg;
 		else if (c == 'N' && (allowed & OPT_POSTURE))
@@ -542,6 +563,20 @@ static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o
 		return bad("%s: --json: this command has no JSON output", argv[0]);
 	o->json |= json_global;
 	return 0;
+}
+
+/* A command of one TARGET and options: parsed and the target checked; 0 or an exit status. */
+static int parse_target_cmd(int argc, char **argv, unsigned allowed, struct sub_opts *o,
+			    const char *cmd, const char **target)
+{
+	int err = parse_sub(argc, argv, allowed, o);
+
+	if (err)
+		return err;
+	if (argc - optind != 1)
+		return bad("%s: expected one TARGET", cmd);
+	*target = argv[optind];
+	return check_target(*target);
 }
 
 static int store_rule(const struct ug_store_rule_spec *spec)
@@ -1336,21 +1371,15 @@ static int unit_del(int argc, char **argv)
 {
 	struct ug_store *st;
 	struct sub_opts o;
+	const char *target;
 	int err;
 
-	err = parse_sub(argc, argv, OPT_WAIT, &o);
-	if (err)
-		return err;
-	argv += optind;
-	argc -= optind;
-	if (argc != 1)
-		return bad("unit del: expected one TARGET");
-	err = check_target(argv[0]);
+	err = parse_target_cmd(argc, argv, OPT_WAIT, &o, "unit del", &target);
 	if (err)
 		return err;
 	if (open_store(0, &st))
 		return 1;
-	err = ug_store_unit_del(st, argv[0]);
+	err = ug_store_unit_del(st, target);
 	if (err) {
 		fprintf(stderr, "unitguardctl: unit del: %s\n", ug_store_errmsg(st));
 		ug_store_close(st);
@@ -2477,6 +2506,1108 @@ out:
 	return err ? 1 : 0;
 }
 
+/* --- explain, show: the effective policy ------------------------------------------ */
+
+/*
+ * A target as the agent sees it: its own settings and rules, validated as the agent
+ * validates them (policy/effective.c), and the cgroup its last status row placed it at.
+ */
+struct eff_node {
+	char *name;
+	char *path;  /* the status row's cgroup; NULL: not placed (never, or not running) */
+	char *state; /* the status row's state; NULL: no row */
+	struct ug_settings own;
+	bool bad;    /* invalid settings: the agent enforces the defaults */
+	struct ug_rule *rules;
+	size_t n_rules;
+	struct ug_path_rule *paths;
+	size_t n_paths;
+	uint32_t family_rule[64];
+	unsigned invalid;
+};
+
+struct eff_comment {
+	int64_t id;
+	char *text;
+};
+
+/* One target's effective policy, built the way agent/pass.c builds it. */
+struct eff {
+	struct ug_store *st;
+	struct eff_node *v;
+	size_t n;
+	struct eff_comment *c;
+	size_t n_c;
+	struct ug_settings *own; /* v[k].own, for policy/inherit.c */
+	struct ug_inherit h;
+	size_t self;
+	size_t *chain; /* its policy cgroups, nearest first (ug_inherit_chain) */
+	uint8_t *depth;
+	size_t n_chain;
+	struct ug_settings e; /* effective settings */
+	bool net, lsm;        /* it has network / exec-file policy */
+	struct ug_rule *rules;
+	size_t n_rules, *origin;
+	struct ug_path_rule *paths;
+	size_t n_paths, *porigin;
+	struct ug_lpm_entry *ent;
+	size_t n_ent;
+	struct ug_path_entry *pent;
+	size_t n_pent;
+	int err;
+};
+
+static void eff_free(struct eff *f)
+{
+	for (size_t k = 0; k < f->n; k++) {
+		free(f->v[k].name);
+		free(f->v[k].path);
+		free(f->v[k].state);
+		free(f->v[k].rules);
+		free(f->v[k].paths);
+	}
+	for (size_t k = 0; k < f->n_c; k++)
+		free(f->c[k].text);
+	free(f->v);
+	free(f->c);
+	free(f->own);
+	ug_inherit_free(&f->h);
+	free(f->chain);
+	free(f->depth);
+	free(f->rules);
+	free(f->origin);
+	free(f->paths);
+	free(f->porigin);
+	free(f->ent);
+	free(f->pent);
+	ug_store_close(f->st);
+}
+
+/* Append one element of size to *v (n of them), zeroed; NULL when out of memory. */
+static void *grow(void *v, size_t *n, size_t size)
+{
+	char *p = realloc(*(void **)v, (*n + 1) * size);
+
+	if (!p)
+		return NULL;
+	*(void **)v = p;
+	memset(p + *n * size, 0, size);
+	return p + (*n)++ * size;
+}
+
+struct eff_load {
+	struct eff *f;
+	struct eff_node *t;
+};
+
+/* A rule row, as agent/targets.c takes it: a row that does not parse is not enforced. */
+static int eff_rule(const struct ug_store_rule *r, void *ctx)
+{
+	struct eff_load *l = ctx;
+	struct eff_node *t = l->t;
+	struct eff_comment *c;
+	int family;
+
+	if (r->comment) {
+		c = grow(&l->f->c, &l->f->n_c, sizeof(*c));
+		if (!c || !(c->text = strdup(r->comment)))
+			return -ENOMEM;
+		c->id = r->id;
+	}
+	if (!r->direction) {
+		t->invalid++;
+	} else if (!strcmp(r->direction, "family")) {
+		family = r->prefix ? ug_family_parse(r->prefix) : -EINVAL;
+		if (family < 0 || family >= 64 || r->id <= 0 || r->id > UINT32_MAX || !r->action ||
+		    ug_action_parse(r->action) != UG_ACT_DENY) {
+			t->invalid++;
+			return 0;
+		}
+		t->own.families |= 1ULL << family;
+		if (!t->family_rule[family] || r->id < t->family_rule[family])
+			t->family_rule[family] = (uint32_t)r->id;
+	} else if (!strcmp(r->direction, "exec") || !strcmp(r->direction, "file")) {
+		struct ug_path_rule pr;
+
+		if (ug_path_rule_parse(r->id, r->direction, r->action, r->prefix, r->access, &pr,
+				       NULL)) {
+			t->invalid++;
+			return 0;
+		}
+		if (!grow(&t->paths, &t->n_paths, sizeof(pr)))
+			return -ENOMEM;
+		t->paths[t->n_paths - 1] = pr;
+	} else {
+		struct ug_rule nr;
+
+		if (ug_rule_parse(r->id, r->direction, r->action, r->prefix, r->proto, r->port_lo,
+				  r->port_hi, &nr, NULL)) {
+			t->invalid++;
+			return 0;
+		}
+		if (!grow(&t->rules, &t->n_rules, sizeof(nr)))
+			return -ENOMEM;
+		t->rules[t->n_rules - 1] = nr;
+	}
+	return 0;
+}
+
+static int eff_unit(const struct ug_store_unit *u, void *ctx)
+{
+	struct eff *f = ctx;
+	struct eff_load l = { .f = f };
+	int err;
+
+	if (!u->target || ug_target_parse(u->target, NULL) < 0)
+		return 0; /* the agent refuses it too */
+	l.t = grow(&f->v, &f->n, sizeof(*l.t));
+	if (!l.t || !(l.t->name = strdup(u->target)))
+		return -ENOMEM;
+	l.t->bad = ug_settings_parse(u->mode, u->default_egress, u->default_ingress, u->harden,
+				     &l.t->own, NULL) < 0;
+	err = ug_store_unit_rules(f->st, u->id, eff_rule, &l);
+	l.t->own.net_rules = l.t->n_rules > 0;
+	l.t->own.lsm_rules = l.t->n_paths > 0;
+	return err;
+}
+
+static int eff_status(const struct ug_store_status *s, void *ctx)
+{
+	struct eff *f = ctx;
+
+	for (size_t k = 0; k < f->n; k++) {
+		if (strcmp(f->v[k].name, s->target))
+			continue;
+		free(f->v[k].path);
+		free(f->v[k].state);
+		f->v[k].path = s->cgroup ? strdup(s->cgroup) : NULL;
+		f->v[k].state = s->state ? strdup(s->state) : NULL;
+		if ((s->cgroup && !f->v[k].path) || (s->state && !f->v[k].state))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int eff_own_rules(size_t j, bool lsm, const void **rules, size_t *n, void *ctx)
+{
+	const struct eff *f = ctx;
+
+	*rules = lsm ? (const void *)f->v[j].paths : (const void *)f->v[j].rules;
+	*n = lsm ? f->v[j].n_paths : f->v[j].n_rules;
+	return 0;
+}
+
+/*
+ * Read the store and build target's effective policy: what the agent's pass builds
+ * (policy/inherit.c, ug_effective_rules) and compiles (ug_compile, ug_path_compile).
+ * Returns 0, or an exit status with the reason printed.
+ */
+static int eff_load(struct eff *f, const char *cmd, const char *target)
+{
+	const char **paths = NULL;
+	char cerr[256] = "";
+	bool found = false;
+	int err;
+
+	memset(f, 0, sizeof(*f));
+	if (open_store(UG_STORE_READONLY, &f->st))
+		return 1;
+	err = ug_store_units(f->st, eff_unit, f);
+	if (!err)
+		err = ug_store_status_list(f->st, eff_status, f);
+	if (err) {
+		fprintf(stderr, "unitguardctl: %s: %s\n", cmd,
+			err == -ENOMEM ? strerror(ENOMEM) : ug_store_errmsg(f->st));
+		return 1;
+	}
+	for (size_t k = 0; k < f->n && !found; k++)
+		if (!strcmp(f->v[k].name, target))
+			found = true, f->self = k;
+	if (!found) {
+		fprintf(stderr, "unitguardctl: %s: no unit '%s' in the store\n", cmd, target);
+		return EXIT_USAGE;
+	}
+	paths = calloc(f->n, sizeof(*paths));
+	f->own = calloc(f->n, sizeof(*f->own));
+	f->chain = calloc(f->n, sizeof(*f->chain));
+	f->depth = calloc(f->n, sizeof(*f->depth));
+	err = paths && f->own && f->chain && f->depth ? 0 : -ENOMEM;
+	for (size_t k = 0; !err && k < f->n; k++) {
+		paths[k] = f->v[k].path;
+		f->own[k] = f->v[k].own;
+	}
+	if (!err)
+		err = ug_inherit_build(paths, f->n, &f->h);
+	free(paths);
+	if (!err) {
+		ssize_t n = ug_inherit_chain(&f->h, f->self, f->chain, f->depth, f->n);
+
+		err = n < 0 ? (int)n : 0;
+		f->n_chain = n < 0 ? 0 : (size_t)n;
+	}
+	if (!err) {
+		ug_inherit_effective(&f->h, f->own, f->self, &f->e);
+		f->net = ug_inherit_has_side(&f->h, f->own, f->self, false);
+		f->lsm = ug_inherit_has_side(&f->h, f->own, f->self, true);
+		err = ug_effective_rules(&f->h, f->self, false, eff_own_rules, f, (void **)&f->rules,
+					 &f->n_rules, &f->origin);
+	}
+	if (!err)
+		err = ug_effective_rules(&f->h, f->self, true, eff_own_rules, f, (void **)&f->paths,
+					 &f->n_paths, &f->porigin);
+	if (err) {
+		fprintf(stderr, "unitguardctl: %s: %s\n", cmd, strerror(-err));
+		return 1;
+	}
+	/* The compiler the agent uses: a policy it refuses is not in force (the agent keeps
+	 * the previous one), and there is nothing to explain from it. */
+	err = ug_compile(f->rules, f->n_rules, 1, &f->ent, &f->n_ent, cerr, sizeof(cerr));
+	if (!err)
+		err = ug_path_compile(f->paths, f->n_paths, 1, &f->pent, &f->n_pent, cerr,
+				      sizeof(cerr));
+	if (err) {
+		struct esc e = { 0 };
+
+		fprintf(stderr, "unitguardctl: %s: the policy of '%s' does not compile (%s): the "
+			"agent refuses it and keeps what it had in force\n", cmd,
+			esc(&e, target), esc(&e, cerr[0] ? cerr : strerror(-err)));
+		esc_free(&e);
+		return 1;
+	}
+	return 0;
+}
+
+static const char *eff_comment(const struct eff *f, int64_t id)
+{
+	for (size_t k = 0; k < f->n_c; k++)
+		if (f->c[k].id == id)
+			return f->c[k].text;
+	return NULL;
+}
+
+/* Depth of node j in the target's chain; -1 when it is not one of its policy cgroups. */
+static int eff_depth(const struct eff *f, size_t j)
+{
+	for (size_t k = 0; k < f->n_chain; k++)
+		if (f->chain[k] == j)
+			return f->depth[k];
+	return -1;
+}
+
+static const char *eff_relation(const struct eff *f, size_t j)
+{
+	return j == f->self ? "self" : eff_depth(f, j) == 0 ? "alias" : "ancestor";
+}
+
+/* Where a rule or setting comes from, in words (escaped into e). */
+static void eff_from_text(const struct eff *f, size_t j, struct esc *e, char *buf, size_t len)
+{
+	const struct eff_node *t = &f->v[j];
+	int d = eff_depth(f, j);
+
+	if (j == f->self)
+		snprintf(buf, len, "%s itself", esc(e, t->name));
+	else if (d == 0)
+		snprintf(buf, len, "%s (an alias: the same cgroup)", esc(e, t->name));
+	else
+		snprintf(buf, len, "%s (policy ancestor %d, at %s)", esc(e, t->name), d,
+			 esc(e, t->path ?: "?"));
+}
+
+static json_object *eff_from_json(const struct eff *f, size_t j)
+{
+	json_object *o = json_object_new_object();
+
+	if (!o)
+		return NULL;
+	json_add_str(o, "target", f->v[j].name);
+	json_add_str(o, "relation", eff_relation(f, j));
+	json_object_object_add(o, "depth", json_object_new_int(eff_depth(f, j)));
+	json_add_str(o, "cgroup", f->v[j].path);
+	return o;
+}
+
+/* The nearest of the target's policy cgroups whose own settings satisfy pred; -1: none. */
+static ssize_t eff_setter(const struct eff *f, bool (*pred)(const struct ug_settings *, uint64_t),
+			  uint64_t arg)
+{
+	for (size_t k = 0; k < f->n_chain; k++)
+		if (pred(&f->v[f->chain[k]].own, arg))
+			return (ssize_t)f->chain[k];
+	return -1;
+}
+
+static bool sets_mode(const struct ug_settings *s, uint64_t mode)
+{
+	return s->mode == mode;
+}
+
+static bool sets_deny(const struct ug_settings *s, uint64_t dir)
+{
+	return s->deny_default & (1u << dir);
+}
+
+static bool sets_harden(const struct ug_settings *s, uint64_t bit)
+{
+	return s->harden & bit;
+}
+
+static bool sets_family(const struct ug_settings *s, uint64_t family)
+{
+	return s->families & (1ULL << family);
+}
+
+/* A notes array (JSON) or lines "note: ..." (text), escaped. */
+static void eff_note(json_object *notes, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void eff_note(json_object *notes, const char *fmt, ...)
+{
+	char buf[600];
+	struct esc e = { 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (notes)
+		json_object_array_add(notes, json_object_new_string(buf));
+	else
+		printf("note: %s\n", esc(&e, buf));
+	esc_free(&e);
+}
+
+/* What is said of every explanation: placement, state, rows the agent refuses. */
+static void eff_notes(const struct eff *f, json_object *notes)
+{
+	const struct eff_node *t = &f->v[f->self];
+
+	if (!t->path)
+		eff_note(notes, "%s has no cgroup in the agent's status (%s): its slices and other "
+			 "policy cgroups above it were not considered, only its own policy",
+			 t->name, t->state ? "not running" : "the agent never placed it");
+	if (t->state && strcmp(t->state, "enforced"))
+		eff_note(notes, "the agent's status of %s is '%s' (see unitguardctl status): this "
+			 "is the policy in the store, not necessarily the one in force", t->name,
+			 t->state);
+	for (size_t k = 0; k < f->n_chain; k++) {
+		const struct eff_node *a = &f->v[f->chain[k]];
+
+		if (a->invalid)
+			eff_note(notes, "%s has %u invalid rules in the store: the agent does not "
+				 "enforce them, and they are not considered here", a->name,
+				 a->invalid);
+		if (a->bad)
+			eff_note(notes, "%s has invalid settings in the store: the agent enforces "
+				 "the defaults (enforce, allow) for it", a->name);
+	}
+}
+
+/* A network rule as JSON: its fields, comment and origin. */
+static json_object *eff_rule_json(const struct eff *f, size_t k)
+{
+	const struct ug_rule *r = &f->rules[k];
+	json_object *o = json_object_new_object();
+	char prefix[UG_PREFIX_STRLEN];
+
+	if (!o)
+		return NULL;
+	ug_prefix_format(&r->prefix, prefix, sizeof(prefix));
+	json_object_object_add(o, "id", json_object_new_int64(r->id));
+	json_add_str(o, "direction", ug_dir_name(r->dir));
+	json_add_str(o, "action", ug_action_name(r->action));
+	json_add_str(o, "prefix", prefix);
+	json_add_str(o, "proto", r->proto ? ug_proto_name(r->proto) : NULL);
+	json_object_object_add(o, "port_lo", r->has_ports ? json_object_new_int(r->port_lo) : NULL);
+	json_object_object_add(o, "port_hi", r->has_ports ? json_object_new_int(r->port_hi) : NULL);
+	json_add_str(o, "comment", eff_comment(f, r->id));
+	json_object_object_add(o, "from", eff_from_json(f, f->origin[k]));
+	return o;
+}
+
+/* "deny egress 10.0.0.0/8 tcp port 22", escaped where it comes from the store. */
+static void eff_rule_text(const struct ug_rule *r, char *buf, size_t len)
+{
+	char prefix[UG_PREFIX_STRLEN], ports[16];
+
+	ug_prefix_format(&r->prefix, prefix, sizeof(prefix));
+	ports_text(r->has_ports ? r->port_lo : 0, r->port_hi, ports, sizeof(ports));
+	snprintf(buf, len, "%s %s %s proto %s port %s", ug_action_name(r->action),
+		 ug_dir_name(r->dir), prefix, r->proto ? ug_proto_name(r->proto) : "any", ports);
+}
+
+static ssize_t eff_find_rule(const struct eff *f, uint32_t id)
+{
+	for (size_t k = 0; k < f->n_rules; k++)
+		if (f->rules[k].id == id)
+			return (ssize_t)k;
+	return -1;
+}
+
+static ssize_t eff_find_path(const struct eff *f, uint32_t id)
+{
+	for (size_t k = 0; k < f->n_paths; k++)
+		if (f->paths[k].id == id)
+			return (ssize_t)k;
+	return -1;
+}
+
+/*
+ * The verdict words: what the operation meets once the mode is applied. denied: the
+ * caller gets EPERM.
+ */
+static const char *eff_verdict(const struct eff *f, bool side, uint8_t action, bool *denied)
+{
+	*denied = false;
+	if (!side || action != UG_ACT_DENY)
+		return "allow";
+	if (f->e.mode == UG_MODE_OFF)
+		return "allow (mode off)";
+	if (f->e.mode == UG_MODE_AUDIT)
+		return "allowed, audited";
+	*denied = true;
+	return "deny";
+}
+
+/* An LPM entry's prefix as a rule spells it (IPv4 for the v4-mapped range). */
+static const char *entry_text(const struct ug_lpm_entry *en, char *buf, size_t len)
+{
+	struct ug_prefix p = { .family = AF_INET6 };
+	unsigned int bits = en->key.prefixlen - UG_LPM_HDR_BITS;
+
+	if (bits >= 96 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)en->key.addr)) {
+		p.family = AF_INET;
+		p.len = (uint8_t)(bits - 96);
+		memcpy(p.addr, en->key.addr + 12, 4);
+	} else {
+		p.len = (uint8_t)bits;
+		memcpy(p.addr, en->key.addr, 16);
+	}
+	if (ug_prefix_format(&p, buf, len))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+struct explain_q {
+	const char *target, *what;
+	bool path;
+	struct ug_net_op op;
+	uint8_t kind, access;
+	char canon[UG_PATH_MAX];
+};
+
+/* explain TARGET PATH: an exec (the default) or an open for reading, writing or both. */
+static int explain_parse_path(struct explain_q *q, const struct sub_opts *o)
+{
+	const char *why = NULL;
+
+	if (o->dir || o->proto || o->port)
+		return bad("explain: --dir, --proto and --port are for an ADDRESS, not a PATH");
+	if (ug_path_parse(q->what, q->canon, sizeof(q->canon), &why))
+		return bad("explain: invalid PATH '%s': %s", q->what, why ? why : "?");
+	q->path = true;
+	q->kind = UG_PATH_FILE;
+	if (!o->access || !strcmp(o->access, "exec"))
+		q->kind = UG_PATH_EXEC;
+	else if (!strcmp(o->access, "read"))
+		q->access = UG_ACCESS_READ;
+	else if (!strcmp(o->access, "write"))
+		q->access = UG_ACCESS_WRITE;
+	else if (!strcmp(o->access, "any"))
+		q->access = UG_ACCESS_READ | UG_ACCESS_WRITE;
+	else
+		return bad("explain: invalid --access '%s': expected exec, read, write or any",
+			   o->access);
+	return 0;
+}
+
+/* explain TARGET ADDRESS: the operation as net.bpf.c sees it. */
+static int explain_parse_addr(struct explain_q *q, const struct sub_opts *o)
+{
+	int proto = o->proto ? ug_proto_parse(o->proto) : IPPROTO_TCP;
+	int dir = o->dir ? ug_dir_parse(o->dir) : UG_DIR_EGRESS;
+	const char *why = NULL;
+	uint16_t lo = 0, hi = 0;
+	struct ug_prefix p;
+
+	if (o->access)
+		return bad("explain: --access is for a PATH, not an ADDRESS");
+	if (ug_prefix_parse(q->what, &p, &why) || p.len != (p.family == AF_INET ? 32 : 128))
+		return bad("explain: invalid ADDRESS '%s': %s", q->what,
+			   why ? why : "an address, not a prefix");
+	if (dir < 0)
+		return bad("explain: invalid --dir '%s': expected egress, ingress or bind", o->dir);
+	if (proto < 0)
+		return bad("explain: invalid --proto '%s': expected tcp, udp or icmp", o->proto);
+	if (o->port && (ug_ports_parse(o->port, &lo, &hi, &why) || lo != hi))
+		return bad("explain: invalid --port '%s': %s", o->port,
+			   why ? why : "one port, not a range");
+	if (o->port && proto == IPPROTO_ICMP)
+		return bad("explain: --port: ICMP has no ports");
+	q->op.dir = (uint8_t)dir;
+	/* IPv4 v4-mapped; an IPv6 packet's ICMP is ICMPv6, outside the v4-mapped range
+	 * (IPv4 traffic however it is spelled). */
+	if (p.family == AF_INET) {
+		q->op.addr[10] = q->op.addr[11] = 0xff;
+		memcpy(q->op.addr + 12, p.addr, 4);
+	} else {
+		memcpy(q->op.addr, p.addr, 16);
+	}
+	if (proto == IPPROTO_ICMP && p.family == AF_INET6 &&
+	    !IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)q->op.addr))
+		proto = IPPROTO_ICMPV6;
+	q->op.proto = (uint8_t)proto;
+	q->op.has_port = o->port != NULL;
+	q->op.port = lo;
+	return 0;
+}
+
+/* explain TARGET ADDRESS|PATH [...]: what the target's effective policy decides. */
+static int explain(int argc, char **argv)
+{
+	struct explain_q q = { 0 };
+	json_object *top = NULL, *notes = NULL;
+	const char *verdict, *decided;
+	char from[600], text[200], qtext[200];
+	struct esc e = { 0 };
+	struct sub_opts o;
+	struct eff f;
+	bool denied, side;
+	const struct ug_lpm_entry *entry = NULL;
+	ssize_t k = -1;
+	uint8_t action;
+	uint32_t rule_id;
+	int err;
+
+	err = parse_sub(argc, argv, OPT_JSON | OPT_EXPLAIN, &o);
+	if (err)
+		return err;
+	argv += optind;
+	argc -= optind;
+	if (argc != 2)
+		return bad("explain: expected TARGET and an ADDRESS or a PATH");
+	q.target = argv[0];
+	q.what = argv[1];
+	err = check_target(q.target);
+	if (!err)
+		err = q.what[0] == '/' ? explain_parse_path(&q, &o) : explain_parse_addr(&q, &o);
+	if (err)
+		return err;
+	err = eff_load(&f, "explain", q.target);
+	if (err) {
+		eff_free(&f);
+		return err;
+	}
+	if (q.path) {
+		struct ug_path_verdict pv;
+
+		ug_path_judge(f.pent, f.n_pent, q.kind, q.canon, q.access, &pv);
+		side = f.lsm;
+		action = pv.action;
+		rule_id = pv.rule_id;
+		k = rule_id ? eff_find_path(&f, rule_id) : -1;
+		snprintf(qtext, sizeof(qtext), "%s", q.kind == UG_PATH_EXEC ? "exec" : q.access ==
+			 UG_ACCESS_READ ? "open for read" : q.access == UG_ACCESS_WRITE ?
+			 "open for write" : "open for read and write");
+	} else {
+		struct ug_net_verdict nv;
+
+		ug_net_judge(f.ent, f.n_ent, f.e.deny_default, &q.op, &nv);
+		side = f.net;
+		action = nv.action;
+		rule_id = nv.rule_id;
+		k = rule_id ? eff_find_rule(&f, rule_id) : -1;
+		entry = nv.entry;
+		snprintf(qtext, sizeof(qtext), "%s %s", ug_dir_name(q.op.dir),
+			 ug_proto_name(q.op.proto));
+		if (q.op.has_port)
+			snprintf(qtext + strlen(qtext), sizeof(qtext) - strlen(qtext), " port %u",
+				 q.op.port);
+	}
+	verdict = eff_verdict(&f, side, action, &denied);
+	if (!side)
+		decided = "none";
+	else if (k >= 0)
+		decided = "rule";
+	else if (q.path)
+		decided = "no-rule";
+	else
+		decided = "default";
+
+	if (o.json) {
+		top = json_object_new_object();
+		notes = json_object_new_array();
+		if (!top || !notes) {
+			err = -ENOMEM;
+			goto out;
+		}
+		json_add_str(top, "target", q.target);
+		json_add_str(top, q.path ? "path" : "address", q.path ? q.canon : q.what);
+		if (q.path) {
+			json_add_str(top, "access", q.kind == UG_PATH_EXEC ? "exec"
+									: ug_access_name(q.access));
+		} else {
+			json_add_str(top, "direction", ug_dir_name(q.op.dir));
+			json_add_str(top, "proto", ug_proto_name(q.op.proto));
+			json_object_object_add(top, "port", q.op.has_port
+								    ? json_object_new_int(q.op.port)
+								    : NULL);
+		}
+		json_add_str(top, "verdict", verdict);
+		json_object_object_add(top, "denied", json_object_new_boolean(denied));
+		json_add_str(top, "action", ug_action_name(action));
+		json_add_str(top, "mode", ug_mode_name(f.e.mode));
+		json_add_str(top, "decided_by", decided);
+		json_add_str(top, "cgroup", f.v[f.self].path);
+	} else {
+		printf("verdict: %s\n", verdict);
+		printf("query: %s: %s %s%s\n", esc(&e, q.target), qtext,
+		       q.path ? "" : q.op.dir == UG_DIR_EGRESS ? "to " : q.op.dir == UG_DIR_INGRESS ?
+		       "from " : "at ", esc(&e, q.path ? q.canon : q.what));
+		printf("mode: %s\n", ug_mode_name(f.e.mode));
+	}
+	if (!side) {
+		eff_note(notes, "no %s policy applies to %s or any policy cgroup above it: nothing "
+			 "is judged", q.path ? "exec/file" : "network", q.target);
+	} else if (k >= 0 && !q.path) {
+		const struct ug_rule *r = &f.rules[k];
+		const char *c = eff_comment(&f, r->id);
+
+		if (top) {
+			json_object_object_add(top, "rule", eff_rule_json(&f, (size_t)k));
+		} else {
+			eff_rule_text(r, text, sizeof(text));
+			eff_from_text(&f, f.origin[k], &e, from, sizeof(from));
+			printf("rule: %" PRId64 ": %s%s%s%s\n", r->id, text, c ? " (comment: " : "",
+			       c ? esc(&e, c) : "", c ? ")" : "");
+			printf("from: %s\n", from);
+			printf("why: %s is the longest prefix with rules in this direction covering the "
+			       "address; this is the first of them (its own, then those of the "
+			       "prefixes covering it, as the compiler orders them) to match the "
+			       "protocol and port\n", entry_text(entry, text, sizeof(text)));
+		}
+	} else if (k >= 0) {
+		const struct ug_path_rule *r = &f.paths[k];
+		const char *c = eff_comment(&f, r->id);
+
+		if (top) {
+			json_object *jr = json_object_new_object();
+
+			json_object_object_add(jr, "id", json_object_new_int64(r->id));
+			json_add_str(jr, "kind", r->kind == UG_PATH_EXEC ? "exec" : "file");
+			json_add_str(jr, "action", ug_action_name(r->action));
+			json_add_str(jr, "path", r->path);
+			json_add_str(jr, "access", r->kind == UG_PATH_FILE ? ug_access_name(r->access)
+									    : NULL);
+			json_add_str(jr, "comment", c);
+			json_object_object_add(jr, "from", eff_from_json(&f, f.porigin[k]));
+			json_object_object_add(top, "rule", jr);
+		} else {
+			eff_from_text(&f, f.porigin[k], &e, from, sizeof(from));
+			printf("rule: %" PRId64 ": %s %s %s%s%s%s%s%s\n", r->id,
+			       ug_action_name(r->action), r->kind == UG_PATH_EXEC ? "exec" : "file",
+			       esc(&e, r->path), r->kind == UG_PATH_FILE ? " access " : "",
+			       r->kind == UG_PATH_FILE ? ug_access_name(r->access) : "",
+			       c ? " (comment: " : "", c ? esc(&e, c) : "", c ? ")" : "");
+			printf("from: %s\n", from);
+			printf("why: the longest rule path covering %s decides%s\n", esc(&e, q.canon),
+			       r->kind == UG_PATH_FILE ? " (file rules of shorter paths add up)" : "");
+		}
+	} else if (q.path) {
+		eff_note(notes, "no %s rule covers %s: paths have no default posture, it is allowed",
+			 q.kind == UG_PATH_EXEC ? "exec" : "file", q.canon);
+	} else {
+		int dir = q.op.dir;
+		ssize_t s = eff_setter(&f, sets_deny, (uint64_t)dir);
+
+		if (top)
+			json_object_object_add(top, "rule", NULL);
+		if (entry && entry->val.n && !top)
+			printf("rules: %s is the longest prefix with rules covering the address, but "
+			       "none of them (nor of the prefixes covering it) matches the protocol "
+			       "and port\n", entry_text(entry, text, sizeof(text)));
+		if (f.e.deny_default & (1u << dir)) {
+			eff_from_text(&f, (size_t)s, &e, from, sizeof(from));
+			if (top)
+				json_object_object_add(top, "default_from", eff_from_json(&f, (size_t)s));
+			else
+				printf("default: deny: no rule matches; default-%s deny is set on %s\n",
+				       ug_dir_name(dir), from);
+		} else if (!top && dir == UG_DIR_BIND) {
+			printf("default: allow: no rule matches, and binds have no default posture\n");
+		} else if (!top) {
+			printf("default: allow: no rule matches, and no policy cgroup of it sets "
+			       "default-%s deny\n", ug_dir_name(dir));
+		}
+	}
+	if (!q.path && q.op.dir == UG_DIR_INGRESS && q.op.proto == IPPROTO_TCP)
+		eff_note(notes, "an incoming TCP connection request is also judged by the bind "
+			 "rules at the local address and port (explain --dir bind)");
+	if (!q.path && q.op.dir == UG_DIR_BIND &&
+	    !memcmp(q.op.addr, (const uint8_t[16]){ 0 }, 16))
+		eff_note(notes, "a bind of [::] without IPV6_V6ONLY is also judged by the IPv4 bind "
+			 "rules as 0.0.0.0 (explain %s 0.0.0.0 --dir bind)", q.target);
+	if (!q.path && q.op.proto != IPPROTO_ICMP && q.op.proto != IPPROTO_ICMPV6 &&
+	    !q.op.has_port)
+		eff_note(notes, "no --port given: rules with ports were taken not to match");
+	eff_notes(&f, notes);
+	if (top) {
+		json_object_object_add(top, "notes", notes);
+		notes = NULL;
+		err = print_json(top) ? -EIO : 0;
+	}
+out:
+	esc_free(&e);
+	json_object_put(top);
+	json_object_put(notes);
+	eff_free(&f);
+	return err ? 1 : 0;
+}
+
+/* Does an LPM entry stand for rule r's own prefix (not one it inherits from)? */
+static bool entry_is_prefix(const struct ug_lpm_entry *en, const struct ug_rule *r)
+{
+	uint8_t addr[16] = { 0 };
+	unsigned int bits = r->prefix.len;
+
+	if (r->prefix.family == AF_INET) {
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, r->prefix.addr, 4);
+		bits += 96;
+	} else {
+		memcpy(addr, r->prefix.addr, 16);
+	}
+	return en->key.dir == r->dir && en->key.prefixlen == UG_LPM_HDR_BITS + bits &&
+	       !memcmp(en->key.addr, addr, 16);
+}
+
+/* Longest prefix first within a direction: the order in which prefixes decide. */
+static int entry_show_cmp(const void *pa, const void *pb)
+{
+	const struct ug_lpm_entry *a = pa, *b = pb;
+
+	if (a->key.dir != b->key.dir)
+		return a->key.dir < b->key.dir ? -1 : 1;
+	if (a->key.prefixlen != b->key.prefixlen)
+		return a->key.prefixlen > b->key.prefixlen ? -1 : 1;
+	return memcmp(a->key.addr, b->key.addr, 16);
+}
+
+/* Exec/file rules in the order they decide: kind, longest path, nearest, deny, id. */
+static const struct eff *path_sort_ctx;
+
+static int path_show_cmp(const void *pa, const void *pb)
+{
+	const struct ug_path_rule *a = &path_sort_ctx->paths[*(const size_t *)pa];
+	const struct ug_path_rule *b = &path_sort_ctx->paths[*(const size_t *)pb];
+	size_t la = strlen(a->path), lb = strlen(b->path);
+
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
+	if (la != lb)
+		return la > lb ? -1 : 1;
+	if (strcmp(a->path, b->path))
+		return strcmp(a->path, b->path);
+	if (a->depth != b->depth)
+		return a->depth < b->depth ? -1 : 1;
+	if (a->action != b->action)
+		return a->action == UG_ACT_DENY ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static const char *const show_net_cols[] = { "DIR", "PREFIX", "ID", "ACTION", "PROTO", "PORT",
+					     "FROM", "COMMENT" };
+static const char *const show_path_cols[] = { "KIND", "PATH", "ID", "ACTION", "ACCESS", "FROM",
+					      "COMMENT" };
+
+/* One network rule of `show`: a table row or a JSON element. */
+static int show_net_rule(const struct eff *f, size_t k, bool decides, struct table *tab,
+			 json_object *arr)
+{
+	const struct ug_rule *r = &f->rules[k];
+	char prefix[UG_PREFIX_STRLEN], ports[16], id[24];
+	struct esc e = { 0 };
+	int err;
+
+	if (arr) {
+		json_object *o = eff_rule_json(f, k);
+
+		if (!o)
+			return -ENOMEM;
+		json_object_object_add(o, "decides", json_object_new_boolean(decides));
+		return json_object_array_add(arr, o) ? -ENOMEM : 0;
+	}
+	ug_prefix_format(&r->prefix, prefix, sizeof(prefix));
+	ports_text(r->has_ports ? r->port_lo : 0, r->port_hi, ports, sizeof(ports));
+	snprintf(id, sizeof(id), "%" PRId64 "%s", r->id, decides ? "" : "*");
+	{
+		const char *cells[] = { ug_dir_name(r->dir), prefix, id, ug_action_name(r->action),
+					r->proto ? ug_proto_name(r->proto) : "any", ports,
+					esc(&e, f->v[f->origin[k]].name),
+					esc(&e, eff_comment(f, r->id)) };
+
+		err = table_row(tab, cells, NULL);
+	}
+	esc_free(&e);
+	return err;
+}
+
+static int show_path_rule(const struct eff *f, size_t k, bool decides, struct table *tab,
+			  json_object *arr)
+{
+	const struct ug_path_rule *r = &f->paths[k];
+	const char *kind = r->kind == UG_PATH_EXEC ? "exec" : "file";
+	const char *access = r->kind == UG_PATH_FILE ? ug_access_name(r->access) : NULL;
+	struct esc e = { 0 };
+	char id[24];
+	int err;
+
+	if (arr) {
+		json_object *o = json_object_new_object();
+
+		if (!o)
+			return -ENOMEM;
+		json_object_object_add(o, "id", json_object_new_int64(r->id));
+		json_add_str(o, "kind", kind);
+		json_add_str(o, "action", ug_action_name(r->action));
+		json_add_str(o, "path", r->path);
+		json_add_str(o, "access", access);
+		json_add_str(o, "comment", eff_comment(f, r->id));
+		json_object_object_add(o, "from", eff_from_json(f, f->porigin[k]));
+		json_object_object_add(o, "decides", json_object_new_boolean(decides));
+		return json_object_array_add(arr, o) ? -ENOMEM : 0;
+	}
+	snprintf(id, sizeof(id), "%" PRId64 "%s", r->id, decides ? "" : "*");
+	{
+		const char *cells[] = { kind, esc(&e, r->path), id, ug_action_name(r->action),
+					access ?: "", esc(&e, f->v[f->porigin[k]].name),
+					esc(&e, eff_comment(f, r->id)) };
+
+		err = table_row(tab, cells, NULL);
+	}
+	esc_free(&e);
+	return err;
+}
+
+/*
+ * The rules in the order they decide, from the compiler's own output: each compiled
+ * prefix, longest first, with its own rules in the order the kernel tries them. A rule
+ * found in no entry never decides (an identical rule nearer the target wins, or a
+ * rule before it on its prefix matches everything it would).
+ */
+static int show_net_rules(const struct eff *f, struct table *tab, json_object *arr)
+{
+	struct ug_lpm_entry *ent = malloc((f->n_ent ?: 1) * sizeof(*ent));
+	bool *listed = calloc(f->n_rules ?: 1, sizeof(*listed));
+	int err = ent && listed ? 0 : -ENOMEM;
+
+	if (!err) {
+		memcpy(ent, f->ent, f->n_ent * sizeof(*ent));
+		qsort(ent, f->n_ent, sizeof(*ent), entry_show_cmp);
+	}
+	for (size_t i = 0; !err && i < f->n_ent; i++) {
+		for (uint32_t m = 0; !err && m < ent[i].val.n && m < UG_MATCHES_MAX; m++) {
+			ssize_t k = eff_find_rule(f, ent[i].val.m[m].rule_id);
+
+			if (k < 0 || listed[k] || !entry_is_prefix(&ent[i], &f->rules[k]))
+				continue;
+			listed[k] = true;
+			err = show_net_rule(f, (size_t)k, true, tab, arr);
+		}
+	}
+	for (size_t k = 0; !err && k < f->n_rules; k++)
+		if (!listed[k])
+			err = show_net_rule(f, k, false, tab, arr);
+	free(ent);
+	free(listed);
+	return err;
+}
+
+static int show_path_rules(struct eff *f, struct table *tab, json_object *arr)
+{
+	size_t *order = calloc(f->n_paths ?: 1, sizeof(*order));
+	int err = order ? 0 : -ENOMEM;
+
+	for (size_t k = 0; order && k < f->n_paths; k++)
+		order[k] = k;
+	if (order) {
+		path_sort_ctx = f;
+		qsort(order, f->n_paths, sizeof(*order), path_show_cmp);
+	}
+	for (size_t i = 0; !err && i < f->n_paths; i++) {
+		const struct ug_path_rule *r = &f->paths[order[i]];
+		/* exec: the first rule on a path decides it; file rules all add up. */
+		bool decides = r->kind == UG_PATH_FILE || !i ||
+			       f->paths[order[i - 1]].kind != r->kind ||
+			       strcmp(f->paths[order[i - 1]].path, r->path);
+
+		err = show_path_rule(f, order[i], decides, tab, arr);
+	}
+	free(order);
+	return err;
+}
+
+/* "value (set on X)" for a setting, and its JSON, {value, from}: a member key of top, or
+ * an element of top when that is an array. Returns the JSON object (NULL in text). */
+static json_object *show_setting(const struct eff *f, json_object *top, const char *key,
+				 const char *value, ssize_t from)
+{
+	char text[600], name[64];
+	struct esc e = { 0 };
+
+	/* default_egress in JSON, "default egress" in text */
+	snprintf(name, sizeof(name), "%s", key);
+	for (char *c = name; *c; c++)
+		if (*c == '_')
+			*c = ' ';
+	if (top) {
+		json_object *o = json_object_new_object();
+
+		json_add_str(o, "value", value);
+		json_object_object_add(o, "from", from >= 0 ? eff_from_json(f, (size_t)from) : NULL);
+		if (json_object_is_type(top, json_type_array))
+			json_object_array_add(top, o);
+		else
+			json_object_object_add(top, key, o);
+		return o;
+	}
+	if (from >= 0) {
+		eff_from_text(f, (size_t)from, &e, text, sizeof(text));
+		printf("%s: %s (set on %s)\n", name, value, text);
+	} else {
+		printf("%s: %s\n", name, value);
+	}
+	esc_free(&e);
+	return NULL;
+}
+
+/* show TARGET: the effective policy, after inheritance, as the agent compiles it. */
+static int show(int argc, char **argv)
+{
+	json_object *top = NULL, *notes = NULL, *arr = NULL, *parr = NULL, *list;
+	json_object *harden = NULL, *families = NULL;
+	struct table tab = { 0 }, ptab = { 0 };
+	struct esc e = { 0 };
+	struct sub_opts o;
+	const char *target;
+	struct eff f;
+	char text[600];
+	int err;
+
+	err = parse_target_cmd(argc, argv, OPT_JSON, &o, "show", &target);
+	if (err)
+		return err;
+	err = eff_load(&f, "show", target);
+	if (err) {
+		eff_free(&f);
+		return err;
+	}
+	if (o.json) {
+		top = json_object_new_object();
+		notes = json_object_new_array();
+		arr = json_object_new_array();
+		parr = json_object_new_array();
+		list = json_object_new_array();
+		if (!top || !notes || !arr || !parr || !list) {
+			json_object_put(list);
+			err = -ENOMEM;
+			goto out;
+		}
+		json_add_str(top, "target", target);
+		json_add_str(top, "cgroup", f.v[f.self].path);
+		for (size_t k = 0; k < f.n_chain; k++)
+			json_object_array_add(list, eff_from_json(&f, f.chain[k]));
+		json_object_object_add(top, "policy_cgroups", list);
+		json_object_object_add(top, "network_policy", json_object_new_boolean(f.net));
+		json_object_object_add(top, "lsm_policy", json_object_new_boolean(f.lsm));
+	} else {
+		printf("target: %s\n", esc(&e, target));
+		printf("cgroup: %s\n", esc(&e, f.v[f.self].path ?: "(not placed)"));
+		for (size_t k = 0; k < f.n_chain; k++) {
+			eff_from_text(&f, f.chain[k], &e, text, sizeof(text));
+			printf("%s%s", k ? ", " : "policy cgroups (nearest first): ", text);
+		}
+		printf("\nnetwork policy: %s\nexec/file policy: %s\n", f.net ? "yes" : "no",
+		       f.lsm ? "yes" : "no");
+	}
+	show_setting(&f, top, "mode", ug_mode_name(f.e.mode),
+		     f.e.mode == UG_MODE_ENFORCE ? -1 : eff_setter(&f, sets_mode, f.e.mode));
+	for (int dir = UG_DIR_EGRESS; dir <= UG_DIR_INGRESS; dir++) {
+		bool deny = f.e.deny_default & (1u << dir);
+
+		show_setting(&f, top, dir == UG_DIR_EGRESS ? "default_egress" : "default_ingress",
+			     deny ? "deny" : "allow", deny ? eff_setter(&f, sets_deny, dir) : -1);
+	}
+	if (top) {
+		json_object_object_add(top, "harden", harden = json_object_new_array());
+		json_object_object_add(top, "denied_families", families = json_object_new_array());
+	}
+	for (unsigned bit = 1; bit <= 0x80; bit <<= 1) {
+		char name[64];
+
+		if (!(f.e.harden & bit) || ug_harden_format((int)bit, name, sizeof(name)))
+			continue;
+		show_setting(&f, harden, "harden", name, eff_setter(&f, sets_harden, bit));
+	}
+	for (int fam = 0; fam < 64; fam++) {
+		json_object *j;
+		uint32_t rule;
+		ssize_t s;
+
+		if (!(f.e.families & (1ULL << fam)))
+			continue;
+		s = eff_setter(&f, sets_family, (uint64_t)fam);
+		rule = s >= 0 ? f.v[s].family_rule[fam] : 0;
+		snprintf(text, sizeof(text), "%s (rule %u)", ug_family_name(fam), rule);
+		j = show_setting(&f, families, "denied family", top ? ug_family_name(fam) : text, s);
+		if (j)
+			json_object_object_add(j, "rule", json_object_new_int64(rule));
+	}
+	if (top) {
+		err = show_net_rules(&f, NULL, arr);
+		if (!err)
+			err = show_path_rules(&f, NULL, parr);
+		eff_notes(&f, notes);
+		json_object_object_add(top, "rules", arr);
+		json_object_object_add(top, "path_rules", parr);
+		json_object_object_add(top, "notes", notes);
+		arr = parr = notes = NULL;
+		if (!err)
+			err = print_json(top) ? -EIO : 0;
+		goto out;
+	}
+	err = table_new(&tab, show_net_cols, ARRAY_SIZE(show_net_cols), 1u << 2);
+	if (!err)
+		err = table_new(&ptab, show_path_cols, ARRAY_SIZE(show_path_cols), 1u << 2);
+	if (!err)
+		err = show_net_rules(&f, &tab, NULL);
+	if (!err)
+		err = show_path_rules(&f, &ptab, NULL);
+	if (!err) {
+		printf("\nnetwork rules, in the order they decide (longest prefix first; on one "
+		       "prefix, in the order the kernel tries them; * never decides):\n");
+		err = table_print(&tab);
+	}
+	if (!err && f.n_paths) {
+		printf("\nexec/file rules (longest path first; * never decides):\n");
+		err = table_print(&ptab);
+	}
+	if (!err)
+		eff_notes(&f, NULL);
+out:
+	if (err)
+		fprintf(stderr, "unitguardctl: show: %s\n", strerror(-err));
+	esc_free(&e);
+	if (tab.tb)
+		table_free(&tab);
+	if (ptab.tb)
+		table_free(&ptab);
+	json_object_put(top);
+	json_object_put(notes);
+	json_object_put(arr);
+	json_object_put(parr);
+	eff_free(&f);
+	return err ? 1 : 0;
+}
+
 static int parse_wait_opt(int c, const char *arg)
 {
 	char *end;
@@ -2580,6 +3711,10 @@ int main(int argc, char **argv)
 		return export(argc, argv);
 	if (!strcmp(argv[0], "metrics"))
 		return metrics(argc, argv);
+	if (!strcmp(argv[0], "explain"))
+		return explain(argc, argv);
+	if (!strcmp(argv[0], "show"))
+		return show(argc, argv);
 	return bad("unknown command '%s' (expected rule, unit, audit, stats, status, apply, "
-		   "export or metrics)", argv[0]);
+		   "export, metrics, explain or show)", argv[0]);
 }
