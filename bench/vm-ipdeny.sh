@@ -20,7 +20,7 @@
 #
 # Environment: UG_BUILD (default build-vmbench), BENCH_OUT (BENCHMARKS.md),
 # UG_IPD_SIZES, UG_IPD_PLACES, UG_IPD_ROUNDS, UG_IPD_UDP, UG_IPD_CONNECT,
-# UG_IPD_BLOCKS (see the guest script), UG_VM_TIMEOUT (default 1800 s),
+# UG_IPD_BLOCKS (see the guest script), UG_VM_TIMEOUT (default 3600 s),
 # run.sh's UG_VM_* variables. BENCH_FROM=FILE: no build and no boot, only
 # write the section again from the guest.out a former run left.
 set -euo pipefail
@@ -41,7 +41,9 @@ TMP=$(mktemp -d /tmp/ug-vm-ipdeny.XXXXXX)
 chmod 0755 "$TMP"
 say "raw output in $TMP"
 if [ -n "${BENCH_FROM:-}" ]; then
-	tr -d '\r' <"$BENCH_FROM" >"$TMP/guest.out"
+	# Several files, in order, when one boot did not reach every row (each
+	# row must then come from one boot: the section says which boots there were).
+	for f in $BENCH_FROM; do tr -d '\r' <"$f"; done >"$TMP/guest.out"
 else
 	# Built here, not under TCG; the guest sees this directory (the host
 	# root is its root). floor.bpf.c reads only UAPI context fields, so
@@ -51,28 +53,31 @@ else
 	clang -target bpf -O2 -g -Wall -Werror -I"$TMP" -c "$SRC/bench/floor.bpf.c" -o "$TMP/floor.bpf.o"
 	cc -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -o "$TMP/netbench" "$SRC/bench/netbench.c"
 	bench_prefixes "$TMP"
-	UG_IPD_DIR=$TMP UG_VM_TIMEOUT=${UG_VM_TIMEOUT:-1800} vm_boot "$SRC/bench/guest-ipdeny.sh" "$TMP/guest.out"
+	UG_IPD_DIR=$TMP UG_VM_TIMEOUT=${UG_VM_TIMEOUT:-3600} vm_boot "$SRC/bench/guest-ipdeny.sh" "$TMP/guest.out"
 	tr -d '\r' <"$TMP/guest.out" >"$TMP/g" && mv "$TMP/g" "$TMP/guest.out"
 fi
 
-fact() { sed -n "s/^UGB \(host\|meta\) .*\b$1=\([^ ]*\).*/\2/p" "$TMP/guest.out" | head -n 1; }
-guest_rc=$(fact guest_rc)
-HASH=$(fact commit)
-[ "$(fact dirty)" = 1 ] && HASH="$HASH (with uncommitted changes to the source)"
-META="$(fact date), unitguard $HASH, guest kernel $(fact kernel), systemd $(fact systemd) as PID 1,"
-META="$META $(fact cpus) vCPUs under qemu TCG on a 2-core host shared with other work (load average"
-META="$META $(fact load_before) before the boot, $(fact load_after) after); per configuration and"
-META="$META round $(fact udp) UDP round trips and $(fact connect) connects in $(fact blocks)"
-META="$META interleaved slices, $(fact rounds) rounds"
+fact() { vm_fact "$TMP/guest.out" "$1"; }
+# The last boot's status (an earlier one may have timed out: see BENCH_FROM).
+guest_rc=$(sed -n 's/^UGB host .*guest_rc=\([0-9]*\).*/\1/p' "$TMP/guest.out" | tail -n 1)
+BOOTS=$(grep -c '^UGB host date=' "$TMP/guest.out" || true)
+META="$(fact date), unitguard $(vm_commit "$TMP/guest.out"), guest kernel $(fact kernel),"
+META="$META systemd $(fact systemd) as PID 1, $(fact cpus) vCPUs under qemu TCG on a 2-core host"
+META="$META shared with other work (load average $(fact load_before) before the boot,"
+META="$META $(fact load_after) after); per configuration and round $(fact udp) UDP round trips"
+META="$META and $(fact connect) connects in $(fact blocks) interleaved slices, $(fact rounds) rounds"
 
-awk -v meta="$META" -v problems="$TMP/problems" '
-function kv(line, key,   i, f, n) {
-	n = split(line, f, " ")
-	for (i = 1; i <= n; i++)
-		if (index(f[i], key "=") == 1) return substr(f[i], length(key) + 2)
-	return ""
+# The tables from the "UGB ..." lines; what went wrong goes to $TMP/problems,
+# listed under the tables below.
+: >"$TMP/problems"
+awk -v meta="$META" -v problems="$TMP/problems" -v boots="$BOOTS" '
+# F: the key=value fields of the line.
+{
+	delete F
+	for (i = 2; i <= NF; i++)
+		if ((j = index($i, "=")) > 1) F[substr($i, 1, j - 1)] = substr($i, j + 1)
 }
-function problem(msg) { print msg > problems; plist[++np] = msg }
+function problem(msg) { print "- " msg > problems }
 # Median of list[k, 1..cnt[k]] (mawk has no asort; the lists are short).
 function median(k,   i, j, v, c) {
 	c = cnt[k]
@@ -87,79 +92,122 @@ function median(k,   i, j, v, c) {
 function pct(x, base) { return base > 0 ? sprintf("%+.1f%%", 100 * x / base) : "n/a" }
 function ratio(a, b) { return b > 0 ? sprintf("**%.2f**", a / b) : "n/a (systemd overhead <= 0)" }
 function addl(k, v) { list[k, ++cnt[k]] = v + 0 }
+/^UGB host date=/ { boot++; hostloads = hostloads (boot > 1 ? "; " : "") F["load_before"] }
+/^UGB host .*guest_rc=/ { hostloads = hostloads " to " F["load_after"] }
 /^UGB res / {
-	p = kv($0, "place"); n = kv($0, "n"); c = kv($0, "config")
-	if (!((p, n) in seen)) { seen[p, n] = 1; order[++nord] = p SUBSEP n }
-	addl(p SUBSEP n SUBSEP c SUBSEP "udp", kv($0, "udp"))
-	addl(p SUBSEP n SUBSEP c SUBSEP "connect", kv($0, "connect"))
-	raw[++nraw] = sprintf("%-4s %5s %s %-5s %8s %8s", p, n, kv($0, "round"), c, kv($0, "udp"), kv($0, "connect"))
+	p = F["place"]; n = F["n"]; c = F["config"]
+	if (!((p, n) in seen)) { seen[p, n] = boot; order[++nord] = p SUBSEP n }
+	if (seen[p, n] != boot) problem(p " " n ": figures from more than one boot")
+	addl(p SUBSEP n SUBSEP c SUBSEP "udp", F["udp"])
+	addl(p SUBSEP n SUBSEP c SUBSEP "connect", F["connect"])
+	raw[++nraw] = sprintf("%-4s %5s %s %-5s %8s %8s", p, n, F["round"], c, F["udp"], F["connect"])
 }
 /^UGB stats / {
-	p = kv($0, "place"); n = kv($0, "n"); c = kv($0, "config"); h = kv($0, "hook")
+	p = F["place"]; n = F["n"]; c = F["config"]; h = F["hook"]
 	# Programs on the same hook run for the same packets: their times add
 	# up per run of the hook.
-	st_ns[p, n, c, h] += kv($0, "ns")
-	if (kv($0, "runs") + 0 > st_runs[p, n, c, h]) st_runs[p, n, c, h] = kv($0, "runs") + 0
-	if (kv($0, "runs") == 0) problem(p " " n ": " c " " h " program " kv($0, "id") " never ran during the stats pass")
+	st_ns[p, n, c, h] += F["ns"]
+	if (F["runs"] + 0 > st_runs[p, n, c, h]) st_runs[p, n, c, h] = F["runs"] + 0
+	if (F["runs"] == 0) problem(p " " n ": " c " " h " program " F["id"] " never ran during the stats pass")
 }
 /^UGB check / { checks = checks "\n- `" substr($0, 11) "`" }
 /^UGB load / { loads = loads "\n- `" substr($0, 10) "`" }
-/^UGB effective / && kv($0, "n") == 10000 && kv($0, "place") == "far" { eff = eff "\n- `" substr($0, 15) "`" }
+/^UGB effective / && F["n"] == 10000 && F["place"] == "far" { eff = eff "\n- `" substr($0, 15) "`" }
 /^UGB-AGENT / { problem("agent: " substr($0, 11)) }
 /^UGB-FATAL / { problem("guest: " substr($0, 11)) }
-/^UGB done/ { done = 1 }
+/^UGB done/ { done[boot] = 1 }
+# Ranges of ratios for the summary: lo[k], hi[k] over the rows.
+function span(k, v) {
+	if (v == "") return
+	if (!(k in lo) || v < lo[k]) lo[k] = v
+	if (!(k in hi) || v > hi[k]) hi[k] = v
+}
+function spantext(k) {
+	if (!(k in lo)) return "n/a"
+	return lo[k] == hi[k] ? sprintf("%.2f", lo[k]) : sprintf("%.2f to %.2f", lo[k], hi[k])
+}
 END {
-	print "## systemd'"'"'s IPAddressDeny= as a peer: per-packet cost (VM tier, bench/vm-ipdeny.sh)"
-	print ""
-	print "Measured " meta ". **TCG timings are emulated**: only the ratios below mean anything, not the nanoseconds."
-	print ""
-	print "The same N random /32s (bench/run.sh'"'"'s, first N) as systemd'"'"'s `IPAddressDeny=` on one unit and as unitguard deny rules on another (each prefix denied egress and ingress, as `IPAddressDeny=` does: 2N rules); all measured traffic goes to 127.0.0.1, which no prefix covers (the allow path after a full lookup). Overhead = configuration median minus the bare unit'"'"'s median (medians of the per-round medians); **unitguard/systemd = unitguard'"'"'s overhead divided by systemd'"'"'s**. Far: prefixes in 10.0.0.0/8 (the lookup of 127.0.0.1 ends at the first node); near: in 127.0.0.0/8 (it walks down among the keys)."
-	print ""
-	print "| placement | N | UDP round trip: systemd overhead | unitguard overhead | floor overhead | **unitguard/systemd** | connect: systemd overhead | unitguard overhead | floor overhead | **unitguard/systemd** |"
-	print "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+	# End to end: medians, overheads and the ratios, one row per placement and N.
 	for (i = 1; i <= nord; i++) {
 		split(order[i], pn, SUBSEP); p = pn[1]; n = pn[2]
+		row = sprintf("| %s | %d", p, n)
 		for (m = 1; m <= 2; m++) {
 			x = m == 1 ? "udp" : "connect"
 			for (ci = 1; ci <= 4; ci++) {
 				c = ci == 1 ? "none" : ci == 2 ? "floor" : ci == 3 ? "sd" : "ug"
-				med[c, x] = median(p SUBSEP n SUBSEP c SUBSEP x)
-				if (med[c, x] == "") problem(p " " n ": no " x " figures for " c)
+				k = p SUBSEP n SUBSEP c SUBSEP x
+				med[c] = median(k)
+				if (med[c] == "") problem(p " " n ": no " x " figures for " c)
+				mline[i] = mline[i] sprintf(" | %d", med[c])
 			}
+			# The own spread of the bare unit from round to round (the list is
+			# sorted now): what an overhead must exceed to mean anything.
+			k = p SUBSEP n SUBSEP "none" SUBSEP x
+			b = med["none"]
+			spread = b > 0 ? 100 * (list[k, cnt[k]] - list[k, 1]) / b : 0
+			span(x "spread", spread)
+			so = med["sd"] - b; uo = med["ug"] - b
+			row = row sprintf(" | %s | %s | %s | %s | %.1f%%", pct(so, b), pct(uo, b), pct(med["floor"] - b, b),
+				ratio(uo, so), spread)
+			if (so > 0) span(x, uo / so)
 		}
-		line = sprintf("| %s | %d", p, n)
-		for (m = 1; m <= 2; m++) {
-			x = m == 1 ? "udp" : "connect"
-			b = med["none", x]
-			line = line sprintf(" | %s | %s | %s | %s", pct(med["sd", x] - b, b), pct(med["ug", x] - b, b),
-				pct(med["floor", x] - b, b), ratio(med["ug", x] - b, med["sd", x] - b))
-			mline[i] = mline[i] sprintf(" | %d | %d | %d | %d", med["none", x], med["floor", x], med["sd", x], med["ug", x])
-		}
-		print line " |"
+		t1 = t1 row " |\n"
 	}
-	print ""
-	print "Overheads are in percent of the bare unit'"'"'s median. In-program time per run (bpf_stats, the kernel'"'"'s own accounting of each program; one extra run per row with `kernel.bpf_stats_enabled=1`), as ratios to systemd'"'"'s program on the same hook; systemd attaches nothing on connect4, so unitguard'"'"'s and the floor'"'"'s connect4 programs are extra work systemd does not do:"
-	print ""
-	print "| placement | N | egress: unitguard/systemd | egress: floor/systemd | ingress: unitguard/systemd | ingress: floor/systemd | unitguard connect4 / systemd egress |"
-	print "|---|--:|--:|--:|--:|--:|--:|"
+	# In-program time per run of each hook.
 	for (i = 1; i <= nord; i++) {
 		split(order[i], pn, SUBSEP); p = pn[1]; n = pn[2]
 		for (ci = 1; ci <= 3; ci++) {
 			c = ci == 1 ? "floor" : ci == 2 ? "sd" : "ug"
-			for (hi = 1; hi <= 3; hi++) {
-				h = hi == 1 ? "egress" : hi == 2 ? "ingress" : "4_connect"
+			for (hi_ = 1; hi_ <= 3; hi_++) {
+				h = hi_ == 1 ? "egress" : hi_ == 2 ? "ingress" : "4_connect"
 				r = st_runs[p, n, c, h]
 				per[c, h] = r > 0 ? st_ns[p, n, c, h] / r : ""
-				sline[i] = sline[i] (c == "sd" && h == "4_connect" ? "" : sprintf(" | %s", per[c, h] == "" ? "-" : sprintf("%.0f", per[c, h])))
+				if (c != "sd" || h != "4_connect")
+					sline[i] = sline[i] sprintf(" | %s", per[c, h] == "" ? "-" : sprintf("%.0f", per[c, h]))
 			}
 		}
-		printf "| %s | %d | %s | %s | %s | %s | %s |\n", p, n,
+		if (per["sd", "egress"] == "" || per["sd", "ingress"] == "") problem(p " " n ": no bpf_stats figures for systemd")
+		else {
+			span("egress", per["ug", "egress"] / per["sd", "egress"])
+			span("ingress", per["ug", "ingress"] / per["sd", "ingress"])
+			span("fegress", per["floor", "egress"] / per["sd", "egress"])
+			span("fingress", per["floor", "ingress"] / per["sd", "ingress"])
+			span("connect4", per["ug", "4_connect"] / per["sd", "egress"])
+		}
+		t2 = t2 sprintf("| %s | %d | %s | %s | %s | %s | %s |\n", p, n,
 			ratio(per["ug", "egress"], per["sd", "egress"]), ratio(per["floor", "egress"], per["sd", "egress"]),
 			ratio(per["ug", "ingress"], per["sd", "ingress"]), ratio(per["floor", "ingress"], per["sd", "ingress"]),
-			ratio(per["ug", "4_connect"], per["sd", "egress"])
+			ratio(per["ug", "4_connect"], per["sd", "egress"]))
 	}
+
+	if (boots > 1) {
+		bootnote = sprintf("; from %d boots of the guest, same commit and settings, each row from one boot (host load average before to after each boot: %s)", boots, hostloads)
+		for (b = 1; b < boots; b++)
+			if (!done[b]) bootnote = bootnote sprintf("; boot %d ended at its time limit (UG_VM_TIMEOUT) and the rows it did not complete are from boot %d", b, b + 1)
+	}
+	print "## systemd'"'"'s IPAddressDeny= as a peer: per-packet cost (VM tier, bench/vm-ipdeny.sh)"
 	print ""
-	print "Method: bench/guest-ipdeny.sh. Four transient services (`sleep infinity`, IPAccounting=no, so systemd attaches only its firewall), each in a slice of its own: none; floor (bench/floor.bpf.c on connect4, egress and ingress of the unit'"'"'s cgroup, one LPM lookup each); systemd (`systemctl set-property --runtime U IPAddressDeny= IPAddressDeny=...`, the N prefixes in one call; its programs sit on the unit'"'"'s cgroup, ingress and egress); unitguard (an agent on a store of its own, the rules in one SQL transaction, waited for until acknowledged; it attaches at the unit'"'"'s slice). bench/netbench.c moves itself from cgroup to cgroup and measures, per slice, 1-byte UDP request/response on a connected socket and socket()+connect()+close() of TCP, both to 127.0.0.1 servers outside the units; the four configurations take turns in every block, in an order rotated every block, so drift (the host runs other work) falls on all alike. Before measuring, every configuration was checked to enforce: a UDP datagram to the first prefix'"'"'s address gets EPERM in the floor, systemd and unitguard units (unitguard refuses the connect(2), systemd and the floor drop the packet, which the send reports) and passes in the bare unit, and one to 127.0.0.1 passes in all (10.0.0.0/8 is routed locally in the guest so that datagrams to the far prefixes reach the egress hook). UDP for the check: a SYN that systemd drops does not fail connect(2), which retransmits."
+	print "Measured by `bench/vm-ipdeny.sh` (as root from the top of the tree, about 40 minutes; `BENCH_FROM=guest.out` writes this section again from a former run'"'"'s raw output) on " meta bootnote ". **TCG timings are emulated**: only the ratios mean anything, not the nanoseconds; and the host ran other work throughout, which the interleaving spreads over all configurations alike but does not remove."
+	print ""
+	printf "**In short.** Per run of a hook (bpf_stats, the cleanest figure), unitguard'"'"'s programs take **%s times** as long as systemd'"'"'s IPAddressDeny= program on egress and **%s times** on ingress, over these placements and sizes; unitguard also runs a connect4 program systemd does not have (%s times systemd'"'"'s egress program, per connect). The floor (one LPM lookup per hook) takes %s times systemd'"'"'s on egress and %s on ingress. End to end, unitguard'"'"'s overhead over the bare unit is %s times systemd'"'"'s for a UDP round trip and %s times for a TCP connect (rows where systemd'"'"'s overhead came out above zero), but these overheads are small beside an emulated round trip, and the bare unit'"'"'s own median moved by up to %.0f%% (UDP) and %.0f%% (connect) from round to round: read the end-to-end ratios as noise-bound, the bpf_stats ratios as the result.\n",
+		spantext("egress"), spantext("ingress"), spantext("connect4"), spantext("fegress"), spantext("fingress"),
+		spantext("udp"), spantext("connect"), hi["udpspread"], hi["connectspread"]
+	print ""
+	print "The same N random /32s (bench/run.sh'"'"'s, the first N) as systemd'"'"'s `IPAddressDeny=` on one unit and as unitguard deny rules on another (each prefix denied egress and ingress, as `IPAddressDeny=` does: 2N rules); all measured traffic goes to 127.0.0.1, which no prefix covers (the allow path after a full lookup). Far: prefixes in 10.0.0.0/8 (the lookup of 127.0.0.1 leaves the trie at its first node); near: in 127.0.0.0/8 (it walks down among the keys)."
+	print ""
+	print "In-program time per run, as ratios to systemd'"'"'s program on the same hook:"
+	print ""
+	print "| placement | N | egress: unitguard/systemd | egress: floor/systemd | ingress: unitguard/systemd | ingress: floor/systemd | unitguard connect4 / systemd egress |"
+	print "|---|--:|--:|--:|--:|--:|--:|"
+	printf "%s", t2
+	print ""
+	print "End to end: overhead = the configuration'"'"'s median minus the bare unit'"'"'s (medians of the per-round medians), in percent of the bare unit'"'"'s; **unitguard/systemd = unitguard'"'"'s overhead divided by systemd'"'"'s**; spread = the bare unit'"'"'s highest minus lowest per-round median, in percent of its median:"
+	print ""
+	print "| placement | N | UDP: systemd overhead | unitguard overhead | floor overhead | **unitguard/systemd** | spread | connect: systemd overhead | unitguard overhead | floor overhead | **unitguard/systemd** | spread |"
+	print "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+	printf "%s", t1
+	print ""
+	print "Method: bench/guest-ipdeny.sh. Four transient services (`sleep infinity`, IPAccounting=no, so systemd attaches only its firewall), each in a slice of its own: none; floor (bench/floor.bpf.c on connect4, egress and ingress of the unit'"'"'s cgroup, one LPM lookup each); systemd (`systemctl set-property --runtime U IPAddressDeny= IPAddressDeny=...`, the N prefixes in one call; its programs sit on the unit'"'"'s cgroup, ingress and egress); unitguard (an agent on a store of its own, the rules in one SQL transaction, waited for until acknowledged; it attaches at the unit'"'"'s slice). bench/netbench.c moves itself from cgroup to cgroup and measures, per slice, 1-byte UDP request/response on a connected socket and socket()+connect()+close() of TCP, both to 127.0.0.1 servers outside the units (client and servers on vCPU 1); the four configurations take turns in every block, in an order rotated every block, so drift falls on all alike. bpf_stats: one more netbench run per row (half the samples) with `kernel.bpf_stats_enabled=1`, run_time_ns over run_cnt of each program on the hooks this traffic runs (egress, ingress, connect4; programs on one hook added up). unitguard also has bind and sendmsg programs at the slice (listed below), which this traffic does not run: connected sockets, no bind(2). Before measuring, every configuration was checked to enforce: a UDP datagram to the first prefix'"'"'s address gets EPERM in the floor, systemd and unitguard units (unitguard refuses the connect(2), systemd and the floor drop the packet, which the send reports) and passes in the bare unit, and one to 127.0.0.1 passes in all (10.0.0.0/8 is routed locally in the guest so that datagrams to the far prefixes reach the egress hook). UDP for the check: a SYN that systemd drops does not fail connect(2), which retransmits."
 	print ""
 	printf "Enforcement checks:%s\n", checks
 	print ""
@@ -184,21 +232,21 @@ END {
 	print "```"
 	for (i = 1; i <= nraw; i++) print raw[i]
 	print "```"
-	if (!done) problem("the guest did not finish")
-	if (np) {
-		print ""
-		print "**Problems seen in this run:**"
-		print ""
-		for (i = 1; i <= np; i++) print "- " plist[i]
-	}
-	exit (np > 0)
-}' "$TMP/guest.out" >"$TMP/section.md" && ok=1 || ok=0
+	if (!nord) problem("no measurements")
+	# Several boots: only the last one must have finished; an earlier one
+	# that ended at its time limit gave the rows it completed.
+	if (!done[boot]) problem("the guest did not finish")
+}' "$TMP/guest.out" >"$TMP/section.md" || echo "- the tables could not be written" >>"$TMP/problems"
+if [ -s "$TMP/problems" ]; then
+	printf '\n**Problems seen in this run:**\n\n' >>"$TMP/section.md"
+	cat "$TMP/problems" >>"$TMP/section.md"
+fi
 
 write_section vm-ipdeny "$TMP/section.md" "$OUT"
 say "wrote its section of $OUT"
 cat "$TMP/section.md"
-if [ "$ok" != 1 ] || [ "${guest_rc:-1}" != 0 ]; then
+if [ -s "$TMP/problems" ] || [ "${guest_rc:-1}" != 0 ]; then
 	say "PROBLEMS (guest exit status ${guest_rc:-?}):"
-	cat "$TMP/problems" >&2 2>/dev/null || true
+	cat "$TMP/problems" >&2
 	exit 1
 fi
