@@ -21,9 +21,15 @@
 # Environment: UG_BUILD (default build-vmbench), BENCH_OUT (BENCHMARKS.md),
 # UG_IPD_SIZES, UG_IPD_PLACES, UG_IPD_ROUNDS, UG_IPD_UDP, UG_IPD_CONNECT,
 # UG_IPD_BLOCKS (see the guest script), UG_VM_TIMEOUT (default 3600 s),
-# run.sh's UG_VM_* variables. BENCH_FROM=FILE: no build and no boot, only
-# write the section again from the guest.out a former run left.
+# run.sh's UG_VM_* variables. BENCH_FROM="FILE...": no build and no boot,
+# only write the section again from the guest.out files former runs left
+# (their paths are printed), several when a boot ended at its time limit:
+# a later boot with UG_IPD_PLACES/UG_IPD_SIZES set to the rows missing.
 set -euo pipefail
+
+say() { echo "vm-ipdeny.sh: $*" >&2; }
+die() { say "$*"; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root (qemu, the VM tier's cache)"
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${UG_BUILD:-$SRC/build-vmbench}
@@ -31,10 +37,6 @@ OUT=${BENCH_OUT:-$SRC/BENCHMARKS.md}
 . "$SRC/bench/section.sh"
 . "$SRC/bench/vm-lib.sh"
 . "$SRC/bench/net-lib.sh"
-
-say() { echo "vm-ipdeny.sh: $*" >&2; }
-die() { say "$*"; exit 1; }
-[ "$(id -u)" = 0 ] || die "needs root (qemu, the VM tier's cache)"
 
 # The raw guest output stays: it is the evidence behind the tables.
 TMP=$(mktemp -d /tmp/ug-vm-ipdeny.XXXXXX)
@@ -187,7 +189,7 @@ END {
 	}
 	print "## systemd'"'"'s IPAddressDeny= as a peer: per-packet cost (VM tier, bench/vm-ipdeny.sh)"
 	print ""
-	print "Measured by `bench/vm-ipdeny.sh` (as root from the top of the tree, about 40 minutes; `BENCH_FROM=guest.out` writes this section again from a former run'"'"'s raw output) on " meta bootnote ". **TCG timings are emulated**: only the ratios mean anything, not the nanoseconds; and the host ran other work throughout, which the interleaving spreads over all configurations alike but does not remove."
+	print "Measured by `bench/vm-ipdeny.sh` (as root from the top of the tree, about 40 minutes; `BENCH_FROM=\"guest.out ...\"` writes this section again from former runs'"'"' raw output) on " meta bootnote ". **TCG timings are emulated**: only the ratios mean anything, not the nanoseconds; and the host ran other work throughout, which the interleaving spreads over all configurations alike but does not remove."
 	print ""
 	printf "**In short.** Per run of a hook (bpf_stats, the cleanest figure), unitguard'"'"'s programs take **%s times** as long as systemd'"'"'s IPAddressDeny= program on egress and **%s times** on ingress, over these placements and sizes; unitguard also runs a connect4 program systemd does not have (%s times systemd'"'"'s egress program, per connect). The floor (one LPM lookup per hook) takes %s times systemd'"'"'s on egress and %s on ingress. End to end, unitguard'"'"'s overhead over the bare unit is %s times systemd'"'"'s for a UDP round trip and %s times for a TCP connect (rows where systemd'"'"'s overhead came out above zero), but these overheads are small beside an emulated round trip, and the bare unit'"'"'s own median moved by up to %.0f%% (UDP) and %.0f%% (connect) from round to round: read the end-to-end ratios as noise-bound, the bpf_stats ratios as the result.\n",
 		spantext("egress"), spantext("ingress"), spantext("connect4"), spantext("fegress"), spantext("fingress"),
