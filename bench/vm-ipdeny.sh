@@ -94,7 +94,10 @@ function median(k,   i, j, v, c) {
 function pct(x, base) { return base > 0 ? sprintf("%+.1f%%", 100 * x / base) : "n/a" }
 function ratio(a, b) { return b > 0 ? sprintf("**%.2f**", a / b) : "n/a (systemd overhead <= 0)" }
 function addl(k, v) { list[k, ++cnt[k]] = v + 0 }
-/^UGB host date=/ { boot++; hostloads = hostloads (boot > 1 ? "; " : "") F["load_before"] }
+/^UGB host date=/ {
+	boot++
+	hostloads = hostloads (boot > 1 ? "; " : "") "boot " boot ": " F["commit"] (F["dirty"] == 1 ? " with uncommitted changes" : "") ", load " F["load_before"]
+}
 /^UGB host .*guest_rc=/ { hostloads = hostloads " to " F["load_after"] }
 /^UGB res / {
 	p = F["place"]; n = F["n"]; c = F["config"]
@@ -183,7 +186,7 @@ END {
 	}
 
 	if (boots > 1) {
-		bootnote = sprintf("; from %d boots of the guest, same commit and settings, each row from one boot (host load average before to after each boot: %s)", boots, hostloads)
+		bootnote = sprintf("; from %d boots of the guest with the same settings, each row from one boot (commit and host load average before to after, per boot: %s)", boots, hostloads)
 		for (b = 1; b < boots; b++)
 			if (!done[b]) bootnote = bootnote sprintf("; boot %d ended at its time limit (UG_VM_TIMEOUT) and the rows it did not complete are from boot %d", b, b + 1)
 	}
@@ -191,7 +194,7 @@ END {
 	print ""
 	print "Measured by `bench/vm-ipdeny.sh` (as root from the top of the tree, about 40 minutes; `BENCH_FROM=\"guest.out ...\"` writes this section again from former runs'"'"' raw output) on " meta bootnote ". **TCG timings are emulated**: only the ratios mean anything, not the nanoseconds; and the host ran other work throughout, which the interleaving spreads over all configurations alike but does not remove."
 	print ""
-	printf "**In short.** Per run of a hook (bpf_stats, the cleanest figure), unitguard'"'"'s programs take **%s times** as long as systemd'"'"'s IPAddressDeny= program on egress and **%s times** on ingress, over these placements and sizes; unitguard also runs a connect4 program systemd does not have (%s times systemd'"'"'s egress program, per connect). The floor (one LPM lookup per hook) takes %s times systemd'"'"'s on egress and %s on ingress. End to end, unitguard'"'"'s overhead over the bare unit is %s times systemd'"'"'s for a UDP round trip and %s times for a TCP connect (rows where systemd'"'"'s overhead came out above zero), but these overheads are small beside an emulated round trip, and the bare unit'"'"'s own median moved by up to %.0f%% (UDP) and %.0f%% (connect) from round to round: read the end-to-end ratios as noise-bound, the bpf_stats ratios as the result.\n",
+	printf "**In short.** Per run of a hook (bpf_stats, the cleanest figure), unitguard'"'"'s programs take **%s times** as long as systemd'"'"'s IPAddressDeny= program on egress and **%s times** on ingress, over these placements and sizes; unitguard also runs a connect4 program, once per connect(2), which systemd does not have (its time per run is %s times that of systemd'"'"'s egress program). The floor (one LPM lookup per hook) takes %s times systemd'"'"'s on egress and %s on ingress. End to end, unitguard'"'"'s overhead over the bare unit is %s times systemd'"'"'s for a UDP round trip and %s times for a TCP connect (rows where systemd'"'"'s overhead came out above zero), but these overheads are small beside an emulated round trip, and the bare unit'"'"'s own median moved by up to %.0f%% (UDP) and %.0f%% (connect) from round to round: read the end-to-end ratios as noise-bound, the bpf_stats ratios as the result.\n",
 		spantext("egress"), spantext("ingress"), spantext("connect4"), spantext("fegress"), spantext("fingress"),
 		spantext("udp"), spantext("connect"), hi["udpspread"], hi["connectspread"]
 	print ""
