@@ -178,8 +178,12 @@ END {
 			span("fegress", per["floor", "egress"] / per["sd", "egress"])
 			span("fingress", per["floor", "ingress"] / per["sd", "ingress"])
 			span("connect4", per["ug", "4_connect"] / per["sd", "egress"])
+			# A UDP round trip runs each side once.
+			both["ug"] = per["ug", "egress"] + per["ug", "ingress"]
+			both["sd"] = per["sd", "egress"] + per["sd", "ingress"]
+			span("both", both["ug"] / both["sd"])
 		}
-		t2 = t2 sprintf("| %s | %d | %s | %s | %s | %s | %s |\n", p, n,
+		t2 = t2 sprintf("| %s | %d | %s | %s | %s | %s | %s | %s |\n", p, n, ratio(both["ug"], both["sd"]),
 			ratio(per["ug", "egress"], per["sd", "egress"]), ratio(per["floor", "egress"], per["sd", "egress"]),
 			ratio(per["ug", "ingress"], per["sd", "ingress"]), ratio(per["floor", "ingress"], per["sd", "ingress"]),
 			ratio(per["ug", "4_connect"], per["sd", "egress"]))
@@ -194,16 +198,16 @@ END {
 	print ""
 	print "Measured by `bench/vm-ipdeny.sh` (as root from the top of the tree, about 40 minutes; `BENCH_FROM=\"guest.out ...\"` writes this section again from former runs'"'"' raw output) on " meta bootnote ". **TCG timings are emulated**: only the ratios mean anything, not the nanoseconds; and the host ran other work throughout, which the interleaving spreads over all configurations alike but does not remove."
 	print ""
-	printf "**In short.** Per run of a hook (bpf_stats, the cleanest figure), unitguard'"'"'s programs take **%s times** as long as systemd'"'"'s IPAddressDeny= program on egress and **%s times** on ingress, over these placements and sizes; unitguard also runs a connect4 program, once per connect(2), which systemd does not have (its time per run is %s times that of systemd'"'"'s egress program). The floor (one LPM lookup per hook) takes %s times systemd'"'"'s on egress and %s on ingress. End to end, unitguard'"'"'s overhead over the bare unit is %s times systemd'"'"'s for a UDP round trip and %s times for a TCP connect (rows where systemd'"'"'s overhead came out above zero), but these overheads are small beside an emulated round trip, and the bare unit'"'"'s own median moved by up to %.0f%% (UDP) and %.0f%% (connect) from round to round: read the end-to-end ratios as noise-bound, the bpf_stats ratios as the result.\n",
-		spantext("egress"), spantext("ingress"), spantext("connect4"), spantext("fegress"), spantext("fingress"),
+	printf "**In short.** Per run of a hook (bpf_stats, the cleanest figure; one pass per row), unitguard'"'"'s egress and ingress programs together take **%s times** as long as systemd'"'"'s IPAddressDeny= programs (%s times on egress, %s on ingress), over these placements and sizes; unitguard also runs a connect4 program, once per connect(2), which systemd does not have (its time per run is %s times that of systemd'"'"'s egress program). The floor (one LPM lookup per hook) takes %s times systemd'"'"'s on egress and %s on ingress. End to end, unitguard'"'"'s overhead over the bare unit is %s times systemd'"'"'s for a UDP round trip and %s times for a TCP connect (rows where systemd'"'"'s overhead came out above zero), but these overheads are small beside an emulated round trip, and the bare unit'"'"'s own median moved by up to %.0f%% (UDP) and %.0f%% (connect) from round to round: read the end-to-end ratios as noise-bound, the bpf_stats ratios as the result.\n",
+		spantext("both"), spantext("egress"), spantext("ingress"), spantext("connect4"), spantext("fegress"), spantext("fingress"),
 		spantext("udp"), spantext("connect"), hi["udpspread"], hi["connectspread"]
 	print ""
 	print "The same N random /32s (bench/run.sh'"'"'s, the first N) as systemd'"'"'s `IPAddressDeny=` on one unit and as unitguard deny rules on another (each prefix denied egress and ingress, as `IPAddressDeny=` does: 2N rules); all measured traffic goes to 127.0.0.1, which no prefix covers (the allow path after a full lookup). Far: prefixes in 10.0.0.0/8 (the lookup of 127.0.0.1 leaves the trie at its first node); near: in 127.0.0.0/8 (it walks down among the keys)."
 	print ""
 	print "In-program time per run, as ratios to systemd'"'"'s program on the same hook:"
 	print ""
-	print "| placement | N | egress: unitguard/systemd | egress: floor/systemd | ingress: unitguard/systemd | ingress: floor/systemd | unitguard connect4 / systemd egress |"
-	print "|---|--:|--:|--:|--:|--:|--:|"
+	print "| placement | N | egress + ingress (one UDP round trip): unitguard/systemd | egress: unitguard/systemd | egress: floor/systemd | ingress: unitguard/systemd | ingress: floor/systemd | unitguard connect4 / systemd egress |"
+	print "|---|--:|--:|--:|--:|--:|--:|--:|"
 	printf "%s", t2
 	print ""
 	print "End to end: overhead = the configuration'"'"'s median minus the bare unit'"'"'s (medians of the per-round medians), in percent of the bare unit'"'"'s; **unitguard/systemd = unitguard'"'"'s overhead divided by systemd'"'"'s**; spread = the bare unit'"'"'s highest minus lowest per-round median, in percent of its median:"
