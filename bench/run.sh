@@ -30,6 +30,7 @@ ROUNDS=${BENCH_ROUNDS:-5}
 N_UDP=${BENCH_UDP:-50000}
 N_CONN=${BENCH_CONNECT:-10000}
 CPU=${BENCH_CPU:-1}
+. "$SRC/bench/net-lib.sh"
 BLOCKS=25        # interleaved slices per configuration and round
 APPLY_REPEAT=3   # agent apply-time measurements of each kind
 
@@ -164,20 +165,7 @@ esac
 #   destination that sits among the rules, without matching one.
 # Lines 1-10000 give the sizes (the first N); 10001-20000 (far) the
 # generation test; the rest (far) the 100-rule change.
-awk -v n=20100 'BEGIN {
-	srand(20240611)
-	while (c < n) {
-		a = int(rand() * 256); b = int(rand() * 256); d = int(rand() * 256)
-		k = a "." b "." d
-		if (k in seen || k == "0.0.1")
-			continue
-		seen[k] = 1
-		c++
-		print k
-	}
-}' >"$TMP/hosts"
-sed 's|.*|10.&/32|' "$TMP/hosts" >"$TMP/far.prefixes"
-sed 's|.*|127.&/32|' "$TMP/hosts" >"$TMP/near.prefixes"
+bench_prefixes "$TMP"
 sed -n 10001,20000p "$TMP/far.prefixes" >"$TMP/gen.prefixes"
 sed -n '20001,$p' "$TMP/far.prefixes" >"$TMP/change.prefixes"
 addr_of() { sed -n "${1}p" "$2" | cut -d/ -f1; }
@@ -187,11 +175,7 @@ floor_load() { # FILE: fresh programs and a map holding FILE's prefixes
 	floor_unload
 	mkdir -p "$PIN_FLOOR"
 	bpftool prog loadall "$TMP/floor.bpf.o" "$PIN_FLOOR/progs" pinmaps "$PIN_FLOOR/maps"
-	awk -F'[./]' -v m="$PIN_FLOOR/maps/floor_lpm" '{
-		printf "map update pinned %s key hex %02x 00 00 00 00 00 00 00", m, 128 + $5
-		printf " 00 00 00 00 00 00 00 00 00 00 ff ff %02x %02x %02x %02x value hex 01 00 00 00\n",
-			$1, $2, $3, $4
-	}' "$1" >"$TMP/floor.batch"
+	floor_batch "$PIN_FLOOR/maps/floor_lpm" "$1" >"$TMP/floor.batch"
 	bpftool batch file "$TMP/floor.batch" >/dev/null
 	bpftool cgroup attach "$CG_FLOOR" connect4 pinned "$PIN_FLOOR/progs/floor_connect4"
 	bpftool cgroup attach "$CG_FLOOR" egress pinned "$PIN_FLOOR/progs/floor_egress"

@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Sourced by the VM-tier benchmarks (bench/vm-inforce.sh, bench/vm-scale.sh).
+# shellcheck shell=bash
+# Sourced by the VM-tier benchmarks (bench/vm-inforce.sh, bench/vm-scale.sh,
+# bench/vm-ipdeny.sh).
 #
 # vm_boot GUEST_SCRIPT OUT: build the tree in $BUILD (as RelWithDebInfo),
 # boot the qemu guest once (tests/e2e/vm/run.sh, systemd as PID 1) running
@@ -31,4 +33,16 @@ vm_boot() {
 	rc=${PIPESTATUS[0]}
 	set -e
 	echo "UGB host guest_rc=$rc load_after=$(cut -d' ' -f1 /proc/loadavg)" >>"$out"
+}
+
+# vm_fact OUT KEY: KEY's value in the first "UGB host" or "UGB meta" line of
+# OUT (a guest.out vm_boot wrote) that has it.
+vm_fact() { sed -n "s/^UGB \(host\|meta\) .*\b$2=\([^ ]*\).*/\2/p" "$1" | head -n 1; }
+
+# vm_commit OUT: the commit measured, saying so if the source differed from it.
+vm_commit() {
+	local hash
+	hash=$(vm_fact "$1" commit)
+	[ "$(vm_fact "$1" dirty)" != 1 ] || hash="$hash (with uncommitted changes to the source)"
+	echo "$hash"
 }
