@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The agent's state, shared by main.c (lifecycle, event loop), pass.c (store
- * to kernel) and stats.c (counters to the store). */
+ * to kernel), stats.c (counters to the store), storewatch.c and health.c. */
 #ifndef UG_AGENT_H
 #define UG_AGENT_H
 
@@ -79,6 +79,19 @@ int pass_run(struct agent *ag);
 /* Target name of a policy cgroup, for the audit; the family rule in force. */
 const char *pass_target_name(uint64_t cgid, void *ctx);
 uint32_t pass_family_rule(uint64_t cgid, int family, void *ctx);
+
+/* storewatch.c: a policy change in the store (inotify on its directory)
+ * schedules a pass; a store file replaced under the agent is reopened. */
+struct inotify_event;
+int on_store_change(sd_event_source *s, const struct inotify_event *ev, void *ctx);
+void check_store_file(struct agent *ag);
+
+/* health.c: lost and unstored denials and map use, into the store (once a
+ * second); on_unstored counts denials the audit could not store. */
+void report_lost(struct agent *ag);
+void report_unstored(struct agent *ag);
+void write_usage(struct agent *ag);
+void on_unstored(uint64_t n, void *ctx);
 
 /* stats.c: cumulative counters into the accounting and rule_hits tables. */
 void stats_snapshot(struct agent *ag);

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * What the agent reports about itself, into the store and the journal:
+ * denials the kernel could not record or the store could not take, and how
+ * full the maps are. The counts live in the pinned maps, which outlive the
+ * agent, so what happened while no agent ran is reported too.
+ */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "log.h"
+
+static int lost_total(struct agent *ag, uint64_t *lost)
+{
+	uint64_t l = 0;
+	int err = ug_net_counter(ag->net, UG_CNT_EVENTS_LOST, lost);
+
+	if (!err && ag->lsm && !ug_lsm_counter(ag->lsm, UG_CNT_EVENTS_LOST, &l))
+		*lost += l;
+	return err;
+}
+
+/*
+ * Denials the kernel could not record (ring buffer full) are counted in the
+ * pinned maps, which outlive the agent: what was reported last is kept in
+ * the store, so losses while no agent ran are reported too.
+ */
+void report_lost(struct agent *ag)
+{
+	char buf[32];
+	uint64_t lost;
+
+	if (lost_total(ag, &lost))
+		return;
+	if (lost < ag->lost_seen)
+		ag->lost_seen = 0; /* the maps were made anew (--detach-all) */
+	if (lost == ag->lost_seen)
+		return;
+	ug_audit_lost(ag->audit, lost - ag->lost_seen);
+	ag->lost_seen = lost;
+	snprintf(buf, sizeof(buf), "%" PRIu64, lost);
+	ug_store_agent_set(ag->st, "lost_reported", buf);
+}
+
+/* Map use against capacity, for status: "used/capacity" per map. */
+void write_usage(struct agent *ag)
+{
+	struct ug_net_usage u;
+	char buf[160];
+
+	ug_net_usage(ag->net, &u);
+	snprintf(buf, sizeof(buf), "ug_lpm %zu/%zu, ug_lists %zu/%zu, ug_units %zu/%zu, %zu tries",
+		 u.lpm_used, u.lpm_cap, u.lists_used, u.lists_cap, u.units_used, u.units_cap,
+		 u.tries);
+	if (strcmp(buf, ag->usage)) {
+		ug_store_agent_set(ag->st, "maps", buf);
+		snprintf(ag->usage, sizeof(ag->usage), "%s", buf);
+	}
+}
+
+void on_unstored(uint64_t n, void *ctx)
+{
+	struct agent *ag = ctx;
+
+	if (ug_net_counter_add(ag->net, UG_CNT_AUDIT_UNSTORED, n))
+		ug_log(LOG_ERR, "audit: cannot count %" PRIu64 " unstored denials in the pinned "
+		       "counters", n);
+}
+
+/*
+ * Denials journaled but not stored are counted in the pinned map (it
+ * outlives the agent and works when the store does not); what was recorded
+ * in the store is kept there. The difference goes to the store once it can
+ * take it, also after a restart.
+ */
+void report_unstored(struct agent *ag)
+{
+	uint64_t total, reported = 0;
+	char buf[32];
+
+	if (ug_net_counter(ag->net, UG_CNT_AUDIT_UNSTORED, &total))
+		return;
+	if (!ug_store_agent_get(ag->st, "unstored_reported", buf, sizeof(buf)))
+		reported = strtoull(buf, NULL, 10);
+	if (total < reported)
+		reported = 0; /* the maps were made anew (--detach-all) */
+	if (total == reported || ug_audit_unstored(ag->audit, total - reported))
+		return;
+	snprintf(buf, sizeof(buf), "%" PRIu64, total);
+	ug_store_agent_set(ag->st, "unstored_reported", buf);
+}
