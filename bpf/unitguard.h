@@ -19,8 +19,8 @@
  * its own in force, and only then lets the old programs go (agent/net.c,
  * "migration"). Bump both when a layout changes.
  */
-#define UG_LAYOUT 4
-#define UG_LAYOUT_MAP "ug_layout_v4"
+#define UG_LAYOUT 5
+#define UG_LAYOUT_MAP "ug_layout_v5"
 
 /* Cgroup levels the programs walk up when looking for the unit that owns a
  * socket or task; a policy cgroup deeper than this is refused by the agent. */
@@ -207,6 +207,10 @@ enum ug_counter {
 	/* Written by the agent, not the programs (kept here because the map
 	 * outlives it): denials journaled but not stored, store down or full. */
 	UG_CNT_AUDIT_UNSTORED = 2,
+	/* A map update whose failure the program can do nothing about (a map
+	 * full): a rule hit, or cgroup_mkdir putting a starting unit's policy
+	 * in force (the agent's next pass does it then). */
+	UG_CNT_MAP_UPDATE_FAILED = 3,
 	UG_CNT_MAX,
 };
 
