@@ -473,4 +473,6 @@ struct ug_pending_lsm {
 	__u32 pad;
 };
 
+#include "unitguard_layout.h"
+
 #endif /* UNITGUARD_H */

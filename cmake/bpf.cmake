@@ -39,6 +39,7 @@ function(ug_bpf_object name src)
 			-I${UG_BPF_GEN_DIR} -I${CMAKE_SOURCE_DIR}/bpf
 			-c ${CMAKE_SOURCE_DIR}/${src} -o ${obj}
 		DEPENDS ${CMAKE_SOURCE_DIR}/${src} ${CMAKE_SOURCE_DIR}/bpf/unitguard.h
+			${CMAKE_SOURCE_DIR}/bpf/unitguard_layout.h
 			${UG_BPF_LIB_HEADERS} ${UG_BPF_GEN_DIR}/vmlinux.h
 		COMMENT "BPF ${src}")
 	add_custom_command(OUTPUT ${skel}
