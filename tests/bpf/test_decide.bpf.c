@@ -28,8 +28,10 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* In: the unit whose rules judge; for test_sock, the operation. */
+/* In: the unit whose rules judge; for test_packet, the direction (enum
+ * ug_dir: egress or ingress); for test_sock, the operation. */
 struct ug_unit_val unit;
+__u8 packet_dir;
 struct test_sock_in sock_in;
 /* In: for test_path. */
 struct test_path_in path_in;
@@ -56,30 +58,21 @@ static __always_inline void judged(const bool at_skb, struct __sk_buff *skb, con
 	net_out.rh_n = op->rh_n;
 }
 
-static __always_inline int packet(struct __sk_buff *skb, __u8 hook, __u8 dir)
+/* A packet, as ug_egress or ug_ingress sees it (packet_dir). */
+SEC("cgroup_skb/egress")
+int test_packet(struct __sk_buff *skb)
 {
-	struct ug_op op = { .hook = hook, .dir = dir };
+	struct ug_op op = { .dir = packet_dir };
 
+	op.hook = packet_dir == UG_DIR_INGRESS ? UG_HOOK_INGRESS_SKB : UG_HOOK_EGRESS_SKB;
 	__builtin_memset(&net_out, 0, sizeof(net_out));
 	net_out.runs = 1;
-	/* As ug_egress and ug_ingress: not IP, not judged. */
-	if (parse_skb(skb, &op, dir == UG_DIR_INGRESS))
+	/* Not IP: not judged. */
+	if (parse_skb(skb, &op, packet_dir == UG_DIR_INGRESS))
 		return 1;
 	net_out.judged = 1;
 	judged(true, skb, &op);
 	return 1;
-}
-
-SEC("cgroup_skb/egress")
-int test_egress(struct __sk_buff *skb)
-{
-	return packet(skb, UG_HOOK_EGRESS_SKB, UG_DIR_EGRESS);
-}
-
-SEC("cgroup_skb/ingress")
-int test_ingress(struct __sk_buff *skb)
-{
-	return packet(skb, UG_HOOK_INGRESS_SKB, UG_DIR_INGRESS);
 }
 
 /* A socket hook's operation (connect, sendmsg, bind), from sock_in. */
