@@ -311,7 +311,7 @@ struct ug_flush_ctx {
 
 /* The packet's IPv6 header chain could not be walked to its transport
  * header (too long, unreadable, an unknown routing header): denied as
- * unjudgeable, not by a rule (bpf/cgroup/net.bpf.c, walk6). */
+ * unjudgeable, not by a rule (bpf/lib/parse.bpf.h, walk6). */
 #define UG_EV_F_UNPARSED 0x1
 /* IPv6 extension headers walked before the transport header, and addresses
  * of a routing header judged; past either, the packet is unparsed. */

@@ -4,13 +4,17 @@
  * (cgroup_skb egress and ingress) level. One copy of each program is loaded; the agent
  * attaches it to the topmost cgroups that have policy, and every descendant
  * inherits it. Which unit governs a socket is decided here, by walking up
- * the cgroup ancestry to the nearest cgroup in ug_units.
+ * the cgroup ancestry to the nearest cgroup in ug_units (lib/cgroup.bpf.h).
+ * What its rules say is decided in lib/decide.bpf.h, from what
+ * lib/parse.bpf.h reads from a packet or the socket hooks below from their
+ * context; this file finds the unit, and accounts and records the outcome.
  *
- * Ways around the rules closed here (README, "What the rules do not cover";
- * tests/e2e/bypass.sh): IPv6 extension headers are walked to the transport
- * header, a routing header's addresses are judged as destinations, a chain
- * that cannot be walked is denied; a dual-stack [::] bind meets the IPv4
- * bind rules; an incoming TCP connection request meets the bind rules.
+ * Ways around the rules closed (README, "What the rules do not cover";
+ * tests/e2e/bypass.sh, tests/test_decide.c): IPv6 extension headers are
+ * walked to the transport header, a routing header's addresses are judged
+ * as destinations, a chain that cannot be walked is denied (lib/parse.bpf.h,
+ * lib/decide.bpf.h); a dual-stack [::] bind meets the IPv4 bind rules (here);
+ * an incoming TCP connection request meets the bind rules (decide.bpf.h).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

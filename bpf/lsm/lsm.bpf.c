@@ -4,7 +4,7 @@
  * families, and hardening switches (module loading, bpf(), ptrace, mount).
  * One global program per hook; the agent attaches only the hooks some unit
  * uses. The unit governing the current task is its nearest cgroup ancestor
- * in ug_lsm_units, found as on the network side (bpf/cgroup/net.bpf.c).
+ * in ug_lsm_units, found as on the network side (bpf/lib/cgroup.bpf.h).
  *
  * The programs do not read the hook's `ret` argument: the trampoline runs a
  * BPF LSM program only while every earlier one returned 0 (and the LSM
