@@ -208,8 +208,8 @@ enum ug_counter {
 	 * outlives it): denials journaled but not stored, store down or full. */
 	UG_CNT_AUDIT_UNSTORED = 2,
 	/* A map update whose failure the program can do nothing about (a map
-	 * full): a rule hit, or cgroup_mkdir putting a starting unit's policy
-	 * in force (the agent's next pass does it then). */
+	 * full): cgroup_mkdir putting a starting unit's policy in force (the
+	 * agent's next pass does it then). */
 	UG_CNT_MAP_UPDATE_FAILED = 3,
 	UG_CNT_MAX,
 };

@@ -27,12 +27,8 @@ static __always_inline void count(__u32 which)
 		*c += 1;
 }
 
-/*
- * A global function, not inlined: the verifier checks it once, on its own,
- * instead of following its branches again at every update of every
- * program (inlined, it made ug_egress's verification half again as long).
- * It runs only when an update failed.
- */
+/* A global function, not inlined: the verifier checks it once, on its own.
+ * It runs only when an update failed. */
 __noinline int count_update_failed(void)
 {
 	count(UG_CNT_MAP_UPDATE_FAILED);
