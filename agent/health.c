@@ -50,12 +50,14 @@ void report_lost(struct agent *ag)
 void write_usage(struct agent *ag)
 {
 	struct ug_net_usage u;
+	uint64_t failed = 0; /* updates the programs could not make (a map full) */
 	char buf[160];
 
 	ug_net_usage(ag->net, &u);
-	snprintf(buf, sizeof(buf), "ug_lpm %zu/%zu, ug_lists %zu/%zu, ug_units %zu/%zu, %zu tries",
-		 u.lpm_used, u.lpm_cap, u.lists_used, u.lists_cap, u.units_used, u.units_cap,
-		 u.tries);
+	ug_net_counter(ag->net, UG_CNT_MAP_UPDATE_FAILED, &failed);
+	snprintf(buf, sizeof(buf), "ug_lpm %zu/%zu, ug_lists %zu/%zu, ug_units %zu/%zu, %zu tries, "
+		 "%" PRIu64 " updates failed", u.lpm_used, u.lpm_cap, u.lists_used, u.lists_cap,
+		 u.units_used, u.units_cap, u.tries, failed);
 	if (strcmp(buf, ag->usage)) {
 		ug_store_agent_set(ag->st, "maps", buf);
 		snprintf(ag->usage, sizeof(ag->usage), "%s", buf);

@@ -19,8 +19,8 @@
  * its own in force, and only then lets the old programs go (agent/net.c,
  * "migration"). Bump both when a layout changes.
  */
-#define UG_LAYOUT 4
-#define UG_LAYOUT_MAP "ug_layout_v4"
+#define UG_LAYOUT 5
+#define UG_LAYOUT_MAP "ug_layout_v5"
 
 /* Cgroup levels the programs walk up when looking for the unit that owns a
  * socket or task; a policy cgroup deeper than this is refused by the agent. */
@@ -207,6 +207,10 @@ enum ug_counter {
 	/* Written by the agent, not the programs (kept here because the map
 	 * outlives it): denials journaled but not stored, store down or full. */
 	UG_CNT_AUDIT_UNSTORED = 2,
+	/* A map update whose failure the program can do nothing about (a map
+	 * full): cgroup_mkdir putting a starting unit's policy in force (the
+	 * agent's next pass does it then). */
+	UG_CNT_MAP_UPDATE_FAILED = 3,
 	UG_CNT_MAX,
 };
 
@@ -307,7 +311,7 @@ struct ug_flush_ctx {
 
 /* The packet's IPv6 header chain could not be walked to its transport
  * header (too long, unreadable, an unknown routing header): denied as
- * unjudgeable, not by a rule (bpf/cgroup/net.bpf.c, walk6). */
+ * unjudgeable, not by a rule (bpf/lib/parse.bpf.h, walk6). */
 #define UG_EV_F_UNPARSED 0x1
 /* IPv6 extension headers walked before the transport header, and addresses
  * of a routing header judged; past either, the packet is unparsed. */
@@ -468,5 +472,7 @@ struct ug_pending_lsm {
 	__u32 level;
 	__u32 pad;
 };
+
+#include "unitguard_layout.h"
 
 #endif /* UNITGUARD_H */

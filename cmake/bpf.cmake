@@ -30,7 +30,8 @@ else()
 	set(UG_BPF_ARCH ${CMAKE_SYSTEM_PROCESSOR})
 endif()
 
-# ug_bpf_object(NAME SOURCE): NAME.bpf.o and NAME.skel.h in UG_BPF_GEN_DIR.
+# ug_bpf_object(NAME SOURCE [HEADER...]): NAME.bpf.o and NAME.skel.h in
+# UG_BPF_GEN_DIR; HEADERs are further files SOURCE includes.
 function(ug_bpf_object name src)
 	set(obj ${UG_BPF_GEN_DIR}/${name}.bpf.o)
 	set(skel ${UG_BPF_GEN_DIR}/${name}.skel.h)
@@ -39,7 +40,8 @@ function(ug_bpf_object name src)
 			-I${UG_BPF_GEN_DIR} -I${CMAKE_SOURCE_DIR}/bpf
 			-c ${CMAKE_SOURCE_DIR}/${src} -o ${obj}
 		DEPENDS ${CMAKE_SOURCE_DIR}/${src} ${CMAKE_SOURCE_DIR}/bpf/unitguard.h
-			${UG_BPF_LIB_HEADERS} ${UG_BPF_GEN_DIR}/vmlinux.h
+			${CMAKE_SOURCE_DIR}/bpf/unitguard_layout.h
+			${UG_BPF_LIB_HEADERS} ${UG_BPF_GEN_DIR}/vmlinux.h ${ARGN}
 		COMMENT "BPF ${src}")
 	add_custom_command(OUTPUT ${skel}
 		COMMAND ${BPFTOOL} gen skeleton ${obj} name ug_${name}_bpf > ${skel}

@@ -4,13 +4,17 @@
  * (cgroup_skb egress and ingress) level. One copy of each program is loaded; the agent
  * attaches it to the topmost cgroups that have policy, and every descendant
  * inherits it. Which unit governs a socket is decided here, by walking up
- * the cgroup ancestry to the nearest cgroup in ug_units.
+ * the cgroup ancestry to the nearest cgroup in ug_units (lib/cgroup.bpf.h).
+ * What its rules say is decided in lib/decide.bpf.h, from what
+ * lib/parse.bpf.h reads from a packet or the socket hooks below from their
+ * context; this file finds the unit, and accounts and records the outcome.
  *
- * Ways around the rules closed here (README, "What the rules do not cover";
- * tests/e2e/bypass.sh): IPv6 extension headers are walked to the transport
- * header, a routing header's addresses are judged as destinations, a chain
- * that cannot be walked is denied; a dual-stack [::] bind meets the IPv4
- * bind rules; an incoming TCP connection request meets the bind rules.
+ * Ways around the rules closed (README, "What the rules do not cover";
+ * tests/e2e/bypass.sh, tests/test_decide.c): IPv6 extension headers are
+ * walked to the transport header, a routing header's addresses are judged
+ * as destinations, a chain that cannot be walked is denied (lib/parse.bpf.h,
+ * lib/decide.bpf.h); a dual-stack [::] bind meets the IPv4 bind rules (here);
+ * an incoming TCP connection request meets the bind rules (decide.bpf.h).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -20,14 +24,16 @@
 
 #include "unitguard.h"
 
-char LICENSE[] SEC("license") = "Dual BSD/GPL";
+#define UG_COUNTERS_MAP ug_counters
+#include "lib/counters.bpf.h"
+#include "lib/maps.bpf.h"
+#include "lib/cgroup.bpf.h"
+#include "lib/decide.bpf.h"
+#include "lib/parse.bpf.h"
+#include "lib/lost.bpf.h"
+#include "lib/agg.bpf.h"
 
-#define AF_INET 2
-#define AF_INET6 10
-#define ETH_P_IP 0x0800
-#define ETH_P_IPV6 0x86DD
-#define TCP_FLAG_SYN 0x02
-#define TCP_FLAG_ACK 0x10
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Cgroup program return values. */
 enum {
@@ -49,7 +55,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u32);
-} ug_layout_v4 SEC(".maps");
+} ug_layout_v5 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -58,42 +64,8 @@ struct {
 	__type(value, struct ug_unit_val);
 } ug_units SEC(".maps");
 
-/* UG_LPM_MAX (unitguard.h). Allocated as used. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, UG_LPM_MAX);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct ug_lpm_key);
-	__type(value, struct ug_match);
-} ug_lpm SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, UG_LISTS_MAX);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, __u32);
-	__type(value, struct ug_match_list);
-} ug_lists SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
-} ug_events SEC(".maps");
-
-/* Aggregation and per-unit lost counts: unitguard.h, "Aggregation". */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, UG_AGG_MAX);
-	__type(key, struct ug_agg_key);
-	__type(value, struct ug_agg_val);
-} ug_agg SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, UG_CNT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} ug_counters SEC(".maps");
+/* Records, and their aggregation: unitguard.h, "Aggregation". */
+UG_AGG_MAPS(ug_events, 1 << 20, ug_agg, UG_AGG_MAX, struct ug_agg_key, struct ug_agg_val);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -101,13 +73,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ug_acct_val);
 } ug_acct SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, __u64);
-} ug_rule_hits SEC(".maps");
 
 /* Accounting slots, zeroed, for the cgroups the cgroup_mkdir program gives
  * a policy: each start of a unit counts from zero, as systemd's IPAccounting
@@ -119,8 +84,8 @@ struct {
 	__type(value, __u32);
 } ug_acct_free SEC(".maps");
 
-/* The start-up race (see unitguard.h). ug_lsm_units and ug_lsm_config are
- * the LSM object's maps, shared through their pins: same definitions. */
+/* The start-up race (see unitguard.h). ug_lsm_units and ug_lsm_config, the
+ * LSM object's maps this object shares through their pins: lib/maps.bpf.h. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -135,90 +100,11 @@ struct {
 	__type(value, struct ug_pending_lsm);
 } ug_pending_lsm SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct ug_lsm_config);
-} ug_lsm_config SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u64);
-	__type(value, struct ug_lsm_unit);
-} ug_lsm_units SEC(".maps");
-
-/* What one hook knows about the operation being judged. */
-struct ug_op {
-	__u8 addr[16]; /* v4-mapped for IPv4 */
-	__u16 port;    /* host byte order */
-	__u8 family;
-	__u8 proto;
-	__u8 hook;
-	__u8 dir;
-	bool has_port; /* TCP or UDP with a known port */
-	bool unparsed; /* IPv6: the header chain could not be walked to its end */
-	bool syn;      /* ingress: a TCP connection request (SYN without ACK) */
-	__u8 local[16]; /* ingress: the unit's own address (the destination) */
-	__u8 rh_n;     /* egress: addresses of a routing header, judged as destinations too */
-	__u16 rh_off;  /* where they start in the packet */
-};
-
-static __always_inline void map_v4(__u8 addr[16], __u32 ip4_be)
-{
-	__builtin_memset(addr, 0, 10);
-	addr[10] = 0xff;
-	addr[11] = 0xff;
-	__builtin_memcpy(&addr[12], &ip4_be, 4);
-}
-
-static __always_inline void count(__u32 which)
-{
-	__u64 *c = bpf_map_lookup_elem(&ug_counters, &which);
-
-	if (c)
-		*c += 1;
-}
-
-#include "lib/lost.bpf.h"
-#include "lib/agg.bpf.h"
-
-/*
- * Nearest policy cgroup at or above the socket's cgroup. at_skb is a constant
- * at every call site: packet hooks use the skb's cgroup, socket hooks the
- * calling task's. It must be a constant so the compiler drops the other
- * branch: older kernels (6.1) refuse bpf_get_current_cgroup_id() in cgroup_skb
- * programs even on a path that is never taken.
- */
+/* Nearest policy cgroup at or above the socket's: lib/cgroup.bpf.h. */
 static __always_inline struct ug_unit_val *find_unit(const bool at_skb, struct __sk_buff *skb,
 						     __u64 *unit_cgid)
 {
-	__u32 zero = 0;
-	struct ug_config *cfg = bpf_map_lookup_elem(&ug_config, &zero);
-	__u32 mask;
-
-	if (!cfg)
-		return NULL;
-	mask = cfg->level_mask;
-
-	for (int level = UG_MAX_LEVELS - 1; level >= 0; level--) {
-		struct ug_unit_val *u;
-		__u64 id;
-
-		if (!(mask & (1u << level)))
-			continue;
-		id = at_skb ? bpf_skb_ancestor_cgroup_id(skb, level)
-			    : bpf_get_current_ancestor_cgroup_id(level);
-		if (!id)
-			continue;
-		u = bpf_map_lookup_elem(&ug_units, &id);
-		if (u) {
-			*unit_cgid = id;
-			return u;
-		}
-	}
-	return NULL;
+	return find_unit_in(&ug_config, &ug_units, at_skb, skb, unit_cgid);
 }
 
 /* Send one record of n denials of identity k (v: its times and comm). */
@@ -293,16 +179,6 @@ static __always_inline void record(const bool at_skb, struct __sk_buff *skb, con
 	v->last_ns = now;
 }
 
-static __always_inline void hit(__u32 rule_id)
-{
-	__u64 one = 1, *n = bpf_map_lookup_elem(&ug_rule_hits, &rule_id);
-
-	if (n)
-		*n += 1;
-	else
-		bpf_map_update_elem(&ug_rule_hits, &rule_id, &one, BPF_NOEXIST);
-}
-
 static __always_inline void account(struct __sk_buff *skb, const struct ug_unit_val *u, __u8 dir,
 				    int verdict)
 {
@@ -315,104 +191,19 @@ static __always_inline void account(struct __sk_buff *skb, const struct ug_unit_
 	a->bytes[verdict] += skb->len;
 }
 
-static __always_inline bool matches(const struct ug_match *m, const struct ug_op *op)
-{
-	if (m->proto && m->proto != op->proto)
-		return false;
-	return !(m->flags & UG_MATCH_PORTS) ||
-	       (op->has_port && op->port >= m->port_lo && op->port <= m->port_hi);
-}
-
-/* The rule that decides for an LPM entry's value: inline, or the first of its
- * list that matches; NULL when none does. */
-static __always_inline const struct ug_match *match(const struct ug_match *v,
-						     const struct ug_op *op)
-{
-	const struct ug_match_list *l;
-
-	if (v->flags & UG_LPM_NONE)
-		return NULL;
-	if (!(v->flags & UG_LPM_LIST))
-		return matches(v, op) ? v : NULL;
-	l = bpf_map_lookup_elem(&ug_lists, &v->rule_id);
-	if (!l) {
-		count(UG_CNT_LIST_MISSING);
-		return NULL;
-	}
-	for (int i = 0; i < UG_MATCHES_MAX; i++) {
-		if (i >= l->n)
-			break;
-		if (matches(&l->m[i], op))
-			return &l->m[i];
-	}
-	return NULL;
-}
-
-/* What the unit's rules say about the address in key (trie, direction and
- * address filled in): the deciding rule's action, or the default posture. */
-static __always_inline __u8 decide(const struct ug_unit_val *u, const struct ug_op *op,
-				   __u8 dir, struct ug_lpm_key *key, __u32 *rule_id)
-{
-	const struct ug_match *m = NULL;
-	struct ug_match *r;
-
-	r = bpf_map_lookup_elem(&ug_lpm, key);
-	if (r)
-		m = match(r, op);
-	if (m) {
-		*rule_id = m->rule_id;
-		hit(m->rule_id);
-		return m->action;
-	}
-	*rule_id = 0;
-	return (u->deny_default & (1u << dir)) ? UG_ACT_DENY : UG_ACT_ALLOW;
-}
-
 static __always_inline int judge(const bool at_skb, struct __sk_buff *skb, const struct ug_op *op)
 {
 	struct ug_lpm_key key = {};
 	struct ug_unit_val *u;
 	__u64 unit_cgid = 0;
 	__u32 rule_id = 0;
-	__u8 action, dir = op->dir;
+	__u8 action, dir;
 
 	u = find_unit(at_skb, skb, &unit_cgid);
 	if (!u || u->mode == UG_MODE_OFF)
 		return UG_CG_ALLOW;
 
-	key.prefixlen = UG_LPM_HDR_BITS + 128;
-	key.trie = u->trie;
-	key.dir = op->dir;
-	__builtin_memcpy(key.addr, op->addr, sizeof(key.addr));
-	if (op->unparsed) {
-		/* What the packet carries is not known: a guarded unit does not
-		 * get it past its rules unseen. */
-		action = UG_ACT_DENY;
-	} else {
-		action = decide(u, op, dir, &key, &rule_id);
-		/* Every address a routing header sends the packet to is a
-		 * destination: the first one that is denied decides. */
-		for (int i = 0; at_skb && i < UG_RH_ADDRS_MAX && action != UG_ACT_DENY; i++) {
-			if (i >= op->rh_n)
-				break;
-			if (bpf_skb_load_bytes(skb, op->rh_off + i * 16, key.addr, 16)) {
-				action = UG_ACT_DENY;
-				rule_id = 0;
-				break;
-			}
-			action = decide(u, op, dir, &key, &rule_id);
-		}
-		/* A connection request is judged by the bind rules too, at the
-		 * local address and port it arrives at: a listener that got its
-		 * port from listen(2) alone (autobind) never met the bind hook. */
-		if (at_skb && op->syn && action != UG_ACT_DENY) {
-			dir = UG_DIR_BIND;
-			key.dir = dir;
-			__builtin_memcpy(key.addr, op->local, sizeof(key.addr));
-			action = decide(u, op, dir, &key, &rule_id);
-		}
-	}
-
+	action = verdict(at_skb, skb, u, op, &key, &dir, &rule_id);
 	if (action != UG_ACT_DENY) {
 		if (at_skb)
 			account(skb, u, op->dir, UG_ACCT_ALLOWED);
@@ -528,147 +319,6 @@ int ug_bind6(struct bpf_sock_addr *ctx)
 	return sock_addr6(ctx, UG_HOOK_BIND6, UG_DIR_BIND);
 }
 
-/*
- * Packet level: the peer address (destination on egress, source on ingress)
- * and, for TCP/UDP, the destination port, which is the remote port on egress
- * and the unit's own port on ingress. The program sees the skb from the
- * network header on.
- *
- * IPv6: the extension headers are walked to the transport header, so a
- * Hop-by-Hop, Destination Options, Routing, Fragment or AH header does not
- * hide the protocol and ports. On egress, the addresses of a routing header
- * still to be visited are destinations too (the caller judges them). A
- * chain longer than UG_EXT_MAX headers, one that cannot be read, two routing
- * headers, a routing header of a type not known here or with more than
- * UG_RH_ADDRS_MAX addresses: the packet is marked unparsed, and a guarded
- * unit's packet is then denied (audited in audit mode), never let through
- * unjudged. ESP ends the walk: what follows is encrypted, no ports.
- */
-#define NEXTHDR_HOP 0
-#define NEXTHDR_ROUTING 43
-#define NEXTHDR_FRAGMENT 44
-#define NEXTHDR_AUTH 51
-#define NEXTHDR_DEST 60
-#define IPV6_SRCRT_TYPE_0 0
-#define IPV6_SRCRT_TYPE_2 2
-#define IPV6_SRCRT_TYPE_4 4 /* segment routing */
-
-static __always_inline bool is_ext6(__u8 nexthdr)
-{
-	return nexthdr == NEXTHDR_HOP || nexthdr == NEXTHDR_ROUTING ||
-	       nexthdr == NEXTHDR_FRAGMENT || nexthdr == NEXTHDR_AUTH || nexthdr == NEXTHDR_DEST;
-}
-
-/* Walks from the end of the fixed IPv6 header; leaves op->proto at the
- * transport protocol and *l4_off at its header. Returns false when the
- * packet has no transport header of its own to look at (a fragment that is
- * not the first, or unparsed). */
-static __always_inline bool walk6(struct __sk_buff *skb, struct ug_op *op, __u32 *l4_off)
-{
-	__u32 off = sizeof(struct ipv6hdr);
-
-	for (int i = 0; i < UG_EXT_MAX; i++) {
-		/* Routing: nexthdr, hdrlen, type, segments left, then for
-		 * segment routing last entry, flags, tag. Fragment: nexthdr,
-		 * reserved, offset and flags. The others: nexthdr, hdrlen. */
-		__u8 h[8];
-
-		if (!is_ext6(op->proto)) {
-			*l4_off = off;
-			return true;
-		}
-		if (bpf_skb_load_bytes(skb, off, h, sizeof(h)))
-			goto unparsed;
-		if (op->proto == NEXTHDR_FRAGMENT) {
-			op->proto = h[0];
-			/* Only the first fragment carries the transport header. */
-			if (((h[2] << 8) | h[3]) & 0xfff8)
-				return false;
-			off += 8;
-			continue;
-		}
-		if (op->proto == NEXTHDR_ROUTING && h[3] && op->dir == UG_DIR_EGRESS) {
-			__u32 n;
-
-			if (op->rh_n)
-				goto unparsed;
-			if (h[2] == IPV6_SRCRT_TYPE_0 || h[2] == IPV6_SRCRT_TYPE_2)
-				n = h[1] / 2;
-			else if (h[2] == IPV6_SRCRT_TYPE_4)
-				n = (__u32)h[4] + 1;
-			else
-				goto unparsed;
-			if (!n || n > UG_RH_ADDRS_MAX || n > h[1] / 2)
-				goto unparsed;
-			op->rh_n = n;
-			op->rh_off = off + 8;
-		}
-		off += op->proto == NEXTHDR_AUTH ? ((__u32)h[1] + 2) * 4 : ((__u32)h[1] + 1) * 8;
-		op->proto = h[0];
-	}
-	if (!is_ext6(op->proto)) {
-		*l4_off = off;
-		return true;
-	}
-unparsed:
-	op->unparsed = true;
-	return false;
-}
-
-static __always_inline int parse_skb(struct __sk_buff *skb, struct ug_op *op, bool src)
-{
-	__u32 l4_off;
-
-	if (skb->protocol == bpf_htons(ETH_P_IP)) {
-		struct iphdr ip;
-
-		if (bpf_skb_load_bytes(skb, 0, &ip, sizeof(ip)))
-			return -1;
-		map_v4(op->addr, src ? ip.saddr : ip.daddr);
-		if (src)
-			map_v4(op->local, ip.daddr);
-		op->family = AF_INET;
-		op->proto = ip.protocol;
-		l4_off = ip.ihl * 4;
-		/* Only the first fragment carries the ports. */
-		if (ip.frag_off & bpf_htons(0x1fff))
-			return 0;
-	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr ip6;
-
-		if (bpf_skb_load_bytes(skb, 0, &ip6, sizeof(ip6)))
-			return -1;
-		__builtin_memcpy(op->addr, src ? &ip6.saddr : &ip6.daddr, 16);
-		if (src)
-			__builtin_memcpy(op->local, &ip6.daddr, 16);
-		op->family = AF_INET6;
-		op->proto = ip6.nexthdr;
-		if (!walk6(skb, op, &l4_off))
-			return 0;
-	} else {
-		return -1;
-	}
-
-	if (src && op->proto == IPPROTO_TCP) {
-		/* Ports, sequence and acknowledgement numbers, offset, flags. */
-		__u8 th[14];
-
-		if (!bpf_skb_load_bytes(skb, l4_off, th, sizeof(th))) {
-			op->port = (th[2] << 8) | th[3];
-			op->has_port = true;
-			op->syn = (th[13] & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
-		}
-	} else if (op->proto == IPPROTO_TCP || op->proto == IPPROTO_UDP) {
-		__be16 ports[2];
-
-		if (!bpf_skb_load_bytes(skb, l4_off, ports, sizeof(ports))) {
-			op->port = bpf_ntohs(ports[1]);
-			op->has_port = true;
-		}
-	}
-	return 0;
-}
-
 SEC("cgroup_skb/egress")
 int ug_egress(struct __sk_buff *skb)
 {
@@ -694,26 +344,6 @@ int ug_ingress(struct __sk_buff *skb)
 	if (parse_skb(skb, &op, true))
 		return UG_CG_ALLOW;
 	return judge(true, skb, &op);
-}
-
-/* kernfs_node.parent became __parent in 6.15. */
-struct kernfs_node___old {
-	struct kernfs_node *parent;
-} __attribute__((preserve_access_index));
-
-struct kernfs_node___new {
-	struct kernfs_node *__parent;
-} __attribute__((preserve_access_index));
-
-static __always_inline __u64 kn_parent_id(struct kernfs_node *kn)
-{
-	struct kernfs_node *p;
-
-	if (bpf_core_field_exists(struct kernfs_node___new, __parent))
-		p = BPF_CORE_READ((struct kernfs_node___new *)kn, __parent);
-	else
-		p = BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
-	return p ? BPF_CORE_READ(p, id) : 0;
 }
 
 /*
@@ -749,7 +379,7 @@ int BPF_PROG(ug_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 			v.acct = slot;
 		if (cfg)
 			__sync_fetch_and_or(&cfg->level_mask, 1u << level);
-		bpf_map_update_elem(&ug_units, &id, &v, BPF_ANY);
+		update_counted(&ug_units, &id, &v, BPF_ANY);
 	}
 	pl = bpf_map_lookup_elem(&ug_pending_lsm, &key);
 	if (pl && (!pl->parent_cgid || pl->parent_cgid == parent) &&
@@ -758,7 +388,7 @@ int BPF_PROG(ug_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 
 		if (cfg)
 			__sync_fetch_and_or(&cfg->level_mask, 1u << level);
-		bpf_map_update_elem(&ug_lsm_units, &id, &pl->val, BPF_ANY);
+		update_counted(&ug_lsm_units, &id, &pl->val, BPF_ANY);
 	}
 	return 0;
 }

@@ -8,6 +8,24 @@
 #ifndef UG_AGG_BPF_H
 #define UG_AGG_BPF_H
 
+/*
+ * An object's records: the ring buffer RING of RING_SIZE bytes they are sent
+ * through, and the hash AGG (AGG_MAX entries of KEY -> VAL) where repeated
+ * denials are counted until a flush sends them.
+ */
+#define UG_AGG_MAPS(RING, RING_SIZE, AGG, AGG_MAX, KEY, VAL)	\
+	struct {						\
+		__uint(type, BPF_MAP_TYPE_RINGBUF);		\
+		__uint(max_entries, RING_SIZE);			\
+	} RING SEC(".maps");					\
+								\
+	struct {						\
+		__uint(type, BPF_MAP_TYPE_HASH);		\
+		__uint(max_entries, AGG_MAX);			\
+		__type(key, KEY);				\
+		__type(value, VAL);				\
+	} AGG SEC(".maps")
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);

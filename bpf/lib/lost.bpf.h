@@ -2,7 +2,8 @@
 /*
  * Per-unit counts of denials the ring buffer had no room for (unitguard.h,
  * ug_lost), for both objects: the map is the network object's, and the LSM
- * object shares it through its pin. The includer defines count().
+ * object shares it through its pin. The includer includes counters.bpf.h
+ * first.
  */
 #ifndef UG_LOST_BPF_H
 #define UG_LOST_BPF_H

@@ -4,7 +4,7 @@
  * families, and hardening switches (module loading, bpf(), ptrace, mount).
  * One global program per hook; the agent attaches only the hooks some unit
  * uses. The unit governing the current task is its nearest cgroup ancestor
- * in ug_lsm_units, found as on the network side (bpf/cgroup/net.bpf.c).
+ * in ug_lsm_units, found as on the network side (bpf/lib/cgroup.bpf.h).
  *
  * The programs do not read the hook's `ret` argument: the trampoline runs a
  * BPF LSM program only while every earlier one returned 0 (and the LSM
@@ -20,10 +20,17 @@
 
 #include "unitguard.h"
 
+#define UG_COUNTERS_MAP ug_lsm_counters
+#include "lib/counters.bpf.h"
+#include "lib/maps.bpf.h"
+#include "lib/cgroup.bpf.h"
+#include "lib/path.bpf.h"
+#include "lib/lost.bpf.h"
+#include "lib/agg.bpf.h"
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define EPERM 1
-#define ENAMETOOLONG 36
 #define FMODE_READ 0x1
 #define FMODE_WRITE 0x2
 #define O_TRUNC 01000
@@ -36,48 +43,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  */
 const volatile bool ug_want_exe = true;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct ug_lsm_config);
-} ug_lsm_config SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u64);
-	__type(value, struct ug_lsm_unit);
-} ug_lsm_units SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 65536);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct ug_path_key);
-	__type(value, struct ug_path_val);
-} ug_paths SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 21);
-} ug_lsm_events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, UG_CNT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} ug_lsm_counters SEC(".maps");
-
-/* Aggregation (unitguard.h, ug_lsm_agg). Keys and values hold paths: built
- * in a per-CPU scratch entry, not on the 512-byte stack. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, UG_LSM_AGG_MAX);
-	__type(key, struct ug_lsm_agg_key);
-	__type(value, struct ug_lsm_agg_val);
-} ug_lsm_agg SEC(".maps");
+/* Records, and their aggregation (unitguard.h, ug_lsm_agg). Keys and values
+ * hold paths: built in a per-CPU scratch entry, not on the 512-byte stack. */
+UG_AGG_MAPS(ug_lsm_events, 1 << 21, ug_lsm_agg, UG_LSM_AGG_MAX, struct ug_lsm_agg_key,
+	    struct ug_lsm_agg_val);
 
 struct lsm_scratch {
 	__u64 busy; /* emit() is using it (xchg) */
@@ -92,15 +61,6 @@ struct {
 	__type(value, struct lsm_scratch);
 } ug_lsm_scratch SEC(".maps");
 
-/* kernfs_node.parent became __parent (RCU-annotated) in 6.15. */
-struct kernfs_node___old {
-	struct kernfs_node *parent;
-} __attribute__((preserve_access_index));
-
-struct kernfs_node___new {
-	struct kernfs_node *__parent;
-} __attribute__((preserve_access_index));
-
 /* What the event says about a refused operation besides who did it. */
 struct ug_what {
 	const struct path *path; /* exec/file_open: resolved into the event; else NULL */
@@ -112,44 +72,10 @@ struct ug_what {
 	bool exe; /* this hook may resolve paths (bpf_d_path is allowed there) */
 };
 
-static __always_inline void count(__u32 which)
-{
-	__u64 *c = bpf_map_lookup_elem(&ug_lsm_counters, &which);
-
-	if (c)
-		*c += 1;
-}
-
-#include "lib/lost.bpf.h"
-#include "lib/agg.bpf.h"
-
-/* Nearest policy cgroup at or above the current task's cgroup. */
+/* Nearest policy cgroup at or above the current task's: lib/cgroup.bpf.h. */
 static __always_inline struct ug_lsm_unit *find_unit(__u64 *unit_cgid)
 {
-	__u32 zero = 0;
-	struct ug_lsm_config *cfg = bpf_map_lookup_elem(&ug_lsm_config, &zero);
-	__u32 mask;
-
-	if (!cfg)
-		return NULL;
-	mask = cfg->level_mask;
-
-	for (int level = UG_MAX_LEVELS - 1; level >= 0; level--) {
-		struct ug_lsm_unit *u;
-		__u64 id;
-
-		if (!(mask & (1u << level)))
-			continue;
-		id = bpf_get_current_ancestor_cgroup_id(level);
-		if (!id)
-			continue;
-		u = bpf_map_lookup_elem(&ug_lsm_units, &id);
-		if (u) {
-			*unit_cgid = id;
-			return u;
-		}
-	}
-	return NULL;
+	return find_unit_in(&ug_lsm_config, &ug_lsm_units, false, NULL, unit_cgid);
 }
 
 /* Unit of the current task, if it judges anything. */
@@ -327,9 +253,9 @@ static __always_inline int refuse(const struct ug_lsm_unit *u, __u64 unit_cgid,
 }
 
 /*
- * Longest-prefix lookup of a path in the unit's trie. access is what a
- * file_open requests (UG_ACCESS_*), 0 for exec. A path that cannot be
- * judged is refused, never allowed unseen.
+ * Longest-prefix lookup of a path in the unit's trie (lib/path.bpf.h).
+ * access is what a file_open requests (UG_ACCESS_*), 0 for exec. A path
+ * that cannot be judged is refused, never allowed unseen.
  */
 static __always_inline int check_path(const struct ug_lsm_unit *u, __u64 unit_cgid,
 				      const struct path *p, __u8 kind, __u8 access)
@@ -341,40 +267,12 @@ static __always_inline int check_path(const struct ug_lsm_unit *u, __u64 unit_cg
 		.access = access,
 		.exe = true,
 	};
-	struct ug_path_val *v;
-	__u32 end;
 	long len;
 
 	len = bpf_d_path((struct path *)p, (char *)key.path, sizeof(key.path));
-	if (len < 0) {
-		w.flags = len == -ENAMETOOLONG ? UG_LSM_F_TOO_LONG : UG_LSM_F_NO_PATH;
-		return refuse(u, unit_cgid, &w);
-	}
-	/* len counts the NUL, which becomes the '/' appended for the lookup. */
-	end = (__u32)len - 1;
-	if (len < 2 || end >= UG_PATH_MAX) {
-		w.flags = UG_LSM_F_NO_PATH;
-		return refuse(u, unit_cgid, &w);
-	}
-	key.path[end] = '/';
-	key.prefixlen = UG_PATH_HDR_BITS + 8 * (end + 1);
-	key.trie = u->trie;
-	key.kind = kind;
-
-	v = bpf_map_lookup_elem(&ug_paths, &key);
-	if (!v)
+	w.flags = path_key(&key, len, u->trie, kind);
+	if (!w.flags && !path_denied(&key, kind, access, &w.rule_id))
 		return 0;
-	if (kind == UG_PATH_EXEC) {
-		if (v->action != UG_ACT_DENY)
-			return 0;
-		w.rule_id = v->rule_id;
-	} else {
-		__u8 denied = v->deny_access & access;
-
-		if (!denied)
-			return 0;
-		w.rule_id = (denied & UG_ACCESS_READ) ? v->read_rule : v->write_rule;
-	}
 	return refuse(u, unit_cgid, &w);
 }
 
@@ -470,13 +368,6 @@ SEC("lsm/bpf")
 int BPF_PROG(ug_bpf, int cmd)
 {
 	return harden(UG_HARDEN_BPF, UG_HOOK_BPF, (__u32)cmd, true);
-}
-
-static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
-{
-	if (bpf_core_field_exists(struct kernfs_node___new, __parent))
-		return BPF_CORE_READ((struct kernfs_node___new *)kn, __parent);
-	return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
 }
 
 /* Is the task's (cgroup2) cgroup the policy cgroup or below it? A task more

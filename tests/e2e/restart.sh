@@ -42,7 +42,7 @@ pass "the restarted agent applies a new rule"
 # them aside, they keep enforcing until its own policy is in force, then go.
 # A probe loop runs through it: no connect may pass.
 stop_agent
-unlink "$PIN/maps/ug_layout_v4"
+unlink "$PIN"/maps/ug_layout_v*
 ( while [ ! -e "$TMP/stop" ]; do in_stay connect 127.0.0.3 "$PORT" || true; done >"$TMP/during" ) &
 LOOP=$!
 sleep 0.2

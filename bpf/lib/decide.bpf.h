@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Where a network denial is decided: a unit's rules (unitguard.h, ug_lpm,
+ * ug_lists) against what a hook knows about the operation (struct ug_op).
+ * No cgroups, no events: the network object's programs find the unit and
+ * record the outcome around verdict(); the test object (tests/bpf/) runs it
+ * on crafted packets and maps with BPF_PROG_TEST_RUN.
+ * The includer includes counters.bpf.h first.
+ */
+#ifndef UG_DECIDE_BPF_H
+#define UG_DECIDE_BPF_H
+
+/* UG_LPM_MAX (unitguard.h). Allocated as used. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, UG_LPM_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ug_lpm_key);
+	__type(value, struct ug_match);
+} ug_lpm SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, UG_LISTS_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct ug_match_list);
+} ug_lists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} ug_rule_hits SEC(".maps");
+
+/* What one hook knows about the operation being judged. */
+struct ug_op {
+	__u8 addr[16]; /* v4-mapped for IPv4 */
+	__u16 port;    /* host byte order */
+	__u8 family;
+	__u8 proto;
+	__u8 hook;
+	__u8 dir;
+	bool has_port; /* TCP or UDP with a known port */
+	bool unparsed; /* IPv6: the header chain could not be walked to its end */
+	bool syn;      /* ingress: a TCP connection request (SYN without ACK) */
+	__u8 local[16]; /* ingress: the unit's own address (the destination) */
+	__u8 rh_n;     /* egress: addresses of a routing header, judged as destinations too */
+	__u16 rh_off;  /* where they start in the packet */
+};
+
+static __always_inline void map_v4(__u8 addr[16], __u32 ip4_be)
+{
+	__builtin_memset(addr, 0, 10);
+	addr[10] = 0xff;
+	addr[11] = 0xff;
+	__builtin_memcpy(&addr[12], &ip4_be, 4);
+}
+
+/*
+ * A failed update here (the map full) loses a statistic, not a verdict, and
+ * is not counted: a branch on its result at every decision multiplied the
+ * states the 6.1 verifier walks until ug_egress went past its limit of one
+ * million instructions (it takes 147 000 without).
+ */
+static __always_inline void hit(__u32 rule_id)
+{
+	__u64 one = 1, *n = bpf_map_lookup_elem(&ug_rule_hits, &rule_id);
+
+	if (n)
+		*n += 1;
+	else
+		bpf_map_update_elem(&ug_rule_hits, &rule_id, &one, BPF_NOEXIST);
+}
+
+static __always_inline bool matches(const struct ug_match *m, const struct ug_op *op)
+{
+	if (m->proto && m->proto != op->proto)
+		return false;
+	return !(m->flags & UG_MATCH_PORTS) ||
+	       (op->has_port && op->port >= m->port_lo && op->port <= m->port_hi);
+}
+
+/* The rule that decides for an LPM entry's value: inline, or the first of its
+ * list that matches; NULL when none does. */
+static __always_inline const struct ug_match *match(const struct ug_match *v,
+						     const struct ug_op *op)
+{
+	const struct ug_match_list *l;
+
+	if (v->flags & UG_LPM_NONE)
+		return NULL;
+	if (!(v->flags & UG_LPM_LIST))
+		return matches(v, op) ? v : NULL;
+	l = bpf_map_lookup_elem(&ug_lists, &v->rule_id);
+	if (!l) {
+		count(UG_CNT_LIST_MISSING);
+		return NULL;
+	}
+	for (int i = 0; i < UG_MATCHES_MAX; i++) {
+		if (i >= l->n)
+			break;
+		if (matches(&l->m[i], op))
+			return &l->m[i];
+	}
+	return NULL;
+}
+
+/* What the unit's rules say about the address in key (trie, direction and
+ * address filled in): the deciding rule's action, or the default posture. */
+static __always_inline __u8 decide(const struct ug_unit_val *u, const struct ug_op *op,
+				   __u8 dir, struct ug_lpm_key *key, __u32 *rule_id)
+{
+	const struct ug_match *m = NULL;
+	struct ug_match *r;
+
+	r = bpf_map_lookup_elem(&ug_lpm, key);
+	if (r)
+		m = match(r, op);
+	if (m) {
+		*rule_id = m->rule_id;
+		hit(m->rule_id);
+		return m->action;
+	}
+	*rule_id = 0;
+	return (u->deny_default & (1u << dir)) ? UG_ACT_DENY : UG_ACT_ALLOW;
+}
+
+/*
+ * The verdict of unit u's rules on op: UG_ACT_DENY or UG_ACT_ALLOW. Also
+ * what a record of it needs: *rule_id the deciding rule (0: the default
+ * posture, or op unparsed), *dir the direction whose rules decided, and
+ * key->addr the address they judged. at_skb (a constant at every call
+ * site): op is a packet's, in skb.
+ */
+static __always_inline __u8 verdict(const bool at_skb, struct __sk_buff *skb,
+				    const struct ug_unit_val *u, const struct ug_op *op,
+				    struct ug_lpm_key *key, __u8 *dir, __u32 *rule_id)
+{
+	__u8 action;
+
+	*dir = op->dir;
+	*rule_id = 0;
+	key->prefixlen = UG_LPM_HDR_BITS + 128;
+	key->trie = u->trie;
+	key->dir = op->dir;
+	__builtin_memcpy(key->addr, op->addr, sizeof(key->addr));
+	/* What the packet carries is not known: a guarded unit does not get it
+	 * past its rules unseen. */
+	if (op->unparsed)
+		return UG_ACT_DENY;
+
+	action = decide(u, op, *dir, key, rule_id);
+	/* Every address a routing header sends the packet to is a destination:
+	 * the first one that is denied decides. */
+	for (int i = 0; at_skb && i < UG_RH_ADDRS_MAX && action != UG_ACT_DENY; i++) {
+		if (i >= op->rh_n)
+			break;
+		if (bpf_skb_load_bytes(skb, op->rh_off + i * 16, key->addr, 16)) {
+			*rule_id = 0;
+			return UG_ACT_DENY;
+		}
+		action = decide(u, op, *dir, key, rule_id);
+	}
+	/* A connection request is judged by the bind rules too, at the local
+	 * address and port it arrives at: a listener that got its port from
+	 * listen(2) alone (autobind) never met the bind hook. */
+	if (at_skb && op->syn && action != UG_ACT_DENY) {
+		*dir = UG_DIR_BIND;
+		key->dir = UG_DIR_BIND;
+		__builtin_memcpy(key->addr, op->local, sizeof(key->addr));
+		action = decide(u, op, *dir, key, rule_id);
+	}
+	return action;
+}
+
+#endif

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Where a path rule decides (unitguard.h, ug_paths): the lookup key made
+ * from a resolved path, and the verdict of the entry it finds. The LSM
+ * object's exec and file_open programs resolve the path and record the
+ * outcome around them; the test object (tests/bpf/) runs them on crafted
+ * paths and maps with BPF_PROG_TEST_RUN.
+ */
+#ifndef UG_PATH_BPF_H
+#define UG_PATH_BPF_H
+
+#define ENAMETOOLONG 36
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ug_path_key);
+	__type(value, struct ug_path_val);
+} ug_paths SEC(".maps");
+
+/*
+ * Make key a lookup key of trie's kind rules for the path in key->path, of
+ * len bytes: bpf_d_path()'s return, which counts the NUL, or its negative
+ * error. The NUL becomes the '/' appended for the lookup. 0 when key can be
+ * looked up; else why not (UG_LSM_F_*): such a path cannot be judged.
+ */
+static __always_inline __u8 path_key(struct ug_path_key *key, long len, __u16 trie, __u8 kind)
+{
+	__u32 end;
+
+	if (len < 0)
+		return len == -ENAMETOOLONG ? UG_LSM_F_TOO_LONG : UG_LSM_F_NO_PATH;
+	end = (__u32)len - 1;
+	if (len < 2 || end >= UG_PATH_MAX)
+		return UG_LSM_F_NO_PATH;
+	key->path[end] = '/';
+	key->prefixlen = UG_PATH_HDR_BITS + 8 * (end + 1);
+	key->trie = trie;
+	key->kind = kind;
+	return 0;
+}
+
+/*
+ * Do the rules refuse key's path? access is what a file_open requests
+ * (UG_ACCESS_*), 0 for exec; kind is key's (a constant at each call site).
+ * When they do, *rule_id is the rule that refuses: for a file, the one
+ * denying read when read is among what is denied.
+ */
+static __always_inline bool path_denied(const struct ug_path_key *key, __u8 kind, __u8 access,
+					__u32 *rule_id)
+{
+	struct ug_path_val *v = bpf_map_lookup_elem(&ug_paths, key);
+	__u8 denied;
+
+	if (!v)
+		return false;
+	if (kind == UG_PATH_EXEC) {
+		if (v->action != UG_ACT_DENY)
+			return false;
+		*rule_id = v->rule_id;
+		return true;
+	}
+	denied = v->deny_access & access;
+	if (!denied)
+		return false;
+	*rule_id = (denied & UG_ACCESS_READ) ? v->read_rule : v->write_rule;
+	return true;
+}
+
+#endif
