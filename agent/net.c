@@ -967,6 +967,16 @@ static bool unit_same(void *ctx, const struct ug_unitstate *h, const struct ug_u
 	       s->n_rules == u->n_rules && s->digest == rules_digest(u->rules, u->n_rules);
 }
 
+/* UG_UNIT_NO_L4 when no rule needs the transport header: none has ports,
+ * none is a bind rule (a TCP SYN meets the bind rules at packet level). */
+static uint16_t unit_flags(const struct ug_rule *rules, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rules[i].has_ports || rules[i].dir == UG_DIR_BIND)
+			return 0;
+	return UG_UNIT_NO_L4;
+}
+
 /* Build the unit's new trie and switch the unit to it in one map update. */
 static int unit_update(void *ctx, struct ug_unitstate *h, struct ug_unitpol *up,
 		       uint32_t generation, size_t *written)
@@ -979,6 +989,7 @@ static int unit_update(void *ctx, struct ug_unitstate *h, struct ug_unitpol *up,
 		.mode = u->h.mode,
 		.deny_default = u->deny_default,
 		.acct = s->acct,
+		.flags = unit_flags(u->rules, u->n_rules),
 	};
 	uint16_t id;
 	int err;
@@ -1339,7 +1350,8 @@ static int pending_write(struct ug_net *net, struct pending_state *ps, struct ug
 {
 	struct ug_pending_net val = {
 		.val = { .generation = generation, .mode = p->pol.h.mode,
-			 .deny_default = p->pol.deny_default, .acct = ps->acct },
+			 .deny_default = p->pol.deny_default, .acct = ps->acct,
+			 .flags = unit_flags(p->pol.rules, p->pol.n_rules) },
 		.parent_cgid = p->parent_cgid,
 		.level = p->level,
 	};

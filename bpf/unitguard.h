@@ -100,8 +100,17 @@ struct ug_unit_val {
 	__u8 mode;         /* enum ug_mode */
 	__u8 deny_default; /* bit (1 << enum ug_dir) set: that direction's default posture is deny */
 	__u16 acct;        /* this cgroup's slot in ug_acct; stable across generations */
-	__u16 pad[3];
+	__u16 flags;       /* UG_UNIT_*; 0 (as in values of older agents): read everything */
+	__u16 pad[2];
 };
+
+/*
+ * No rule of the unit has ports and none is a bind rule: the packet hooks
+ * decide from the network header alone and read the transport header only
+ * for a denial's record (its port). Set by the agent from the rules it
+ * compiles; a value without it costs one more load per packet, nothing else.
+ */
+#define UG_UNIT_NO_L4 0x1
 
 /*
  * ug_lpm (LPM trie): (trie, direction, address) -> rule. IPv4 addresses are

@@ -191,17 +191,18 @@ static __always_inline void account(struct __sk_buff *skb, const struct ug_unit_
 	a->bytes[verdict] += skb->len;
 }
 
-static __always_inline int judge(const bool at_skb, struct __sk_buff *skb, const struct ug_op *op)
+/*
+ * The verdict for op on unit u (found by the caller), accounted (packets)
+ * and recorded (denials). A packet hook that skipped the transport header
+ * (UG_UNIT_NO_L4) reads it for a denial's record.
+ */
+static __always_inline int judge(const bool at_skb, struct __sk_buff *skb,
+				 const struct ug_unit_val *u, __u64 unit_cgid, struct ug_op *op)
 {
 	struct ug_lpm_key key = {};
-	struct ug_unit_val *u;
-	__u64 unit_cgid = 0;
 	__u32 rule_id = 0;
-	__u8 action, dir;
-
-	u = find_unit(at_skb, skb, &unit_cgid);
-	if (!u || u->mode == UG_MODE_OFF)
-		return UG_CG_ALLOW;
+	__u8 action, dir, verdict_code = UG_VERDICT_DENY;
+	int ret = UG_CG_DENY;
 
 	action = verdict(at_skb, skb, u, op, &key, &dir, &rule_id);
 	if (action != UG_ACT_DENY) {
@@ -210,15 +211,50 @@ static __always_inline int judge(const bool at_skb, struct __sk_buff *skb, const
 		return UG_CG_ALLOW;
 	}
 	if (u->mode == UG_MODE_AUDIT) {
-		if (at_skb)
-			account(skb, u, op->dir, UG_ACCT_AUDITED);
-		record(at_skb, skb, op, dir, key.addr, unit_cgid, u, rule_id, UG_VERDICT_AUDIT);
-		return UG_CG_ALLOW;
+		verdict_code = UG_VERDICT_AUDIT;
+		ret = UG_CG_ALLOW;
 	}
-	if (at_skb)
-		account(skb, u, op->dir, UG_ACCT_DROPPED);
-	record(at_skb, skb, op, dir, key.addr, unit_cgid, u, rule_id, UG_VERDICT_DENY);
-	return UG_CG_DENY;
+	if (at_skb) {
+		account(skb, u, op->dir, ret == UG_CG_ALLOW ? UG_ACCT_AUDITED : UG_ACCT_DROPPED);
+		if (!op->has_port)
+			parse_l4(skb, op, op->dir == UG_DIR_INGRESS);
+	}
+	record(at_skb, skb, op, dir, key.addr, unit_cgid, u, rule_id, verdict_code);
+	return ret;
+}
+
+/* A socket hook's operation, judged by the unit of the calling task. */
+static __always_inline int judge_task(struct ug_op *op)
+{
+	struct ug_unit_val *u;
+	__u64 unit_cgid = 0;
+
+	u = find_unit(false, NULL, &unit_cgid);
+	if (!u || u->mode == UG_MODE_OFF)
+		return UG_CG_ALLOW;
+	return judge(false, NULL, u, unit_cgid, op);
+}
+
+/*
+ * A packet, judged by the unit of its socket. The unit is found first: a
+ * packet of a cgroup no policy governs (a sibling below a guarded slice) is
+ * not parsed at all.
+ */
+static __always_inline int judge_packet(struct __sk_buff *skb, struct ug_op *op)
+{
+	const bool src = op->dir == UG_DIR_INGRESS;
+	struct ug_unit_val *u;
+	__u64 unit_cgid = 0;
+
+	u = find_unit(true, skb, &unit_cgid);
+	if (!u || u->mode == UG_MODE_OFF)
+		return UG_CG_ALLOW;
+	/* Not IP: not ours to judge. */
+	if (parse_net(skb, op, src))
+		return UG_CG_ALLOW;
+	if (!(u->flags & UG_UNIT_NO_L4))
+		parse_l4(skb, op, src);
+	return judge(true, skb, u, unit_cgid, op);
 }
 
 /*
@@ -249,7 +285,7 @@ static __always_inline int sock_addr4(struct bpf_sock_addr *ctx, __u8 hook, __u8
 
 	op.has_port = op.proto == IPPROTO_TCP || op.proto == IPPROTO_UDP;
 	map_v4(op.addr, ctx->user_ip4);
-	return judge(false, NULL, &op);
+	return judge_task(&op);
 }
 
 static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, __u8 dir)
@@ -271,7 +307,7 @@ static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, __u8
 	w[3] = ctx->user_ip6[3];
 	__builtin_memcpy(op.addr, w, sizeof(w));
 	op.has_port = op.proto == IPPROTO_TCP || op.proto == IPPROTO_UDP;
-	r = judge(false, NULL, &op);
+	r = judge_task(&op);
 	if (r != UG_CG_ALLOW || dir != UG_DIR_BIND || (w[0] | w[1] | w[2] | w[3]))
 		return r;
 	/* [::] without IPV6_V6ONLY takes IPv4 as well: the IPv4 bind rules
@@ -279,7 +315,7 @@ static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, __u8
 	if (v6only(ctx))
 		return r;
 	map_v4(op.addr, 0);
-	return judge(false, NULL, &op);
+	return judge_task(&op);
 }
 
 SEC("cgroup/connect4")
@@ -327,10 +363,7 @@ int ug_egress(struct __sk_buff *skb)
 		.dir = UG_DIR_EGRESS,
 	};
 
-	/* Not IP: not ours to judge. */
-	if (parse_skb(skb, &op, false))
-		return UG_CG_ALLOW;
-	return judge(true, skb, &op);
+	return judge_packet(skb, &op);
 }
 
 SEC("cgroup_skb/ingress")
@@ -341,9 +374,7 @@ int ug_ingress(struct __sk_buff *skb)
 		.dir = UG_DIR_INGRESS,
 	};
 
-	if (parse_skb(skb, &op, true))
-		return UG_CG_ALLOW;
-	return judge(true, skb, &op);
+	return judge_packet(skb, &op);
 }
 
 /*

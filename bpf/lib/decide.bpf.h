@@ -48,6 +48,7 @@ struct ug_op {
 	__u8 local[16]; /* ingress: the unit's own address (the destination) */
 	__u8 rh_n;     /* egress: addresses of a routing header, judged as destinations too */
 	__u16 rh_off;  /* where they start in the packet */
+	__u16 l4_off;  /* packets: where the transport header starts; 0: none to read */
 };
 
 static __always_inline void map_v4(__u8 addr[16], __u32 ip4_be)

@@ -101,7 +101,12 @@ unparsed:
 	return false;
 }
 
-static __always_inline int parse_skb(struct __sk_buff *skb, struct ug_op *op, bool src)
+/*
+ * The network header (and IPv6 extension headers): addresses, family,
+ * protocol; op->l4_off is left at the transport header, 0 when the packet
+ * has none of its own to look at. -1: not IP, not ours to judge.
+ */
+static __always_inline int parse_net(struct __sk_buff *skb, struct ug_op *op, bool src)
 {
 	__u32 l4_off;
 
@@ -134,12 +139,22 @@ static __always_inline int parse_skb(struct __sk_buff *skb, struct ug_op *op, bo
 	} else {
 		return -1;
 	}
+	op->l4_off = l4_off;
+	return 0;
+}
 
+/* The transport header, where parse_net() found one: the port (the remote
+ * one on egress, the unit's own on ingress) and, on ingress, whether a TCP
+ * segment is a connection request. */
+static __always_inline void parse_l4(struct __sk_buff *skb, struct ug_op *op, bool src)
+{
+	if (!op->l4_off)
+		return;
 	if (src && op->proto == IPPROTO_TCP) {
 		/* Ports, sequence and acknowledgement numbers, offset, flags. */
 		__u8 th[14];
 
-		if (!bpf_skb_load_bytes(skb, l4_off, th, sizeof(th))) {
+		if (!bpf_skb_load_bytes(skb, op->l4_off, th, sizeof(th))) {
 			op->port = (th[2] << 8) | th[3];
 			op->has_port = true;
 			op->syn = (th[13] & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
@@ -147,11 +162,18 @@ static __always_inline int parse_skb(struct __sk_buff *skb, struct ug_op *op, bo
 	} else if (op->proto == IPPROTO_TCP || op->proto == IPPROTO_UDP) {
 		__be16 ports[2];
 
-		if (!bpf_skb_load_bytes(skb, l4_off, ports, sizeof(ports))) {
+		if (!bpf_skb_load_bytes(skb, op->l4_off, ports, sizeof(ports))) {
 			op->port = bpf_ntohs(ports[1]);
 			op->has_port = true;
 		}
 	}
+}
+
+static __always_inline int parse_skb(struct __sk_buff *skb, struct ug_op *op, bool src)
+{
+	if (parse_net(skb, op, src))
+		return -1;
+	parse_l4(skb, op, src);
 	return 0;
 }
 

@@ -237,3 +237,16 @@ listen_bg() { # listen_bg ADDR PORT: a TCP listener outside any policy cgroup
 
 # The agent writes the store too: wait for its lock rather than fail at once.
 sql() { sqlite3 -batch -noheader -cmd ".timeout 5000" "$DB" "$@"; }
+
+# unit_flags CGROUP_DIR: the UG_UNIT_* flags of the policy in force for that
+# policy cgroup (struct ug_unit_val in ug_units: flags at offset 10).
+unit_flags() {
+	local id key
+	id=$(stat -c %i "$1")
+	key=$(printf '%016x' "$id" | sed -E 's/(..)/\1 /g' | awk '{ for (i = NF; i > 0; i--) printf "%s ", $i }')
+	# shellcheck disable=SC2086 # the key is eight words
+	set -- $(bpftool -j map lookup pinned "$PIN/maps/ug_units" key hex $key |
+		jq -r '.value[10], .value[11]') # "0x01" "0x00"
+	[ $# = 2 ] && echo $(($1 + 256 * $2))
+}
+

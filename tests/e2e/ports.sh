@@ -37,6 +37,8 @@ expect ECONNREFUSED in_unit connect 127.0.0.5 "$((P2 + 1))"   # not denied: nobo
 expect ok in_unit udp 127.0.0.5 "$P2"           # the range rule is TCP only, the /8 is P1 only
 expect EPERM in_unit udp 127.0.0.5 "$P1"        # /32 has no UDP rule: the /8's port rule decides
 expect ok in_unit icmp 127.0.0.3                # ICMP has no port: port rules never match it
+# Rules with ports: the packet hooks read the transport header (no UG_UNIT_NO_L4).
+[ "$(unit_flags "$CG")" = 0 ] || fail "demo.service's flags are $(unit_flags "$CG"), expected 0 (its rules have ports)"
 
 sleep 0.6
 [ "$(sql "select count(*) from audit where rule_id=$r1 and address='127.0.0.3' and port=$P1")" -ge 2 ] ||
