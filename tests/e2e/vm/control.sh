@@ -8,9 +8,9 @@ cd "$UG_SRC"
 # Its subjects are timing and the agent's dealings with systemd (D-Bus and PID 1
 # restarted, 150 units at once, IPAccounting), which a sanitizer only slows down:
 # under ASan and TCG it doubled the suite's longest test. The sanitizer build runs
-# the agent with systemd in vm/lsm and vm/lifecycle; the normal build runs this one.
+# the agent with systemd in vm/lsm; the normal build runs this one.
 if ldd "${UG_BIN:?}/unitguardd" | grep -q libasan; then
-	echo "vm/control: SKIP: sanitizer build (the normal build runs this test; vm/lsm and vm/lifecycle run the agent with systemd under ASan)"
+	echo "vm/control: SKIP: sanitizer build (the normal build runs this test; vm/lsm runs the agent with systemd under ASan)"
 	exit 77
 fi
 exec "$here/run.sh" "$here/guest-control.sh"
