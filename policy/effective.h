@@ -7,7 +7,7 @@
  * and then judge the compiled entries the way the kernel programs do
  * (ug_net_judge, ug_path_judge): so the explanation cannot disagree with
  * what the agent put in the kernel, only with a kernel that does something
- * else than bpf/cgroup/net.bpf.c and bpf/lsm/lsm.bpf.c say, which is what
+ * else than bpf/lib/decide.bpf.h and bpf/lib/path.bpf.h say, which is what
  * tests/e2e/explain.sh checks.
  */
 #ifndef UG_EFFECTIVE_H
@@ -75,7 +75,7 @@ struct ug_net_verdict {
 };
 
 /*
- * Judge op as net.bpf.c's decide() does: the longest-prefix entry of op->dir
+ * Judge op as decide() in bpf/lib/decide.bpf.h does: the longest-prefix entry of op->dir
  * among the n compiled entries (ug_compile() output of one trie), then the
  * first rule of its list that matches the protocol and port, else the
  * default posture of that direction (deny_default: bit 1 << dir).
