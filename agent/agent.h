@@ -50,6 +50,13 @@ struct agent {
 	 * (what was below them inherited from them). */
 	struct gone *gone;
 	size_t n_gone;
+	/* The family rules in force per running policy cgroup (the last pass's
+	 * plan), for the audit. */
+	struct family_rules {
+		uint64_t cgid;
+		uint32_t rule[64];
+	} *families;
+	size_t n_families;
 	bool store_read_once; /* until then a pass changes nothing in the kernel */
 	bool status_dirty;    /* rewrite every status row (the last write failed) */
 
@@ -68,13 +75,12 @@ struct agent {
 	struct ug_httpd *httpd;
 };
 
-/* Tell systemd the agent is ready (READY=1), once: WHY says what is not in
- * force yet, or NULL when everything is. */
-void agent_ready(struct agent *ag, const char *why);
-
-/* Run a pass soon (coalesced: once per event loop iteration). */
+/* Run a pass soon (coalesced: once per event loop iteration; main.c owns
+ * pass_src and runs the pass). */
 void pass_schedule(struct agent *ag);
-/* Store -> targets -> where -> inheritance -> kernel -> status and ack. */
+/* Store -> targets -> where -> plan -> kernel -> status and ack. 1 when it
+ * converged (every target placed and in force, acknowledged), 0 when not
+ * yet, or a negative errno with nothing changed. */
 int pass_run(struct agent *ag);
 /* Target name of a policy cgroup, for the audit; the family rule in force. */
 const char *pass_target_name(uint64_t cgid, void *ctx);
@@ -85,6 +91,10 @@ uint32_t pass_family_rule(uint64_t cgid, int family, void *ctx);
 struct inotify_event;
 int on_store_change(sd_event_source *s, const struct inotify_event *ev, void *ctx);
 void check_store_file(struct agent *ag);
+/* Read the store into ag->ts (with backoff while it cannot be read); what
+ * went is added to ag->gone until gone_clear(). 0 or a negative errno. */
+int store_read(struct agent *ag);
+void gone_clear(struct agent *ag);
 
 /* health.c: lost and unstored denials and map use, into the store (once a
  * second); on_unstored counts denials the audit could not store. */

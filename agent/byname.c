@@ -159,6 +159,12 @@ struct ug_byname *ug_bynames_want(struct ug_bynames *t, const char *name, uint64
 				"unit name too long for the start-up race map");
 		return NULL;
 	}
+	/* Names are not identity: an entry for "any parent" would give this
+	 * policy to a cgroup of that name made anywhere (policy/plan.h). */
+	if (!parent_cgid || !level) {
+		ug_unitpol_fail(u, -EINVAL, first_err, "no parent cgroup to be made in");
+		return NULL;
+	}
 	if (level >= UG_MAX_LEVELS) {
 		ug_unitpol_fail(u, -E2BIG, first_err,
 				"its cgroup would be at level %u; at most level %d is supported",

@@ -24,8 +24,8 @@
 struct ug_byname {
 	char name[UG_NAME_MAX]; /* the cgroup directory name: the unit name */
 	char target[256];       /* the unit, for messages */
-	uint64_t parent_cgid;   /* 0: any */
-	uint32_t level;         /* 0: any */
+	uint64_t parent_cgid;   /* the parent its cgroup will be made in; never 0 */
+	uint32_t level;         /* that cgroup's level */
 	uint16_t trie;          /* a reference held in the engine; 0: none in the kernel */
 	uint32_t generation;
 	bool loaded; /* the kernel has what the last apply asked for (false after adoption:

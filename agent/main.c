@@ -112,7 +112,7 @@ static void flush_kernel(struct agent *ag)
  * unit ordered after the agent: say ready, and what is not in force. */
 #define READY_WAIT_US (30 * 1000000LL)
 
-void agent_ready(struct agent *ag, const char *why)
+static void agent_ready(struct agent *ag, const char *why)
 {
 	if (ag->ready)
 		return;
@@ -121,6 +121,18 @@ void agent_ready(struct agent *ag, const char *why)
 		ug_log(LOG_WARNING, "agent: ready, but %s; see the status for what is NOT "
 		       "enforced", why);
 	sd_notify(0, "READY=1");
+}
+
+/* A pass, once per loop iteration at most; at boot, units ordered after
+ * the agent start once it is ready: when a pass converged. */
+static int on_pass(sd_event_source *s, void *ctx)
+{
+	struct agent *ag = ctx;
+
+	sd_event_source_set_enabled(s, SD_EVENT_OFF);
+	if (pass_run(ag) > 0)
+		agent_ready(ag, NULL);
+	return 0;
 }
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
@@ -355,6 +367,8 @@ static int setup_loop(struct agent *ag, sd_event_source **tick)
 	    (err = sd_event_add_inotify(ag->ev, NULL, dirname(dbdir),
 					IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE,
 					on_store_change, ag)) < 0 ||
+	    (err = sd_event_add_defer(ag->ev, &ag->pass_src, on_pass, ag)) < 0 ||
+	    (err = sd_event_source_set_enabled(ag->pass_src, SD_EVENT_OFF)) < 0 ||
 	    (err = sd_event_now(ag->ev, CLOCK_MONOTONIC, &now)) < 0 ||
 	    (err = sd_event_add_time(ag->ev, tick, CLOCK_MONOTONIC, now + 250 * 1000, 0, on_tick,
 				     ag)) < 0 ||
@@ -596,8 +610,10 @@ int main(int argc, char **argv)
 	/* READY=1 comes from the pass that has every target placed (pass.c),
 	 * which may be this one; an error here cannot wait for answers. */
 	err = pass_run(&ag);
-	if (err)
+	if (err < 0)
 		agent_ready(&ag, "it started with errors (see above)");
+	else if (err > 0)
+		agent_ready(&ag, NULL);
 	ug_log(LOG_INFO, "agent: running (store %s, pins %s)", ag.db_path, ag.pin_dir);
 	err = sd_event_loop(ag.ev);
 	if (err < 0)
@@ -629,10 +645,8 @@ out_audit:
 out_store:
 	ug_store_close(ag.st);
 	targets_free(&ag.ts);
-	for (size_t i = 0; i < ag.n_gone; i++) {
-		free(ag.gone[i].name);
-		free(ag.gone[i].loc);
-	}
+	gone_clear(&ag);
 	free(ag.gone);
+	free(ag.families);
 	return err < 0 ? 1 : 0;
 }

@@ -11,6 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include "log.h"
+#include "plan.h"
 #include "resolve.h"
 #include "unitguard.h"
 #include "util.h"
@@ -19,7 +20,6 @@
 #define UG_SYSTEMD_PRIVATE "/run/systemd/private"
 #define ASK_TIMEOUT_US (5 * 1000 * 1000ULL)
 #define BACKOFF_MAX_S 30
-#define NAMES_MAX 8
 /* Questions in flight at once (two calls each). A bus daemon limits the
  * replies one connection may await (dbus-daemon's system bus: 128); past
  * it every further call fails at once. The rest wait for a free place:
@@ -57,13 +57,6 @@ struct ug_resolver {
 	bool in_new; /* index callbacks during the first walk: nothing to tell yet */
 };
 
-static bool is_slice(const char *name)
-{
-	size_t n = strlen(name);
-
-	return n > 6 && !strcmp(name + n - 6, ".slice");
-}
-
 static void set_str(char **dst, const char *src)
 {
 	if ((!*dst && !src) || (*dst && src && !strcmp(*dst, src)))
@@ -79,6 +72,16 @@ static bool same_str(const char *a, const char *b)
 
 /* --- the cgroup tree ------------------------------------------------------ */
 
+/* Every ancestor of n below the root is a slice: where systemd puts units. */
+static bool under_slices(const struct ug_cgindex *idx, const struct ug_cgnode *n)
+{
+	for (const struct ug_cgnode *a = ug_cgindex_by_id(idx, n->parent_id); a && a->level > 0;
+	     a = ug_cgindex_by_id(idx, a->parent_id))
+		if (!ug_is_slice_name(a->name))
+			return false;
+	return true;
+}
+
 static void on_cgroup(void *ctx, const struct ug_cgnode *n, bool added)
 {
 	struct ug_resolver *r = ctx;
@@ -87,11 +90,13 @@ static void on_cgroup(void *ctx, const struct ug_cgnode *n, bool added)
 
 	if (r->in_new)
 		return;
-	/* A cgroup of a target's name came or went, or a target's own cgroup
-	 * went: ask again. A slice appearing may give a unit's programs a
-	 * place to be attached at. */
+	/* A cgroup of a target's name came or went where a unit's cgroup can
+	 * be, or a target's own cgroup went: ask again. A slice appearing may
+	 * give a unit's programs a place to be attached at. One named after a
+	 * unit anywhere else is nobody's business (and a storm of them must
+	 * not make a storm of passes). */
 	t = targets_find(r->ts, n->name);
-	if (t) {
+	if (t && under_slices(r->idx, n)) {
 		t->w.stale = true;
 		t->w.ask_after_ns = 0;
 		relevant = true;
@@ -104,7 +109,7 @@ static void on_cgroup(void *ctx, const struct ug_cgnode *n, bool added)
 			}
 		}
 	}
-	relevant |= is_slice(n->name);
+	relevant |= ug_is_slice_name(n->name) && under_slices(r->idx, n);
 	if (relevant)
 		r->on_change(r->ctx);
 }
@@ -127,48 +132,70 @@ static void place(struct target *t, const struct ug_cgnode *n)
 	t->w.level = n ? n->level : 0;
 }
 
-/* Without systemd: the cgroup of that name, owned by root if any is. */
+/*
+ * Without systemd: the one cgroup of that name the binding rule accepts
+ * (ug_bind_pick(): root's, where systemd would put it). A cgroup of the
+ * name anywhere else (a child of another unit, a delegated subtree) is not
+ * evidence, however many there are.
+ */
 static void resolve_tree(struct ug_resolver *r, struct target *t, const char *note)
 {
-	const struct ug_cgnode *c[NAMES_MAX], *mine = NULL, *kept;
-	size_t n = ug_cgindex_by_name(r->idx, t->name, c, NAMES_MAX), m = 0, roots = 0;
+	size_t n = ug_cgindex_by_name(r->idx, t->name, NULL, 0), m = 0;
+	const struct ug_cgnode **c = calloc(n ?: 1, sizeof(*c));
+	struct ug_bind_cand *cand = calloc(n ?: 1, sizeof(*cand));
+	const struct ug_cgnode *other = NULL, *two[2] = {};
+	ssize_t k;
 
-	if (n > NAMES_MAX)
-		n = NAMES_MAX;
-	for (size_t i = 0; i < n; i++)
-		roots += c[i]->uid == 0;
-	for (size_t i = 0; i < n; i++)
-		if (!roots || c[i]->uid == 0) {
-			c[m++] = c[i];
-			mine = c[i];
-		}
-	kept = t->w.path ? ug_cgindex_by_id(r->idx, t->w.id) : NULL;
+	if (!c || !cand) {
+		/* Not an answer: keep what it had. */
+		free(c);
+		free(cand);
+		return;
+	}
+	n = ug_cgindex_by_name(r->idx, t->name, c, n);
+	for (size_t i = 0; i < n; i++) {
+		cand[i] = (struct ug_bind_cand){ .id = c[i]->id, .path = c[i]->path,
+						 .uid = c[i]->uid,
+						 .under_slices = under_slices(r->idx, c[i]) };
+		if (cand[i].uid == 0 && cand[i].under_slices) {
+			if (m < 2)
+				two[m] = c[i];
+			m++;
+		} else if (!other)
+			other = c[i];
+	}
+	k = ug_bind_pick(cand, n, t->w.path ? t->w.id : 0);
 	t->w.kept = false;
 	t->w.why[0] = '\0';
-	if (m == 1) {
-		place(t, mine);
-		t->w.err = 0;
-		if (note)
+	if (k >= 0) {
+		t->w.kept = m > 1;
+		if (m > 1)
+			ug_fmt(t->w.why, sizeof(t->w.why), "several cgroups are named %s where a "
+				 "unit's can be (%s, %s%s); kept the one it had", t->name,
+				 two[0]->path, two[1]->path, m > 2 ? ", ..." : "");
+		else if (note)
 			ug_fmt(t->w.why, sizeof(t->w.why), "%s", note);
-	} else if (m == 0) {
-		place(t, NULL);
-		t->w.err = -ENOENT;
-	} else if (kept && !strcmp(kept->name, t->name)) {
-		/* Someone made a second cgroup of this name: keep the one we had. */
+		place(t, c[k]);
 		t->w.err = 0;
-		t->w.kept = true;
-		ug_fmt(t->w.why, sizeof(t->w.why), "several cgroups are named %s (%s, %s%s); "
-			 "kept the one it had", t->name, c[0]->path, c[1]->path, m > 2 ? ", ..." : "");
-	} else {
+	} else if (k == -ENOTUNIQ) {
 		place(t, NULL);
 		t->w.err = -ENOTUNIQ;
-		ug_fmt(t->w.why, sizeof(t->w.why), "several cgroups are named %s (%s, %s%s); "
-			 "use the absolute cgroup path as target", t->name, c[0]->path, c[1]->path,
-			 m > 2 ? ", ..." : "");
+		ug_fmt(t->w.why, sizeof(t->w.why), "several cgroups are named %s where a unit's "
+			 "can be (%s, %s%s); use the absolute cgroup path as target", t->name,
+			 two[0]->path, two[1]->path, m > 2 ? ", ..." : "");
+	} else {
+		place(t, NULL);
+		t->w.err = -ENOENT;
+		if (other)
+			ug_fmt(t->w.why, sizeof(t->w.why), "the cgroup %s is not where a unit's cgroup "
+				 "is made (only root's, below slices or the root, are): ignored",
+				 other->path);
 	}
 	/* Where it ran last is where it will most likely run again. */
 	if (t->w.path)
 		set_str(&t->w.future, t->w.path);
+	free(c);
+	free(cand);
 }
 
 /* --- systemd --------------------------------------------------------------- */
@@ -263,7 +290,7 @@ static void answered(struct ug_resolver *r, struct question *q)
 			place(t, NULL);
 			t->w.err = -ENOENT;
 		}
-		if (is_slice(t->name)) {
+		if (ug_is_slice_name(t->name)) {
 			if (!ug_slice_path(t->name, spath, sizeof(spath)) &&
 			    ug_fmt(future, sizeof(future), "%s%s", r->root, spath) >=
 				    (int)sizeof(future))

@@ -1,16 +1,72 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Noticing policy changes in the store: inotify on its directory (main.c
- * sets it up), a second look just after the last event, and a store file
- * replaced under the agent.
+ * The store, as the agent reads it: noticing policy changes (inotify on its
+ * directory, which main.c sets up, and a second look just after the last
+ * event), a store file replaced under the agent, and reading it with a
+ * backoff while it cannot be read (the policy in force stays meanwhile).
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 
 #include "agent.h"
 #include "log.h"
+#include "util.h"
+
+int store_read(struct agent *ag)
+{
+	struct gone *gone = NULL;
+	size_t n_gone = 0;
+	int err;
+
+	if (ug_now_ns() < ag->store_retry_ns)
+		return -EAGAIN;
+	err = targets_sync(&ag->ts, ag->st, &gone, &n_gone);
+	if (err) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "%s", ug_store_errmsg(ag->st));
+		if (strcmp(why, ag->store_why))
+			ug_log(LOG_ERR, "agent: cannot read the store %s: %s; the policy in force "
+			       "stays as it is until it can", ag->db_path, why);
+		snprintf(ag->store_why, sizeof(ag->store_why), "%s", why);
+		ag->store_backoff = ag->store_backoff ? ag->store_backoff * 2 : 1;
+		if (ag->store_backoff > 30)
+			ag->store_backoff = 30;
+		ag->store_retry_ns = ug_now_ns() + ag->store_backoff * 1000000000ULL;
+		return err;
+	}
+	if (ag->store_why[0])
+		ug_log(LOG_NOTICE, "agent: the store can be read again");
+	ag->store_why[0] = '\0';
+	ag->store_backoff = 0;
+	ag->store_read_once = true;
+	for (size_t i = 0; i < n_gone; i++) {
+		struct gone *g = reallocarray(ag->gone, ag->n_gone + 1, sizeof(*g));
+
+		if (!g || !gone[i].name) {
+			free(gone[i].name);
+			free(gone[i].loc);
+			continue;
+		}
+		ag->gone = g;
+		ag->gone[ag->n_gone++] = gone[i];
+	}
+	free(gone);
+	return 0;
+}
+
+void gone_clear(struct agent *ag)
+{
+	for (size_t i = 0; i < ag->n_gone; i++) {
+		free(ag->gone[i].name);
+		free(ag->gone[i].loc);
+	}
+	ag->n_gone = 0;
+}
 
 static void check_store(struct agent *ag)
 {

@@ -111,18 +111,48 @@ struct row {
 	char name[TARGET_MAX];
 	int64_t id, rev;
 	struct ug_settings s;
-	bool valid;
+	unsigned bad; /* UG_SET_* columns that did not parse (their last valid value kept) */
 };
 
 struct rows {
 	struct row *v;
 	size_t n, cap;
-	int err;
+	const struct targets *ts; /* the last valid read */
+	int64_t *bad_ids;         /* rows whose target does not parse */
+	size_t n_bad;
 };
+
+/* The target the store's units row `id` was at the last read, or NULL. */
+static struct target *by_unit_id(const struct targets *ts, int64_t id)
+{
+	for (size_t i = 0; i < ts->n; i++)
+		if (ts->v[i]->unit_id == id)
+			return ts->v[i];
+	return NULL;
+}
+
+void targets_bad_columns(unsigned bad, char *buf, size_t len)
+{
+	static const char *const names[] = { "mode", "default_egress", "default_ingress",
+					      "harden" };
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (unsigned k = 0; k < 4; k++) {
+		int w;
+
+		if (!(bad & 1u << k))
+			continue;
+		w = snprintf(buf + off, len - off, "%s%s", off ? ", " : "", names[k]);
+		if (w > 0 && (size_t)w < len - off)
+			off += (size_t)w;
+	}
+}
 
 static int collect_unit(const struct ug_store_unit *u, void *ctx)
 {
 	struct rows *rs = ctx;
+	const struct target *last;
 	const char *why = NULL;
 	struct row *r;
 
@@ -139,18 +169,31 @@ static int collect_unit(const struct ug_store_unit *u, void *ctx)
 	memset(r, 0, sizeof(*r));
 	if (!u->target || strlen(u->target) >= TARGET_MAX ||
 	    ug_target_parse(u->target, &why) < 0) {
-		ug_log(LOG_ERR, "agent: store unit %" PRId64 " has an invalid target (%s); its "
-		       "rules are NOT enforced", u->id, why ? why : "too long or missing");
+		/* Unknown, not gone: what that row was stays in force. */
+		int64_t *v = reallocarray(rs->bad_ids, rs->n_bad + 1, sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		rs->bad_ids = v;
+		rs->bad_ids[rs->n_bad++] = u->id;
+		ug_log(LOG_ERR, "agent: store unit %" PRId64 " has an invalid target (%s); what "
+		       "it was last stays in force, changes to it are NOT", u->id,
+		       why ? why : "too long or missing");
 		return 0;
 	}
 	snprintf(r->name, sizeof(r->name), "%s", u->target);
 	r->id = u->id;
 	r->rev = u->rev;
-	r->valid = !ug_settings_parse(u->mode, u->default_egress, u->default_ingress, u->harden,
-				      &r->s, &why);
-	if (!r->valid)
-		ug_log(LOG_ERR, "agent: store unit '%s' has invalid settings (%s); its settings "
-		       "are NOT enforced", u->target, why ? why : "bad mode or default posture");
+	last = targets_find(rs->ts, u->target);
+	r->bad = ug_settings_parse_each(u->mode, u->default_egress, u->default_ingress, u->harden,
+					last && last->unit_id == u->id ? &last->own : NULL, &r->s);
+	if (r->bad) {
+		char cols[80];
+
+		targets_bad_columns(r->bad, cols, sizeof(cols));
+		ug_log(LOG_ERR, "agent: store unit '%s' has invalid settings (%s); for those the "
+		       "last valid value is enforced (the default if none was)", u->target, cols);
+	}
 	rs->n++;
 	return 0;
 }
@@ -158,6 +201,11 @@ static int collect_unit(const struct ug_store_unit *u, void *ctx)
 static bool settings_same(const struct ug_settings *a, const struct ug_settings *b)
 {
 	return a->mode == b->mode && a->deny_default == b->deny_default && a->harden == b->harden;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct target *const *)a)->name, (*(struct target *const *)b)->name);
 }
 
 struct target *targets_find(const struct targets *ts, const char *name)
@@ -200,6 +248,7 @@ static struct target *target_new(const struct row *r, struct loaded *l)
 	t->unit_id = r->id;
 	t->rev = r->rev;
 	t->own = r->s;
+	t->bad_settings = r->bad;
 	t->own.families = l->families;
 	t->own.net_rules = l->n_rules > 0;
 	t->own.lsm_rules = l->n_paths > 0;
@@ -213,6 +262,7 @@ static struct target *target_new(const struct row *r, struct loaded *l)
 	t->changed = true;
 	t->w.err = -ENOENT;
 	t->w.stale = true;
+	t->state = -1;
 	l->rules = NULL;
 	l->paths = NULL;
 	return t;
@@ -221,13 +271,13 @@ static struct target *target_new(const struct row *r, struct loaded *l)
 /* Nothing to enforce and nothing set: not a target (it gets no program). */
 static bool empty(const struct target *t)
 {
-	return !t->n_net && !t->n_paths && !t->own.families && !t->invalid &&
+	return !t->n_net && !t->n_paths && !t->own.families && !t->invalid && !t->bad_settings &&
 	       t->own.mode == UG_MODE_ENFORCE && !t->own.deny_default && !t->own.harden;
 }
 
 int targets_sync(struct targets *ts, struct ug_store *st, struct gone **gone, size_t *n_gone)
 {
-	struct rows rs = {};
+	struct rows rs = { .ts = ts };
 	struct target **next = NULL, **fresh = NULL;
 	struct gone *names = NULL;
 	size_t n_next = 0, n_fresh = 0, n_names = 0;
@@ -257,7 +307,9 @@ int targets_sync(struct targets *ts, struct ug_store *st, struct gone **gone, si
 		struct loaded l;
 
 		if (old && old->unit_id == r->id && old->rev == r->rev &&
-		    settings_same(&old->own, &r->s)) {
+		    settings_same(&old->own, &r->s) && old->bad_settings == r->bad) {
+			old->changed |= old->bad_row; /* its status says so no more */
+			old->bad_row = false;
 			next[n_next++] = old;
 			continue;
 		}
@@ -275,6 +327,30 @@ int targets_sync(struct targets *ts, struct ug_store *st, struct gone **gone, si
 			continue; /* settings back to defaults and no rules: not a target */
 		next[n_next++] = t;
 	}
+	/* Rows whose target no longer parses: what they were stays, as it was. */
+	if (rs.n_bad) {
+		struct target **v = reallocarray(next, n_next + rs.n_bad, sizeof(*v));
+
+		if (!v) {
+			err = -ENOMEM;
+			goto out;
+		}
+		next = v;
+	}
+	for (size_t k = 0; k < rs.n_bad; k++) {
+		struct target *old = by_unit_id(ts, rs.bad_ids[k]);
+		bool dup = false;
+
+		for (size_t j = 0; old && j < n_next && !dup; j++)
+			dup = next[j] == old || !strcmp(next[j]->name, old->name);
+		if (!old || dup)
+			continue;
+		old->changed |= !old->bad_row; /* its status must say so */
+		old->bad_row = true;
+		next[n_next++] = old;
+	}
+	if (rs.n_bad)
+		qsort(next, n_next, sizeof(*next), name_cmp);
 	/* Commit: nothing below fails. Replaced targets hand over where they are. */
 	names = calloc(ts->n ?: 1, sizeof(*names));
 	if (!names) {
@@ -298,7 +374,7 @@ int targets_sync(struct targets *ts, struct ug_store *st, struct gone **gone, si
 			now->last_id = old->last_id;
 			now->last_parent = old->last_parent;
 			old->last_loc = NULL;
-			snprintf(now->state, sizeof(now->state), "%s", old->state);
+			now->state = old->state;
 			now->generation = old->generation;
 		}
 		if (!now || empty(now)) {
@@ -333,6 +409,7 @@ out:
 	free(next);
 	free(names);
 	free(rs.v);
+	free(rs.bad_ids);
 	return err;
 }
 

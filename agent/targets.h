@@ -44,6 +44,10 @@ struct target {
 	uint32_t family_rule[64];   /* store id of the rule denying family F */
 	size_t n_net, n_paths;      /* its valid rules */
 	unsigned invalid;           /* rows refused as invalid */
+	unsigned bad_settings;      /* UG_SET_* columns of its units row that do not parse:
+				       their last valid value is kept */
+	bool bad_row;               /* its units row's target no longer parses: kept as it
+				       was at the last valid read */
 	bool changed;               /* settings or rules changed in the last read */
 	bool seen;
 	/* Own rules, loaded on demand (targets_rules), freed after a pass. */
@@ -55,7 +59,7 @@ struct target {
 	char *last_loc;
 	uint64_t last_id, last_parent;
 	/* The last pass's outcome, for status. */
-	char state[16];
+	int state;                  /* enum ug_state; -1: none yet */
 	char reason[600];
 	bool reported; /* status row written with this outcome */
 	uint32_t generation;
@@ -84,6 +88,8 @@ int targets_sync(struct targets *ts, struct ug_store *st, struct gone **gone, si
 /* Load t's own rules if they are not (they are freed by targets_unload). */
 int targets_rules(struct targets *ts, struct ug_store *st, struct target *t);
 void targets_unload(struct target *t);
+/* The names of the UG_SET_* columns in bad, comma separated. */
+void targets_bad_columns(unsigned bad, char *buf, size_t len);
 struct target *targets_find(const struct targets *ts, const char *name);
 void targets_free(struct targets *ts);
 

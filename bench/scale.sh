@@ -38,7 +38,7 @@ MEMCG_V1=$(awk '$3 == "cgroup" && $4 ~ /(^|,)memory(,|$)/ { print $2; exit }' /p
 
 TMP=$(mktemp -d /tmp/ugscale.XXXXXX)
 PIN=/sys/fs/bpf/ugscale-$$
-PARENT=$CG_ROOT/ugscale
+PARENT=$CG_ROOT/ugscale.slice # units are placed only below slices (or the root)
 MEMCG=${MEMCG_V1:+$MEMCG_V1/ugscale-$$}
 AGENT_PID=
 cleanup() {

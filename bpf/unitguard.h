@@ -459,7 +459,9 @@ struct ug_lsm_agg_val {
  * systemd creates the cgroup. The agent keeps each unit target's compiled
  * policy under the unit's NAME in the pending maps; a tp_btf/cgroup_mkdir
  * program (bpf/cgroup/net.bpf.c) copies it to ug_units / ug_lsm_units under
- * the new cgroup's id inside the mkdir(2), before any task can be moved in.
+ * the new cgroup's id inside the mkdir(2), before any task can be moved in,
+ * and only for a cgroup made in the parent the agent named for it (a name is
+ * not identity: anyone who may make cgroups can pick any name).
  * ====================================================================== */
 
 #define UG_NAME_MAX 128 /* unit names longer than this get no pending entry */
@@ -470,8 +472,8 @@ struct ug_pending_key {
 
 struct ug_pending_net {
 	struct ug_unit_val val;
-	__u64 parent_cgid; /* the new cgroup's parent must have this id; 0: any */
-	__u32 level;       /* the new cgroup's level must be this; 0: any */
+	__u64 parent_cgid; /* the new cgroup's parent must have this id (0: matches nothing) */
+	__u32 level;       /* and the new cgroup's level must be this */
 	__u32 pad;
 };
 

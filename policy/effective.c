@@ -26,6 +26,43 @@ int ug_settings_parse(const char *mode, const char *egress, const char *ingress,
 	return 0;
 }
 
+unsigned ug_settings_parse_each(const char *mode, const char *egress, const char *ingress,
+				const char *harden, const struct ug_settings *last,
+				struct ug_settings *out)
+{
+	static const struct ug_settings defaults = { .mode = UG_MODE_ENFORCE };
+	int m = mode ? ug_mode_parse(mode) : -EINVAL;
+	int eg = egress ? ug_action_parse(egress) : -EINVAL;
+	int in = ingress ? ug_action_parse(ingress) : -EINVAL;
+	int h = harden && harden[0] ? ug_harden_parse(harden, NULL) : 0;
+	unsigned bad = 0;
+
+	if (!last)
+		last = &defaults;
+	memset(out, 0, sizeof(*out));
+	if (m < 0) {
+		bad |= UG_SET_MODE;
+		out->mode = last->mode;
+	} else {
+		out->mode = (uint8_t)m;
+	}
+	if (eg < 0)
+		bad |= UG_SET_EGRESS;
+	if (eg < 0 ? last->deny_default & (1u << UG_DIR_EGRESS) : eg == UG_ACT_DENY)
+		out->deny_default |= 1u << UG_DIR_EGRESS;
+	if (in < 0)
+		bad |= UG_SET_INGRESS;
+	if (in < 0 ? last->deny_default & (1u << UG_DIR_INGRESS) : in == UG_ACT_DENY)
+		out->deny_default |= 1u << UG_DIR_INGRESS;
+	if (h < 0) {
+		bad |= UG_SET_HARDEN;
+		out->harden = last->harden;
+	} else {
+		out->harden = (uint8_t)h;
+	}
+	return bad;
+}
+
 int ug_path_rule_parse(int64_t id, const char *kind, const char *action, const char *path,
 		       const char *access, struct ug_path_rule *out, const char **why)
 {

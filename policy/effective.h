@@ -30,6 +30,25 @@
 int ug_settings_parse(const char *mode, const char *egress, const char *ingress,
 		      const char *harden, struct ug_settings *out, const char **why);
 
+/* The columns of a units row's settings, as bits of a mask. */
+enum {
+	UG_SET_MODE = 1 << 0,
+	UG_SET_EGRESS = 1 << 1,
+	UG_SET_INGRESS = 1 << 2,
+	UG_SET_HARDEN = 1 << 3,
+};
+
+/*
+ * The same, column by column, for a row another program may have written:
+ * a column that does not parse takes its value from last (the last valid
+ * settings of that row; NULL: the defaults) and its bit is set in the
+ * returned mask; the others are taken as they are. One bad column never
+ * resets the rest (fail static). 0: every column parsed.
+ */
+unsigned ug_settings_parse_each(const char *mode, const char *egress, const char *ingress,
+				const char *harden, const struct ug_settings *last,
+				struct ug_settings *out);
+
 /*
  * An exec or file rule from the store's text: kind "exec" | "file", action,
  * path, access (file: "read" | "write" | "any"; exec: ignored). File rules

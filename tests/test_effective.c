@@ -365,6 +365,37 @@ static void store_rows_parse_as_the_agent_takes_them(void **state)
 			 -EINVAL);
 }
 
+/* One bad column of a units row keeps the last valid value of that column
+ * and takes the others as they are (issue 21: one stray space in harden
+ * reset default-egress deny to allow). */
+static void settings_columns_fail_one_by_one(void **state)
+{
+	struct ug_settings last = { .mode = UG_MODE_ENFORCE, .harden = UG_HARDEN_BPF,
+				    .deny_default = 1u << UG_DIR_EGRESS };
+	struct ug_settings s;
+
+	assert_int_equal(ug_settings_parse_each("audit", "deny", "allow", "bpf,ptrace ", &last, &s),
+			 UG_SET_HARDEN);
+	assert_int_equal(s.mode, UG_MODE_AUDIT);
+	assert_int_equal(s.deny_default, 1u << UG_DIR_EGRESS);
+	assert_int_equal(s.harden, UG_HARDEN_BPF);
+	assert_int_equal(ug_settings_parse_each("enforce", "dney", "deny", "", &last, &s),
+			 UG_SET_EGRESS);
+	assert_int_equal(s.deny_default, 1u << UG_DIR_EGRESS | 1u << UG_DIR_INGRESS);
+	assert_int_equal(s.harden, 0);
+	assert_int_equal(ug_settings_parse_each("strict", "allow", NULL, "ptrace", &last, &s),
+			 UG_SET_MODE | UG_SET_INGRESS);
+	assert_int_equal(s.mode, UG_MODE_ENFORCE);
+	assert_int_equal(s.deny_default, 0);
+	assert_int_equal(s.harden, UG_HARDEN_PTRACE);
+	/* No last valid settings: the defaults for the bad columns. */
+	last.mode = UG_MODE_AUDIT;
+	assert_int_equal(ug_settings_parse_each("x", "deny", "deny", "", NULL, &s), UG_SET_MODE);
+	assert_int_equal(s.mode, UG_MODE_ENFORCE);
+	assert_int_equal(ug_settings_parse_each("audit", "allow", "allow", "mount", &last, &s), 0);
+	assert_int_equal(s.harden, UG_HARDEN_MOUNT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +406,7 @@ int main(void)
 		cmocka_unit_test(paths_longest_on_directory_boundaries),
 		cmocka_unit_test(merged_rules_carry_depth_and_origin),
 		cmocka_unit_test(store_rows_parse_as_the_agent_takes_them),
+		cmocka_unit_test(settings_columns_fail_one_by_one),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -399,9 +399,12 @@ int BPF_PROG(ug_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	id = BPF_CORE_READ(kn, id);
 	parent = kn_parent_id(kn);
 
+	/* Only a cgroup made where the unit's will be made: a name is not
+	 * identity, and a child of another unit (or anything in a delegated
+	 * subtree) may be called anything. The agent never writes an entry
+	 * without a parent; one from an older agent is matched by nothing. */
 	pn = bpf_map_lookup_elem(&ug_pending_net, &key);
-	if (pn && (!pn->parent_cgid || pn->parent_cgid == parent) &&
-	    (!pn->level || pn->level == level)) {
+	if (pn && pn->parent_cgid && pn->parent_cgid == parent && pn->level == level) {
 		struct ug_config *cfg = bpf_map_lookup_elem(&ug_config, &zero);
 		struct ug_unit_val v = pn->val;
 		__u32 slot;
@@ -413,8 +416,7 @@ int BPF_PROG(ug_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 		update_counted(&ug_units, &id, &v, BPF_ANY);
 	}
 	pl = bpf_map_lookup_elem(&ug_pending_lsm, &key);
-	if (pl && (!pl->parent_cgid || pl->parent_cgid == parent) &&
-	    (!pl->level || pl->level == level)) {
+	if (pl && pl->parent_cgid && pl->parent_cgid == parent && pl->level == level) {
 		struct ug_lsm_config *cfg = bpf_map_lookup_elem(&ug_lsm_config, &zero);
 
 		if (cfg)

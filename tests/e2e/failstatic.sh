@@ -33,7 +33,10 @@ BG_PIDS+=($LOOP)
 state_of() { { ctl status --json || [ $? = 3 ]; } | jq -r --arg t "$1" '.units[] | select(.target == $t) | .reason'; }
 
 # --- names are not identity -------------------------------------------------
-OTHER=$(make_cgroup ugx/demo.service)
+# A second cgroup of the name where a unit's can be (root's, below a slice):
+# ambiguous, the unit keeps the one it had. (One anywhere else is never the
+# unit's: e2e/tenant.)
+OTHER=$(make_cgroup ugx.slice/demo.service)
 ctl rule add demo.service egress deny 127.0.0.3 >/dev/null # a pass with two names
 expect EPERM in_unit connect 127.0.0.3 "$PORT"
 expect ok "$PROBE" --cgroup "$OTHER" connect 127.0.0.9 "$PORT"
@@ -70,6 +73,34 @@ done
 wait $CHURN
 rmdir "$CG_ROOT/ugchurn" 2>/dev/null || true
 pass "cgroups churning while the policy changes: every change in force"
+
+# --- rows another program wrote ----------------------------------------------------
+# One bad column of a units row keeps the last valid value of that column (it
+# once reset every setting: default-egress deny became allow); a row whose
+# target no longer parses keeps what that target had (it once removed it).
+row_state() { sql "select state || ': ' || coalesce(reason, '') from status where target = '$1'"; }
+ctl unit set demo.service --default-egress deny >/dev/null
+expect EPERM in_unit connect 127.0.0.77 "$PORT"
+sql "update units set harden = 'bpf,ptrace ' where target = 'demo.service'" 2>"$TMP/err" ||
+	fail "the raw update was refused: $(cat "$TMP/err")"
+for _ in $(seq 60); do row_state demo.service | grep -q "^partial: .*invalid settings" && break; sleep 0.05; done
+row_state demo.service | grep -q "^partial: .*invalid settings in the store (harden)" ||
+	fail "a bad harden column: $(row_state demo.service)"
+expect EPERM in_unit connect 127.0.0.77 "$PORT"
+expect EPERM in_unit connect 127.0.0.2 "$PORT"
+pass "a units row with a bad harden column: default-egress deny stays, status says partial"
+sql "update units set harden = '', target = 'demo.service ' where target = 'demo.service'"
+for _ in $(seq 60); do row_state demo.service | grep -q "names no valid target" && break; sleep 0.05; done
+row_state demo.service | grep -q "^partial: .*names no valid target" ||
+	fail "a units row with a bad target: $(row_state demo.service)"
+expect EPERM in_unit connect 127.0.0.77 "$PORT"
+expect EPERM in_unit connect 127.0.0.2 "$PORT"
+sql "update units set target = 'demo.service', default_egress = 'allow' where target = 'demo.service '"
+wait_for ok in_unit connect 127.0.0.77 "$PORT"
+for _ in $(seq 60); do row_state demo.service | grep -q "^enforced" && break; sleep 0.05; done
+row_state demo.service | grep -q "^enforced" || fail "the row put right: $(row_state demo.service)"
+expect EPERM in_unit connect 127.0.0.2 "$PORT"
+pass "a units row whose target does not parse: the policy stays until the row is put right"
 
 # --- store faults ------------------------------------------------------------------
 # 1. A long transaction by another writer: the agent does not stall.

@@ -11,7 +11,7 @@ setup_kernel
 U=1000
 PORT=48$((RANDOM % 900 + 100))
 listen_bg 0.0.0.0 "$PORT"
-PARENT=$(make_cgroup ugscale)
+PARENT=$(make_cgroup ugscale.slice) # units are placed only below slices (or the root)
 for u in $(seq 0 $((U - 1))); do
 	mkdir "$PARENT/$(printf 's%04d.service' "$u")"
 	echo "$PARENT/$(printf 's%04d.service' "$u")" >>"$TMP/cgroups"
