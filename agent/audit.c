@@ -112,14 +112,6 @@ int ug_audit_new(struct ug_store *st, const struct ug_audit_ops *ops, struct ug_
 	return 0;
 }
 
-static int64_t realtime_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /*
  * Convert a bpf_ktime_get_boot_ns() stamp to wall-clock microseconds. The stamp is read from
  * the ring buffer like the rest of the record, and validate() cannot judge it without a
@@ -388,7 +380,7 @@ static void unit_name(struct ug_audit *a, uint64_t cgid, char buf[TARGET_MAX])
 static int lost_record(struct ug_audit *a, const struct ug_event *ev)
 {
 	char unit[TARGET_MAX];
-	int64_t now = realtime_us();
+	int64_t now = ug_realtime_us();
 	int err;
 
 	unit_name(a, ev->who.unit_cgid, unit);
@@ -640,8 +632,8 @@ int ug_audit_retain(struct ug_audit *a, int64_t budget)
 
 	if (!a->max_bytes && !a->max_age_us)
 		return 0;
-	err = ug_store_prune(a->st, a->max_bytes, a->max_age_us ? realtime_us() - a->max_age_us : 0,
-			     budget, &pruned);
+	err = ug_store_prune(a->st, a->max_bytes,
+			     a->max_age_us ? ug_realtime_us() - a->max_age_us : 0, budget, &pruned);
 	if (err) {
 		if (!a->retain_said)
 			ug_log(err == -EBUSY ? LOG_NOTICE : LOG_ERR, "audit: retention: %s; "
@@ -661,7 +653,7 @@ int ug_audit_flush(struct ug_audit *a)
 	struct lsm_text *lsm_texts;
 	int err = 0;
 
-	summaries(a, realtime_us());
+	summaries(a, ug_realtime_us());
 	if (!a->n_q)
 		return 0;
 	rows = calloc(a->n_q, sizeof(*rows));
@@ -746,7 +738,7 @@ out:
 
 void ug_audit_lost(struct ug_audit *a, uint64_t count)
 {
-	int64_t now = realtime_us();
+	int64_t now = ug_realtime_us();
 
 	ug_log(LOG_WARNING, "audit: ring buffer full, %" PRIu64 " denials could not be recorded",
 	       count);
@@ -764,7 +756,7 @@ int ug_audit_unstored(struct ug_audit *a, uint64_t count)
 {
 	int err, jr;
 
-	err = ug_store_lost_add(a->st, realtime_us(), count, "store", NULL);
+	err = ug_store_lost_add(a->st, ug_realtime_us(), count, "store", NULL);
 	if (err)
 		return err;
 	jr = sd_journal_send("MESSAGE=unitguard: %" PRIu64 " denials could not be stored (they were "

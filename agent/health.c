@@ -1,25 +1,30 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/*
- * What the agent reports about itself, into the store and the journal:
- * denials the kernel could not record or the store could not take, and how
- * full the maps are. The counts live in the pinned maps, which outlive the
- * agent, so what happened while no agent ran is reported too.
- */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent.h"
+#include "health.h"
 #include "log.h"
 
-static int lost_total(struct agent *ag, uint64_t *lost)
+void health_init(struct health *h, struct ug_store *st, struct ug_net *net, struct ug_lsm *lsm)
+{
+	char buf[32];
+
+	h->st = st;
+	h->net = net;
+	h->lsm = lsm;
+	if (!ug_store_agent_get(st, "lost_reported", buf, sizeof(buf)))
+		h->lost_seen = strtoull(buf, NULL, 10);
+}
+
+static int lost_total(struct health *h, uint64_t *lost)
 {
 	uint64_t l = 0;
-	int err = ug_net_counter(ag->net, UG_CNT_EVENTS_LOST, lost);
+	int err = ug_net_counter(h->net, UG_CNT_EVENTS_LOST, lost);
 
-	if (!err && ag->lsm && !ug_lsm_counter(ag->lsm, UG_CNT_EVENTS_LOST, &l))
+	if (!err && h->lsm && !ug_lsm_counter(h->lsm, UG_CNT_EVENTS_LOST, &l))
 		*lost += l;
 	return err;
 }
@@ -29,46 +34,46 @@ static int lost_total(struct agent *ag, uint64_t *lost)
  * pinned maps, which outlive the agent: what was reported last is kept in
  * the store, so losses while no agent ran are reported too.
  */
-void report_lost(struct agent *ag)
+static void report_lost(struct health *h)
 {
 	char buf[32];
 	uint64_t lost;
 
-	if (lost_total(ag, &lost))
+	if (!h->audit || lost_total(h, &lost))
 		return;
-	if (lost < ag->lost_seen)
-		ag->lost_seen = 0; /* the maps were made anew (--detach-all) */
-	if (lost == ag->lost_seen)
+	if (lost < h->lost_seen)
+		h->lost_seen = 0; /* the maps were made anew (--detach-all) */
+	if (lost == h->lost_seen)
 		return;
-	ug_audit_lost(ag->audit, lost - ag->lost_seen);
-	ag->lost_seen = lost;
+	ug_audit_lost(h->audit, lost - h->lost_seen);
+	h->lost_seen = lost;
 	snprintf(buf, sizeof(buf), "%" PRIu64, lost);
-	ug_store_agent_set(ag->st, "lost_reported", buf);
+	ug_store_agent_set(h->st, "lost_reported", buf);
 }
 
 /* Map use against capacity, for status: "used/capacity" per map. */
-void write_usage(struct agent *ag)
+static void write_usage(struct health *h)
 {
 	struct ug_net_usage u;
 	uint64_t failed = 0; /* updates the programs could not make (a map full) */
 	char buf[160];
 
-	ug_net_usage(ag->net, &u);
-	ug_net_counter(ag->net, UG_CNT_MAP_UPDATE_FAILED, &failed);
+	ug_net_usage(h->net, &u);
+	ug_net_counter(h->net, UG_CNT_MAP_UPDATE_FAILED, &failed);
 	snprintf(buf, sizeof(buf), "ug_lpm %zu/%zu, ug_lists %zu/%zu, ug_units %zu/%zu, %zu tries, "
 		 "%" PRIu64 " updates failed", u.lpm_used, u.lpm_cap, u.lists_used, u.lists_cap,
 		 u.units_used, u.units_cap, u.tries, failed);
-	if (strcmp(buf, ag->usage)) {
-		ug_store_agent_set(ag->st, "maps", buf);
-		snprintf(ag->usage, sizeof(ag->usage), "%s", buf);
+	if (strcmp(buf, h->usage)) {
+		ug_store_agent_set(h->st, "maps", buf);
+		snprintf(h->usage, sizeof(h->usage), "%s", buf);
 	}
 }
 
-void on_unstored(uint64_t n, void *ctx)
+void health_on_unstored(uint64_t n, void *ctx)
 {
-	struct agent *ag = ctx;
+	struct health *h = ctx;
 
-	if (ug_net_counter_add(ag->net, UG_CNT_AUDIT_UNSTORED, n))
+	if (ug_net_counter_add(h->net, UG_CNT_AUDIT_UNSTORED, n))
 		ug_log(LOG_ERR, "audit: cannot count %" PRIu64 " unstored denials in the pinned "
 		       "counters", n);
 }
@@ -79,19 +84,26 @@ void on_unstored(uint64_t n, void *ctx)
  * in the store is kept there. The difference goes to the store once it can
  * take it, also after a restart.
  */
-void report_unstored(struct agent *ag)
+static void report_unstored(struct health *h)
 {
 	uint64_t total, reported = 0;
 	char buf[32];
 
-	if (ug_net_counter(ag->net, UG_CNT_AUDIT_UNSTORED, &total))
+	if (!h->audit || ug_net_counter(h->net, UG_CNT_AUDIT_UNSTORED, &total))
 		return;
-	if (!ug_store_agent_get(ag->st, "unstored_reported", buf, sizeof(buf)))
+	if (!ug_store_agent_get(h->st, "unstored_reported", buf, sizeof(buf)))
 		reported = strtoull(buf, NULL, 10);
 	if (total < reported)
 		reported = 0; /* the maps were made anew (--detach-all) */
-	if (total == reported || ug_audit_unstored(ag->audit, total - reported))
+	if (total == reported || ug_audit_unstored(h->audit, total - reported))
 		return;
 	snprintf(buf, sizeof(buf), "%" PRIu64, total);
-	ug_store_agent_set(ag->st, "unstored_reported", buf);
+	ug_store_agent_set(h->st, "unstored_reported", buf);
+}
+
+void health_report(struct health *h)
+{
+	report_lost(h);
+	report_unstored(h);
+	write_usage(h);
 }

@@ -4,9 +4,10 @@
  * (store -> kernel) is in pass.c, where units are in resolve.c.
  *
  * One sd-event loop: the ring buffers, inotify on the store's directory and
- * on the cgroup tree, systemd's D-Bus signals, signals, a 250 ms tick. Every
- * event that can change what should be enforced schedules a pass; passes
- * coalesce.
+ * on the cgroup tree, systemd's D-Bus signals, signals, and one timer per
+ * duty (below). Every event that can change what should be enforced
+ * schedules a pass; passes coalesce. systemd's watchdog (WatchdogSec=) is
+ * kept by sd-event itself: an agent whose loop stopped is restarted.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,10 +30,13 @@
 #include <systemd/sd-daemon.h>
 
 #include "agent.h"
+#include "audit.h"
 #include "cgroup.h"
 #include "lock.h"
 #include "log.h"
 #include "messages.h"
+#include "metrics.h"
+#include "stats.h"
 #include "util.h"
 
 #define UG_DEFAULT_BPFFS "/sys/fs/bpf"
@@ -44,42 +48,80 @@
 /*
  * Records read per drain. A flood refills the ring as fast as the agent
  * reads it, and a drain that went on until the ring is empty would never
- * end: the tick (the flush of aggregated and lost counts, retention,
- * heartbeat) and policy changes would wait for the flood to stop. A bounded
- * drain returns to the event loop, which comes back to the ring next.
+ * end: the flush of aggregated and lost counts, retention, the watchdog and
+ * policy changes would wait for the flood to stop. A bounded drain returns
+ * to the event loop, which comes back to the ring next.
  */
 #define UG_DRAIN_BUDGET 8192
 
+/* Waiting longer for systemd's answers than this holds up the boot of every
+ * unit ordered after the agent: say ready, and what is not in force. */
+#define READY_WAIT_US (30 * 1000000ULL)
+
+struct options {
+	const char *db_path, *pin_dir;
+	unsigned stats_interval;  /* seconds between accounting snapshots */
+	int64_t audit_max_bytes;  /* --audit-max-size; 0: none */
+	int64_t audit_max_age_us; /* --audit-max-age; 0: none */
+	struct metrics_listen listen;
+	bool listen_set, detach_all;
+};
+
+struct daemon;
+
+/* A duty done every `every` microseconds, on a timer of its own. */
+struct duty {
+	uint64_t every;
+	void (*run)(struct daemon *d);
+	struct daemon *d;
+	sd_event_source *src;
+};
+
+/* What only main.c holds. */
+struct daemon {
+	struct agent ag;
+	struct options o;
+	int store_lock, pin_lock;    /* held while we run: one agent per store and pins */
+	struct ring_buffer *lsm_rb;  /* the LSM side's denials, drained beside the network's */
+	int drain_left;              /* records this drain may still read */
+	bool ready;                  /* READY=1 sent */
+	sd_event_source *ready_src;  /* the deadline for it */
+	struct duty duties[8];
+	size_t n_duties;
+};
+
+/* --- the ring buffers -------------------------------------------------------- */
+
 static int on_event(void *ctx, void *data, size_t size)
 {
-	struct agent *ag = ctx;
+	struct daemon *d = ctx;
 
-	ug_audit_record(ag->audit, data, size);
-	return --ag->drain_left > 0 ? 0 : -ECANCELED;
+	ug_audit_record(d->ag.audit, data, size);
+	return --d->drain_left > 0 ? 0 : -ECANCELED;
 }
 
 static int on_lsm_event(void *ctx, void *data, size_t size)
 {
-	struct agent *ag = ctx;
+	struct daemon *d = ctx;
 
-	ug_audit_lsm_record(ag->audit, data, size);
-	return --ag->drain_left > 0 ? 0 : -ECANCELED;
+	ug_audit_lsm_record(d->ag.audit, data, size);
+	return --d->drain_left > 0 ? 0 : -ECANCELED;
 }
 
 /* Read up to UG_DRAIN_BUDGET records from each ring: a flood in one does
  * not keep the other unread. */
-static void drain(struct agent *ag)
+static void drain(struct daemon *d)
 {
 	int err;
 
-	ag->drain_left = UG_DRAIN_BUDGET;
-	err = ug_net_poll_events(ag->net);
+	d->drain_left = UG_DRAIN_BUDGET;
+	err = ug_net_poll_events(d->ag.net);
 	if (err && err != -ECANCELED)
 		ug_log(LOG_ERR, "audit: reading the ring buffer: %s", strerror(-err));
-	if (!ag->lsm_rb)
+	if (!d->lsm_rb)
 		return;
-	ag->drain_left = UG_DRAIN_BUDGET;
-	err = ring_buffer__consume(ag->lsm_rb);
+	d->drain_left = UG_DRAIN_BUDGET;
+	err = ring_buffer__consume(d->lsm_rb);
 	if (err < 0 && err != -ECANCELED)
 		ug_log(LOG_ERR, "audit: reading the LSM ring buffer: %s", strerror(-err));
 }
@@ -90,33 +132,27 @@ static int on_ringbuf(sd_event_source *s, int fd, uint32_t revents, void *ctx)
 	return 0;
 }
 
-static void on_change(void *ctx)
-{
-	pass_schedule(ctx);
-}
-
 /* What the kernel aggregated, into the ring and drained. */
-static void flush_kernel(struct agent *ag)
+static void flush_kernel(struct daemon *d)
 {
 	/* Drain first: in a flood the ring is full, and the counts the flush
 	 * sends need room in it (what finds none waits for the next flush). */
-	drain(ag);
+	drain(d);
 	/* The LSM flush deletes entries by the window the network flush set
 	 * for both: not when that failed. */
-	if (!ug_net_flush(ag->net) && ag->lsm)
-		ug_lsm_flush(ag->lsm, ug_net_window(ag->net));
-	drain(ag);
+	if (!ug_net_flush(d->ag.net) && d->ag.lsm)
+		ug_lsm_flush(d->ag.lsm, ug_net_window(d->ag.net));
+	drain(d);
 }
 
-/* Waiting longer for systemd's answers than this holds up the boot of every
- * unit ordered after the agent: say ready, and what is not in force. */
-#define READY_WAIT_US (30 * 1000000LL)
+/* --- readiness and passes ---------------------------------------------------- */
 
-static void agent_ready(struct agent *ag, const char *why)
+static void say_ready(struct daemon *d, const char *why)
 {
-	if (ag->ready)
+	if (d->ready)
 		return;
-	ag->ready = true;
+	d->ready = true;
+	d->ready_src = sd_event_source_unref(d->ready_src);
 	if (why)
 		ug_log(LOG_WARNING, "agent: ready, but %s; see the status for what is NOT "
 		       "enforced", why);
@@ -127,59 +163,120 @@ static void agent_ready(struct agent *ag, const char *why)
  * the agent start once it is ready: when a pass converged. */
 static int on_pass(sd_event_source *s, void *ctx)
 {
-	struct agent *ag = ctx;
+	struct daemon *d = ctx;
 
 	sd_event_source_set_enabled(s, SD_EVENT_OFF);
-	if (pass_run(ag) > 0)
-		agent_ready(ag, NULL);
+	if (pass_run(&d->ag) > 0)
+		say_ready(d, NULL);
 	return 0;
 }
 
-static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
+static int on_ready_deadline(sd_event_source *s, uint64_t usec, void *ctx)
 {
-	static unsigned ticks;
-	struct agent *ag = ctx;
-	char buf[32];
-
-	flush_kernel(ag);
-	ug_audit_flush(ag->audit);
-	if (++ticks % 4 == 0) {
-		/* Once a second: retries, cleanup, liveness, counters. */
-		check_store_file(ag);
-		ug_resolver_tick(ag->res);
-		if (ag->store_dirty || ag->status_dirty)
-			pass_schedule(ag);
-		ug_net_cleanup(ag->net);
-		if (ag->lsm)
-			ug_lsm_cleanup(ag->lsm);
-		report_lost(ag);
-		report_unstored(ag);
-		ug_audit_retain(ag->audit, 10000);
-		write_usage(ag);
-		snprintf(buf, sizeof(buf), "%" PRId64, realtime_us());
-		ug_store_agent_set(ag->st, "heartbeat_us", buf);
-		/* The loop runs: systemd's watchdog (WatchdogSec=) restarts an
-		 * agent whose loop stopped. No-op outside systemd. */
-		sd_notify(0, "WATCHDOG=1");
-		if (!ag->ready && realtime_us() - ag->started_us >= READY_WAIT_US)
-			agent_ready(ag, "not every target was placed and in force within 30 s");
-		if (realtime_us() - (int64_t)ag->last_stats_us >= (int64_t)ag->stats_interval * 1000000)
-			stats_snapshot(ag);
-	}
-	sd_event_source_set_time(s, usec + 250 * 1000);
+	say_ready(ctx, "not every target was placed and in force within 30 s");
 	return 0;
+}
+
+/* The resolver: an answer came, a cgroup came or went. */
+static void on_placement(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	pass_schedule(&d->ag);
+}
+
+/* The store: a change seen (version), or the file replaced. */
+static void on_store(void *ctx, int64_t version, bool reopened)
+{
+	struct daemon *d = ctx;
+
+	if (version >= 0)
+		metrics_change_seen(d->ag.metrics, version, d->ag.ps.applied_version);
+	if (reopened)
+		pass_rewrite_status(&d->ag);
+	else if (d->ag.sw.dirty)
+		pass_schedule(&d->ag);
 }
 
 static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *ctx)
 {
-	struct agent *ag = ctx;
+	struct daemon *d = ctx;
 
 	ug_log(LOG_INFO, "agent: SIGHUP, re-reading the store and recompiling everything");
-	ag->store_dirty = true;
-	ag->all_dirty = true;
-	pass_schedule(ag);
+	pass_recompile_all(&d->ag);
 	return 0;
 }
+
+/* --- duties ------------------------------------------------------------------ */
+
+static void duty_flush(struct daemon *d)
+{
+	flush_kernel(d);
+	ug_audit_flush(d->ag.audit);
+}
+
+/* Retries: the store, systemd, an incomplete cgroup index. */
+static void duty_retry(struct daemon *d)
+{
+	storewatch_tick(&d->ag.sw);
+	ug_resolver_tick(d->ag.res);
+	if (d->ag.ps.status_dirty)
+		pass_schedule(&d->ag);
+}
+
+/* Tries retired long enough ago that no program can still read them. */
+static void duty_cleanup(struct daemon *d)
+{
+	ug_net_cleanup(d->ag.net);
+	if (d->ag.lsm)
+		ug_lsm_cleanup(d->ag.lsm);
+}
+
+/* The agent's reports on itself, and that it is alive (status reads it). */
+static void duty_health(struct daemon *d)
+{
+	char buf[32];
+
+	health_report(&d->ag.health);
+	snprintf(buf, sizeof(buf), "%" PRId64, ug_realtime_us());
+	ug_store_agent_set(d->ag.st, "heartbeat_us", buf);
+}
+
+static void duty_retention(struct daemon *d)
+{
+	ug_audit_retain(d->ag.audit, 10000);
+}
+
+static void duty_stats(struct daemon *d)
+{
+	stats_snapshot(d->ag.net, d->ag.st, d->ag.ps.generation);
+}
+
+static int on_duty(sd_event_source *s, uint64_t usec, void *ctx)
+{
+	struct duty *t = ctx;
+
+	t->run(t->d);
+	return sd_event_source_set_time(s, usec + t->every);
+}
+
+static int add_duty(struct daemon *d, uint64_t every, void (*run)(struct daemon *))
+{
+	struct duty *t = &d->duties[d->n_duties++];
+	uint64_t now;
+	int err;
+
+	*t = (struct duty){ .every = every, .run = run, .d = d };
+	err = sd_event_now(d->ag.ev, CLOCK_MONOTONIC, &now);
+	if (err >= 0)
+		err = sd_event_add_time(d->ag.ev, &t->src, CLOCK_MONOTONIC, now + every, 0, on_duty,
+					t);
+	if (err >= 0)
+		err = sd_event_source_set_enabled(t->src, SD_EVENT_ON);
+	return err < 0 ? err : 0;
+}
+
+/* --- start-up ----------------------------------------------------------------- */
 
 /*
  * Drop-ins earlier builds wrote so that systemd attached our programs
@@ -246,39 +343,40 @@ static int ensure_bpffs(const char *pin_dir)
  * One agent per store and per pin directory: a second one would adopt the
  * first one's pins and overwrite its policy. The locks are held until exit.
  */
-static int take_locks(struct agent *ag)
+static int take_locks(struct daemon *d)
 {
 	char path[PATH_MAX], dir[PATH_MAX];
+	const struct options *o = &d->o;
 	pid_t holder;
 	int err;
 
-	snprintf(dir, sizeof(dir), "%s", ag->db_path);
-	if (ug_lock_path(ag->db_path, path, sizeof(path))) {
+	snprintf(dir, sizeof(dir), "%s", o->db_path);
+	if (ug_lock_path(o->db_path, path, sizeof(path))) {
 		ug_log(LOG_ERR, "agent: --db path too long");
 		return -ENAMETOOLONG;
 	}
 	err = ug_mkdir_p(dirname(dir));
 	if (!err)
-		err = ug_lock_take(path, false, &ag->store_lock, &holder);
+		err = ug_lock_take(path, false, &d->store_lock, &holder);
 	if (err == -EBUSY) {
 		ug_log(LOG_ERR, "unitguardd: the store %s is in use by another unitguardd (pid %d); "
-		       "not starting", ag->db_path, (int)holder);
+		       "not starting", o->db_path, (int)holder);
 		return err;
 	}
 	if (err) {
 		ug_log(LOG_ERR, "agent: cannot lock %s: %s", path, strerror(-err));
 		return err;
 	}
-	err = ug_mkdir_p(ag->pin_dir);
+	err = ug_mkdir_p(o->pin_dir);
 	if (!err)
-		err = ug_lock_take(ag->pin_dir, true, &ag->pin_lock, &holder);
+		err = ug_lock_take(o->pin_dir, true, &d->pin_lock, &holder);
 	if (err == -EBUSY) {
 		ug_log(LOG_ERR, "unitguardd: the pin directory %s is in use by another unitguardd "
-		       "(pid %d); not starting", ag->pin_dir, (int)holder);
+		       "(pid %d); not starting", o->pin_dir, (int)holder);
 		return err;
 	}
 	if (err)
-		ug_log(LOG_ERR, "agent: cannot lock %s: %s", ag->pin_dir, strerror(-err));
+		ug_log(LOG_ERR, "agent: cannot lock %s: %s", o->pin_dir, strerror(-err));
 	return err;
 }
 
@@ -344,46 +442,126 @@ static void usage(FILE *f)
 		"                                      when the agent merely exits)\n");
 }
 
-static int setup_loop(struct agent *ag, sd_event_source **tick)
+/* 0: run; 1: done (--help, --version); -1: bad usage (said). */
+static int parse_argv(int argc, char **argv, struct options *o)
 {
-	char dbdir[PATH_MAX];
-	sigset_t ss;
-	uint64_t now;
-	int err;
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "detach-all", no_argument, NULL, 'D' },
+		{ "stats-interval", required_argument, NULL, 's' },
+		{ "audit-max-size", required_argument, NULL, 'S' },
+		{ "audit-max-age", required_argument, NULL, 'A' },
+		{ "metrics-listen", required_argument, NULL, 'M' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{},
+	};
+	char errbuf[256];
+	unsigned long n;
+	char *end;
+	int c;
 
-	sigemptyset(&ss);
-	sigaddset(&ss, SIGTERM);
-	sigaddset(&ss, SIGINT);
-	sigaddset(&ss, SIGHUP);
-	sigprocmask(SIG_BLOCK, &ss, NULL);
-	snprintf(dbdir, sizeof(dbdir), "%s", ag->db_path);
-	if ((err = sd_event_add_signal(ag->ev, NULL, SIGTERM, NULL, NULL)) < 0 ||
-	    (err = sd_event_add_signal(ag->ev, NULL, SIGINT, NULL, NULL)) < 0 ||
-	    (err = sd_event_add_signal(ag->ev, NULL, SIGHUP, on_hup, ag)) < 0 ||
-	    (err = sd_event_add_io(ag->ev, NULL, ug_net_events_fd(ag->net), EPOLLIN, on_ringbuf,
-				   ag)) < 0 ||
-	    (ag->lsm_rb && (err = sd_event_add_io(ag->ev, NULL, ring_buffer__epoll_fd(ag->lsm_rb),
-						  EPOLLIN, on_ringbuf, ag)) < 0) ||
-	    (err = sd_event_add_inotify(ag->ev, NULL, dirname(dbdir),
-					IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE,
-					on_store_change, ag)) < 0 ||
-	    (err = sd_event_add_defer(ag->ev, &ag->pass_src, on_pass, ag)) < 0 ||
-	    (err = sd_event_source_set_enabled(ag->pass_src, SD_EVENT_OFF)) < 0 ||
-	    (err = sd_event_now(ag->ev, CLOCK_MONOTONIC, &now)) < 0 ||
-	    (err = sd_event_add_time(ag->ev, tick, CLOCK_MONOTONIC, now + 250 * 1000, 0, on_tick,
-				     ag)) < 0 ||
-	    (err = sd_event_source_set_enabled(*tick, SD_EVENT_ON)) < 0)
-		return err;
+	*o = (struct options){ .db_path = UG_DEFAULT_DB, .pin_dir = UG_DEFAULT_PIN_DIR,
+			       .stats_interval = 60, .audit_max_bytes = (int64_t)1 << 30,
+			       .audit_max_age_us = (int64_t)30 * 86400 * 1000000 };
+	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			o->db_path = optarg;
+			break;
+		case 'p':
+			o->pin_dir = optarg;
+			break;
+		case 'D':
+			o->detach_all = true;
+			break;
+		case 's':
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (errno || *end || !optarg[0] || n < 1 || n > 86400) {
+				fprintf(stderr, "unitguardd: invalid --stats-interval '%s': expected "
+					"1-86400 seconds\n", optarg);
+				return -1;
+			}
+			o->stats_interval = (unsigned)n;
+			break;
+		case 'S':
+			if (parse_size(optarg, &o->audit_max_bytes)) {
+				fprintf(stderr, "unitguardd: invalid --audit-max-size '%s': expected "
+					"0 (no limit) or 1M-1T, e.g. 512M or 2G\n", optarg);
+				return -1;
+			}
+			break;
+		case 'A':
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (errno || *end || !optarg[0] || optarg[0] == '-' || n > 36500) {
+				fprintf(stderr, "unitguardd: invalid --audit-max-age '%s': expected "
+					"0 (no limit) or 1-36500 days\n", optarg);
+				return -1;
+			}
+			o->audit_max_age_us = (int64_t)n * 86400 * 1000000;
+			break;
+		case 'M':
+			if (metrics_parse_listen(optarg, &o->listen, errbuf, sizeof(errbuf))) {
+				fprintf(stderr, "unitguardd: invalid --metrics-listen '%s': %s; "
+					"expected IPV4:PORT or [IPV6]:PORT, e.g. 127.0.0.1:9187 or "
+					"[::1]:9187\n", optarg, errbuf);
+				return -1;
+			}
+			o->listen_set = true;
+			break;
+		case 'v':
+			ug_verbose = 1;
+			break;
+		case 'V':
+			printf("unitguardd %s\n", UG_VERSION);
+			return 1;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "unitguardd: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (o->pin_dir[0] != '/' || strlen(o->pin_dir) >= PATH_MAX - 64) {
+		fprintf(stderr, "unitguardd: --pin-dir must be an absolute path\n");
+		return -1;
+	}
 	return 0;
 }
 
-static void write_agent_state(struct agent *ag)
+static int detach_all(const char *pin_dir)
+{
+	/* Programs a still-running agent holds judge nothing once the maps are
+	 * empty; nothing is left for a unit's next start. */
+	int err;
+
+	remove_old_dropins(pin_dir);
+	err = ug_lsm_detach_all(pin_dir);
+	err = ug_net_detach_all(pin_dir) ?: err;
+	if (err) {
+		ug_log(LOG_ERR, "agent: detach-all: %s", strerror(-err));
+		return 1;
+	}
+	ug_log(LOG_NOTICE, "agent: removed %s: unitguard no longer enforces anything", pin_dir);
+	return 0;
+}
+
+static void write_agent_state(struct agent *ag, int64_t started_us)
 {
 	char buf[32], lsm_state[600];
 
 	snprintf(buf, sizeof(buf), "%d", getpid());
 	ug_store_agent_set(ag->st, "pid", buf);
-	snprintf(buf, sizeof(buf), "%" PRId64, ag->started_us);
+	snprintf(buf, sizeof(buf), "%" PRId64, started_us);
 	ug_store_agent_set(ag->st, "started_us", buf);
 	ug_store_agent_set(ag->st, "heartbeat_us", buf);
 	ug_store_agent_set(ag->st, "pin_dir", ag->pin_dir);
@@ -400,22 +578,23 @@ static void write_agent_state(struct agent *ag)
 	}
 }
 
-static void open_lsm(struct agent *ag)
+static void open_lsm(struct daemon *d)
 {
+	struct agent *ag = &d->ag;
 	int err = ug_lsm_probe(ag->lsm_why, sizeof(ag->lsm_why));
 
 	if (!err)
 		err = ug_lsm_open(ag->pin_dir, &ag->lsm);
 	if (!err) {
-		ag->lsm_rb = ring_buffer__new(ug_lsm_events_map_fd(ag->lsm), on_lsm_event, ag, NULL);
-		if (!ag->lsm_rb)
+		d->lsm_rb = ring_buffer__new(ug_lsm_events_map_fd(ag->lsm), on_lsm_event, d, NULL);
+		if (!d->lsm_rb)
 			err = -errno;
 	}
 	if (err) {
 		if (!ag->lsm_why[0])
 			snprintf(ag->lsm_why, sizeof(ag->lsm_why), "%s", strerror(-err));
-		ring_buffer__free(ag->lsm_rb);
-		ag->lsm_rb = NULL;
+		ring_buffer__free(d->lsm_rb);
+		d->lsm_rb = NULL;
 		ug_lsm_free(ag->lsm);
 		ag->lsm = NULL;
 		ug_log_id(LOG_WARNING, UG_MESSAGE_LSM_UNAVAILABLE, NULL, "lsm: BPF LSM is "
@@ -424,229 +603,184 @@ static void open_lsm(struct agent *ag)
 		return;
 	}
 	ug_log(LOG_INFO, "lsm: BPF LSM available");
-	if (ug_lsm_generation(ag->lsm) > ag->generation)
-		ag->generation = ug_lsm_generation(ag->lsm);
+	if (ug_lsm_generation(ag->lsm) > ag->ps.generation)
+		ag->ps.generation = ug_lsm_generation(ag->lsm);
+}
+
+/* ug_audit_ops.unstored: counted by the health reports. */
+static void on_unstored(uint64_t n, void *ctx)
+{
+	struct agent *ag = ctx;
+
+	health_on_unstored(n, &ag->health);
+}
+
+/* The loop's sources: signals, rings, the pass, the duties, the watchdog. */
+static int setup_loop(struct daemon *d)
+{
+	struct agent *ag = &d->ag;
+	const uint64_t s = 1000000;
+	sigset_t ss;
+	uint64_t now;
+	int err;
+
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	sigaddset(&ss, SIGHUP);
+	sigprocmask(SIG_BLOCK, &ss, NULL);
+	if ((err = sd_event_add_signal(ag->ev, NULL, SIGTERM, NULL, NULL)) < 0 ||
+	    (err = sd_event_add_signal(ag->ev, NULL, SIGINT, NULL, NULL)) < 0 ||
+	    (err = sd_event_add_signal(ag->ev, NULL, SIGHUP, on_hup, d)) < 0 ||
+	    (err = sd_event_add_io(ag->ev, NULL, ug_net_events_fd(ag->net), EPOLLIN, on_ringbuf,
+				   d)) < 0 ||
+	    (d->lsm_rb && (err = sd_event_add_io(ag->ev, NULL, ring_buffer__epoll_fd(d->lsm_rb),
+						 EPOLLIN, on_ringbuf, d)) < 0) ||
+	    (err = storewatch_start(&ag->sw, ag->ev, ag->st, ag->db_path, on_store, d)) < 0 ||
+	    (err = sd_event_add_defer(ag->ev, &ag->ps.src, on_pass, d)) < 0 ||
+	    (err = sd_event_source_set_enabled(ag->ps.src, SD_EVENT_OFF)) < 0 ||
+	    (err = sd_event_now(ag->ev, CLOCK_MONOTONIC, &now)) < 0 ||
+	    (err = sd_event_add_time(ag->ev, &d->ready_src, CLOCK_MONOTONIC, now + READY_WAIT_US,
+				     0, on_ready_deadline, d)) < 0 ||
+	    (err = add_duty(d, s / 4, duty_flush)) ||
+	    (err = add_duty(d, s, duty_retry)) ||
+	    (err = add_duty(d, s, duty_cleanup)) ||
+	    (err = add_duty(d, s, duty_health)) ||
+	    (err = add_duty(d, s, duty_retention)) ||
+	    (err = add_duty(d, (uint64_t)d->o.stats_interval * s, duty_stats)) ||
+	    /* Pings WATCHDOG=1 when systemd asks for it (WatchdogSec=). */
+	    (err = sd_event_set_watchdog(ag->ev, true)) < 0)
+		return err;
+	return 0;
+}
+
+static void loop_free(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_duties; i++)
+		sd_event_source_unref(d->duties[i].src);
+	sd_event_source_unref(d->ready_src);
+	sd_event_source_unref(d->ag.ps.src);
+	storewatch_stop(&d->ag.sw);
+	sd_event_unref(d->ag.ev);
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'd' },
-		{ "pin-dir", required_argument, NULL, 'p' },
-		{ "detach-all", no_argument, NULL, 'D' },
-		{ "stats-interval", required_argument, NULL, 's' },
-		{ "audit-max-size", required_argument, NULL, 'S' },
-		{ "audit-max-age", required_argument, NULL, 'A' },
-		{ "metrics-listen", required_argument, NULL, 'M' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{},
-	};
-	struct agent ag = { .db_path = UG_DEFAULT_DB, .pin_dir = UG_DEFAULT_PIN_DIR,
-			    .stats_interval = 60, .store_dirty = true, .all_dirty = true,
-			    .audit_max_bytes = (int64_t)1 << 30,
-			    .audit_max_age_us = (int64_t)30 * 86400 * 1000000,
-			    .applied_version = -1 /* unknown: the first pass says */ };
-	struct metrics_listen listen_at, *metrics_at = NULL;
-	sd_event_source *tick = NULL;
-	bool detach_all = false;
-	char errbuf[256], buf[32];
-	unsigned long days;
-	char *end;
-	int c, err;
+	static struct daemon d = { .ag.ps.applied_version = -1 /* unknown: the first pass says */,
+				   .ag.ps.all_dirty = true };
+	struct agent *ag = &d.ag;
+	char errbuf[256];
+	int64_t started_us;
+	int err;
 
-	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			ag.db_path = optarg;
-			break;
-		case 'p':
-			ag.pin_dir = optarg;
-			break;
-		case 'D':
-			detach_all = true;
-			break;
-		case 's':
-			errno = 0;
-			ag.stats_interval = strtoul(optarg, &end, 10);
-			if (errno || *end || !optarg[0] || ag.stats_interval < 1 ||
-			    ag.stats_interval > 86400) {
-				fprintf(stderr, "unitguardd: invalid --stats-interval '%s': expected "
-					"1-86400 seconds\n", optarg);
-				return 2;
-			}
-			break;
-		case 'S':
-			if (parse_size(optarg, &ag.audit_max_bytes)) {
-				fprintf(stderr, "unitguardd: invalid --audit-max-size '%s': expected "
-					"0 (no limit) or 1M-1T, e.g. 512M or 2G\n", optarg);
-				return 2;
-			}
-			break;
-		case 'A':
-			errno = 0;
-			days = strtoul(optarg, &end, 10);
-			if (errno || *end || !optarg[0] || optarg[0] == '-' || days > 36500) {
-				fprintf(stderr, "unitguardd: invalid --audit-max-age '%s': expected "
-					"0 (no limit) or 1-36500 days\n", optarg);
-				return 2;
-			}
-			ag.audit_max_age_us = (int64_t)days * 86400 * 1000000;
-			break;
-		case 'M':
-			if (metrics_parse_listen(optarg, &listen_at, errbuf, sizeof(errbuf))) {
-				fprintf(stderr, "unitguardd: invalid --metrics-listen '%s': %s; "
-					"expected IPV4:PORT or [IPV6]:PORT, e.g. 127.0.0.1:9187 or "
-					"[::1]:9187\n", optarg, errbuf);
-				return 2;
-			}
-			metrics_at = &listen_at;
-			break;
-		case 'v':
-			ug_verbose = 1;
-			break;
-		case 'V':
-			printf("unitguardd %s\n", UG_VERSION);
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "unitguardd: unexpected argument '%s'\n", argv[optind]);
-		return 2;
-	}
-	if (ag.pin_dir[0] != '/' || strlen(ag.pin_dir) >= PATH_MAX - 64) {
-		fprintf(stderr, "unitguardd: --pin-dir must be an absolute path\n");
-		return 2;
-	}
+	err = parse_argv(argc, argv, &d.o);
+	if (err)
+		return err > 0 ? 0 : 2;
+	ag->db_path = d.o.db_path;
+	ag->pin_dir = d.o.pin_dir;
 	libbpf_set_print(libbpf_print);
+	if (d.o.detach_all)
+		return detach_all(ag->pin_dir);
 
-	if (detach_all) {
-		/* Programs a still-running agent holds judge nothing once the
-		 * maps are empty; nothing is left for a unit's next start. */
-		remove_old_dropins(ag.pin_dir);
-		err = ug_lsm_detach_all(ag.pin_dir);
-		err = ug_net_detach_all(ag.pin_dir) ?: err;
-		if (err) {
-			ug_log(LOG_ERR, "agent: detach-all: %s", strerror(-err));
-			return 1;
-		}
-		ug_log(LOG_NOTICE, "agent: removed %s: unitguard no longer enforces anything",
-		       ag.pin_dir);
-		return 0;
-	}
-
-	err = ensure_bpffs(ag.pin_dir);
+	err = ensure_bpffs(ag->pin_dir);
 	if (err) {
 		ug_log(LOG_ERR, "agent: cannot mount bpffs at " UG_DEFAULT_BPFFS ": %s",
 		       strerror(-err));
 		return 1;
 	}
-	if (take_locks(&ag))
+	if (take_locks(&d))
 		return 1;
-	err = ug_cgroup_root(ag.cgroot, sizeof(ag.cgroot));
-	if (err) {
+	if (ug_cgroup_root(ag->cgroot, sizeof(ag->cgroot))) {
 		ug_log(LOG_ERR, "cgroup: no cgroup2 hierarchy is mounted: network policy CANNOT be "
 		       "enforced");
 		return 1;
 	}
-	err = ug_store_open(ag.db_path, UG_STORE_CREATE, &ag.st, errbuf, sizeof(errbuf));
+	err = ug_store_open(ag->db_path, UG_STORE_CREATE, &ag->st, errbuf, sizeof(errbuf));
 	if (err) {
 		ug_log(LOG_ERR, "agent: cannot open the store %s: %s; exiting. What is pinned "
-		       "keeps enforcing.", ag.db_path, errbuf);
+		       "keeps enforcing.", ag->db_path, errbuf);
 		return 1;
 	}
 	/* Someone's long transaction must not stall the loop: writes that
 	 * fail are kept and tried again (audit rows, status, counters). */
-	ug_store_set_busy_timeout(ag.st, 100);
-	err = ug_audit_new(ag.st,
+	ug_store_set_busy_timeout(ag->st, 100);
+	err = ug_audit_new(ag->st,
 			   &(struct ug_audit_ops){ .target = pass_target_name,
 						   .family_rule = pass_family_rule,
-						   .unstored = on_unstored, .ctx = &ag },
-			   &ag.audit);
+						   .unstored = on_unstored, .ctx = ag },
+			   &ag->audit);
 	if (err)
 		goto out_store;
-	ug_audit_set_retention(ag.audit, ag.audit_max_bytes, ag.audit_max_age_us);
-	err = ug_net_open(ag.pin_dir, on_event, &ag, &ag.net);
+	ug_audit_set_retention(ag->audit, d.o.audit_max_bytes, d.o.audit_max_age_us);
+	err = ug_net_open(ag->pin_dir, on_event, &d, &ag->net);
 	if (err) {
 		ug_log(LOG_ERR, "agent: cannot load the network programs (%s); exiting. What is "
 		       "pinned keeps enforcing.", strerror(-err));
 		goto out_audit;
 	}
-	ag.generation = ug_net_generation(ag.net);
-	open_lsm(&ag);
-	remove_old_dropins(ag.pin_dir);
-	if (!ug_store_agent_get(ag.st, "lost_reported", buf, sizeof(buf)))
-		ag.lost_seen = strtoull(buf, NULL, 10);
+	ag->ps.generation = ug_net_generation(ag->net);
+	open_lsm(&d);
+	remove_old_dropins(ag->pin_dir);
+	health_init(&ag->health, ag->st, ag->net, ag->lsm);
+	ag->health.audit = ag->audit;
 
-	err = sd_event_default(&ag.ev);
+	err = sd_event_default(&ag->ev);
 	if (err < 0)
 		goto out_net;
-	err = setup_loop(&ag, &tick);
+	err = setup_loop(&d);
 	if (err < 0) {
 		ug_log(LOG_ERR, "agent: event loop setup: %s", strerror(-err));
-		goto out_event;
+		goto out_loop;
 	}
 	/* After setup_loop: its thread must inherit the blocked signals. */
-	metrics_start(&ag, metrics_at);
-	err = ug_resolver_new(ag.cgroot, ag.ev, sd_booted() > 0, &ag.ts, on_change, &ag,
-			      &ag.res);
+	ag->metrics = metrics_start(ag->st, ag->db_path, ag->pin_dir,
+				    d.o.listen_set ? &d.o.listen : NULL);
+	err = ug_resolver_new(ag->cgroot, ag->ev, sd_booted() > 0, &ag->sw.ts, on_placement, &d,
+			      &ag->res);
 	if (err)
-		goto out_event;
+		goto out_loop;
 	ug_log(LOG_INFO, "agent: %s", sd_booted() > 0
 		       ? "units resolved through systemd"
 		       : "systemd is not PID 1: units resolved by cgroup name");
 
-	ag.started_us = realtime_us();
-	ag.last_stats_us = ag.started_us;
-	write_agent_state(&ag);
-	report_lost(&ag);
-	/* READY=1 comes from the pass that has every target placed (pass.c),
-	 * which may be this one; an error here cannot wait for answers. */
-	err = pass_run(&ag);
+	started_us = ug_realtime_us();
+	write_agent_state(ag, started_us);
+	health_report(&ag->health);
+	/* READY=1 once a pass converged, which may be this one; an error here
+	 * cannot wait for answers. */
+	err = pass_run(ag);
 	if (err < 0)
-		agent_ready(&ag, "it started with errors (see above)");
+		say_ready(&d, "it started with errors (see above)");
 	else if (err > 0)
-		agent_ready(&ag, NULL);
-	ug_log(LOG_INFO, "agent: running (store %s, pins %s)", ag.db_path, ag.pin_dir);
-	err = sd_event_loop(ag.ev);
+		say_ready(&d, NULL);
+	ug_log(LOG_INFO, "agent: running (store %s, pins %s)", ag->db_path, ag->pin_dir);
+	err = sd_event_loop(ag->ev);
 	if (err < 0)
 		ug_log(LOG_ERR, "agent: event loop: %s", strerror(-err));
 	else
 		ug_log(LOG_INFO, "agent: exiting; pinned programs keep enforcing");
 	sd_notify(0, "STOPPING=1");
-	flush_kernel(&ag);
-	stats_snapshot(&ag);
-	ug_store_agent_set(ag.st, "pid", "0");
-	ug_resolver_free(ag.res);
+	flush_kernel(&d);
+	stats_snapshot(ag->net, ag->st, ag->ps.generation);
+	ug_store_agent_set(ag->st, "pid", "0");
+	ug_resolver_free(ag->res);
 
-out_event:
-	metrics_stop(&ag);
-	sd_event_source_unref(tick);
-	sd_event_source_unref(ag.pass_src);
-	sd_event_source_unref(ag.recheck_src);
-	sd_event_unref(ag.ev);
+out_loop:
+	metrics_stop(ag->metrics);
+	loop_free(&d);
 out_net:
-	drain(&ag);
+	drain(&d);
 	/* The audit goes first: rows it cannot store are counted in net's maps. */
-	ug_audit_free(ag.audit);
-	ag.audit = NULL;
-	ring_buffer__free(ag.lsm_rb);
-	ug_lsm_free(ag.lsm);
-	ug_net_free(ag.net);
+	ug_audit_free(ag->audit);
+	ag->audit = NULL;
+	ring_buffer__free(d.lsm_rb);
+	ug_lsm_free(ag->lsm);
+	ug_net_free(ag->net);
 out_audit:
-	ug_audit_free(ag.audit);
+	ug_audit_free(ag->audit);
 out_store:
-	ug_store_close(ag.st);
-	targets_free(&ag.ts);
-	gone_clear(&ag);
-	free(ag.gone);
-	free(ag.families);
+	ug_store_close(ag->st);
+	targets_free(&ag->sw.ts);
+	pass_free(&ag->ps);
 	return err < 0 ? 1 : 0;
 }

@@ -29,9 +29,9 @@
 
 #include <microhttpd.h>
 
-#include "agent.h"
 #include "log.h"
 #include "metrics.h"
+#include "store.h"
 #include "util.h"
 
 #define UG_HTTP_CONNECTIONS 8u
@@ -39,44 +39,55 @@
 #define UG_HTTP_IDLE_SECONDS 10u
 #define UG_HTTP_BACKLOG 16
 
+struct ug_httpd;
+
+struct metrics {
+	struct ug_store *st;
+	/* A policy change not yet acknowledged: since when the agent has seen it. */
+	struct ug_latency hist;
+	bool pending;
+	int64_t version;  /* the policy version seen */
+	uint64_t seen_ns; /* CLOCK_MONOTONIC */
+	bool unsaved;     /* hist is newer than agent_state's copy */
+	struct ug_httpd *httpd; /* the listener, or NULL */
+};
+
 /* --- apply latency ------------------------------------------------------------ */
 
-static void save_latency(struct agent *ag)
+static void save_latency(struct metrics *m)
 {
 	char buf[512];
 
-	if (ug_latency_encode(&ag->apply.hist, buf, sizeof(buf)))
+	if (ug_latency_encode(&m->hist, buf, sizeof(buf)))
 		return;
 	/* Not written (the store locked): kept, written after the next apply. */
-	ag->apply.unsaved = ug_store_agent_set(ag->st, UG_LATENCY_KEY, buf) != 0;
+	m->unsaved = ug_store_agent_set(m->st, UG_LATENCY_KEY, buf) != 0;
 }
 
-void metrics_change_seen(struct agent *ag, int64_t version)
+void metrics_change_seen(struct metrics *m, int64_t version, int64_t applied)
 {
-	struct apply_clock *a = &ag->apply;
-
 	/* Until its first acknowledgement the agent is starting, not applying
 	 * a change; one already pending keeps the earlier time (a change seen
 	 * while another is applied is in force with it, or later). */
-	if (ag->applied_version < 0 || version <= ag->applied_version || a->pending)
+	if (!m || applied < 0 || version <= applied || m->pending)
 		return;
-	a->pending = true;
-	a->version = version;
-	a->seen_ns = ug_now_ns();
+	m->pending = true;
+	m->version = version;
+	m->seen_ns = ug_now_ns();
 }
 
-void metrics_applied(struct agent *ag, int64_t ack)
+void metrics_applied(struct metrics *m, int64_t ack)
 {
-	struct apply_clock *a = &ag->apply;
-
-	if (!a->pending || ack < a->version) {
-		if (a->unsaved)
-			save_latency(ag);
+	if (!m)
+		return;
+	if (!m->pending || ack < m->version) {
+		if (m->unsaved)
+			save_latency(m);
 		return;
 	}
-	ug_latency_observe(&a->hist, (ug_now_ns() - a->seen_ns) / 1000);
-	a->pending = false;
-	save_latency(ag);
+	ug_latency_observe(&m->hist, (ug_now_ns() - m->seen_ns) / 1000);
+	m->pending = false;
+	save_latency(m);
 }
 
 /* --- the listener -------------------------------------------------------------- */
@@ -334,30 +345,38 @@ free_h:
 	return err;
 }
 
-void metrics_start(struct agent *ag, const struct metrics_listen *l)
+struct metrics *metrics_start(struct ug_store *st, const char *db_path, const char *pin_dir,
+			      const struct metrics_listen *l)
 {
+	struct metrics *m = calloc(1, sizeof(*m));
 	char buf[512];
 	int err;
 
+	if (!m)
+		return NULL;
+	m->st = st;
 	/* The histogram goes on from the last agent's: no reset at a restart. */
-	if (!ug_store_agent_get(ag->st, UG_LATENCY_KEY, buf, sizeof(buf)) &&
-	    ug_latency_decode(buf, &ag->apply.hist))
+	if (!ug_store_agent_get(st, UG_LATENCY_KEY, buf, sizeof(buf)) &&
+	    ug_latency_decode(buf, &m->hist))
 		ug_log(LOG_WARNING, "metrics: agent_state's %s is not what an agent writes; "
 		       "the apply latency histogram starts anew", UG_LATENCY_KEY);
 	if (!l)
-		return;
-	err = httpd_start(l, ag->db_path, ag->pin_dir, &ag->httpd);
+		return m;
+	err = httpd_start(l, db_path, pin_dir, &m->httpd);
 	if (err) {
 		ug_log(LOG_ERR, "metrics: cannot listen on %s: %s; running without the metrics "
 		       "listener", l->text, err == -EIO ? "libmicrohttpd refused to start"
 						       : strerror(-err));
-		return;
+		return m;
 	}
 	ug_log(LOG_INFO, "metrics: serving http://%s/metrics", l->text);
+	return m;
 }
 
-void metrics_stop(struct agent *ag)
+void metrics_stop(struct metrics *m)
 {
-	httpd_free(ag->httpd);
-	ag->httpd = NULL;
+	if (!m)
+		return;
+	httpd_free(m->httpd);
+	free(m);
 }

@@ -13,8 +13,8 @@
 
 #include "prom.h"
 
-struct agent;
-struct ug_httpd;
+struct ug_store;
+struct metrics;
 
 struct metrics_listen {
 	struct sockaddr_storage addr;
@@ -28,27 +28,22 @@ struct metrics_listen {
  */
 int metrics_parse_listen(const char *s, struct metrics_listen *out, char *why, size_t len);
 
-/* A policy change not yet acknowledged: since when the agent has seen it. */
-struct apply_clock {
-	struct ug_latency hist;
-	bool pending;
-	int64_t version;  /* the policy version seen */
-	uint64_t seen_ns; /* CLOCK_MONOTONIC */
-	bool unsaved;     /* hist is newer than agent_state's copy */
-};
-
-/* The store's policy version is now `version` (main.c, check_store). */
-void metrics_change_seen(struct agent *ag, int64_t version);
-/* A pass committed the acknowledgement of `ack` (pass.c). */
-void metrics_applied(struct agent *ag, int64_t ack);
-
 /*
- * Takes the latency histogram over from the last agent (agent_state), and,
- * with l, starts the listener on a thread of its own. Call it once signals
- * are blocked (the thread inherits the mask; the loop's signalfd must get
- * them). A listener that cannot start is logged; the agent runs on without it.
+ * Takes the latency histogram over from the last agent (agent_state of st,
+ * which the metrics keep writing), and, with l, starts the listener on a
+ * thread of its own (reading db_path and pin_dir itself). Call it once
+ * signals are blocked (the thread inherits the mask; the loop's signalfd
+ * must get them). A listener that cannot start is logged; the agent runs on
+ * without it. NULL only when out of memory.
  */
-void metrics_start(struct agent *ag, const struct metrics_listen *l);
-void metrics_stop(struct agent *ag); /* idempotent */
+struct metrics *metrics_start(struct ug_store *st, const char *db_path, const char *pin_dir,
+			      const struct metrics_listen *l);
+void metrics_stop(struct metrics *m); /* NULL is fine */
+
+/* The store's policy version is now `version`, and `applied` is what the
+ * agent acknowledged last (-1: nothing yet): a change seen, or not. */
+void metrics_change_seen(struct metrics *m, int64_t version, int64_t applied);
+/* A pass committed the acknowledgement of `ack`. */
+void metrics_applied(struct metrics *m, int64_t ack);
 
 #endif

@@ -1544,12 +1544,21 @@ int ug_net_counter_add(struct ug_net *net, int which, uint64_t n)
 
 const char *ug_net_target(const struct ug_net *net, uint64_t cgid)
 {
+	struct ug_unit_val v;
+
 	for (size_t i = 0; i < net->n_units; i++)
 		if (net->units[i].h.cgid == cgid)
 			return net->units[i].h.target;
 	for (size_t i = 0; i < sizeof(net->gone) / sizeof(net->gone[0]); i++)
 		if (net->gone[i].cgid == cgid)
 			return net->gone[i].target;
+	/* A cgroup the cgroup_mkdir program gave a policy kept by name, before
+	 * the agent has placed it (a unit's first moments): its trie says whose. */
+	if (bpf_map_lookup_elem(bpf_map__fd(net->skel->maps.ug_units), &cgid, &v))
+		return NULL;
+	for (size_t i = 0; i < net->pending.n; i++)
+		if (pend(net, i)->h.trie == v.trie)
+			return pend(net, i)->h.target;
 	return NULL;
 }
 

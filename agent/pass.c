@@ -27,14 +27,35 @@
 #include "agent.h"
 #include "apply.h"
 #include "log.h"
+#include "metrics.h"
 #include "plan.h"
 #include "report.h"
 #include "util.h"
 
 void pass_schedule(struct agent *ag)
 {
-	if (ag->pass_src)
-		sd_event_source_set_enabled(ag->pass_src, SD_EVENT_ONESHOT);
+	if (ag->ps.src)
+		sd_event_source_set_enabled(ag->ps.src, SD_EVENT_ONESHOT);
+}
+
+void pass_recompile_all(struct agent *ag)
+{
+	ag->ps.all_dirty = true;
+	ag->sw.dirty = true;
+	pass_schedule(ag);
+}
+
+void pass_rewrite_status(struct agent *ag)
+{
+	ag->ps.status_dirty = true;
+	pass_schedule(ag);
+}
+
+void pass_free(struct passes *ps)
+{
+	free(ps->families);
+	ps->families = NULL;
+	ps->n_families = 0;
 }
 
 /*
@@ -46,7 +67,7 @@ void pass_schedule(struct agent *ag)
 static int seed_row(const struct ug_store_status *s, void *ctx)
 {
 	struct agent *ag = ctx;
-	struct target *t = targets_find(&ag->ts, s->target);
+	struct target *t = targets_find(&ag->sw.ts, s->target);
 	const struct ug_cgnode *n;
 
 	if (!t || t->w.path || !s->cgroup || !s->cgroup_id)
@@ -140,7 +161,7 @@ static void gather(struct agent *ag, struct target *t, struct ug_plan_target *pt
 	}
 	/* A refused or failed policy is tried again; so is everything once the
 	 * loaders had an error they could not pin on a unit. */
-	pt->dirty = ag->all_dirty || t->changed || moved || t->state == UG_STATE_REFUSED ||
+	pt->dirty = ag->ps.all_dirty || t->changed || moved || t->state == UG_STATE_REFUSED ||
 		    t->state < 0;
 }
 
@@ -148,8 +169,8 @@ static void gather(struct agent *ag, struct target *t, struct ug_plan_target *pt
 static int own_rules(size_t j, bool lsm, const void **rules, size_t *n, void *ctx)
 {
 	struct agent *ag = ctx;
-	struct target *t = ag->ts.v[j];
-	int err = targets_rules(&ag->ts, ag->st, t);
+	struct target *t = ag->sw.ts.v[j];
+	int err = targets_rules(&ag->sw.ts, ag->st, t);
 
 	if (err)
 		return err;
@@ -162,7 +183,7 @@ static void done_with(size_t j, void *ctx)
 {
 	struct agent *ag = ctx;
 
-	targets_unload(ag->ts.v[j]);
+	targets_unload(ag->sw.ts.v[j]);
 }
 
 /* The family rules of each running policy cgroup, for the audit. */
@@ -182,9 +203,9 @@ static void keep_family_rules(struct agent *ag, const struct ug_plan *p,
 		v[n].cgid = rt->at.id;
 		memcpy(v[n++].rule, p->groups[g].family_rule, sizeof(v->rule));
 	}
-	free(ag->families);
-	ag->families = v;
-	ag->n_families = n;
+	free(ag->ps.families);
+	ag->ps.families = v;
+	ag->ps.n_families = n;
 }
 
 /* --- the pass ------------------------------------------------------------------- */
@@ -192,34 +213,36 @@ static void keep_family_rules(struct agent *ag, const struct ug_plan *p,
 /* Status rows that changed and the acknowledgement, in one transaction. */
 static void commit(struct agent *ag, const struct report_in *in, int64_t ack)
 {
+	struct passes *ps = &ag->ps;
+	struct storewatch *sw = &ag->sw;
 	struct ug_store_status *rows = calloc(in->plan->n ?: 1, sizeof(*rows));
 	char (*reasons)[UG_REASON_MAX] = calloc(in->plan->n ?: 1, sizeof(*reasons));
-	const char **gone = calloc(ag->n_gone ?: 1, sizeof(*gone));
+	const char **gone = calloc(sw->n_gone ?: 1, sizeof(*gone));
 	size_t n_rows;
 
 	if (!rows || !reasons || !gone) {
-		ag->status_dirty = true;
+		ps->status_dirty = true;
 		goto out;
 	}
 	n_rows = report_rows(in, rows, reasons);
 	/* Nothing new to say: write nothing (our own writes wake us up). */
-	if (!n_rows && !ag->n_gone && ack == ag->applied_version &&
-	    ag->generation == ag->committed_generation && !ag->status_dirty)
+	if (!n_rows && !sw->n_gone && ack == ps->applied_version &&
+	    ps->generation == ps->committed_generation && !ps->status_dirty)
 		goto out;
-	for (size_t i = 0; i < ag->n_gone; i++)
-		gone[i] = ag->gone[i].name;
-	if (ug_store_pass_commit(ag->st, rows, n_rows, gone, ag->n_gone, ack, ag->generation)) {
+	for (size_t i = 0; i < sw->n_gone; i++)
+		gone[i] = sw->gone[i].name;
+	if (ug_store_pass_commit(ag->st, rows, n_rows, gone, sw->n_gone, ack, ps->generation)) {
 		ug_log(LOG_ERR, "agent: cannot write status: %s", ug_store_errmsg(ag->st));
-		ag->status_dirty = true;
-		for (size_t i = 0; i < ag->ts.n; i++)
-			ag->ts.v[i]->reported = false;
+		ps->status_dirty = true;
+		for (size_t i = 0; i < sw->ts.n; i++)
+			sw->ts.v[i]->reported = false;
 		goto out;
 	}
-	ag->status_dirty = false;
-	ag->applied_version = ack;
-	metrics_applied(ag, ack);
-	ag->committed_generation = ag->generation;
-	gone_clear(ag);
+	ps->status_dirty = false;
+	ps->applied_version = ack;
+	metrics_applied(ag->metrics, ack);
+	ps->committed_generation = ps->generation;
+	storewatch_gone_clear(sw);
 out:
 	free(rows);
 	free(reasons);
@@ -228,20 +251,24 @@ out:
 
 static void tell_systemd(const struct agent *ag)
 {
+	const struct targets *ts = &ag->sw.ts;
 	size_t enforced = 0, waiting = 0;
 
-	for (size_t i = 0; i < ag->ts.n; i++) {
-		enforced += ag->ts.v[i]->state == UG_STATE_ENFORCED;
-		waiting += ag->ts.v[i]->state == UG_STATE_WAITING;
+	for (size_t i = 0; i < ts->n; i++) {
+		enforced += ts->v[i]->state == UG_STATE_ENFORCED;
+		waiting += ts->v[i]->state == UG_STATE_WAITING;
 	}
 	sd_notifyf(0, "STATUS=generation %u: %zu targets enforced, %zu kept for their unit's "
-		   "start, %zu NOT in force", ag->generation, enforced, waiting,
-		   ag->ts.n - enforced - waiting);
+		   "start, %zu NOT in force", ag->ps.generation, enforced, waiting,
+		   ts->n - enforced - waiting);
 }
 
 int pass_run(struct agent *ag)
 {
-	uint32_t gen = ag->generation + 1;
+	struct passes *ps = &ag->ps;
+	struct storewatch *sw = &ag->sw;
+	struct targets *ts = &sw->ts;
+	uint32_t gen = ps->generation + 1;
 	struct ug_plan_target *pt = NULL;
 	struct ug_apply_out ap = {};
 	struct ug_plan plan = {};
@@ -250,28 +277,25 @@ int pass_run(struct agent *ag)
 	int64_t ack;
 	int err;
 
-	if (ag->store_dirty) {
-		bool first = !ag->store_read_once;
+	if (sw->dirty) {
+		bool first = !sw->read_once;
 
-		err = store_read(ag);
-		if (!err)
-			ag->store_dirty = false;
-		if (!err && first)
+		if (!storewatch_read(sw) && first)
 			seed_from_status(ag);
 	}
-	if (!ag->store_read_once)
+	if (!sw->read_once)
 		return 0; /* nothing known yet: the kernel keeps what it has */
-	pt = calloc(ag->ts.n ?: 1, sizeof(*pt));
-	gone = calloc(ag->n_gone ?: 1, sizeof(*gone));
+	pt = calloc(ts->n ?: 1, sizeof(*pt));
+	gone = calloc(sw->n_gone ?: 1, sizeof(*gone));
 	err = pt && gone ? 0 : -ENOMEM;
-	for (size_t i = 0; !err && i < ag->ts.n; i++)
-		gather(ag, ag->ts.v[i], &pt[i]);
-	for (size_t i = 0; !err && i < ag->n_gone; i++)
-		gone[i] = ag->gone[i].loc;
+	for (size_t i = 0; !err && i < ts->n; i++)
+		gather(ag, ts->v[i], &pt[i]);
+	for (size_t i = 0; !err && i < sw->n_gone; i++)
+		gone[i] = sw->gone[i].loc;
 	if (!err)
-		err = ug_plan_build(pt, ag->ts.n,
+		err = ug_plan_build(pt, ts->n,
 				    &(struct ug_plan_env){ .lsm = ag->lsm != NULL, .gone = gone,
-							   .n_gone = ag->n_gone,
+							   .n_gone = sw->n_gone,
 							   .own_rules = own_rules,
 							   .done_with = done_with, .ctx = ag },
 				    &plan);
@@ -280,12 +304,12 @@ int pass_run(struct agent *ag)
 	if (err) {
 		ug_log(LOG_ERR, "agent: cannot build the desired policy: %s; nothing changed",
 		       strerror(-err));
-		ag->all_dirty = true;
+		ps->all_dirty = true;
 		goto out;
 	}
 	if (ap.changed) {
-		ag->generation = gen;
-		if (ug_store_generation_add(ag->st, gen, realtime_us(), ag->ts.policy_version,
+		ps->generation = gen;
+		if (ug_store_generation_add(ag->st, gen, ug_realtime_us(), ts->policy_version,
 					    ap.changed))
 			ug_log(LOG_ERR, "agent: cannot record generation %u: %s", gen,
 			       ug_store_errmsg(ag->st));
@@ -295,7 +319,7 @@ int pass_run(struct agent *ag)
 		ug_net_migrated(ag->net);
 	/* A loader did not have what this pass thought it had: everything is
 	 * compiled again at once (never left as it is). */
-	ag->all_dirty = ap.stale;
+	ps->all_dirty = ap.stale;
 	if (ap.stale) {
 		ug_log(LOG_WARNING, "agent: a loader had lost what it was told to keep; compiling "
 		       "everything again");
@@ -304,28 +328,27 @@ int pass_run(struct agent *ag)
 	keep_family_rules(ag, &plan, pt);
 
 	/* Final once every question about where the targets are is answered. */
-	ack = ug_resolver_asking(ag->res) || ag->store_dirty || ag->all_dirty
-		      ? ag->applied_version
-		      : ag->ts.policy_version;
+	ack = ug_resolver_asking(ag->res) || sw->dirty || ps->all_dirty ? ps->applied_version
+									  : ts->policy_version;
 	commit(ag,
-	       &(struct report_in){ .t = ag->ts.v, .pt = pt, .plan = &plan, .ap = &ap,
+	       &(struct report_in){ .t = ts->v, .pt = pt, .plan = &plan, .ap = &ap,
 				    .lsm_why = ag->lsm ? NULL : ag->lsm_why,
-				    .store_why = ag->store_why,
-				    .all = ag->status_dirty ||
-					   strcmp(ag->store_why, ag->reported_store_why) },
+				    .store_why = sw->why,
+				    .all = ps->status_dirty ||
+					   strcmp(sw->why, ps->reported_store_why) },
 	       ack);
-	snprintf(ag->reported_store_why, sizeof(ag->reported_store_why), "%s", ag->store_why);
-	for (size_t i = 0; i < ag->ts.n; i++)
-		ag->ts.v[i]->changed = false;
+	snprintf(ps->reported_store_why, sizeof(ps->reported_store_why), "%s", sw->why);
+	for (size_t i = 0; i < ts->n; i++)
+		ts->v[i]->changed = false;
 	tell_systemd(ag);
 	ug_log(LOG_DEBUG, "agent: pass done in %.3f ms: policy version %" PRId64 " (acknowledged %"
 	       PRId64 "), generation %u, %zu targets", (ug_now_ns() - t0) / 1e6,
-	       ag->ts.policy_version, ack, ag->generation, ag->ts.n);
+	       ts->policy_version, ack, ps->generation, ts->n);
 	/* Converged: every target's place is known and its policy in the kernel. */
-	err = ack == ag->ts.policy_version && ack == ag->applied_version;
+	err = ack == ts->policy_version && ack == ps->applied_version;
 out:
-	for (size_t i = 0; i < ag->ts.n; i++)
-		targets_unload(ag->ts.v[i]);
+	for (size_t i = 0; i < ts->n; i++)
+		targets_unload(ts->v[i]);
 	/* After a pass that read many rules, give the memory back. */
 	if (plan.merged > 10000)
 		malloc_trim(0);
@@ -353,8 +376,8 @@ uint32_t pass_family_rule(uint64_t cgid, int family, void *ctx)
 
 	if (family < 0 || family >= 64)
 		return 0;
-	for (size_t i = 0; i < ag->n_families; i++)
-		if (ag->families[i].cgid == cgid)
-			return ag->families[i].rule[family];
+	for (size_t i = 0; i < ag->ps.n_families; i++)
+		if (ag->ps.families[i].cgid == cgid)
+			return ag->ps.families[i].rule[family];
 	return 0;
 }

@@ -2,21 +2,13 @@
 /* Cumulative counters (per unit and direction, per rule) into the store's
  * accounting and rule_hits tables, every --stats-interval and at exit. */
 #include <stdlib.h>
-#include <time.h>
 
-#include "agent.h"
 #include "log.h"
-
-int64_t realtime_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+#include "stats.h"
+#include "util.h"
 
 struct snapshot {
-	struct agent *ag;
+	uint32_t generation;
 	int64_t now_us;
 	struct ug_store_acct *acct;
 	size_t n_acct, cap_acct;
@@ -75,22 +67,20 @@ static void snap_hit(uint32_t rule_id, uint64_t hits, void *ctx)
 		.time_us = sn->now_us,
 		.rule_id = rule_id,
 		.hits = hits,
-		.generation = sn->ag->generation,
+		.generation = sn->generation,
 	};
 }
 
-/* Cumulative counters into the accounting and rule_hits tables. */
-void stats_snapshot(struct agent *ag)
+void stats_snapshot(struct ug_net *net, struct ug_store *st, uint32_t generation)
 {
-	struct snapshot sn = { .ag = ag, .now_us = realtime_us() };
+	struct snapshot sn = { .generation = generation, .now_us = ug_realtime_us() };
 
-	if (ug_net_stats(ag->net, snap_unit, &sn) || ug_net_rule_hits(ag->net, snap_hit, &sn))
+	if (ug_net_stats(net, snap_unit, &sn) || ug_net_rule_hits(net, snap_hit, &sn))
 		ug_log(LOG_ERR, "agent: cannot read the counters");
-	if (sn.n_acct && ug_store_accounting_insert(ag->st, sn.acct, sn.n_acct))
-		ug_log(LOG_ERR, "agent: cannot write accounting: %s", ug_store_errmsg(ag->st));
-	if (sn.n_hits && ug_store_rule_hits_insert(ag->st, sn.hits, sn.n_hits))
-		ug_log(LOG_ERR, "agent: cannot write rule hits: %s", ug_store_errmsg(ag->st));
+	if (sn.n_acct && ug_store_accounting_insert(st, sn.acct, sn.n_acct))
+		ug_log(LOG_ERR, "agent: cannot write accounting: %s", ug_store_errmsg(st));
+	if (sn.n_hits && ug_store_rule_hits_insert(st, sn.hits, sn.n_hits))
+		ug_log(LOG_ERR, "agent: cannot write rule hits: %s", ug_store_errmsg(st));
 	free(sn.acct);
 	free(sn.hits);
-	ag->last_stats_us = sn.now_us;
 }

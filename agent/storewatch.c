@@ -1,94 +1,90 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/*
- * The store, as the agent reads it: noticing policy changes (inotify on its
- * directory, which main.c sets up, and a second look just after the last
- * event), a store file replaced under the agent, and reading it with a
- * backoff while it cannot be read (the policy in force stays meanwhile).
- */
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 
-#include "agent.h"
 #include "log.h"
+#include "storewatch.h"
 #include "util.h"
 
-int store_read(struct agent *ag)
+int storewatch_read(struct storewatch *sw)
 {
 	struct gone *gone = NULL;
 	size_t n_gone = 0;
 	int err;
 
-	if (ug_now_ns() < ag->store_retry_ns)
+	if (ug_now_ns() < sw->retry_ns)
 		return -EAGAIN;
-	err = targets_sync(&ag->ts, ag->st, &gone, &n_gone);
+	err = targets_sync(&sw->ts, sw->st, &gone, &n_gone);
 	if (err) {
 		char why[256];
 
-		snprintf(why, sizeof(why), "%s", ug_store_errmsg(ag->st));
-		if (strcmp(why, ag->store_why))
+		snprintf(why, sizeof(why), "%s", ug_store_errmsg(sw->st));
+		if (strcmp(why, sw->why))
 			ug_log(LOG_ERR, "agent: cannot read the store %s: %s; the policy in force "
-			       "stays as it is until it can", ag->db_path, why);
-		snprintf(ag->store_why, sizeof(ag->store_why), "%s", why);
-		ag->store_backoff = ag->store_backoff ? ag->store_backoff * 2 : 1;
-		if (ag->store_backoff > 30)
-			ag->store_backoff = 30;
-		ag->store_retry_ns = ug_now_ns() + ag->store_backoff * 1000000000ULL;
+			       "stays as it is until it can", sw->db_path, why);
+		snprintf(sw->why, sizeof(sw->why), "%s", why);
+		sw->backoff = sw->backoff ? sw->backoff * 2 : 1;
+		if (sw->backoff > 30)
+			sw->backoff = 30;
+		sw->retry_ns = ug_now_ns() + sw->backoff * 1000000000ULL;
 		return err;
 	}
-	if (ag->store_why[0])
+	if (sw->why[0])
 		ug_log(LOG_NOTICE, "agent: the store can be read again");
-	ag->store_why[0] = '\0';
-	ag->store_backoff = 0;
-	ag->store_read_once = true;
+	sw->why[0] = '\0';
+	sw->backoff = 0;
+	sw->read_once = true;
+	sw->dirty = false;
 	for (size_t i = 0; i < n_gone; i++) {
-		struct gone *g = reallocarray(ag->gone, ag->n_gone + 1, sizeof(*g));
+		struct gone *g = reallocarray(sw->gone, sw->n_gone + 1, sizeof(*g));
 
 		if (!g || !gone[i].name) {
 			free(gone[i].name);
 			free(gone[i].loc);
 			continue;
 		}
-		ag->gone = g;
-		ag->gone[ag->n_gone++] = gone[i];
+		sw->gone = g;
+		sw->gone[sw->n_gone++] = gone[i];
 	}
 	free(gone);
 	return 0;
 }
 
-void gone_clear(struct agent *ag)
+void storewatch_gone_clear(struct storewatch *sw)
 {
-	for (size_t i = 0; i < ag->n_gone; i++) {
-		free(ag->gone[i].name);
-		free(ag->gone[i].loc);
+	for (size_t i = 0; i < sw->n_gone; i++) {
+		free(sw->gone[i].name);
+		free(sw->gone[i].loc);
 	}
-	ag->n_gone = 0;
+	sw->n_gone = 0;
 }
 
-static void check_store(struct agent *ag)
+static void check_store(struct storewatch *sw)
 {
 	int64_t v;
 
 	/* Our own audit writes land here too: only a policy change matters. */
-	if (ug_store_policy_version(ag->st, &v)) {
-		ag->store_dirty = true; /* the pass says what is wrong, once */
-		pass_schedule(ag);
+	if (ug_store_policy_version(sw->st, &v)) {
+		sw->dirty = true; /* the pass says what is wrong, once */
+		sw->on_change(sw->ctx, -1, false);
 		return;
 	}
-	metrics_change_seen(ag, v);
-	if (v != ag->ts.policy_version || ag->store_why[0]) {
+	if (v != sw->ts.policy_version || sw->why[0]) {
 		/* Someone touched the store: if it was unreadable, try now rather
 		 * than at the end of the backoff. */
-		ag->store_retry_ns = 0;
-		ag->store_dirty = true;
-		pass_schedule(ag);
+		sw->retry_ns = 0;
+		sw->dirty = true;
 	}
+	sw->on_change(sw->ctx, v, false);
 }
 
-static int on_store_recheck(sd_event_source *s, uint64_t usec, void *ctx)
+static int on_recheck(sd_event_source *s, uint64_t usec, void *ctx)
 {
 	check_store(ctx);
 	return 0;
@@ -100,23 +96,23 @@ static int on_store_recheck(sd_event_source *s, uint64_t usec, void *ctx)
  * a reader woken by the last write can still see the old version. So look
  * once more shortly after the last event.
  */
-int on_store_change(sd_event_source *s, const struct inotify_event *ev, void *ctx)
+static int on_store_change(sd_event_source *s, const struct inotify_event *ev, void *ctx)
 {
-	struct agent *ag = ctx;
+	struct storewatch *sw = ctx;
 	uint64_t now;
 
-	check_store(ag);
-	if (sd_event_now(ag->ev, CLOCK_MONOTONIC, &now) < 0)
+	check_store(sw);
+	if (sd_event_now(sw->ev, CLOCK_MONOTONIC, &now) < 0)
 		return 0;
-	if (!ag->recheck_src) {
+	if (!sw->recheck) {
 		/* Accuracy 1 us: 0 would mean sd-event's default, 250 ms. */
-		if (sd_event_add_time(ag->ev, &ag->recheck_src, CLOCK_MONOTONIC, now + 3000, 1,
-				      on_store_recheck, ag) < 0)
+		if (sd_event_add_time(sw->ev, &sw->recheck, CLOCK_MONOTONIC, now + 3000, 1,
+				      on_recheck, sw) < 0)
 			return 0;
 	} else {
-		sd_event_source_set_time(ag->recheck_src, now + 3000);
+		sd_event_source_set_time(sw->recheck, now + 3000);
 	}
-	sd_event_source_set_enabled(ag->recheck_src, SD_EVENT_ONESHOT);
+	sd_event_source_set_enabled(sw->recheck, SD_EVENT_ONESHOT);
 	return 0;
 }
 
@@ -125,22 +121,52 @@ int on_store_change(sd_event_source *s, const struct inotify_event *ev, void *ct
  * swapped for another): our handle reads the old file. Open the new one;
  * until that works, the policy in force stays and the reason is logged once.
  */
-void check_store_file(struct agent *ag)
+void storewatch_tick(struct storewatch *sw)
 {
-	if (ug_store_replaced(ag->st) != 1)
-		return;
-	if (ug_store_reopen(ag->st)) {
-		if (strcmp(ag->store_why, ug_store_errmsg(ag->st)))
-			ug_log(LOG_ERR, "agent: the store %s was replaced and cannot be opened: %s; "
-			       "the policy in force stays as it is until it can", ag->db_path,
-			       ug_store_errmsg(ag->st));
-		snprintf(ag->store_why, sizeof(ag->store_why), "%s", ug_store_errmsg(ag->st));
+	if (ug_store_replaced(sw->st) == 1) {
+		if (ug_store_reopen(sw->st)) {
+			if (strcmp(sw->why, ug_store_errmsg(sw->st)))
+				ug_log(LOG_ERR, "agent: the store %s was replaced and cannot be "
+				       "opened: %s; the policy in force stays as it is until it can",
+				       sw->db_path, ug_store_errmsg(sw->st));
+			snprintf(sw->why, sizeof(sw->why), "%s", ug_store_errmsg(sw->st));
+			return;
+		}
+		ug_log(LOG_NOTICE, "agent: the store %s was replaced: reading the new one",
+		       sw->db_path);
+		sw->why[0] = '\0';
+		sw->retry_ns = 0;
+		sw->dirty = true;
+		sw->on_change(sw->ctx, -1, true);
 		return;
 	}
-	ug_log(LOG_NOTICE, "agent: the store %s was replaced: reading the new one", ag->db_path);
-	ag->store_why[0] = '\0';
-	ag->store_retry_ns = 0;
-	ag->store_dirty = true;
-	ag->status_dirty = true;
-	pass_schedule(ag);
+	if (sw->dirty)
+		sw->on_change(sw->ctx, -1, false);
+}
+
+int storewatch_start(struct storewatch *sw, sd_event *ev, struct ug_store *st,
+		     const char *db_path, void (*on_change)(void *, int64_t, bool), void *ctx)
+{
+	char dir[PATH_MAX];
+
+	sw->st = st;
+	sw->db_path = db_path;
+	sw->ev = ev;
+	sw->on_change = on_change;
+	sw->ctx = ctx;
+	sw->dirty = true;
+	snprintf(dir, sizeof(dir), "%s", db_path);
+	return sd_event_add_inotify(ev, &sw->watch, dirname(dir),
+				    IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE,
+				    on_store_change, sw);
+}
+
+void storewatch_stop(struct storewatch *sw)
+{
+	sw->watch = sd_event_source_unref(sw->watch);
+	sw->recheck = sd_event_source_unref(sw->recheck);
+	storewatch_gone_clear(sw);
+	free(sw->gone);
+	sw->gone = NULL;
+	targets_free(&sw->ts);
 }

@@ -18,6 +18,14 @@ uint64_t ug_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
+int64_t ug_realtime_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int ug_fmt(char *buf, size_t len, const char *fmt, ...)
 {
 	va_list ap;

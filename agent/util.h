@@ -7,7 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-uint64_t ug_now_ns(void); /* CLOCK_MONOTONIC */
+uint64_t ug_now_ns(void);      /* CLOCK_MONOTONIC */
+int64_t ug_realtime_us(void); /* CLOCK_REALTIME: what the store's times count */
 
 /* snprintf() for messages, where a cut-short text is acceptable: always
  * NUL-terminated, returns what snprintf() does. */

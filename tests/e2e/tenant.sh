@@ -113,7 +113,7 @@ B=$(make_cgroup tn.slice/tn-b.service)
 got=$(in_cg "$B" connect 127.0.8.1 "$P" 2>&1) || true
 kill -CONT "$AGENT_PID"
 [ "$got" = ok ] || fail "tn-b.service's next start, agent frozen: expected ok (audit mode), got $got"
-for _ in $(seq 60); do
+for _ in $(seq 200); do # a bound on the wait (rows are stored every 250 ms)
 	n=$(sql "select count(*) from audit where unit = 'tn-b.service' and verdict = 'audit' and
 		cgroup_id = $(stat -c %i "$B")")
 	[ "$n" -ge 1 ] && break
