@@ -118,10 +118,39 @@ const char *ug_verdict_name(int verdict)
 	return name_of(verdict_names, ARRAY_SIZE(verdict_names), verdict);
 }
 
+/*
+ * What a target path and an LSM path prefix both must be: s[0] is '/', s[n]
+ * the end. Printable ASCII without spaces; no empty, "." or ".." component.
+ * A trailing '/' ends the walk at s + n rather than making an empty
+ * component; "//" and "/a//" still have one.
+ */
+static int path_text_check(const char *s, size_t n, const char **why)
+{
+	const char *c, *end;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < 0x21 || s[i] > 0x7e) {
+			set_why(why, "path contains a space, control or non-ASCII character");
+			return -EINVAL;
+		}
+	}
+	for (c = s + 1; c < s + n; c = end + 1) {
+		end = strchrnul(c, '/');
+		if (end == c) {
+			set_why(why, "empty path component");
+			return -EINVAL;
+		}
+		if ((end - c == 1 && c[0] == '.') || (end - c == 2 && c[0] == '.' && c[1] == '.')) {
+			set_why(why, "'.' or '..' path component");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int path_parse(const char *s, const char **why)
 {
 	size_t n = strnlen(s, PATH_MAX_LEN);
-	const char *c, *end;
 
 	if (n >= PATH_MAX_LEN) {
 		set_why(why, "path too long");
@@ -135,24 +164,8 @@ static int path_parse(const char *s, const char **why)
 		set_why(why, "trailing '/' in path");
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < 0x21 || s[i] > 0x7e) {
-			set_why(why, "path contains a space, control or non-ASCII character");
-			return -EINVAL;
-		}
-	}
-	/* s[0] is '/' and the last byte is not, so every component ends before s + n. */
-	for (c = s + 1; c < s + n; c = end + 1) {
-		end = strchrnul(c, '/');
-		if (end == c) {
-			set_why(why, "empty path component");
-			return -EINVAL;
-		}
-		if ((end - c == 1 && c[0] == '.') || (end - c == 2 && c[0] == '.' && c[1] == '.')) {
-			set_why(why, "'.' or '..' path component");
-			return -EINVAL;
-		}
-	}
+	if (path_text_check(s, n, why) < 0)
+		return -EINVAL;
 	return UG_TARGET_PATH;
 }
 
@@ -256,9 +269,9 @@ int ug_slice_path(const char *slice, char *buf, size_t len)
 }
 
 /* --- LSM: paths, access, families, hardening ------------------------------- */
+
 int ug_path_parse(const char *s, char *out, size_t outlen, const char **why)
 {
-	const char *c, *end;
 	size_t n;
 
 	if (!s || !*s) {
@@ -280,25 +293,8 @@ int ug_path_parse(const char *s, char *out, size_t outlen, const char **why)
 		set_why(why, "path too long");
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < 0x21 || s[i] > 0x7e) {
-			set_why(why, "path contains a space, control or non-ASCII character");
-			return -EINVAL;
-		}
-	}
-	/* A trailing '/' ends the loop at s + n instead of making an empty component;
-	 * "//" and "/a//" still have one. */
-	for (c = s + 1; c < s + n; c = end + 1) {
-		end = strchrnul(c, '/');
-		if (end == c) {
-			set_why(why, "empty path component");
-			return -EINVAL;
-		}
-		if ((end - c == 1 && c[0] == '.') || (end - c == 2 && c[0] == '.' && c[1] == '.')) {
-			set_why(why, "'.' or '..' path component");
-			return -EINVAL;
-		}
-	}
+	if (path_text_check(s, n, why) < 0)
+		return -EINVAL;
 	if (n > 1 && s[n - 1] == '/')
 		n--;
 	/* The kernel appends '/' to the path it looks up; a rule must leave it room. */
