@@ -3,7 +3,7 @@
  * The effective policy of one policy cgroup, and what it decides. Pure: the
  * agent (agent/pass.c) builds what it hands to the kernel with
  * ug_effective_rules(), and `unitguardctl explain` / `show` build the same
- * list the same way, compile it with the same compiler (policy/policy.c),
+ * list the same way, compile it with the same compiler (policy/compile.c),
  * and then judge the compiled entries the way the kernel programs do
  * (ug_net_judge, ug_path_judge): so the explanation cannot disagree with
  * what the agent put in the kernel, only with a kernel that does something

@@ -34,7 +34,8 @@
  * directions only, and `path`, `access` and `family` to these only.
  *
  * Like the rest of policy/, this is pure: the caller reads and writes the
- * file; these functions work on memory buffers and never log.
+ * file; these functions work on memory buffers and never log. file.c reads,
+ * file_emit.c writes, both by the key tables of file_schema.c.
  */
 #ifndef UG_POLICY_FILE_H
 #define UG_POLICY_FILE_H

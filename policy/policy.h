@@ -4,6 +4,11 @@
  * allocation hidden from the caller's view beyond what is documented, no
  * logging: functions return 0 or a negative errno and, where input is bad,
  * point *why at a static string that names what is wrong.
+ *
+ * One header for several files, split by job: addr.c (prefixes, protocols,
+ * ports, network rules), names.c (enum names, targets, LSM values), text.c
+ * (comments, escaping), compile.c (ug_compile), path_compile.c
+ * (ug_path_compile).
  */
 #ifndef UG_POLICY_H
 #define UG_POLICY_H

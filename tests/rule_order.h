@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The order policy.h states among rules on one prefix, written from the
- * text, not from policy.c: the reference the compiler is checked against
+ * text, not from compile.c: the reference the compiler is checked against
  * (tests/test_policy.c's oracle, tests/fuzz/fuzz_compile.c).
  */
 #ifndef UG_TEST_RULE_ORDER_H
