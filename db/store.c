@@ -27,6 +27,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "timetext.h"
 
 #define UG_BUSY_TIMEOUT_MS 5000
 
@@ -1746,175 +1747,12 @@ finalize:
 	return ret;
 }
 
-/*
- * journalctl's time syntax, as far as an audit query needs it: "now",
- * "today", "yesterday", "tomorrow"; a relative time "-1h", "+30min",
- * "2 days ago", "1h30min ago"; an absolute time "2026-11-30",
- * "2026-11-30 14:00[:05[.123]]" (local time) or with a "Z" or "+01:00"
- * suffix, or "@1764500000" (seconds since the epoch). SQLite's own date
- * functions do the calendar work.
- */
-static int relative_us(const char *s, int64_t *out)
-{
-	static const struct {
-		const char *unit;
-		int64_t us;
-	} units[] = {
-		{ "usec", 1 }, { "us", 1 }, { "msec", 1000 }, { "ms", 1000 },
-		{ "seconds", 1000000 }, { "second", 1000000 }, { "sec", 1000000 }, { "s", 1000000 },
-		{ "minutes", 60000000 }, { "minute", 60000000 }, { "min", 60000000 },
-		{ "m", 60000000 }, { "hours", 3600000000LL }, { "hour", 3600000000LL },
-		{ "hr", 3600000000LL }, { "h", 3600000000LL }, { "days", 86400000000LL },
-		{ "day", 86400000000LL }, { "d", 86400000000LL }, { "weeks", 604800000000LL },
-		{ "week", 604800000000LL }, { "w", 604800000000LL },
-	};
-	int64_t total = 0;
-	bool any = false;
-
-	while (*s) {
-		char *end;
-		long long v;
-		size_t k;
-
-		while (*s == ' ')
-			s++;
-		if (!*s)
-			break;
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		errno = 0;
-		v = strtoll(s, &end, 10);
-		if (errno || v > 1000000000LL)
-			return -EINVAL;
-		s = end;
-		while (*s == ' ')
-			s++;
-		for (k = 0; k < sizeof(units) / sizeof(units[0]); k++) {
-			size_t len = strlen(units[k].unit);
-
-			if (!strncmp(s, units[k].unit, len) && (s[len] < 'a' || s[len] > 'z'))
-				break;
-		}
-		if (k == sizeof(units) / sizeof(units[0]))
-			return -EINVAL;
-		s += strlen(units[k].unit);
-		if (__builtin_mul_overflow(v, units[k].us, &v) || __builtin_add_overflow(total, v, &total))
-			return -EINVAL;
-		any = true;
-	}
-	if (!any)
-		return -EINVAL;
-	*out = total;
-	return 0;
-}
-
-/* Run a date query of SQLite's with text parameters a and b; its one
- * result is microseconds since the epoch, NULL when SQLite could not read
- * the date. */
-static int sql_time(struct ug_store *st, const char *sql, const char *a, const char *b,
-		    int64_t *out)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc, ret;
-
-	ret = prepare(st, sql, &stmt);
-	if (ret)
-		return ret;
-	sqlite3_bind_text(stmt, 1, a, -1, SQLITE_STATIC);
-	if (b)
-		sqlite3_bind_text(stmt, 2, b, -1, SQLITE_STATIC);
-	rc = sqlite3_step(stmt);
-	ret = rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL ? 0 : -EINVAL;
-	if (!ret)
-		*out = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	return ret;
-}
-
-/* Microseconds since the epoch of SQLite time value x (to the millisecond:
- * julianday()'s double would be off by microseconds). */
-/* n decimal digits at s. */
-static bool digits(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-	return true;
-}
-
-#define TIME_TO_US(x) "SELECT CAST(strftime('%s', " x ") AS INTEGER) * 1000000 + " \
-	"CAST(round(strftime('%f', " x ") * 1000) AS INTEGER) % 1000 * 1000"
-
+/* The parser is policy/timetext.c; this keeps its message where ug_store_errmsg() finds it. */
 int ug_store_parse_time(struct ug_store *st, const char *text, int64_t now_us, int64_t *out)
 {
-	static const char *const days[][2] = {
-		{ "today", "+0 days" }, { "yesterday", "-1 day" }, { "tomorrow", "+1 day" },
-	};
-	char buf[64], *ago;
-	size_t len;
-	int64_t rel;
-
 	if (!st || !text || !out)
 		return -EINVAL;
-	len = strlen(text);
-	if (!len || len >= sizeof(buf))
-		goto bad;
-	memcpy(buf, text, len + 1);
-	if (!strcmp(buf, "now")) {
-		*out = now_us;
-		return 0;
-	}
-	if (buf[0] == '@') {
-		char *end;
-		long long secs;
-
-		errno = 0;
-		secs = strtoll(buf + 1, &end, 10);
-		if (errno || end == buf + 1 || *end || secs < 0 || secs > INT64_MAX / 1000000)
-			goto bad;
-		*out = secs * 1000000;
-		return 0;
-	}
-	if ((buf[0] == '-' || buf[0] == '+') && !relative_us(buf + 1, &rel)) {
-		if (buf[0] == '-' ? __builtin_sub_overflow(now_us, rel, &rel)
-				  : __builtin_add_overflow(now_us, rel, &rel))
-			goto bad;
-		*out = rel;
-		return 0;
-	}
-	ago = len > 4 ? buf + len - 4 : NULL;
-	if (ago && !strcmp(ago, " ago")) {
-		*ago = '\0';
-		if (relative_us(buf, &rel) || __builtin_sub_overflow(now_us, rel, &rel))
-			goto bad;
-		*out = rel;
-		return 0;
-	}
-	/* Local midnight, like journalctl. */
-	for (size_t i = 0; i < sizeof(days) / sizeof(days[0]); i++)
-		if (!strcmp(buf, days[i][0]))
-			return sql_time(st, TIME_TO_US("'now', 'localtime', 'start of day', ?1, "
-						       "'utc'"),
-					days[i][1], NULL, out);
-	/* A time of day alone ("14:00", "14:00:05"): today's, as journalctl
-	 * takes it (SQLite would take 2000-01-01). */
-	if (len >= 5 && digits(buf, 2) && buf[2] == ':' && digits(buf + 3, 2) &&
-	    !sql_time(st, TIME_TO_US("date('now', 'localtime') || ' ' || ?1, 'utc'"), buf, NULL,
-		      out))
-		return 0;
-	/* A date, and maybe a time: YYYY-MM-DD first (SQLite would also take
-	 * a bare number, as a Julian day). A zone suffix ("Z", "+01:00") is
-	 * SQLite's to apply; without one the time is local. */
-	if (len >= 10 && digits(buf, 4) && buf[4] == '-' &&
-	    !sql_time(st, TIME_TO_US("?1, ?2"), buf,
-		      buf[len - 1] == 'Z' || (len > 6 && (buf[len - 6] == '+' || buf[len - 6] == '-') &&
-					      buf[len - 3] == ':') ? "+0 seconds" : "utc", out))
-		return 0;
-bad:
-	set_err(st, "invalid time '%s': expected e.g. now, today, yesterday, -1h, \"2 days "
-		"ago\", 2026-11-30, \"2026-11-30 14:00:00\", 2026-11-30T14:00:00Z or @SECONDS",
-		text);
-	return -EINVAL;
+	return ug_time_parse(text, now_us, out, st->err, sizeof(st->err));
 }
 
 int ug_store_lost_add(struct ug_store *st, int64_t time_us, uint64_t count, const char *kind,

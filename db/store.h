@@ -181,8 +181,8 @@ const char *ug_store_report_name(size_t i);
 /*
  * A time in journalctl's syntax (now, today, yesterday, -1h, "2 days ago",
  * 14:00 (today), 2026-11-30 14:00, ...Z, @SECONDS) to microseconds since the epoch; now_us
- * is what relative times count from. -EINVAL with ug_store_errmsg() saying
- * what is accepted.
+ * is what relative times count from. ug_time_parse() (policy/timetext.h) with its
+ * message in ug_store_errmsg(): -EINVAL, saying what is accepted.
  */
 int ug_store_parse_time(struct ug_store *st, const char *text, int64_t now_us, int64_t *out);
 
