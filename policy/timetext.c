@@ -4,7 +4,8 @@
  * dates and times is the one SQLite's date functions read, which did this work before
  * (fixed-width fields, any run of blanks or "T" between date and time, any number of
  * fraction digits, blanks before a zone and at the end), so that what was accepted stays
- * accepted; the C library does the calendar work (timegm, mktime).
+ * accepted, but for dates and times that do not exist (check()); the C library does the
+ * calendar work (timegm, mktime).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -81,7 +82,8 @@ static int relative_us(const char *s, int64_t *out)
 		if (k == sizeof(units) / sizeof(units[0]))
 			return -EINVAL;
 		s += strlen(units[k].unit);
-		if (__builtin_mul_overflow(v, units[k].us, &v) || __builtin_add_overflow(total, v, &total))
+		if (__builtin_mul_overflow(v, units[k].us, &v) ||
+		    __builtin_add_overflow(total, v, &total))
 			return -EINVAL;
 		any = true;
 	}
@@ -179,22 +181,48 @@ static int parse_date(const char *s, struct civil *c)
 	return 0;
 }
 
-/* Is each field within its range? */
+static int month_days(int year, int mon)
+{
+	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+
+	return days[mon - 1] + (mon == 2 && leap);
+}
+
+/*
+ * Does the date and time exist? Checked here because timegm and mktime (and SQLite's date
+ * functions before them) carry an impossible one over: 2026-02-30 would be 2026-03-02, and
+ * 24:00 the next day's midnight, a silently different --since than the one typed.
+ */
 static int check(const struct civil *c, const char *text, char *err, size_t errlen)
 {
+	static const char *const months[12] = {
+		"January", "February", "March", "April", "May", "June", "July", "August",
+		"September", "October", "November", "December",
+	};
 	static const struct {
 		const char *name;
-		int lo, hi;
-	} f[] = {
-		{ "month", 1, 12 }, { "day", 1, 31 }, { "hour", 0, 24 }, { "minute", 0, 59 },
-		{ "second", 0, 59 },
-	};
-	const int v[] = { c->mon, c->mday, c->hour, c->min, c->sec };
+		int hi;
+	} f[] = { { "hour", 23 }, { "minute", 59 }, { "second", 59 } };
+	const int v[] = { c->hour, c->min, c->sec };
 
+	if (c->mon < 1 || c->mon > 12) {
+		set_err(err, errlen, "invalid time '%s': there is no month %02d", text, c->mon);
+		return -EINVAL;
+	}
+	if (c->mday < 1) {
+		set_err(err, errlen, "invalid time '%s': there is no day %02d", text, c->mday);
+		return -EINVAL;
+	}
+	if (c->mday > month_days(c->year, c->mon)) {
+		set_err(err, errlen, "invalid time '%s': %s %04d has %d days", text,
+			months[c->mon - 1], c->year, month_days(c->year, c->mon));
+		return -EINVAL;
+	}
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-		if (v[i] < f[i].lo || v[i] > f[i].hi) {
-			set_err(err, errlen, "invalid time '%s': %s %02d does not exist (%02d-%02d)",
-				text, f[i].name, v[i], f[i].lo, f[i].hi);
+		if (v[i] > f[i].hi) {
+			set_err(err, errlen, "invalid time '%s': %s %02d does not exist (00-%02d)",
+				text, f[i].name, v[i], f[i].hi);
 			return -EINVAL;
 		}
 	}

@@ -128,6 +128,50 @@ static void refused(void **state)
 	assert_int_equal(ug_time_parse("later", 0, &(int64_t){ 0 }, NULL, 0), -EINVAL);
 }
 
+/*
+ * Issue 21 item 8: a date or time that does not exist is refused with a message that says
+ * so, not carried over (SQLite's date functions read 2026-02-30 as 2026-03-02 and 24:00 as
+ * the next day's midnight).
+ */
+static void impossible(void **state)
+{
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+		{ "2026-02-30", "February 2026 has 28 days" },
+		{ "2026-02-29 12:00", "February 2026 has 28 days" },
+		{ "1900-02-29T00:00Z", "February 1900 has 28 days" },
+		{ "2028-02-30", "February 2028 has 29 days" },
+		{ "2026-04-31", "April 2026 has 30 days" },
+		{ "2026-11-31T14:00:00Z", "November 2026 has 30 days" },
+		{ "2026-13-01", "there is no month 13" },
+		{ "2026-00-01", "there is no month 00" },
+		{ "2026-11-00", "there is no day 00" },
+		{ "2026-11-30 24:00", "hour 24 does not exist (00-23)" },
+		{ "24:00", "hour 24 does not exist (00-23)" },
+		{ "2026-11-30 25:00", "hour 25 does not exist (00-23)" },
+		{ "2026-11-30 14:60", "minute 60 does not exist (00-59)" },
+		{ "2026-11-30 14:00:60Z", "second 60 does not exist (00-59)" },
+	};
+	char err[256], want[256];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int64_t t = 42;
+
+		err[0] = '\0';
+		if (ug_time_parse(bad[i].text, NOV30_14Z, &t, err, sizeof(err)) != -EINVAL)
+			fail_msg("'%s' was accepted as %lld", bad[i].text, (long long)t);
+		assert_int_equal(t, 42);
+		snprintf(want, sizeof(want), "invalid time '%s': %s", bad[i].text, bad[i].why);
+		assert_string_equal(err, want);
+	}
+	/* The last day of each month is there. */
+	assert_int_equal(parse_ok("2026-02-28T00:00Z", 0), 1772236800LL * US);
+	assert_int_equal(parse_ok("2028-02-29T00:00Z", 0), 1835395200LL * US);
+	assert_int_equal(parse_ok("2026-04-30T23:59:59Z", 0), 1777593599LL * US);
+	assert_int_equal(parse_ok("2026-12-31T00:00Z", 0), 1798675200LL * US);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -135,6 +179,7 @@ int main(void)
 		cmocka_unit_test(absolute),
 		cmocka_unit_test(local_days),
 		cmocka_unit_test(refused),
+		cmocka_unit_test(impossible),
 	};
 
 	return cmocka_run_group_tests(tests, set_zone, NULL);
