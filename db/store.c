@@ -1905,153 +1905,38 @@ finalize:
 
 /* --- replace: only the difference --------------------------------------------------------- */
 
-/* What a units row gets when the input does not say (the schema's defaults). */
-static const char *const unit_defaults[4] = { "enforce", "allow", "allow", "" };
-static const char *const unit_fields[4] = { "mode", "default-egress", "default-ingress",
-					    "harden" };
-
-/* A unit as stored, or as the input wants it (settings with the defaults filled in). */
-struct unit_ref {
-	const char *target;
-	const char *set[4]; /* mode, default_egress, default_ingress, harden */
-	int64_t id;         /* stored: its id; wanted: its stored id, 0 if new */
-	size_t order;       /* wanted: units[] index, or n_units + its first rule's index */
-	bool wanted;        /* stored: the input has it */
+/* Every units and rules row, as policy/apply.c takes them; strings owned. */
+struct stored {
+	struct ug_store_unit *units;
+	size_t n_units;
+	struct ug_apply_rule *rules;
+	size_t n_rules;
 };
 
-/* A rule as stored (id > 0) or as the input wants it (id 0, idx into rules[]). */
-struct rule_ref {
-	const struct ug_store_rule_spec *s;
-	int64_t id;
-	size_t idx;
-	int64_t match; /* stored: > 0 when kept; wanted: the kept id, or the new one */
-	const struct ug_store_rule_spec *with; /* stored and kept: the wanted twin */
-};
-
-struct change {
-	struct ug_store_change c;
-	size_t seq;
-	struct rule_ref *ref; /* RULE_ADD: the wanted rule, for its id once inserted */
-};
-
-struct replace_ctx {
-	struct unit_ref *su, *wu; /* stored, ordered by target; wanted */
-	size_t n_su, n_wu;
-	struct rule_ref *sr, *wr; /* stored (specs owned), wanted */
-	struct ug_store_rule_spec *sr_specs;
-	size_t n_sr;
-	struct change *ch;
-	size_t n_ch;
-};
-
-/* qsort() and memcpy() must not see NULL, even for nothing. */
-static void sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+static void stored_free(struct stored *s)
 {
-	if (n > 1)
-		qsort(base, n, size, cmp);
-}
+	for (size_t i = 0; i < s->n_units; i++) {
+		struct ug_store_unit *u = &s->units[i];
 
-static int cmp_null_first(const char *a, const char *b)
-{
-	if (!a || !b)
-		return (a != NULL) - (b != NULL);
-	return strcmp(a, b);
-}
-
-/* The fields that decide (store.h): two rules equal here are the same rule. */
-static int rule_key_cmp(const struct ug_store_rule_spec *a, const struct ug_store_rule_spec *b)
-{
-	int c;
-
-	if ((c = strcmp(a->target, b->target)) || (c = strcmp(a->direction, b->direction)) ||
-	    (c = strcmp(a->action, b->action)) || (c = strcmp(a->prefix, b->prefix)) ||
-	    (c = cmp_null_first(a->proto, b->proto)) || (c = cmp_null_first(a->access, b->access)))
-		return c;
-	if (a->port_lo != b->port_lo)
-		return a->port_lo < b->port_lo ? -1 : 1;
-	if (a->port_hi != b->port_hi)
-		return a->port_hi < b->port_hi ? -1 : 1;
-	return 0;
-}
-
-/* Equal rules in id order (stored) or input order (wanted): the oldest stored one pairs
- * with the first wanted one. */
-static int rule_ref_cmp(const void *x, const void *y)
-{
-	const struct rule_ref *a = x, *b = y;
-	int c = rule_key_cmp(a->s, b->s);
-
-	if (c)
-		return c;
-	if (a->id != b->id)
-		return a->id < b->id ? -1 : 1;
-	return (a->idx > b->idx) - (a->idx < b->idx);
-}
-
-static int unit_ref_cmp(const void *x, const void *y)
-{
-	const struct unit_ref *a = x, *b = y;
-	int c = strcmp(a->target, b->target);
-
-	return c ? c : (a->order > b->order) - (a->order < b->order);
-}
-
-static int unit_ref_order_cmp(const void *x, const void *y)
-{
-	const struct unit_ref *a = *(struct unit_ref *const *)x, *b = *(struct unit_ref *const *)y;
-
-	return (a->order > b->order) - (a->order < b->order);
-}
-
-static struct unit_ref *unit_find(struct unit_ref *v, size_t n, const char *target)
-{
-	struct unit_ref key = { .target = target };
-	size_t lo = 0, hi = n;
-
-	/* The first of that target whatever its order (bsearch would pick any). */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (strcmp(v[mid].target, key.target) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+		free((char *)u->target);
+		free((char *)u->mode);
+		free((char *)u->default_egress);
+		free((char *)u->default_ingress);
+		free((char *)u->harden);
 	}
-	return lo < n && !strcmp(v[lo].target, target) ? &v[lo] : NULL;
-}
+	for (size_t i = 0; i < s->n_rules; i++) {
+		struct ug_store_rule_spec *r = &s->rules[i].spec;
 
-static int change_cmp(const void *x, const void *y)
-{
-	const struct change *a = x, *b = y;
-	int c = strcmp(a->c.target, b->c.target);
-
-	return c ? c : (a->seq > b->seq) - (a->seq < b->seq);
-}
-
-static void replace_ctx_free(struct replace_ctx *c)
-{
-	for (size_t i = 0; i < c->n_su; i++) {
-		free((char *)c->su[i].target);
-		for (int k = 0; k < 4; k++)
-			free((char *)c->su[i].set[k]);
+		free((char *)r->target);
+		free((char *)r->direction);
+		free((char *)r->action);
+		free((char *)r->prefix);
+		free((char *)r->access);
+		free((char *)r->proto);
+		free((char *)r->comment);
 	}
-	for (size_t i = 0; i < c->n_sr; i++) {
-		struct ug_store_rule_spec *s = &c->sr_specs[i];
-
-		free((char *)s->target);
-		free((char *)s->direction);
-		free((char *)s->action);
-		free((char *)s->prefix);
-		free((char *)s->access);
-		free((char *)s->proto);
-		free((char *)s->comment);
-	}
-	free(c->su);
-	free(c->wu);
-	free(c->sr);
-	free(c->wr);
-	free(c->sr_specs);
-	free(c->ch);
+	free(s->units);
+	free(s->rules);
 }
 
 static char *dup_col(sqlite3_stmt *stmt, int i, bool *oom)
@@ -2067,8 +1952,23 @@ static char *dup_col(sqlite3_stmt *stmt, int i, bool *oom)
 	return d;
 }
 
-/* Every units and rules row, read inside the caller's transaction. */
-static int replace_load(struct ug_store *st, struct replace_ctx *c)
+/* Room for one more row in *v (of *n, *cap); false when out of memory. */
+static bool grow(void **v, size_t *cap, size_t n, size_t size, size_t first)
+{
+	void *p;
+
+	if (n < *cap)
+		return true;
+	p = reallocarray(*v, *cap ? 2 * *cap : first, size);
+	if (!p)
+		return false;
+	*v = p;
+	*cap = *cap ? 2 * *cap : first;
+	return true;
+}
+
+/* Every units and rules row (rules in id order), read inside the caller's transaction. */
+static int replace_load(struct ug_store *st, struct stored *s)
 {
 	static const char units_sql[] =
 		"SELECT id, target, mode, default_egress, default_ingress, harden FROM units\n"
@@ -2086,71 +1986,54 @@ static int replace_load(struct ug_store *st, struct replace_ctx *c)
 	if (ret)
 		return ret;
 	while (!oom && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		struct unit_ref *u;
-
-		if (c->n_su == cap) {
-			cap = cap ? 2 * cap : 64;
-			u = reallocarray(c->su, cap, sizeof(*u));
-			if (!u) {
-				oom = true;
-				break;
-			}
-			c->su = u;
+		if (!grow((void **)&s->units, &cap, s->n_units, sizeof(*s->units), 64)) {
+			oom = true;
+			break;
 		}
-		u = &c->su[c->n_su++];
-		*u = (struct unit_ref){ .id = sqlite3_column_int64(stmt, 0) };
-		u->target = dup_col(stmt, 1, &oom);
-		for (int k = 0; k < 4; k++)
-			u->set[k] = dup_col(stmt, 2 + k, &oom);
+		s->units[s->n_units++] = (struct ug_store_unit){
+			.id = sqlite3_column_int64(stmt, 0),
+			.target = dup_col(stmt, 1, &oom),
+			.mode = dup_col(stmt, 2, &oom),
+			.default_egress = dup_col(stmt, 3, &oom),
+			.default_ingress = dup_col(stmt, 4, &oom),
+			.harden = dup_col(stmt, 5, &oom),
+		};
 	}
 	sqlite3_finalize(stmt);
 	if (oom)
 		goto oom;
 	if (rc != SQLITE_DONE)
 		return fail(st, rc, "read units");
-	/* The schema's collation is BINARY, as strcmp: sorted already, but lookups rely on
-	 * it, so make sure. */
-	sort(c->su, c->n_su, sizeof(*c->su), unit_ref_cmp);
 
 	ret = prepare(st, rules_sql, &stmt);
 	if (ret)
 		return ret;
 	cap = 0;
 	while (!oom && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		struct ug_store_rule_spec *s;
-		struct rule_ref *r;
+		struct ug_apply_rule *r;
 
-		if (c->n_sr == cap) {
-			cap = cap ? 2 * cap : 256;
-			s = reallocarray(c->sr_specs, cap, sizeof(*s));
-			if (s)
-				c->sr_specs = s;
-			r = reallocarray(c->sr, cap, sizeof(*r));
-			if (r)
-				c->sr = r;
-			if (!s || !r) {
-				oom = true;
-				break;
-			}
+		if (!grow((void **)&s->rules, &cap, s->n_rules, sizeof(*s->rules), 256)) {
+			oom = true;
+			break;
 		}
-		s = &c->sr_specs[c->n_sr];
-		c->sr[c->n_sr] = (struct rule_ref){ .id = sqlite3_column_int64(stmt, 0),
-						    .idx = c->n_sr };
-		c->n_sr++;
-		*s = (struct ug_store_rule_spec){
-			.target = dup_col(stmt, 1, &oom),
-			.direction = dup_col(stmt, 2, &oom),
-			.action = dup_col(stmt, 3, &oom),
-			.prefix = dup_col(stmt, 4, &oom),
-			.proto = dup_col(stmt, 5, &oom),
-			.port_lo = (uint32_t)sqlite3_column_int64(stmt, 6),
-			.port_hi = (uint32_t)sqlite3_column_int64(stmt, 7),
-			.comment = dup_col(stmt, 8, &oom),
-			.access = dup_col(stmt, 9, &oom),
+		r = &s->rules[s->n_rules++];
+		*r = (struct ug_apply_rule){
+			.id = sqlite3_column_int64(stmt, 0),
+			.spec = {
+				.target = dup_col(stmt, 1, &oom),
+				.direction = dup_col(stmt, 2, &oom),
+				.action = dup_col(stmt, 3, &oom),
+				.prefix = dup_col(stmt, 4, &oom),
+				.proto = dup_col(stmt, 5, &oom),
+				.port_lo = (uint32_t)sqlite3_column_int64(stmt, 6),
+				.port_hi = (uint32_t)sqlite3_column_int64(stmt, 7),
+				.comment = dup_col(stmt, 8, &oom),
+				.access = dup_col(stmt, 9, &oom),
+			},
 		};
-		if (!oom && !spec_complete(s)) {
+		if (!oom && !spec_complete(&r->spec)) {
 			set_err(st, "rule %lld has no target, direction, action or prefix",
-				(long long)c->sr[c->n_sr - 1].id);
+				(long long)r->id);
 			sqlite3_finalize(stmt);
 			return -EIO;
 		}
@@ -2160,254 +2043,86 @@ static int replace_load(struct ug_store *st, struct replace_ctx *c)
 		goto oom;
 	if (rc != SQLITE_DONE)
 		return fail(st, rc, "read rules");
-	/* sr_specs no longer moves: point at it now. */
-	for (size_t i = 0; i < c->n_sr; i++)
-		c->sr[i].s = &c->sr_specs[c->sr[i].idx];
 	return 0;
 oom:
 	set_err(st, "out of memory");
 	return -ENOMEM;
 }
 
-/* The units the input wants, ordered by target; a target listed twice is an error. */
-static int replace_want_units(struct ug_store *st, struct replace_ctx *c,
-			      const struct ug_store_unit *units, size_t n_units,
-			      const struct ug_store_rule_spec *rules, size_t n_rules)
+/* Step a statement the caller bound, and reset it for the next row. */
+static int step_reset(struct ug_store *st, sqlite3_stmt *stmt, const char *what)
 {
-	size_t n = n_units;
+	int rc = sqlite3_step(stmt);
 
-	c->wu = calloc(n_units + n_rules ?: 1, sizeof(*c->wu));
-	if (!c->wu) {
-		set_err(st, "out of memory");
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < n_units; i++) {
-		const char *set[4] = { units[i].mode, units[i].default_egress,
-				       units[i].default_ingress, units[i].harden };
-
-		c->wu[i] = (struct unit_ref){ .target = units[i].target, .order = i };
-		for (int k = 0; k < 4; k++)
-			c->wu[i].set[k] = set[k] ?: unit_defaults[k];
-	}
-	sort(c->wu, n_units, sizeof(*c->wu), unit_ref_cmp);
-	for (size_t i = 1; i < n_units; i++) {
-		if (!strcmp(c->wu[i].target, c->wu[i - 1].target)) {
-			set_err(st, "units[%zu]: unit %s is listed twice", c->wu[i].order,
-				c->wu[i].target);
-			return -EINVAL;
-		}
-	}
-	/* A rule's target that units[] lacks: a unit with the defaults, made in the order
-	 * of first appearance. Most rules follow their unit's: check the last one first. */
-	for (size_t i = 0; i < n_rules; i++) {
-		const char *t = rules[i].target;
-
-		if ((n > n_units && !strcmp(c->wu[n - 1].target, t)) ||
-		    unit_find(c->wu, n_units, t))
-			continue;
-		c->wu[n] = (struct unit_ref){ .target = t, .order = n_units + i };
-		memcpy(c->wu[n].set, unit_defaults, sizeof(unit_defaults));
-		n++;
-	}
-	sort(c->wu, n, sizeof(*c->wu), unit_ref_cmp);
-	/* Keep the first appearance of each extra target only. */
-	c->n_wu = 0;
-	for (size_t i = 0; i < n; i++)
-		if (!c->n_wu || strcmp(c->wu[c->n_wu - 1].target, c->wu[i].target))
-			c->wu[c->n_wu++] = c->wu[i];
-	return 0;
-}
-
-static int change_add(struct ug_store *st, struct replace_ctx *c, size_t *cap,
-		      const struct ug_store_change *ch, struct rule_ref *ref)
-{
-	if (c->n_ch == *cap) {
-		struct change *v;
-
-		*cap = *cap ? 2 * *cap : 64;
-		v = reallocarray(c->ch, *cap, sizeof(*v));
-		if (!v) {
-			set_err(st, "out of memory");
-			return -ENOMEM;
-		}
-		c->ch = v;
-	}
-	c->ch[c->n_ch] = (struct change){ .c = *ch, .seq = c->n_ch, .ref = ref };
-	c->n_ch++;
-	return 0;
-}
-
-/* Pair stored and wanted rules, and list every change, in the order store.h gives. */
-static int replace_plan(struct ug_store *st, struct replace_ctx *c,
-			const struct ug_store_rule_spec *rules, size_t n_rules)
-{
-	struct rule_ref *s, *w;
-	size_t i, j, cap = 0;
-	int ret = 0;
-
-	c->wr = calloc(n_rules ?: 1, sizeof(*c->wr));
-	s = malloc((c->n_sr ?: 1) * sizeof(*s));
-	if (!c->wr || !s) {
-		free(s);
-		set_err(st, "out of memory");
-		return -ENOMEM;
-	}
-	for (j = 0; j < n_rules; j++)
-		c->wr[j] = (struct rule_ref){ .s = &rules[j], .idx = j };
-	/* Sorted copies: c->sr stays in id order and c->wr in input order, for the report. */
-	if (c->n_sr)
-		memcpy(s, c->sr, c->n_sr * sizeof(*s));
-	w = malloc((n_rules ?: 1) * sizeof(*w));
-	if (!w) {
-		free(s);
-		set_err(st, "out of memory");
-		return -ENOMEM;
-	}
-	if (n_rules)
-		memcpy(w, c->wr, n_rules * sizeof(*w));
-	sort(s, c->n_sr, sizeof(*s), rule_ref_cmp);
-	sort(w, n_rules, sizeof(*w), rule_ref_cmp);
-	for (i = 0, j = 0; i < c->n_sr && j < n_rules;) {
-		int cmp = rule_key_cmp(s[i].s, w[j].s);
-
-		if (cmp < 0) {
-			i++;
-		} else if (cmp > 0) {
-			j++;
-		} else {
-			/* idx: where each sits in its unsorted array. */
-			c->sr[s[i].idx].match = s[i].id;
-			c->sr[s[i].idx].with = w[j].s;
-			c->wr[w[j].idx].match = s[i].id;
-			i++;
-			j++;
-		}
-	}
-	free(s);
-	free(w);
-
-	for (i = 0; !ret && i < c->n_su; i++) {
-		struct unit_ref *u = &c->su[i], *want = unit_find(c->wu, c->n_wu, u->target);
-
-		u->wanted = want != NULL;
-		if (want)
-			want->id = u->id;
-		else
-			ret = change_add(st, c, &cap, &(struct ug_store_change){
-				.kind = UG_CHANGE_UNIT_DEL, .target = u->target }, NULL);
-	}
-	for (i = 0; !ret && i < c->n_wu; i++) {
-		struct unit_ref *u = &c->wu[i], *had = unit_find(c->su, c->n_su, u->target);
-
-		if (!had)
-			ret = change_add(st, c, &cap, &(struct ug_store_change){
-				.kind = UG_CHANGE_UNIT_ADD, .target = u->target }, NULL);
-		for (int k = 0; !ret && k < 4; k++) {
-			const char *old = had ? had->set[k] ?: "" : NULL;
-
-			if (had ? !strcmp(old, u->set[k]) : !strcmp(u->set[k], unit_defaults[k]))
-				continue;
-			ret = change_add(st, c, &cap, &(struct ug_store_change){
-				.kind = UG_CHANGE_UNIT_SET, .target = u->target,
-				.field = unit_fields[k], .old_value = old,
-				.new_value = u->set[k] }, NULL);
-		}
-	}
-	for (i = 0; !ret && i < c->n_sr; i++)
-		if (!c->sr[i].match)
-			ret = change_add(st, c, &cap, &(struct ug_store_change){
-				.kind = UG_CHANGE_RULE_DEL, .target = c->sr[i].s->target,
-				.rule = c->sr[i].s, .rule_id = c->sr[i].id }, NULL);
-	for (i = 0; !ret && i < c->n_sr; i++)
-		if (c->sr[i].match && cmp_null_first(c->sr[i].s->comment, c->sr[i].with->comment))
-			ret = change_add(st, c, &cap, &(struct ug_store_change){
-				.kind = UG_CHANGE_RULE_COMMENT, .target = c->sr[i].s->target,
-				.rule = c->sr[i].with, .rule_id = c->sr[i].id,
-				.old_value = c->sr[i].s->comment,
-				.new_value = c->sr[i].with->comment }, NULL);
-	for (j = 0; !ret && j < n_rules; j++)
-		if (!c->wr[j].match)
-			ret = change_add(st, c, &cap, &(struct ug_store_change){
-				.kind = UG_CHANGE_RULE_ADD, .target = rules[j].target,
-				.rule = &rules[j] }, &c->wr[j]);
-	return ret;
-}
-
-static int exec_id(struct ug_store *st, sqlite3_stmt *stmt, int64_t id, const char *text,
-		   const char *what)
-{
-	int rc;
-
-	sqlite3_bind_int64(stmt, 1, id);
-	if (text)
-		bind_text_or_null(stmt, 2, text);
-	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
 	return rc == SQLITE_DONE ? 0 : fail(st, rc, what);
 }
 
-/* Write the plan, inside the caller's BEGIN IMMEDIATE. */
-static int replace_write(struct ug_store *st, struct replace_ctx *c,
+/* Write the plan, inside the caller's BEGIN IMMEDIATE. plan->rule_id gets the new rules'
+ * ids. */
+static int replace_write(struct ug_store *st, struct ug_apply_plan *plan,
 			 const struct ug_store_rule_spec *rules, size_t n_rules, size_t n_units)
 {
 	sqlite3_stmt *rule_del = NULL, *unit_del = NULL, *comment = NULL;
-	struct unit_ref **order = NULL;
+	const struct ug_store_change *c = plan->changes;
 	struct policy_stmts ps = { 0 };
+	int64_t *unit_ids;
 	char what[64];
+	size_t i;
 	int ret;
 
+	unit_ids = calloc(plan->n_units ?: 1, sizeof(*unit_ids));
+	if (!unit_ids) {
+		set_err(st, "out of memory");
+		return -ENOMEM;
+	}
 	ret = prepare(st, "DELETE FROM rules WHERE id = ?1", &rule_del);
 	if (!ret)
-		ret = prepare(st, "DELETE FROM units WHERE id = ?1", &unit_del);
+		ret = prepare(st, "DELETE FROM units WHERE target = ?1", &unit_del);
 	if (!ret)
 		ret = prepare(st, "UPDATE rules SET comment = ?2 WHERE id = ?1", &comment);
 	if (!ret)
 		ret = policy_stmts_prepare(st, &ps, true);
-	if (ret)
-		goto out;
 	/* Rules first, by their own triggers (the cascade would not run them). */
-	for (size_t i = 0; !ret && i < c->n_sr; i++)
-		if (!c->sr[i].match)
-			ret = exec_id(st, rule_del, c->sr[i].id, NULL, "delete rule");
-	for (size_t i = 0; !ret && i < c->n_su; i++)
-		if (!c->su[i].wanted)
-			ret = exec_id(st, unit_del, c->su[i].id, NULL, "delete unit");
-	if (ret)
-		goto out;
-	/* New units in the order given (their ids follow it); settings only where they
-	 * differ (unit_ensure's UPDATE leaves an equal row alone). */
-	order = malloc((c->n_wu ?: 1) * sizeof(*order));
-	if (!order) {
-		set_err(st, "out of memory");
-		ret = -ENOMEM;
-		goto out;
+	for (i = 0; !ret && i < plan->n_changes; i++) {
+		if (c[i].kind != UG_CHANGE_RULE_DEL)
+			continue;
+		sqlite3_bind_int64(rule_del, 1, c[i].rule_id);
+		ret = step_reset(st, rule_del, "delete rule");
 	}
-	for (size_t i = 0; i < c->n_wu; i++)
-		order[i] = &c->wu[i];
-	sort(order, c->n_wu, sizeof(*order), unit_ref_order_cmp);
-	for (size_t i = 0; !ret && i < c->n_wu; i++) {
-		struct unit_ref *u = order[i];
+	for (i = 0; !ret && i < plan->n_changes; i++) {
+		if (c[i].kind != UG_CHANGE_UNIT_DEL)
+			continue;
+		sqlite3_bind_text(unit_del, 1, c[i].target, -1, SQLITE_STATIC);
+		ret = step_reset(st, unit_del, "delete unit");
+	}
+	/* Units in the order given (new ones' ids follow it); settings only where they
+	 * differ (unit_ensure's UPDATE leaves an equal row alone). */
+	for (i = 0; !ret && i < plan->n_units; i++) {
+		const struct ug_apply_unit *u = &plan->units[i];
 
 		if (u->order < n_units)
 			snprintf(what, sizeof(what), "units[%zu]", u->order);
 		else
 			snprintf(what, sizeof(what), "rules[%zu]", u->order - n_units);
 		ret = unit_ensure(st, &ps, u->target, u->set[0], u->set[1], u->set[2], u->set[3],
-				  false, what, &u->id);
+				  false, what, &unit_ids[i]);
 	}
-	for (size_t i = 0; !ret && i < c->n_sr; i++)
-		if (c->sr[i].match && cmp_null_first(c->sr[i].s->comment, c->sr[i].with->comment))
-			ret = exec_id(st, comment, c->sr[i].id, c->sr[i].with->comment,
-				      "update comment");
-	for (size_t j = 0; !ret && j < n_rules; j++) {
-		if (c->wr[j].match)
+	for (i = 0; !ret && i < plan->n_changes; i++) {
+		if (c[i].kind != UG_CHANGE_RULE_COMMENT)
 			continue;
-		snprintf(what, sizeof(what), "rules[%zu]", j);
-		ret = rule_insert(st, &ps, unit_find(c->wu, c->n_wu, rules[j].target)->id,
-				  &rules[j], what, &c->wr[j].match);
+		sqlite3_bind_int64(comment, 1, c[i].rule_id);
+		bind_text_or_null(comment, 2, c[i].new_value);
+		ret = step_reset(st, comment, "update comment");
 	}
-out:
-	free(order);
+	for (i = 0; !ret && i < n_rules; i++) {
+		if (plan->rule_id[i])
+			continue;
+		snprintf(what, sizeof(what), "rules[%zu]", i);
+		ret = rule_insert(st, &ps, unit_ids[plan->rule_unit[i]], &rules[i], what,
+				  &plan->rule_id[i]);
+	}
+	free(unit_ids);
 	sqlite3_finalize(rule_del);
 	sqlite3_finalize(unit_del);
 	sqlite3_finalize(comment);
@@ -2420,7 +2135,7 @@ out:
  * one, never half of each; any failure rolls back to the old one; and no other writer can
  * change the store between the read the plan is made from and the write. AUTOINCREMENT
  * keeps deleted ids from coming back. Each row written bumps policy_version through the
- * triggers; nothing written, nothing bumped.
+ * triggers; nothing written, nothing bumped. The difference itself is policy/apply.c's.
  */
 int ug_store_replace_changes(struct ug_store *st, const struct ug_store_unit *units,
 			     size_t n_units, const struct ug_store_rule_spec *rules, size_t n_rules,
@@ -2428,7 +2143,8 @@ int ug_store_replace_changes(struct ug_store *st, const struct ug_store_unit *un
 {
 	bool dry = flags & UG_REPLACE_DRY_RUN;
 	struct ug_store none = { 0 }; /* st NULL: against an empty store */
-	struct replace_ctx c = { 0 };
+	struct ug_apply_plan plan = { 0 };
+	struct stored have = { 0 };
 	size_t i;
 	int ret;
 
@@ -2438,36 +2154,27 @@ int ug_store_replace_changes(struct ug_store *st, const struct ug_store_unit *un
 		st = &none;
 	if (n_changes)
 		*n_changes = 0;
-	if ((n_units && !units) || (n_rules && !rules) || (flags & ~(unsigned)UG_REPLACE_DRY_RUN)) {
-		set_err(st, "replace: NULL array with a non-zero count, or unknown flags");
+	if (flags & ~(unsigned)UG_REPLACE_DRY_RUN) {
+		set_err(st, "replace: unknown flags");
 		return -EINVAL;
 	}
-	/* Checked up front, so a NULL never reaches a statement that would take it for "keep". */
-	for (i = 0; i < n_units; i++) {
-		if (!units[i].target) {
-			set_err(st, "units[%zu]: no target", i);
-			return -EINVAL;
-		}
-	}
-	for (i = 0; i < n_rules; i++) {
-		if (!spec_complete(&rules[i])) {
-			set_err(st, "rules[%zu]: no target, direction, action or prefix", i);
-			return -EINVAL;
-		}
-	}
+	/* Checked up front, so a NULL never reaches a statement that would take it for "keep",
+	 * and bad input is refused before any lock is taken. */
+	ret = ug_apply_check(units, n_units, rules, n_rules, st->err, sizeof(st->err));
+	if (ret)
+		return ret;
 
 	/* A dry run reads one snapshot and takes no write lock. */
 	ret = !st->db ? 0 : dry ? exec(st, "BEGIN", "begin transaction") : tx_begin(st);
 	if (ret)
 		return ret;
 	if (st->db)
-		ret = replace_load(st, &c);
+		ret = replace_load(st, &have);
 	if (!ret)
-		ret = replace_want_units(st, &c, units, n_units, rules, n_rules);
-	if (!ret)
-		ret = replace_plan(st, &c, rules, n_rules);
-	if (!ret && !dry && c.n_ch)
-		ret = replace_write(st, &c, rules, n_rules, n_units);
+		ret = ug_apply_plan(have.units, have.n_units, have.rules, have.n_rules, units,
+				    n_units, rules, n_rules, &plan, st->err, sizeof(st->err));
+	if (!ret && !dry && plan.n_changes)
+		ret = replace_write(st, &plan, rules, n_rules, n_units);
 	if (!ret && !dry)
 		ret = tx_commit(st);
 	if (st->db)
@@ -2475,16 +2182,18 @@ int ug_store_replace_changes(struct ug_store *st, const struct ug_store_unit *un
 	if (ret)
 		goto out;
 
-	sort(c.ch, c.n_ch, sizeof(*c.ch), change_cmp);
-	for (i = 0; !ret && cb && i < c.n_ch; i++) {
-		if (c.ch[i].ref)
-			c.ch[i].c.rule_id = dry ? 0 : c.ch[i].ref->match;
-		ret = cb(&c.ch[i].c, ctx);
+	for (i = 0; !ret && cb && i < plan.n_changes; i++) {
+		struct ug_store_change *c = &plan.changes[i];
+
+		if (c->kind == UG_CHANGE_RULE_ADD)
+			c->rule_id = dry ? 0 : plan.rule_id[c->rule - rules];
+		ret = cb(c, ctx);
 	}
 	if (n_changes)
-		*n_changes = c.n_ch;
+		*n_changes = plan.n_changes;
 out:
-	replace_ctx_free(&c);
+	ug_apply_plan_free(&plan);
+	stored_free(&have);
 	return ret;
 }
 
