@@ -3,7 +3,7 @@
  * db/: the SQLite policy and audit store. Functions return 0 or a negative
  * errno; on failure ug_store_errmsg() says why (sqlite's message or ours).
  * Every statement is prepared with bound parameters. The schema is versioned
- * with PRAGMA user_version and migrated forward on open (migrations[] in db/store.c).
+ * with PRAGMA user_version and migrated forward on open (migrations[] in db/schema.c).
  */
 #ifndef UG_STORE_H
 #define UG_STORE_H

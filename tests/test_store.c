@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * db/store.c against the real sqlite3 library, each test in its own mkdtemp
+ * db/ against the real sqlite3 library, each test in its own mkdtemp
  * directory. What the store wrote is checked through a second, raw sqlite3
  * connection, so the tests do not trust the code they test to read it back.
  */
@@ -819,7 +819,7 @@ static void test_lost_add(void **state)
 
 /* --- schema v2: migration ------------------------------------------------------------------ */
 
-/* migrations[0] of db/store.c as v1 shipped it, copied so a v1 store can be built without the
+/* migrations[0] of db/schema.c as v1 shipped it, copied so a v1 store can be built without the
  * store's help. Do not edit: it must stay what v1 wrote. */
 static const char v1_schema[] =
 	"CREATE TABLE meta (\n"
@@ -1677,7 +1677,7 @@ static void test_replace_keeps_ids(void **state)
 
 /* --- schema v3: migration ------------------------------------------------------------------ */
 
-/* migrations[1] of db/store.c as v2 shipped it, copied like v1_schema. Do not edit. */
+/* migrations[1] of db/schema.c as v2 shipped it, copied like v1_schema. Do not edit. */
 static const char v2_schema[] =
 	"ALTER TABLE units ADD COLUMN mode TEXT NOT NULL DEFAULT 'enforce'\n"
 	"	CHECK (mode IN ('enforce', 'audit', 'off'));\n"
