@@ -5,7 +5,6 @@
  * not a product; units are found by binary search on their targets.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include <string.h>
 
 #include "apply.h"
+#include "errbuf.h"
 
 /* What a units row gets when the input does not say (the schema's defaults). */
 static const char *const unit_defaults[4] = { "enforce", "allow", "allow", "" };
@@ -36,21 +36,9 @@ struct work {
 	size_t n_ch, cap;
 };
 
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int oom(char *err, size_t errlen)
 {
-	set_err(err, errlen, "out of memory");
+	ug_errbuf(err, errlen, "out of memory");
 	return -ENOMEM;
 }
 
@@ -204,19 +192,19 @@ static int check_input(const struct ug_store_unit *units, size_t n_units,
 		       size_t errlen)
 {
 	if ((n_units && !units) || (n_rules && !rules)) {
-		set_err(err, errlen, "apply: NULL units or rules with a non-zero count");
+		ug_errbuf(err, errlen, "apply: NULL units or rules with a non-zero count");
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n_units; i++) {
 		if (!units[i].target) {
-			set_err(err, errlen, "units[%zu]: no target", i);
+			ug_errbuf(err, errlen, "units[%zu]: no target", i);
 			return -EINVAL;
 		}
 	}
 	for (size_t i = 0; i < n_rules; i++) {
 		if (!spec_complete(&rules[i])) {
-			set_err(err, errlen, "rules[%zu]: no target, direction, action or prefix",
-				i);
+			ug_errbuf(err, errlen,
+				  "rules[%zu]: no target, direction, action or prefix", i);
 			return -EINVAL;
 		}
 	}
@@ -245,8 +233,8 @@ static int want_units(struct work *w, const struct ug_store_unit *units, size_t 
 	sort(w->wu, n_units, sizeof(*w->wu), want_unit_cmp);
 	for (size_t i = 1; i < n_units; i++) {
 		if (!strcmp(w->wu[i].target, w->wu[i - 1].target)) {
-			set_err(err, errlen, "units[%zu]: unit %s is listed twice", w->wu[i].order,
-				w->wu[i].target);
+			ug_errbuf(err, errlen, "units[%zu]: unit %s is listed twice",
+				  w->wu[i].order, w->wu[i].target);
 			return -EINVAL;
 		}
 	}
@@ -420,21 +408,22 @@ int ug_apply_plan(const struct ug_store_unit *have_units, size_t n_have_units,
 	int ret;
 
 	if (!plan || (n_have_units && !have_units) || (n_have_rules && !have_rules)) {
-		set_err(err, errlen, "apply: no plan, or NULL stored rows with a non-zero count");
+		ug_errbuf(err, errlen,
+			  "apply: no plan, or NULL stored rows with a non-zero count");
 		return -EINVAL;
 	}
 	*plan = p;
 	for (i = 0; i < n_have_units; i++) {
 		if (!have_units[i].target) {
-			set_err(err, errlen, "stored unit %lld has no target",
-				(long long)have_units[i].id);
+			ug_errbuf(err, errlen, "stored unit %lld has no target",
+				  (long long)have_units[i].id);
 			return -EINVAL;
 		}
 	}
 	for (i = 0; i < n_have_rules; i++) {
 		if (!spec_complete(&have_rules[i].spec)) {
-			set_err(err, errlen, "stored rule %lld has no target, direction, action "
-				"or prefix", (long long)have_rules[i].id);
+			ug_errbuf(err, errlen, "stored rule %lld has no target, direction, "
+				  "action or prefix", (long long)have_rules[i].id);
 			return -EINVAL;
 		}
 	}

@@ -8,13 +8,13 @@
  * calendar work (timegm, mktime).
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "errbuf.h"
 #include "timetext.h"
 
 #define US_PER_SEC 1000000LL
@@ -25,18 +25,6 @@ struct civil {
 	bool zone;    /* zone_min applies; else the time is local */
 	int zone_min; /* east of UTC */
 };
-
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int relative_us(const char *s, int64_t *out)
 {
@@ -207,22 +195,23 @@ static int check(const struct civil *c, const char *text, char *err, size_t errl
 	const int v[] = { c->hour, c->min, c->sec };
 
 	if (c->mon < 1 || c->mon > 12) {
-		set_err(err, errlen, "invalid time '%s': there is no month %02d", text, c->mon);
+		ug_errbuf(err, errlen, "invalid time '%s': there is no month %02d", text, c->mon);
 		return -EINVAL;
 	}
 	if (c->mday < 1) {
-		set_err(err, errlen, "invalid time '%s': there is no day %02d", text, c->mday);
+		ug_errbuf(err, errlen, "invalid time '%s': there is no day %02d", text, c->mday);
 		return -EINVAL;
 	}
 	if (c->mday > month_days(c->year, c->mon)) {
-		set_err(err, errlen, "invalid time '%s': %s %04d has %d days", text,
-			months[c->mon - 1], c->year, month_days(c->year, c->mon));
+		ug_errbuf(err, errlen, "invalid time '%s': %s %04d has %d days", text,
+			  months[c->mon - 1], c->year, month_days(c->year, c->mon));
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
 		if (v[i] > f[i].hi) {
-			set_err(err, errlen, "invalid time '%s': %s %02d does not exist (00-%02d)",
-				text, f[i].name, v[i], f[i].hi);
+			ug_errbuf(err, errlen,
+				  "invalid time '%s': %s %02d does not exist (00-%02d)", text,
+				  f[i].name, v[i], f[i].hi);
 			return -EINVAL;
 		}
 	}
@@ -348,8 +337,8 @@ int ug_time_parse(const char *text, int64_t now_us, int64_t *out, char *err, siz
 		goto bad;
 	return 0;
 bad:
-	set_err(err, errlen, "invalid time '%s': expected e.g. now, today, yesterday, -1h, "
-		"\"2 days ago\", 2026-11-30, \"2026-11-30 14:00:00\", 2026-11-30T14:00:00Z or "
-		"@SECONDS", text);
+	ug_errbuf(err, errlen, "invalid time '%s': expected e.g. now, today, yesterday, -1h, "
+		  "\"2 days ago\", 2026-11-30, \"2026-11-30 14:00:00\", 2026-11-30T14:00:00Z or "
+		  "@SECONDS", text);
 	return -EINVAL;
 }
