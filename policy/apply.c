@@ -307,9 +307,9 @@ static int pair_rules(struct work *w, const struct ug_apply_rule *have, size_t n
 {
 	size_t i, j;
 
-	w->hr = malloc((n_have ?: 1) * sizeof(*w->hr));
-	w->twin = malloc((n_have ?: 1) * sizeof(*w->twin));
-	w->wr = malloc((n_rules ?: 1) * sizeof(*w->wr));
+	w->hr = calloc(n_have ?: 1, sizeof(*w->hr));
+	w->twin = calloc(n_have ?: 1, sizeof(*w->twin));
+	w->wr = calloc(n_rules ?: 1, sizeof(*w->wr));
 	if (!w->hr || !w->twin || !w->wr)
 		return -ENOMEM;
 	for (i = 0; i < n_have; i++) {
@@ -433,10 +433,10 @@ int ug_apply_plan(const struct ug_store_unit *have_units, size_t n_have_units,
 	if (ret)
 		goto out;
 
-	w.hu = malloc((n_have_units ?: 1) * sizeof(*w.hu));
+	w.hu = calloc(n_have_units ?: 1, sizeof(*w.hu));
 	p.rule_id = calloc(n_rules ?: 1, sizeof(*p.rule_id));
 	p.rule_unit = calloc(n_rules ?: 1, sizeof(*p.rule_unit));
-	p.units = malloc((w.n_wu ?: 1) * sizeof(*p.units));
+	p.units = calloc(w.n_wu ?: 1, sizeof(*p.units));
 	if (!w.hu || !p.rule_id || !p.rule_unit || !p.units)
 		goto oom;
 	for (i = 0; i < n_have_units; i++)
@@ -457,7 +457,7 @@ int ug_apply_plan(const struct ug_store_unit *have_units, size_t n_have_units,
 					     want_find(w.wu, w.n_wu, rules[j].target)->order);
 
 	sort(w.ch, w.n_ch, sizeof(*w.ch), change_cmp);
-	p.changes = malloc((w.n_ch ?: 1) * sizeof(*p.changes));
+	p.changes = calloc(w.n_ch ?: 1, sizeof(*p.changes));
 	if (!p.changes)
 		goto oom;
 	for (i = 0; i < w.n_ch; i++)
