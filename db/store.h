@@ -3,7 +3,7 @@
  * db/: the SQLite policy and audit store. Functions return 0 or a negative
  * errno; on failure ug_store_errmsg() says why (sqlite's message or ours).
  * Every statement is prepared with bound parameters. The schema is versioned
- * with PRAGMA user_version and migrated forward on open (migrations[] in db/store.c).
+ * with PRAGMA user_version and migrated forward on open (migrations[] in db/schema.c).
  */
 #ifndef UG_STORE_H
 #define UG_STORE_H
@@ -11,6 +11,10 @@
 #include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+/* The policy rows (struct ug_store_rule_spec, ug_store_unit, ug_store_change): declared with
+ * the apply difference, which is computed from them without a store. */
+#include "filediff.h"
 
 #define UG_DEFAULT_DB "/var/lib/unitguard/unitguard.db"
 
@@ -62,21 +66,8 @@ const char *ug_store_errmsg(const struct ug_store *st);
  * whoever makes it, including a raw `sqlite3` session. */
 int ug_store_policy_version(struct ug_store *st, int64_t *out);
 
-/* A rule to store. Inputs must already be validated and canonical. */
-struct ug_store_rule_spec {
-	const char *target;
-	const char *direction; /* "egress" | "ingress" | "bind" | "exec" | "file" | "family" */
-	const char *action;    /* "allow" | "deny" */
-	const char *prefix;    /* canonical CIDR; exec/file: canonical path; family: its name */
-	const char *access;    /* file only: "read" | "write" | "any"; NULL otherwise */
-	const char *proto;     /* "tcp" | "udp" | "icmp", or NULL: any */
-	uint32_t port_lo;      /* 0: no port qualifier; else 1..65535 */
-	uint32_t port_hi;      /* >= port_lo when port_lo != 0 */
-	const char *comment;   /* NULL: none */
-};
-
-/* Adds a rule (creating the target's units row if needed) in one
- * transaction. */
+/* Adds a rule (struct ug_store_rule_spec, filediff.h), creating the target's units row if
+ * needed, in one transaction. */
 int ug_store_rule_add(struct ug_store *st, const struct ug_store_rule_spec *spec,
 		      int64_t *id_out);
 /* -ENOENT when no rule has that id; then nothing changes. */
@@ -181,8 +172,8 @@ const char *ug_store_report_name(size_t i);
 /*
  * A time in journalctl's syntax (now, today, yesterday, -1h, "2 days ago",
  * 14:00 (today), 2026-11-30 14:00, ...Z, @SECONDS) to microseconds since the epoch; now_us
- * is what relative times count from. -EINVAL with ug_store_errmsg() saying
- * what is accepted.
+ * is what relative times count from. ug_time_parse() (policy/timetext.h) with its
+ * message in ug_store_errmsg(): -EINVAL, saying what is accepted.
  */
 int ug_store_parse_time(struct ug_store *st, const char *text, int64_t now_us, int64_t *out);
 
@@ -192,17 +183,7 @@ int ug_store_parse_time(struct ug_store *st, const char *text, int64_t now_us, i
 int ug_store_lost_add(struct ug_store *st, int64_t time_us, uint64_t count, const char *kind,
 		      const char *unit);
 
-/* --- units: mode and default posture ------------------------------------ */
-
-struct ug_store_unit {
-	int64_t id;
-	const char *target;
-	const char *mode;            /* "enforce" | "audit" | "off" */
-	const char *default_egress;  /* "allow" | "deny" */
-	const char *default_ingress; /* "allow" | "deny" */
-	const char *harden;          /* canonical comma list (ug_harden_format), "" for none */
-	int64_t rev;                 /* bumped by every change to the unit's rules (read only) */
-};
+/* --- units: mode and default posture (struct ug_store_unit, filediff.h) ----- */
 
 /* Deletes a unit and its rules, in one transaction; -ENOENT: no such unit. */
 int ug_store_unit_del(struct ug_store *st, const char *target);
@@ -236,28 +217,8 @@ int ug_store_units(struct ug_store *st, ug_store_unit_cb cb, void *ctx);
 int ug_store_replace(struct ug_store *st, const struct ug_store_unit *units, size_t n_units,
 		     const struct ug_store_rule_spec *rules, size_t n_rules);
 
-/* One difference between the store and a replacement (ug_store_replace_changes). */
-enum ug_store_change_kind {
-	UG_CHANGE_UNIT_ADD,     /* a unit the store lacks (its settings: UNIT_SET each) */
-	UG_CHANGE_UNIT_DEL,     /* a unit the input lacks (its rules: RULE_DEL each) */
-	UG_CHANGE_UNIT_SET,     /* one setting: field ("mode", "default-egress",
-				 * "default-ingress", "harden"), old_value, new_value;
-				 * a new unit's (old_value NULL): those not the default */
-	UG_CHANGE_RULE_ADD,     /* rule; rule_id: its new id (0 in a dry run) */
-	UG_CHANGE_RULE_DEL,     /* rule, rule_id */
-	UG_CHANGE_RULE_COMMENT, /* rule (with the new comment), rule_id, old_value, new_value
-				 * (NULL: none) */
-};
-
-struct ug_store_change {
-	enum ug_store_change_kind kind;
-	const char *target;
-	const char *field;
-	const char *old_value, *new_value;
-	const struct ug_store_rule_spec *rule; /* RULE_*: NULL otherwise */
-	int64_t rule_id;
-};
-/* Strings are valid only during the callback; a non-zero return stops the walk and is
+/* One difference between the store and a replacement: struct ug_store_change (filediff.h).
+ * Strings are valid only during the callback; a non-zero return stops the walk and is
  * returned. */
 typedef int (*ug_store_change_cb)(const struct ug_store_change *c, void *ctx);
 

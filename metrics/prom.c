@@ -230,7 +230,7 @@ static bool count_of(const char *text, uint64_t *out)
 	return text && !parse_u64(&s, out) && !*s;
 }
 
-/* audit_totals: unit, recorded, pruned, lost, total (db/store.c). */
+/* audit_totals: unit, recorded, pruned, lost, total (db/schema.c). */
 static int on_totals(int n, const char *const *cols, const char *const *vals, void *ctx)
 {
 	struct render *r = ctx;
