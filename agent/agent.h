@@ -44,6 +44,9 @@ struct agent {
 	char store_why[256];  /* the store cannot be read: why (logged once) */
 	char reported_store_why[256]; /* as the status rows say it */
 	char usage[160];      /* map use as last written (agent_state "maps") */
+	char cgroups[320];    /* what the cgroup index cannot see, as last written
+				 (agent_state "cgroups"); cgroups_written: once */
+	bool cgroups_written;
 	uint64_t store_retry_ns;
 	unsigned store_backoff;
 	/* Since the last pass: targets gone from the store, and where they were
@@ -86,11 +89,12 @@ struct inotify_event;
 int on_store_change(sd_event_source *s, const struct inotify_event *ev, void *ctx);
 void check_store_file(struct agent *ag);
 
-/* health.c: lost and unstored denials and map use, into the store (once a
- * second); on_unstored counts denials the audit could not store. */
+/* health.c: lost and unstored denials, map use and what the cgroup index
+ * cannot see, into the store (once a second); on_unstored counts denials the audit could not store. */
 void report_lost(struct agent *ag);
 void report_unstored(struct agent *ag);
 void write_usage(struct agent *ag);
+void write_cgroups(struct agent *ag);
 void on_unstored(uint64_t n, void *ctx);
 
 /* stats.c: cumulative counters into the accounting and rule_hits tables. */

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * What the agent reports about itself, into the store and the journal:
- * denials the kernel could not record or the store could not take, and how
- * full the maps are. The counts live in the pinned maps, which outlive the
- * agent, so what happened while no agent ran is reported too.
+ * denials the kernel could not record or the store could not take, how full
+ * the maps are, and what of the cgroup tree it cannot see. The counts live
+ * in the pinned maps, which outlive the agent, so what happened while no
+ * agent ran is reported too.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,6 +63,37 @@ void write_usage(struct agent *ag)
 	if (strcmp(buf, ag->usage)) {
 		ug_store_agent_set(ag->st, "maps", buf);
 		snprintf(ag->usage, sizeof(ag->usage), "%s", buf);
+	}
+}
+
+/*
+ * Cgroup directories the index cannot watch or read, for status ("" when it
+ * sees the whole tree): while they last, units made there are found a second
+ * late, and what was known below an unreadable one is kept as it was.
+ */
+void write_cgroups(struct agent *ag)
+{
+	const struct ug_cgindex *x = ug_resolver_index(ag->res);
+	int werr, rerr;
+	size_t unwatched = ug_cgindex_unwatched(x, &werr), unread = ug_cgindex_unread(x, &rerr);
+	char buf[sizeof(ag->cgroups)];
+	int n = 0;
+
+	buf[0] = '\0';
+	if (unwatched)
+		n = snprintf(buf, sizeof(buf), "%zu cgroup director%s not watched (%s): listed every "
+			     "second instead", unwatched, unwatched == 1 ? "y" : "ies",
+			     werr == ENOSPC ? "root's inotify watches are used up: raise "
+					      "fs.inotify.max_user_watches" : strerror(werr));
+	if (unread && n >= 0 && (size_t)n < sizeof(buf))
+		snprintf(buf + n, sizeof(buf) - n, "%s%zu cgroup director%s could not be read (%s): "
+			 "the cgroups known below kept, read again every second", n ? "; " : "",
+			 unread, unread == 1 ? "y" : "ies", strerror(rerr));
+	if (ag->cgroups_written && !strcmp(buf, ag->cgroups))
+		return;
+	if (!ug_store_agent_set(ag->st, "cgroups", buf)) {
+		snprintf(ag->cgroups, sizeof(ag->cgroups), "%s", buf);
+		ag->cgroups_written = true;
 	}
 }
 

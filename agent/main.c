@@ -144,6 +144,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *ctx)
 		report_unstored(ag);
 		ug_audit_retain(ag->audit, 10000);
 		write_usage(ag);
+		write_cgroups(ag);
 		snprintf(buf, sizeof(buf), "%" PRId64, realtime_us());
 		ug_store_agent_set(ag->st, "heartbeat_us", buf);
 		/* The loop runs: systemd's watchdog (WatchdogSec=) restarts an
