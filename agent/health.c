@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
+#include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -69,6 +70,40 @@ static void write_usage(struct health *h)
 	}
 }
 
+/*
+ * Cgroup directories the index cannot watch or read, for status ("" when it
+ * sees the whole tree): while they last, units made there are found a second
+ * late, and what was known below an unreadable one is kept as it was.
+ */
+static void write_cgroups(struct health *h)
+{
+	int werr, rerr;
+	size_t unwatched, unread;
+	char buf[sizeof(h->cgroups)];
+	int n = 0;
+
+	if (!h->idx)
+		return;
+	unwatched = ug_cgindex_unwatched(h->idx, &werr);
+	unread = ug_cgindex_unread(h->idx, &rerr);
+	buf[0] = '\0';
+	if (unwatched)
+		n = snprintf(buf, sizeof(buf), "%zu cgroup director%s not watched (%s): listed every "
+			     "second instead", unwatched, unwatched == 1 ? "y" : "ies",
+			     werr == ENOSPC ? "root's inotify watches are used up: raise "
+					      "fs.inotify.max_user_watches" : strerror(werr));
+	if (unread && n >= 0 && (size_t)n < sizeof(buf))
+		snprintf(buf + n, sizeof(buf) - n, "%s%zu cgroup director%s could not be read (%s): "
+			 "the cgroups known below kept, read again every second", n ? "; " : "",
+			 unread, unread == 1 ? "y" : "ies", strerror(rerr));
+	if (h->cgroups_written && !strcmp(buf, h->cgroups))
+		return;
+	if (!ug_store_agent_set(h->st, "cgroups", buf)) {
+		snprintf(h->cgroups, sizeof(h->cgroups), "%s", buf);
+		h->cgroups_written = true;
+	}
+}
+
 void health_on_unstored(uint64_t n, void *ctx)
 {
 	struct health *h = ctx;
@@ -106,4 +141,5 @@ void health_report(struct health *h)
 	report_lost(h);
 	report_unstored(h);
 	write_usage(h);
+	write_cgroups(h);
 }

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -315,6 +316,26 @@ static void remove_old_dropins(const char *pin_dir)
 	}
 	if (d)
 		closedir(d);
+}
+
+/*
+ * Every attach point holds 8 link descriptors, every policy its maps, and the
+ * cgroup index opens directories as it walks: a soft limit of 1024 (systemd's
+ * default) runs out at about a hundred attach points, and an index that
+ * cannot open a directory cannot see what is in it. Nothing here uses
+ * select() (sd-event and libmicrohttpd use epoll), so the soft limit can be
+ * the hard one. The unit raises the hard one (LimitNOFILE=).
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		ug_log(LOG_WARNING, "agent: cannot raise the descriptor limit to %llu: %s",
+		       (unsigned long long)rl.rlim_max, strerror(errno));
 }
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -682,6 +703,7 @@ int main(int argc, char **argv)
 	if (d.o.detach_all)
 		return detach_all(ag->pin_dir);
 
+	raise_nofile();
 	err = ensure_bpffs(ag->pin_dir);
 	if (err) {
 		ug_log(LOG_ERR, "agent: cannot mount bpffs at " UG_DEFAULT_BPFFS ": %s",
@@ -739,6 +761,7 @@ int main(int argc, char **argv)
 			      &ag->res);
 	if (err)
 		goto out_loop;
+	ag->health.idx = ug_resolver_index(ag->res);
 	ug_log(LOG_INFO, "agent: %s", sd_booted() > 0
 		       ? "units resolved through systemd"
 		       : "systemd is not PID 1: units resolved by cgroup name");

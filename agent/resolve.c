@@ -581,11 +581,23 @@ bool ug_resolve(struct ug_resolver *r, struct target *t)
 		/* A cgroup path: it is where it is, systemd or not. */
 		char full[PATH_MAX];
 
+		const struct ug_cgnode *n;
+
 		ug_fmt(full, sizeof(full), "%s%s", r->root, t->name);
-		place(t, ug_cgindex_by_path(r->idx, full));
-		t->w.err = t->w.path ? 0 : -ENOENT;
+		n = ug_cgindex_by_path(r->idx, full);
 		t->w.kept = false;
 		t->w.why[0] = '\0';
+		if (n || ug_cgindex_absent(r->idx, full)) {
+			place(t, n);
+			t->w.err = n ? 0 : -ENOENT;
+		} else {
+			/* Not seen is not gone: a directory on its way cannot be
+			 * read or watched now. What it had stays. */
+			t->w.kept = t->w.path != NULL;
+			t->w.err = t->w.path ? 0 : -EAGAIN;
+			ug_fmt(t->w.why, sizeof(t->w.why), "the cgroup tree above %s cannot be seen "
+				 "now%s", full, t->w.path ? "; kept the cgroup it had" : "");
+		}
 		set_str(&t->w.future, full);
 	} else if (!r->systemd) {
 		resolve_tree(r, t, NULL);

@@ -1833,6 +1833,7 @@ static const char *const status_cols[] = { "TARGET",   "MODE",       "ENF",     
 static int status(int argc, char **argv)
 {
 	char pid[32] = "0", beat[32] = "0", gen[32] = "0", lsm[256] = "unknown", maps[160] = "";
+	char cgroups[320] = "";
 	struct status_ctx c = {};
 	json_object *top = NULL;
 	struct ug_store *st;
@@ -1852,6 +1853,7 @@ static int status(int argc, char **argv)
 	ug_store_agent_get(st, "generation", gen, sizeof(gen));
 	ug_store_agent_get(st, "lsm", lsm, sizeof(lsm));
 	ug_store_agent_get(st, "maps", maps, sizeof(maps));
+	ug_store_agent_get(st, "cgroups", cgroups, sizeof(cgroups));
 	/* Running means holding the store's lock, which the kernel drops when
 	 * the agent dies; the heartbeat is only shown (a clock step or a forged
 	 * row can put it anywhere, so it is read as a double, never overflowing). */
@@ -1869,6 +1871,7 @@ static int status(int argc, char **argv)
 		json_object_object_add(top, "generation", json_object_new_int64(strtoll(gen, NULL, 10)));
 		json_add_str(top, "lsm", lsm);
 		json_add_str(top, "maps", maps[0] ? maps : NULL);
+		json_add_str(top, "cgroups", cgroups[0] ? cgroups : NULL);
 		json_object_object_add(top, "units", c.arr);
 	} else {
 		struct esc e = { 0 };
@@ -1884,6 +1887,8 @@ static int status(int argc, char **argv)
 		printf("network (cgroup BPF): available\nlsm: %s\n", esc(&e, lsm));
 		if (maps[0])
 			printf("maps (entries used/capacity): %s\n", esc(&e, maps));
+		if (cgroups[0])
+			printf("cgroups: %s\n", esc(&e, cgroups));
 		esc_free(&e);
 		putchar('\n');
 		err = table_new(&c.tab, status_cols, ARRAY_SIZE(status_cols),
