@@ -8,6 +8,7 @@
 
 /* The loaders' requests, and the group each came from. */
 struct requests {
+	struct ug_path_rule **paths; /* per group: lsm_paths()'s copies */
 	struct ug_net_unit *nu;
 	struct ug_net_pending *np;
 	struct ug_lsm_unitpol *lu;
@@ -17,8 +18,11 @@ struct requests {
 	size_t *nu_g, *np_g, *lu_g, *lp_g;
 };
 
-static void requests_free(struct requests *r)
+static void requests_free(struct requests *r, size_t n_groups)
 {
+	for (size_t k = 0; r->paths && k < n_groups; k++)
+		free(r->paths[k]);
+	free(r->paths);
 	free(r->nu);
 	free(r->np);
 	free(r->lu);
@@ -31,32 +35,61 @@ static void requests_free(struct requests *r)
 }
 
 static void head(struct ug_unitpol *h, const struct ug_plan_target *rt,
-		 const struct ug_plan_group *g)
+		 const struct ug_plan_group *g, uint8_t mode)
 {
 	h->target = rt->name;
 	h->cg.id = rt->at.id;
 	h->cg.level = rt->at.level;
-	h->mode = g->eff.mode;
+	h->mode = mode;
 	h->keep = !g->dirty;
 }
 
 static void net_pol(struct ug_net_unit *u, const struct ug_plan_target *rt,
 		    const struct ug_plan_group *g)
 {
-	head(&u->h, rt, g);
+	head(&u->h, rt, g, g->eff.mode);
 	u->deny_default = g->eff.deny_default;
+	u->audit_default = g->eff.audit_default;
 	u->rules = g->net.rules;
 	u->n_rules = g->net.n_rules;
 }
 
+/*
+ * The LSM programs know one mode per policy cgroup, not one per rule: when
+ * every LSM rule and switch comes from cgroups in audit mode, all of them are
+ * audited; otherwise those of cgroups in audit mode are left out (never
+ * enforced: a unit in audit mode relaxes nothing, and adds nothing either).
+ */
 static void lsm_pol(struct ug_lsm_unitpol *u, const struct ug_plan_target *rt,
-		    const struct ug_plan_group *g)
+		    const struct ug_plan_group *g, const struct ug_path_rule *paths, size_t n)
 {
-	head(&u->h, rt, g);
-	u->harden = g->eff.harden;
-	u->deny_families = g->eff.families;
-	u->paths = g->lsm.rules;
-	u->n_paths = g->lsm.n_rules;
+	bool all_audit = g->eff.lsm_mode == UG_MODE_AUDIT;
+
+	head(&u->h, rt, g, g->eff.lsm_mode);
+	u->harden = g->eff.harden | (all_audit ? g->eff.harden_audit : 0);
+	u->deny_families = g->eff.families | (all_audit ? g->eff.families_audit : 0);
+	u->paths = paths;
+	u->n_paths = n;
+}
+
+/* Group g's path rules as the LSM programs can take them (lsm_pol()), in
+ * *out (malloc()ed, or NULL for g's own array). */
+static int lsm_paths(const struct ug_plan_group *g, struct ug_path_rule **out, size_t *n)
+{
+	const struct ug_path_rule *r = g->lsm.rules;
+
+	*out = NULL;
+	*n = g->lsm.n_rules;
+	if (g->eff.lsm_mode == UG_MODE_AUDIT || !r)
+		return 0;
+	*out = calloc(g->lsm.n_rules ?: 1, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	*n = 0;
+	for (size_t k = 0; k < g->lsm.n_rules; k++)
+		if (!r[k].audit)
+			(*out)[(*n)++] = r[k];
+	return 0;
 }
 
 static int requests_build(const struct ug_plan *p, const struct ug_plan_target *t, bool lsm,
@@ -73,13 +106,24 @@ static int requests_build(const struct ug_plan *p, const struct ug_plan_target *
 	r->np_g = calloc(n, sizeof(size_t));
 	r->lu_g = calloc(n, sizeof(size_t));
 	r->lp_g = calloc(n, sizeof(size_t));
+	r->paths = calloc(n, sizeof(*r->paths));
 	if (!r->nu || !r->np || !r->lu || !r->lp || !r->pts || !r->nu_g || !r->np_g ||
-	    !r->lu_g || !r->lp_g)
+	    !r->lu_g || !r->lp_g || !r->paths)
 		return -ENOMEM;
 	for (size_t k = 0; k < p->n_groups; k++) {
 		const struct ug_plan_group *g = &p->groups[k];
 		const struct ug_plan_target *rt = &t[g->rep];
+		const struct ug_path_rule *paths = g->lsm.rules;
+		size_t n_paths = g->lsm.n_rules;
+		int err;
 
+		if (lsm && (g->lsm.run || g->lsm.pend)) {
+			err = lsm_paths(g, &r->paths[k], &n_paths);
+			if (err)
+				return err;
+			if (r->paths[k])
+				paths = r->paths[k];
+		}
 		if (g->net.run) {
 			net_pol(&r->nu[r->n_nu], rt, g);
 			r->nu_g[r->n_nu++] = k;
@@ -94,7 +138,7 @@ static int requests_build(const struct ug_plan *p, const struct ug_plan_target *
 			r->np_g[r->n_np++] = k;
 		}
 		if (lsm && g->lsm.run) {
-			lsm_pol(&r->lu[r->n_lu], rt, g);
+			lsm_pol(&r->lu[r->n_lu], rt, g, paths, n_paths);
 			r->lu_g[r->n_lu++] = k;
 		}
 		if (lsm && g->lsm.pend) {
@@ -103,7 +147,7 @@ static int requests_build(const struct ug_plan *p, const struct ug_plan_target *
 			pl->name = g->pend_name;
 			pl->parent_cgid = g->pend_parent;
 			pl->level = g->pend_level;
-			lsm_pol(&pl->pol, rt, g);
+			lsm_pol(&pl->pol, rt, g, paths, n_paths);
 			r->lp_g[r->n_lp++] = k;
 		}
 	}
@@ -132,7 +176,7 @@ int ug_apply(struct ug_net *net, struct ug_lsm *lsm, const struct ug_plan *p,
 	out->g = calloc(p->n_groups ?: 1, sizeof(*out->g));
 	err = out->g ? requests_build(p, t, lsm, &r) : -ENOMEM;
 	if (err) {
-		requests_free(&r);
+		requests_free(&r, p->n_groups);
 		ug_apply_out_free(out);
 		return err;
 	}
@@ -186,7 +230,7 @@ int ug_apply(struct ug_net *net, struct ug_lsm *lsm, const struct ug_plan *p,
 				 r.pts[k].path, strerror(-r.pts[k].err));
 		}
 	}
-	requests_free(&r);
+	requests_free(&r, p->n_groups);
 	return 0;
 }
 

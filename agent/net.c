@@ -43,7 +43,7 @@ _Static_assert(sizeof(struct ug_lpm_kv) == sizeof(struct ug_lpm_key) + sizeof(st
 
 struct unit_state {
 	struct ug_unitstate h; /* target, cgroup, trie, loaded (the fields below too) */
-	uint8_t mode, deny_default;
+	uint8_t mode, deny_default, audit_default;
 	uint64_t digest; /* of the rules it was compiled from, to see a change */
 	size_t n_rules;
 	uint16_t acct;   /* slot in ug_acct, for the cgroup's lifetime as a policy cgroup */
@@ -52,7 +52,7 @@ struct unit_state {
 /* A policy kept by unit name for cgroups not made yet (unitguard.h). */
 struct pending_state {
 	struct ug_byname h; /* name, place, trie, generation, loaded */
-	uint8_t mode, deny_default;
+	uint8_t mode, deny_default, audit_default;
 	uint64_t digest;
 	size_t n_rules;
 	uint16_t acct; /* shared with the running cgroup of that name */
@@ -385,7 +385,7 @@ static int adopt_lists(struct ug_net *net)
 
 /*
  * The compiler's entries (every rule of an entry) as the map holds them: the
- * only rule inline, none flagged, several as a shared list. On error every
+ * only rule inline (its own flags kept), several as a shared list. On error every
  * list reference taken here is dropped.
  */
 static int narrow(struct ug_net *net, const struct ug_lpm_entry *w, size_t n,
@@ -404,7 +404,7 @@ static int narrow(struct ug_net *net, const struct ug_lpm_entry *w, size_t n,
 			kv[i].val.flags = UG_LPM_NONE;
 		} else if (w[i].val.n == 1) {
 			kv[i].val = w[i].val.m[0];
-			kv[i].val.flags &= UG_MATCH_PORTS;
+			kv[i].val.flags &= UG_MATCH_PORTS | UG_MATCH_AUDIT;
 			kv[i].val.pad = 0;
 		} else {
 			struct ug_match_list v = { .n = w[i].val.n };
@@ -612,6 +612,7 @@ static void adopt_unit(void *ctx, struct ug_unitstate *h, const void *val)
 	h->generation = v->generation;
 	s->mode = v->mode;
 	s->deny_default = v->deny_default;
+	s->audit_default = v->audit_default;
 	s->acct = v->acct;
 	ug_ids_set(net->acct_used, v->acct);
 }
@@ -625,6 +626,7 @@ static int adopt_pending(void *ctx, struct ug_byname *e, const void *val)
 	ug_byname_adopted(e, v->parent_cgid, v->level, v->val.trie, v->val.generation);
 	ps->mode = v->val.mode;
 	ps->deny_default = v->val.deny_default;
+	ps->audit_default = v->val.audit_default;
 	ps->acct = v->val.acct;
 	ps->has_acct = true;
 	ug_ids_set(net->acct_used, v->val.acct);
@@ -964,7 +966,7 @@ static bool unit_same(void *ctx, const struct ug_unitstate *h, const struct ug_u
 
 	(void)ctx;
 	return s->mode == u->h.mode && s->deny_default == u->deny_default &&
-	       s->n_rules == u->n_rules && s->digest == rules_digest(u->rules, u->n_rules);
+	       s->audit_default == u->audit_default && s->n_rules == u->n_rules && s->digest == rules_digest(u->rules, u->n_rules);
 }
 
 /* UG_UNIT_NO_L4 when no rule needs the transport header: none has ports,
@@ -988,6 +990,7 @@ static int unit_update(void *ctx, struct ug_unitstate *h, struct ug_unitpol *up,
 		.generation = generation,
 		.mode = u->h.mode,
 		.deny_default = u->deny_default,
+		.audit_default = u->audit_default,
 		.acct = s->acct,
 		.flags = unit_flags(u->rules, u->n_rules),
 	};
@@ -1012,6 +1015,7 @@ static int unit_update(void *ctx, struct ug_unitstate *h, struct ug_unitpol *up,
 	s->n_rules = u->n_rules;
 	s->mode = u->h.mode;
 	s->deny_default = u->deny_default;
+	s->audit_default = u->audit_default;
 	s->h.generation = generation;
 	s->h.loaded = true;
 	return 0;
@@ -1294,7 +1298,7 @@ static bool pending_same(const struct ug_byname *e, const void *req)
 	const struct ug_net_pending *p = req;
 
 	return ps->mode == p->pol.h.mode && ps->deny_default == p->pol.deny_default &&
-	       ps->n_rules == p->pol.n_rules &&
+	       ps->audit_default == p->pol.audit_default && ps->n_rules == p->pol.n_rules &&
 	       ps->digest == rules_digest(p->pol.rules, p->pol.n_rules);
 }
 
@@ -1350,7 +1354,8 @@ static int pending_write(struct ug_net *net, struct pending_state *ps, struct ug
 {
 	struct ug_pending_net val = {
 		.val = { .generation = generation, .mode = p->pol.h.mode,
-			 .deny_default = p->pol.deny_default, .acct = ps->acct,
+			 .deny_default = p->pol.deny_default,
+			 .audit_default = p->pol.audit_default, .acct = ps->acct,
 			 .flags = unit_flags(p->pol.rules, p->pol.n_rules) },
 		.parent_cgid = p->parent_cgid,
 		.level = p->level,
@@ -1376,6 +1381,7 @@ static int pending_write(struct ug_net *net, struct pending_state *ps, struct ug
 	ps->n_rules = p->pol.n_rules;
 	ps->mode = p->pol.h.mode;
 	ps->deny_default = p->pol.deny_default;
+	ps->audit_default = p->pol.audit_default;
 	return 0;
 }
 

@@ -22,6 +22,7 @@ struct ug_net;
 struct ug_net_unit {
 	struct ug_unitpol h;  /* target, cgroup, mode, keep; the outcome */
 	uint8_t deny_default; /* bit (1 << enum ug_dir): default deny */
+	uint8_t audit_default; /* bit (1 << enum ug_dir): default deny of a cgroup in audit mode */
 	const struct ug_rule *rules; /* its own and inherited, deterministic order */
 	size_t n_rules;
 };

@@ -36,6 +36,8 @@ enum ug_dir {
 enum ug_action {
 	UG_ACT_ALLOW = 0,
 	UG_ACT_DENY = 1,
+	UG_ACT_AUDIT = 2, /* a verdict, never a rule's action: only rules of cgroups in audit
+			     mode deny; recorded, the action passes */
 };
 
 enum ug_mode {
@@ -97,11 +99,16 @@ struct ug_config {
 struct ug_unit_val {
 	__u32 generation;
 	__u16 trie;        /* the LPM key's trie id */
-	__u8 mode;         /* enum ug_mode */
+	__u8 mode;         /* enum ug_mode: audit when every rule and default of the unit's
+			      comes from a cgroup in audit mode (a packet that cannot be
+			      judged is then audited, not denied) */
 	__u8 deny_default; /* bit (1 << enum ug_dir) set: that direction's default posture is deny */
 	__u16 acct;        /* this cgroup's slot in ug_acct; stable across generations */
 	__u16 flags;       /* UG_UNIT_*; 0 (as in values of older agents): read everything */
-	__u16 pad[2];
+	__u8 audit_default; /* bit (1 << dir): a cgroup in audit mode set that direction's default
+			       posture to deny: where nothing else decides, recorded as audit */
+	__u8 pad0;
+	__u16 pad;
 };
 
 /*
@@ -155,6 +162,11 @@ struct ug_match {
 #define UG_MATCH_PORTS 0x1
 #define UG_LPM_LIST 0x2
 #define UG_LPM_NONE 0x4
+/* A rule of a cgroup in audit mode: it decides what would be denied (an
+ * audit record, the action passes), never what is. A list is tried in
+ * order; the first matching rule without this flag decides enforcement,
+ * and a matching rule with it, met before that one, what would be denied. */
+#define UG_MATCH_AUDIT 0x8
 
 /* Rules one LPM entry can carry; the compiler refuses a policy that needs more. */
 #define UG_MATCHES_MAX 16

@@ -29,6 +29,7 @@ UG_ASSERT_OFF(ug_unit_val, mode, 6);
 UG_ASSERT_OFF(ug_unit_val, deny_default, 7);
 UG_ASSERT_OFF(ug_unit_val, acct, 8);
 UG_ASSERT_OFF(ug_unit_val, flags, 10);
+UG_ASSERT_OFF(ug_unit_val, audit_default, 12);
 
 UG_ASSERT_SIZE(ug_lpm_key, 24);
 UG_ASSERT_OFF(ug_lpm_key, prefixlen, 0);

@@ -2707,6 +2707,14 @@ static int eff_own_rules(size_t j, bool lsm, const void **rules, size_t *n, void
  * (policy/inherit.c, ug_effective_rules) and compiles (ug_compile, ug_path_compile).
  * Returns 0, or an exit status with the reason printed.
  */
+static ssize_t eff_governing(const struct eff *f, bool lsm)
+{
+	for (ssize_t a = (ssize_t)f->self; a >= 0; a = f->h.parent[a])
+		if (ug_inherit_has_side(&f->h, f->own, (size_t)a, lsm))
+			return a;
+	return -1;
+}
+
 static int eff_load(struct eff *f, const char *cmd, const char *target)
 {
 	const char **paths = NULL;
@@ -2750,16 +2758,29 @@ static int eff_load(struct eff *f, const char *cmd, const char *target)
 		err = n < 0 ? (int)n : 0;
 		f->n_chain = n < 0 ? 0 : (size_t)n;
 	}
+	/* Each side is judged by the nearest policy cgroup of that side at or
+	 * above the target (the kernel's walk): a target without policy of its
+	 * own (or in mode off) by its ancestor's. */
 	if (!err) {
-		ug_inherit_effective(&f->h, f->own, f->self, &f->e);
-		f->net = ug_inherit_has_side(&f->h, f->own, f->self, false);
-		f->lsm = ug_inherit_has_side(&f->h, f->own, f->self, true);
-		err = ug_effective_rules(&f->h, f->self, false, eff_own_rules, f, (void **)&f->rules,
-					 &f->n_rules, &f->origin);
+		ssize_t gn = eff_governing(f, false), gl = eff_governing(f, true);
+		struct ug_settings e;
+
+		f->net = gn >= 0;
+		f->lsm = gl >= 0;
+		ug_inherit_effective(&f->h, f->own, gn >= 0 ? (size_t)gn : f->self, &f->e);
+		ug_inherit_effective(&f->h, f->own, gl >= 0 ? (size_t)gl : f->self, &e);
+		f->e.lsm_mode = e.lsm_mode;
+		f->e.harden = e.harden;
+		f->e.harden_audit = e.harden_audit;
+		f->e.families = e.families;
+		f->e.families_audit = e.families_audit;
+		if (gn >= 0)
+			err = ug_effective_rules(&f->h, f->own, gn, false, eff_own_rules, f,
+						 (void **)&f->rules, &f->n_rules, &f->origin);
+		if (!err && gl >= 0)
+			err = ug_effective_rules(&f->h, f->own, gl, true, eff_own_rules, f,
+						 (void **)&f->paths, &f->n_paths, &f->porigin);
 	}
-	if (!err)
-		err = ug_effective_rules(&f->h, f->self, true, eff_own_rules, f, (void **)&f->paths,
-					 &f->n_paths, &f->porigin);
 	if (err) {
 		fprintf(stderr, "unitguardctl: %s: %s\n", cmd, strerror(-err));
 		return 1;
@@ -2959,14 +2980,14 @@ static ssize_t eff_find_path(const struct eff *f, uint32_t id)
  * The verdict words: what the operation meets once the mode is applied. denied: the
  * caller gets EPERM.
  */
-static const char *eff_verdict(const struct eff *f, bool side, uint8_t action, bool *denied)
+/* mode: the side's (audit when all of its rules come from cgroups in audit
+ * mode); action: what the rules say (deny, audit, allow). */
+static const char *eff_verdict(bool side, uint8_t mode, uint8_t action, bool *denied)
 {
 	*denied = false;
-	if (!side || action != UG_ACT_DENY)
+	if (!side || action == UG_ACT_ALLOW)
 		return "allow";
-	if (f->e.mode == UG_MODE_OFF)
-		return "allow (mode off)";
-	if (f->e.mode == UG_MODE_AUDIT)
+	if (action == UG_ACT_AUDIT || mode == UG_MODE_AUDIT)
 		return "allowed, audited";
 	*denied = true;
 	return "deny";
@@ -3115,7 +3136,7 @@ static int explain(int argc, char **argv)
 	} else {
 		struct ug_net_verdict nv;
 
-		ug_net_judge(f.ent, f.n_ent, f.e.deny_default, &q.op, &nv);
+		ug_net_judge(f.ent, f.n_ent, f.e.deny_default, f.e.audit_default, &q.op, &nv);
 		side = f.net;
 		action = nv.action;
 		rule_id = nv.rule_id;
@@ -3127,7 +3148,7 @@ static int explain(int argc, char **argv)
 			snprintf(qtext + strlen(qtext), sizeof(qtext) - strlen(qtext), " port %u",
 				 q.op.port);
 	}
-	verdict = eff_verdict(&f, side, action, &denied);
+	verdict = eff_verdict(side, q.path ? f.e.lsm_mode : f.e.mode, action, &denied);
 	if (!side)
 		decided = "none";
 	else if (k >= 0)

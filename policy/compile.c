@@ -5,6 +5,13 @@
  * policy.h). Rules are deduplicated by (key, qualifier), ordered the way
  * the kernel tries them, grouped by key, and each entry gets its own rules
  * followed by those of every covering prefix.
+ *
+ * Rules of cgroups in audit mode (UG_MATCH_AUDIT) never decide enforcement:
+ * read without them, a list must say what the enforced rules alone say; read
+ * with them, what every rule would say if all were enforced (the audit
+ * record). Both readings come from one list: the kernel takes the first
+ * matching rule without the flag for the first, the first matching rule for
+ * the second.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -52,10 +59,11 @@ int ug_lpm_key_cmp(const struct ug_lpm_key *a, const struct ug_lpm_key *b)
 	return key_cmp(a, b);
 }
 
-/* Qualifier identity: what makes two rules on one prefix the same rule. */
+/* Qualifier identity: what makes two rules on one prefix the same rule
+ * (whichever mode their cgroup is in). */
 static int qual_cmp(const struct ug_match *a, const struct ug_match *b)
 {
-	CMP(a->flags, b->flags);
+	CMP(a->flags & ~UG_MATCH_AUDIT, b->flags & ~UG_MATCH_AUDIT);
 	CMP(a->port_lo, b->port_lo);
 	CMP(a->port_hi, b->port_hi);
 	CMP(a->proto, b->proto);
@@ -75,8 +83,36 @@ static int item_dedup_cmp(const void *pa, const void *pb)
 		return r;
 	CMP(a->depth, b->depth);
 	CMP(a->m.action != UG_ACT_DENY, b->m.action != UG_ACT_DENY);
+	CMP(a->m.flags & UG_MATCH_AUDIT, b->m.flags & UG_MATCH_AUDIT);
 	CMP(a->m.rule_id, b->m.rule_id);
 	return 0;
+}
+
+static bool is_audit(const struct item *it)
+{
+	return it->m.flags & UG_MATCH_AUDIT;
+}
+
+/*
+ * Of the rules sharing a key and qualifier (sorted by item_dedup_cmp), which stay: the
+ * first enforced one (what enforcement reads), and the first of all if it is an audit
+ * rule (what the audit reads: it comes before the enforced one in the kernel's order
+ * only when it denies, and an allow there could only change a verdict that enforcement
+ * already denies). n items from it[0]; returns how many were kept, moved to the front.
+ */
+static size_t dedup_group(struct item *it, size_t n)
+{
+	size_t kept = 1;
+
+	if (!is_audit(&it[0]))
+		return 1;
+	for (size_t k = 1; k < n; k++) {
+		if (!is_audit(&it[k])) {
+			it[kept++] = it[k];
+			break;
+		}
+	}
+	return kept;
 }
 
 /* Same key: the order the kernel tries them in, most specific qualifier first. */
@@ -97,7 +133,11 @@ static int item_order_cmp(const void *pa, const void *pb)
 	CMP(a->m.rule_id, b->m.rule_id);
 	/* Reached only by two rules sharing a store id; keeps the output independent of
 	 * input order all the same. */
-	return qual_cmp(&a->m, &b->m);
+	r = qual_cmp(&a->m, &b->m);
+	if (r)
+		return r;
+	CMP(a->m.flags & UG_MATCH_AUDIT, b->m.flags & UG_MATCH_AUDIT);
+	return 0;
 }
 
 static int group_cmp(const void *pa, const void *pb)
@@ -171,6 +211,8 @@ static void item_init(struct item *it, const struct ug_rule *r, uint16_t trie)
 	it->m.rule_id = (uint32_t)r->id;
 	it->m.action = r->action;
 	it->m.proto = r->proto;
+	if (r->audit)
+		it->m.flags |= UG_MATCH_AUDIT;
 	/* The kernel compares the packet's protocol; an IPv6 packet's ICMP is ICMPv6. A key in
 	 * the v4-mapped range is IPv4 traffic however the prefix was spelled (an IPv6 spelling
 	 * lands on the IPv4 rule's key), so its ICMP is ICMP. */
@@ -178,7 +220,7 @@ static void item_init(struct item *it, const struct ug_rule *r, uint16_t trie)
 		it->m.proto = IPPROTO_ICMPV6;
 	/* Ports of a rule without has_ports mean nothing; zero them so dedup and output agree. */
 	if (r->has_ports) {
-		it->m.flags = UG_MATCH_PORTS;
+		it->m.flags |= UG_MATCH_PORTS;
 		it->m.port_lo = r->port_lo;
 		it->m.port_hi = r->port_hi;
 	}
@@ -229,9 +271,11 @@ static bool group_covers(const struct group *h, const struct group *g)
 	       bits_equal(h->key.addr, g->key.addr, key_bits(&h->key));
 }
 
+/* An enforced rule that matches everything: nothing after it can decide, by either
+ * reading (an audit rule matching everything does not end the enforced reading). */
 static bool match_all(const struct ug_match *m)
 {
-	return !m->proto && !(m->flags & UG_MATCH_PORTS);
+	return !m->proto && !(m->flags & (UG_MATCH_PORTS | UG_MATCH_AUDIT));
 }
 
 /*
@@ -320,15 +364,17 @@ int ug_compile(const struct ug_rule *rules, size_t n_rules, uint16_t trie,
 
 	for (size_t i = 0; i < n_rules; i++)
 		item_init(&it[i], &rules[i], trie);
-	/* Sorted so each (key, qualifier) survivor comes first: keep it, drop the rest. */
+	/* Sorted so each (key, qualifier) survivor comes first: keep it (and the enforced
+	 * one behind an audit survivor), drop the rest. */
 	qsort(it, n_rules, sizeof(*it), item_dedup_cmp);
-	for (size_t i = 0; i < n_rules; i++) {
-		if (n_it && !key_cmp(&it[n_it - 1].key, &it[i].key) &&
-		    !qual_cmp(&it[n_it - 1].m, &it[i].m))
-			continue;
-		if (n_it != i)
-			it[n_it] = it[i];
-		n_it++;
+	for (size_t i = 0, j; i < n_rules; i = j) {
+		for (j = i + 1; j < n_rules && !key_cmp(&it[i].key, &it[j].key) &&
+				!qual_cmp(&it[i].m, &it[j].m);
+		     j++)
+			;
+		/* it[n_it..] never overtakes it[i..]: moving the group down first is safe. */
+		memmove(&it[n_it], &it[i], (j - i) * sizeof(*it));
+		n_it += dedup_group(&it[n_it], j - i);
 	}
 	qsort(it, n_it, sizeof(*it), item_order_cmp);
 

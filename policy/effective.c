@@ -96,8 +96,9 @@ int ug_path_rule_parse(int64_t id, const char *kind, const char *action, const c
 	return 0;
 }
 
-int ug_effective_rules(const struct ug_inherit *h, size_t i, bool lsm, ug_own_rules_fn fn,
-		       void *ctx, void **out, size_t *n_out, size_t **origin)
+int ug_effective_rules(const struct ug_inherit *h, const struct ug_settings *own_set, size_t i,
+		       bool lsm, ug_own_rules_fn fn, void *ctx, void **out, size_t *n_out,
+		       size_t **origin)
 {
 	size_t size = lsm ? sizeof(struct ug_path_rule) : sizeof(struct ug_rule);
 	size_t *chain = calloc(h->n ?: 1, sizeof(*chain)), *from = NULL;
@@ -117,6 +118,8 @@ int ug_effective_rules(const struct ug_inherit *h, size_t i, bool lsm, ug_own_ru
 		goto out;
 	}
 	for (ssize_t c = 0; c < n; c++) {
+		if (own_set[chain[c]].mode == UG_MODE_OFF)
+			continue; /* its rules are not judged */
 		err = fn(chain[c], lsm, &own[c], &n_own[c], ctx);
 		if (err)
 			goto out;
@@ -129,17 +132,21 @@ int ug_effective_rules(const struct ug_inherit *h, size_t i, bool lsm, ug_own_ru
 	/* Each copy carries the depth it is compiled at: the compiler lets the
 	 * smaller one win a tie. */
 	for (ssize_t c = 0; c < n; c++) {
+		uint8_t audit = own_set[chain[c]].mode == UG_MODE_AUDIT;
+
 		for (size_t j = 0; j < n_own[c]; j++, k++) {
 			if (lsm) {
 				struct ug_path_rule *r = (struct ug_path_rule *)v + k;
 
 				*r = ((const struct ug_path_rule *)own[c])[j];
 				r->depth = depth[c];
+				r->audit = audit;
 			} else {
 				struct ug_rule *r = (struct ug_rule *)v + k;
 
 				*r = ((const struct ug_rule *)own[c])[j];
 				r->depth = depth[c];
+				r->audit = audit;
 			}
 			if (from)
 				from[k] = chain[c];
@@ -181,9 +188,11 @@ static bool rule_matches(const struct ug_match *m, const struct ug_net_op *op)
 }
 
 void ug_net_judge(const struct ug_lpm_entry *e, size_t n, uint8_t deny_default,
-		  const struct ug_net_op *op, struct ug_net_verdict *out)
+		  uint8_t audit_default, const struct ug_net_op *op, struct ug_net_verdict *out)
 {
 	const struct ug_lpm_entry *best = NULL;
+	int en = -1, au = -1; /* the first matching enforced rule; an audit rule before it */
+	uint8_t bit = 1u << op->dir;
 
 	memset(out, 0, sizeof(*out));
 	out->index = -1;
@@ -201,14 +210,35 @@ void ug_net_judge(const struct ug_lpm_entry *e, size_t n, uint8_t deny_default,
 	}
 	out->entry = best;
 	for (uint32_t k = 0; best && k < best->val.n && k < UG_MATCHES_MAX; k++) {
-		if (rule_matches(&best->val.m[k], op)) {
-			out->index = (int)k;
-			out->rule_id = best->val.m[k].rule_id;
-			out->action = best->val.m[k].action;
-			return;
+		if (!rule_matches(&best->val.m[k], op))
+			continue;
+		if (!(best->val.m[k].flags & UG_MATCH_AUDIT)) {
+			en = (int)k;
+			break;
 		}
+		if (au < 0)
+			au = (int)k;
 	}
-	out->action = deny_default & (1u << op->dir) ? UG_ACT_DENY : UG_ACT_ALLOW;
+	/* Enforcement: the enforced rules and default alone. */
+	if (en >= 0 && best->val.m[en].action == UG_ACT_DENY) {
+		out->index = en;
+		out->rule_id = best->val.m[en].rule_id;
+		out->action = UG_ACT_DENY;
+		return;
+	}
+	if (en < 0 && (deny_default & bit)) {
+		out->action = UG_ACT_DENY;
+		return;
+	}
+	/* Allowed: what every rule would say (the audit). */
+	if (au >= 0 || en >= 0) {
+		out->index = au >= 0 ? au : en;
+		out->rule_id = best->val.m[out->index].rule_id;
+		out->action = best->val.m[out->index].action == UG_ACT_DENY ? UG_ACT_AUDIT
+									     : UG_ACT_ALLOW;
+		return;
+	}
+	out->action = (deny_default | audit_default) & bit ? UG_ACT_AUDIT : UG_ACT_ALLOW;
 }
 
 void ug_path_judge(const struct ug_path_entry *e, size_t n, uint8_t kind, const char *path,

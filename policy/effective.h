@@ -68,13 +68,16 @@ typedef int (*ug_own_rules_fn)(size_t j, bool lsm, const void **rules, size_t *n
 /*
  * The rules node i's policy cgroup is compiled from: those of its group (its
  * aliases, depth 0) and of each policy ancestor (depth 1, 2 ...), as
- * ug_inherit_chain() lists them, each copied with its depth set. *out is
- * malloc()ed (struct ug_rule or struct ug_path_rule, *n_out of them); when
- * origin is not NULL, *origin (malloc()ed) gets the node each rule came from.
- * 0, -ENOMEM, or what fn returned.
+ * ug_inherit_chain() lists them, each copied with its depth set. A mode
+ * governs the rules of the node that set it (own[], indexed like the nodes):
+ * a node in mode off gives none, one in audit mode gives its rules with
+ * `audit` set. *out is malloc()ed (struct ug_rule or struct ug_path_rule,
+ * *n_out of them); when origin is not NULL, *origin (malloc()ed) gets the
+ * node each rule came from. 0, -ENOMEM, or what fn returned.
  */
-int ug_effective_rules(const struct ug_inherit *h, size_t i, bool lsm, ug_own_rules_fn fn,
-		       void *ctx, void **out, size_t *n_out, size_t **origin);
+int ug_effective_rules(const struct ug_inherit *h, const struct ug_settings *own, size_t i,
+		       bool lsm, ug_own_rules_fn fn, void *ctx, void **out, size_t *n_out,
+		       size_t **origin);
 
 /* What a socket operation presents to bpf/cgroup/net.bpf.c. */
 struct ug_net_op {
@@ -89,18 +92,21 @@ struct ug_net_op {
 struct ug_net_verdict {
 	const struct ug_lpm_entry *entry; /* longest entry covering the address; NULL: none */
 	int index;                        /* the deciding rule in entry->val.m[]; -1: none */
-	uint8_t action;                   /* enum ug_action (before the mode is applied) */
-	uint32_t rule_id;                 /* 0: the default posture decided */
+	uint8_t action;                   /* enum ug_action: deny, audit or allow */
+	uint32_t rule_id;                 /* 0: a default posture decided */
 };
 
 /*
- * Judge op as decide() in bpf/lib/decide.bpf.h does: the longest-prefix entry of op->dir
- * among the n compiled entries (ug_compile() output of one trie), then the
- * first rule of its list that matches the protocol and port, else the
- * default posture of that direction (deny_default: bit 1 << dir).
+ * Judge op as decide() in bpf/lib/decide.bpf.h does: the longest-prefix
+ * entry of op->dir among the n compiled entries (ug_compile() output of one
+ * trie). Enforcement: the first rule of its list without UG_MATCH_AUDIT that
+ * matches the protocol and port, else the enforced default of that direction
+ * (deny_default: bit 1 << dir): deny decides. Where enforcement allows, the
+ * audit: the first matching rule of the list, else the default with
+ * audit_default too: deny there is UG_ACT_AUDIT.
  */
 void ug_net_judge(const struct ug_lpm_entry *e, size_t n, uint8_t deny_default,
-		  const struct ug_net_op *op, struct ug_net_verdict *out);
+		  uint8_t audit_default, const struct ug_net_op *op, struct ug_net_verdict *out);
 
 /* What the compiled path entries decide for one exec or file open. */
 struct ug_path_verdict {

@@ -16,17 +16,6 @@ bool ug_settings_lsm(const struct ug_settings *s)
 	return s->lsm_rules || s->families || s->harden;
 }
 
-void ug_settings_merge(struct ug_settings *a, const struct ug_settings *b)
-{
-	if (b->mode > a->mode)
-		a->mode = b->mode;
-	a->deny_default |= b->deny_default;
-	a->harden |= b->harden;
-	a->families |= b->families;
-	a->net_rules |= b->net_rules;
-	a->lsm_rules |= b->lsm_rules;
-}
-
 /* Sorting needs the paths; qsort has no context argument. */
 struct sorted {
 	const char *path;
@@ -127,49 +116,55 @@ void ug_inherit_free(struct ug_inherit *h)
 	h->n = 0;
 }
 
-/* The merged own settings of i's group. */
-static void group_settings(const struct ug_inherit *h, const struct ug_settings *own, size_t i,
-			   struct ug_settings *out)
+static bool own_side(const struct ug_settings *s, bool lsm)
 {
-	ssize_t r = h->rep[i];
+	return s->mode != UG_MODE_OFF && (lsm ? ug_settings_lsm(s) : ug_settings_net(s));
+}
 
-	*out = own[r];
-	for (ssize_t j = h->next[r]; j >= 0; j = h->next[j])
-		ug_settings_merge(out, &own[j]);
+/* What node j brings to a policy cgroup, by its own mode. */
+static void bring(struct ug_settings *out, const struct ug_settings *j)
+{
+	if (j->mode == UG_MODE_ENFORCE) {
+		out->deny_default |= j->deny_default;
+		out->harden |= j->harden;
+		out->families |= j->families;
+	} else if (j->mode == UG_MODE_AUDIT) {
+		out->audit_default |= j->deny_default;
+		out->harden_audit |= j->harden;
+		out->families_audit |= j->families;
+	} else {
+		return;
+	}
+	out->net_rules |= j->net_rules;
+	out->lsm_rules |= j->lsm_rules;
+	/* A side is enforced once anything of it is (set to audit at the start). */
+	if (j->mode == UG_MODE_ENFORCE && ug_settings_net(j))
+		out->mode = UG_MODE_ENFORCE;
+	if (j->mode == UG_MODE_ENFORCE && ug_settings_lsm(j))
+		out->lsm_mode = UG_MODE_ENFORCE;
 }
 
 void ug_inherit_effective(const struct ug_inherit *h, const struct ug_settings *own, size_t i,
 			  struct ug_settings *out)
 {
-	struct ug_settings g;
-
-	group_settings(h, own, i, out);
-	for (ssize_t a = h->parent[i]; a >= 0; a = h->parent[a]) {
-		group_settings(h, own, a, &g);
-		ug_settings_merge(out, &g);
-	}
-}
-
-static bool own_side(const struct ug_settings *s, bool lsm)
-{
-	return lsm ? ug_settings_lsm(s) : ug_settings_net(s);
+	memset(out, 0, sizeof(*out));
+	out->mode = UG_MODE_AUDIT;
+	out->lsm_mode = UG_MODE_AUDIT;
+	for (ssize_t a = h->rep[i]; a >= 0; a = h->parent[a])
+		for (ssize_t j = h->rep[a]; j >= 0; j = h->next[j])
+			bring(out, &own[j]);
+	/* What one cgroup enforces is not also audited. */
+	out->audit_default &= ~out->deny_default;
+	out->harden_audit &= ~out->harden;
+	out->families_audit &= ~out->families;
 }
 
 bool ug_inherit_has_side(const struct ug_inherit *h, const struct ug_settings *own, size_t i,
 			 bool lsm)
 {
-	struct ug_settings g, a;
-
-	group_settings(h, own, i, &g);
-	if (own_side(&g, lsm))
-		return true;
-	if (g.mode == UG_MODE_ENFORCE)
-		return false;
-	for (ssize_t p = h->parent[i]; p >= 0; p = h->parent[p]) {
-		group_settings(h, own, p, &a);
-		if (own_side(&a, lsm))
+	for (ssize_t j = h->rep[i]; j >= 0; j = h->next[j])
+		if (own_side(&own[j], lsm))
 			return true;
-	}
 	return false;
 }
 

@@ -11,16 +11,20 @@
  *    setting of the others is merged into it.
  *  - A policy cgroup's ancestors are the policy cgroups whose path is a
  *    proper prefix of its own on a '/' boundary, nearest first.
- *  - Settings bind downwards: the most relaxed mode (off > audit > enforce)
- *    of the cgroup and its ancestors, and the union of default denies,
- *    hardening switches and denied families.
+ *  - A mode governs what the cgroup that set it brings (its rules, default
+ *    denies, hardening switches, denied families), and nothing else: a unit in
+ *    audit mode audits its own rules while its slice's enforced ones stay
+ *    enforced on it; one in mode off brings nothing. Settings bind
+ *    downwards: the union of what every cgroup on the path brings, enforced
+ *    where one in enforce mode brought it, else audited.
  *  - Rules are the cgroup's own (depth 0) followed by each ancestor's, the
  *    nearest at depth 1, the next at depth 2 ...; the compiler lets a smaller
  *    depth win a tie on the same prefix and qualifier.
- *  - A cgroup has network policy when it or an ancestor has network rules or
- *    a default deny, and LSM policy when it or an ancestor has path rules,
- *    denied families or hardening switches. A cgroup whose only setting is
- *    its mode matters only below such an ancestor.
+ *  - A cgroup has network policy of its own when it (not in mode off) has
+ *    network rules or a default deny, LSM policy when it has path rules,
+ *    denied families or hardening switches. A cgroup without policy of its
+ *    own is judged by its nearest policy ancestor's (the kernel's walk), so
+ *    it needs no entry of its own: a mode alone changes nothing.
  *  - The topmost policy cgroups of a side (no ancestor with that side) are
  *    where the programs of that side must cover from.
  */
@@ -32,23 +36,31 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* A target's own settings and what it has, as the store says. */
+/*
+ * A target's own settings and what it has, as the store says; or, from
+ * ug_inherit_effective(), what a policy cgroup is judged by (enforced, and
+ * in the *_audit fields what is only audited).
+ */
 struct ug_settings {
-	uint8_t mode;         /* enum ug_mode */
+	uint8_t mode;         /* own: enum ug_mode. Effective: the network side's: audit when
+				 all of its rules and default denies come from cgroups in audit
+				 mode, else enforce */
 	uint8_t deny_default; /* bit (1 << enum ug_dir) */
 	uint8_t harden;       /* UG_HARDEN_* */
 	uint64_t families;    /* bit F: AF F denied */
 	bool net_rules;       /* has network rules */
 	bool lsm_rules;       /* has exec/file rules */
+	/* Effective only: */
+	uint8_t lsm_mode;      /* the LSM side's mode, as mode for the network side */
+	uint8_t audit_default; /* default denies only cgroups in audit mode set */
+	uint8_t harden_audit;  /* switches only cgroups in audit mode set */
+	uint64_t families_audit;
 };
 
 /* Whether s has something of a side of its own. */
 bool ug_settings_net(const struct ug_settings *s);
 bool ug_settings_lsm(const struct ug_settings *s);
 
-/* Merge b into a: a is what results when both apply (aliases, or b from an
- * ancestor). Mode: the most relaxed; the rest: union. */
-void ug_settings_merge(struct ug_settings *a, const struct ug_settings *b);
 
 struct ug_inherit {
 	size_t n;
@@ -65,13 +77,14 @@ struct ug_inherit {
 int ug_inherit_build(const char *const *paths, size_t n, struct ug_inherit *out);
 void ug_inherit_free(struct ug_inherit *h);
 
-/* The effective settings of node i: its group's merged settings (every alias)
- * and its ancestors'. own[] is indexed like the paths given to build. */
+/* The effective settings of node i: what its group (every alias) and its
+ * ancestors bring, each by its own mode. own[] is indexed like the paths
+ * given to build. */
 void ug_inherit_effective(const struct ug_inherit *h, const struct ug_settings *own, size_t i,
 			  struct ug_settings *out);
 
-/* Does node i (its group) have network / LSM policy, and is it the topmost
- * one of that side on its path? */
+/* Does node i (its group) have network / LSM policy of its own, and is it
+ * the topmost one of that side on its path? */
 bool ug_inherit_has_side(const struct ug_inherit *h, const struct ug_settings *own, size_t i,
 			 bool lsm);
 bool ug_inherit_topmost(const struct ug_inherit *h, const struct ug_settings *own, size_t i,

@@ -95,6 +95,9 @@ int ug_action_parse(const char *s)
 
 const char *ug_action_name(int action)
 {
+	/* A verdict, never a rule's action: not among the names parsed. */
+	if (action == UG_ACT_AUDIT)
+		return "audit";
 	return name_of(action_names, ARRAY_SIZE(action_names), action);
 }
 

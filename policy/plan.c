@@ -60,12 +60,13 @@ void ug_plan_free(struct ug_plan *p)
 	memset(p, 0, sizeof(*p));
 }
 
-/* Rules of group g's policy cgroup: its own and its ancestors', with depths. */
-static int merge(struct ug_plan *p, const struct ug_plan_env *env, struct ug_plan_group *g,
-		 bool lsm)
+/* Rules of group g's policy cgroup: its own and its ancestors', with depths
+ * and the mode of the cgroup each came from. */
+static int merge(struct ug_plan *p, const struct ug_settings *own, const struct ug_plan_env *env,
+		 struct ug_plan_group *g, bool lsm)
 {
 	struct ug_plan_side *s = lsm ? &g->lsm : &g->net;
-	int err = ug_effective_rules(&p->h, g->rep, lsm, env->own_rules, env->ctx, &s->rules,
+	int err = ug_effective_rules(&p->h, own, g->rep, lsm, env->own_rules, env->ctx, &s->rules,
 				     &s->n_rules, NULL);
 
 	if (!err)
@@ -204,17 +205,21 @@ static int prune_points(struct ug_plan *p, const struct ug_plan_target *t)
 	return 0;
 }
 
-/* The family rules in force for group g: its own (aliases merged, the
- * smallest id), else the nearest ancestor group's. */
+/* The family rule that decides family F for group g: of the cgroups whose
+ * mode decides it (enforce where F is enforced, else audit), its own
+ * (aliases merged, the smallest id), else the nearest ancestor group's. */
 static void family_rules(const struct ug_plan_target *t, const struct ug_plan *p,
 			 struct ug_plan_group *g)
 {
 	for (int f = 0; f < 64; f++) {
+		uint8_t mode = g->eff.families & (1ULL << f) ? UG_MODE_ENFORCE : UG_MODE_AUDIT;
+
 		for (ssize_t a = (ssize_t)g->rep; a >= 0 && !g->family_rule[f]; a = p->h.parent[a]) {
 			for (ssize_t j = p->h.rep[a]; j >= 0; j = p->h.next[j]) {
 				uint32_t id = t[j].family_rule ? t[j].family_rule[f] : 0;
 
-				if (id && (!g->family_rule[f] || id < g->family_rule[f]))
+				if (id && t[j].own.mode == mode &&
+				    (!g->family_rule[f] || id < g->family_rule[f]))
 					g->family_rule[f] = id;
 			}
 		}
@@ -302,9 +307,9 @@ int ug_plan_build(const struct ug_plan_target *t, size_t n, const struct ug_plan
 
 		g->net.pend = g->net.has && g->pend_name;
 		g->lsm.pend = g->lsm.has && g->pend_name;
-		if (g->dirty && (g->net.run || g->net.pend) && (err = merge(p, env, g, false)))
+		if (g->dirty && (g->net.run || g->net.pend) && (err = merge(p, own, env, g, false)))
 			goto out;
-		if (g->dirty && (g->lsm.run || g->lsm.pend) && (err = merge(p, env, g, true)))
+		if (g->dirty && (g->lsm.run || g->lsm.pend) && (err = merge(p, own, env, g, true)))
 			goto out;
 		/* Rules nothing below inherits are not needed again. */
 		if (env->done_with && !has_child[g->rep])

@@ -90,6 +90,8 @@ struct ug_rule {
 	uint8_t depth;       /* 0: the policy cgroup's own rule; n: from the n-th policy ancestor above it */
 	uint8_t proto;       /* 0 (any), IPPROTO_TCP, IPPROTO_UDP or IPPROTO_ICMP */
 	uint8_t has_ports;   /* ports only with proto 0 (= TCP or UDP), TCP or UDP */
+	uint8_t audit;       /* 1: a rule of a cgroup in audit mode: it says what would be denied
+				(recorded), never what is (set by ug_effective_rules()) */
 	uint16_t port_lo, port_hi;
 	struct ug_prefix prefix;
 };
@@ -130,6 +132,14 @@ int ug_rule_parse(int64_t id, const char *dir, const char *action, const char *p
  *    decides IPv4 traffic.
  *  - proto IPPROTO_ICMP on an IPv6 prefix is written as IPPROTO_ICMPV6, except in the
  *    v4-mapped range: whatever the spelling, that is IPv4 traffic.
+ *  - Rules with `audit` (of a cgroup in audit mode) get UG_MATCH_AUDIT and
+ *    never decide enforcement. Each list reads two ways: its rules without the
+ *    flag, first match, say what is enforced (exactly what compiling those
+ *    rules alone would say); all its rules, first match, what would be if
+ *    every rule were enforced (the audit). So among rules with identical
+ *    prefix and qualifier the survivor above is kept, and if it is an audit
+ *    rule, so is the first enforced one after it; a list stops after the
+ *    first enforced rule that matches everything.
  * *out is allocated with malloc() (free() it); *n_out entries, sorted by key
  * (trie, dir, prefixlen, address) so output is deterministic. On error, err
  * (if not NULL) gets one line naming the rule or prefix at fault.
@@ -211,6 +221,7 @@ struct ug_path_rule {
 	uint8_t action;    /* exec: allow or deny; file: deny only */
 	uint8_t access;    /* file: UG_ACCESS_* denied (non-zero) */
 	uint8_t depth;     /* 0 own, n: n-th policy ancestor's */
+	uint8_t audit;     /* 1: a rule of a cgroup in audit mode (as struct ug_rule's) */
 	char path[UG_PATH_MAX]; /* canonical (ug_path_parse) */
 };
 

@@ -52,7 +52,7 @@ static uint32_t judge(const struct ug_rule *r, size_t n, uint8_t deny_default,
 	size_t ne = 0;
 
 	assert_int_equal(ug_compile(r, n, 7, &e, &ne, NULL, 0), 0);
-	ug_net_judge(e, ne, deny_default, &o, &v);
+	ug_net_judge(e, ne, deny_default, 0, &o, &v);
 	free(e);
 	*action = v.action;
 	return v.rule_id;
@@ -230,6 +230,77 @@ static void random_policies_follow_the_contract(void **state)
 	}
 }
 
+/*
+ * Property, with modes: random rules, some of cgroups in audit mode. Naively:
+ * the enforced rules alone (naive() over them, else deny_default) decide a
+ * deny; where they allow, all rules as if enforced (naive() over all, else
+ * deny_default | audit_default) decide whether it is audited.
+ */
+static void random_modes_follow_the_contract(void **state)
+{
+	static const int lens[] = { 0, 8, 16, 24, 32 };
+	unsigned seed = 20261207;
+
+	for (int round = 0; round < 300; round++) {
+		struct ug_rule r[10], en[10];
+		size_t n = 1 + (size_t)(rand_r(&seed) % 10), n_en = 0;
+		uint8_t deny = (uint8_t)(rand_r(&seed) % 2), audit = (uint8_t)(rand_r(&seed) % 2);
+
+		for (size_t k = 0; k < n; k++) {
+			int len = lens[rand_r(&seed) % 5];
+			uint32_t addr = htonl(0x0a000000u | (rand_r(&seed) % 3) << 16 |
+					      (rand_r(&seed) % 3) << 8 | (rand_r(&seed) % 3));
+			char text[32], a[INET_ADDRSTRLEN];
+			uint32_t lo = rand_r(&seed) % 3 ? 0 : 20 + rand_r(&seed) % 3;
+
+			addr = len ? addr & htonl(~0u << (32 - len)) : 0;
+			inet_ntop(AF_INET, &addr, a, sizeof(a));
+			snprintf(text, sizeof(text), "%s/%d", a, len);
+			r[k] = rule((int64_t)k + 1, "egress", rand_r(&seed) % 2 ? "deny" : "allow",
+				    text, rand_r(&seed) % 3 ? NULL : "tcp", lo, lo);
+			r[k].depth = (uint8_t)(rand_r(&seed) % 3);
+			r[k].audit = rand_r(&seed) % 2;
+			if (!r[k].audit)
+				en[n_en++] = r[k];
+		}
+		for (int q = 0; q < 40; q++) {
+			char a[INET_ADDRSTRLEN];
+			uint32_t addr = htonl(0x0a000000u | (rand_r(&seed) % 3) << 16 |
+					      (rand_r(&seed) % 3) << 8 | (rand_r(&seed) % 3));
+			struct ug_net_op o;
+			uint32_t e, all, got;
+			uint8_t want, action, e_act, all_act;
+
+			inet_ntop(AF_INET, &addr, a, sizeof(a));
+			o = op(a, UG_DIR_EGRESS, rand_r(&seed) % 2 ? IPPROTO_TCP : IPPROTO_UDP,
+			       rand_r(&seed) % 4 ? 19 + rand_r(&seed) % 5 : 0);
+			e = naive(en, n_en, &o);
+			all = naive(r, n, &o);
+			e_act = e ? r[e - 1].action : deny ? UG_ACT_DENY : UG_ACT_ALLOW;
+			all_act = all ? r[all - 1].action : deny || audit ? UG_ACT_DENY : UG_ACT_ALLOW;
+			want = e_act == UG_ACT_DENY ? UG_ACT_DENY
+			       : all_act == UG_ACT_DENY ? UG_ACT_AUDIT : UG_ACT_ALLOW;
+			{
+				struct ug_lpm_entry *ent = NULL;
+				struct ug_net_verdict v;
+				size_t ne = 0;
+
+				assert_int_equal(ug_compile(r, n, 7, &ent, &ne, NULL, 0), 0);
+				ug_net_judge(ent, ne, deny ? 1u << UG_DIR_EGRESS : 0,
+					     audit ? 1u << UG_DIR_EGRESS : 0, &o, &v);
+				free(ent);
+				action = v.action;
+				got = v.rule_id;
+			}
+			if (action != want ||
+			    (want == UG_ACT_DENY && got != e) || (want == UG_ACT_AUDIT && got != all))
+				fail_msg("round %d: %s proto %u port %u: want %u (enforced %u, all %u), "
+					 "got %u rule %u", round, a, o.proto, o.port, want, e, all,
+					 action, got);
+		}
+	}
+}
+
 static struct ug_path_rule path_rule(int64_t id, const char *kind, const char *action,
 				     const char *path, const char *access)
 {
@@ -309,12 +380,13 @@ static void merged_rules_carry_depth_and_origin(void **state)
 			       rule(3, "egress", "allow", "10.2.0.0/16", NULL, 0, 0) };
 	struct ug_rule c = rule(4, "egress", "deny", "10.1.1.0/24", NULL, 0, 0);
 	struct owned o = { { &a, b, &c }, { 1, 2, 1 } };
+	const struct ug_settings own[3] = {};
 	struct ug_inherit h;
 	struct ug_rule *out = NULL;
 	size_t n = 0, *from = NULL;
 
 	assert_int_equal(ug_inherit_build(paths, 3, &h), 0);
-	assert_int_equal(ug_effective_rules(&h, 2, false, own_fn, &o, (void **)&out, &n, &from),
+	assert_int_equal(ug_effective_rules(&h, own, 2, false, own_fn, &o, (void **)&out, &n, &from),
 			 0);
 	assert_int_equal(n, 4);
 	/* the group (input order) at depth 0, then the slice at depth 1 */
@@ -331,7 +403,7 @@ static void merged_rules_carry_depth_and_origin(void **state)
 	free(out);
 	free(from);
 	/* the slice alone */
-	assert_int_equal(ug_effective_rules(&h, 0, false, own_fn, &o, (void **)&out, &n, NULL), 0);
+	assert_int_equal(ug_effective_rules(&h, own, 0, false, own_fn, &o, (void **)&out, &n, NULL), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(out[0].depth, 0);
 	free(out);
@@ -363,6 +435,121 @@ static void store_rows_parse_as_the_agent_takes_them(void **state)
 	assert_int_equal(ug_path_rule_parse(5, "exec", "deny", "/a/../b", NULL, &r, &why), -EINVAL);
 	assert_int_equal(ug_path_rule_parse(5, "family", "deny", "packet", NULL, &r, &why),
 			 -EINVAL);
+}
+
+/* A rule of cgroup at depth d in mode m (what ug_effective_rules() sets). */
+static struct ug_rule ruled(int64_t id, const char *action, const char *prefix, uint8_t depth,
+			    bool audit)
+{
+	struct ug_rule r = rule(id, "egress", action, prefix, NULL, 0, 0);
+
+	r.depth = depth;
+	r.audit = audit;
+	return r;
+}
+
+static uint8_t judged(const struct ug_rule *r, size_t n, uint8_t deny, uint8_t audit,
+		      const char *addr, uint32_t *rule_id)
+{
+	struct ug_net_op o = op(addr, UG_DIR_EGRESS, IPPROTO_UDP, 53);
+	struct ug_lpm_entry *e = NULL;
+	struct ug_net_verdict v;
+	size_t ne = 0;
+
+	assert_int_equal(ug_compile(r, n, 7, &e, &ne, NULL, 0), 0);
+	ug_net_judge(e, ne, deny, audit, &o, &v);
+	free(e);
+	*rule_id = v.rule_id;
+	return v.action;
+}
+
+/* A mode governs the rules of the cgroup that set it (issue 21): a unit in
+ * audit mode audits its own rules and relaxes nothing of its slice's. */
+static void modes_govern_their_own_rules(void **state)
+{
+	uint32_t id;
+
+	/* slice (depth 1) enforces deny 10/8; the unit (audit) allows a /16 in it and the
+	 * very same /8 */
+	{
+		struct ug_rule r[] = { ruled(1, "deny", "10.0.0.0/8", 1, false),
+				       ruled(2, "allow", "10.1.0.0/16", 0, true),
+				       ruled(3, "allow", "10.0.0.0/8", 0, true) };
+
+		assert_int_equal(judged(r, 3, 0, 0, "10.1.2.3", &id), UG_ACT_DENY);
+		assert_int_equal(id, 1);
+		assert_int_equal(judged(r, 3, 0, 0, "10.9.0.1", &id), UG_ACT_DENY);
+		assert_int_equal(id, 1);
+	}
+	/* the unit (audit) denies inside the slice's enforced allow: audited */
+	{
+		struct ug_rule r[] = { ruled(1, "allow", "10.0.0.0/8", 1, false),
+				       ruled(2, "deny", "10.2.3.4/32", 0, true) };
+
+		assert_int_equal(judged(r, 2, 0, 0, "10.2.3.4", &id), UG_ACT_AUDIT);
+		assert_int_equal(id, 2);
+		assert_int_equal(judged(r, 2, 0, 0, "10.2.3.5", &id), UG_ACT_ALLOW);
+	}
+	/* the slice audits a deny the unit (enforce) overrides on the same prefix: nothing
+	 * to audit; where the unit allows only a part, the rest is audited */
+	{
+		struct ug_rule r[] = { ruled(1, "deny", "10.0.0.0/8", 1, true),
+				       ruled(2, "allow", "10.0.0.0/8", 0, false) };
+		struct ug_rule r2[] = { ruled(1, "deny", "10.0.0.0/8", 1, true),
+					ruled(2, "allow", "10.1.0.0/16", 0, false) };
+
+		assert_int_equal(judged(r, 2, 0, 0, "10.2.0.1", &id), UG_ACT_ALLOW);
+		assert_int_equal(id, 2);
+		assert_int_equal(judged(r2, 2, 0, 0, "10.1.0.1", &id), UG_ACT_ALLOW);
+		assert_int_equal(judged(r2, 2, 0, 0, "10.2.0.1", &id), UG_ACT_AUDIT);
+		assert_int_equal(id, 1);
+	}
+	/* defaults: the enforced one denies; the audit one audits what nothing decides */
+	{
+		struct ug_rule r[] = { ruled(2, "allow", "10.1.0.0/16", 0, true) };
+
+		assert_int_equal(judged(r, 1, 1u << UG_DIR_EGRESS, 0, "10.1.0.1", &id),
+				 UG_ACT_DENY);
+		assert_int_equal(id, 0);
+		assert_int_equal(judged(r, 1, 0, 1u << UG_DIR_EGRESS, "10.1.0.1", &id),
+				 UG_ACT_ALLOW);
+		assert_int_equal(judged(r, 1, 0, 1u << UG_DIR_EGRESS, "10.2.0.1", &id),
+				 UG_ACT_AUDIT);
+		assert_int_equal(id, 0);
+	}
+}
+
+/* ug_effective_rules(): a node in mode off brings no rules; one in audit mode
+ * brings them marked. */
+static void merged_rules_by_mode(void **state)
+{
+	const char *paths[] = { "/s.slice", "/s.slice/d.service" };
+	struct ug_rule a = rule(1, "egress", "deny", "10.0.0.0/8", NULL, 0, 0);
+	struct ug_rule b = rule(2, "egress", "allow", "10.1.0.0/16", NULL, 0, 0);
+	struct owned o = { { &a, &b }, { 1, 1 } };
+	struct ug_settings own[2] = { { .mode = UG_MODE_ENFORCE }, { .mode = UG_MODE_AUDIT } };
+	struct ug_inherit h;
+	struct ug_rule *out = NULL;
+	size_t n = 0;
+
+	assert_int_equal(ug_inherit_build(paths, 2, &h), 0);
+	assert_int_equal(ug_effective_rules(&h, own, 1, false, own_fn, &o, (void **)&out, &n,
+					    NULL), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(out[0].id, 2);
+	assert_int_equal(out[0].audit, 1);
+	assert_int_equal(out[1].id, 1);
+	assert_int_equal(out[1].audit, 0);
+	free(out);
+	own[1].mode = UG_MODE_OFF;
+	own[0].mode = UG_MODE_AUDIT;
+	assert_int_equal(ug_effective_rules(&h, own, 1, false, own_fn, &o, (void **)&out, &n,
+					    NULL), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].id, 1);
+	assert_int_equal(out[0].audit, 1);
+	free(out);
+	ug_inherit_free(&h);
 }
 
 /* One bad column of a units row keeps the last valid value of that column
@@ -407,6 +594,9 @@ int main(void)
 		cmocka_unit_test(merged_rules_carry_depth_and_origin),
 		cmocka_unit_test(store_rows_parse_as_the_agent_takes_them),
 		cmocka_unit_test(settings_columns_fail_one_by_one),
+		cmocka_unit_test(modes_govern_their_own_rules),
+		cmocka_unit_test(random_modes_follow_the_contract),
+		cmocka_unit_test(merged_rules_by_mode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

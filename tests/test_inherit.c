@@ -45,7 +45,8 @@ static void parents_on_slash_boundaries(void **state)
 	ug_inherit_free(&h);
 }
 
-/* Two spellings of one cgroup: every kind of rule and setting merges. */
+/* Two spellings of one cgroup: every kind of rule and setting merges, each
+ * governed by the mode of the target that brought it. */
 static void aliases_merge_everything(void **state)
 {
 	const char *paths[] = { "/s.slice", "/s.slice/d.service", "/s.slice/d.service",
@@ -66,11 +67,15 @@ static void aliases_merge_everything(void **state)
 	assert_int_equal(h.rep[2], 1);
 	assert_int_equal(h.parent[3], 1); /* the group's representative */
 	ug_inherit_effective(&h, own, 2, &e);
-	assert_int_equal(e.mode, UG_MODE_AUDIT);
-	assert_int_equal(e.harden, UG_HARDEN_BPF);
-	assert_true(e.families == 1ULL << 17);
+	/* the network rules are 1's (enforce), the LSM side 2's (audit) */
+	assert_int_equal(e.mode, UG_MODE_ENFORCE);
+	assert_int_equal(e.lsm_mode, UG_MODE_AUDIT);
+	assert_int_equal(e.harden, 0);
+	assert_int_equal(e.harden_audit, UG_HARDEN_BPF);
+	assert_true(e.families == 0 && e.families_audit == 1ULL << 17);
 	assert_true(e.net_rules && e.lsm_rules);
-	assert_int_equal(e.deny_default, 1u << UG_DIR_INGRESS);
+	assert_int_equal(e.deny_default, 0);
+	assert_int_equal(e.audit_default, 1u << UG_DIR_INGRESS);
 	/* The alias alone would have no network rules: the group has. */
 	assert_true(ug_inherit_has_side(&h, own, 2, false));
 	assert_true(ug_inherit_topmost(&h, own, 2, false));
@@ -88,7 +93,8 @@ static void aliases_merge_everything(void **state)
 	ug_inherit_free(&h);
 }
 
-/* Settings bind downwards; depths count policy cgroups, not levels. */
+/* Settings bind downwards, each by the mode of the cgroup that set it; depths
+ * count policy cgroups, not levels. */
 static void settings_and_depths(void **state)
 {
 	const char *paths[] = { "/a", "/a/b/c", "/a/b/c/d/e" };
@@ -103,10 +109,21 @@ static void settings_and_depths(void **state)
 	uint8_t depth[4];
 
 	ug_inherit_effective(&h, own, 2, &e);
-	assert_int_equal(e.mode, UG_MODE_OFF);
-	assert_int_equal(e.deny_default, 1u << UG_DIR_EGRESS);
+	/* /a is off: its default deny is not brought; /a/b/c audits its own */
+	assert_int_equal(e.mode, UG_MODE_AUDIT);
+	assert_int_equal(e.deny_default, 0);
+	assert_int_equal(e.audit_default, 0);
 	assert_int_equal(e.harden, UG_HARDEN_MOUNT);
-	assert_true(e.families == 1);
+	assert_int_equal(e.lsm_mode, UG_MODE_ENFORCE);
+	assert_true(e.families == 0 && e.families_audit == 1);
+	/* an enforced ancestor's setting stays enforced below a cgroup in audit mode */
+	own[0].mode = UG_MODE_ENFORCE;
+	own[1].harden = UG_HARDEN_MOUNT | UG_HARDEN_BPF;
+	ug_inherit_effective(&h, own, 2, &e);
+	assert_int_equal(e.deny_default, 1u << UG_DIR_EGRESS);
+	assert_int_equal(e.mode, UG_MODE_ENFORCE);
+	assert_int_equal(e.harden, UG_HARDEN_MOUNT);
+	assert_int_equal(e.harden_audit, UG_HARDEN_BPF);
 	assert_int_equal(ug_inherit_chain(&h, 2, chain, depth, 4), 3);
 	assert_int_equal(depth[1], 1);
 	assert_int_equal(chain[2], 0);
@@ -115,7 +132,8 @@ static void settings_and_depths(void **state)
 	ug_inherit_free(&h);
 }
 
-/* A cgroup whose only setting is its mode matters only below content. */
+/* A mode alone changes nothing: a cgroup without content of its own (or in
+ * mode off) has no policy of its own, and is judged by its ancestor's. */
 static void mode_only_sides(void **state)
 {
 	const char *paths[] = { "/x", "/x/y", "/z" };
@@ -126,13 +144,17 @@ static void mode_only_sides(void **state)
 	};
 	struct ug_inherit h = build(paths, 3);
 
-	assert_true(ug_inherit_has_side(&h, own, 1, false));
+	assert_false(ug_inherit_has_side(&h, own, 1, false));
 	assert_false(ug_inherit_has_side(&h, own, 1, true));
 	assert_false(ug_inherit_topmost(&h, own, 1, false));
 	assert_true(ug_inherit_topmost(&h, own, 0, false));
 	assert_false(ug_inherit_has_side(&h, own, 2, false));
-	own[1].mode = UG_MODE_ENFORCE;
+	own[1].net_rules = true;
+	assert_true(ug_inherit_has_side(&h, own, 1, false));
+	own[1].mode = UG_MODE_OFF;
 	assert_false(ug_inherit_has_side(&h, own, 1, false));
+	own[0].mode = UG_MODE_OFF;
+	assert_false(ug_inherit_has_side(&h, own, 0, false));
 	ug_inherit_free(&h);
 }
 

@@ -333,7 +333,10 @@ static void test_dir_action_mode(void **state)
 
 	assert_string_equal(ug_action_name(UG_ACT_ALLOW), "allow");
 	assert_string_equal(ug_action_name(UG_ACT_DENY), "deny");
-	assert_string_equal(ug_action_name(2), "unknown");
+	/* a verdict, never a rule's action: named, not parsed */
+	assert_string_equal(ug_action_name(UG_ACT_AUDIT), "audit");
+	assert_true(ug_action_parse("audit") < 0);
+	assert_string_equal(ug_action_name(3), "unknown");
 	assert_string_equal(ug_action_name(-1), "unknown");
 
 	assert_string_equal(ug_mode_name(UG_MODE_ENFORCE), "enforce");

@@ -205,12 +205,14 @@ static __always_inline int judge(const bool at_skb, struct __sk_buff *skb,
 	int ret = UG_CG_DENY;
 
 	action = verdict(at_skb, skb, u, op, &key, &dir, &rule_id);
-	if (action != UG_ACT_DENY) {
+	if (action == UG_ACT_ALLOW) {
 		if (at_skb)
 			account(skb, u, op->dir, UG_ACCT_ALLOWED);
 		return UG_CG_ALLOW;
 	}
-	if (u->mode == UG_MODE_AUDIT) {
+	/* Only the rules of cgroups in audit mode deny; or every rule of this
+	 * policy comes from one (what cannot be judged is then audited too). */
+	if (action == UG_ACT_AUDIT || u->mode == UG_MODE_AUDIT) {
 		verdict_code = UG_VERDICT_AUDIT;
 		ret = UG_CG_ALLOW;
 	}

@@ -83,53 +83,100 @@ static __always_inline bool matches(const struct ug_match *m, const struct ug_op
 	       (op->has_port && op->port >= m->port_lo && op->port <= m->port_hi);
 }
 
-/* The rule that decides for an LPM entry's value: inline, or the first of its
- * list that matches; NULL when none does. */
-static __always_inline const struct ug_match *match(const struct ug_match *v,
-						     const struct ug_op *op)
+/*
+ * The rules that decide for an LPM entry's value (inline, or a list tried in
+ * order): *en the first that matches without UG_MATCH_AUDIT (enforcement),
+ * *au the first matching audit rule before it (what would be denied); NULL
+ * when there is none.
+ */
+static __always_inline void match(const struct ug_match *v, const struct ug_op *op,
+				  const struct ug_match **en, const struct ug_match **au)
 {
 	const struct ug_match_list *l;
 
 	if (v->flags & UG_LPM_NONE)
-		return NULL;
-	if (!(v->flags & UG_LPM_LIST))
-		return matches(v, op) ? v : NULL;
+		return;
+	if (!(v->flags & UG_LPM_LIST)) {
+		if (matches(v, op)) {
+			if (v->flags & UG_MATCH_AUDIT)
+				*au = v;
+			else
+				*en = v;
+		}
+		return;
+	}
 	l = bpf_map_lookup_elem(&ug_lists, &v->rule_id);
 	if (!l) {
 		count(UG_CNT_LIST_MISSING);
-		return NULL;
+		return;
 	}
 	for (int i = 0; i < UG_MATCHES_MAX; i++) {
 		if (i >= l->n)
 			break;
-		if (matches(&l->m[i], op))
-			return &l->m[i];
+		if (!matches(&l->m[i], op))
+			continue;
+		if (!(l->m[i].flags & UG_MATCH_AUDIT)) {
+			*en = &l->m[i];
+			return;
+		}
+		if (!*au)
+			*au = &l->m[i];
 	}
-	return NULL;
-}
-
-/* What the unit's rules say about the address in key (trie, direction and
- * address filled in): the deciding rule's action, or the default posture. */
-static __always_inline __u8 decide(const struct ug_unit_val *u, const struct ug_op *op,
-				   __u8 dir, struct ug_lpm_key *key, __u32 *rule_id)
-{
-	const struct ug_match *m = NULL;
-	struct ug_match *r;
-
-	r = bpf_map_lookup_elem(&ug_lpm, key);
-	if (r)
-		m = match(r, op);
-	if (m) {
-		*rule_id = m->rule_id;
-		hit(m->rule_id);
-		return m->action;
-	}
-	*rule_id = 0;
-	return (u->deny_default & (1u << dir)) ? UG_ACT_DENY : UG_ACT_ALLOW;
 }
 
 /*
- * The verdict of unit u's rules on op: UG_ACT_DENY or UG_ACT_ALLOW. Also
+ * What the unit's rules say about the address in key (trie, direction and
+ * address filled in): UG_ACT_DENY when the enforced rules (or the enforced
+ * default posture) deny; else UG_ACT_AUDIT when the rules of cgroups in
+ * audit mode would deny (a rule, or their default posture); else
+ * UG_ACT_ALLOW. *rule_id: the deciding rule, 0 for a default posture.
+ *
+ * A global function, not inlined: a packet is judged at up to ten addresses
+ * (its own, a routing header's, the bind rules for a SYN), and inlined at
+ * each the two readings of a list took ug_egress past the verifier's limit
+ * of one million instructions. Verified once, on its own, its pointers may
+ * be NULL as far as the verifier knows.
+ */
+__noinline int decide(const struct ug_unit_val *u, const struct ug_op *op, __u32 dir,
+		      struct ug_lpm_key *key, __u32 *rule_id)
+{
+	const struct ug_match *en = NULL, *au = NULL, *m;
+	__u8 bit;
+	struct ug_match *r;
+
+	if (!u || !op || !key || !rule_id || dir >= UG_DIR_MAX)
+		return UG_ACT_DENY;
+	bit = 1u << dir;
+	r = bpf_map_lookup_elem(&ug_lpm, key);
+	if (r)
+		match(r, op, &en, &au);
+	*rule_id = 0;
+	if (en && en->action == UG_ACT_DENY) {
+		*rule_id = en->rule_id;
+		hit(en->rule_id);
+		return UG_ACT_DENY;
+	}
+	if (!en && (u->deny_default & bit))
+		return UG_ACT_DENY;
+	/* Enforcement allows: what every rule would say. */
+	m = au ? au : en;
+	if (m) {
+		*rule_id = m->rule_id;
+		hit(m->rule_id);
+		return m->action == UG_ACT_DENY ? UG_ACT_AUDIT : UG_ACT_ALLOW;
+	}
+	return (u->audit_default & bit) ? UG_ACT_AUDIT : UG_ACT_ALLOW;
+}
+
+/* Is verdict a stricter than b (deny, then audit, then allow)? */
+static __always_inline bool stricter(__u8 a, __u8 b)
+{
+	return (a == UG_ACT_DENY && b != UG_ACT_DENY) || (a == UG_ACT_AUDIT && b == UG_ACT_ALLOW);
+}
+
+/*
+ * The verdict of unit u's rules on op: UG_ACT_DENY, UG_ACT_AUDIT or
+ * UG_ACT_ALLOW (the strictest of the addresses judged). Also
  * what a record of it needs: *rule_id the deciding rule (0: the default
  * posture, or op unparsed), *dir the direction whose rules decided, and
  * key->addr the address they judged. at_skb (a constant at every call
@@ -139,7 +186,9 @@ static __always_inline __u8 verdict(const bool at_skb, struct __sk_buff *skb,
 				    const struct ug_unit_val *u, const struct ug_op *op,
 				    struct ug_lpm_key *key, __u8 *dir, __u32 *rule_id)
 {
-	__u8 action;
+	struct ug_lpm_key syn_key;
+	__u8 action, a, at[16];
+	__u32 id;
 
 	*dir = op->dir;
 	*rule_id = 0;
@@ -154,7 +203,9 @@ static __always_inline __u8 verdict(const bool at_skb, struct __sk_buff *skb,
 
 	action = decide(u, op, *dir, key, rule_id);
 	/* Every address a routing header sends the packet to is a destination:
-	 * the first one that is denied decides. */
+	 * the first one that is denied decides (the first audited one, if none
+	 * is), and is the address recorded. */
+	__builtin_memcpy(at, key->addr, sizeof(at));
 	for (int i = 0; at_skb && i < UG_RH_ADDRS_MAX && action != UG_ACT_DENY; i++) {
 		if (i >= op->rh_n)
 			break;
@@ -162,16 +213,28 @@ static __always_inline __u8 verdict(const bool at_skb, struct __sk_buff *skb,
 			*rule_id = 0;
 			return UG_ACT_DENY;
 		}
-		action = decide(u, op, *dir, key, rule_id);
+		a = decide(u, op, *dir, key, &id);
+		if (stricter(a, action)) {
+			action = a;
+			*rule_id = id;
+			__builtin_memcpy(at, key->addr, sizeof(at));
+		}
 	}
+	__builtin_memcpy(key->addr, at, sizeof(at));
 	/* A connection request is judged by the bind rules too, at the local
 	 * address and port it arrives at: a listener that got its port from
 	 * listen(2) alone (autobind) never met the bind hook. */
 	if (at_skb && op->syn && action != UG_ACT_DENY) {
-		*dir = UG_DIR_BIND;
-		key->dir = UG_DIR_BIND;
-		__builtin_memcpy(key->addr, op->local, sizeof(key->addr));
-		action = decide(u, op, *dir, key, rule_id);
+		syn_key = *key;
+		syn_key.dir = UG_DIR_BIND;
+		__builtin_memcpy(syn_key.addr, op->local, sizeof(syn_key.addr));
+		a = decide(u, op, UG_DIR_BIND, &syn_key, &id);
+		if (stricter(a, action)) {
+			action = a;
+			*rule_id = id;
+			*dir = UG_DIR_BIND;
+			*key = syn_key;
+		}
 	}
 	return action;
 }

@@ -115,7 +115,7 @@ pass "descriptors back: caught up by itself (a unit made meanwhile enforced, sta
 # --- 2. a directory that could not be watched ------------------------------------
 # Root may add no more watches while the limit is 1 (watches held stay).
 echo 1 >$INO/max_user_watches
-W=$(make_cgroup ugt.slice/ugtw)
+W=$(make_cgroup ugt.slice/ugtw.slice) # units are placed below slices only
 wait_until 3 cgroups_say "not watched" ||
 	{ echo "$watches" >$INO/max_user_watches; fail "status does not say ugtw is not watched: '$(cgroups_state)'"; }
 state=$(cgroups_state)
@@ -123,7 +123,7 @@ state=$(cgroups_state)
 watched "$SLICE" || fail "the agent does not watch ugt.slice"
 pass "an unwatched directory is said in status: $state"
 # Polled meanwhile: a unit made below it is found without a watch.
-HIDDEN=$(make_cgroup ugt.slice/ugtw/ugthid.service)
+HIDDEN=$(make_cgroup ugt.slice/ugtw.slice/ugthid.service)
 ctl rule add ugthid.service egress deny 127.0.0.4 >/dev/null || true
 wait_for EPERM in_cg "$HIDDEN" connect 127.0.0.4 "$PORT"
 echo "$watches" >$INO/max_user_watches
@@ -132,7 +132,7 @@ wait_until 3 cgroups_clear || fail "status still says: $(cgroups_state)"
 watched "$W" || fail "ugtw is not watched once it can be: $(printf %x "$(stat -c %i "$W")") not in
 $(grep -h '^inotify' /proc/"$AGENT_PID"/fdinfo/*)"
 # Watched now: a unit made below it is seen at once (no walk needed).
-LATER=$(make_cgroup ugt.slice/ugtw/ugtlater.service)
+LATER=$(make_cgroup ugt.slice/ugtw.slice/ugtlater.service)
 ctl rule add ugtlater.service egress deny 127.0.0.5 >/dev/null || true
 wait_for EPERM in_cg "$LATER" connect 127.0.0.5 "$PORT"
 pass "the watch is retried until it holds: units below it are found"
