@@ -221,7 +221,7 @@ static void duty_retry(struct daemon *d)
 {
 	storewatch_tick(&d->ag.sw);
 	ug_resolver_tick(d->ag.res);
-	if (d->ag.ps.status_dirty)
+	if (d->ag.ps.status_dirty && !d->ag.sw.on_lkg)
 		pass_schedule(&d->ag);
 }
 
@@ -628,6 +628,24 @@ static void open_lsm(struct daemon *d)
 		ag->ps.generation = ug_lsm_generation(ag->lsm);
 }
 
+/*
+ * The store cannot be opened (damaged, from a newer build): run on the last
+ * known good copy of the policy, read only, rather than enforce nothing (at
+ * boot nothing is pinned); storewatch.c opens the store once it can. 0 when
+ * running on the copy.
+ */
+static int open_lkg(struct agent *ag, const char *why)
+{
+	char lkg[PATH_MAX], err[256];
+
+	storewatch_lkg_path(ag->db_path, lkg, sizeof(lkg));
+	if (ug_store_open(lkg, UG_STORE_READONLY, &ag->st, err, sizeof(err)))
+		return -ENOENT;
+	ag->sw.opened_lkg = true;
+	ug_fmt(ag->sw.why, sizeof(ag->sw.why), "cannot be opened: %s", why);
+	return 0;
+}
+
 /* ug_audit_ops.unstored: counted by the health reports. */
 static void on_unstored(uint64_t n, void *ctx)
 {
@@ -718,7 +736,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	err = ug_store_open(ag->db_path, UG_STORE_CREATE, &ag->st, errbuf, sizeof(errbuf));
-	if (err) {
+	if (err && open_lkg(ag, errbuf)) {
 		ug_log(LOG_ERR, "agent: cannot open the store %s: %s; exiting. What is pinned "
 		       "keeps enforcing.", ag->db_path, errbuf);
 		return 1;

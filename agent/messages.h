@@ -20,5 +20,7 @@
 #define UG_MESSAGE_NOT_ENFORCED "d48923ed14c04ca0bc2beeb7d0999c79"
 /* BPF LSM unavailable: exec, file, family and hardening rules not enforced. */
 #define UG_MESSAGE_LSM_UNAVAILABLE "6326f010233d49e5bc9051c8aa39b3a3"
+/* The store cannot be read at start: the last known good policy is enforced. */
+#define UG_MESSAGE_LAST_KNOWN_GOOD "e7bbe875d2204332a3f602d4969fbe69"
 
 #endif

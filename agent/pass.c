@@ -225,6 +225,12 @@ static void commit(struct agent *ag, const struct report_in *in, int64_t ack)
 		goto out;
 	}
 	n_rows = report_rows(in, rows, reasons);
+	/* On the last known good copy: the store cannot take status (the
+	 * journal says what is in force); written once it is back. */
+	if (sw->on_lkg) {
+		ps->status_dirty = true;
+		goto out;
+	}
 	/* Nothing new to say: write nothing (our own writes wake us up). */
 	if (!n_rows && !sw->n_gone && ack == ps->applied_version &&
 	    ps->generation == ps->committed_generation && !ps->status_dirty)
@@ -241,6 +247,8 @@ static void commit(struct agent *ag, const struct report_in *in, int64_t ack)
 	ps->status_dirty = false;
 	ps->applied_version = ack;
 	metrics_applied(ag->metrics, ack);
+	if (ack == sw->ts.policy_version)
+		storewatch_in_force(sw, ack);
 	ps->committed_generation = ps->generation;
 	storewatch_gone_clear(sw);
 out:
@@ -274,6 +282,7 @@ int pass_run(struct agent *ag)
 	struct ug_plan plan = {};
 	const char **gone = NULL;
 	uint64_t t0 = ug_now_ns();
+	bool placed;
 	int64_t ack;
 	int err;
 
@@ -328,8 +337,8 @@ int pass_run(struct agent *ag)
 	keep_family_rules(ag, &plan, pt);
 
 	/* Final once every question about where the targets are is answered. */
-	ack = ug_resolver_asking(ag->res) || sw->dirty || ps->all_dirty ? ps->applied_version
-									  : ts->policy_version;
+	placed = !ug_resolver_asking(ag->res) && !ps->all_dirty;
+	ack = placed && !sw->dirty ? ts->policy_version : ps->applied_version;
 	commit(ag,
 	       &(struct report_in){ .t = ts->v, .pt = pt, .plan = &plan, .ap = &ap,
 				    .lsm_why = ag->lsm ? NULL : ag->lsm_why,
@@ -344,8 +353,10 @@ int pass_run(struct agent *ag)
 	ug_log(LOG_DEBUG, "agent: pass done in %.3f ms: policy version %" PRId64 " (acknowledged %"
 	       PRId64 "), generation %u, %zu targets", (ug_now_ns() - t0) / 1e6,
 	       ts->policy_version, ack, ps->generation, ts->n);
-	/* Converged: every target's place is known and its policy in the kernel. */
-	err = ack == ts->policy_version && ack == ps->applied_version;
+	/* Converged: every target's place is known and its policy in the kernel
+	 * (from the last known good copy: the store says nothing, it cannot be
+	 * read, and nothing is acknowledged in it). */
+	err = sw->on_lkg ? placed : ack == ts->policy_version && ack == ps->applied_version;
 out:
 	for (size_t i = 0; i < ts->n; i++)
 		targets_unload(ts->v[i]);

@@ -4,7 +4,10 @@
  * directory, and a second look just after the last event), a store file
  * replaced under the agent, and reading the targets with a backoff while the
  * store cannot be read. Fail static: until a read succeeds, the targets (and
- * so what is enforced) stay as the last read left them.
+ * so what is enforced) stay as the last read left them; and when the first
+ * read at start fails, they come from the last known good copy of the
+ * policy (db/snapshot.c), which the agent writes after each change it put
+ * in force.
  */
 #ifndef UG_STOREWATCH_H
 #define UG_STOREWATCH_H
@@ -24,6 +27,10 @@ struct storewatch {
 	struct gone *gone;    /* targets gone since gone_clear(), and where they were */
 	size_t n_gone;
 	char why[256];        /* "" when the store can be read, else why not */
+	char lkg[PATH_MAX];   /* the last known good copy: db_path + ".lkg" */
+	int64_t lkg_version;  /* of the copy written last (-1: none this run) */
+	bool on_lkg;          /* ts came from the copy, not the store */
+	bool opened_lkg;      /* st is the copy: the store could not be opened */
 	bool dirty;           /* read at the next pass */
 	bool read_once;       /* a read succeeded: until then nothing is known */
 	uint64_t retry_ns;    /* CLOCK_MONOTONIC: not before */
@@ -49,5 +56,10 @@ int storewatch_read(struct storewatch *sw);
 void storewatch_tick(struct storewatch *sw);
 /* Forget the gone targets (once a pass has committed them). */
 void storewatch_gone_clear(struct storewatch *sw);
+/* The policy at `version` is in force: keep the last known good copy of it
+ * (once per version; errors are logged, the old copy stays). */
+void storewatch_in_force(struct storewatch *sw, int64_t version);
+/* The last known good copy's path for db_path. */
+void storewatch_lkg_path(const char *db_path, char *buf, size_t len);
 
 #endif

@@ -413,6 +413,12 @@ out:
 	return err;
 }
 
+void targets_forget_revs(struct targets *ts)
+{
+	for (size_t i = 0; i < ts->n; i++)
+		ts->v[i]->rev = -1;
+}
+
 int targets_rules(struct targets *ts, struct ug_store *st, struct target *t)
 {
 	struct loaded l;

@@ -85,6 +85,9 @@ struct gone {
  * is enforced) stay as they were.
  */
 int targets_sync(struct targets *ts, struct ug_store *st, struct gone **gone, size_t *n_gone);
+/* The next sync reads every target anew (its rows come from another file:
+ * ids and revs say nothing about what was read before). */
+void targets_forget_revs(struct targets *ts);
 /* Load t's own rules if they are not (they are freed by targets_unload). */
 int targets_rules(struct targets *ts, struct ug_store *st, struct target *t);
 void targets_unload(struct target *t);

@@ -9,6 +9,7 @@
  *   retention.c  pruning by age and size
  *   accounting.c accounting snapshots and rule hits
  *   status.c     status rows and agent_state
+ *   snapshot.c   the last known good policy copy
  * Helpers return 0 or a negative errno and leave the reason in st->err, like the API.
  */
 #ifndef UG_DB_INTERNAL_H

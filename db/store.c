@@ -569,6 +569,19 @@ const char *db_text(sqlite3_stmt *stmt, int i)
 	return (const char *)sqlite3_column_text(stmt, i);
 }
 
+void ug_store_take(struct ug_store *st, struct ug_store *from)
+{
+	int busy_ms = st->busy_ms;
+
+	sqlite3_close(st->db);
+	free(st->path);
+	*st = *from;
+	free(from);
+	/* The holder's wait, not the new handle's default. */
+	if (st->busy_ms != busy_ms && sqlite3_busy_timeout(st->db, busy_ms) == SQLITE_OK)
+		st->busy_ms = busy_ms;
+}
+
 int ug_store_set_busy_timeout(struct ug_store *st, int ms)
 {
 	int rc;

@@ -61,6 +61,9 @@ int ug_store_check_schema(struct ug_store *st);
  * loop on someone's long transaction, and it retries what failed. */
 int ug_store_set_busy_timeout(struct ug_store *st, int ms);
 const char *ug_store_errmsg(const struct ug_store *st);
+/* st closes what it has open and goes on with from's connection (from is
+ * freed): whoever holds st now uses the store from was opened on. */
+void ug_store_take(struct ug_store *st, struct ug_store *from);
 
 /* Monotonic counter bumped (by triggers) by every change to units or rules,
  * whoever makes it, including a raw `sqlite3` session. */
@@ -269,6 +272,14 @@ int ug_store_pass_commit(struct ug_store *st, const struct ug_store_status *rows
 			 uint32_t generation);
 typedef int (*ug_store_status_cb)(const struct ug_store_status *s, void *ctx);
 int ug_store_status_list(struct ug_store *st, ug_store_status_cb cb, void *ctx);
+
+/*
+ * Copy the units and rules (the policy at `version`, what the agent put in
+ * force) into a store file of their own at path, replacing it whole (a
+ * temporary file renamed over it): the last known good policy, opened read
+ * only when the store cannot be read. 0 or a negative errno.
+ */
+int ug_store_save_policy(struct ug_store *st, const char *path, int64_t version);
 
 /* Agent-wide facts as key/value text ("pid", "started_at", "heartbeat_us",
  * "lsm", "generation", ...). get: -ENOENT when the key is absent. */
