@@ -22,6 +22,8 @@
 #     limits the replies one connection may await).
 #  6. Socket activation: the .socket unit's rules govern the socket systemd
 #     made for the service, the service's rules do not.
+#  7. Names are not identity: a child cgroup named after another unit, made
+#     in a Delegate=yes unit, stays judged by its own unit's rules.
 # Negative control at the end: the programs detached, the same probe passes.
 set -uo pipefail
 UG_BIN=${UG_BIN:?}
@@ -317,6 +319,33 @@ got=$("$PROBE" --from 127.0.0.4 connect 127.0.0.1 $SP)
 [ "$got" = ok ] && ok "socket activation: a rule on the service does not govern the socket systemd made" ||
 	bad "socket activation: the service's rule decided for the .socket unit's socket ($got)"
 systemctl stop ugsa.socket ugsa.service
+
+# --- 7. names are not identity (issue 21) ---------------------------------------------
+# A unit with Delegate=yes makes a child cgroup named after another unit that
+# has policy (kept by name for its next start: audit mode, everything passes)
+# and moves in: it stays judged by its own unit's rules. And that other unit's
+# own start gets its policy from its first instruction.
+ctl unit set ugvm-other.service --mode audit >/dev/null || bad "unit set ugvm-other.service"
+ctl rule add ugvm-other.service egress deny 127.0.0.9 >/dev/null || bad "rule add ugvm-other.service"
+ctl rule add ugvm-dl.service egress deny 127.0.0.2 >/dev/null || bad "rule add ugvm-dl.service"
+systemd-run --quiet --wait -p Delegate=yes --unit=ugvm-dl.service bash -c '
+	cg=/sys/fs/cgroup$(awk -F: '"'"'$1 == "0" { print $3 }'"'"' /proc/self/cgroup)
+	mkdir "$cg/ugvm-other.service" && echo $$ >"$cg/ugvm-other.service/cgroup.procs" || exit 3
+	if : 2>/dev/null 3<>/dev/tcp/127.0.0.2/'$P'; then echo ok; else echo refused; fi >'"$W"'/dl.out
+	rmdir "$cg/ugvm-other.service" 2>/dev/null; true' || bad "the delegated unit failed"
+[ "$(cat "$W/dl.out" 2>/dev/null)" = refused ] &&
+	ok "a child named after another unit in a Delegate=yes unit stays judged by its own unit" ||
+	bad "a child named ugvm-other.service in ugvm-dl.service: $(cat "$W/dl.out" 2>/dev/null)"
+systemd-run --quiet --wait --unit=ugvm-other.service bash -c \
+	'if : 2>/dev/null 3<>/dev/tcp/127.0.0.9/'$P'; then echo ok; else echo refused; fi >'"$W"'/other.out'
+for i in $(seq 50); do
+	n=$(sqlite3 "$DB" "select count(*) from audit where unit = 'ugvm-other.service' and verdict = 'audit'")
+	[ "$n" -ge 1 ] && break
+	sleep 0.1
+done
+[ "$(cat "$W/other.out" 2>/dev/null)" = ok ] && [ "$n" -ge 1 ] &&
+	ok "ugvm-other.service's own first connect is judged by its policy (audited)" ||
+	bad "ugvm-other.service's first connect: $(cat "$W/other.out" 2>/dev/null), $n audit rows"
 
 # --- negative control: the probes can see a missing program ------------------------
 SLICE_ID=$(stat -c %i /sys/fs/cgroup/system.slice)
