@@ -328,16 +328,12 @@ static int apply_diff(const struct ug_policy_file *pf)
 {
 	struct ug_store_rule_spec *rules;
 	struct ug_store_unit *units;
-	struct ug_store *st = NULL;
-	char errbuf[256];
+	struct ug_store *st;
 	size_t n = 0;
 	int err;
 
-	err = ug_store_open(db_path, UG_STORE_READONLY, &st, errbuf, sizeof(errbuf));
-	if (err && err != -ENOENT) {
-		fprintf(stderr, "unitguardctl: cannot open the store %s: %s\n", db_path, errbuf);
+	if (open_store_if_any(&st))
 		return EXIT_USAGE;
-	}
 	err = file_specs(pf, &units, &rules);
 	if (!err)
 		err = ug_store_replace_changes(st, units, pf->n_units, rules, pf->n_rules,
@@ -351,26 +347,20 @@ static int apply_diff(const struct ug_policy_file *pf)
 	return err ? EXIT_USAGE : n ? 1 : 0;
 }
 
-int apply(int argc, char **argv)
+/* apply FILE [--check|--diff]: the store made to hold the file's policy, writing only what differs. */
+int apply(int argc, char **argv, const struct sub_opts *o)
 {
 	struct ug_store_rule_spec *rules = NULL;
 	struct ug_store_unit *units = NULL;
 	struct change_count cc = { 0 };
 	struct ug_policy_file pf = {};
 	char err_text[512], *buf = NULL;
+	const char *done = NULL;
 	size_t len = 0, n_changes = 0;
 	struct ug_store *st;
-	struct sub_opts o;
 	int err;
 
-	err = parse_sub(argc, argv, OPT_WAIT | OPT_CHECK, &o);
-	if (err)
-		return err;
-	argv += optind;
-	argc -= optind;
-	if (argc != 1)
-		return bad("apply: expected one FILE (or - for standard input)");
-	if (o.check && o.diff)
+	if (o->check && o->diff)
 		return bad("apply: --check and --diff exclude each other");
 	err = read_file(argv[0], &buf, &len);
 	if (err)
@@ -379,7 +369,7 @@ int apply(int argc, char **argv)
 	free(buf);
 	if (err)
 		return bad("invalid FILE %s: %s", argv[0], err_text);
-	if (o.diff) {
+	if (o->diff) {
 		err = apply_diff(&pf);
 		ug_policy_file_free(&pf);
 		return err;
@@ -387,15 +377,8 @@ int apply(int argc, char **argv)
 
 	/* --check reads an existing store (where units are, what is in use);
 	 * apply creates it. */
-	if (o.check) {
-		char errbuf[256];
-
-		err = ug_store_open(db_path, UG_STORE_READONLY, &st, errbuf, sizeof(errbuf));
-		if (err == -ENOENT) {
-			st = NULL;
-		} else if (err) {
-			fprintf(stderr, "unitguardctl: cannot open the store %s: %s\n", db_path,
-				errbuf);
+	if (o->check) {
+		if (open_store_if_any(&st)) {
 			ug_policy_file_free(&pf);
 			return 1;
 		}
@@ -404,7 +387,7 @@ int apply(int argc, char **argv)
 		return 1;
 	}
 	err = check_fits(&pf, st);
-	if (err || o.check) {
+	if (err || o->check) {
 		if (!err)
 			printf("%s fits: %zu units, %zu rules (--check: nothing written)\n", argv[0],
 			       pf.n_units, pf.n_rules);
@@ -428,7 +411,7 @@ int apply(int argc, char **argv)
 		if (!n_changes) {
 			printf("unchanged: the store holds this policy already (%zu units, %zu "
 			       "rules); nothing written\n", pf.n_units, pf.n_rules);
-			written = "the store holds this policy already";
+			done = "the store holds this policy already";
 		} else {
 			printf("applied %zu units, %zu rules: rules %zu added, %zu deleted, %zu "
 			       "kept with their ids (%zu comments changed); units %zu added, %zu "
@@ -440,7 +423,7 @@ int apply(int argc, char **argv)
 		fflush(stdout);
 		for (size_t i = 0; targets && i < pf.n_units; i++)
 			targets[i] = pf.units[i].target;
-		err = in_force(st, targets, targets ? pf.n_units : 0);
+		err = in_force(st, targets, targets ? pf.n_units : 0, done);
 		free(targets);
 		if (err) {
 			ug_store_close(st);
@@ -514,23 +497,16 @@ static int export_rule(const struct ug_store_rule *r, void *ctx)
 	return c->err;
 }
 
-int export(int argc, char **argv)
+/* export [FILE]: the store's policy as YAML, to FILE (written whole or not at all) or stdout. */
+int export(int argc, char **argv, const struct sub_opts *o)
 {
 	struct export_ctx c = {};
 	char err_text[512], *out = NULL, tmp[4096];
 	struct ug_store *st;
-	struct sub_opts o;
 	size_t len = 0;
 	int err;
 	FILE *f;
 
-	err = parse_sub(argc, argv, 0, &o);
-	if (err)
-		return err;
-	argv += optind;
-	argc -= optind;
-	if (argc > 1)
-		return bad("export: expected at most one FILE");
 	if (open_store(UG_STORE_READONLY, &st))
 		return 1;
 	err = ug_store_units(st, export_unit, &c);

@@ -1,111 +1,147 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * A command's options and arguments.
+ * The options of unitguardctl, before the command and after it, and what
+ * every command does before it runs: parse its options, count its
+ * arguments, check its TARGET.
  */
+#include <stddef.h>
+
 #include "ctl.h"
 
-int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o)
+enum opt_kind {
+	O_STR,    /* a value, into a const char * of struct sub_opts */
+	O_FLAG,   /* a bool of struct sub_opts */
+	O_WAIT,   /* --wait, --no-wait, --timeout: the global setting, wherever given */
+	O_HELP,   /* the command's --help */
+	O_GLOBAL, /* before the command only */
+};
+
+#define FIELD(f) offsetof(struct sub_opts, f)
+
+/*
+ * Every option: its getopt_long() entry, the commands that take it after
+ * their name (OPT_*), whether it is taken before the command too, and
+ * where its value goes. The order is the one getopt_long() always saw.
+ */
+static const struct opt_def {
+	const char *name;
+	int has_arg, key;
+	unsigned cmds;
+	bool global;
+	enum opt_kind kind;
+	size_t field;
+} defs[] = {
+	{ "json", no_argument, 'j', OPT_JSON, true, O_FLAG, FIELD(json) },
+	{ "unit", required_argument, 'u', OPT_UNIT, false, O_STR, FIELD(unit) },
+	{ "proto", required_argument, 'P', OPT_RULE | OPT_EXPLAIN, false, O_STR, FIELD(proto) },
+	{ "port", required_argument, 'p', OPT_RULE | OPT_EXPLAIN, false, O_STR, FIELD(port) },
+	{ "comment", required_argument, 'c', OPT_RULE, false, O_STR, FIELD(comment) },
+	{ "mode", required_argument, 'm', OPT_POSTURE, false, O_STR, FIELD(mode) },
+	{ "default-egress", required_argument, 'e', OPT_POSTURE, false, O_STR, FIELD(def_egress) },
+	{ "default-ingress", required_argument, 'i', OPT_POSTURE, false, O_STR,
+	  FIELD(def_ingress) },
+	{ "access", required_argument, 'a', OPT_RULE | OPT_EXPLAIN, false, O_STR, FIELD(access) },
+	{ "harden", required_argument, 'H', OPT_POSTURE, false, O_STR, FIELD(harden) },
+	{ "no-harden", required_argument, 'N', OPT_POSTURE, false, O_STR, FIELD(no_harden) },
+	{ "no-wait", no_argument, 'W', OPT_WAIT, true, O_WAIT, 0 },
+	{ "wait", no_argument, 'w', OPT_WAIT, true, O_WAIT, 0 },
+	{ "timeout", required_argument, 'T', OPT_WAIT, true, O_WAIT, 0 },
+	{ "check", no_argument, 'C', OPT_CHECK, false, O_FLAG, FIELD(check) },
+	{ "diff", no_argument, 'D', OPT_CHECK, false, O_FLAG, FIELD(diff) },
+	{ "help", no_argument, 'h', ~0u, true, O_HELP, 0 },
+	{ "since", required_argument, 'S', OPT_AUDIT, false, O_STR, FIELD(since) },
+	{ "until", required_argument, 'U', OPT_AUDIT, false, O_STR, FIELD(until) },
+	{ "follow", no_argument, 'f', OPT_AUDIT, false, O_FLAG, FIELD(follow) },
+	{ "summary", no_argument, 's', OPT_AUDIT, false, O_FLAG, FIELD(summary) },
+	{ "dir", required_argument, 'r', OPT_EXPLAIN, false, O_STR, FIELD(dir) },
+	{ "db", required_argument, 'd', 0, true, O_GLOBAL, 0 },
+	{ "version", no_argument, 'V', 0, true, O_GLOBAL, 0 },
+};
+
+/* getopt_long()'s table of the options before the command (global) or after it. */
+const struct option *options_table(bool global)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "unit", required_argument, NULL, 'u' },
-		{ "proto", required_argument, NULL, 'P' },
-		{ "port", required_argument, NULL, 'p' },
-		{ "comment", required_argument, NULL, 'c' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "default-egress", required_argument, NULL, 'e' },
-		{ "default-ingress", required_argument, NULL, 'i' },
-		{ "access", required_argument, NULL, 'a' },
-		{ "harden", required_argument, NULL, 'H' },
-		{ "no-harden", required_argument, NULL, 'N' },
-		{ "no-wait", no_argument, NULL, 'W' },
-		{ "wait", no_argument, NULL, 'w' },
-		{ "timeout", required_argument, NULL, 'T' },
-		{ "check", no_argument, NULL, 'C' },
-		{ "diff", no_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "since", required_argument, NULL, 'S' },
-		{ "until", required_argument, NULL, 'U' },
-		{ "follow", no_argument, NULL, 'f' },
-		{ "summary", no_argument, NULL, 's' },
-		{ "dir", required_argument, NULL, 'r' },
-		{},
-	};
+	static struct option t[2][ARRAY_SIZE(defs) + 1];
+	struct option *o = t[global];
+
+	if (o->name)
+		return o;
+	for (size_t i = 0; i < ARRAY_SIZE(defs); i++)
+		if (global ? defs[i].global : defs[i].cmds != 0)
+			*o++ = (struct option){ defs[i].name, defs[i].has_arg, NULL, defs[i].key };
+	return t[global];
+}
+
+static const struct opt_def *opt_def(int key)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(defs); i++)
+		if (defs[i].key == key)
+			return &defs[i];
+	return NULL;
+}
+
+/*
+ * The options of command name (those in allowed); its arguments are left in
+ * argv[optind..]. 0 or an exit status, the reason printed.
+ */
+static int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o,
+		     const char *name)
+{
+	const struct opt_def *d;
 	int c;
 
 	memset(o, 0, sizeof(*o));
 	/* 0, not 1: glibc then re-initialises, dropping the "+" mode of main(). */
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c == 'h') {
-			command_help();
+	while ((c = getopt_long(argc, argv, "", options_table(false), NULL)) != -1) {
+		d = opt_def(c);
+		if (d && d->kind == O_HELP) {
+			command_help(name);
 			exit(0);
 		}
-		if (c == 'j' && (allowed & OPT_JSON))
-			o->json = true;
-		else if (c == 'u' && (allowed & OPT_UNIT))
-			o->unit = optarg;
-		else if (c == 'P' && (allowed & (OPT_RULE | OPT_EXPLAIN)))
-			o->proto = optarg;
-		else if (c == 'p' && (allowed & (OPT_RULE | OPT_EXPLAIN)))
-			o->port = optarg;
-		else if (c == 'c' && (allowed & OPT_RULE))
-			o->comment = optarg;
-		else if (c == 'm' && (allowed & OPT_POSTURE))
-			o->mode = optarg;
-		else if (c == 'e' && (allowed & OPT_POSTURE))
-			o->def_egress = optarg;
-		else if (c == 'i' && (allowed & OPT_POSTURE))
-			o->def_ingress = optarg;
-		else if (c == 'a' && (allowed & (OPT_RULE | OPT_EXPLAIN)))
-			o->access = optarg;
-		else if (c == 'r' && (allowed & OPT_EXPLAIN))
-			o->dir = optarg;
-		else if (c == 'H' && (allowed & OPT_POSTURE))
-			o->harden = optarg;
-		else if (c == 'N' && (allowed & OPT_POSTURE))
-			o->no_harden = optarg;
-		else if (c == 'C' && (allowed & OPT_CHECK))
-			o->check = true;
-		else if (c == 'D' && (allowed & OPT_CHECK))
-			o->diff = true;
-		else if (c == 'S' && (allowed & OPT_AUDIT))
-			o->since = optarg;
-		else if (c == 'U' && (allowed & OPT_AUDIT))
-			o->until = optarg;
-		else if (c == 'f' && (allowed & OPT_AUDIT))
-			o->follow = true;
-		else if (c == 's' && (allowed & OPT_AUDIT))
-			o->summary = true;
-		else if ((c == 'W' || c == 'w' || c == 'T') && (allowed & OPT_WAIT)) {
-			if (parse_wait_opt(c, optarg))
+		if (d && (d->cmds & allowed)) {
+			if (d->kind == O_STR)
+				*(const char **)((char *)o + d->field) = optarg;
+			else if (d->kind == O_FLAG)
+				*(bool *)((char *)o + d->field) = true;
+			else if (parse_wait_opt(c, optarg))
 				return EXIT_USAGE;
-		}
-		else if (c == '?' && optopt)
+		} else if (c == '?' && optopt) {
 			return bad("%s: option '%s' needs a value or is unknown", argv[0],
 				   argv[optind - 1]);
-		else
+		} else {
 			return bad("%s: unknown option '%s'", argv[0], argv[optind - 1]);
+		}
 	}
-	if (json_global && !(allowed & OPT_JSON))
+	if (arg_json && !(allowed & OPT_JSON))
 		return bad("%s: --json: this command has no JSON output", argv[0]);
-	o->json |= json_global;
+	o->json |= arg_json;
 	return 0;
 }
 
-/* A command of one TARGET and options: parsed and the target checked; 0 or an exit status. */
-int parse_target_cmd(int argc, char **argv, unsigned allowed, struct sub_opts *o,
-			    const char *cmd, const char **target)
+int verb_run(const struct verb *v, int argc, char **argv)
 {
-	int err = parse_sub(argc, argv, allowed, o);
+	struct sub_opts o;
+	int err = parse_sub(argc, argv, v->opts, &o, v->name);
 
 	if (err)
 		return err;
-	if (argc - optind != 1)
-		return bad("%s: expected one TARGET", cmd);
-	*target = argv[optind];
-	return check_target(*target);
+	argv += optind;
+	argc -= optind;
+	if (argc < v->min_args || argc > v->max_args) {
+		if (!v->expected)
+			return bad("%s: unexpected argument '%s'", v->name, argv[0]);
+		if (v->flags & VERB_COUNT)
+			return bad("%s: %s (%d arguments given)", v->name, v->expected, argc);
+		return bad("%s: %s", v->name, v->expected);
+	}
+	if ((v->flags & VERB_TARGET) && argc > 0) {
+		err = check_target(argv[0]);
+		if (err)
+			return err;
+	}
+	return v->run(argc, argv, &o);
 }
 
 int check_target(const char *target)
@@ -117,18 +153,18 @@ int check_target(const char *target)
 	return 0;
 }
 
+/* --wait, --no-wait, --timeout SECS: before the command or after it, the last one counts. */
 int parse_wait_opt(int c, const char *arg)
 {
 	char *end;
 
-	/* The last of --wait and --no-wait counts. */
 	if (c == 'W' || c == 'w') {
-		no_wait = c == 'W';
+		arg_no_wait = c == 'W';
 		return 0;
 	}
 	errno = 0;
-	wait_timeout = strtod(arg, &end);
-	if (errno || end == arg || *end || !(wait_timeout > 0 && wait_timeout <= 86400)) {
+	arg_timeout = strtod(arg, &end);
+	if (errno || end == arg || *end || !(arg_timeout > 0 && arg_timeout <= 86400)) {
 		bad("invalid --timeout '%s': expected seconds, more than 0 and at most 86400", arg);
 		return -1;
 	}

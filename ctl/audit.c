@@ -192,42 +192,37 @@ static void on_stop_signal(int sig)
 	stop_follow = 1;
 }
 
-int audit(int argc, char **argv)
+/* audit [--unit TARGET] [--since T] [--until T] [--follow] [--summary]: the denials. */
+int audit(int argc, char **argv, const struct sub_opts *o)
 {
 	struct audit_out out = { .form = OUT_TABLE };
 	struct ug_audit_filter f = { 0 };
 	struct ug_store *st;
-	struct sub_opts o;
 	struct timespec ts;
 	int64_t now, max_id = 0;
 	int err;
 
-	err = parse_sub(argc, argv, OPT_JSON | OPT_UNIT | OPT_AUDIT, &o);
-	if (err)
-		return err;
-	if (optind != argc)
-		return bad("audit: unexpected argument '%s'", argv[optind]);
-	if (o.unit) {
-		err = check_target(o.unit);
+	if (o->unit) {
+		err = check_target(o->unit);
 		if (err)
 			return err;
 	}
-	if (o.summary && (o.follow || o.since || o.until))
+	if (o->summary && (o->follow || o->since || o->until))
 		return bad("audit: --summary reports over the whole store; it takes no --since, "
 			   "--until or --follow (query the views with sqlite3 for a period)");
-	if (o.follow && o.until)
+	if (o->follow && o->until)
 		return bad("audit: --follow and --until exclude each other");
 	if (open_store(UG_STORE_READONLY, &st))
 		return 1;
-	if (o.summary) {
-		err = audit_summary(st, o.unit, o.json);
+	if (o->summary) {
+		err = audit_summary(st, o->unit, o->json);
 		ug_store_close(st);
 		return err;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 	for (int i = 0; i < 2; i++) {
-		const char *text = i ? o.until : o.since;
+		const char *text = i ? o->until : o->since;
 
 		if (!text)
 			continue;
@@ -239,22 +234,22 @@ int audit(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	f.unit = o.unit;
-	if (o.json)
-		out.form = o.follow ? OUT_LINES : OUT_ARRAY;
+	f.unit = o->unit;
+	if (o->json)
+		out.form = o->follow ? OUT_LINES : OUT_ARRAY;
 	else
 		printf("%-27s %-24s %-6s %-10s %-5s %-39s %-5s %-7s %-15s %-7s %-5s %s\n", "TIME",
 		       "UNIT", "VERDICT", "HOOK", "PROTO", "ADDRESS/PATH", "PORT", "PID", "COMM",
 		       "RULE", "GEN", "COUNT");
 	/* Where following starts: read before the rows are listed, so a row
 	 * stored meanwhile is printed once, by one or the other. */
-	if (o.follow)
+	if (o->follow)
 		err = ug_store_audit_max_id(st, &max_id);
 	if (!err)
 		err = ug_store_audit_query(st, &f, print_audit, &out);
 	if (out.form == OUT_ARRAY && !err)
 		printf("%s]\n", out.n ? "\n" : "[");
-	if (o.follow && !err) {
+	if (o->follow && !err) {
 		/* Like journalctl -f: new rows as the agent stores them, until a
 		 * signal. Only rows after the last one seen. */
 		signal(SIGINT, on_stop_signal);

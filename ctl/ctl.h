@@ -42,17 +42,15 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define EXIT_NOT_IN_FORCE 3
 
-/* unitguardctl.c: the options before the command. */
-extern const char *db_path;
-extern bool no_wait;
-extern double wait_timeout;
-extern const char *written;
-extern bool json_global;
+/* unitguardctl.c: the options before the command (systemd's arg_ style). */
+extern const char *arg_db_path;
+extern bool arg_no_wait;     /* --no-wait: writes do not wait for the agent */
+extern double arg_timeout;   /* --timeout: how long they wait */
+extern bool arg_json;        /* --json before the command */
 
 /* help.c */
-extern char cmd_name[32];
 void usage(FILE *f);
-void command_help(void);
+void command_help(const char *name);
 
 /* output.c */
 int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -80,8 +78,9 @@ int print_json(json_object *arr);
 
 /* inforce.c */
 int open_store(unsigned flags, struct ug_store **st);
+int open_store_if_any(struct ug_store **st);
 pid_t agent_pid(void);
-int in_force(struct ug_store *st, const char *const *targets, size_t n);
+int in_force(struct ug_store *st, const char *const *targets, size_t n, const char *done);
 
 /* args.c */
 struct sub_opts {
@@ -102,11 +101,29 @@ enum {
 	OPT_AUDIT = 1 << 6,   /* --since --until --follow --summary */
 	OPT_EXPLAIN = 1 << 7, /* --dir --proto --port --access */
 };
-int parse_sub(int argc, char **argv, unsigned allowed, struct sub_opts *o);
-int parse_target_cmd(int argc, char **argv, unsigned allowed, struct sub_opts *o,
-		     const char *cmd, const char **target);
-int check_target(const char *target);
+const struct option *options_table(bool global);
 int parse_wait_opt(int c, const char *arg);
+int check_target(const char *target);
+
+/*
+ * A command (systemctl's verb table): its name, the options it takes, how
+ * many arguments follow them, and the function that runs it with those
+ * arguments (argv[0] is the first of them) and its options.
+ */
+struct verb {
+	const char *name; /* "rule add", "audit" */
+	unsigned opts;    /* OPT_* */
+	int min_args, max_args;
+	unsigned flags;       /* VERB_* */
+	const char *expected; /* said when the count is wrong; NULL: "unexpected argument" */
+	int (*run)(int argc, char **argv, const struct sub_opts *o);
+};
+enum {
+	VERB_TARGET = 1 << 0, /* its first argument, when given, is a TARGET */
+	VERB_COUNT = 1 << 1,  /* a wrong count says how many were given */
+};
+/* Parse v's options and check its arguments (argv[0]: its last word), then run it. */
+int verb_run(const struct verb *v, int argc, char **argv);
 
 /* rule.c */
 struct rule_out {
@@ -118,29 +135,30 @@ int rule_out_init(struct rule_out *out, bool json);
 int rule_out_print(struct rule_out *out);
 void rule_out_free(struct rule_out *out);
 int print_rule(const struct ug_store_rule *r, void *ctx);
-int rule_add(int argc, char **argv);
-int rule_list(int argc, char **argv);
-int rule_del(int argc, char **argv);
+int rule_add(int argc, char **argv, const struct sub_opts *o);
+int rule_list(int argc, char **argv, const struct sub_opts *o);
+int rule_del(int argc, char **argv, const struct sub_opts *o);
 
 /* unit.c */
-int unit_set(int argc, char **argv);
-int unit_list(int argc, char **argv, bool show);
-int unit_del(int argc, char **argv);
+int unit_set(int argc, char **argv, const struct sub_opts *o);
+int unit_list(int argc, char **argv, const struct sub_opts *o);
+int unit_show(int argc, char **argv, const struct sub_opts *o);
+int unit_del(int argc, char **argv, const struct sub_opts *o);
 
 /* audit.c */
-int audit(int argc, char **argv);
+int audit(int argc, char **argv, const struct sub_opts *o);
 
 /* status.c */
-int stats(int argc, char **argv);
-int metrics(int argc, char **argv);
-int status(int argc, char **argv);
+int stats(int argc, char **argv, const struct sub_opts *o);
+int metrics(int argc, char **argv, const struct sub_opts *o);
+int status(int argc, char **argv, const struct sub_opts *o);
 
 /* apply.c */
-int apply(int argc, char **argv);
-int export(int argc, char **argv);
+int apply(int argc, char **argv, const struct sub_opts *o);
+int export(int argc, char **argv, const struct sub_opts *o);
 
 /* explain.c, show.c */
-int explain(int argc, char **argv);
-int show(int argc, char **argv);
+int explain(int argc, char **argv, const struct sub_opts *o);
+int show(int argc, char **argv, const struct sub_opts *o);
 
 #endif

@@ -127,14 +127,13 @@ static int explain_parse_addr(struct explain_q *q, const struct sub_opts *o)
 }
 
 /* explain TARGET ADDRESS|PATH [...]: what the target's effective policy decides. */
-int explain(int argc, char **argv)
+int explain(int argc, char **argv, const struct sub_opts *o)
 {
 	struct explain_q q = { 0 };
 	json_object *top = NULL, *notes = NULL;
 	const char *verdict, *decided;
 	char from[600], text[200], qtext[200];
 	struct esc e = { 0 };
-	struct sub_opts o;
 	struct eff f;
 	bool denied, side;
 	const struct ug_lpm_entry *entry = NULL;
@@ -143,18 +142,9 @@ int explain(int argc, char **argv)
 	uint32_t rule_id;
 	int err;
 
-	err = parse_sub(argc, argv, OPT_JSON | OPT_EXPLAIN, &o);
-	if (err)
-		return err;
-	argv += optind;
-	argc -= optind;
-	if (argc != 2)
-		return bad("explain: expected TARGET and an ADDRESS or a PATH");
 	q.target = argv[0];
 	q.what = argv[1];
-	err = check_target(q.target);
-	if (!err)
-		err = q.what[0] == '/' ? explain_parse_path(&q, &o) : explain_parse_addr(&q, &o);
+	err = q.what[0] == '/' ? explain_parse_path(&q, o) : explain_parse_addr(&q, o);
 	if (err)
 		return err;
 	err = eff_load(&f, "explain", q.target);
@@ -198,7 +188,7 @@ int explain(int argc, char **argv)
 	else
 		decided = "default";
 
-	if (o.json) {
+	if (o->json) {
 		top = json_object_new_object();
 		notes = json_object_new_array();
 		if (!top || !notes) {

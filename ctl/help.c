@@ -99,26 +99,23 @@ void usage(FILE *f)
 	fputs(usage_text, f);
 }
 
-/* The command being run ("rule add", "audit", ...), for its --help. */
-char cmd_name[32];
-
 /*
  * COMMAND --help: its lines of the usage text (those naming it, and their
  * continuation lines), then the options every command takes.
  */
-void command_help(void)
+void command_help(const char *name)
 {
 	const char *line = usage_text, *next;
-	size_t n = strlen(cmd_name);
+	size_t n = strlen(name);
 	bool in = false, any = false;
 
-	printf("Usage: unitguardctl [--db PATH] %s ...\n\n", cmd_name);
+	printf("Usage: unitguardctl [--db PATH] %s ...\n\n", name);
 	for (; *line; line = next + 1) {
 		next = strchr(line, '\n');
 		if (!next)
 			break;
 		if (!strncmp(line, "  ", 2) && line[2] != ' ')
-			in = !strncmp(line + 2, cmd_name, n) && (line[2 + n] == ' ' || line[2 + n] == '\n');
+			in = !strncmp(line + 2, name, n) && (line[2 + n] == ' ' || line[2 + n] == '\n');
 		else if (strncmp(line, "    ", 4))
 			in = false;
 		if (in && line < strstr(usage_text, "Options:")) {

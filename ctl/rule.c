@@ -21,7 +21,7 @@ static int store_rule(const struct ug_store_rule_spec *spec)
 	/* The id first: the rule exists whatever the agent says. */
 	printf("%" PRId64 "\n", id);
 	fflush(stdout);
-	err = in_force(st, &spec->target, 1);
+	err = in_force(st, &spec->target, 1, NULL);
 	ug_store_close(st);
 	return err;
 }
@@ -96,33 +96,22 @@ static int lsm_rule_add(char **argv, const struct sub_opts *o)
 	});
 }
 
-int rule_add(int argc, char **argv)
+/* rule add TARGET DIRECTION ACTION PREFIX|PATH|FAMILY [options]: the rule's id, once in force. */
+int rule_add(int argc, char **argv, const struct sub_opts *o)
 {
 	struct ug_store_rule_spec spec = {};
 	struct ug_prefix prefix;
 	char canon[UG_PREFIX_STRLEN];
 	const char *why = NULL;
 	uint16_t lo = 0, hi = 0;
-	struct sub_opts o;
-	int err, proto = 0;
+	int proto = 0;
 
-	err = parse_sub(argc, argv, OPT_RULE | OPT_WAIT, &o);
-	if (err)
-		return err;
-	argv += optind;
-	argc -= optind;
-	if (argc != 4)
-		return bad("rule add: expected TARGET DIRECTION ACTION PREFIX (%d arguments given)",
-			   argc);
-	err = check_target(argv[0]);
-	if (err)
-		return err;
 	if (!strcmp(argv[1], "exec") || !strcmp(argv[1], "file") || !strcmp(argv[1], "family"))
-		return lsm_rule_add(argv, &o);
+		return lsm_rule_add(argv, o);
 	if (ug_dir_parse(argv[1]) < 0)
 		return bad("invalid DIRECTION '%s': expected egress, ingress, bind, exec, file or "
 			   "family", argv[1]);
-	if (o.access)
+	if (o->access)
 		return bad("invalid --access: only for file rules");
 	if (ug_action_parse(argv[2]) < 0)
 		return bad("invalid ACTION '%s': expected allow or deny", argv[2]);
@@ -130,13 +119,13 @@ int rule_add(int argc, char **argv)
 		return bad("invalid PREFIX '%s': %s", argv[3], why ? why : "not a CIDR");
 	if (ug_prefix_format(&prefix, canon, sizeof(canon)))
 		return bad("invalid PREFIX '%s'", argv[3]);
-	if (o.proto && (proto = ug_proto_parse(o.proto)) < 0)
-		return bad("invalid --proto '%s': expected tcp, udp or icmp", o.proto);
-	if (o.port && ug_ports_parse(o.port, &lo, &hi, &why))
-		return bad("invalid --port '%s': %s", o.port, why ? why : "expected N or N-M");
-	if (o.port && proto == IPPROTO_ICMP)
-		return bad("invalid --port '%s': ICMP has no ports", o.port);
-	if (o.comment && ug_comment_validate(o.comment, &why))
+	if (o->proto && (proto = ug_proto_parse(o->proto)) < 0)
+		return bad("invalid --proto '%s': expected tcp, udp or icmp", o->proto);
+	if (o->port && ug_ports_parse(o->port, &lo, &hi, &why))
+		return bad("invalid --port '%s': %s", o->port, why ? why : "expected N or N-M");
+	if (o->port && proto == IPPROTO_ICMP)
+		return bad("invalid --port '%s': ICMP has no ports", o->port);
+	if (o->comment && ug_comment_validate(o->comment, &why))
 		return bad("invalid --comment: %s", why);
 
 	spec = (struct ug_store_rule_spec){
@@ -144,10 +133,10 @@ int rule_add(int argc, char **argv)
 		.direction = argv[1],
 		.action = argv[2],
 		.prefix = canon,
-		.proto = o.proto,
+		.proto = o->proto,
 		.port_lo = lo,
 		.port_hi = hi,
-		.comment = o.comment,
+		.comment = o->comment,
 	};
 	return store_rule(&spec);
 }
@@ -217,32 +206,18 @@ int print_rule(const struct ug_store_rule *r, void *ctx)
 }
 
 
-int rule_list(int argc, char **argv)
+/* rule list [TARGET]: all rules, or the target's. */
+int rule_list(int argc, char **argv, const struct sub_opts *o)
 {
-	const char *target = NULL;
 	struct rule_out out;
 	struct ug_store *st;
-	struct sub_opts o;
 	int err;
 
-	err = parse_sub(argc, argv, OPT_JSON, &o);
-	if (err)
-		return err;
-	argv += optind;
-	argc -= optind;
-	if (argc > 1)
-		return bad("rule list: expected at most one TARGET");
-	if (argc == 1) {
-		target = argv[0];
-		err = check_target(target);
-		if (err)
-			return err;
-	}
 	if (open_store(UG_STORE_READONLY, &st))
 		return 1;
-	err = rule_out_init(&out, o.json);
+	err = rule_out_init(&out, o->json);
 	if (!err)
-		err = ug_store_rules(st, target, print_rule, &out);
+		err = ug_store_rules(st, argc ? argv[0] : NULL, print_rule, &out);
 	if (!err)
 		err = rule_out_print(&out);
 	if (err)
@@ -253,21 +228,14 @@ int rule_list(int argc, char **argv)
 	return err ? 1 : 0;
 }
 
-int rule_del(int argc, char **argv)
+/* rule del ID: in force when the command returns. */
+int rule_del(int argc, char **argv, const struct sub_opts *o)
 {
 	struct ug_store *st;
-	struct sub_opts o;
 	char *end;
 	long long id;
 	int err;
 
-	err = parse_sub(argc, argv, OPT_WAIT, &o);
-	if (err)
-		return err;
-	argv += optind;
-	argc -= optind;
-	if (argc != 1)
-		return bad("rule del: expected one rule ID");
 	errno = 0;
 	id = strtoll(argv[0], &end, 10);
 	if (errno || end == argv[0] || *end || id <= 0 || argv[0][0] == '+' || argv[0][0] == ' ')
@@ -280,7 +248,7 @@ int rule_del(int argc, char **argv)
 	else if (err)
 		fprintf(stderr, "unitguardctl: rule del: %s\n", ug_store_errmsg(st));
 	else
-		err = -in_force(st, NULL, 0);
+		err = -in_force(st, NULL, 0, NULL);
 	ug_store_close(st);
 	return err == -ENOENT ? EXIT_USAGE : err == -EXIT_NOT_IN_FORCE ? EXIT_NOT_IN_FORCE
 					 : err ? 1 : 0;

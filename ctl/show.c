@@ -223,27 +223,23 @@ static json_object *show_setting(const struct eff *f, json_object *top, const ch
 }
 
 /* show TARGET: the effective policy, after inheritance, as the agent compiles it. */
-int show(int argc, char **argv)
+int show(int argc, char **argv, const struct sub_opts *o)
 {
 	json_object *top = NULL, *notes = NULL, *arr = NULL, *parr = NULL, *list;
 	json_object *harden = NULL, *families = NULL;
 	struct table tab = { 0 }, ptab = { 0 };
+	const char *target = argv[0];
 	struct esc e = { 0 };
-	struct sub_opts o;
-	const char *target;
 	struct eff f;
 	char text[600];
 	int err;
 
-	err = parse_target_cmd(argc, argv, OPT_JSON, &o, "show", &target);
-	if (err)
-		return err;
 	err = eff_load(&f, "show", target);
 	if (err) {
 		eff_free(&f);
 		return err;
 	}
-	if (o.json) {
+	if (o->json) {
 		top = json_object_new_object();
 		notes = json_object_new_array();
 		arr = json_object_new_array();

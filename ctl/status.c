@@ -147,33 +147,20 @@ static int stats_rule(const struct ug_store_rule *r, void *ctx)
 	return json_object_array_add(c->rules, o) ? -ENOMEM : 0;
 }
 
-int stats(int argc, char **argv)
+/* stats [TARGET]: packets, bytes and rule hits from the agent's pinned maps. */
+int stats(int argc, char **argv, const struct sub_opts *o)
 {
-	struct stats_ctx c = {};
+	struct stats_ctx c = { .target = argc ? argv[0] : NULL };
 	json_object *top = NULL;
-	struct sub_opts o;
 	int err;
 
-	err = parse_sub(argc, argv, OPT_JSON, &o);
-	if (err)
-		return err;
-	argv += optind;
-	argc -= optind;
-	if (argc > 1)
-		return bad("stats: expected at most one TARGET");
-	if (argc == 1) {
-		c.target = argv[0];
-		err = check_target(c.target);
-		if (err)
-			return err;
-	}
 	if (open_store(UG_STORE_READONLY, &c.st))
 		return 1;
 	if (live_open(c.st, &c.live)) {
 		ug_store_close(c.st);
 		return 1;
 	}
-	if (o.json) {
+	if (o->json) {
 		top = json_object_new_object();
 		c.units = json_object_new_array();
 		c.rules = json_object_new_array();
@@ -185,7 +172,7 @@ int stats(int argc, char **argv)
 		       "AUDITED_PKTS", "AUDITED_BYTES", "GEN");
 	}
 	err = ug_store_status_list(c.st, stats_unit, &c);
-	if (!err && !o.json)
+	if (!err && !o->json)
 		printf("\n%-6s %-28s %-8s %-6s %-43s %12s\n", "RULE", "TARGET", "DIR", "ACTION",
 		       "PREFIX", "HITS");
 	if (!err)
@@ -203,23 +190,17 @@ int stats(int argc, char **argv)
 
 /* --- metrics: metrics/prom.c, the same text as unitguardd --metrics-listen ---- */
 
-int metrics(int argc, char **argv)
+int metrics(int argc, char **argv, const struct sub_opts *o)
 {
 	struct ug_store *st;
-	struct sub_opts o;
 	char err[512], *text;
 	size_t len;
 	int ret;
 
-	ret = parse_sub(argc, argv, 0, &o);
-	if (ret)
-		return ret;
-	if (optind != argc)
-		return bad("metrics: unexpected argument '%s'", argv[optind]);
 	if (open_store(UG_STORE_READONLY, &st))
 		return 1;
 	/* All or nothing: a half text must not reach a collector's file. */
-	ret = ug_prom_render(&(struct ug_prom_src){ .st = st, .db_path = db_path }, &text, &len,
+	ret = ug_prom_render(&(struct ug_prom_src){ .st = st, .db_path = arg_db_path }, &text, &len,
 			     err, sizeof(err));
 	ug_store_close(st);
 	if (ret) {
@@ -452,22 +433,17 @@ static int status_row(const struct ug_store_status *s, void *ctx)
 static const char *const status_cols[] = { "TARGET",   "MODE",       "ENF",        "GEN",
 					   "PROGRAMS", "EG_DROPPED", "IN_DROPPED", "NOTE" };
 
-int status(int argc, char **argv)
+/* status: what the agent enforces where, and what it does not; exit 3 when not all is. */
+int status(int argc, char **argv, const struct sub_opts *o)
 {
 	char pid[32] = "0", beat[32] = "0", gen[32] = "0", lsm[256] = "unknown", maps[160] = "";
 	struct status_ctx c = {};
 	json_object *top = NULL;
 	struct ug_store *st;
-	struct sub_opts o;
 	bool running;
 	double age;
-	int err;
+	int err = 0;
 
-	err = parse_sub(argc, argv, OPT_JSON, &o);
-	if (err)
-		return err;
-	if (optind != argc)
-		return bad("status: unexpected argument '%s'", argv[optind]);
 	if (open_store(UG_STORE_READONLY, &st))
 		return 1;
 	ug_store_agent_get(st, "heartbeat_us", beat, sizeof(beat));
@@ -483,7 +459,7 @@ int status(int argc, char **argv)
 	if (age < 0)
 		age = 0;
 	c.have_live = running && !live_open(st, &c.live);
-	if (o.json) {
+	if (o->json) {
 		top = json_object_new_object();
 		c.arr = json_object_new_array();
 		json_object_object_add(top, "agent_running", json_object_new_boolean(running));

@@ -18,42 +18,32 @@ static int find_unit(const struct ug_store_unit *u, void *ctx)
 	return 0;
 }
 
-int unit_set(int argc, char **argv)
+/* unit set TARGET [options]: settings changed, in force when the command returns. */
+int unit_set(int argc, char **argv, const struct sub_opts *o)
 {
 	const char *why = NULL;
 	char harden[64] = "";
 	struct ug_store *st;
-	struct sub_opts o;
 	int err;
 
-	err = parse_sub(argc, argv, OPT_POSTURE | OPT_WAIT, &o);
-	if (err)
-		return err;
-	argv += optind;
-	argc -= optind;
-	if (argc != 1)
-		return bad("unit set: expected one TARGET");
-	err = check_target(argv[0]);
-	if (err)
-		return err;
-	if (!o.mode && !o.def_egress && !o.def_ingress && !o.harden && !o.no_harden)
+	if (!o->mode && !o->def_egress && !o->def_ingress && !o->harden && !o->no_harden)
 		return bad("unit set: nothing to set (--mode, --default-egress, --default-ingress, "
 			   "--harden, --no-harden)");
-	if (o.harden && ug_harden_parse(o.harden, &why) < 0)
-		return bad("invalid --harden '%s': %s", o.harden, why ? why : "expected "
+	if (o->harden && ug_harden_parse(o->harden, &why) < 0)
+		return bad("invalid --harden '%s': %s", o->harden, why ? why : "expected "
 			   "module-load,bpf,ptrace,mount,path-view");
-	if (o.no_harden && ug_harden_parse(o.no_harden, &why) < 0)
-		return bad("invalid --no-harden '%s': %s", o.no_harden, why ? why : "expected "
+	if (o->no_harden && ug_harden_parse(o->no_harden, &why) < 0)
+		return bad("invalid --no-harden '%s': %s", o->no_harden, why ? why : "expected "
 			   "module-load,bpf,ptrace,mount,path-view");
-	if (o.mode && ug_mode_parse(o.mode) < 0)
-		return bad("invalid --mode '%s': expected enforce, audit or off", o.mode);
-	if (o.def_egress && ug_action_parse(o.def_egress) < 0)
-		return bad("invalid --default-egress '%s': expected allow or deny", o.def_egress);
-	if (o.def_ingress && ug_action_parse(o.def_ingress) < 0)
-		return bad("invalid --default-ingress '%s': expected allow or deny", o.def_ingress);
+	if (o->mode && ug_mode_parse(o->mode) < 0)
+		return bad("invalid --mode '%s': expected enforce, audit or off", o->mode);
+	if (o->def_egress && ug_action_parse(o->def_egress) < 0)
+		return bad("invalid --default-egress '%s': expected allow or deny", o->def_egress);
+	if (o->def_ingress && ug_action_parse(o->def_ingress) < 0)
+		return bad("invalid --default-ingress '%s': expected allow or deny", o->def_ingress);
 	if (open_store(UG_STORE_CREATE, &st))
 		return 1;
-	if (o.harden || o.no_harden) {
+	if (o->harden || o->no_harden) {
 		/* Switches are added and removed, not replaced: read the current set. */
 		struct unit_find f = { .target = argv[0] };
 		int cur = 0;
@@ -61,20 +51,20 @@ int unit_set(int argc, char **argv)
 		err = ug_store_units(st, find_unit, &f);
 		if (!err && f.harden[0] && (cur = ug_harden_parse(f.harden, &why)) < 0)
 			cur = 0;
-		if (o.harden)
-			cur |= ug_harden_parse(o.harden, &why);
-		if (o.no_harden)
-			cur &= ~ug_harden_parse(o.no_harden, &why);
+		if (o->harden)
+			cur |= ug_harden_parse(o->harden, &why);
+		if (o->no_harden)
+			cur &= ~ug_harden_parse(o->no_harden, &why);
 		ug_harden_format(cur, harden, sizeof(harden));
 	}
-	err = ug_store_unit_set(st, argv[0], o.mode, o.def_egress, o.def_ingress,
-				o.harden || o.no_harden ? harden : NULL);
+	err = ug_store_unit_set(st, argv[0], o->mode, o->def_egress, o->def_ingress,
+				o->harden || o->no_harden ? harden : NULL);
 	if (err) {
 		fprintf(stderr, "unitguardctl: unit set: %s\n", ug_store_errmsg(st));
 		ug_store_close(st);
 		return 1;
 	}
-	err = in_force(st, (const char *const *)argv, 1);
+	err = in_force(st, (const char *const *)argv, 1, NULL);
 	ug_store_close(st);
 	return err;
 }
@@ -134,40 +124,30 @@ static int print_unit(const struct ug_store_unit *u, void *ctx)
 	return json_object_array_add(p->arr, o) ? -ENOMEM : 0;
 }
 
-/* unit list [--json]; unit show TARGET [--json]: the unit's settings, then its rules. */
-int unit_list(int argc, char **argv, bool show)
+/* unit list, or unit show of target only: the units' settings, then (show) its rules. */
+static int units_print(const char *only, bool json)
 {
-	struct unit_print p = { 0 };
+	struct unit_print p = { .only = only };
 	struct rule_out rules = { 0 };
+	bool show = only;
 	json_object *top = NULL;
-	struct sub_opts o;
 	int err;
 
-	err = parse_sub(argc, argv, OPT_JSON, &o);
-	if (err)
-		return err;
-	argv += optind;
-	argc -= optind;
-	if (show ? argc != 1 : argc != 0)
-		return bad(show ? "unit show: expected one TARGET" : "unit list: takes no argument");
-	if (show && (err = check_target(argv[0])))
-		return err;
-	p.only = show ? argv[0] : NULL;
 	if (open_store(UG_STORE_READONLY, &p.st))
 		return 1;
-	if (o.json)
+	if (json)
 		err = (p.arr = json_object_new_array()) ? 0 : -ENOMEM;
 	else
 		err = table_new(&p.tab, unit_cols, ARRAY_SIZE(unit_cols), 1u << 4);
 	if (!err)
 		err = ug_store_units(p.st, print_unit, &p);
 	if (!err && show && !p.found) {
-		fprintf(stderr, "unitguardctl: unit show: no unit '%s' in the store\n", argv[0]);
+		fprintf(stderr, "unitguardctl: unit show: no unit '%s' in the store\n", only);
 		err = -ENOENT;
 	} else if (!err && show) {
-		err = rule_out_init(&rules, o.json);
+		err = rule_out_init(&rules, json);
 		if (!err)
-			err = ug_store_rules(p.st, argv[0], print_rule, &rules);
+			err = ug_store_rules(p.st, only, print_rule, &rules);
 	}
 	if (err && err != -ENOENT)
 		fprintf(stderr, "unitguardctl: unit %s: %s\n", show ? "show" : "list",
@@ -197,26 +177,33 @@ int unit_list(int argc, char **argv, bool show)
 	return err == -ENOENT ? EXIT_USAGE : err ? 1 : 0;
 }
 
+/* unit list: every unit's settings and rule count. */
+int unit_list(int argc, char **argv, const struct sub_opts *o)
+{
+	return units_print(NULL, o->json);
+}
+
+/* unit show TARGET: its settings, then its rules. */
+int unit_show(int argc, char **argv, const struct sub_opts *o)
+{
+	return units_print(argv[0], o->json);
+}
+
 /* unit del TARGET: the unit and its rules go; in force when the command returns. */
-int unit_del(int argc, char **argv)
+int unit_del(int argc, char **argv, const struct sub_opts *o)
 {
 	struct ug_store *st;
-	struct sub_opts o;
-	const char *target;
 	int err;
 
-	err = parse_target_cmd(argc, argv, OPT_WAIT, &o, "unit del", &target);
-	if (err)
-		return err;
 	if (open_store(0, &st))
 		return 1;
-	err = ug_store_unit_del(st, target);
+	err = ug_store_unit_del(st, argv[0]);
 	if (err) {
 		fprintf(stderr, "unitguardctl: unit del: %s\n", ug_store_errmsg(st));
 		ug_store_close(st);
 		return err == -ENOENT ? EXIT_USAGE : 1;
 	}
-	err = in_force(st, NULL, 0);
+	err = in_force(st, NULL, 0, NULL);
 	ug_store_close(st);
 	return err;
 }
