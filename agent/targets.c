@@ -24,13 +24,9 @@ static void loaded_free(struct loaded *l)
 /* One row, read as policy/row.c reads it: a row that does not parse is not enforced. */
 static int load_rule(const struct ug_store_rule *r, void *ctx)
 {
-	const struct ug_rule_row row = { .id = r->id, .direction = r->direction,
-					 .action = r->action, .prefix = r->prefix,
-					 .proto = r->proto, .access = r->access,
-					 .port_lo = r->port_lo, .port_hi = r->port_hi };
 	struct loaded *l = ctx;
 	const char *why = NULL;
-	int err = ug_own_rules_add(&l->own, &row, &why);
+	int err = ug_own_rules_add(&l->own, &UG_RULE_ROW(r), &why);
 
 	if (err != -EINVAL)
 		return err;

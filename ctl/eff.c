@@ -11,8 +11,7 @@ void eff_free(struct eff *f)
 		free(f->v[k].name);
 		free(f->v[k].path);
 		free(f->v[k].state);
-		free(f->v[k].rules);
-		free(f->v[k].paths);
+		ug_own_rules_free(&f->v[k].rows);
 	}
 	for (size_t k = 0; k < f->n_c; k++)
 		free(f->c[k].text);
@@ -48,13 +47,12 @@ struct eff_load {
 	struct eff_node *t;
 };
 
-/* A rule row, as agent/targets.c takes it: a row that does not parse is not enforced. */
+/* A rule row, read as the agent reads it (policy/row.c): a row that does not parse is not enforced. */
 static int eff_rule(const struct ug_store_rule *r, void *ctx)
 {
 	struct eff_load *l = ctx;
-	struct eff_node *t = l->t;
 	struct eff_comment *c;
-	int family;
+	int err;
 
 	if (r->comment) {
 		c = grow(&l->f->c, &l->f->n_c, sizeof(*c));
@@ -62,42 +60,8 @@ static int eff_rule(const struct ug_store_rule *r, void *ctx)
 			return -ENOMEM;
 		c->id = r->id;
 	}
-	if (!r->direction) {
-		t->invalid++;
-	} else if (!strcmp(r->direction, "family")) {
-		family = r->prefix ? ug_family_parse(r->prefix) : -EINVAL;
-		if (family < 0 || family >= 64 || r->id <= 0 || r->id > UINT32_MAX || !r->action ||
-		    ug_action_parse(r->action) != UG_ACT_DENY) {
-			t->invalid++;
-			return 0;
-		}
-		t->own.families |= 1ULL << family;
-		if (!t->family_rule[family] || r->id < t->family_rule[family])
-			t->family_rule[family] = (uint32_t)r->id;
-	} else if (!strcmp(r->direction, "exec") || !strcmp(r->direction, "file")) {
-		struct ug_path_rule pr;
-
-		if (ug_path_rule_parse(r->id, r->direction, r->action, r->prefix, r->access, &pr,
-				       NULL)) {
-			t->invalid++;
-			return 0;
-		}
-		if (!grow(&t->paths, &t->n_paths, sizeof(pr)))
-			return -ENOMEM;
-		t->paths[t->n_paths - 1] = pr;
-	} else {
-		struct ug_rule nr;
-
-		if (ug_rule_parse(r->id, r->direction, r->action, r->prefix, r->proto, r->port_lo,
-				  r->port_hi, &nr, NULL)) {
-			t->invalid++;
-			return 0;
-		}
-		if (!grow(&t->rules, &t->n_rules, sizeof(nr)))
-			return -ENOMEM;
-		t->rules[t->n_rules - 1] = nr;
-	}
-	return 0;
+	err = ug_own_rules_add(&l->t->rows, &UG_RULE_ROW(r), NULL);
+	return err == -EINVAL ? 0 : err;
 }
 
 static int eff_unit(const struct ug_store_unit *u, void *ctx)
@@ -114,8 +78,7 @@ static int eff_unit(const struct ug_store_unit *u, void *ctx)
 	l.t->bad = ug_settings_parse(u->mode, u->default_egress, u->default_ingress, u->harden,
 				     &l.t->own, NULL) < 0;
 	err = ug_store_unit_rules(f->st, u->id, eff_rule, &l);
-	l.t->own.net_rules = l.t->n_rules > 0;
-	l.t->own.lsm_rules = l.t->n_paths > 0;
+	ug_own_rules_settings(&l.t->rows, &l.t->own);
 	return err;
 }
 
@@ -140,8 +103,8 @@ static int eff_own_rules(size_t j, bool lsm, const void **rules, size_t *n, void
 {
 	const struct eff *f = ctx;
 
-	*rules = lsm ? (const void *)f->v[j].paths : (const void *)f->v[j].rules;
-	*n = lsm ? f->v[j].n_paths : f->v[j].n_rules;
+	*rules = lsm ? (const void *)f->v[j].rows.paths : (const void *)f->v[j].rows.rules;
+	*n = lsm ? f->v[j].rows.n_paths : f->v[j].rows.n_rules;
 	return 0;
 }
 
@@ -338,10 +301,10 @@ void eff_notes(const struct eff *f, json_object *notes)
 	for (size_t k = 0; k < f->n_chain; k++) {
 		const struct eff_node *a = &f->v[f->chain[k]];
 
-		if (a->invalid)
+		if (a->rows.invalid)
 			eff_note(notes, "%s has %u invalid rules in the store: the agent does not "
 				 "enforce them, and they are not considered here", a->name,
-				 a->invalid);
+				 a->rows.invalid);
 		if (a->bad)
 			eff_note(notes, "%s has invalid settings in the store: the agent enforces "
 				 "the defaults (enforce, allow) for it", a->name);

@@ -7,6 +7,7 @@
 #define UG_CTL_EFF_H
 
 #include "ctl.h"
+#include "row.h"
 
 /*
  * A target as the agent sees it: its own settings and rules, validated as the agent
@@ -18,12 +19,7 @@ struct eff_node {
 	char *state; /* the status row's state; NULL: no row */
 	struct ug_settings own;
 	bool bad;    /* invalid settings: the agent enforces the defaults */
-	struct ug_rule *rules;
-	size_t n_rules;
-	struct ug_path_rule *paths;
-	size_t n_paths;
-	uint32_t family_rule[64];
-	unsigned invalid;
+	struct ug_own_rules rows; /* its valid rules, denied families, invalid rows */
 };
 
 struct eff_comment {

@@ -294,7 +294,7 @@ int show(int argc, char **argv, const struct sub_opts *o)
 		if (!(f.e.families & (1ULL << fam)))
 			continue;
 		s = eff_setter(&f, sets_family, (uint64_t)fam);
-		rule = s >= 0 ? f.v[s].family_rule[fam] : 0;
+		rule = s >= 0 ? f.v[s].rows.family_rule[fam] : 0;
 		snprintf(text, sizeof(text), "%s (rule %u)", ug_family_name(fam), rule);
 		j = show_setting(&f, families, "denied family", top ? ug_family_name(fam) : text, s);
 		if (j)

@@ -27,6 +27,13 @@ struct ug_rule_row {
 	uint32_t port_lo, port_hi;
 };
 
+/* The row of r, anything with these fields (a struct ug_store_rule *): policy/ reads no store. */
+#define UG_RULE_ROW(r)                                                                    \
+	((struct ug_rule_row){ .id = (r)->id, .direction = (r)->direction,                 \
+			       .action = (r)->action, .prefix = (r)->prefix,               \
+			       .proto = (r)->proto, .access = (r)->access,                 \
+			       .port_lo = (r)->port_lo, .port_hi = (r)->port_hi })
+
 enum ug_row_kind {
 	UG_ROW_NET,    /* egress, ingress, bind (or any other direction: then invalid) */
 	UG_ROW_PATH,   /* exec, file */

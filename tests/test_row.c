@@ -196,6 +196,28 @@ static void own_rules_collect_a_targets_rows(void **state)
 	assert_false(s.lsm_rules);
 }
 
+/* UG_RULE_ROW takes every field the classification reads from a store row. */
+static void a_store_rows_fields_are_taken(void **state)
+{
+	/* db/store.h's struct ug_store_rule, as far as the macro sees it */
+	struct {
+		int64_t id;
+		const char *target, *direction, *action, *prefix, *access, *proto;
+		uint32_t port_lo, port_hi;
+		const char *comment;
+	} r = { 7, "demo.service", "egress", "deny", "10.0.0.0/8", "read", "udp", 53, 54, "c" };
+	struct ug_rule_row row = UG_RULE_ROW(&r);
+
+	assert_int_equal(row.id, 7);
+	assert_string_equal(row.direction, "egress");
+	assert_string_equal(row.action, "deny");
+	assert_string_equal(row.prefix, "10.0.0.0/8");
+	assert_string_equal(row.access, "read");
+	assert_string_equal(row.proto, "udp");
+	assert_int_equal(row.port_lo, 53);
+	assert_int_equal(row.port_hi, 54);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -203,6 +225,7 @@ int main(void)
 		cmocka_unit_test(exec_and_file_rows_are_path_rules),
 		cmocka_unit_test(family_rows_deny_a_family),
 		cmocka_unit_test(own_rules_collect_a_targets_rows),
+		cmocka_unit_test(a_store_rows_fields_are_taken),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
