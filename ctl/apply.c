@@ -440,60 +440,57 @@ int apply(int argc, char **argv, const struct sub_opts *o)
 	return err ? 1 : 0;
 }
 
+/* export: the store's policy, copied into a policy file's structures. */
 struct export_ctx {
 	struct ug_policy_file pf;
 	int err;
 };
 
-static char *dup_or_null(const char *s, int *err)
+/* A copy of s (NULL: NULL); out of memory: NULL, and c->err says so. */
+static char *dup_str(struct export_ctx *c, const char *s)
 {
-	char *d;
+	char *d = s ? strdup(s) : NULL;
 
-	if (!s)
-		return NULL;
-	d = strdup(s);
-	if (!d)
-		*err = -ENOMEM;
+	if (s && !d)
+		c->err = -ENOMEM;
 	return d;
 }
 
 static int export_unit(const struct ug_store_unit *u, void *ctx)
 {
 	struct export_ctx *c = ctx;
-	struct ug_file_unit *fu = reallocarray(c->pf.units, c->pf.n_units + 1, sizeof(*fu));
+	struct ug_file_unit *fu = grow(&c->pf.units, &c->pf.n_units, sizeof(*fu));
 
 	if (!fu)
 		return -ENOMEM;
-	c->pf.units = fu;
-	fu = &c->pf.units[c->pf.n_units++];
-	memset(fu, 0, sizeof(*fu));
-	fu->target = dup_or_null(u->target, &c->err);
-	fu->mode = dup_or_null(u->mode, &c->err);
-	fu->default_egress = dup_or_null(u->default_egress, &c->err);
-	fu->default_ingress = dup_or_null(u->default_ingress, &c->err);
-	fu->harden = u->harden && u->harden[0] ? dup_or_null(u->harden, &c->err) : NULL;
+	*fu = (struct ug_file_unit){
+		.target = dup_str(c, u->target),
+		.mode = dup_str(c, u->mode),
+		.default_egress = dup_str(c, u->default_egress),
+		.default_ingress = dup_str(c, u->default_ingress),
+		.harden = u->harden && u->harden[0] ? dup_str(c, u->harden) : NULL,
+	};
 	return c->err;
 }
 
 static int export_rule(const struct ug_store_rule *r, void *ctx)
 {
 	struct export_ctx *c = ctx;
-	struct ug_file_rule *fr = reallocarray(c->pf.rules, c->pf.n_rules + 1, sizeof(*fr));
+	struct ug_file_rule *fr = grow(&c->pf.rules, &c->pf.n_rules, sizeof(*fr));
 
 	if (!fr)
 		return -ENOMEM;
-	c->pf.rules = fr;
-	fr = &c->pf.rules[c->pf.n_rules++];
-	memset(fr, 0, sizeof(*fr));
-	fr->target = dup_or_null(r->target, &c->err);
-	fr->direction = dup_or_null(r->direction, &c->err);
-	fr->action = dup_or_null(r->action, &c->err);
-	fr->prefix = dup_or_null(r->prefix, &c->err);
-	fr->access = dup_or_null(r->access, &c->err);
-	fr->proto = dup_or_null(r->proto, &c->err);
-	fr->port_lo = r->port_lo;
-	fr->port_hi = r->port_hi;
-	fr->comment = dup_or_null(r->comment, &c->err);
+	*fr = (struct ug_file_rule){
+		.target = dup_str(c, r->target),
+		.direction = dup_str(c, r->direction),
+		.action = dup_str(c, r->action),
+		.prefix = dup_str(c, r->prefix),
+		.access = dup_str(c, r->access),
+		.proto = dup_str(c, r->proto),
+		.port_lo = r->port_lo,
+		.port_hi = r->port_hi,
+		.comment = dup_str(c, r->comment),
+	};
 	return c->err;
 }
 

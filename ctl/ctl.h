@@ -69,12 +69,13 @@ struct table {
 	size_t rows;
 };
 int table_new(struct table *t, const char *const *names, size_t n, unsigned right);
-int table_row(struct table *t, const char *const *cells, const char *under);
+int table_row(struct table *t, const char *const *cells, const char *under, struct esc *e);
 int table_print(struct table *t);
 void table_free(struct table *t);
 void ports_text(uint32_t lo, uint32_t hi, char *buf, size_t len);
 void json_add_str(json_object *o, const char *k, const char *v);
 int print_json(json_object *arr);
+void *grow(void *v, size_t *n, size_t size);
 
 /* inforce.c */
 int open_store(unsigned flags, struct ug_store **st);

@@ -30,18 +30,6 @@ void eff_free(struct eff *f)
 	ug_store_close(f->st);
 }
 
-/* Append one element of size to *v (n of them), zeroed; NULL when out of memory. */
-static void *grow(void *v, size_t *n, size_t size)
-{
-	char *p = realloc(*(void **)v, (*n + 1) * size);
-
-	if (!p)
-		return NULL;
-	*(void **)v = p;
-	memset(p + *n * size, 0, size);
-	return p + (*n)++ * size;
-}
-
 struct eff_load {
 	struct eff *f;
 	struct eff_node *t;
@@ -330,6 +318,24 @@ json_object *eff_rule_json(const struct eff *f, size_t k)
 	json_object_object_add(o, "port_hi", r->has_ports ? json_object_new_int(r->port_hi) : NULL);
 	json_add_str(o, "comment", eff_comment(f, r->id));
 	json_object_object_add(o, "from", eff_from_json(f, f->origin[k]));
+	return o;
+}
+
+/* An exec or file rule as JSON: its fields, comment and origin. */
+json_object *eff_path_json(const struct eff *f, size_t k)
+{
+	const struct ug_path_rule *r = &f->paths[k];
+	json_object *o = json_object_new_object();
+
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "id", json_object_new_int64(r->id));
+	json_add_str(o, "kind", r->kind == UG_PATH_EXEC ? "exec" : "file");
+	json_add_str(o, "action", ug_action_name(r->action));
+	json_add_str(o, "path", r->path);
+	json_add_str(o, "access", r->kind == UG_PATH_FILE ? ug_access_name(r->access) : NULL);
+	json_add_str(o, "comment", eff_comment(f, r->id));
+	json_object_object_add(o, "from", eff_from_json(f, f->porigin[k]));
 	return o;
 }
 

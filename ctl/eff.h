@@ -67,6 +67,7 @@ bool sets_family(const struct ug_settings *s, uint64_t family);
 void eff_note(json_object *notes, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void eff_notes(const struct eff *f, json_object *notes);
 json_object *eff_rule_json(const struct eff *f, size_t k);
+json_object *eff_path_json(const struct eff *f, size_t k);
 ssize_t eff_find_rule(const struct eff *f, uint32_t id);
 ssize_t eff_find_path(const struct eff *f, uint32_t id);
 

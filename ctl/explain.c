@@ -245,17 +245,7 @@ int explain(int argc, char **argv, const struct sub_opts *o)
 		const char *c = eff_comment(&f, r->id);
 
 		if (top) {
-			json_object *jr = json_object_new_object();
-
-			json_object_object_add(jr, "id", json_object_new_int64(r->id));
-			json_add_str(jr, "kind", r->kind == UG_PATH_EXEC ? "exec" : "file");
-			json_add_str(jr, "action", ug_action_name(r->action));
-			json_add_str(jr, "path", r->path);
-			json_add_str(jr, "access", r->kind == UG_PATH_FILE ? ug_access_name(r->access)
-									    : NULL);
-			json_add_str(jr, "comment", c);
-			json_object_object_add(jr, "from", eff_from_json(&f, f.porigin[k]));
-			json_object_object_add(top, "rule", jr);
+			json_object_object_add(top, "rule", eff_path_json(&f, (size_t)k));
 		} else {
 			eff_from_text(&f, f.porigin[k], &e, from, sizeof(from));
 			printf("rule: %" PRId64 ": %s %s %s%s%s%s%s%s\n", r->id,

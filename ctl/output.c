@@ -74,7 +74,7 @@ int table_new(struct table *t, const char *const *names, size_t n, unsigned righ
 	return 0;
 }
 
-int table_row(struct table *t, const char *const *cells, const char *under)
+static int table_line(struct table *t, const char *const *cells, const char *under)
 {
 	struct libscols_line *ln = scols_table_new_line(t->tb, NULL);
 	char **u = reallocarray(t->under, t->rows + 1, sizeof(*u));
@@ -90,6 +90,16 @@ int table_row(struct table *t, const char *const *cells, const char *under)
 		if (scols_line_set_data(ln, i, cells[i] ?: ""))
 			return -ENOMEM;
 	return 0;
+}
+
+/* A row of cells, escaped into e (emptied here: the table keeps copies), and the text
+ * printed under it, or NULL. */
+int table_row(struct table *t, const char *const *cells, const char *under, struct esc *e)
+{
+	int err = table_line(t, cells, under);
+
+	esc_free(e);
+	return err;
 }
 
 int table_print(struct table *t)
@@ -152,4 +162,16 @@ int print_json(json_object *arr)
 		return 1;
 	puts(s);
 	return 0;
+}
+
+/* Append one element of size to *v (n of them), zeroed; NULL when out of memory. */
+void *grow(void *v, size_t *n, size_t size)
+{
+	char *p = realloc(*(void **)v, (*n + 1) * size);
+
+	if (!p)
+		return NULL;
+	*(void **)v = p;
+	memset(p + *n * size, 0, size);
+	return p + (*n)++ * size;
 }

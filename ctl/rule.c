@@ -172,7 +172,6 @@ int print_rule(const struct ug_store_rule *r, void *ctx)
 	json_object *arr = out->arr, *o;
 	char ports[16], id[24];
 	struct esc e = { 0 };
-	int err;
 
 	ports_text(r->port_lo, r->port_hi, ports, sizeof(ports));
 	if (!arr) {
@@ -184,9 +183,7 @@ int print_rule(const struct ug_store_rule *r, void *ctx)
 					r->access ? "" : ports, esc(&e, r->comment) };
 
 		snprintf(id, sizeof(id), "%" PRId64, r->id);
-		err = table_row(&out->tab, cells, NULL);
-		esc_free(&e);
-		return err;
+		return table_row(&out->tab, cells, NULL, &e);
 	}
 	o = json_object_new_object();
 	if (!o)

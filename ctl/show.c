@@ -61,6 +61,15 @@ static const char *const show_net_cols[] = { "DIR", "PREFIX", "ID", "ACTION", "P
 static const char *const show_path_cols[] = { "KIND", "PATH", "ID", "ACTION", "ACCESS", "FROM",
 					      "COMMENT" };
 
+/* o (NULL: out of memory) with whether its rule decides, appended to arr. */
+static int json_add_decides(json_object *arr, json_object *o, bool decides)
+{
+	if (!o)
+		return -ENOMEM;
+	json_object_object_add(o, "decides", json_object_new_boolean(decides));
+	return json_object_array_add(arr, o) ? -ENOMEM : 0;
+}
+
 /* One network rule of `show`: a table row or a JSON element. */
 static int show_net_rule(const struct eff *f, size_t k, bool decides, struct table *tab,
 			 json_object *arr)
@@ -68,16 +77,9 @@ static int show_net_rule(const struct eff *f, size_t k, bool decides, struct tab
 	const struct ug_rule *r = &f->rules[k];
 	char prefix[UG_PREFIX_STRLEN], ports[16], id[24];
 	struct esc e = { 0 };
-	int err;
 
-	if (arr) {
-		json_object *o = eff_rule_json(f, k);
-
-		if (!o)
-			return -ENOMEM;
-		json_object_object_add(o, "decides", json_object_new_boolean(decides));
-		return json_object_array_add(arr, o) ? -ENOMEM : 0;
-	}
+	if (arr)
+		return json_add_decides(arr, eff_rule_json(f, k), decides);
 	ug_prefix_format(&r->prefix, prefix, sizeof(prefix));
 	ports_text(r->has_ports ? r->port_lo : 0, r->port_hi, ports, sizeof(ports));
 	snprintf(id, sizeof(id), "%" PRId64 "%s", r->id, decides ? "" : "*");
@@ -87,10 +89,8 @@ static int show_net_rule(const struct eff *f, size_t k, bool decides, struct tab
 					esc(&e, f->v[f->origin[k]].name),
 					esc(&e, eff_comment(f, r->id)) };
 
-		err = table_row(tab, cells, NULL);
+		return table_row(tab, cells, NULL, &e);
 	}
-	esc_free(&e);
-	return err;
 }
 
 static int show_path_rule(const struct eff *f, size_t k, bool decides, struct table *tab,
@@ -101,33 +101,17 @@ static int show_path_rule(const struct eff *f, size_t k, bool decides, struct ta
 	const char *access = r->kind == UG_PATH_FILE ? ug_access_name(r->access) : NULL;
 	struct esc e = { 0 };
 	char id[24];
-	int err;
 
-	if (arr) {
-		json_object *o = json_object_new_object();
-
-		if (!o)
-			return -ENOMEM;
-		json_object_object_add(o, "id", json_object_new_int64(r->id));
-		json_add_str(o, "kind", kind);
-		json_add_str(o, "action", ug_action_name(r->action));
-		json_add_str(o, "path", r->path);
-		json_add_str(o, "access", access);
-		json_add_str(o, "comment", eff_comment(f, r->id));
-		json_object_object_add(o, "from", eff_from_json(f, f->porigin[k]));
-		json_object_object_add(o, "decides", json_object_new_boolean(decides));
-		return json_object_array_add(arr, o) ? -ENOMEM : 0;
-	}
+	if (arr)
+		return json_add_decides(arr, eff_path_json(f, k), decides);
 	snprintf(id, sizeof(id), "%" PRId64 "%s", r->id, decides ? "" : "*");
 	{
 		const char *cells[] = { kind, esc(&e, r->path), id, ug_action_name(r->action),
 					access ?: "", esc(&e, f->v[f->porigin[k]].name),
 					esc(&e, eff_comment(f, r->id)) };
 
-		err = table_row(tab, cells, NULL);
+		return table_row(tab, cells, NULL, &e);
 	}
-	esc_free(&e);
-	return err;
 }
 
 /*

@@ -223,7 +223,7 @@ int metrics(int argc, char **argv, const struct sub_opts *o)
 struct lim_entry {
 	char *target;
 	char *cgroup; /* NULL: not placed; its own rules only */
-	struct ug_limits own, eff;
+	struct ug_limits eff; /* its own rules and settings, and those it inherits */
 };
 
 struct status_ctx {
@@ -272,47 +272,54 @@ static int lim_status(const struct ug_store_status *s, void *ctx)
 	return 0;
 }
 
+/* Whether e counts what a sets: a is e, or a's cgroup is above e's (e inherits it). */
+static bool lim_inherits(const struct lim_entry *e, const struct lim_entry *a)
+{
+	size_t n = a->cgroup ? strlen(a->cgroup) : 0;
+
+	return e == a || (e->cgroup && a->cgroup && !strncmp(a->cgroup, e->cgroup, n) &&
+			  e->cgroup[n] == '/');
+}
+
+/* A rule (r) or a unit's settings (u) of entry a, counted for a and every target below it. */
+static void lim_feed(struct status_ctx *c, const struct lim_entry *a,
+		     const struct ug_store_rule *r, bool symlink, const struct ug_store_unit *u)
+{
+	for (size_t i = 0; i < c->n_lim; i++) {
+		struct ug_limits *l = &c->lim[i].eff;
+
+		if (!lim_inherits(&c->lim[i], a))
+			continue;
+		if (r)
+			ug_limits_add_rule(l, r->direction, r->action, r->prefix, r->access);
+		l->symlink |= symlink;
+		if (u && (!strcmp(u->default_egress, "deny") || !strcmp(u->default_ingress, "deny")))
+			ug_limits_add_default_deny(l);
+		if (u && u->harden)
+			ug_limits_add_harden(l, ug_harden_parse(u->harden, NULL));
+	}
+}
+
 static int lim_rule(const struct ug_store_rule *r, void *ctx)
 {
-	struct lim_entry *e = lim_find(ctx, r->target);
+	const struct lim_entry *a = lim_find(ctx, r->target);
 	char real[PATH_MAX];
 
-	if (!e)
-		return 0;
-	ug_limits_add_rule(&e->own, r->direction, r->action, r->prefix, r->access);
-	if ((!strcmp(r->direction, "exec") || !strcmp(r->direction, "file")) &&
-	    resolves_elsewhere(r->prefix, real, sizeof(real)))
-		e->own.symlink = true;
+	if (a)
+		lim_feed(ctx, a, r,
+			 (!strcmp(r->direction, "exec") || !strcmp(r->direction, "file")) &&
+				 resolves_elsewhere(r->prefix, real, sizeof(real)),
+			 NULL);
 	return 0;
 }
 
 static int lim_unit(const struct ug_store_unit *u, void *ctx)
 {
-	struct lim_entry *e = lim_find(ctx, u->target);
+	const struct lim_entry *a = lim_find(ctx, u->target);
 
-	if (e && (!strcmp(u->default_egress, "deny") || !strcmp(u->default_ingress, "deny")))
-		ug_limits_add_default_deny(&e->own);
-	if (e && u->harden)
-		ug_limits_add_harden(&e->own, ug_harden_parse(u->harden, NULL));
+	if (a)
+		lim_feed(ctx, a, NULL, false, u);
 	return 0;
-}
-
-/* What a target inherits from a policy cgroup above it. */
-static void lim_merge(struct ug_limits *to, const struct ug_limits *from)
-{
-	to->net |= from->net;
-	to->egress4 |= from->egress4;
-	to->nat64 |= from->nat64;
-	to->bind |= from->bind;
-	to->packet |= from->packet;
-	to->xdp |= from->xdp;
-	to->tun |= from->tun;
-	to->file_write |= from->file_write;
-	to->paths |= from->paths;
-	to->exec_deny |= from->exec_deny;
-	to->any |= from->any;
-	to->symlink |= from->symlink;
-	to->path_view |= from->path_view;
 }
 
 static int lim_load(struct ug_store *st, struct status_ctx *c)
@@ -323,21 +330,7 @@ static int lim_load(struct ug_store *st, struct status_ctx *c)
 		err = ug_store_rules(st, NULL, lim_rule, c);
 	if (!err)
 		err = ug_store_units(st, lim_unit, c);
-	if (err)
-		return err;
-	for (size_t i = 0; i < c->n_lim; i++) {
-		struct lim_entry *e = &c->lim[i];
-
-		e->eff = e->own;
-		for (size_t j = 0; e->cgroup && j < c->n_lim; j++) {
-			const char *a = c->lim[j].cgroup;
-			size_t n = a ? strlen(a) : 0;
-
-			if (j != i && a && !strncmp(a, e->cgroup, n) && e->cgroup[n] == '/')
-				lim_merge(&e->eff, &c->lim[j].own);
-		}
-	}
-	return 0;
+	return err;
 }
 
 static void lim_free(struct status_ctx *c)
@@ -407,7 +400,7 @@ static int status_row(const struct ug_store_status *s, void *ctx)
 				esc(&e, s->programs) ?: "");
 		if (open_text[0])
 			fprintf(m, "    open: %s\n", open_text);
-		err = fclose(m) ? -ENOMEM : table_row(&c->tab, cells, len ? under : NULL);
+		err = fclose(m) ? -ENOMEM : table_row(&c->tab, cells, len ? under : NULL, &e);
 		free(under);
 		esc_free(&e);
 		return err;

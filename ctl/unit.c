@@ -108,9 +108,7 @@ static int print_unit(const struct ug_store_unit *u, void *ctx)
 					u->harden && u->harden[0] ? esc(&e, u->harden) : "-" };
 
 		snprintf(n, sizeof(n), "%d", rules);
-		err = table_row(&p->tab, cells, NULL);
-		esc_free(&e);
-		return err;
+		return table_row(&p->tab, cells, NULL, &e);
 	}
 	o = json_object_new_object();
 	if (!o)
