@@ -2,9 +2,12 @@
 /*
  * apply and export: the whole policy as a YAML file.
  */
-#include "ctl.h"
+#include <sys/stat.h>
+#include <unistd.h>
 
-/* --- apply / export --------------------------------------------------------- */
+#include "ctl.h"
+#include "file.h"
+#include "need.h"
 
 /*
  * The whole file, at most UG_POLICY_FILE_MAX bytes: a bigger regular file is

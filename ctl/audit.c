@@ -2,6 +2,10 @@
 /*
  * audit: the recorded denials, as rows, JSON, a stream or the report views.
  */
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "ctl.h"
 
 /* How audit rows are printed: a table, a JSON array, or JSON Lines. */

@@ -11,32 +11,18 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <json-c/json.h>
-#include <libsmartcols/libsmartcols.h>
 
-#include "effective.h"
-#include "file.h"
-#include "gaps.h"
-#include "need.h"
-#include "lock.h"
-#include "pinned.h"
 #include "policy.h"
-#include "prom.h"
 #include "store.h"
+
+struct libscols_table;
 
 #define EXIT_USAGE 2
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

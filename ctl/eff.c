@@ -3,6 +3,8 @@
  * A target's effective policy, built from the store as the agent builds it,
  * for explain and show.
  */
+#include <stdarg.h>
+
 #include "eff.h"
 
 void eff_free(struct eff *f)

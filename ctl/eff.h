@@ -7,6 +7,7 @@
 #define UG_CTL_EFF_H
 
 #include "ctl.h"
+#include "effective.h"
 #include "row.h"
 
 /*

@@ -2,6 +2,8 @@
 /*
  * explain: what a target's effective policy decides for one operation.
  */
+#include <netinet/in.h>
+
 #include "ctl.h"
 #include "eff.h"
 

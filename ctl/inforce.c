@@ -2,7 +2,12 @@
 /*
  * Opening the store, and waiting until the agent has put a write in force.
  */
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "ctl.h"
+#include "lock.h"
 
 int open_store(unsigned flags, struct ug_store **st)
 {

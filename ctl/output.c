@@ -3,6 +3,10 @@
  * What every command prints with: the usage error, escaping of text from the
  * store and the kernel, tables sized to their content, JSON.
  */
+#include <stdarg.h>
+
+#include <libsmartcols/libsmartcols.h>
+
 #include "ctl.h"
 
 int bad(const char *fmt, ...)

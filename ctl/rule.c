@@ -2,6 +2,8 @@
 /*
  * rule add, rule list, rule del.
  */
+#include <netinet/in.h>
+
 #include "ctl.h"
 
 static int store_rule(const struct ug_store_rule_spec *spec)

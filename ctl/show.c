@@ -2,6 +2,8 @@
 /*
  * show: a target's effective policy, in the order its rules decide.
  */
+#include <netinet/in.h>
+
 #include "ctl.h"
 #include "eff.h"
 

@@ -2,7 +2,15 @@
 /*
  * status, stats, metrics: what the agent enforces and counts.
  */
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
 #include "ctl.h"
+#include "gaps.h"
+#include "pinned.h"
+#include "prom.h"
 
 static int64_t now_us(void)
 {
