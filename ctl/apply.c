@@ -350,7 +350,7 @@ static int apply_diff(const struct ug_policy_file *pf)
 	return err ? EXIT_USAGE : n ? 1 : 0;
 }
 
-/* apply FILE [--check|--diff]: the store made to hold the file's policy, writing only what differs. */
+/* apply FILE [--check|--diff]: the store made to hold the file's policy, writing what differs. */
 int apply(int argc, char **argv, const struct sub_opts *o)
 {
 	struct ug_store_rule_spec *rules = NULL;

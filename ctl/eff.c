@@ -37,7 +37,7 @@ struct eff_load {
 	struct eff_node *t;
 };
 
-/* A rule row, read as the agent reads it (policy/row.c): a row that does not parse is not enforced. */
+/* A rule row, read as the agent reads it (policy/row.c): an invalid one is not enforced. */
 static int eff_rule(const struct ug_store_rule *r, void *ctx)
 {
 	struct eff_load *l = ctx;

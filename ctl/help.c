@@ -115,7 +115,8 @@ void command_help(const char *name)
 		if (!next)
 			break;
 		if (!strncmp(line, "  ", 2) && line[2] != ' ')
-			in = !strncmp(line + 2, name, n) && (line[2 + n] == ' ' || line[2 + n] == '\n');
+			in = !strncmp(line + 2, name, n) &&
+			     (line[2 + n] == ' ' || line[2 + n] == '\n');
 		else if (strncmp(line, "    ", 4))
 			in = false;
 		if (in && line < strstr(usage_text, "Options:")) {

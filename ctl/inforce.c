@@ -23,13 +23,14 @@ int open_store(unsigned flags, struct ug_store **st)
 		return 1;
 	}
 	if (err) {
-		fprintf(stderr, "unitguardctl: cannot open the store %s: %s\n", arg_db_path, errbuf);
+		fprintf(stderr, "unitguardctl: cannot open the store %s: %s\n", arg_db_path,
+			errbuf);
 		return 1;
 	}
 	return 0;
 }
 
-/* An existing store, read-only; *st NULL when there is none yet. 0, or -1 with the reason printed. */
+/* An existing store, read-only; *st NULL when there is none yet. 0, or -1 (the reason printed). */
 int open_store_if_any(struct ug_store **st)
 {
 	char errbuf[256];
@@ -40,7 +41,8 @@ int open_store_if_any(struct ug_store **st)
 		return 0;
 	}
 	if (err) {
-		fprintf(stderr, "unitguardctl: cannot open the store %s: %s\n", arg_db_path, errbuf);
+		fprintf(stderr, "unitguardctl: cannot open the store %s: %s\n", arg_db_path,
+			errbuf);
 		return -1;
 	}
 	return 0;

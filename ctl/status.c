@@ -301,7 +301,8 @@ static void lim_feed(struct status_ctx *c, const struct lim_entry *a,
 		if (r)
 			ug_limits_add_rule(l, r->direction, r->action, r->prefix, r->access);
 		l->symlink |= symlink;
-		if (u && (!strcmp(u->default_egress, "deny") || !strcmp(u->default_ingress, "deny")))
+		if (u && (!strcmp(u->default_egress, "deny") ||
+			  !strcmp(u->default_ingress, "deny")))
 			ug_limits_add_default_deny(l);
 		if (u && u->harden)
 			ug_limits_add_harden(l, ug_harden_parse(u->harden, NULL));

@@ -40,7 +40,8 @@ int unit_set(int argc, char **argv, const struct sub_opts *o)
 	if (o->def_egress && ug_action_parse(o->def_egress) < 0)
 		return bad("invalid --default-egress '%s': expected allow or deny", o->def_egress);
 	if (o->def_ingress && ug_action_parse(o->def_ingress) < 0)
-		return bad("invalid --default-ingress '%s': expected allow or deny", o->def_ingress);
+		return bad("invalid --default-ingress '%s': expected allow or deny",
+			   o->def_ingress);
 	if (open_store(UG_STORE_CREATE, &st))
 		return 1;
 	if (o->harden || o->no_harden) {

@@ -17,9 +17,13 @@ double arg_timeout = 10;
  * that has it; refused by one that does not. */
 bool arg_json;
 
-/* The arguments after the options, and what is said when their count is wrong. */
+/*
+ * Every command: name, options (OPT_*), the least and most arguments after
+ * the options, VERB_* flags, what is said when the count is wrong, and the
+ * function that runs it (in rule.c, unit.c, audit.c, status.c, apply.c,
+ * explain.c, show.c).
+ */
 static const struct verb verbs[] = {
-	/* name        options                     args  flags */
 	{ "rule add", OPT_RULE | OPT_WAIT, 4, 4, VERB_TARGET | VERB_COUNT,
 	  "expected TARGET DIRECTION ACTION PREFIX", rule_add },
 	{ "rule list", OPT_JSON, 0, 1, VERB_TARGET, "expected at most one TARGET", rule_list },

@@ -19,7 +19,9 @@
 
 static struct ug_rule_row net(int64_t id, const char *dir, const char *action, const char *prefix)
 {
-	return (struct ug_rule_row){ .id = id, .direction = dir, .action = action, .prefix = prefix };
+	return (struct ug_rule_row){
+		.id = id, .direction = dir, .action = action, .prefix = prefix
+	};
 }
 
 static struct ug_rule_row path(int64_t id, const char *kind, const char *action, const char *p,
