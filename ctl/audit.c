@@ -204,7 +204,7 @@ int audit(int argc, char **argv, const struct sub_opts *o)
 	struct ug_store *st;
 	struct timespec ts;
 	int64_t now, max_id = 0;
-	int err;
+	int err = 0;
 
 	if (o->unit) {
 		err = check_target(o->unit);
