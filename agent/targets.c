@@ -7,90 +7,32 @@
 
 #include "effective.h"
 #include "log.h"
+#include "row.h"
 #include "targets.h"
 
 /* What one read of a unit's rules yields. */
 struct loaded {
 	const char *target;
-	struct ug_rule *rules;
-	size_t n_rules, cap_rules;
-	struct ug_path_rule *paths;
-	size_t n_paths, cap_paths;
-	uint64_t families;
-	uint32_t family_rule[64];
-	unsigned invalid;
+	struct ug_own_rules own;
 };
 
 static void loaded_free(struct loaded *l)
 {
-	free(l->rules);
-	free(l->paths);
+	ug_own_rules_free(&l->own);
 }
 
-static int bad_row(struct loaded *l, const struct ug_store_rule *r, const char *why)
-{
-	l->invalid++;
-	ug_log(LOG_ERR, "agent: store rule %" PRId64 " of %s (%s) is invalid (%s); NOT enforced",
-	       r->id, l->target, r->direction ? r->direction : "no direction",
-	       why ? why : "bad direction, action, protocol, ports, path, family or id");
-	return 0;
-}
-
-static int load_lsm_rule(struct loaded *l, const struct ug_store_rule *r)
-{
-	const char *why = NULL;
-	struct ug_path_rule pr;
-	int family;
-
-	if (!strcmp(r->direction, "family")) {
-		family = r->prefix ? ug_family_parse(r->prefix) : -EINVAL;
-		if (r->id <= 0 || r->id > UINT32_MAX || family < 0 || family >= 64 || !r->action ||
-		    ug_action_parse(r->action) != UG_ACT_DENY)
-			return bad_row(l, r, NULL);
-		l->families |= 1ULL << family;
-		if (!l->family_rule[family] || r->id < l->family_rule[family])
-			l->family_rule[family] = (uint32_t)r->id;
-		return 0;
-	}
-	if (ug_path_rule_parse(r->id, r->direction, r->action, r->prefix, r->access, &pr, &why))
-		return bad_row(l, r, why);
-	if (l->n_paths == l->cap_paths) {
-		size_t cap = l->cap_paths ? l->cap_paths * 2 : 8;
-		struct ug_path_rule *p = reallocarray(l->paths, cap, sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		l->paths = p;
-		l->cap_paths = cap;
-	}
-	l->paths[l->n_paths++] = pr;
-	return 0;
-}
-
+/* One row, read as policy/row.c reads it: a row that does not parse is not enforced. */
 static int load_rule(const struct ug_store_rule *r, void *ctx)
 {
 	struct loaded *l = ctx;
 	const char *why = NULL;
-	struct ug_rule rule;
+	int err = ug_own_rules_add(&l->own, &UG_RULE_ROW(r), &why);
 
-	if (!r->direction)
-		return bad_row(l, r, NULL);
-	if (!strcmp(r->direction, "exec") || !strcmp(r->direction, "file") ||
-	    !strcmp(r->direction, "family"))
-		return load_lsm_rule(l, r);
-	if (ug_rule_parse(r->id, r->direction, r->action, r->prefix, r->proto, r->port_lo,
-			  r->port_hi, &rule, &why))
-		return bad_row(l, r, why);
-	if (l->n_rules == l->cap_rules) {
-		size_t cap = l->cap_rules ? l->cap_rules * 2 : 16;
-		struct ug_rule *p = reallocarray(l->rules, cap, sizeof(*p));
-
-		if (!p)
-			return -ENOMEM;
-		l->rules = p;
-		l->cap_rules = cap;
-	}
-	l->rules[l->n_rules++] = rule;
+	if (err != -EINVAL)
+		return err;
+	ug_log(LOG_ERR, "agent: store rule %" PRId64 " of %s (%s) is invalid (%s); NOT enforced",
+	       r->id, l->target, r->direction ? r->direction : "no direction",
+	       why ? why : "bad direction, action, protocol, ports, path, family or id");
 	return 0;
 }
 
@@ -249,22 +191,20 @@ static struct target *target_new(const struct row *r, struct loaded *l)
 	t->rev = r->rev;
 	t->own = r->s;
 	t->bad_settings = r->bad;
-	t->own.families = l->families;
-	t->own.net_rules = l->n_rules > 0;
-	t->own.lsm_rules = l->n_paths > 0;
-	memcpy(t->family_rule, l->family_rule, sizeof(t->family_rule));
-	t->n_net = l->n_rules;
-	t->n_paths = l->n_paths;
-	t->invalid = l->invalid;
-	t->rules = l->rules;
-	t->paths = l->paths;
+	ug_own_rules_settings(&l->own, &t->own);
+	memcpy(t->family_rule, l->own.family_rule, sizeof(t->family_rule));
+	t->n_net = l->own.n_rules;
+	t->n_paths = l->own.n_paths;
+	t->invalid = l->own.invalid;
+	t->rules = l->own.rules;
+	t->paths = l->own.paths;
 	t->loaded = true;
 	t->changed = true;
 	t->w.err = -ENOENT;
 	t->w.stale = true;
 	t->state = -1;
-	l->rules = NULL;
-	l->paths = NULL;
+	l->own.rules = NULL;
+	l->own.paths = NULL;
 	return t;
 }
 
@@ -431,10 +371,10 @@ int targets_rules(struct targets *ts, struct ug_store *st, struct target *t)
 		return err;
 	/* What the counts were taken from may have changed since: the next
 	 * sync sees the new rev and reads the target again. */
-	t->rules = l.rules;
-	t->paths = l.paths;
-	t->n_net = l.n_rules;
-	t->n_paths = l.n_paths;
+	t->rules = l.own.rules;
+	t->paths = l.own.paths;
+	t->n_net = l.own.n_rules;
+	t->n_paths = l.own.n_paths;
 	t->loaded = true;
 	return 0;
 }
