@@ -37,6 +37,7 @@
 #include "log.h"
 #include "messages.h"
 #include "metrics.h"
+#include "pass.h"
 #include "stats.h"
 #include "util.h"
 

@@ -28,6 +28,7 @@
 #include "apply.h"
 #include "log.h"
 #include "metrics.h"
+#include "pass.h"
 #include "plan.h"
 #include "report.h"
 #include "util.h"
@@ -166,7 +167,7 @@ static void gather(struct agent *ag, struct target *t, struct ug_plan_target *pt
 }
 
 /* A target's own rules, loaded on demand (freed once nothing needs them). */
-static int own_rules(size_t j, bool lsm, const void **rules, size_t *n, void *ctx)
+static int load_own_rules(size_t j, bool lsm, const void **rules, size_t *n, void *ctx)
 {
 	struct agent *ag = ctx;
 	struct target *t = ag->sw.ts.v[j];
@@ -179,7 +180,7 @@ static int own_rules(size_t j, bool lsm, const void **rules, size_t *n, void *ct
 	return 0;
 }
 
-static void done_with(size_t j, void *ctx)
+static void unload_rules(size_t j, void *ctx)
 {
 	struct agent *ag = ctx;
 
@@ -305,8 +306,8 @@ int pass_run(struct agent *ag)
 		err = ug_plan_build(pt, ts->n,
 				    &(struct ug_plan_env){ .lsm = ag->lsm != NULL, .gone = gone,
 							   .n_gone = sw->n_gone,
-							   .own_rules = own_rules,
-							   .done_with = done_with, .ctx = ag },
+							   .own_rules = load_own_rules,
+							   .done_with = unload_rules, .ctx = ag },
 				    &plan);
 	if (!err)
 		err = ug_apply(ag->net, ag->lsm, &plan, pt, gen, &ap);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * One pass: store -> targets -> where -> plan -> kernel -> status and the
- * acknowledgement (pass.c). Its state, which only pass.c writes; others ask
- * for a pass through the functions below.
+ * acknowledgement (pass.c). Its state (struct passes, in agent.h) only
+ * pass.c writes; others ask for a pass through the functions below.
  */
 #ifndef UG_PASS_H
 #define UG_PASS_H
@@ -11,27 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <systemd/sd-event.h>
-
 struct agent;
+struct passes;
 
-struct passes {
-	sd_event_source *src;  /* the pass, at most once per loop iteration (main.c) */
-	bool all_dirty;        /* recompile every target (first pass, SIGHUP, a loader that
-				  lost what it was told to keep) */
-	bool status_dirty;     /* rewrite every status row (the last write failed) */
-	int64_t applied_version;       /* acknowledged; -1: none yet */
-	uint32_t generation;           /* last put in force, network and LSM alike */
-	uint32_t committed_generation; /* as last written to agent_state */
-	char reported_store_why[256];  /* the store's state as the status rows say it */
-	/* The family rules in force per running policy cgroup (the last plan),
-	 * for the audit. */
-	struct family_rules {
-		uint64_t cgid;
-		uint32_t rule[64];
-	} *families;
-	size_t n_families;
-};
 
 /* Run a pass soon (coalesced). */
 void pass_schedule(struct agent *ag);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Shared by the files of db/ only; callers use store.h. One file per job:
- *   store.c      the handle (open, close, reopen) and the helpers below
+ *   store.c      the handle (open, close, reopen)
+ *   sql.c        the helpers below: errors, statements, transactions, values
  *   schema.c     the schema, its migrations, the version check
  *   rules.c      units, rules, policy_version, generations
  *   replace.c    the whole policy replaced (unitguardctl apply), with policy/filediff.c
@@ -37,7 +38,7 @@ struct ug_store {
 	unsigned flags; /* as opened: ug_store_reopen opens the same way */
 };
 
-/* --- store.c ---------------------------------------------------------------------------- */
+/* --- sql.c ---------------------------------------------------------------------------- */
 
 __attribute__((format(printf, 2, 3)))
 void db_set_err(struct ug_store *st, const char *fmt, ...);

@@ -208,7 +208,7 @@ static int prune_points(struct ug_plan *p, const struct ug_plan_target *t)
 /* The family rule that decides family F for group g: of the cgroups whose
  * mode decides it (enforce where F is enforced, else audit), its own
  * (aliases merged, the smallest id), else the nearest ancestor group's. */
-static void family_rules(const struct ug_plan_target *t, const struct ug_plan *p,
+static void pick_family_rules(const struct ug_plan_target *t, const struct ug_plan *p,
 			 struct ug_plan_group *g)
 {
 	for (int f = 0; f < 64; f++) {
@@ -238,7 +238,7 @@ static void plan_group(const struct ug_plan_target *t, const struct ug_settings 
 	g->point = -1;
 	if (g->net.has && rt->loc && ug_inherit_topmost(&p->h, own, g->rep, false))
 		add_point(p, rt, g);
-	family_rules(t, p, g);
+	pick_family_rules(t, p, g);
 
 	g->net.run = g->net.has && rt->running;
 	g->lsm.run = g->lsm.has && rt->running;
