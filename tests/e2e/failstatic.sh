@@ -40,7 +40,7 @@ OTHER=$(make_cgroup ugx.slice/demo.service)
 ctl rule add demo.service egress deny 127.0.0.3 >/dev/null # a pass with two names
 expect EPERM in_unit connect 127.0.0.3 "$PORT"
 expect ok "$PROBE" --cgroup "$OTHER" connect 127.0.0.9 "$PORT"
-state_of demo.service | grep -q "several cgroups are named demo.service" ||
+grep -q "several cgroups are named demo.service" <<<"$(state_of demo.service)" ||
 	fail "status does not say the name is ambiguous: $(state_of demo.service)"
 stop_agent
 start_agent
@@ -83,22 +83,22 @@ ctl unit set demo.service --default-egress deny >/dev/null
 expect EPERM in_unit connect 127.0.0.77 "$PORT"
 sql "update units set harden = 'bpf,ptrace ' where target = 'demo.service'" 2>"$TMP/err" ||
 	fail "the raw update was refused: $(cat "$TMP/err")"
-for _ in $(seq 60); do row_state demo.service | grep -q "^partial: .*invalid settings" && break; sleep 0.05; done
-row_state demo.service | grep -q "^partial: .*invalid settings in the store (harden)" ||
+for _ in $(seq 60); do grep -q "^partial: .*invalid settings" <<<"$(row_state demo.service)" && break; sleep 0.05; done
+grep -q "^partial: .*invalid settings in the store (harden)" <<<"$(row_state demo.service)" ||
 	fail "a bad harden column: $(row_state demo.service)"
 expect EPERM in_unit connect 127.0.0.77 "$PORT"
 expect EPERM in_unit connect 127.0.0.2 "$PORT"
 pass "a units row with a bad harden column: default-egress deny stays, status says partial"
 sql "update units set harden = '', target = 'demo.service ' where target = 'demo.service'"
-for _ in $(seq 60); do row_state demo.service | grep -q "names no valid target" && break; sleep 0.05; done
-row_state demo.service | grep -q "^partial: .*names no valid target" ||
+for _ in $(seq 60); do grep -q "names no valid target" <<<"$(row_state demo.service)" && break; sleep 0.05; done
+grep -q "^partial: .*names no valid target" <<<"$(row_state demo.service)" ||
 	fail "a units row with a bad target: $(row_state demo.service)"
 expect EPERM in_unit connect 127.0.0.77 "$PORT"
 expect EPERM in_unit connect 127.0.0.2 "$PORT"
 sql "update units set target = 'demo.service', default_egress = 'allow' where target = 'demo.service '"
 wait_for ok in_unit connect 127.0.0.77 "$PORT"
-for _ in $(seq 60); do row_state demo.service | grep -q "^enforced" && break; sleep 0.05; done
-row_state demo.service | grep -q "^enforced" || fail "the row put right: $(row_state demo.service)"
+for _ in $(seq 60); do grep -q "^enforced" <<<"$(row_state demo.service)" && break; sleep 0.05; done
+grep -q "^enforced" <<<"$(row_state demo.service)" || fail "the row put right: $(row_state demo.service)"
 expect EPERM in_unit connect 127.0.0.2 "$PORT"
 pass "a units row whose target does not parse: the policy stays until the row is put right"
 

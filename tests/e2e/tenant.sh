@@ -43,10 +43,10 @@ B=$(make_cgroup tn.slice/tn-b.service)
 wait_for ok in_cg "$B" connect 127.0.7.7 "$P"
 rmdir "$B"
 for _ in $(seq 60); do
-	state_of tn-b.service | grep -q "^waiting: .*in force from its next start" && break
+	grep -q "^waiting: .*in force from its next start" <<<"$(state_of tn-b.service)" && break
 	sleep 0.05
 done
-state_of tn-b.service | grep -q "^waiting: .*in force from its next start" ||
+grep -q "^waiting: .*in force from its next start" <<<"$(state_of tn-b.service)" ||
 	fail "tn-b.service not kept for its next start: $(state_of tn-b.service)"
 C2=$(make_cgroup tn.slice/tn-a.service/x/tn-b.service)
 expect EPERM in_cg "$C2" connect 127.0.7.7 "$P"
@@ -84,8 +84,8 @@ sleep 0.5
 expect ok in_cg "$C3" connect 127.0.9.9 "$P"
 expect EPERM in_cg "$C3" connect 127.0.7.7 "$P"
 expect ok in_cg "$U3" connect 127.0.9.9 "$P"
-state_of tn-c.service | grep -q "^waiting: " || fail "tn-c.service placed: $(state_of tn-c.service)"
-state_of tn-c.service | grep -q "is not where a unit's cgroup is made" ||
+grep -q "^waiting: " <<<"$(state_of tn-c.service)" || fail "tn-c.service placed: $(state_of tn-c.service)"
+grep -q "is not where a unit's cgroup is made" <<<"$(state_of tn-c.service)" ||
 	fail "tn-c.service: no note on the ignored cgroups: $(state_of tn-c.service)"
 R3=$(make_cgroup tn.slice/tn-c.service)
 wait_for EPERM in_cg "$R3" connect 127.0.9.9 "$P"
