@@ -40,6 +40,10 @@ OTHER=$(make_cgroup ugx.slice/demo.service)
 ctl rule add demo.service egress deny 127.0.0.3 >/dev/null # a pass with two names
 expect EPERM in_unit connect 127.0.0.3 "$PORT"
 expect ok "$PROBE" --cgroup "$OTHER" connect 127.0.0.9 "$PORT"
+for _ in $(seq 100); do
+	grep -q "several cgroups are named demo.service" <<<"$(state_of demo.service)" && break
+	sleep 0.05
+done
 grep -q "several cgroups are named demo.service" <<<"$(state_of demo.service)" ||
 	fail "status does not say the name is ambiguous: $(state_of demo.service)"
 stop_agent

@@ -40,7 +40,8 @@ pass "a child of tn-a named after a unit that never ran: judged by tn-a's rules"
 # tn-b.service runs once where a unit's cgroup is made, and stops: its policy
 # is then kept by name for its next start, bound to tn.slice.
 B=$(make_cgroup tn.slice/tn-b.service)
-wait_for ok in_cg "$B" connect 127.0.7.7 "$P"
+for _ in $(seq 100); do grep -q "^enforced" <<<"$(state_of tn-b.service)" && break; sleep 0.05; done
+grep -q "^enforced" <<<"$(state_of tn-b.service)" || fail "tn-b.service not placed: $(state_of tn-b.service)"
 rmdir "$B"
 for _ in $(seq 60); do
 	grep -q "^waiting: .*in force from its next start" <<<"$(state_of tn-b.service)" && break
