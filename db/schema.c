@@ -14,6 +14,20 @@
 
 #include "internal.h"
 
+/*
+ * A units row's harden with each known switch cut out, commas and all:
+ * ',' for a valid list. Twice, since replace() does not overlap (",bpf,bpf,"
+ * leaves ",bpf," after one round).
+ */
+#define HARDEN_CUT                                                                      \
+	", ',module-load,', ','), ',bpf,', ','), ',ptrace,', ','), ',mount,', ','),"    \
+	" ',path-view,', ',')"
+#define HARDEN_LEFT                                                                     \
+	"replace(replace(replace(replace(replace(replace(replace(replace(replace("     \
+	"replace(',' || NEW.harden || ','" HARDEN_CUT HARDEN_CUT
+#define HARDEN_REFUSED                                                                  \
+	"'units: harden must be a comma list of module-load, bpf, ptrace, mount, path-view'"
+
 static const char *const migrations[] = {
 	/* 0 -> 1 */
 	"CREATE TABLE meta (\n"
@@ -411,6 +425,22 @@ static const char *const migrations[] = {
 	"	GROUP BY unit;\n"
 	"\n"
 	"PRAGMA user_version = 6;\n",
+
+	/* 6 -> 7
+	 * harden is a comma list of known switches, no spaces, no empty items
+	 * (policy/names.c, ug_harden_parse): anything else another program
+	 * writes ("bpf,ptrace ") is refused here. A trigger, not a CHECK: sqlite
+	 * cannot add a CHECK to a column that exists. */
+	"CREATE TRIGGER units_harden_bi BEFORE INSERT ON units BEGIN\n"
+	"	SELECT RAISE(ABORT, " HARDEN_REFUSED ") WHERE NEW.harden <> '' AND\n"
+	"		" HARDEN_LEFT " <> ',';\n"
+	"END;\n"
+	"CREATE TRIGGER units_harden_bu BEFORE UPDATE OF harden ON units BEGIN\n"
+	"	SELECT RAISE(ABORT, " HARDEN_REFUSED ") WHERE NEW.harden <> '' AND\n"
+	"		" HARDEN_LEFT " <> ',';\n"
+	"END;\n"
+	"\n"
+	"PRAGMA user_version = 7;\n",
 };
 
 #define UG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -163,7 +163,7 @@ static void test_create_and_reopen(void **state)
 	assert_int_equal(stat(f->path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0600);
 
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 7);
 	mode = raw_text(f->path, "PRAGMA journal_mode");
 	assert_string_equal(mode, "wal");
 	free(mode);
@@ -175,7 +175,7 @@ static void test_create_and_reopen(void **state)
 			 10);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE type = "
 					  "'trigger'"),
-			 13);
+			 15);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE type = "
 					  "'index' AND name = 'accounting_unit_time'"),
 			 1);
@@ -199,7 +199,7 @@ static void test_create_and_reopen(void **state)
 	ug_store_close(f->st);
 	f->st = NULL;
 	assert_int_equal(ug_store_open(f->path, UG_STORE_CREATE, &f->st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 7);
 	assert_int_equal(policy_version(f->st), 2);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM meta"), 1);
 }
@@ -268,14 +268,14 @@ static void test_newer_version_refused(void **state)
 
 	ug_store_close(f->st);
 	f->st = NULL;
-	raw_exec(f->path, "PRAGMA user_version = 7");
+	raw_exec(f->path, "PRAGMA user_version = 8");
 	assert_int_equal(ug_store_open(f->path, 0, &st, err, sizeof(err)), -EPROTO);
 	assert_null(st);
-	assert_string_equal(err, "store schema version 7 is newer than this build (6)");
+	assert_string_equal(err, "store schema version 8 is newer than this build (7)");
 	assert_int_equal(ug_store_open(f->path, UG_STORE_CREATE, &st, NULL, 0), -EPROTO);
 	assert_null(st);
 	/* Refusing must not touch the store. */
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 8);
 }
 
 static void test_not_a_database(void **state)
@@ -983,7 +983,7 @@ static void test_migrate_from_v1(void **state)
 
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
 	/* Adding columns and rebuilding rules are not policy changes. */
 	assert_int_equal(policy_version(st), 2);
 
@@ -1015,7 +1015,7 @@ static void test_migrate_from_v1(void **state)
 
 	/* Reopening does not migrate again. */
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM rules"), 2);
 	assert_int_equal(policy_version(st), 3);
 	ug_store_close(st);
@@ -1049,7 +1049,7 @@ static void test_migration_failure_rolls_back(void **state)
 
 	raw_exec(path, "DROP TABLE status");
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
 	ug_store_close(st);
 }
 
@@ -1171,6 +1171,32 @@ static int raw_rc(const char *path, const char *sql, char *msg, size_t len)
 	sqlite3_free(m);
 	sqlite3_close(db);
 	return rc;
+}
+
+/* harden must be a comma list of known switches, whoever writes it (issue 21:
+ * "bpf,ptrace " once reset every setting of the unit in the agent). */
+static void test_harden_trigger_raw(void **state)
+{
+	static const char *const bad[] = { "bpf,ptrace ", "bpf,,ptrace", ",bpf", "bpf,", "kexec",
+					   "BPF", " " };
+	static const char *const good[] = { "", "bpf", "bpf,bpf", "module-load,path-view,mount",
+					    "ptrace,bpf,ptrace" };
+	struct fixture *f = *state;
+	char msg[256], sql[128];
+
+	raw_exec(f->path, "INSERT INTO units (target) VALUES ('h.service')");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(sql, sizeof(sql), "UPDATE units SET harden = '%s'", bad[i]);
+		assert_int_equal(raw_rc(f->path, sql, msg, sizeof(msg)), SQLITE_CONSTRAINT);
+		assert_non_null(strstr(msg, "harden must be a comma list"));
+		snprintf(sql, sizeof(sql), "INSERT INTO units (target, harden) VALUES ('i.service', "
+			 "'%s')", bad[i]);
+		assert_int_equal(raw_rc(f->path, sql, msg, sizeof(msg)), SQLITE_CONSTRAINT);
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(sql, sizeof(sql), "UPDATE units SET harden = '%s'", good[i]);
+		assert_int_equal(raw_rc(f->path, sql, msg, sizeof(msg)), SQLITE_OK);
+	}
 }
 
 static void test_port_triggers_raw(void **state)
@@ -1836,7 +1862,7 @@ static void test_migrate_from_v2(void **state)
 
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
 	/* The rebuild copied rows, it did not change policy. */
 	assert_int_equal(policy_version(st), v);
 
@@ -1939,7 +1965,7 @@ static void test_migrate_from_v2(void **state)
 
 	/* Reopening does not migrate again. */
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM rules"), 3);
 	assert_int_equal(add_rule(st, "web.service", "bind", "deny", "0.0.0.0/0", &id), 0);
 	assert_int_equal(id, 8);
@@ -2024,7 +2050,7 @@ static void test_migrate_v2_dangling_rule(void **state)
 	/* Fixed by hand, the store opens. */
 	raw_exec(path, "DELETE FROM rules WHERE id = 2");
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
 	assert_int_equal(raw_int(path, "SELECT seq FROM sqlite_sequence WHERE name = 'rules'"), 2);
 	ug_store_close(st);
 }
@@ -2061,7 +2087,7 @@ static void test_migrate_v2_failure_rolls_back(void **state)
 
 	raw_exec(path, "DROP TABLE rules_new");
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 6);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
 	ug_store_close(st);
 }
 
@@ -2883,6 +2909,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rule_spec_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rule_spec_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_port_triggers_raw, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_harden_trigger_raw, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unit_set, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_units_listing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unit_rev, setup, teardown),
