@@ -107,12 +107,29 @@ struct ug_net {
 	struct {
 		uint64_t cgid;
 		char target[TARGET_MAX];
-		uint32_t generation;
-		struct ug_acct_val acct[2]; /* final counts, reported once by ug_net_stats() */
-		bool unreported;
 	} gone[64];
 	unsigned gone_next;
+	/* Final counts of removed policy cgroups, until a snapshot that holds
+	 * them is stored (ug_net_stats_stored()); the oldest go past the cap,
+	 * counted in final_dropped. */
+	struct final_counts {
+		struct ug_net_stats st;
+		char target[TARGET_MAX];
+		bool sent; /* handed out by the last ug_net_stats() */
+	} *final;
+	size_t n_final;
+	uint64_t final_dropped;
+	/* Tries kept for cgroups the cgroup_mkdir program made from a policy
+	 * kept by name, which could not be moved to its next trie: held until
+	 * they are (move_copies()). */
+	struct stuck {
+		uint16_t trie;
+		char name[UG_NAME_MAX];
+	} *stuck;
+	size_t n_stuck;
 };
+
+#define FINAL_MAX 65536
 
 /* Sum of one ug_acct slot over all CPUs. */
 static int acct_read(const struct ug_net *net, uint16_t slot, int dir, struct ug_acct_val *sum)
@@ -461,11 +478,14 @@ static int trie_for(struct ug_net *net, uint64_t owner, const struct ug_rule *ru
 	return err;
 }
 
+static void retry_copies(struct ug_net *net);
+
 void ug_net_cleanup(struct ug_net *net)
 {
 	if (++net->cleanups % 30 == 0)
 		acct_reclaim(net);
 	acct_pool_fill(net);
+	retry_copies(net);
 	ug_tries_collect(net->tries, false, FREE_BUDGET);
 	/* The tries a killed agent left are gone: so is what they pointed at. */
 	if (net->adoption_held && !ug_tries_adopted(net->tries)) {
@@ -945,6 +965,8 @@ void ug_net_free(struct ug_net *net)
 			bpf_link__destroy(net->att[i].links[p]); /* pinned: stays attached */
 	free(net->att);
 	free(net->units);
+	free(net->final);
+	free(net->stuck);
 	ug_bynames_free(&net->pending);
 	ug_tries_free(net->tries);
 	for (uint32_t i = 0; i < N_LISTS; i++)
@@ -1064,6 +1086,7 @@ static int attach(struct ug_net *net, struct ug_net_point *pt)
 	char dir[PATH_MAX], path[PATH_MAX], id[32];
 	struct attachment *a = att_find(net, pt->id);
 	int cgfd, err = 0;
+	struct stat sb;
 
 	if (!a && !(a = att_add(net, pt->id)))
 		return -ENOMEM;
@@ -1076,6 +1099,20 @@ static int attach(struct ug_net *net, struct ug_net_point *pt)
 	cgfd = open(pt->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cgfd < 0)
 		return -errno;
+	/* The cgroup opened must be the one planned: one removed and made again
+	 * under the same path since is another cgroup (the next pass sees it).
+	 * The programs go on what cgfd is, whatever the path is by then. */
+	if (fstat(cgfd, &sb))
+		err = -errno;
+	else if (sb.st_ino != pt->id)
+		err = -ESTALE;
+	if (err) {
+		close(cgfd);
+		if (err == -ESTALE)
+			ug_log(LOG_WARNING, "net: %s is not cgroup %" PRIu64 " any more: not attached "
+			       "there", pt->path, pt->id);
+		return err;
+	}
 	for (int i = 0; i < N_PROGS; i++) {
 		if (a->links[i])
 			continue;
@@ -1096,8 +1133,6 @@ static int attach(struct ug_net *net, struct ug_net_point *pt)
 		       pt->path);
 	}
 	close(cgfd);
-	/* Check the id is still the one we were given: a cgroup removed and made
-	 * again under the same path in between would be another cgroup. */
 	return err;
 }
 
@@ -1118,6 +1153,32 @@ static void detach(struct ug_net *net, struct attachment *a)
 	ug_log(LOG_INFO, "net: detached from cgroup %" PRIu64, a->cgid);
 }
 
+/* A removed cgroup's final counts, kept until a snapshot with them is
+ * stored. At the cap the oldest go, counted: a store that cannot take them
+ * must not make the agent grow without bound. */
+static void keep_final(struct ug_net *net, const struct unit_state *s)
+{
+	struct final_counts *f;
+
+	if (net->n_final == FINAL_MAX) {
+		memmove(net->final, net->final + 1, (FINAL_MAX - 1) * sizeof(*net->final));
+		net->n_final--;
+		if (!net->final_dropped++)
+			ug_log(LOG_ERR, "net: the final counts of more than %d removed cgroups wait "
+			       "for the store: the oldest are dropped", FINAL_MAX);
+	}
+	f = ug_push((void **)&net->final, &net->n_final, sizeof(*f));
+	if (!f) {
+		net->final_dropped++;
+		return;
+	}
+	snprintf(f->target, sizeof(f->target), "%s", s->h.target);
+	f->st.cgid = s->h.cgid;
+	f->st.generation = s->h.generation;
+	if (acct_read(net, s->acct, 0, &f->st.acct[0]) || acct_read(net, s->acct, 1, &f->st.acct[1]))
+		net->n_final--; /* nothing to tell */
+}
+
 /* Keep a removed cgroup's name (its denials may still be in the ring
  * buffer) and final counts (not yet in a snapshot); free its slot. */
 static void remember_gone(struct ug_net *net, const struct unit_state *s)
@@ -1125,10 +1186,8 @@ static void remember_gone(struct ug_net *net, const struct unit_state *s)
 	unsigned i = net->gone_next++ % (sizeof(net->gone) / sizeof(net->gone[0]));
 
 	net->gone[i].cgid = s->h.cgid;
-	net->gone[i].generation = s->h.generation;
 	snprintf(net->gone[i].target, sizeof(net->gone[i].target), "%s", s->h.target);
-	net->gone[i].unreported = !acct_read(net, s->acct, 0, &net->gone[i].acct[0]) &&
-				  !acct_read(net, s->acct, 1, &net->gone[i].acct[1]);
+	keep_final(net, s);
 	for (size_t k = 0; k < net->pending.n; k++)
 		if (pend(net, k)->acct == s->acct)
 			return; /* the next cgroup of that name counts on */
@@ -1256,18 +1315,22 @@ int ug_net_stats(struct ug_net *net, ug_net_stats_cb cb, void *ctx)
 			return err;
 		cb(&st, ctx);
 	}
-	for (size_t i = 0; i < sizeof(net->gone) / sizeof(net->gone[0]); i++) {
-		if (!net->gone[i].unreported)
-			continue;
-		memset(&st, 0, sizeof(st));
-		st.target = net->gone[i].target;
-		st.cgid = net->gone[i].cgid;
-		st.generation = net->gone[i].generation;
-		memcpy(st.acct, net->gone[i].acct, sizeof(st.acct));
-		cb(&st, ctx);
-		net->gone[i].unreported = false;
+	for (size_t i = 0; i < net->n_final; i++) {
+		net->final[i].st.target = net->final[i].target;
+		net->final[i].sent = true;
+		cb(&net->final[i].st, ctx);
 	}
 	return 0;
+}
+
+void ug_net_stats_stored(struct ug_net *net)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < net->n_final; i++)
+		if (!net->final[i].sent)
+			net->final[kept++] = net->final[i];
+	net->n_final = kept;
 }
 
 int ug_net_rule_hits(struct ug_net *net, void (*cb)(uint32_t rule_id, uint64_t hits, void *ctx),
@@ -1306,47 +1369,111 @@ static bool pending_same(const struct ug_byname *e, const void *req)
  * Cgroups the cgroup_mkdir program gave a pending policy, before the agent
  * saw them, point at the pending trie. Before that trie is retired, point
  * them at its successor (or drop them with it), else they would later read a
- * deleted trie, or a reused id's rules.
+ * deleted trie, or a reused id's rules. 0, or a negative errno when some
+ * could not be moved: they still read old_trie (hold_copies()).
  */
-static void move_copies(struct ug_net *net, uint16_t old_trie, const struct ug_unit_val *to)
+static int move_copies(struct ug_net *net, uint16_t old_trie, const struct ug_unit_val *to)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	int fd = bpf_map__fd(net->skel->maps.ug_units);
-	__u64 keys[256], batch = 0, *hit = NULL;
+	__u64 keys[256], batch = 0, *hit = NULL, key, *pkey = NULL;
 	struct ug_unit_val vals[256];
 	size_t n_hit = 0;
 	void *in = NULL;
-	int err;
+	int err, ret = 0;
 
 	if (!old_trie)
-		return;
+		return 0;
 	/* Read in batches (one syscall per 256 entries), change afterwards. */
 	do {
 		__u32 count = 256;
 
 		err = bpf_map_lookup_batch(fd, in, &batch, keys, vals, &count, &opts);
-		if (err && errno != ENOENT)
+		if (err && errno != ENOENT) {
+			/* No batch lookups: one by one. */
+			count = 0;
+			n_hit = 0;
+			while (!bpf_map_get_next_key(fd, pkey, &key)) {
+				pkey = &key;
+				if (!bpf_map_lookup_elem(fd, &key, &vals[0]) && vals[0].trie == old_trie &&
+				    !unit_find(net, key)) {
+					__u64 *h = reallocarray(hit, n_hit + 1, sizeof(*hit));
+
+					if (!h) {
+						ret = -ENOMEM;
+						break;
+					}
+					hit = h;
+					hit[n_hit++] = key;
+				}
+			}
 			break;
+		}
 		for (__u32 k = 0; k < count; k++) {
 			__u64 *h;
 
 			if (vals[k].trie != old_trie || unit_find(net, keys[k]))
 				continue;
 			h = reallocarray(hit, n_hit + 1, sizeof(*hit));
-			if (!h)
+			if (!h) {
+				ret = -ENOMEM;
 				break;
+			}
 			hit = h;
 			hit[n_hit++] = keys[k];
 		}
 		in = &batch;
-	} while (!err);
+	} while (!err && !ret);
 	for (size_t k = 0; k < n_hit; k++) {
-		if (to)
-			bpf_map_update_elem(fd, &hit[k], to, BPF_EXIST);
-		else
-			bpf_map_delete_elem(fd, &hit[k]);
+		/* ENOENT: the cgroup went meanwhile, its entry with it. */
+		if ((to ? bpf_map_update_elem(fd, &hit[k], to, BPF_EXIST)
+			: bpf_map_delete_elem(fd, &hit[k])) && errno != ENOENT)
+			ret = ret ?: -errno;
 	}
 	free(hit);
+	return ret;
+}
+
+/* Copies of name's policy that could not be moved keep reading trie: it is
+ * kept (a reference of its own) until they are, retried at each cleanup. */
+static void hold_copies(struct ug_net *net, uint16_t trie, const char *name, int err)
+{
+	struct stuck *s = ug_push((void **)&net->stuck, &net->n_stuck, sizeof(*s));
+
+	ug_log(LOG_ERR, "net: cgroups made from %s's policy kept by name could not be moved to "
+	       "its new rules (%s): they keep its previous ones until they can", name,
+	       strerror(-err));
+	if (!s)
+		return; /* without a reference, the trie goes after its grace period */
+	s->trie = trie;
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	ug_tries_claim(net->tries, trie);
+}
+
+/* Held copies moved where their policy kept by name now is (or dropped with it). */
+static void retry_copies(struct ug_net *net)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < net->n_stuck; i++) {
+		struct stuck *s = &net->stuck[i];
+		struct ug_byname *e = ug_byname_find(&net->pending, s->name);
+		struct ug_pending_key key = {};
+		struct ug_pending_net v;
+		const struct ug_unit_val *to = NULL;
+
+		memcpy(key.name, s->name, strnlen(s->name, sizeof(key.name) - 1));
+		if (e && !bpf_map_lookup_elem(net->pending.fd, &key, &v))
+			to = &v.val;
+		if (move_copies(net, s->trie, to)) {
+			net->stuck[kept++] = *s;
+			continue;
+		}
+		ug_tries_put(net->tries, s->trie, ug_byname_owner(s->name));
+		ug_log(LOG_NOTICE, "net: the cgroups made from %s's policy kept by name are on its "
+		       "rules in force now", s->name);
+	}
+	net->n_stuck = kept;
 }
 
 static int pending_write(struct ug_net *net, struct pending_state *ps, struct ug_net_pending *p,
@@ -1375,7 +1502,9 @@ static int pending_write(struct ug_net *net, struct pending_state *ps, struct ug
 		ug_tries_put(net->tries, id, owner);
 		return err;
 	}
-	move_copies(net, ps->h.trie, &val.val);
+	err = move_copies(net, ps->h.trie, &val.val);
+	if (err)
+		hold_copies(net, ps->h.trie, ps->h.name, err);
 	ug_byname_switched(&net->pending, &ps->h, id, p->parent_cgid, p->level, generation);
 	ps->digest = rules_digest(p->pol.rules, p->pol.n_rules);
 	ps->n_rules = p->pol.n_rules;
@@ -1405,7 +1534,9 @@ static void pending_gone(void *ctx, struct ug_byname *e, enum ug_byname_end how,
 		return;
 	}
 	if (how == UG_BYNAME_REMOVED) {
-		move_copies(net, e->trie, NULL);
+		err = move_copies(net, e->trie, NULL);
+		if (err)
+			hold_copies(net, e->trie, e->name, err);
 		net->pending_changed++;
 	}
 	if (ps->has_acct && !acct_in_use(net, ps->acct))

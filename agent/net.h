@@ -106,9 +106,12 @@ struct ug_net_stats {
 	struct ug_acct_val acct[2]; /* [0] egress, [1] ingress */
 };
 typedef void (*ug_net_stats_cb)(const struct ug_net_stats *s, void *ctx);
-/* Every current policy cgroup, and once more each one removed since the
- * last call, with its final counts. */
+/* Every current policy cgroup, and each one removed whose final counts are
+ * not stored yet (ug_net_stats_stored()). */
 int ug_net_stats(struct ug_net *net, ug_net_stats_cb cb, void *ctx);
+/* The last ug_net_stats()'s rows are in the store: the final counts it
+ * handed out are forgotten (until then they are handed out again). */
+void ug_net_stats_stored(struct ug_net *net);
 /* Decisions per rule since the rule first decided (cumulative). */
 int ug_net_rule_hits(struct ug_net *net, void (*cb)(uint32_t rule_id, uint64_t hits, void *ctx),
 		     void *ctx);

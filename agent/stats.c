@@ -10,6 +10,7 @@
 struct snapshot {
 	uint32_t generation;
 	int64_t now_us;
+	bool short_of_memory; /* a row was left out */
 	struct ug_store_acct *acct;
 	size_t n_acct, cap_acct;
 	struct ug_store_hits *hits;
@@ -28,8 +29,10 @@ static void snap_unit(const struct ug_net_stats *st, void *ctx)
 			size_t cap = sn->cap_acct ? sn->cap_acct * 2 : 64;
 			struct ug_store_acct *a = reallocarray(sn->acct, cap, sizeof(*a));
 
-			if (!a)
+			if (!a) {
+				sn->short_of_memory = true;
 				return;
+			}
 			sn->acct = a;
 			sn->cap_acct = cap;
 		}
@@ -79,6 +82,8 @@ void stats_snapshot(struct ug_net *net, struct ug_store *st, uint32_t generation
 		ug_log(LOG_ERR, "agent: cannot read the counters");
 	if (sn.n_acct && ug_store_accounting_insert(st, sn.acct, sn.n_acct))
 		ug_log(LOG_ERR, "agent: cannot write accounting: %s", ug_store_errmsg(st));
+	else if (!sn.short_of_memory)
+		ug_net_stats_stored(net); /* else the final counts go in the next one */
 	if (sn.n_hits && ug_store_rule_hits_insert(st, sn.hits, sn.n_hits))
 		ug_log(LOG_ERR, "agent: cannot write rule hits: %s", ug_store_errmsg(st));
 	free(sn.acct);

@@ -77,4 +77,47 @@ done
 	fail "accounting rows carry no generation"
 [ "$(sql "select max(hits) from rule_hits where rule_id=$allow")" -ge 74 ] || fail "rule_hits not persisted"
 pass "accounting and rule_hits tables match the live counters"
+
+# The final counts of cgroups that go reach the table, also when the store
+# is locked while they go, and when more than 64 go in one interval (issue
+# 21: both were lost). 80 units below a slice send 3 datagrams each; the
+# store is locked by another writer; all 80 cgroups go; the lock lasts
+# longer than a snapshot interval; then every one has its final row.
+SL=$(make_cgroup ugacct.slice)
+ctl unit set ugacct.slice --default-egress deny >/dev/null
+ctl rule add ugacct.slice egress allow 127.0.0.1 --proto udp >/dev/null
+for i in $(seq 80); do
+	mkdir "$SL/ugacct-$i.service"
+	echo "$SL/ugacct-$i.service" >>"$TMP/cgroups"
+	ctl --no-wait unit set "ugacct-$i.service" --default-egress deny >/dev/null
+done
+ctl unit set ugacct-1.service --default-egress deny >/dev/null # waits for all of them
+for i in $(seq 80); do
+	"$PROBE" --cgroup "$SL/ugacct-$i.service" udp-send 127.0.0.1 "$P" 3 100 >/dev/null
+done
+python3 -c "
+import sqlite3, time, os
+c = sqlite3.connect('$DB', isolation_level=None, timeout=10)
+c.execute('BEGIN EXCLUSIVE')
+open('$TMP/locked', 'w').close()
+while not os.path.exists('$TMP/unlock'):
+    time.sleep(0.05)
+c.execute('COMMIT')
+" &
+LOCKER=$!
+for _ in $(seq 100); do [ -e "$TMP/locked" ] && break; sleep 0.05; done
+for i in $(seq 80); do rmdir "$SL/ugacct-$i.service"; done
+sleep 2.5 # snapshots meanwhile fail: the store is locked
+touch "$TMP/unlock"
+wait $LOCKER
+finals() { # units of ugacct.slice whose last egress row has their 3 datagrams
+	sql "select count(*) from (select unit, allowed_packets from accounting a
+		where unit like 'ugacct-%' and direction = 'egress' and id = (select max(id)
+		from accounting b where b.unit = a.unit and b.cgroup_id = a.cgroup_id and
+		b.direction = a.direction))
+		where allowed_packets = 3"
+}
+for _ in $(seq 100); do [ "$(finals)" = 80 ] && break; sleep 0.05; done
+[ "$(finals)" = 80 ] || fail "final counts stored for $(finals) of 80 removed cgroups"
+pass "80 cgroups gone in one interval, the store locked meanwhile: every final count stored"
 echo "PASS: $TEST_NAME"
