@@ -694,107 +694,114 @@ static int setup_loop(struct daemon *d)
 	return 0;
 }
 
-static void loop_free(struct daemon *d)
+/* What the agent needs before anything else: descriptors, bpffs, its
+ * locks, the cgroup2 mount, the store (or its last known good copy). */
+static int prepare(struct daemon *d)
 {
-	for (size_t i = 0; i < d->n_duties; i++)
-		sd_event_source_unref(d->duties[i].src);
-	sd_event_source_unref(d->ready_src);
-	sd_event_source_unref(d->ag.ps.src);
-	storewatch_stop(&d->ag.sw);
-	sd_event_unref(d->ag.ev);
-}
-
-int main(int argc, char **argv)
-{
-	static struct daemon d = { .ag.ps.applied_version = -1 /* unknown: the first pass says */,
-				   .ag.ps.all_dirty = true };
-	struct agent *ag = &d.ag;
+	struct agent *ag = &d->ag;
 	char errbuf[256];
-	int64_t started_us;
 	int err;
-
-	err = parse_argv(argc, argv, &d.o);
-	if (err)
-		return err > 0 ? 0 : 2;
-	ag->db_path = d.o.db_path;
-	ag->pin_dir = d.o.pin_dir;
-	libbpf_set_print(libbpf_print);
-	if (d.o.detach_all)
-		return detach_all(ag->pin_dir);
 
 	raise_nofile();
 	err = ensure_bpffs(ag->pin_dir);
 	if (err) {
 		ug_log(LOG_ERR, "agent: cannot mount bpffs at " UG_DEFAULT_BPFFS ": %s",
 		       strerror(-err));
-		return 1;
+		return err;
 	}
-	if (take_locks(&d))
-		return 1;
-	if (ug_cgroup_root(ag->cgroot, sizeof(ag->cgroot))) {
+	err = take_locks(d);
+	if (err)
+		return err;
+	err = ug_cgroup_root(ag->cgroot, sizeof(ag->cgroot));
+	if (err) {
 		ug_log(LOG_ERR, "cgroup: no cgroup2 hierarchy is mounted: network policy CANNOT be "
 		       "enforced");
-		return 1;
+		return err;
 	}
 	err = ug_store_open(ag->db_path, UG_STORE_CREATE, &ag->st, errbuf, sizeof(errbuf));
 	if (err && open_lkg(ag, errbuf)) {
 		ug_log(LOG_ERR, "agent: cannot open the store %s: %s; exiting. What is pinned "
 		       "keeps enforcing.", ag->db_path, errbuf);
-		return 1;
+		return err;
 	}
 	/* Someone's long transaction must not stall the loop: writes that
 	 * fail are kept and tried again (audit rows, status, counters). */
 	ug_store_set_busy_timeout(ag->st, 100);
+	return 0;
+}
+
+/* The audit, then the programs: the network side (required), the LSM side
+ * (where the kernel has it). */
+static int load(struct daemon *d)
+{
+	struct agent *ag = &d->ag;
+	int err;
+
 	err = ug_audit_new(ag->st,
 			   &(struct ug_audit_ops){ .target = pass_target_name,
 						   .family_rule = pass_family_rule,
 						   .unstored = on_unstored, .ctx = ag },
 			   &ag->audit);
 	if (err)
-		goto out_store;
-	ug_audit_set_retention(ag->audit, d.o.audit_max_bytes, d.o.audit_max_age_us);
-	err = ug_net_open(ag->pin_dir, on_event, &d, &ag->net);
+		return err;
+	ug_audit_set_retention(ag->audit, d->o.audit_max_bytes, d->o.audit_max_age_us);
+	err = ug_net_open(ag->pin_dir, on_event, d, &ag->net);
 	if (err) {
 		ug_log(LOG_ERR, "agent: cannot load the network programs (%s); exiting. What is "
 		       "pinned keeps enforcing.", strerror(-err));
-		goto out_audit;
+		return err;
 	}
 	ag->ps.generation = ug_net_generation(ag->net);
-	open_lsm(&d);
+	open_lsm(d);
 	remove_old_dropins(ag->pin_dir);
 	health_init(&ag->health, ag->st, ag->net, ag->lsm);
 	ag->health.audit = ag->audit;
+	return 0;
+}
+
+/* The event loop and what feeds it: signals, rings, the store, duties,
+ * the metrics listener, the resolver (the cgroup tree and systemd). */
+static int listen_all(struct daemon *d)
+{
+	struct agent *ag = &d->ag;
+	int err;
 
 	err = sd_event_default(&ag->ev);
-	if (err < 0)
-		goto out_net;
-	err = setup_loop(&d);
+	if (err >= 0)
+		err = setup_loop(d);
 	if (err < 0) {
 		ug_log(LOG_ERR, "agent: event loop setup: %s", strerror(-err));
-		goto out_loop;
+		return err;
 	}
 	/* After setup_loop: its thread must inherit the blocked signals. */
 	ag->metrics = metrics_start(ag->st, ag->db_path, ag->pin_dir,
-				    d.o.listen_set ? &d.o.listen : NULL);
-	err = ug_resolver_new(ag->cgroot, ag->ev, sd_booted() > 0, &ag->sw.ts, on_placement, &d,
+				    d->o.listen_set ? &d->o.listen : NULL);
+	err = ug_resolver_new(ag->cgroot, ag->ev, sd_booted() > 0, &ag->sw.ts, on_placement, d,
 			      &ag->res);
 	if (err)
-		goto out_loop;
+		return err;
 	ag->health.idx = ug_resolver_index(ag->res);
 	ug_log(LOG_INFO, "agent: %s", sd_booted() > 0
 		       ? "units resolved through systemd"
 		       : "systemd is not PID 1: units resolved by cgroup name");
+	return 0;
+}
 
-	started_us = ug_realtime_us();
-	write_agent_state(ag, started_us);
+/* The first pass, the loop until a signal ends it, the last flush. */
+static int run(struct daemon *d)
+{
+	struct agent *ag = &d->ag;
+	int err;
+
+	write_agent_state(ag, ug_realtime_us());
 	health_report(&ag->health);
 	/* READY=1 once a pass converged, which may be this one; an error here
 	 * cannot wait for answers. */
 	err = pass_run(ag);
 	if (err < 0)
-		say_ready(&d, "it started with errors (see above)");
+		say_ready(d, "it started with errors (see above)");
 	else if (err > 0)
-		say_ready(&d, NULL);
+		say_ready(d, NULL);
 	ug_log(LOG_INFO, "agent: running (store %s, pins %s)", ag->db_path, ag->pin_dir);
 	err = sd_event_loop(ag->ev);
 	if (err < 0)
@@ -802,27 +809,58 @@ int main(int argc, char **argv)
 	else
 		ug_log(LOG_INFO, "agent: exiting; pinned programs keep enforcing");
 	sd_notify(0, "STOPPING=1");
-	flush_kernel(&d);
+	flush_kernel(d);
 	stats_snapshot(ag->net, ag->st, ag->ps.generation);
 	ug_store_agent_set(ag->st, "pid", "0");
-	ug_resolver_free(ag->res);
+	return err < 0 ? err : 0;
+}
 
-out_loop:
+/* Whatever was made, in the reverse order: the pinned programs stay. */
+static void teardown(struct daemon *d)
+{
+	struct agent *ag = &d->ag;
+
+	ug_resolver_free(ag->res);
 	metrics_stop(ag->metrics);
-	loop_free(&d);
-out_net:
-	drain(&d);
+	for (size_t i = 0; i < d->n_duties; i++)
+		sd_event_source_unref(d->duties[i].src);
+	sd_event_source_unref(d->ready_src);
+	sd_event_source_unref(ag->ps.src);
+	storewatch_stop(&ag->sw);
+	sd_event_unref(ag->ev);
+	if (ag->net)
+		drain(d);
 	/* The audit goes first: rows it cannot store are counted in net's maps. */
 	ug_audit_free(ag->audit);
-	ag->audit = NULL;
-	ring_buffer__free(d.lsm_rb);
+	ring_buffer__free(d->lsm_rb);
 	ug_lsm_free(ag->lsm);
 	ug_net_free(ag->net);
-out_audit:
-	ug_audit_free(ag->audit);
-out_store:
 	ug_store_close(ag->st);
 	targets_free(&ag->sw.ts);
 	pass_free(&ag->ps);
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon d = { .ag.ps.applied_version = -1 /* unknown: the first pass says */,
+				   .ag.ps.all_dirty = true };
+	int err;
+
+	err = parse_argv(argc, argv, &d.o);
+	if (err)
+		return err > 0 ? 0 : 2;
+	d.ag.db_path = d.o.db_path;
+	d.ag.pin_dir = d.o.pin_dir;
+	libbpf_set_print(libbpf_print);
+	if (d.o.detach_all)
+		return detach_all(d.o.pin_dir);
+	err = prepare(&d);
+	if (!err)
+		err = load(&d);
+	if (!err)
+		err = listen_all(&d);
+	if (!err)
+		err = run(&d);
+	teardown(&d);
 	return err < 0 ? 1 : 0;
 }
