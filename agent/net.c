@@ -988,7 +988,8 @@ static bool unit_same(void *ctx, const struct ug_unitstate *h, const struct ug_u
 
 	(void)ctx;
 	return s->mode == u->h.mode && s->deny_default == u->deny_default &&
-	       s->audit_default == u->audit_default && s->n_rules == u->n_rules && s->digest == rules_digest(u->rules, u->n_rules);
+	       s->audit_default == u->audit_default && s->n_rules == u->n_rules &&
+	       s->digest == rules_digest(u->rules, u->n_rules);
 }
 
 /* UG_UNIT_NO_L4 when no rule needs the transport header: none has ports,
