@@ -265,9 +265,16 @@ bool sets_mode(const struct ug_settings *s, uint64_t mode)
 	return s->mode == mode;
 }
 
+/* A default deny set by a cgroup in enforce mode (what is enforced), or in
+ * audit mode (what is audited): a mode governs what its cgroup sets. */
 bool sets_deny(const struct ug_settings *s, uint64_t dir)
 {
-	return s->deny_default & (1u << dir);
+	return s->mode == UG_MODE_ENFORCE && s->deny_default & (1u << dir);
+}
+
+bool sets_audit_deny(const struct ug_settings *s, uint64_t dir)
+{
+	return s->mode == UG_MODE_AUDIT && s->deny_default & (1u << dir);
 }
 
 bool sets_harden(const struct ug_settings *s, uint64_t bit)
@@ -323,6 +330,11 @@ void eff_notes(const struct eff *f, json_object *notes)
 	}
 }
 
+const char *eff_rule_mode(bool audit)
+{
+	return ug_mode_name(audit ? UG_MODE_AUDIT : UG_MODE_ENFORCE);
+}
+
 /* A network rule as JSON: its fields, comment and origin. */
 json_object *eff_rule_json(const struct eff *f, size_t k)
 {
@@ -336,6 +348,7 @@ json_object *eff_rule_json(const struct eff *f, size_t k)
 	json_object_object_add(o, "id", json_object_new_int64(r->id));
 	json_add_str(o, "direction", ug_dir_name(r->dir));
 	json_add_str(o, "action", ug_action_name(r->action));
+	json_add_str(o, "mode", eff_rule_mode(r->audit));
 	json_add_str(o, "prefix", prefix);
 	json_add_str(o, "proto", r->proto ? ug_proto_name(r->proto) : NULL);
 	json_object_object_add(o, "port_lo", r->has_ports ? json_object_new_int(r->port_lo) : NULL);
@@ -356,6 +369,7 @@ json_object *eff_path_json(const struct eff *f, size_t k)
 	json_object_object_add(o, "id", json_object_new_int64(r->id));
 	json_add_str(o, "kind", r->kind == UG_PATH_EXEC ? "exec" : "file");
 	json_add_str(o, "action", ug_action_name(r->action));
+	json_add_str(o, "mode", eff_rule_mode(r->audit));
 	json_add_str(o, "path", r->path);
 	json_add_str(o, "access", r->kind == UG_PATH_FILE ? ug_access_name(r->access) : NULL);
 	json_add_str(o, "comment", eff_comment(f, r->id));

@@ -63,11 +63,15 @@ ssize_t eff_setter(const struct eff *f, bool (*pred)(const struct ug_settings *,
 		   uint64_t arg);
 bool sets_mode(const struct ug_settings *s, uint64_t mode);
 bool sets_deny(const struct ug_settings *s, uint64_t dir);
+bool sets_audit_deny(const struct ug_settings *s, uint64_t dir);
 bool sets_harden(const struct ug_settings *s, uint64_t bit);
 bool sets_family(const struct ug_settings *s, uint64_t family);
 void eff_note(json_object *notes, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void eff_notes(const struct eff *f, json_object *notes);
 json_object *eff_rule_json(const struct eff *f, size_t k);
+/* The mode that governs a merged rule: its cgroup's (audit: it only says what
+ * would be denied; rules of cgroups in mode off are not merged at all). */
+const char *eff_rule_mode(bool audit);
 json_object *eff_path_json(const struct eff *f, size_t k);
 ssize_t eff_find_rule(const struct eff *f, uint32_t id);
 ssize_t eff_find_path(const struct eff *f, uint32_t id);

@@ -132,7 +132,7 @@ int explain(int argc, char **argv, const struct sub_opts *o)
 {
 	struct explain_q q = { 0 };
 	json_object *top = NULL, *notes = NULL;
-	const char *verdict, *decided;
+	const char *verdict, *decided, *mode;
 	char from[600], text[200], qtext[200];
 	struct esc e = { 0 };
 	struct eff f;
@@ -180,6 +180,12 @@ int explain(int argc, char **argv, const struct sub_opts *o)
 				 q.op.port);
 	}
 	verdict = eff_verdict(side, q.path ? f.e.lsm_mode : f.e.mode, action, &denied);
+	/* The mode that governs this decision: the deciding rule's cgroup's, or
+	 * that of the cgroup whose default posture decided (audited: only cgroups in
+	 * audit mode set it); a side whose every rule is audited audits all. */
+	mode = k >= 0 ? eff_rule_mode(q.path ? f.paths[k].audit : f.rules[k].audit)
+	       : action == UG_ACT_AUDIT || (q.path ? f.e.lsm_mode : f.e.mode) == UG_MODE_AUDIT
+		       ? "audit" : "enforce";
 	if (!side)
 		decided = "none";
 	else if (k >= 0)
@@ -211,7 +217,7 @@ int explain(int argc, char **argv, const struct sub_opts *o)
 		json_add_str(top, "verdict", verdict);
 		json_object_object_add(top, "denied", json_object_new_boolean(denied));
 		json_add_str(top, "action", ug_action_name(action));
-		json_add_str(top, "mode", ug_mode_name(f.e.mode));
+		json_add_str(top, "mode", mode);
 		json_add_str(top, "decided_by", decided);
 		json_add_str(top, "cgroup", f.v[f.self].path);
 	} else {
@@ -219,7 +225,7 @@ int explain(int argc, char **argv, const struct sub_opts *o)
 		printf("query: %s: %s %s%s\n", esc(&e, q.target), qtext,
 		       q.path ? "" : q.op.dir == UG_DIR_EGRESS ? "to " : q.op.dir == UG_DIR_INGRESS ?
 		       "from " : "at ", esc(&e, q.path ? q.canon : q.what));
-		printf("mode: %s\n", ug_mode_name(f.e.mode));
+		printf("mode: %s\n", mode);
 	}
 	if (!side) {
 		eff_note(notes, "no %s policy applies to %s or any policy cgroup above it: nothing "
@@ -271,7 +277,16 @@ int explain(int argc, char **argv, const struct sub_opts *o)
 			printf("rules: %s is the longest prefix with rules covering the address, but "
 			       "none of them (nor of the prefixes covering it) matches the protocol "
 			       "and port\n", entry_text(entry, text, sizeof(text)));
-		if (f.e.deny_default & (1u << dir)) {
+		if (!(f.e.deny_default & (1u << dir)) && (f.e.audit_default & (1u << dir))) {
+			ssize_t a = eff_setter(&f, sets_audit_deny, (uint64_t)dir);
+
+			eff_from_text(&f, (size_t)a, &e, from, sizeof(from));
+			if (top)
+				json_object_object_add(top, "default_from", eff_from_json(&f, (size_t)a));
+			else
+				printf("default: deny, audited: no rule matches; default-%s deny is set on "
+				       "%s, in audit mode\n", ug_dir_name(dir), from);
+		} else if (f.e.deny_default & (1u << dir)) {
 			eff_from_text(&f, (size_t)s, &e, from, sizeof(from));
 			if (top)
 				json_object_object_add(top, "default_from", eff_from_json(&f, (size_t)s));

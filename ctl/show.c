@@ -58,10 +58,10 @@ static int path_show_cmp(const void *pa, const void *pb)
 	return a->id < b->id ? -1 : a->id > b->id;
 }
 
-static const char *const show_net_cols[] = { "DIR", "PREFIX", "ID", "ACTION", "PROTO", "PORT",
-					     "FROM", "COMMENT" };
-static const char *const show_path_cols[] = { "KIND", "PATH", "ID", "ACTION", "ACCESS", "FROM",
-					      "COMMENT" };
+static const char *const show_net_cols[] = { "DIR", "PREFIX", "ID", "ACTION", "MODE", "PROTO",
+					     "PORT", "FROM", "COMMENT" };
+static const char *const show_path_cols[] = { "KIND", "PATH", "ID", "ACTION", "MODE", "ACCESS",
+					      "FROM", "COMMENT" };
 
 /* o (NULL: out of memory) with whether its rule decides, appended to arr. */
 static int json_add_decides(json_object *arr, json_object *o, bool decides)
@@ -87,6 +87,7 @@ static int show_net_rule(const struct eff *f, size_t k, bool decides, struct tab
 	snprintf(id, sizeof(id), "%" PRId64 "%s", r->id, decides ? "" : "*");
 	{
 		const char *cells[] = { ug_dir_name(r->dir), prefix, id, ug_action_name(r->action),
+					eff_rule_mode(r->audit),
 					r->proto ? ug_proto_name(r->proto) : "any", ports,
 					esc(&e, f->v[f->origin[k]].name),
 					esc(&e, eff_comment(f, r->id)) };
@@ -109,7 +110,8 @@ static int show_path_rule(const struct eff *f, size_t k, bool decides, struct ta
 	snprintf(id, sizeof(id), "%" PRId64 "%s", r->id, decides ? "" : "*");
 	{
 		const char *cells[] = { kind, esc(&e, r->path), id, ug_action_name(r->action),
-					access ?: "", esc(&e, f->v[f->porigin[k]].name),
+					eff_rule_mode(r->audit), access ?: "",
+					esc(&e, f->v[f->porigin[k]].name),
 					esc(&e, eff_comment(f, r->id)) };
 
 		return table_row(tab, cells, NULL, &e);
@@ -253,13 +255,17 @@ int show(int argc, char **argv, const struct sub_opts *o)
 		printf("\nnetwork policy: %s\nexec/file policy: %s\n", f.net ? "yes" : "no",
 		       f.lsm ? "yes" : "no");
 	}
-	show_setting(&f, top, "mode", ug_mode_name(f.e.mode),
-		     f.e.mode == UG_MODE_ENFORCE ? -1 : eff_setter(&f, sets_mode, f.e.mode));
+	/* A mode governs the rules and settings of the cgroup that set it: the
+	 * target's own, and each rule's (MODE) and setting's below. */
+	show_setting(&f, top, "mode", ug_mode_name(f.v[f.self].own.mode),
+		     f.v[f.self].own.mode == UG_MODE_ENFORCE ? -1 : (ssize_t)f.self);
 	for (int dir = UG_DIR_EGRESS; dir <= UG_DIR_INGRESS; dir++) {
-		bool deny = f.e.deny_default & (1u << dir);
+		bool deny = f.e.deny_default & (1u << dir), audit = f.e.audit_default & (1u << dir);
 
 		show_setting(&f, top, dir == UG_DIR_EGRESS ? "default_egress" : "default_ingress",
-			     deny ? "deny" : "allow", deny ? eff_setter(&f, sets_deny, dir) : -1);
+			     deny ? "deny" : audit ? "deny, audited" : "allow",
+			     deny ? eff_setter(&f, sets_deny, dir)
+			     : audit ? eff_setter(&f, sets_audit_deny, dir) : -1);
 	}
 	if (top) {
 		json_object_object_add(top, "harden", harden = json_object_new_array());
@@ -268,8 +274,11 @@ int show(int argc, char **argv, const struct sub_opts *o)
 	for (unsigned bit = 1; bit <= 0x80; bit <<= 1) {
 		char name[64];
 
-		if (!(f.e.harden & bit) || ug_harden_format((int)bit, name, sizeof(name)))
+		if (!((f.e.harden | f.e.harden_audit) & bit) ||
+		    ug_harden_format((int)bit, name, sizeof(name)))
 			continue;
+		if (!(f.e.harden & bit))
+			strncat(name, " (audited)", sizeof(name) - strlen(name) - 1);
 		show_setting(&f, harden, "harden", name, eff_setter(&f, sets_harden, bit));
 	}
 	for (int fam = 0; fam < 64; fam++) {
@@ -277,11 +286,12 @@ int show(int argc, char **argv, const struct sub_opts *o)
 		uint32_t rule;
 		ssize_t s;
 
-		if (!(f.e.families & (1ULL << fam)))
+		if (!((f.e.families | f.e.families_audit) & (1ULL << fam)))
 			continue;
 		s = eff_setter(&f, sets_family, (uint64_t)fam);
 		rule = s >= 0 ? f.v[s].rows.family_rule[fam] : 0;
-		snprintf(text, sizeof(text), "%s (rule %u)", ug_family_name(fam), rule);
+		snprintf(text, sizeof(text), "%s (rule %u%s)", ug_family_name(fam), rule,
+			 f.e.families & (1ULL << fam) ? "" : ", audited");
 		j = show_setting(&f, families, "denied family", top ? ug_family_name(fam) : text, s);
 		if (j)
 			json_object_object_add(j, "rule", json_object_new_int64(rule));

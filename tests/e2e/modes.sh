@@ -86,5 +86,14 @@ pass "a slice in audit mode: its deny audited in the unit below, the unit's own 
 	fail "explain: $(ctl explain ugm-a.service 127.0.12.1)"
 [ "$(ctl --json explain ugm-o.service 127.0.11.5 | jq -r .verdict)" = deny ] ||
 	fail "explain of a unit in mode off: $(ctl explain ugm-o.service 127.0.11.5)"
-pass "explain agrees"
+# ... and says which mode governs the rule that decided, and show each rule's.
+[ "$(ctl --json explain ugm-a.service 127.0.11.5 | jq -r '.mode + " " + .rule.mode')" = \
+	"enforce enforce" ] || fail "explain's mode: $(ctl explain ugm-a.service 127.0.11.5)"
+[ "$(ctl --json explain ugm-a.service 127.0.12.1 | jq -r '.mode + " " + .rule.mode')" = \
+	"audit audit" ] || fail "explain's mode: $(ctl explain ugm-a.service 127.0.12.1)"
+mode_of() { ctl --json show ugm-a.service | jq -r --argjson id "$1" '.rules[] | select(.id == $id) | .mode'; }
+[ "$(mode_of "$slice_deny")" = enforce ] && [ "$(mode_of "$unit_deny")" = audit ] ||
+	fail "show's rule modes: $slice_deny $(mode_of "$slice_deny"), $unit_deny $(mode_of "$unit_deny")"
+ctl show ugm-a.service | grep -q "MODE" || fail "show has no MODE column: $(ctl show ugm-a.service)"
+pass "explain and show say which mode governs each rule"
 echo "PASS: $TEST_NAME"
