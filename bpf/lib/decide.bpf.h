@@ -135,19 +135,22 @@ static __always_inline void match(const struct ug_match *v, const struct ug_op *
  * (its own, a routing header's, the bind rules for a SYN), and inlined at
  * each the two readings of a list took ug_egress past the verifier's limit
  * of one million instructions. Verified once, on its own, its pointers may
- * be NULL as far as the verifier knows.
+ * be NULL as far as the verifier knows, and 6.1 takes none of them as a map
+ * key (only the stack, a packet or a map value): the key is copied first.
  */
 __noinline int decide(const struct ug_unit_val *u, const struct ug_op *op, __u32 dir,
 		      struct ug_lpm_key *key, __u32 *rule_id)
 {
 	const struct ug_match *en = NULL, *au = NULL, *m;
-	__u8 bit;
+	struct ug_lpm_key k;
 	struct ug_match *r;
+	__u8 bit;
 
 	if (!u || !op || !key || !rule_id || dir >= UG_DIR_MAX)
 		return UG_ACT_DENY;
 	bit = 1u << dir;
-	r = bpf_map_lookup_elem(&ug_lpm, key);
+	__builtin_memcpy(&k, key, sizeof(k));
+	r = bpf_map_lookup_elem(&ug_lpm, &k);
 	if (r)
 		match(r, op, &en, &au);
 	*rule_id = 0;
