@@ -15,13 +15,22 @@
  *
  * A slow or hostile client: libmicrohttpd does all I/O without blocking, a
  * connection idle for 10 s is closed, at most 8 connections (2 per address)
- * are open at once, and only GET /metrics does any work.
+ * are open at once, and only GET /metrics does any work. A client that
+ * trickles a byte now and then is never idle: every connection is shut down
+ * 10 s after it was accepted, whatever it is doing (a scrape takes
+ * milliseconds), so one local process using many loopback addresses cannot
+ * hold every connection for longer. libmicrohttpd has no such deadline, so
+ * the listener's thread is ours: it runs libmicrohttpd's loop and, between
+ * two rounds, shuts down the connections past theirs (in the same thread as
+ * every libmicrohttpd callback, so a descriptor it closed is never touched).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +46,7 @@
 #define UG_HTTP_CONNECTIONS 8u
 #define UG_HTTP_PER_ADDRESS 2u
 #define UG_HTTP_IDLE_SECONDS 10u
+#define UG_HTTP_DEADLINE_NS (10 * 1000000000ULL) /* after accept, whatever the client does */
 #define UG_HTTP_BACKLOG 16
 
 struct ug_httpd;
@@ -178,7 +188,66 @@ struct ug_httpd {
 	char *pin_dir;
 	struct ug_store *st; /* the listener thread's own; only it uses it */
 	char why[256];       /* the last failure logged: each is logged once */
+	pthread_t thread;
+	bool running;        /* thread started */
+	atomic_bool stop;
+	/* The open connections, for their deadline (only the thread uses it). */
+	struct open_conn {
+		struct MHD_Connection *c;
+		int fd;
+		uint64_t since_ns;
+		bool shut;
+	} open[UG_HTTP_CONNECTIONS + 1];
 };
+
+/* libmicrohttpd accepted or closed a connection (in our thread). */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+			  enum MHD_ConnectionNotificationCode code)
+{
+	struct ug_httpd *h = cls;
+	const union MHD_ConnectionInfo *ci;
+
+	for (size_t i = 0; i < sizeof(h->open) / sizeof(h->open[0]); i++) {
+		struct open_conn *o = &h->open[i];
+
+		if (code == MHD_CONNECTION_NOTIFY_CLOSED && o->c == c) {
+			o->c = NULL;
+			return;
+		}
+		if (code == MHD_CONNECTION_NOTIFY_STARTED && !o->c) {
+			ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+			*o = (struct open_conn){ .c = c, .fd = ci ? ci->connect_fd : -1,
+						 .since_ns = ug_now_ns() };
+			return;
+		}
+	}
+}
+
+/* Connections past their deadline: shut down, so libmicrohttpd closes them. */
+static void reap(struct ug_httpd *h)
+{
+	uint64_t now = ug_now_ns();
+
+	for (size_t i = 0; i < sizeof(h->open) / sizeof(h->open[0]); i++) {
+		struct open_conn *o = &h->open[i];
+
+		if (!o->c || o->shut || o->fd < 0 || now - o->since_ns < UG_HTTP_DEADLINE_NS)
+			continue;
+		shutdown(o->fd, SHUT_RDWR);
+		o->shut = true;
+	}
+}
+
+static void *serve(void *arg)
+{
+	struct ug_httpd *h = arg;
+
+	while (!atomic_load(&h->stop)) {
+		MHD_run_wait(h->d, 250);
+		reap(h);
+	}
+	return NULL;
+}
 
 static void httpd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -278,8 +347,12 @@ static void httpd_free(struct ug_httpd *h)
 {
 	if (!h)
 		return;
+	if (h->running) {
+		atomic_store(&h->stop, true);
+		pthread_join(h->thread, NULL); /* within a round: 250 ms */
+	}
 	if (h->d)
-		MHD_stop_daemon(h->d); /* joins its thread: nothing uses h after this */
+		MHD_stop_daemon(h->d);
 	ug_store_close(h->st);
 	free(h->db_path);
 	free(h->pin_dir);
@@ -324,9 +397,9 @@ static int httpd_start(const struct metrics_listen *l, const char *db_path, cons
 	if (err)
 		goto free_h;
 	h->d = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-			(l->addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+		MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (l->addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 		0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
 		MHD_OPTION_CONNECTION_LIMIT, UG_HTTP_CONNECTIONS,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, UG_HTTP_PER_ADDRESS,
 		MHD_OPTION_CONNECTION_TIMEOUT, UG_HTTP_IDLE_SECONDS,
@@ -338,6 +411,10 @@ static int httpd_start(const struct metrics_listen *l, const char *db_path, cons
 		err = -EIO;
 		goto free_h;
 	}
+	err = -pthread_create(&h->thread, NULL, serve, h);
+	if (err)
+		goto free_h;
+	h->running = true;
 	*out = h;
 	return 0;
 free_h:

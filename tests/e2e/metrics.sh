@@ -130,6 +130,41 @@ exec 7>&-
 [ $ms -lt 2000 ] || fail "a scrape beside an idle connection took $ms ms"
 pass "scrape beside an idle connection: $ms ms"
 
+# Eight connections from eight loopback addresses (the per-address limit is
+# two), each trickling a header byte every 2 s, so none is ever idle: they
+# hold every connection the listener takes. Each is shut down 10 s after it
+# was accepted (issue 21: they held them for as long as they liked), so a
+# scrape gets in then, while the trickler goes on for 30 s.
+python3 - "$MPORT" <<'PY' &
+import socket, sys, time
+port, socks = int(sys.argv[1]), []
+for i in range(2, 10):
+    s = socket.socket()
+    s.bind(("127.0.0.%d" % i, 0))
+    s.connect(("127.0.0.1", port))
+    s.send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+    socks.append(s)
+end = time.time() + 30
+while time.time() < end:
+    for s in socks:
+        try:
+            s.send(b"X")
+        except OSError:
+            pass
+    time.sleep(2)
+PY
+BG_PIDS+=($!)
+sleep 1
+t0=$(date +%s%N)
+got=no
+for _ in $(seq 40); do
+	curl -sS -m 1 -o /dev/null "$URL" 2>/dev/null && { got=yes; break; }
+	sleep 0.5
+done
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ $got = yes ] || fail "no scrape got in while eight trickling connections were held ($ms ms)"
+pass "eight trickling connections: a scrape got in after $ms ms (each is shut 10 s after it came)"
+
 # Label values as the format wants them: \\, \", \n escaped, and a byte that
 # is not UTF-8 replaced (a raw sqlite3 session can write any target).
 sql "insert into status (target, enforced, state) values
