@@ -633,13 +633,13 @@ int ug_audit_lsm_record(struct ug_audit *a, const void *data, size_t size)
 
 /*
  * --audit-max-size counts the store's files on disk: the database, its
- * write-ahead log and the shared-memory index. The log gets an eighth (256
- * KiB to 4 MiB; ug_store_wal_bound() truncates it at half of that), the
- * index 32 KiB, and one batch's worth is kept free: pruning follows a batch
- * stored, and the file grows by that batch first. The pages in use get the
- * rest.
+ * write-ahead log and the shared-memory index. The log gets an eighth (512
+ * KiB to 4 MiB: it holds at most about one transaction past an eighth of
+ * that, ug_store_wal_bound()), the index 32 KiB, and one batch's worth is
+ * kept free: pruning follows a batch stored, and the file grows by that
+ * batch first. The pages in use get the rest, at least a quarter.
  */
-#define WAL_MIN ((int64_t)256 << 10)
+#define WAL_MIN ((int64_t)512 << 10)
 #define WAL_MAX ((int64_t)4 << 20)
 #define SHM_BYTES ((int64_t)32 << 10)
 #define BATCH_BYTES ((int64_t)1 << 20)
@@ -653,8 +653,8 @@ void ug_audit_set_retention(struct ug_audit *a, int64_t max_bytes, int64_t max_a
 	a->max_bytes = max_bytes;
 	a->wal_max = max_bytes ? wal : 0;
 	a->pages_max = max_bytes ? max_bytes - wal - SHM_BYTES - batch : 0;
-	if (max_bytes && a->pages_max < max_bytes / 2)
-		a->pages_max = max_bytes / 2;
+	if (max_bytes && a->pages_max < max_bytes / 4)
+		a->pages_max = max_bytes / 4;
 	a->max_age_us = max_age_us;
 }
 
@@ -785,8 +785,12 @@ out:
 	free(comms);
 	free(protos);
 	free(lsm_texts);
-	if (!err && a->max_bytes)
+	/* The log is truncated after the rows and again after the pruning:
+	 * each transaction's pages, not both, is what it grows by. */
+	if (!err && a->max_bytes) {
+		ug_store_wal_bound(a->st, a->wal_max);
 		ug_audit_retain(a, 2 * (int64_t)(n_rows + 1));
+	}
 	return err;
 }
 

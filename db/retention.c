@@ -230,13 +230,16 @@ int ug_store_wal_bound(struct ug_store *st, int64_t wal_max)
 	if (ret)
 		return ret;
 	/* The automatic checkpoint copies the log into the database but leaves
-	 * the file as large as it grew: truncate it here. */
+	 * the file as large as it grew: truncate it here, once it holds more
+	 * than a few pages, so that it never holds more than about one
+	 * transaction (a batch of rows, or a pruning) beyond them. */
 	if ((size_t)snprintf(path, sizeof(path), "%s-wal", st->path) >= sizeof(path))
 		return -ENAMETOOLONG;
-	if (stat(path, &sb) || sb.st_size <= wal_max / 2)
+	if (stat(path, &sb) || sb.st_size <= wal_max / 8)
 		return 0;
-	/* Not waiting for readers: the loop goes on, the next call tries again. */
-	sqlite3_busy_timeout(st->db, 0);
+	/* Waiting a little for readers (a query's snapshot is short), not for
+	 * a long one: the loop goes on, the next call tries again. */
+	sqlite3_busy_timeout(st->db, st->busy_ms < 20 ? st->busy_ms : 20);
 	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	sqlite3_busy_timeout(st->db, st->busy_ms);
 	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {

@@ -160,8 +160,8 @@ int ug_store_disk_bytes(struct ug_store *st, int64_t *out);
 /*
  * Keep the write-ahead log within wal_max bytes (0: SQLite's defaults): its
  * automatic checkpoint and size limit are set from it, and once it has grown
- * past half of it, it is checkpointed and truncated here, without waiting
- * for readers (a reader's open snapshot keeps it until the next call).
+ * past an eighth of it, it is checkpointed and truncated here, waiting at most
+ * 20 ms for readers (a reader's open snapshot keeps it until the next call).
  * 0, or -EBUSY when readers or a writer held it.
  */
 int ug_store_wal_bound(struct ug_store *st, int64_t wal_max);

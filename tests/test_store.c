@@ -2942,7 +2942,7 @@ static void test_audit_write(void **state)
 	assert_int_equal(ug_store_audit_write(f->st, NULL, 1, NULL, 0, NULL, 0), -EINVAL);
 }
 
-/* The write-ahead log is truncated once past half its share, and counted on disk. */
+/* The write-ahead log is truncated once past an eighth of its share, and counted on disk. */
 static void test_wal_bound(void **state)
 {
 	struct fixture *f = *state;
@@ -2968,8 +2968,8 @@ static void test_wal_bound(void **state)
 	assert_int_equal(disk, used + sb.st_size);
 	snprintf(wal, sizeof(wal), "%s-wal", f->path);
 	assert_int_equal(stat(wal, &sb), 0);
-	/* A share twice the log's size: nothing to do. */
-	assert_int_equal(ug_store_wal_bound(f->st, 2 * sb.st_size + 8192), 0);
+	/* A share of more than eight times the log: nothing to do. */
+	assert_int_equal(ug_store_wal_bound(f->st, 8 * sb.st_size + 8192), 0);
 	assert_int_equal(stat(wal, &sb), 0);
 	assert_true(sb.st_size > 128 * 1024);
 	/* A reader's snapshot keeps the log: -EBUSY, and it is still there. */
