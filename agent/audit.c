@@ -697,8 +697,12 @@ int ug_audit_flush(struct ug_audit *a)
 	int err = 0;
 
 	summaries(a, ug_realtime_us());
-	if (!a->n_q)
+	/* Nothing queued: what was given (records dropped as malformed) is
+	 * dealt with. */
+	if (!a->n_q) {
+		durable(a);
 		return 0;
+	}
 	rows = calloc(a->n_q, sizeof(*rows));
 	lost = calloc(a->n_q, sizeof(*lost));
 	addrs = calloc(a->n_q, sizeof(*addrs));
