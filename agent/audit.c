@@ -20,11 +20,21 @@
 #include "util.h"
 
 #define QUEUE_MAX 1024
+#define UG_AUDIT_MARKS 4
 #define TARGET_MAX 256
 #define RATE_SLOTS 64
 
+/* A record read from a ring, until it is stored: a denial (network or LSM),
+ * or a count of denials the kernel lost (kept with the rows, in their
+ * transaction: stored once, or read again after a crash, never both). */
+enum queued_kind {
+	Q_NET,
+	Q_LSM,
+	Q_LOST,
+};
+
 struct queued {
-	bool lsm;
+	enum queued_kind kind;
 	union {
 		struct ug_event ev;
 		struct ug_lsm_event lev;
@@ -37,7 +47,7 @@ struct queued {
 /* Denials one queued record stands for. */
 static uint64_t denials(const struct queued *q)
 {
-	return q->lsm ? q->lev.count : q->ev.count;
+	return q->kind == Q_LSM ? q->lev.count : q->ev.count;
 }
 
 /* " (N times in S s)" for a record of more than one denial; "" otherwise. */
@@ -67,10 +77,12 @@ struct ug_audit {
 	uint64_t malformed;
 	uint64_t future_stamps; /* records stamped later than they were read */
 	uint64_t journal_failed; /* entries lost since the journal last worked */
-	uint64_t unstored;       /* rows dropped since the store last took some */
+	uint64_t unstored;       /* denials counted, not stored, since the store last took some */
 	uint64_t failing_since;  /* CLOCK_MONOTONIC ns of the first failed write in a row; 0: none */
 	bool failing_said;       /* that run of failures was logged as an error */
-	int64_t max_bytes;       /* retention: the store's pages in use; 0: no limit */
+	int64_t max_bytes;       /* retention: the store's files on disk; 0: no limit */
+	int64_t pages_max;       /* ... of which its pages in use (ug_audit_set_retention) */
+	int64_t wal_max;         /* ... and its write-ahead log */
 	int64_t max_age_us;      /* retention: rows older than this go; 0: no limit */
 	bool retain_said;        /* retention failing: said once */
 };
@@ -101,7 +113,7 @@ int ug_audit_new(struct ug_store *st, const struct ug_audit_ops *ops, struct ug_
 
 	if (!a)
 		return -ENOMEM;
-	a->q = calloc(QUEUE_MAX + 1, sizeof(*a->q)); /* + a scratch slot: slot() */
+	a->q = calloc(QUEUE_MAX, sizeof(*a->q));
 	if (!a->q) {
 		free(a);
 		return -ENOMEM;
@@ -332,36 +344,43 @@ static void journal(struct ug_audit *a, const struct queued *q)
 	journal_result(a, jr);
 }
 
-/*
- * Where the next record goes: the end of the queue. When the queue is full
- * and the store cannot take it (down, locked, full disk), the record still
- * goes to the journal: it is built in a scratch slot past the queue and then
- * counted as not stored (keep()), never dropped unseen.
- */
-static struct queued *slot(struct ug_audit *a)
+/* Everything read so far is stored or counted: the rings may let it go. */
+static void durable(struct ug_audit *a)
 {
-	if (a->n_q == QUEUE_MAX)
-		ug_audit_flush(a);
-	return &a->q[a->n_q < QUEUE_MAX ? a->n_q : QUEUE_MAX];
+	if (a->ops.durable)
+		a->ops.durable(a->ops.ctx);
 }
 
-/* The record in slot() is complete: queue it, or count it. */
-static int keep(struct ug_audit *a)
+/*
+ * The queue's rows cannot be stored (store down, locked, full disk): they
+ * were journaled; count them as not stored (ops.unstored: a pinned counter,
+ * which outlives us and needs no store) and let their records go, so that
+ * the ring keeps moving and later denials are still journaled.
+ */
+static void give_up(struct ug_audit *a, const char *why)
 {
-	uint64_t n;
+	uint64_t n = 0;
 
-	if (a->n_q < QUEUE_MAX) {
-		a->n_q++;
-		return 0;
-	}
-	n = denials(&a->q[QUEUE_MAX]);
+	if (!a->n_q)
+		return;
+	for (size_t i = 0; i < a->n_q; i++)
+		n += denials(&a->q[i]);
 	if (!a->unstored)
-		ug_log(LOG_ERR, "audit: the store cannot take audit rows (%s): denials are "
-		       "journaled and counted, not stored", ug_store_errmsg(a->st));
+		ug_log(LOG_ERR, "audit: %s (%s): %" PRIu64 " denials are journaled and counted, "
+		       "not stored", why, ug_store_errmsg(a->st), n);
 	a->unstored += n;
 	if (a->ops.unstored)
 		a->ops.unstored(n, a->ops.ctx);
-	return -ENOBUFS;
+	a->n_q = 0;
+	durable(a);
+}
+
+/* Where the next record goes: the end of the queue, stored first when full. */
+static struct queued *slot(struct ug_audit *a)
+{
+	if (a->n_q == QUEUE_MAX && ug_audit_flush(a))
+		give_up(a, "the store cannot take audit rows");
+	return &a->q[a->n_q];
 }
 
 /* The name the audit gives a policy cgroup: its target, or "cgroup:ID". */
@@ -375,24 +394,20 @@ static void unit_name(struct ug_audit *a, uint64_t cgid, char buf[TARGET_MAX])
 		snprintf(buf, TARGET_MAX, "cgroup:%" PRIu64, cgid);
 }
 
-/* A unit's denials the ring had no room for: into lost_events at once, and
- * into the unit's next journal summary. */
+/* A unit's denials the kernel could not record: into the unit's next journal
+ * summary, and queued for lost_events. */
 static int lost_record(struct ug_audit *a, const struct ug_event *ev)
 {
-	char unit[TARGET_MAX];
-	int64_t now = ug_realtime_us();
-	int err;
+	struct queued *q = slot(a);
 
-	unit_name(a, ev->who.unit_cgid, unit);
-	rate_slot(a, unit, now)->lost += ev->count;
-	err = ug_store_lost_add(a->st, now, ev->count, "ringbuf", unit);
-	if (err) {
-		ug_log(LOG_ERR, "audit: cannot record %" PRIu64 " lost denials of %s in the store: "
-		       "%s", (uint64_t)ev->count, unit, ug_store_errmsg(a->st));
-		if (a->ops.unstored)
-			a->ops.unstored(ev->count, a->ops.ctx);
-	}
-	return err;
+	q->kind = Q_LOST;
+	memcpy(&q->ev, ev, sizeof(q->ev));
+	q->time_us = ug_realtime_us();
+	q->first_time_us = q->time_us;
+	unit_name(a, ev->who.unit_cgid, q->unit);
+	rate_slot(a, q->unit, q->time_us)->lost += ev->count;
+	a->n_q++;
+	return 0;
 }
 
 int ug_audit_record(struct ug_audit *a, const void *data, size_t size)
@@ -409,14 +424,15 @@ int ug_audit_record(struct ug_audit *a, const void *data, size_t size)
 	if (size >= sizeof(struct ug_event) && ((const struct ug_event *)data)->flags & UG_EV_F_LOST)
 		return lost_record(a, data);
 	q = slot(a);
-	q->lsm = false;
+	q->kind = Q_NET;
 	memcpy(&q->ev, data, sizeof(q->ev));
 	q->time_us = boot_to_realtime_us(a, q->ev.ts_boot_ns);
 	q->first_time_us = q->ev.first_ns < q->ev.ts_boot_ns
 		? boot_to_realtime_us(a, q->ev.first_ns) : q->time_us;
 	unit_name(a, q->ev.who.unit_cgid, q->unit);
 	journal(a, q);
-	return keep(a);
+	a->n_q++;
+	return 0;
 }
 
 static void summaries(struct ug_audit *a, int64_t now_us)
@@ -591,7 +607,7 @@ int ug_audit_lsm_record(struct ug_audit *a, const void *data, size_t size)
 		return -EINVAL;
 	}
 	q = slot(a);
-	q->lsm = true;
+	q->kind = Q_LSM;
 	memcpy(&q->lev, data, sizeof(q->lev));
 	ev = &q->lev;
 	q->time_us = boot_to_realtime_us(a, ev->ts_boot_ns);
@@ -611,12 +627,34 @@ int ug_audit_lsm_record(struct ug_audit *a, const void *data, size_t size)
 		ev->exe[n > 0 ? n : 0] = '\0';
 	}
 	lsm_journal(a, q);
-	return keep(a);
+	a->n_q++;
+	return 0;
 }
+
+/*
+ * --audit-max-size counts the store's files on disk: the database, its
+ * write-ahead log and the shared-memory index. The log gets an eighth (512
+ * KiB to 4 MiB: it holds at most about one transaction past an eighth of
+ * that, ug_store_wal_bound()), the index 32 KiB, and one batch's worth is
+ * kept free: pruning follows a batch stored, and the file grows by that
+ * batch first. The pages in use get the rest, at least a quarter.
+ */
+#define WAL_MIN ((int64_t)512 << 10)
+#define WAL_MAX ((int64_t)4 << 20)
+#define SHM_BYTES ((int64_t)32 << 10)
+#define BATCH_BYTES ((int64_t)1 << 20)
 
 void ug_audit_set_retention(struct ug_audit *a, int64_t max_bytes, int64_t max_age_us)
 {
+	int64_t wal = max_bytes / 8, batch = max_bytes / 8;
+
+	wal = wal < WAL_MIN ? WAL_MIN : wal > WAL_MAX ? WAL_MAX : wal;
+	batch = batch > BATCH_BYTES ? BATCH_BYTES : batch;
 	a->max_bytes = max_bytes;
+	a->wal_max = max_bytes ? wal : 0;
+	a->pages_max = max_bytes ? max_bytes - wal - SHM_BYTES - batch : 0;
+	if (max_bytes && a->pages_max < max_bytes / 4)
+		a->pages_max = max_bytes / 4;
 	a->max_age_us = max_age_us;
 }
 
@@ -632,8 +670,11 @@ int ug_audit_retain(struct ug_audit *a, int64_t budget)
 
 	if (!a->max_bytes && !a->max_age_us)
 		return 0;
-	err = ug_store_prune(a->st, a->max_bytes,
+	err = ug_store_prune(a->st, a->pages_max,
 			     a->max_age_us ? ug_realtime_us() - a->max_age_us : 0, budget, &pruned);
+	/* A reader's snapshot holding the log is routine: it goes next time. */
+	if (!err && ug_store_wal_bound(a->st, a->wal_max) == -EBUSY)
+		ug_log(LOG_DEBUG, "audit: retention: %s", ug_store_errmsg(a->st));
 	if (err) {
 		if (!a->retain_said)
 			ug_log(err == -EBUSY ? LOG_NOTICE : LOG_ERR, "audit: retention: %s; "
@@ -647,43 +688,58 @@ int ug_audit_retain(struct ug_audit *a, int64_t budget)
 
 int ug_audit_flush(struct ug_audit *a)
 {
-	size_t stored = 0;
+	struct ug_store_mark marks[UG_AUDIT_MARKS];
+	size_t n_rows = 0, n_lost = 0, n_marks;
 	struct ug_audit_row *rows;
+	struct ug_lost_row *lost;
 	char (*addrs)[INET6_ADDRSTRLEN], (*comms)[17], (*protos)[8];
 	struct lsm_text *lsm_texts;
 	int err = 0;
 
 	summaries(a, ug_realtime_us());
-	if (!a->n_q)
+	/* Nothing queued: what was given (records dropped as malformed) is
+	 * dealt with. */
+	if (!a->n_q) {
+		durable(a);
 		return 0;
+	}
 	rows = calloc(a->n_q, sizeof(*rows));
+	lost = calloc(a->n_q, sizeof(*lost));
 	addrs = calloc(a->n_q, sizeof(*addrs));
 	comms = calloc(a->n_q, sizeof(*comms));
 	protos = calloc(a->n_q, sizeof(*protos));
 	lsm_texts = calloc(a->n_q, sizeof(*lsm_texts));
-	if (!rows || !addrs || !comms || !protos || !lsm_texts) {
+	if (!rows || !lost || !addrs || !comms || !protos || !lsm_texts) {
 		err = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < a->n_q; i++) {
 		const struct queued *q = &a->q[i];
+		size_t r = n_rows;
 
-		if (q->lsm) {
-			lsm_row(a, q, &rows[i], comms[i], &lsm_texts[i]);
+		if (q->kind == Q_LOST) {
+			lost[n_lost++] = (struct ug_lost_row){ .time_us = q->time_us,
+							       .count = q->ev.count,
+							       .unit = q->unit };
 			continue;
 		}
-		addr_text(&q->ev, addrs[i], sizeof(addrs[i]));
-		comm_text(&q->ev, comms[i]);
-		rows[i] = (struct ug_audit_row){
+		n_rows++;
+		if (q->kind == Q_LSM) {
+			lsm_row(a, q, &rows[r], comms[r], &lsm_texts[r]);
+			continue;
+		}
+		addr_text(&q->ev, addrs[r], sizeof(addrs[r]));
+		comm_text(&q->ev, comms[r]);
+		rows[r] = (struct ug_audit_row){
 			.time_us = q->time_us,
 			.unit = q->unit,
 			.cgroup_id = q->ev.who.cgid,
 			.pid = q->ev.who.pid,
 			.uid = q->ev.who.uid,
-			.comm = comms[i][0] ? comms[i] : NULL,
+			.comm = comms[r][0] ? comms[r] : NULL,
 			.family = family_name(q->ev.family),
-			.protocol = proto_name(q->ev.proto, protos[i], sizeof(protos[i])),
-			.address = addrs[i],
+			.protocol = proto_name(q->ev.proto, protos[r], sizeof(protos[r])),
+			.address = addrs[r],
 			.port = q->ev.port,
 			.hook = ug_hook_name(q->ev.hook),
 			.direction = ug_dir_name(q->ev.dir),
@@ -694,7 +750,8 @@ int ug_audit_flush(struct ug_audit *a)
 			.first_time_us = q->first_time_us,
 		};
 	}
-	err = ug_store_audit_insert(a->st, rows, a->n_q);
+	n_marks = a->ops.marks ? a->ops.marks(marks, UG_AUDIT_MARKS, a->ops.ctx) : 0;
+	err = ug_store_audit_write(a->st, rows, n_rows, lost, n_lost, marks, n_marks);
 	if (err) {
 		/* A writer holding the store longer than the busy timeout
 		 * (a big apply) is routine: a notice. Anything else, or busy
@@ -718,21 +775,26 @@ int ug_audit_flush(struct ug_audit *a)
 			ug_log(LOG_NOTICE, "audit: the store takes audit rows again");
 		a->failing_since = 0;
 		a->failing_said = false;
-		stored = a->n_q;
 		a->n_q = 0;
 		if (a->unstored)
 			ug_log(LOG_NOTICE, "audit: the store takes audit rows again; %" PRIu64
 			       " denials were only journaled", a->unstored);
 		a->unstored = 0;
+		durable(a);
 	}
 out:
 	free(rows);
+	free(lost);
 	free(addrs);
 	free(comms);
 	free(protos);
 	free(lsm_texts);
-	if (stored && a->max_bytes)
-		ug_audit_retain(a, 2 * (int64_t)stored);
+	/* The log is truncated after the rows and again after the pruning:
+	 * each transaction's pages, not both, is what it grows by. */
+	if (!err && a->max_bytes) {
+		ug_store_wal_bound(a->st, a->wal_max);
+		ug_audit_retain(a, 2 * (int64_t)(n_rows + 1));
+	}
 	return err;
 }
 
@@ -774,17 +836,8 @@ void ug_audit_free(struct ug_audit *a)
 	if (!a)
 		return;
 	/* Rows the store cannot take now go with us: count them. */
-	if (ug_audit_flush(a) && a->n_q) {
-		uint64_t n = 0;
-
-		ug_log(LOG_ERR, "audit: exiting with %zu rows the store cannot take; counted as "
-		       "not stored", a->n_q);
-		for (size_t i = 0; i < a->n_q; i++)
-			n += denials(&a->q[i]);
-		if (a->ops.unstored)
-			a->ops.unstored(n, a->ops.ctx);
-		a->n_q = 0;
-	}
+	if (ug_audit_flush(a))
+		give_up(a, "exiting with rows the store cannot take");
 	summaries(a, INT64_MAX);
 	free(a->q);
 	free(a);

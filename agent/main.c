@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@
 #include "messages.h"
 #include "metrics.h"
 #include "pass.h"
+#include "ring.h"
 #include "stats.h"
 #include "util.h"
 
@@ -84,8 +86,10 @@ struct daemon {
 	struct agent ag;
 	struct options o;
 	int store_lock, pin_lock;    /* held while we run: one agent per store and pins */
-	struct ring_buffer *lsm_rb;  /* the LSM side's denials, drained beside the network's */
-	int drain_left;              /* records this drain may still read */
+	struct ug_ring *rings[2];    /* denials: the network's, the LSM side's (NULL: none) */
+	sd_event_source *ring_src[2];
+	char marks[2][UG_RING_MARK_MAX]; /* where their stored records end (on_marks) */
+	bool ring_said;              /* a ring could not be read: said once */
 	bool ready;                  /* READY=1 sent */
 	sd_event_source *ready_src;  /* the deadline for it */
 	struct duty duties[8];
@@ -94,12 +98,26 @@ struct daemon {
 
 /* --- the ring buffers -------------------------------------------------------- */
 
+/*
+ * Records are read past the ring's consumer position and let go only once
+ * the audit has committed (or counted) them (agent/ring.h, on_durable()).
+ * While a ring holds records read and not let go, its fd stays readable:
+ * its source is off until then, and the flush timer reads on meanwhile.
+ */
+static void watch_rings(struct daemon *d)
+{
+	for (int i = 0; i < 2; i++)
+		if (d->ring_src[i])
+			sd_event_source_set_enabled(d->ring_src[i], ug_ring_held(d->rings[i])
+							? SD_EVENT_OFF : SD_EVENT_ON);
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct daemon *d = ctx;
 
 	ug_audit_record(d->ag.audit, data, size);
-	return --d->drain_left > 0 ? 0 : -ECANCELED;
+	return 0;
 }
 
 static int on_lsm_event(void *ctx, void *data, size_t size)
@@ -107,25 +125,65 @@ static int on_lsm_event(void *ctx, void *data, size_t size)
 	struct daemon *d = ctx;
 
 	ug_audit_lsm_record(d->ag.audit, data, size);
-	return --d->drain_left > 0 ? 0 : -ECANCELED;
+	return 0;
+}
+
+/* The daemon of the agent the audit's callbacks get. */
+static struct daemon *daemon_of(void *ag)
+{
+	return (struct daemon *)((char *)ag - offsetof(struct daemon, ag));
+}
+
+/* ug_audit_ops.durable: what was read is stored or counted. */
+static void on_durable(void *ctx)
+{
+	struct daemon *d = daemon_of(ctx);
+
+	ug_ring_release(d->rings[0]);
+	ug_ring_release(d->rings[1]);
+	watch_rings(d);
+}
+
+/* agent_state keys of the rings' marks (agent/ring.h). */
+static const char *const ring_keys[2] = { "audit_ring_net", "audit_ring_lsm" };
+
+/* ug_audit_ops.marks: committed with the rows, so that a next agent skips
+ * what this one stored and was killed before letting go. */
+static size_t on_marks(struct ug_store_mark *m, size_t max, void *ctx)
+{
+	struct daemon *d = daemon_of(ctx);
+	size_t n = 0;
+
+	for (int i = 0; i < 2 && n < max; i++)
+		if (d->rings[i] && !ug_ring_mark(d->rings[i], d->marks[i], sizeof(d->marks[i])))
+			m[n++] = (struct ug_store_mark){ .key = ring_keys[i], .value = d->marks[i] };
+	return n;
+}
+
+/* Ring i is new: past what an earlier agent stored from it. */
+static void resume_ring(struct daemon *d, int i)
+{
+	char mark[UG_RING_MARK_MAX];
+
+	if (!ug_store_agent_get(d->ag.st, ring_keys[i], mark, sizeof(mark)) &&
+	    ug_ring_resume(d->rings[i], mark) > 0)
+		ug_log(LOG_NOTICE, "audit: records an earlier agent stored but did not let go of "
+		       "are skipped in the %s ring buffer", i ? "LSM" : "network");
 }
 
 /* Read up to UG_DRAIN_BUDGET records from each ring: a flood in one does
  * not keep the other unread. */
 static void drain(struct daemon *d)
 {
-	int err;
+	for (int i = 0; i < 2; i++) {
+		int n = d->rings[i] ? ug_ring_read(d->rings[i], UG_DRAIN_BUDGET) : 0;
 
-	d->drain_left = UG_DRAIN_BUDGET;
-	err = ug_net_poll_events(d->ag.net);
-	if (err && err != -ECANCELED)
-		ug_log(LOG_ERR, "audit: reading the ring buffer: %s", strerror(-err));
-	if (!d->lsm_rb)
-		return;
-	d->drain_left = UG_DRAIN_BUDGET;
-	err = ring_buffer__consume(d->lsm_rb);
-	if (err < 0 && err != -ECANCELED)
-		ug_log(LOG_ERR, "audit: reading the LSM ring buffer: %s", strerror(-err));
+		if (n < 0 && !d->ring_said)
+			ug_log(LOG_ERR, "audit: reading the %s ring buffer: %s", i ? "LSM" : "network",
+			       strerror(-n));
+		d->ring_said |= n < 0;
+	}
+	watch_rings(d);
 }
 
 static int on_ringbuf(sd_event_source *s, int fd, uint32_t revents, void *ctx)
@@ -607,16 +665,15 @@ static void open_lsm(struct daemon *d)
 
 	if (!err)
 		err = ug_lsm_open(ag->pin_dir, &ag->lsm);
-	if (!err) {
-		d->lsm_rb = ring_buffer__new(ug_lsm_events_map_fd(ag->lsm), on_lsm_event, d, NULL);
-		if (!d->lsm_rb)
-			err = -errno;
-	}
+	if (!err)
+		err = ug_ring_new(ug_lsm_events_map_fd(ag->lsm), on_lsm_event, d, &d->rings[1]);
+	if (!err)
+		resume_ring(d, 1);
 	if (err) {
 		if (!ag->lsm_why[0])
 			snprintf(ag->lsm_why, sizeof(ag->lsm_why), "%s", strerror(-err));
-		ring_buffer__free(d->lsm_rb);
-		d->lsm_rb = NULL;
+		ug_ring_free(d->rings[1]);
+		d->rings[1] = NULL;
 		ug_lsm_free(ag->lsm);
 		ag->lsm = NULL;
 		ug_log_id(LOG_WARNING, UG_MESSAGE_LSM_UNAVAILABLE, NULL, "lsm: BPF LSM is "
@@ -672,10 +729,10 @@ static int setup_loop(struct daemon *d)
 	if ((err = sd_event_add_signal(ag->ev, NULL, SIGTERM, NULL, NULL)) < 0 ||
 	    (err = sd_event_add_signal(ag->ev, NULL, SIGINT, NULL, NULL)) < 0 ||
 	    (err = sd_event_add_signal(ag->ev, NULL, SIGHUP, on_hup, d)) < 0 ||
-	    (err = sd_event_add_io(ag->ev, NULL, ug_net_events_fd(ag->net), EPOLLIN, on_ringbuf,
-				   d)) < 0 ||
-	    (d->lsm_rb && (err = sd_event_add_io(ag->ev, NULL, ring_buffer__epoll_fd(d->lsm_rb),
-						 EPOLLIN, on_ringbuf, d)) < 0) ||
+	    (err = sd_event_add_io(ag->ev, &d->ring_src[0], ug_ring_fd(d->rings[0]), EPOLLIN,
+				   on_ringbuf, d)) < 0 ||
+	    (d->rings[1] && (err = sd_event_add_io(ag->ev, &d->ring_src[1], ug_ring_fd(d->rings[1]),
+						   EPOLLIN, on_ringbuf, d)) < 0) ||
 	    (err = storewatch_start(&ag->sw, ag->ev, ag->st, ag->db_path, on_store, d)) < 0 ||
 	    (err = sd_event_add_defer(ag->ev, &ag->ps.src, on_pass, d)) < 0 ||
 	    (err = sd_event_source_set_enabled(ag->ps.src, SD_EVENT_OFF)) < 0 ||
@@ -740,17 +797,25 @@ static int load(struct daemon *d)
 	err = ug_audit_new(ag->st,
 			   &(struct ug_audit_ops){ .target = pass_target_name,
 						   .family_rule = pass_family_rule,
-						   .unstored = on_unstored, .ctx = ag },
+						   .unstored = on_unstored,
+						   .durable = on_durable, .marks = on_marks,
+						   .ctx = ag },
 			   &ag->audit);
 	if (err)
 		return err;
 	ug_audit_set_retention(ag->audit, d->o.audit_max_bytes, d->o.audit_max_age_us);
-	err = ug_net_open(ag->pin_dir, on_event, d, &ag->net);
+	err = ug_net_open(ag->pin_dir, &ag->net);
 	if (err) {
 		ug_log(LOG_ERR, "agent: cannot load the network programs (%s); exiting. What is "
 		       "pinned keeps enforcing.", strerror(-err));
 		return err;
 	}
+	err = ug_ring_new(ug_net_events_map_fd(ag->net), on_event, d, &d->rings[0]);
+	if (err) {
+		ug_log(LOG_ERR, "net: cannot map the ring buffer: %s", strerror(-err));
+		return err;
+	}
+	resume_ring(d, 0);
 	ag->ps.generation = ug_net_generation(ag->net);
 	open_lsm(d);
 	remove_old_dropins(ag->pin_dir);
@@ -822,6 +887,8 @@ static void teardown(struct daemon *d)
 
 	ug_resolver_free(ag->res);
 	metrics_stop(ag->metrics);
+	d->ring_src[0] = sd_event_source_unref(d->ring_src[0]);
+	d->ring_src[1] = sd_event_source_unref(d->ring_src[1]);
 	for (size_t i = 0; i < d->n_duties; i++)
 		sd_event_source_unref(d->duties[i].src);
 	sd_event_source_unref(d->ready_src);
@@ -830,9 +897,11 @@ static void teardown(struct daemon *d)
 	sd_event_unref(ag->ev);
 	if (ag->net)
 		drain(d);
-	/* The audit goes first: rows it cannot store are counted in net's maps. */
+	/* The audit goes first: rows it cannot store are counted in net's maps,
+	 * and what it stored or counted is let go from the rings. */
 	ug_audit_free(ag->audit);
-	ring_buffer__free(d->lsm_rb);
+	ug_ring_free(d->rings[0]);
+	ug_ring_free(d->rings[1]);
 	ug_lsm_free(ag->lsm);
 	ug_net_free(ag->net);
 	ug_store_close(ag->st);

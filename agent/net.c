@@ -78,7 +78,6 @@ struct attachment {
 
 struct ug_net {
 	struct ug_net_bpf *skel;
-	struct ring_buffer *rb;
 	char pin_dir[PATH_MAX];
 	char old_dir[PATH_MAX]; /* an older pinned generation moved aside; "" if none */
 	struct bpf_program *progs[N_PROGS];
@@ -842,8 +841,7 @@ void ug_net_migrated(struct ug_net *net)
 	net->old_dir[0] = '\0';
 }
 
-int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
-		struct ug_net **out)
+int ug_net_open(const char *pin_dir, struct ug_net **out)
 {
 	struct ug_net *net;
 	struct bpf_program *prog;
@@ -934,13 +932,6 @@ int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
 	if (err)
 		goto err_state;
 	unpin_old_programs(net);
-
-	net->rb = ring_buffer__new(bpf_map__fd(net->skel->maps.ug_events), on_event, ctx, NULL);
-	if (!net->rb) {
-		err = -errno;
-		ug_log(LOG_ERR, "net: failed to set up the ring buffer: %s", strerror(-err));
-		goto err_state;
-	}
 	*out = net;
 	return 0;
 
@@ -957,7 +948,6 @@ void ug_net_free(struct ug_net *net)
 {
 	if (!net)
 		return;
-	ring_buffer__free(net->rb);
 	for (size_t i = 0; i < sizeof(net->tp_links) / sizeof(net->tp_links[0]); i++)
 		bpf_link__destroy(net->tp_links[i]); /* pinned: stays attached */
 	for (size_t i = 0; i < net->n_att; i++)
@@ -1611,16 +1601,9 @@ uint32_t ug_net_generation(const struct ug_net *net)
 	return net->generation;
 }
 
-int ug_net_events_fd(const struct ug_net *net)
+int ug_net_events_map_fd(const struct ug_net *net)
 {
-	return ring_buffer__epoll_fd(net->rb);
-}
-
-int ug_net_poll_events(struct ug_net *net)
-{
-	int n = ring_buffer__consume(net->rb);
-
-	return n < 0 ? n : 0;
+	return bpf_map__fd(net->skel->maps.ug_events);
 }
 
 /*

@@ -31,11 +31,10 @@ struct ug_net_unit {
  * Load the programs, reusing maps pinned under pin_dir (creating and pinning
  * them on first start), and take over the links pinned there by an earlier
  * agent: each link is switched to the newly loaded program in place, so
- * enforcement has no gap and no cgroup gets a second copy. on_event is called
- * for each ring-buffer record.
+ * enforcement has no gap and no cgroup gets a second copy. The ring buffer is
+ * NOT consumed here: the caller reads ug_net_events_map_fd() (agent/ring.h).
  */
-int ug_net_open(const char *pin_dir, ring_buffer_sample_fn on_event, void *ctx,
-		struct ug_net **out);
+int ug_net_open(const char *pin_dir, struct ug_net **out);
 /* Frees user-space state only: pinned programs keep enforcing. NULL is fine. */
 void ug_net_free(struct ug_net *net);
 
@@ -115,8 +114,7 @@ void ug_net_stats_stored(struct ug_net *net);
 /* Decisions per rule since the rule first decided (cumulative). */
 int ug_net_rule_hits(struct ug_net *net, void (*cb)(uint32_t rule_id, uint64_t hits, void *ctx),
 		     void *ctx);
-int ug_net_events_fd(const struct ug_net *net);
-int ug_net_poll_events(struct ug_net *net); /* drain the ring buffer, no wait */
+int ug_net_events_map_fd(const struct ug_net *net);
 /* Have the kernel send its aggregated and lost counts into the ring: every
  * 250 ms, and before exiting, with the ring drained before and after. */
 int ug_net_flush(struct ug_net *net);

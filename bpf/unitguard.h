@@ -19,8 +19,8 @@
  * its own in force, and only then lets the old programs go (agent/net.c,
  * "migration"). Bump both when a layout changes.
  */
-#define UG_LAYOUT 5
-#define UG_LAYOUT_MAP "ug_layout_v5"
+#define UG_LAYOUT 6
+#define UG_LAYOUT_MAP "ug_layout_v6"
 
 /* Cgroup levels the programs walk up when looking for the unit that owns a
  * socket or task; a policy cgroup deeper than this is refused by the agent. */
@@ -223,7 +223,8 @@ struct ug_acct_val {
 /* ug_counters (per-CPU array): things the agent must report but that are not
  * events. */
 enum ug_counter {
-	UG_CNT_EVENTS_LOST = 0, /* ring buffer full: a denial could not be recorded */
+	UG_CNT_EVENTS_LOST = 0, /* a denial could not be recorded, nor counted for its unit
+				   (ug_share full) */
 	UG_CNT_LIST_MISSING = 1, /* an entry's rule list was not found: cannot happen */
 	/* Written by the agent, not the programs (kept here because the map
 	 * outlives it): denials journaled but not stored, store down or full. */
@@ -250,7 +251,8 @@ struct ug_who {
  * One record sent through ug_events: `count` denials (or would-be denials in
  * audit mode) of one identity, the first at first_ns, the last at ts_boot_ns;
  * or, with UG_EV_F_LOST, `count` denials of unit_cgid's unit that could not be
- * recorded (the ring buffer was full), every other field zero.
+ * recorded (the ring buffer, or the unit's share of it, was full: ug_share),
+ * every other field zero.
  */
 struct ug_event {
 	__u64 ts_boot_ns; /* bpf_ktime_get_boot_ns() of the last denial counted */
@@ -267,7 +269,7 @@ struct ug_event {
 	__u8 dir;         /* enum ug_dir */
 	__u8 flags;       /* UG_EV_F_* */
 };
-/* A count of unrecorded denials (ug_lost), not a denial. */
+/* A count of unrecorded denials (ug_share), not a denial. */
 #define UG_EV_F_LOST 0x2
 
 /*
@@ -278,8 +280,9 @@ struct ug_event {
  * run every 250 ms) sends what is pending as one record and deletes entries
  * of windows that ended. The window number is the agent's (ug_agg_cfg,
  * advanced once a second by the flush); while no agent runs it stands still
- * and counts wait in the map. When the map is full, denials go to the ring
- * one by one, as without aggregation.
+ * and counts wait in the map. A unit without an entry to spare (its share,
+ * ug_share, or the map full) sends its denials one by one, within its share
+ * of the ring.
  */
 #define UG_AGG_MAX 16384
 
@@ -311,16 +314,42 @@ struct ug_agg_cfg {
 };
 
 /*
- * ug_lost (hash, shared by both objects): unit cgroup id -> denials of that
- * unit the ring buffer had no room for, atomically added. ug_flush sends
- * each count as an UG_EV_F_LOST record and takes it off; a unit gone from
- * ug_units and ug_lsm_units for two flushes loses its entry.
+ * ug_share (hash, shared by both objects; bpf/lib/lost.bpf.h): unit cgroup
+ * id -> that unit's share of what all units' audit shares, so that one
+ * unit's flood costs that unit its detail, never another unit's:
+ *  - agg[]: its entries in use in ug_agg (UG_SHARE_NET) and ug_lsm_agg
+ *    (UG_SHARE_LSM), at most UG_SHARE_AGG_* each. Past that, a new identity
+ *    of the unit gets no entry: its denials go to the ring one by one.
+ *  - ring[]: its records sent through ug_events / ug_lsm_events since the
+ *    last flush, at most UG_SHARE_RING_* each; ug_flush sets them to 0. Past
+ *    that, a new identity with an entry waits in the entry for the next
+ *    flush, a pending count waits where it is, and a denial with neither is
+ *    counted in `lost`.
+ *  - lost: denials of the unit not recorded, because the ring, or its share
+ *    of it, was full (atomically added). ug_flush sends it as an
+ *    UG_EV_F_LOST record and takes it off.
+ * Every denial is thus in a record, a pending count or `lost`: the unit's
+ * totals stay exact. A unit gone from ug_units and ug_lsm_units for two
+ * flushes, with nothing counted and no entries, loses its entry.
  */
-struct ug_lost_val {
-	__u64 n;
-	__u32 idle; /* flushes that saw n == 0 and the unit gone; ug_flush only */
+struct ug_share_val {
+	__u64 lost;
+	__u32 idle;   /* flushes that found it with nothing to do and its unit gone; ug_flush only */
 	__u32 pad;
+	__u32 agg[2];  /* UG_SHARE_NET, UG_SHARE_LSM */
+	__u32 ring[2];
 };
+
+#define UG_SHARE_NET 0
+#define UG_SHARE_LSM 1
+/* An eighth of each map: seven units flooding at once leave the rest to the others. */
+#define UG_SHARE_AGG_NET (UG_AGG_MAX / 8)
+#define UG_SHARE_AGG_LSM (UG_LSM_AGG_MAX / 8)
+/* Records per unit per flush (250 ms): ug_events holds about 10 000 records,
+ * ug_lsm_events about 3 500; a flood is drained every flush, so several
+ * units at their share at once still leave room for everyone else's. */
+#define UG_SHARE_RING_NET 1024
+#define UG_SHARE_RING_LSM 512
 
 /* ug_flush's context (BPF_PROG_TEST_RUN ctx_in/ctx_out). */
 struct ug_flush_ctx {

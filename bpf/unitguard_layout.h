@@ -92,9 +92,11 @@ UG_ASSERT_OFF(ug_agg_val, comm, 24);
 UG_ASSERT_SIZE(ug_agg_cfg, 8);
 UG_ASSERT_OFF(ug_agg_cfg, window, 0);
 
-UG_ASSERT_SIZE(ug_lost_val, 16);
-UG_ASSERT_OFF(ug_lost_val, n, 0);
-UG_ASSERT_OFF(ug_lost_val, idle, 8);
+UG_ASSERT_SIZE(ug_share_val, 32);
+UG_ASSERT_OFF(ug_share_val, lost, 0);
+UG_ASSERT_OFF(ug_share_val, idle, 8);
+UG_ASSERT_OFF(ug_share_val, agg, 16);
+UG_ASSERT_OFF(ug_share_val, ring, 24);
 
 UG_ASSERT_SIZE(ug_flush_ctx, 16);
 UG_ASSERT_OFF(ug_flush_ctx, window, 0);

@@ -50,18 +50,103 @@ static int bind_audit(struct ug_store *st, sqlite3_stmt *stmt, const void *rows,
 	return 0;
 }
 
+static const char insert_audit_sql[] =
+	"INSERT INTO audit (time, time_us, unit, cgroup_id, pid, uid, comm, family,\n"
+	"	protocol, address, port, hook, direction, verdict, rule_id, generation,\n"
+	"	path, exe, detail, count, first_time, first_time_us)\n"
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,\n"
+	"	?17, ?18, ?19, ?20, ?21, ?22)";
+
+static const char insert_lost_sql[] =
+	"INSERT INTO lost_events (time, time_us, count, kind, unit) VALUES (?1, ?2, ?3, 'ringbuf', ?4)";
+
+static int bind_lost(struct ug_store *st, sqlite3_stmt *stmt, const void *rows, size_t i)
+{
+	const struct ug_lost_row *l = (const struct ug_lost_row *)rows + i;
+	int ret;
+
+	if (l->count > INT64_MAX) {
+		db_set_err(st, "lost event count %llu does not fit the store",
+			   (unsigned long long)l->count);
+		return -EINVAL;
+	}
+	ret = db_bind_time(st, stmt, 1, l->time_us);
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(stmt, 3, (int64_t)l->count);
+	db_bind_text(stmt, 4, l->unit);
+	return 0;
+}
+
+static const char set_mark_sql[] =
+	"INSERT INTO agent_state (key, value) VALUES (?1, ?2)\n"
+	"ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+static int bind_mark(struct ug_store *st, sqlite3_stmt *stmt, const void *rows, size_t i)
+{
+	const struct ug_store_mark *m = (const struct ug_store_mark *)rows + i;
+
+	if (!m->key || !m->value) {
+		db_set_err(st, "agent state needs a key and a value");
+		return -EINVAL;
+	}
+	sqlite3_bind_text(stmt, 1, m->key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, m->value, -1, SQLITE_STATIC);
+	return 0;
+}
+
+/* Each of n rows through sql, in the caller's transaction. */
+static int insert_each(struct ug_store *st, const char *sql, const char *what, const void *rows,
+		       size_t n, db_bind_row_fn bind)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, ret = 0;
+
+	if (!n)
+		return 0;
+	ret = db_prepare(st, sql, &stmt);
+	for (size_t i = 0; !ret && i < n; i++) {
+		ret = bind(st, stmt, rows, i);
+		if (ret)
+			break;
+		rc = sqlite3_step(stmt);
+		if (rc != SQLITE_DONE)
+			ret = db_fail(st, rc, what);
+		sqlite3_reset(stmt);
+	}
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+int ug_store_audit_write(struct ug_store *st, const struct ug_audit_row *rows, size_t n,
+			 const struct ug_lost_row *lost, size_t n_lost,
+			 const struct ug_store_mark *marks, size_t n_marks)
+{
+	int ret;
+
+	if (!st || (n && !rows) || (n_lost && !lost) || (n_marks && !marks))
+		return -EINVAL;
+	if (!n && !n_lost)
+		return 0;
+	ret = db_tx_begin(st);
+	if (ret)
+		return ret;
+	ret = insert_each(st, insert_audit_sql, "insert audit row", rows, n, bind_audit);
+	if (!ret)
+		ret = insert_each(st, insert_lost_sql, "insert lost events", lost, n_lost,
+				  bind_lost);
+	if (!ret)
+		ret = insert_each(st, set_mark_sql, "set agent state", marks, n_marks, bind_mark);
+	if (!ret)
+		ret = db_tx_commit(st);
+	if (ret)
+		db_tx_rollback(st);
+	return ret;
+}
+
 int ug_store_audit_insert(struct ug_store *st, const struct ug_audit_row *rows, size_t n)
 {
-	static const char sql[] =
-		"INSERT INTO audit (time, time_us, unit, cgroup_id, pid, uid, comm, family,\n"
-		"	protocol, address, port, hook, direction, verdict, rule_id, generation,\n"
-		"	path, exe, detail, count, first_time, first_time_us)\n"
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,\n"
-		"	?17, ?18, ?19, ?20, ?21, ?22)";
-
-	if (!st || (n && !rows))
-		return -EINVAL;
-	return db_insert_rows(st, NULL, sql, "insert audit row", rows, n, bind_audit);
+	return ug_store_audit_write(st, rows, n, NULL, 0, NULL, 0);
 }
 
 int ug_store_audit_query(struct ug_store *st, const struct ug_audit_filter *f,

@@ -427,6 +427,32 @@ static const char *const migrations[] = {
 	"PRAGMA user_version = 6;\n",
 
 	/* 6 -> 7
+	 * audit_units: the audit rows each unit has (unit '' where a row has
+	 * none), kept by triggers, so that retention by size takes the rows of
+	 * the unit with the most first (ug_store_prune) without counting the
+	 * table each time: one unit's flood costs its own rows. */
+	"CREATE TABLE audit_units (\n"
+	"	unit TEXT PRIMARY KEY,\n"
+	"	rows INTEGER NOT NULL\n"
+	") WITHOUT ROWID;\n"
+	"INSERT INTO audit_units (unit, rows)\n"
+	"	SELECT ifnull(unit, ''), count(*) FROM audit GROUP BY 1;\n"
+	"CREATE TRIGGER audit_units_ai AFTER INSERT ON audit BEGIN\n"
+	"	INSERT INTO audit_units (unit, rows) VALUES (ifnull(NEW.unit, ''), 1)\n"
+	"	ON CONFLICT (unit) DO UPDATE SET rows = rows + 1;\n"
+	"END;\n"
+	"CREATE TRIGGER audit_units_ad AFTER DELETE ON audit BEGIN\n"
+	"	UPDATE audit_units SET rows = rows - 1 WHERE unit = ifnull(OLD.unit, '');\n"
+	"END;\n"
+	"CREATE TRIGGER audit_units_au AFTER UPDATE OF unit ON audit BEGIN\n"
+	"	UPDATE audit_units SET rows = rows - 1 WHERE unit = ifnull(OLD.unit, '');\n"
+	"	INSERT INTO audit_units (unit, rows) VALUES (ifnull(NEW.unit, ''), 1)\n"
+	"	ON CONFLICT (unit) DO UPDATE SET rows = rows + 1;\n"
+	"END;\n"
+	"\n"
+	"PRAGMA user_version = 7;\n",
+
+	/* 7 -> 8
 	 * harden is a comma list of known switches, no spaces, no empty items
 	 * (policy/names.c, ug_harden_parse): anything else another program
 	 * writes ("bpf,ptrace ") is refused here. A trigger, not a CHECK: sqlite
@@ -440,7 +466,7 @@ static const char *const migrations[] = {
 	"		" HARDEN_LEFT " <> ',';\n"
 	"END;\n"
 	"\n"
-	"PRAGMA user_version = 7;\n",
+	"PRAGMA user_version = 8;\n",
 };
 
 #define UG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

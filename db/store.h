@@ -123,18 +123,51 @@ struct ug_audit_row {
 /* Inserts n rows in one transaction: all or none. */
 int ug_store_audit_insert(struct ug_store *st, const struct ug_audit_row *rows, size_t n);
 
+/* count denials of unit (NULL: not known) that the kernel could not record:
+ * a lost_events row of kind "ringbuf". */
+struct ug_lost_row {
+	int64_t time_us;
+	uint64_t count;
+	const char *unit;
+};
+
+/* An agent_state key and its value. */
+struct ug_store_mark {
+	const char *key;
+	const char *value;
+};
+
+/* n audit rows, n_lost lost counts and n_marks agent_state values (where the
+ * records of these rows end in their ring buffers: agent/ring.h) in one
+ * transaction: all or none. */
+int ug_store_audit_write(struct ug_store *st, const struct ug_audit_row *rows, size_t n,
+			 const struct ug_lost_row *lost, size_t n_lost,
+			 const struct ug_store_mark *marks, size_t n_marks);
+
 /*
  * Retention, in one transaction: rows of audit, rule_hits and accounting
  * older than before_us (0: no age limit) go, oldest first; then, while the
  * store's pages in use exceed max_bytes (0: no size limit), the oldest audit
- * rows, then rule hits, then accounting rows. At most budget rows per table
- * and reason per call. Audit rows are counted into audit_summary (unit, day,
- * verdict) before they go. *pruned (may be NULL): rows deleted.
+ * rows of the unit with the most rows (so that a unit that floods pays for
+ * its flood, not the others: audit_units), then rule hits, then accounting
+ * rows. At most budget rows per table and reason per call. Audit rows are
+ * counted into audit_summary (unit, day, verdict) before they go. *pruned
+ * (may be NULL): rows deleted.
  */
 int ug_store_prune(struct ug_store *st, int64_t max_bytes, int64_t before_us, int64_t budget,
 		   int64_t *pruned);
 /* Bytes of the store's pages in use (page_count - freelist_count). */
 int ug_store_used_bytes(struct ug_store *st, int64_t *out);
+/* Bytes of the store's files on disk: the database, its -wal and -shm. */
+int ug_store_disk_bytes(struct ug_store *st, int64_t *out);
+/*
+ * Keep the write-ahead log within wal_max bytes (0: SQLite's defaults): its
+ * automatic checkpoint and size limit are set from it, and once it has grown
+ * past an eighth of it, it is checkpointed and truncated here, waiting at most
+ * 20 ms for readers (a reader's open snapshot keeps it until the next call).
+ * 0, or -EBUSY when readers or a writer held it.
+ */
+int ug_store_wal_bound(struct ug_store *st, int64_t wal_max);
 
 struct ug_store_audit {
 	int64_t id;

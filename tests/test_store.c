@@ -163,7 +163,7 @@ static void test_create_and_reopen(void **state)
 	assert_int_equal(stat(f->path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0600);
 
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 8);
 	mode = raw_text(f->path, "PRAGMA journal_mode");
 	assert_string_equal(mode, "wal");
 	free(mode);
@@ -171,11 +171,11 @@ static void test_create_and_reopen(void **state)
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE type = 'table' "
 					  "AND name IN ('meta', 'units', 'rules', 'audit', "
 					  "'lost_events', 'status', 'agent_state', 'accounting', "
-					  "'rule_hits', 'generations')"),
-			 10);
+					  "'rule_hits', 'generations', 'audit_units')"),
+			 11);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE type = "
 					  "'trigger'"),
-			 15);
+			 18);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE type = "
 					  "'index' AND name = 'accounting_unit_time'"),
 			 1);
@@ -199,7 +199,7 @@ static void test_create_and_reopen(void **state)
 	ug_store_close(f->st);
 	f->st = NULL;
 	assert_int_equal(ug_store_open(f->path, UG_STORE_CREATE, &f->st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 8);
 	assert_int_equal(policy_version(f->st), 2);
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM meta"), 1);
 }
@@ -268,10 +268,10 @@ static void test_newer_version_refused(void **state)
 
 	ug_store_close(f->st);
 	f->st = NULL;
-	raw_exec(f->path, "PRAGMA user_version = 8");
+	raw_exec(f->path, "PRAGMA user_version = 9");
 	assert_int_equal(ug_store_open(f->path, 0, &st, err, sizeof(err)), -EPROTO);
 	assert_null(st);
-	assert_string_equal(err, "store schema version 8 is newer than this build (7)");
+	assert_string_equal(err, "store schema version 9 is newer than this build (8)");
 	assert_int_equal(ug_store_open(f->path, UG_STORE_CREATE, &st, NULL, 0), -EPROTO);
 	assert_null(st);
 	/* Refusing must not touch the store. */
@@ -983,7 +983,7 @@ static void test_migrate_from_v1(void **state)
 
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 8);
 	/* Adding columns and rebuilding rules are not policy changes. */
 	assert_int_equal(policy_version(st), 2);
 
@@ -1002,6 +1002,9 @@ static void test_migrate_from_v1(void **state)
 	assert_int_equal(ul.n, 1);
 	assert_unit(&ul.u[0], "web.service", "enforce", "allow", "allow");
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM audit WHERE rule_id = 1"), 1);
+	/* v7 counted the rows the store had per unit. */
+	assert_int_equal(raw_int(path, "SELECT rows FROM audit_units WHERE unit = 'web.service'"),
+			 1);
 
 	/* The v2 columns, triggers and tables work on the migrated store. */
 	assert_int_equal(ug_store_rule_add(st, &ssh, &id), 0);
@@ -1015,7 +1018,7 @@ static void test_migrate_from_v1(void **state)
 
 	/* Reopening does not migrate again. */
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 8);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM rules"), 2);
 	assert_int_equal(policy_version(st), 3);
 	ug_store_close(st);
@@ -1049,7 +1052,7 @@ static void test_migration_failure_rolls_back(void **state)
 
 	raw_exec(path, "DROP TABLE status");
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 8);
 	ug_store_close(st);
 }
 
@@ -1862,7 +1865,7 @@ static void test_migrate_from_v2(void **state)
 
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 8);
 	/* The rebuild copied rows, it did not change policy. */
 	assert_int_equal(policy_version(st), v);
 
@@ -1965,7 +1968,7 @@ static void test_migrate_from_v2(void **state)
 
 	/* Reopening does not migrate again. */
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 8);
 	assert_int_equal(raw_int(path, "SELECT count(*) FROM rules"), 3);
 	assert_int_equal(add_rule(st, "web.service", "bind", "deny", "0.0.0.0/0", &id), 0);
 	assert_int_equal(id, 8);
@@ -2050,7 +2053,7 @@ static void test_migrate_v2_dangling_rule(void **state)
 	/* Fixed by hand, the store opens. */
 	raw_exec(path, "DELETE FROM rules WHERE id = 2");
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 8);
 	assert_int_equal(raw_int(path, "SELECT seq FROM sqlite_sequence WHERE name = 'rules'"), 2);
 	ug_store_close(st);
 }
@@ -2087,7 +2090,7 @@ static void test_migrate_v2_failure_rolls_back(void **state)
 
 	raw_exec(path, "DROP TABLE rules_new");
 	assert_int_equal(ug_store_open(path, 0, &st, err, sizeof(err)), 0);
-	assert_int_equal(raw_int(path, "PRAGMA user_version"), 7);
+	assert_int_equal(raw_int(path, "PRAGMA user_version"), 8);
 	ug_store_close(st);
 }
 
@@ -2885,6 +2888,136 @@ static void test_prune(void **state)
 	assert_int_equal(ug_store_prune(f->st, 0, 0, 0, NULL), -EINVAL);
 }
 
+/*
+ * By size, the unit with the most audit rows loses its oldest first, even when another
+ * unit's rows are older: a flood prunes its own unit's history (issue 21.6). audit_units
+ * follows every insert and delete.
+ */
+static void test_prune_biggest_first(void **state)
+{
+	struct fixture *f = *state;
+	struct ug_audit_row rows[13];
+	int64_t pruned = -1;
+
+	for (int i = 0; i < 13; i++)
+		rows[i] = (struct ug_audit_row){ .time_us = T0_SEC * 1000000 + i,
+						 .unit = i < 3 ? "quiet.service" : "flood.service",
+						 .hook = "connect4", .verdict = "deny", .port = i };
+	rows[12].unit = NULL;
+	assert_int_equal(ug_store_audit_insert(f->st, rows, 13), 0);
+	assert_int_equal(raw_int(f->path, "SELECT rows FROM audit_units WHERE unit = "
+					  "'flood.service'"), 9);
+	assert_int_equal(raw_int(f->path, "SELECT rows FROM audit_units WHERE unit = ''"), 1);
+	/* The three oldest rows are quiet.service's; flood.service has the most. */
+	assert_int_equal(ug_store_prune(f->st, 1, 0, 4, &pruned), 0);
+	assert_int_equal(pruned, 4);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit WHERE unit = "
+					  "'quiet.service'"), 3);
+	assert_int_equal(raw_int(f->path, "SELECT min(port) FROM audit WHERE unit = "
+					  "'flood.service'"), 7);
+	assert_int_equal(raw_int(f->path, "SELECT rows FROM audit_units WHERE unit = "
+					  "'flood.service'"), 5);
+	assert_int_equal(raw_int(f->path, "SELECT sum(count) FROM audit_summary WHERE unit = "
+					  "'flood.service'"), 4);
+	/* Even: then the one that has most still. */
+	assert_int_equal(ug_store_prune(f->st, 1, 0, 2, &pruned), 0);
+	assert_int_equal(ug_store_prune(f->st, 1, 0, 1, &pruned), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit WHERE unit = "
+					  "'flood.service'"), 2);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit WHERE unit = "
+					  "'quiet.service'"), 3);
+	/* Rows without a unit are a unit of their own ('' in audit_units). */
+	assert_int_equal(ug_store_prune(f->st, 1, 0, 3, &pruned), 0);
+	assert_int_equal(ug_store_prune(f->st, 1, 0, 3, &pruned), 0);
+	assert_int_equal(ug_store_prune(f->st, 1, 0, 3, &pruned), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit"), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count FROM audit_summary WHERE unit = ''"), 1);
+	assert_int_equal(raw_int(f->path, "SELECT sum(rows) FROM audit_units"), 0);
+	assert_int_equal(raw_int(f->path, "SELECT sum(count) FROM audit_summary"), 13);
+}
+
+/* Audit rows, the kernel's lost counts and where their records end in the rings are
+ * written in one transaction: all or none (a crash between them would count denials
+ * twice, or none). */
+static void test_audit_write(void **state)
+{
+	struct fixture *f = *state;
+	struct ug_audit_row rows[2] = { audit_rows[0], audit_rows[1] };
+	struct ug_lost_row lost[2] = {
+		{ .time_us = T0_SEC * 1000000, .count = 5, .unit = "web.service" },
+		{ .time_us = T0_SEC * 1000000, .count = (uint64_t)INT64_MAX + 1, .unit = "x" },
+	};
+
+	const struct ug_store_mark marks[2] = { { "ring_net", "b 1 64" }, { "ring_lsm", NULL } };
+	char buf[32];
+
+	assert_int_equal(ug_store_audit_write(f->st, rows, 2, lost, 2, marks, 1), -EINVAL);
+	assert_int_equal(ug_store_audit_write(f->st, rows, 2, lost, 1, marks, 2), -EINVAL);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit"), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM lost_events"), 0);
+	assert_int_equal(ug_store_agent_get(f->st, "ring_net", buf, sizeof(buf)), -ENOENT);
+	assert_int_equal(ug_store_audit_write(f->st, rows, 2, lost, 1, marks, 1), 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit"), 2);
+	assert_int_equal(raw_int(f->path, "SELECT count FROM lost_events WHERE kind = 'ringbuf' "
+					  "AND unit = 'web.service'"), 5);
+	assert_int_equal(ug_store_agent_get(f->st, "ring_net", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "b 1 64");
+	assert_int_equal(ug_store_audit_write(f->st, NULL, 0, lost, 1, NULL, 0), 0);
+	assert_int_equal(raw_int(f->path, "SELECT sum(count) FROM lost_events"), 10);
+	assert_int_equal(ug_store_audit_write(f->st, NULL, 0, NULL, 0, NULL, 0), 0);
+	assert_int_equal(ug_store_audit_write(f->st, NULL, 1, NULL, 0, NULL, 0), -EINVAL);
+}
+
+/* The write-ahead log is truncated once past an eighth of its share, and counted on disk. */
+static void test_wal_bound(void **state)
+{
+	struct fixture *f = *state;
+	struct ug_audit_row rows[2000];
+	int64_t disk = 0, used;
+	char wal[PATH_MAX + 8];
+	struct stat sb;
+
+	for (int i = 0; i < 2000; i++)
+		rows[i] = (struct ug_audit_row){ .time_us = T0_SEC * 1000000 + i,
+						 .unit = "web.service", .hook = "connect4",
+						 .verdict = "deny", .address = "10.0.0.1", .port = i };
+	assert_int_equal(ug_store_audit_insert(f->st, rows, 2000), 0);
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	assert_int_equal(stat(wal, &sb), 0);
+	assert_true(sb.st_size > 128 * 1024);
+	assert_int_equal(ug_store_disk_bytes(f->st, &disk), 0);
+	used = sb.st_size;
+	assert_int_equal(stat(f->path, &sb), 0);
+	used += sb.st_size;
+	snprintf(wal, sizeof(wal), "%s-shm", f->path);
+	assert_int_equal(stat(wal, &sb), 0);
+	assert_int_equal(disk, used + sb.st_size);
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	assert_int_equal(stat(wal, &sb), 0);
+	/* A share of more than eight times the log: nothing to do. */
+	assert_int_equal(ug_store_wal_bound(f->st, 8 * sb.st_size + 8192), 0);
+	assert_int_equal(stat(wal, &sb), 0);
+	assert_true(sb.st_size > 128 * 1024);
+	/* A reader's snapshot keeps the log: -EBUSY, and it is still there. */
+	{
+		sqlite3 *rd = NULL;
+		sqlite3_stmt *stmt = NULL;
+
+		assert_int_equal(sqlite3_open_v2(f->path, &rd, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(rd, "SELECT id FROM audit", -1, &stmt, NULL),
+				 SQLITE_OK);
+		assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+		assert_int_equal(ug_store_wal_bound(f->st, 128 * 1024), -EBUSY);
+		sqlite3_finalize(stmt);
+		sqlite3_close(rd);
+	}
+	assert_int_equal(ug_store_wal_bound(f->st, 128 * 1024), 0);
+	assert_int_equal(stat(wal, &sb), 0);
+	assert_int_equal(sb.st_size, 0);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit"), 2000);
+	assert_int_equal(ug_store_wal_bound(f->st, -1), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2935,6 +3068,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rule_hits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_generations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prune_biggest_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wal_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reports, setup, teardown),
 	};

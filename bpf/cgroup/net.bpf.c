@@ -55,7 +55,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u32);
-} ug_layout_v5 SEC(".maps");
+} ug_layout_v6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -129,16 +129,67 @@ static __always_inline bool send(const struct ug_agg_key *k, const struct ug_agg
 }
 
 /*
- * Record a denial: the first of its identity in this window goes to the ring
- * now, the rest are counted in its ug_agg entry for ug_flush to send.
+ * Record a denial of identity k (nv: its comm and time): the first of its
+ * identity in this window goes to the ring now, the rest are counted in its
+ * ug_agg entry for ug_flush to send; each within the unit's share
+ * (lib/lost.bpf.h). A unit past its share of ug_agg sends its denials one
+ * by one, and past its records for this flush counts them: in the entry it
+ * has (sent at the next flush, details kept), or as lost.
+ *
+ * A global function: the verifier checks it once, on its own, instead of
+ * once more on every path of every hook that reaches it (ug_egress is near
+ * 6.1's limit, lib/decide.bpf.h). What it is given is copied to the stack
+ * first: 6.1 takes no pointer argument of this kind as a map key.
  */
+__noinline int record_key(const struct ug_agg_key *key, const struct ug_agg_val *val)
+{
+	struct ug_agg_key k;
+	struct ug_agg_val nv, *v;
+	struct ug_share_val *s;
+	long err;
+
+	if (!key || !val)
+		return 0;
+	k = *key;
+	nv = *val;
+	v = bpf_map_lookup_elem(&ug_agg, &k);
+	if (v)
+		goto count;
+	s = share_of(k.who.unit_cgid);
+	if (agg_take(s, UG_SHARE_NET)) {
+		err = bpf_map_update_elem(&ug_agg, &k, &nv, BPF_NOEXIST);
+		if (!err) {
+			if (ring_take(s, UG_SHARE_NET) && send(&k, &nv, 1))
+				return 0;
+			/* No room now: the new entry holds it for the flush. */
+			v = bpf_map_lookup_elem(&ug_agg, &k);
+			if (v)
+				goto count;
+			lost_in(s);
+			return 0;
+		}
+		agg_put(s, UG_SHARE_NET);
+		/* -EEXIST: another CPU made it meanwhile; count there. Any
+		 * other error (the map is full): this denial goes alone. */
+		if (err == -17 /* EEXIST */ && (v = bpf_map_lookup_elem(&ug_agg, &k)))
+			goto count;
+	}
+	if (!ring_take(s, UG_SHARE_NET) || !send(&k, &nv, 1))
+		lost_in(s);
+	return 0;
+count:
+	__sync_fetch_and_add(&v->pending, 1);
+	v->last_ns = nv.last_ns;
+	return 0;
+}
+
+/* Record a denial: its identity and times, then record_key(). */
 static __always_inline void record(const bool at_skb, struct __sk_buff *skb, const struct ug_op *op,
 				   __u8 dir, const __u8 *addr, __u64 unit_cgid,
 				   const struct ug_unit_val *u, __u32 rule_id, __u8 verdict)
 {
 	struct ug_agg_key k = {};
-	struct ug_agg_val nv = {}, *v;
-	__u64 now = bpf_ktime_get_boot_ns();
+	struct ug_agg_val nv = {};
 
 	k.who.cgid = at_skb ? bpf_skb_cgroup_id(skb) : bpf_get_current_cgroup_id();
 	k.who.unit_cgid = unit_cgid;
@@ -160,23 +211,9 @@ static __always_inline void record(const bool at_skb, struct __sk_buff *skb, con
 	k.dir = dir;
 	k.flags = op->unparsed ? UG_EV_F_UNPARSED : 0;
 	k.window = agg_window();
-
-	v = bpf_map_lookup_elem(&ug_agg, &k);
-	if (!v) {
-		nv.since_ns = now;
-		nv.last_ns = now;
-		/* -EEXIST: another CPU made it meanwhile; count there. Any other
-		 * error (the map is full): this denial goes alone. */
-		if (bpf_map_update_elem(&ug_agg, &k, &nv, BPF_NOEXIST) == -17 /* EEXIST */)
-			v = bpf_map_lookup_elem(&ug_agg, &k);
-		if (!v) {
-			if (!send(&k, &nv, 1))
-				lost(unit_cgid);
-			return;
-		}
-	}
-	__sync_fetch_and_add(&v->pending, 1);
-	v->last_ns = now;
+	nv.since_ns = bpf_ktime_get_boot_ns();
+	nv.last_ns = nv.since_ns;
+	record_key(&k, &nv);
 }
 
 static __always_inline void account(struct __sk_buff *skb, const struct ug_unit_val *u, __u8 dir,
@@ -442,15 +479,25 @@ int BPF_PROG(ug_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 
 /* --- ug_flush: run by the agent (BPF_PROG_TEST_RUN) every 250 ms ---------- */
 
-/* Send what a unit lost as one record; forget units gone for two flushes. */
-static long flush_lost(struct bpf_map *map, __u64 *cgid, struct ug_lost_val *v,
-		       struct flush_state *st)
+/*
+ * A unit's share: a new flush window for its records in both rings; what it
+ * lost sent as one record. Units gone for two flushes, with nothing counted
+ * and no entries, are forgotten. A full ring stops the sending, not the walk:
+ * every unit's window starts anew.
+ */
+static long flush_share(struct bpf_map *map, __u64 *cgid, struct ug_share_val *v,
+			struct flush_state *st)
 {
-	__u64 n = __atomic_exchange_n(&v->n, 0, __ATOMIC_SEQ_CST);
+	__u64 n = 0;
 	struct ug_event *e;
 
+	v->ring[0] = 0;
+	v->ring[1] = 0;
+	if (!st->full)
+		n = __atomic_exchange_n(&v->lost, 0, __ATOMIC_SEQ_CST);
 	if (!n) {
-		if (bpf_map_lookup_elem(&ug_units, cgid) || bpf_map_lookup_elem(&ug_lsm_units, cgid))
+		if (v->lost || v->agg[0] || v->agg[1] || bpf_map_lookup_elem(&ug_units, cgid) ||
+		    bpf_map_lookup_elem(&ug_lsm_units, cgid))
 			v->idle = 0;
 		else if (++v->idle >= 2)
 			bpf_map_delete_elem(map, cgid);
@@ -459,9 +506,9 @@ static long flush_lost(struct bpf_map *map, __u64 *cgid, struct ug_lost_val *v,
 	v->idle = 0;
 	e = bpf_ringbuf_reserve(&ug_events, sizeof(*e), 0);
 	if (!e) {
-		__sync_fetch_and_add(&v->n, n); /* kept for the next flush */
+		__sync_fetch_and_add(&v->lost, n); /* kept for the next flush */
 		st->full = 1;
-		return 1;
+		return 0;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts_boot_ns = st->now;
@@ -474,7 +521,7 @@ static long flush_lost(struct bpf_map *map, __u64 *cgid, struct ug_lost_val *v,
 	return 0;
 }
 
-UG_FLUSH_AGG(flush_agg, struct ug_agg_key, struct ug_agg_val, send)
+UG_FLUSH_AGG_SHARED(flush_agg, struct ug_agg_key, struct ug_agg_val, send, UG_SHARE_NET)
 
 SEC("syscall")
 int ug_flush(struct ug_flush_ctx *ctx)
@@ -485,7 +532,7 @@ int ug_flush(struct ug_flush_ctx *ctx)
 
 	if (cfg)
 		cfg->window = ctx->window;
-	bpf_for_each_map_elem(&ug_lost, flush_lost, &st, 0);
+	bpf_for_each_map_elem(&ug_share, flush_share, &st, 0);
 	if (!st.full)
 		bpf_for_each_map_elem(&ug_agg, flush_agg, &st, 0);
 	ctx->sent = st.sent;

@@ -65,12 +65,24 @@ struct flush_state {
  * record (SEND(key, value, count) returns false when the ring has no room:
  * the count is put back and the walk stops); delete the entry once its
  * window is over, a window later, when no program still counts into it.
+ * SHARE: the entry's unit's share it counts against (lib/lost.bpf.h,
+ * UG_SHARE_NET or UG_SHARE_LSM), or -1 for none: then a record goes
+ * whatever its unit sent, and a deleted entry is given back to no share.
+ * Past the unit's records for this flush its count waits for the next one,
+ * and the walk goes on with the other units' entries.
  */
-#define UG_FLUSH_AGG(NAME, KEY, VAL, SEND)						\
+#define UG_FLUSH_AGG_SHARED(NAME, KEY, VAL, SEND, SHARE)				\
 static long NAME(struct bpf_map *map, KEY *k, VAL *v, struct flush_state *st)		\
 {											\
+	const int share = (SHARE);							\
+	struct ug_share_val *s = share < 0 ? NULL					\
+				 : bpf_map_lookup_elem(&ug_share, &k->who.unit_cgid);	\
 	__u64 n = __atomic_exchange_n(&v->pending, 0, __ATOMIC_SEQ_CST);		\
 											\
+	if (n && share >= 0 && !ring_take(s, share)) {					\
+		__sync_fetch_and_add(&v->pending, n);					\
+		n = 0;									\
+	}										\
 	if (n) {									\
 		if (!SEND(k, v, n)) {							\
 			__sync_fetch_and_add(&v->pending, n);				\
@@ -80,9 +92,13 @@ static long NAME(struct bpf_map *map, KEY *k, VAL *v, struct flush_state *st)		\
 		v->since_ns = st->now;							\
 		st->sent++;								\
 	}										\
-	if (k->window + 1 < st->window && !v->pending)					\
-		bpf_map_delete_elem(map, k);						\
+	if (k->window + 1 < st->window && !v->pending &&				\
+	    !bpf_map_delete_elem(map, k) && share >= 0)					\
+		agg_put(s, share);							\
 	return 0;									\
 }
+
+/* The same, counted against no unit's share. */
+#define UG_FLUSH_AGG(NAME, KEY, VAL, SEND) UG_FLUSH_AGG_SHARED(NAME, KEY, VAL, SEND, -1)
 
 #endif

@@ -72,8 +72,9 @@ big=$(sql "select max(count) from audit where unit = 'flood-b.service'")
 pass "repeated denials are aggregated in the kernel (largest row counts $big)"
 
 # --- a flood of distinct denials does not stall the agent -----------------------------
-# 60 000 ports from one process: more identities than the kernel aggregates,
-# so the ring stays full and the agent reads as fast as it can. Its loop
+# 60 000 ports from one process: more identities than the unit's share of
+# the kernel's aggregation entries, so the unit uses its share of the ring
+# every flush and the agent reads as fast as it can. Its loop
 # still runs: a rule change is in force when its command returns, and the
 # lost counts reach the store while the flood goes on.
 lost_rows() { sql "select count(*) from lost_events where unit = 'flood-b.service'"; }

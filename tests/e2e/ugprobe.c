@@ -20,10 +20,11 @@
  *                           Options headers, then UDP to PORT
  *   ugprobe [--cgroup DIR] [--from ADDR] udp-send ADDR PORT COUNT SIZE
  *                           COUNT datagrams of SIZE payload bytes; prints "ok" or the error
- *   ugprobe [--cgroup DIR] flood ADDR PORT COUNT [PORTS]
+ *   ugprobe [--cgroup DIR] flood ADDR PORT COUNT [PORTS [SECS]]
  *                           COUNT unconnected UDP sends, whatever each gives; prints
  *                           "refused N" (how many got EPERM); exit 0. With PORTS, the
- *                           destination port goes round PORT .. PORT + PORTS - 1
+ *                           destination port goes round PORT .. PORT + PORTS - 1; with
+ *                           SECS, it stops after SECS seconds if COUNT is not reached
  *   ugprobe [--cgroup DIR] udp-recv ADDR PORT SECS           prints "DATAGRAMS BYTES" received
  *   ugprobe [--cgroup DIR] tcp-serve ADDR PORT SECS          accepts, prints total bytes
  *                           received after each read (one line each)
@@ -339,8 +340,9 @@ static int do_udp_send(struct sockaddr_storage *ss, socklen_t len, long count, l
 }
 
 /* Many denials, fast: for the audit pipeline's tests. */
-static int do_flood(struct sockaddr_storage *ss, socklen_t len, long count, long ports)
+static int do_flood(struct sockaddr_storage *ss, socklen_t len, long count, long ports, long secs)
 {
+	time_t end = secs > 0 ? time(NULL) + secs : 0;
 	int fd = socket(ss->ss_family, SOCK_DGRAM, 0);
 	in_port_t *port = ss->ss_family == AF_INET ? &((struct sockaddr_in *)ss)->sin_port
 						   : &((struct sockaddr_in6 *)ss)->sin6_port;
@@ -349,6 +351,8 @@ static int do_flood(struct sockaddr_storage *ss, socklen_t len, long count, long
 	if (fd < 0 || count < 0 || ports < 1 || first + ports - 1 > 65535)
 		return outcome(fd < 0 ? errno : EINVAL);
 	for (long i = 0; i < count; i++) {
+		if (end && !(i & 1023) && time(NULL) >= end)
+			break;
 		if (ports > 1)
 			*port = htons((in_port_t)(first + i % ports));
 		if (sendto(fd, "x", 1, 0, (struct sockaddr *)ss, len) < 0 && errno == EPERM)
@@ -592,8 +596,9 @@ int main(int argc, char **argv)
 		return do_raw6(&ss, len, atol(argv[i + 3]), atol(argv[i + 2]));
 	if (!strcmp(argv[i], "udp-send") && argc - i == 5)
 		return do_udp_send(&ss, len, atol(argv[i + 3]), atol(argv[i + 4]));
-	if (!strcmp(argv[i], "flood") && (argc - i == 4 || argc - i == 5))
-		return do_flood(&ss, len, atol(argv[i + 3]), argc - i == 5 ? atol(argv[i + 4]) : 1);
+	if (!strcmp(argv[i], "flood") && argc - i >= 4 && argc - i <= 6)
+		return do_flood(&ss, len, atol(argv[i + 3]), argc - i >= 5 ? atol(argv[i + 4]) : 1,
+				argc - i == 6 ? atol(argv[i + 5]) : 0);
 	if (!strcmp(argv[i], "udp-recv") && argc - i == 4)
 		return do_udp_recv(&ss, len, atoi(argv[i + 3]));
 	if (!strcmp(argv[i], "tcp-serve") && argc - i == 4)

@@ -345,6 +345,111 @@ static void test_lsm_record(void **state)
 	assert_int_equal(sql_int(f->path, "SELECT total FROM audit_totals"), 4);
 }
 
+/* What the audit told the agent: records let go, counted not stored, marks asked. */
+static struct {
+	int durable;
+	uint64_t unstored;
+	int marks;
+} told;
+
+static void on_durable(void *ctx)
+{
+	told.durable++;
+}
+
+static void on_unstored(uint64_t n, void *ctx)
+{
+	told.unstored += n;
+}
+
+static size_t on_marks(struct ug_store_mark *m, size_t max, void *ctx)
+{
+	static char value[32];
+
+	assert_true(max >= 1);
+	snprintf(value, sizeof(value), "mark %d", ++told.marks);
+	m[0] = (struct ug_store_mark){ .key = "audit_ring_net", .value = value };
+	return 1;
+}
+
+static void use_told(struct fixture *f)
+{
+	static const struct ug_audit_ops ops = { .target = target, .family_rule = family_rule,
+						 .durable = on_durable, .unstored = on_unstored,
+						 .marks = on_marks };
+
+	memset(&told, 0, sizeof(told));
+	ug_audit_free(f->a);
+	assert_int_equal(ug_audit_new(f->st, &ops, &f->a), 0);
+}
+
+/*
+ * Issue 21.7: records are let go from their ring only once their rows are committed,
+ * with the ring's mark in the same transaction; a lost count is stored in that
+ * transaction too, not before it.
+ */
+static void test_durable(void **state)
+{
+	struct fixture *f = *state;
+	struct ug_event ev = event(1, 7);
+	struct ug_event lost = { .ts_boot_ns = 1, .first_ns = 1, .count = 9,
+				 .who = { .unit_cgid = 42 }, .flags = UG_EV_F_LOST };
+	char buf[32];
+
+	use_told(f);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), 0);
+	assert_int_equal(ug_audit_record(f->a, &lost, sizeof(lost)), 0);
+	assert_int_equal(told.durable, 0);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM lost_events"), 0);
+	assert_int_equal(ug_audit_flush(f->a), 0);
+	assert_int_equal(told.durable, 1);
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM audit"), 3);
+	assert_int_equal(sql_int(f->path, "SELECT sum(count) FROM lost_events WHERE "
+					  "unit = 'demo.service'"), 9);
+	assert_int_equal(ug_store_agent_get(f->st, "audit_ring_net", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "mark 1");
+	/* Nothing queued: nothing to commit; what was given (a malformed record) may go. */
+	ev.family = 99;
+	assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), -EINVAL);
+	assert_int_equal(ug_audit_flush(f->a), 0);
+	assert_int_equal(told.durable, 2);
+	assert_int_equal(told.marks, 1);
+	assert_int_equal(told.unstored, 0);
+}
+
+/*
+ * The store cannot take rows (another writer holds it): the queue is kept until it is
+ * full; then its denials are counted as not stored and let go, and the queue takes the
+ * next ones, stored once the store works again. Every denial is stored or counted once.
+ */
+static void test_store_down(void **state)
+{
+	struct fixture *f = *state;
+	struct ug_event ev = event(1, 7);
+	sqlite3 *db;
+
+	use_told(f);
+	ug_store_set_busy_timeout(f->st, 1);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	ev.count = 2;
+	for (int i = 0; i < 1024; i++)
+		assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), 0);
+	assert_int_equal(ug_audit_flush(f->a), -EBUSY);
+	assert_int_equal(told.durable, 0);
+	assert_int_equal(told.unstored, 0);
+	ev.count = 3;
+	assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), 0);
+	assert_int_equal(told.durable, 1);
+	assert_int_equal(told.unstored, 2048);
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(ug_audit_flush(f->a), 0);
+	assert_int_equal(told.durable, 2);
+	assert_int_equal(sql_int(f->path, "SELECT sum(count) FROM audit"), 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +460,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_aggregated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lsm_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_durable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_down, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
