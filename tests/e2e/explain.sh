@@ -138,7 +138,10 @@ ctl show ugx-a.service | grep -q "ugx.slice (policy ancestor 1" ||
 	fail "show --json: policy_cgroups[1] is not ugx.slice"
 pass "show names the slice as the unit's policy ancestor"
 # What the store holds is printed escaped: a comment a raw sqlite3 session wrote
-# cannot drive the terminal through explain or show.
+# cannot drive the terminal through explain or show. (The unit in enforce
+# mode: the last random round may have left it off, and a unit in mode off
+# brings no rules.)
+ctl unit set ugx-a.service --mode enforce >/dev/null
 id=$(ctl rule add ugx-a.service egress deny 127.9.9.9 --comment plain)
 sql "update rules set comment = 'red' || char(27) || '[31m' || char(10) || 'x' where id = $id"
 out=$(ctl explain ugx-a.service 127.9.9.9 --port 80)
