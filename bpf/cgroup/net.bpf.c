@@ -23,6 +23,7 @@
 #include <bpf/bpf_tracing.h>
 
 #include "unitguard.h"
+#include "lib/errno.bpf.h"
 
 #define UG_COUNTERS_MAP ug_counters
 #include "lib/counters.bpf.h"
@@ -171,7 +172,7 @@ __noinline int record_key(const struct ug_agg_key *key, const struct ug_agg_val 
 		agg_put(s, UG_SHARE_NET);
 		/* -EEXIST: another CPU made it meanwhile; count there. Any
 		 * other error (the map is full): this denial goes alone. */
-		if (err == -17 /* EEXIST */ && (v = bpf_map_lookup_elem(&ug_agg, &k)))
+		if (err == -EEXIST && (v = bpf_map_lookup_elem(&ug_agg, &k)))
 			goto count;
 	}
 	if (!ring_take(s, UG_SHARE_NET) || !send(&k, &nv, 1))
