@@ -41,6 +41,10 @@
  *                           handle as TYPE:HEX
  *   ugprobe [--cgroup DIR] open-handle DIR HANDLE  open_by_handle_at(DIR's fd, HANDLE,
  *                           O_RDONLY)
+ *   ugprobe [--cgroup DIR] open-tree DIR FILE      open_tree(DIR, OPEN_TREE_CLONE): a
+ *                           detached copy; then FILE in it, O_RDONLY
+ *   ugprobe [--cgroup DIR] open-detached DIR FILE  open DIR, umount2(DIR, MNT_DETACH), then
+ *                           FILE through the descriptor, O_RDONLY
  *   ugprobe [--cgroup DIR] open-flood FILE N        open(2) FILE read-only N times; prints
  *                           "refused N" (how many got EPERM)
  *   ugprobe [--cgroup DIR] socket FAMILY            socket(FAMILY, SOCK_RAW or DGRAM, 0)
@@ -508,6 +512,27 @@ static int lsm_op(int argc, char **argv)
 		for (unsigned k = 0; k < fh->handle_bytes; k++)
 			sscanf(hex + 1 + 2 * k, "%2hhx", &b[k]);
 		fd = open_by_handle_at(mfd, fh, O_RDONLY | O_CLOEXEC);
+		return outcome(fd < 0 ? errno : 0);
+	}
+	if (!strcmp(op, "open-tree") && argc == 3) {
+		int tfd = syscall(SYS_open_tree, AT_FDCWD, argv[1], OPEN_TREE_CLONE | O_CLOEXEC);
+		int fd;
+
+		if (tfd < 0) {
+			fprintf(stderr, "ugprobe: open_tree: %s\n", strerror(errno));
+			return outcome(errno);
+		}
+		fd = openat(tfd, argv[2], O_RDONLY | O_CLOEXEC);
+		return outcome(fd < 0 ? errno : 0);
+	}
+	if (!strcmp(op, "open-detached") && argc == 3) {
+		int dfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd;
+
+		if (dfd < 0 || umount2(argv[1], MNT_DETACH)) {
+			fprintf(stderr, "ugprobe: %s: %s\n", argv[1], strerror(errno));
+			return outcome(errno);
+		}
+		fd = openat(dfd, argv[2], O_RDONLY | O_CLOEXEC);
 		return outcome(fd < 0 ? errno : 0);
 	}
 	if (!strcmp(op, "open-flood") && argc == 3) {

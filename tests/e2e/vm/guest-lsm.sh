@@ -28,7 +28,7 @@ grep -qw bpf /sys/kernel/security/lsm || { say "SKIP: no BPF LSM"; exit 77; }
 
 "$AGENT" --db "$DB" --pin-dir "$PIN" -v >"$W/agent.log" 2>&1 &
 AGENT_PID=$!
-trap 'kill $AGENT_PID 2>/dev/null; wait $AGENT_PID 2>/dev/null; "$AGENT" --pin-dir "$PIN" --detach-all >/dev/null 2>&1; systemctl stop $UNIT ugvm-outside.service 2>/dev/null; true' EXIT
+trap 'kill $AGENT_PID 2>/dev/null; wait $AGENT_PID 2>/dev/null; "$AGENT" --pin-dir "$PIN" --detach-all >/dev/null 2>&1; systemctl stop $UNIT ugvm-outside.service ugvm-view.service 2>/dev/null; true' EXIT
 for i in $(seq 100); do grep -q "agent: running" "$W/agent.log" && break; sleep 0.1; done
 grep -q "lsm: BPF LSM available" "$W/agent.log" || { bad "agent did not find BPF LSM"; cat "$W/agent.log"; exit 1; }
 # The executable is resolved in the kernel on this kernel: the /proc fallback
@@ -74,7 +74,10 @@ fi
 # A real unit, and a process outside it to ptrace.
 systemd-run --quiet --unit=$UNIT sleep 600
 systemd-run --quiet --unit=ugvm-outside.service sleep 600
+# A unit with a file rule and no mount hardening: it may unmount.
+systemd-run --quiet --unit=ugvm-view.service sleep 600
 sleep 0.5
+VIEW_CG=/sys/fs/cgroup$(systemctl show -P ControlGroup ugvm-view.service)
 CG=/sys/fs/cgroup$(systemctl show -P ControlGroup $UNIT)
 IN_PID=$(systemctl show -P MainPID $UNIT)
 OUT_PID=$(systemctl show -P MainPID ugvm-outside.service)
@@ -92,6 +95,8 @@ ctl rule add $UNIT file deny /dev/net/tun >/dev/null
 ctl rule add $UNIT file deny "$W/disk/priv" --access read >/dev/null
 ctl rule add $UNIT file deny "$W/disk/ci/key" --access read >/dev/null
 ctl rule add $UNIT file deny "$W/disk/ci2" --access read >/dev/null
+mkdir -p "$W/lazy"
+ctl rule add ugvm-view.service file deny "$W/lazy/secret" --access read >/dev/null
 ctl unit set $UNIT --harden module-load,bpf,ptrace,mount,path-view
 R_NET=$(ctl rule add $UNIT egress deny 127.0.0.2)
 ctl rule add $UNIT ingress deny 127.0.0.3 >/dev/null
@@ -137,8 +142,8 @@ check "TUNSETIFF on /dev/net/tun opened with access mode 3" EPERM in_unit tun /d
 # one through /proc/self/fd is an open of the file, judged as any other.
 check "an O_PATH descriptor reopened through /proc/self/fd" EPERM in_unit open "$W/data/secret" path-reopen
 # open_by_handle_at (root: CAP_DAC_READ_SEARCH). Through a bind mount of a
-# sibling directory, the handle reaches a file outside the mount's tree: its
-# path as the kernel prints it is relative to the file system ("/priv/key").
+# sibling directory, the handle reaches a file outside the mount's tree: the
+# kernel prints its path as "/".
 escape_handle() { cat "$W/disk/priv/key" >/dev/null; in_unit open-handle "$W/pub" "$HANDLE"; }
 check "open_by_handle_at through a bind mount of another directory" EPERM escape_handle
 # A file whose dentry was evicted comes back disconnected: its path is "/".
@@ -147,6 +152,15 @@ check "open_by_handle_at of an evicted file (disconnected)" EPERM evicted_handle
 # The same for a file no rule covers: a path that cannot be judged is refused.
 evicted_ok() { sync; echo 2 >/proc/sys/vm/drop_caches; in_unit open-handle "$W/disk" "$HANDLE_OK"; }
 check "open_by_handle_at of an evicted file under no rule (unjudgeable: refused)" EPERM evicted_ok
+# A detached copy of a tree (open_tree(OPEN_TREE_CLONE), no hook a BPF
+# program can use) prints paths relative to itself ("/secret"): not judged.
+check "open through a detached copy of the tree (open_tree)" EPERM in_unit open-tree "$W/data" secret
+# So does a mount unmounted lazily (umount -l) under a descriptor of it.
+lazy() {
+	mount -t tmpfs ugvm-lazy "$W/lazy" && echo s >"$W/lazy/secret" &&
+		"$PROBE" --cgroup "$VIEW_CG" open-detached "$W/lazy" secret
+}
+check "open through a lazily unmounted directory (umount -l)" EPERM lazy
 # A case-insensitive directory: a rule on the directory covers its names in
 # every case.
 check "a rule on a case-insensitive directory, a name in another case" EPERM in_unit open "$W/disk/ci2/KEY" read
