@@ -391,7 +391,7 @@ static void open_lsm(struct agent *ag)
 	int err = ug_lsm_probe(ag->lsm_why, sizeof(ag->lsm_why));
 
 	if (!err)
-		err = ug_lsm_open(ag->pin_dir, &ag->lsm);
+		err = ug_lsm_open(ag->pin_dir, ag->cgroot, &ag->lsm);
 	if (!err) {
 		ag->lsm_rb = ring_buffer__new(ug_lsm_events_map_fd(ag->lsm), on_lsm_event, ag, NULL);
 		if (!ag->lsm_rb)
