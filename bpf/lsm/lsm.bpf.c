@@ -31,9 +31,6 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define EPERM 1
-#define FMODE_READ 0x1
-#define FMODE_WRITE 0x2
-#define O_TRUNC 01000
 #define AF_MAX_BITS 64
 
 /*
@@ -404,8 +401,6 @@ int BPF_PROG(ug_file_open, struct file *file)
 {
 	struct ug_lsm_unit *u;
 	__u64 unit_cgid = 0;
-	__u8 access = 0;
-	fmode_t mode;
 
 	u = active_unit(&unit_cgid);
 	if (!u || !(u->has_paths & (1u << UG_PATH_FILE)))
@@ -414,21 +409,8 @@ int BPF_PROG(ug_file_open, struct file *file)
 	 * is the kernel's, on behalf of the one already judged. */
 	if (BPF_CORE_READ(file, f_path.dentry, d_inode) != file->f_inode)
 		return 0;
-	mode = file->f_mode;
-	if (mode & FMODE_READ)
-		access |= UG_ACCESS_READ;
-	/* O_TRUNC empties the file whatever the access mode asked for (it is
-	 * still in f_flags here; the open clears it later). */
-	if ((mode & FMODE_WRITE) || (file->f_flags & O_TRUNC))
-		access |= UG_ACCESS_WRITE;
-	/* Access mode 3 (O_WRONLY|O_RDWR) grants neither, but the kernel
-	 * checked read and write permission for it and the descriptor takes
-	 * ioctls: how devices are driven (/dev/net/tun, /dev/kvm, SG_IO on a
-	 * disk). Judged as read and write. (O_PATH opens never get here: they
-	 * read nothing; reopened through /proc/self/fd they are opens.) */
-	if (!(mode & (FMODE_READ | FMODE_WRITE)))
-		access = UG_ACCESS_READ | UG_ACCESS_WRITE;
-	return check_path(u, unit_cgid, &file->f_path, UG_PATH_FILE, access);
+	return check_path(u, unit_cgid, &file->f_path, UG_PATH_FILE,
+			  open_access(file->f_mode, file->f_flags));
 }
 
 SEC("lsm/socket_create")
