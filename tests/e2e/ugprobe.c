@@ -489,12 +489,15 @@ static int lsm_op(int argc, char **argv)
 		if (!fh)
 			return outcome(ENOMEM);
 		fh->handle_bytes = MAX_HANDLE_SZ;
-		if (name_to_handle_at(AT_FDCWD, argv[1], fh, &mnt, 0))
+		if (name_to_handle_at(AT_FDCWD, argv[1], fh, &mnt, 0)) {
+			free(fh);
 			return outcome(errno);
+		}
 		printf("%d:", fh->handle_type);
 		for (unsigned k = 0; k < fh->handle_bytes; k++)
 			printf("%02x", b[k]);
 		printf("\n");
+		free(fh);
 		return 0;
 	}
 	if (!strcmp(op, "open-handle") && argc == 3) {
@@ -503,15 +506,20 @@ static int lsm_op(int argc, char **argv)
 		const char *hex = strchr(argv[2], ':');
 		int mfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd;
 
-		if (!fh || mfd < 0)
+		if (!fh || mfd < 0) {
+			free(fh);
 			return outcome(!fh ? ENOMEM : errno);
-		if (!hex || strlen(hex + 1) % 2 || strlen(hex + 1) / 2 > MAX_HANDLE_SZ)
+		}
+		if (!hex || strlen(hex + 1) % 2 || strlen(hex + 1) / 2 > MAX_HANDLE_SZ) {
+			free(fh);
 			return -1;
+		}
 		fh->handle_type = atoi(argv[2]);
 		fh->handle_bytes = strlen(hex + 1) / 2;
 		for (unsigned k = 0; k < fh->handle_bytes; k++)
 			sscanf(hex + 1 + 2 * k, "%2hhx", &b[k]);
 		fd = open_by_handle_at(mfd, fh, O_RDONLY | O_CLOEXEC);
+		free(fh);
 		return outcome(fd < 0 ? errno : 0);
 	}
 	if (!strcmp(op, "open-tree") && argc == 3) {
