@@ -51,3 +51,29 @@ int ug_cgroup_stat(const char *root, const char *path, struct ug_cgroup *cg)
 			cg->level++;
 	return 0;
 }
+
+int ug_cgroup_self(const char *root, struct ug_cgroup *cg)
+{
+	char line[PATH_MAX + 8], path[PATH_MAX], *rel = NULL;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+
+	if (!f)
+		return -errno;
+	/* cgroup2 is hierarchy 0, with no controller list: "0::/PATH". */
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "0::", 3)) {
+			rel = line + 3;
+			break;
+		}
+	}
+	fclose(f);
+	if (!rel)
+		return -ENOENT;
+	rel[strcspn(rel, "\n")] = '\0';
+	if (rel[0] != '/')
+		return -EINVAL;
+	if ((size_t)snprintf(path, sizeof(path), "%s%s", root, strcmp(rel, "/") ? rel : "") >=
+	    sizeof(path))
+		return -ENAMETOOLONG;
+	return ug_cgroup_stat(root, path, cg);
+}

@@ -18,4 +18,8 @@ int ug_cgroup_root(char *buf, size_t len);
 /* Fill *cg for an existing cgroup directory below root. */
 int ug_cgroup_stat(const char *root, const char *path, struct ug_cgroup *cg);
 
+/* Fill *cg for the cgroup2 cgroup this process is in (/proc/self/cgroup),
+ * below root. */
+int ug_cgroup_self(const char *root, struct ug_cgroup *cg);
+
 #endif

@@ -88,6 +88,21 @@ struct ug_lsm {
 	uint32_t last_changed; /* units changed by the last apply */
 	uint32_t pending_changed; /* by the last apply_pending */
 	uint32_t level_mask;
+	/*
+	 * The agent's own cgroup, judged by no LSM program (README, "The
+	 * agent's lifeline"): a policy cgroup of mode off, the nearest one for
+	 * the agent's tasks, written before any other in every apply; and kept
+	 * by name, so that the cgroup a restart of the agent gets is exempt
+	 * from its mkdir(2) on, before the new agent's first bpf() call.
+	 */
+	struct {
+		bool on;
+		bool applying; /* its own request is under way (not a unit's) */
+		struct ug_cgroup cg;
+		uint64_t parent_id;
+		char name[UG_NAME_MAX];
+		char target[TARGET_MAX];
+	} self;
 	/* Names of policy cgroups removed recently: their denials may still sit
 	 * in the ring buffer. */
 	struct {
@@ -456,7 +471,47 @@ static int open_pending(struct ug_lsm *lsm)
 	return 0;
 }
 
-int ug_lsm_open(const char *pin_dir, struct ug_lsm **out)
+#define SELF_WHY "it is the agent's own cgroup, which no LSM rule may confine (its lifeline: " \
+	"bpf(), its store and pins, D-Bus, its restart)"
+
+/* Find the agent's own cgroup: what self_apply() exempts. */
+static void self_init(struct ug_lsm *lsm, const char *cgroot)
+{
+	struct ug_cgroup parent;
+	char dir[PATH_MAX], *slash;
+	int err;
+
+	err = ug_cgroup_self(cgroot, &lsm->self.cg);
+	/* No policy cgroup is above the root cgroup: nothing to exempt. */
+	if (!err && lsm->self.cg.level == 0)
+		return;
+	if (!err && lsm->self.cg.level >= UG_MAX_LEVELS)
+		err = -E2BIG;
+	if (!err) {
+		snprintf(dir, sizeof(dir), "%s", lsm->self.cg.path);
+		slash = strrchr(dir, '/');
+		*slash = '\0';
+		if ((size_t)snprintf(lsm->self.name, sizeof(lsm->self.name), "%s", slash + 1) >=
+		    sizeof(lsm->self.name))
+			err = -ENAMETOOLONG;
+		else
+			err = ug_cgroup_stat(cgroot, dir, &parent);
+	}
+	if (err) {
+		ug_log(LOG_WARNING, "lsm: cannot find the agent's own cgroup (%s): it is not exempt "
+		       "from LSM rules, and rules on a slice above it can stop the agent",
+		       strerror(-err));
+		return;
+	}
+	lsm->self.parent_id = parent.id;
+	snprintf(lsm->self.target, sizeof(lsm->self.target), "%s (the agent)",
+		 lsm->self.cg.path + strlen(cgroot));
+	lsm->self.on = true;
+	ug_log(LOG_INFO, "lsm: the agent's own cgroup %s (id %" PRIu64 ") is exempt from LSM rules",
+	       lsm->self.cg.path + strlen(cgroot), lsm->self.cg.id);
+}
+
+int ug_lsm_open(const char *pin_dir, const char *cgroot, struct ug_lsm **out)
 {
 	char path[PATH_MAX];
 	struct ug_lsm *lsm;
@@ -522,6 +577,7 @@ int ug_lsm_open(const char *pin_dir, struct ug_lsm **out)
 	err = err ?: adopt_links(lsm);
 	if (err)
 		goto err_free;
+	self_init(lsm, cgroot);
 	*out = lsm;
 	return 0;
 
@@ -694,6 +750,12 @@ static int unit_get(void *ctx, struct ug_unitpol *u, struct ug_unitstate **out)
 {
 	struct ug_lsm *lsm = ctx;
 
+	if (lsm->self.on && u->cg.id == lsm->self.cg.id && !lsm->self.applying) {
+		snprintf(u->why, sizeof(u->why), "%s", SELF_WHY);
+		ug_log(LOG_ERR, "lsm: %s: its LSM policy is refused: %s", u->target, u->why);
+		return -EPERM;
+	}
+
 	*out = ug_unitstate_get((void **)&lsm->units, &lsm->n_units, sizeof(*lsm->units),
 				u->cg.id);
 	return *out ? 0 : -ENOMEM;
@@ -786,6 +848,33 @@ static int sync_hooks(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n
 	return first_err;
 }
 
+/* Write the exemption of the agent's own cgroup (self) if it is not in
+ * force: before any unit's policy, which could otherwise judge the agent's
+ * next bpf() call. Not counted as a change. */
+static int self_apply(struct ug_lsm *lsm, const struct ug_unitpol_env *env, uint32_t generation,
+		      size_t *entries, int *first_err)
+{
+	struct ug_lsm_unitpol u = {
+		.h = {
+			.target = lsm->self.target,
+			.cg = { .id = lsm->self.cg.id, .level = lsm->self.cg.level },
+			.mode = UG_MODE_OFF,
+		},
+	};
+	int err;
+
+	if (!lsm->self.on)
+		return 0;
+	lsm->self.applying = true;
+	err = ug_unitpols_apply(&u, 1, sizeof(u), generation, ug_bynames_levels(&lsm->pending),
+				&unit_ops, env, entries, first_err);
+	lsm->self.applying = false;
+	if (!err && u.h.err)
+		ug_log(LOG_ERR, "lsm: cannot exempt the agent's own cgroup %s from LSM rules: %s",
+		       lsm->self.target, u.h.why);
+	return err < 0 ? err : 0;
+}
+
 int ug_lsm_apply(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n,
 		 uint32_t generation)
 {
@@ -801,9 +890,11 @@ int ug_lsm_apply(struct ug_lsm *lsm, struct ug_lsm_unitpol *units, size_t n,
 
 	for (size_t i = 0; i < lsm->n_units; i++)
 		lsm->units[i].h.seen = false;
-	err = ug_unitpols_apply(units, n, sizeof(*units), generation,
-				ug_bynames_levels(&lsm->pending), &unit_ops, &env, &entries,
-				&first_err);
+	err = self_apply(lsm, &env, generation, &entries, &first_err);
+	if (!err)
+		err = ug_unitpols_apply(units, n, sizeof(*units), generation,
+					ug_bynames_levels(&lsm->pending), &unit_ops, &env, &entries,
+					&first_err);
 	if (err < 0) {
 		ug_log(LOG_ERR, "lsm: cannot update ug_lsm_config: %s", strerror(-err));
 		return err;
@@ -990,8 +1081,8 @@ static void pending_gone(void *ctx, struct ug_byname *e, enum ug_byname_end how,
  * side, the hooks a new policy needs are attached between compiling it and
  * switching to it (2.), so the entries are staged first.
  */
-int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
-			 uint32_t generation)
+static int apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
+			 uint32_t generation, bool with_self)
 {
 	struct sweep sw = { .lsm = lsm };
 	bool need[N_PROGS] = {};
@@ -1014,6 +1105,13 @@ int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 		struct ug_byname *e;
 		bool added;
 
+		if (with_self && i > 0 && !strcmp(p[i].name, lsm->self.name)) {
+			ug_unitpol_reset(&u->h);
+			ug_unitpol_fail(&u->h, -EPERM, &first_err, "%s", SELF_WHY);
+			ug_log(LOG_ERR, "lsm: %s: its LSM policy is not kept by name: %s",
+			       u->h.target ? u->h.target : p[i].name, u->h.why);
+			continue;
+		}
 		e = ug_bynames_want(&lsm->pending, p[i].name, p[i].parent_cgid, p[i].level, &u->h,
 				    &first_err, pending_same, u, &added);
 		if (!e)
@@ -1065,7 +1163,8 @@ int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 		ps->paths = st[i].paths;
 		ps->n_paths = u->n_paths;
 		sw.changed = true;
-		lsm->pending_changed++;
+		/* The agent's own entry is not a policy change. */
+		lsm->pending_changed += !(with_self && i == 0);
 		ug_log(LOG_INFO, "lsm: %s: kept for its next start as %s, generation %u, %zu path "
 		       "rules, %zu trie entries", ps->h.target, ps->h.name, generation, u->n_paths,
 		       ug_tries_size(lsm->tries, ps->h.trie));
@@ -1096,6 +1195,37 @@ int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 	free(st);
 	free(sw.rt);
 	return first_err;
+}
+
+/* The agent's own cgroup (self) is kept by name too, first: the pending
+ * entry a restart of the agent meets at its cgroup's mkdir(2). */
+int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
+			 uint32_t generation)
+{
+	struct ug_lsm_pending *all;
+	int err;
+
+	if (!lsm->self.on)
+		return apply_pending(lsm, p, n, generation, false);
+	all = calloc(n + 1, sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	all[0] = (struct ug_lsm_pending){
+		.name = lsm->self.name,
+		.parent_cgid = lsm->self.parent_id,
+		.level = lsm->self.cg.level,
+		.pol.h = { .target = lsm->self.target, .mode = UG_MODE_OFF },
+	};
+	if (n)
+		memcpy(all + 1, p, n * sizeof(*p));
+	err = apply_pending(lsm, all, n + 1, generation, true);
+	if (n)
+		memcpy(p, all + 1, n * sizeof(*p));
+	if (all[0].pol.h.err)
+		ug_log(LOG_ERR, "lsm: cannot keep the exemption of the agent's own cgroup %s for "
+		       "the agent's next start: %s", lsm->self.target, all[0].pol.h.why);
+	free(all);
+	return err;
 }
 
 uint32_t ug_lsm_generation(const struct ug_lsm *lsm)

@@ -40,13 +40,16 @@ int ug_lsm_probe(char *why, size_t len);
 /* Load (reusing maps pinned under pin_dir/maps, pinning them on first start)
  * and adopt the LSM links pinned under pin_dir/lsm-links by an earlier agent,
  * switching them to the new programs in place. The ring buffer is NOT
- * consumed here: the caller adds ug_lsm_events_map_fd() to its ring buffer. */
-int ug_lsm_open(const char *pin_dir, struct ug_lsm **out);
+ * consumed here: the caller adds ug_lsm_events_map_fd() to its ring buffer.
+ * The agent's own cgroup (below cgroot, the cgroup2 mount) is found here:
+ * every apply exempts it from LSM policy, and refuses a policy for it. */
+int ug_lsm_open(const char *pin_dir, const char *cgroot, struct ug_lsm **out);
 void ug_lsm_free(struct ug_lsm *lsm); /* user-space state only; NULL is fine */
 int ug_lsm_events_map_fd(const struct ug_lsm *lsm);
 
 /*
- * Make the kernel match units[] (complete desired set): per unit a fresh path
+ * Make the kernel match units[] (complete desired set) and the agent's own
+ * cgroup's exemption (first; a unit of mode off): per unit a fresh path
  * trie swapped in with one update of ug_lsm_units (as on the network side),
  * generation stamped on changed units; attach each hook program some unit
  * needs (exec: a unit with exec rules; file_open: file rules; socket_create:
@@ -64,6 +67,8 @@ void ug_lsm_cleanup(struct ug_lsm *lsm); /* delete retired tries */
  * tp_btf/cgroup_mkdir program copies val to ug_lsm_units for a new cgroup of
  * that name. Unchanged entries are left alone; changed ones get a fresh trie
  * and one map update; removed ones are deleted from the map (tries retired).
+ * The agent's own cgroup's exemption is kept by its name too (first), and a
+ * request for that name is refused.
  */
 struct ug_lsm_pending {
 	const char *name;     /* cgroup directory name (the unit name), < UG_NAME_MAX */

@@ -496,7 +496,7 @@ static void open_lsm(struct daemon *d)
 	int err = ug_lsm_probe(ag->lsm_why, sizeof(ag->lsm_why));
 
 	if (!err)
-		err = ug_lsm_open(ag->pin_dir, &ag->lsm);
+		err = ug_lsm_open(ag->pin_dir, ag->cgroot, &ag->lsm);
 	if (!err)
 		err = ug_ring_new(ug_lsm_events_map_fd(ag->lsm), on_lsm_event, d, &d->rings[1]);
 	if (!err)

@@ -298,7 +298,8 @@ static int write_all(struct ug_tries *t, uint16_t id, char *e, size_t n)
 static struct trie *find(const struct ug_tries *t, uint64_t digest, const char *e, size_t n)
 {
 	for (struct trie *tr = t->bucket[digest % BUCKETS]; tr; tr = tr->next)
-		if (tr->digest == digest && tr->n == n && !memcmp(tr->e, e, n * t->esz))
+		/* Empty tries have no entries to compare (and e may be NULL). */
+		if (tr->digest == digest && tr->n == n && (!n || !memcmp(tr->e, e, n * t->esz)))
 			return tr;
 	return NULL;
 }

@@ -447,7 +447,9 @@ struct ug_lsm_config {
 };
 
 #define UG_LSM_F_TOO_LONG 0x1 /* the path did not fit: denied in enforce mode */
-#define UG_LSM_F_NO_PATH 0x2  /* the path could not be read */
+#define UG_LSM_F_NO_PATH 0x2  /* the path could not be read, or what was read is not the
+				 file's path from the task's root (a disconnected or
+				 detached file: bpf/lsm/lsm.bpf.c, path_rooted) */
 
 /* `count` LSM denials (or would-be denials) of one identity, sent through
  * ug_lsm_events: aggregated as network denials are (ug_lsm_agg). */

@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -864,6 +865,34 @@ static void test_unjudgeable_paths(void **state)
 	assert_int_equal(skel->bss->path_out.flags, UG_LSM_F_NO_PATH);
 }
 
+/* What open_access() makes of an open's f_mode and f_flags. */
+static uint8_t open_access_of(uint32_t f_mode, uint32_t f_flags)
+{
+	skel->bss->open_io = (struct test_open){ .f_mode = f_mode, .f_flags = f_flags };
+	run(skel->progs.test_open, NULL);
+	assert_int_equal(skel->bss->open_io.runs, 1);
+	return skel->bss->open_io.access;
+}
+
+static void test_open_access(void **state)
+{
+	/* f_mode bits (include/linux/fs.h): READ 0x1, WRITE 0x2, and bits every
+	 * regular open has besides (LSEEK 0x4, PREAD 0x8, PWRITE 0x10). */
+	const uint32_t rd = 0x1, wr = 0x2, other = 0x4 | 0x8 | 0x10;
+
+	(void)state;
+	assert_int_equal(open_access_of(rd | other, O_RDONLY), UG_ACCESS_READ);
+	assert_int_equal(open_access_of(wr | other, O_WRONLY), UG_ACCESS_WRITE);
+	assert_int_equal(open_access_of(rd | wr | other, O_RDWR), UG_ACCESS_READ | UG_ACCESS_WRITE);
+	/* O_RDONLY|O_TRUNC empties the file: a write */
+	assert_int_equal(open_access_of(rd | other, O_RDONLY | O_TRUNC),
+			 UG_ACCESS_READ | UG_ACCESS_WRITE);
+	/* access mode 3 (O_WRONLY|O_RDWR): neither granted, both checked, an
+	 * ioctl descriptor: read and write (issue 21, item 3) */
+	assert_int_equal(open_access_of(other, O_WRONLY | O_RDWR), UG_ACCESS_READ | UG_ACCESS_WRITE);
+	assert_int_equal(open_access_of(0, O_WRONLY | O_RDWR), UG_ACCESS_READ | UG_ACCESS_WRITE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -881,6 +910,7 @@ int main(void)
 		cmocka_unit_test(test_exec_paths),
 		cmocka_unit_test(test_file_paths),
 		cmocka_unit_test(test_unjudgeable_paths),
+		cmocka_unit_test(test_open_access),
 	};
 	int ret;
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Where a path rule decides (unitguard.h, ug_paths): the lookup key made
- * from a resolved path, and the verdict of the entry it finds. The LSM
+ * Where a path rule decides (unitguard.h, ug_paths): what an open requests,
+ * the lookup key made from a resolved path, and the verdict of the entry it
+ * finds. The LSM
  * object's exec and file_open programs resolve the path and record the
  * outcome around them; the test object (tests/bpf/) runs them on crafted
  * paths and maps with BPF_PROG_TEST_RUN.
@@ -10,6 +11,9 @@
 #define UG_PATH_BPF_H
 
 #define ENAMETOOLONG 36
+#define FMODE_READ 0x1
+#define FMODE_WRITE 0x2
+#define O_TRUNC 01000
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -39,6 +43,29 @@ static __always_inline __u8 path_key(struct ug_path_key *key, long len, __u16 tr
 	key->trie = trie;
 	key->kind = kind;
 	return 0;
+}
+
+/*
+ * What an open requests of a file rule (UG_ACCESS_*), from the file's f_mode
+ * and f_flags as file_open sees them. O_TRUNC empties the file whatever the
+ * access mode asked for (it is still in f_flags there; the open clears it
+ * later): a write. Access mode 3 (O_WRONLY|O_RDWR) grants neither read nor
+ * write, but the kernel checked both permissions for it and the descriptor
+ * takes ioctls: how devices are driven (/dev/net/tun, /dev/kvm, SG_IO on a
+ * disk): read and write. (O_PATH opens never reach file_open: they read
+ * nothing; reopened through /proc/self/fd they are opens.)
+ */
+static __always_inline __u8 open_access(__u32 f_mode, __u32 f_flags)
+{
+	__u8 access = 0;
+
+	if (!(f_mode & (FMODE_READ | FMODE_WRITE)))
+		return UG_ACCESS_READ | UG_ACCESS_WRITE;
+	if (f_mode & FMODE_READ)
+		access |= UG_ACCESS_READ;
+	if ((f_mode & FMODE_WRITE) || (f_flags & O_TRUNC))
+		access |= UG_ACCESS_WRITE;
+	return access;
 }
 
 /*

@@ -31,9 +31,6 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define EPERM 1
-#define FMODE_READ 0x1
-#define FMODE_WRITE 0x2
-#define O_TRUNC 01000
 #define AF_MAX_BITS 64
 
 /*
@@ -253,6 +250,102 @@ static __always_inline int refuse(const struct ug_lsm_unit *u, __u64 unit_cgid,
 }
 
 /*
+ * Does the path bpf_d_path() prints for p name the file from the task's
+ * root? The kernel's d_path() walks up from the file as below (fs/d_path.c,
+ * prepend_path) and prints something even when the walk does not end at a
+ * root (seen on 6.1 in vm/lsm):
+ *  - a file opened by handle (open_by_handle_at) whose dentry was evicted
+ *    comes back disconnected, and one reached by handle through a bind mount
+ *    of another directory lies outside the mount's tree: either walk ends at
+ *    a dentry that is its own parent, and prints "/";
+ *  - a detached mount (open_tree(OPEN_TREE_CLONE), fsmount) or one unmounted
+ *    lazily (umount -l) under a descriptor of it prints paths relative to
+ *    that mount ("/secret").
+ * None of these is the file's path as the rules name it: such paths are
+ * not judged. Files of kernel-internal mounts (memfd, pipes, sockets
+ * reopened through /proc/self/fd) print a name of their own, as before.
+ */
+struct walk {
+	struct dentry *d;
+	struct mount *m;
+	struct dentry *root_d;
+	struct vfsmount *root_m;
+	__u64 mnt_off; /* offsetof(struct mount, mnt) */
+	bool rooted;
+	bool done;
+};
+
+/* Anonymous (detached) mount namespaces have no inode number: 0 before
+ * 6.18, MNT_NS_ANON_INO from 6.18 on. */
+#define UG_MNT_NS_ANON_INO 0xEFFFFFF7U
+/* Kernel-internal mounts have mnt_ns MNT_NS_INTERNAL, an error pointer. */
+#define UG_IS_ERR(p) ((unsigned long)(p) >= (unsigned long)-4095)
+/* Steps of a walk: a judged path has at most 123 components (UG_PATH_MAX);
+ * the rest allows for mount crossings. A longer walk is not judged. */
+#define UG_WALK_MAX 512
+
+static long walk_step(__u32 i, struct walk *w)
+{
+	struct dentry *d = w->d, *parent;
+	struct mount *m = w->m, *up;
+	struct mnt_namespace *ns;
+	__u32 inum;
+
+	if (d == w->root_d && (void *)m + w->mnt_off == (void *)w->root_m)
+		goto rooted;
+	parent = BPF_CORE_READ(d, d_parent);
+	if (d == BPF_CORE_READ(m, mnt.mnt_root)) {
+		up = BPF_CORE_READ(m, mnt_parent);
+		if (up != m) {
+			w->d = BPF_CORE_READ(m, mnt_mountpoint);
+			w->m = up;
+			return 0;
+		}
+		/* The top of a tree of mounts: a namespace's root is a root
+		 * (outside the task's chroot, or another namespace's: as the
+		 * kernel prints it); an internal mount names its own files. */
+		ns = BPF_CORE_READ(m, mnt_ns);
+		if (!ns)
+			goto unrooted; /* unmounted */
+		if (UG_IS_ERR(ns))
+			goto rooted;
+		inum = BPF_CORE_READ(ns, ns.inum);
+		if (!inum || inum == UG_MNT_NS_ANON_INO)
+			goto unrooted; /* detached */
+		goto rooted;
+	}
+	if (d == parent || !parent)
+		goto unrooted; /* disconnected, or outside the mount's tree */
+	w->d = parent;
+	return 0;
+rooted:
+	w->rooted = true;
+unrooted:
+	w->done = true;
+	return 1;
+}
+
+static __always_inline bool path_rooted(const struct path *p)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct dentry *d = BPF_CORE_READ(p, dentry);
+	struct walk w = {
+		.d = d,
+		.root_d = BPF_CORE_READ(task, fs, root.dentry),
+		.root_m = BPF_CORE_READ(task, fs, root.mnt),
+		.mnt_off = bpf_core_field_offset(struct mount, mnt),
+	};
+
+	/* Pseudo files (pipes, sockets, memfd ...) print a name of their own
+	 * (d_path's d_dname case): there is no walk to check. */
+	if (BPF_CORE_READ(d, d_op, d_dname))
+		return true;
+	w.m = (void *)BPF_CORE_READ(p, mnt) - w.mnt_off;
+	bpf_loop(UG_WALK_MAX, walk_step, &w, 0);
+	return w.done && w.rooted;
+}
+
+/*
  * Longest-prefix lookup of a path in the unit's trie (lib/path.bpf.h).
  * access is what a file_open requests (UG_ACCESS_*), 0 for exec. A path
  * that cannot be judged is refused, never allowed unseen.
@@ -271,6 +364,8 @@ static __always_inline int check_path(const struct ug_lsm_unit *u, __u64 unit_cg
 
 	len = bpf_d_path((struct path *)p, (char *)key.path, sizeof(key.path));
 	w.flags = path_key(&key, len, u->trie, kind);
+	if (!w.flags && !path_rooted(p))
+		w.flags = UG_LSM_F_NO_PATH;
 	if (!w.flags && !path_denied(&key, kind, access, &w.rule_id))
 		return 0;
 	return refuse(u, unit_cgid, &w);
@@ -306,8 +401,6 @@ int BPF_PROG(ug_file_open, struct file *file)
 {
 	struct ug_lsm_unit *u;
 	__u64 unit_cgid = 0;
-	__u8 access = 0;
-	fmode_t mode;
 
 	u = active_unit(&unit_cgid);
 	if (!u || !(u->has_paths & (1u << UG_PATH_FILE)))
@@ -316,16 +409,8 @@ int BPF_PROG(ug_file_open, struct file *file)
 	 * is the kernel's, on behalf of the one already judged. */
 	if (BPF_CORE_READ(file, f_path.dentry, d_inode) != file->f_inode)
 		return 0;
-	mode = file->f_mode;
-	if (mode & FMODE_READ)
-		access |= UG_ACCESS_READ;
-	/* O_TRUNC empties the file whatever the access mode asked for (it is
-	 * still in f_flags here; the open clears it later). */
-	if ((mode & FMODE_WRITE) || (file->f_flags & O_TRUNC))
-		access |= UG_ACCESS_WRITE;
-	if (!access)
-		return 0;
-	return check_path(u, unit_cgid, &file->f_path, UG_PATH_FILE, access);
+	return check_path(u, unit_cgid, &file->f_path, UG_PATH_FILE,
+			  open_access(file->f_mode, file->f_flags));
 }
 
 SEC("lsm/socket_create")

@@ -4,7 +4,8 @@
  * with BPF_PROG_TEST_RUN: the packet parser (lib/parse.bpf.h) and the
  * network verdict (lib/decide.bpf.h) on crafted packets and ug_lpm/ug_lists
  * contents, the path rule verdict (lib/path.bpf.h) on crafted paths and
- * ug_paths contents. The same headers the real programs include; what this
+ * ug_paths contents, and what an open requests (lib/path.bpf.h) of crafted
+ * f_mode and f_flags. The same headers the real programs include; what this
  * object adds is only the plumbing: input from and output to its globals.
  *
  * Every program is a cgroup_skb one, run without a cgroup: test runs of that
@@ -38,6 +39,8 @@ struct test_path_in path_in;
 
 struct test_net_out net_out;
 struct test_path_out path_out;
+/* In and out: for test_open. */
+struct test_open open_io;
 
 static __always_inline void judged(const bool at_skb, struct __sk_buff *skb, const struct ug_op *op)
 {
@@ -115,5 +118,14 @@ int test_path(struct __sk_buff *skb)
 	else
 		path_out.denied = path_denied(&key, UG_PATH_FILE, path_in.access, &rule_id);
 	path_out.rule_id = rule_id;
+	return 1;
+}
+
+/* ug_file_open (bpf/lsm/lsm.bpf.c): what an open requests of file rules. */
+SEC("cgroup_skb/egress")
+int test_open(struct __sk_buff *skb)
+{
+	open_io.access = open_access(open_io.f_mode, open_io.f_flags);
+	open_io.runs = 1;
 	return 1;
 }

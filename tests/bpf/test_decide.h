@@ -52,4 +52,14 @@ struct test_path_out {
 	__u8 pad[6];
 };
 
+/* An open's f_mode and f_flags as file_open sees them, and what
+ * open_access() makes of them. */
+struct test_open {
+	__u32 f_mode;   /* in */
+	__u32 f_flags;  /* in */
+	__u32 runs;     /* out */
+	__u8 access;    /* out: UG_ACCESS_* */
+	__u8 pad[3];
+};
+
 #endif

@@ -31,8 +31,21 @@
  *   ugprobe [--cgroup DIR] [--from ADDR] tcp-stream ADDR PORT SECS
  *                           connects, then sends 100 bytes every 20 ms for SECS
  * LSM operations (no address):
- *   ugprobe [--cgroup DIR] open FILE read|write|trunc
- *                           open(2) with O_RDONLY, O_WRONLY, or O_RDONLY|O_TRUNC
+ *   ugprobe [--cgroup DIR] open FILE read|write|trunc|ioctl|path|path-reopen
+ *                           open(2) with O_RDONLY, O_WRONLY, O_RDONLY|O_TRUNC, access
+ *                           mode 3 (O_WRONLY|O_RDWR: read and write checked, neither
+ *                           granted: the descriptor drivers take ioctls on), O_PATH, or
+ *                           O_PATH then O_RDONLY through /proc/self/fd/N
+ *   ugprobe [--cgroup DIR] tun FILE NAME           open(FILE) with access mode 3, then
+ *                           TUNSETIFF: makes tun device NAME
+ *   ugprobe handle FILE                            name_to_handle_at(FILE): prints the
+ *                           handle as TYPE:HEX
+ *   ugprobe [--cgroup DIR] open-handle DIR HANDLE  open_by_handle_at(DIR's fd, HANDLE,
+ *                           O_RDONLY)
+ *   ugprobe [--cgroup DIR] open-tree DIR FILE      open_tree(DIR, OPEN_TREE_CLONE): a
+ *                           detached copy; then FILE in it, O_RDONLY
+ *   ugprobe [--cgroup DIR] open-detached DIR FILE  open DIR, umount2(DIR, MNT_DETACH), then
+ *                           FILE through the descriptor, O_RDONLY
  *   ugprobe [--cgroup DIR] open-flood FILE N        open(2) FILE read-only N times; prints
  *                           "refused N" (how many got EPERM)
  *   ugprobe [--cgroup DIR] socket FAMILY            socket(FAMILY, SOCK_RAW or DGRAM, 0)
@@ -59,6 +72,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/bpf.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -445,9 +461,90 @@ static int lsm_op(int argc, char **argv)
 
 	if (!strcmp(op, "open") && argc == 3) {
 		int how = !strcmp(argv[2], "write") ? O_WRONLY
-			: !strcmp(argv[2], "trunc") ? O_RDONLY | O_TRUNC : O_RDONLY;
+			: !strcmp(argv[2], "trunc") ? O_RDONLY | O_TRUNC
+			: !strcmp(argv[2], "ioctl") ? O_WRONLY | O_RDWR
+			: !strcmp(argv[2], "path") || !strcmp(argv[2], "path-reopen") ? O_PATH
+			: O_RDONLY;
 		int fd = open(argv[1], how | O_CLOEXEC);
+		char proc[64];
 
+		if (fd < 0 || strcmp(argv[2], "path-reopen"))
+			return outcome(fd < 0 ? errno : 0);
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		fd = open(proc, O_RDONLY | O_CLOEXEC);
+		return outcome(fd < 0 ? errno : 0);
+	}
+	if (!strcmp(op, "tun") && argc == 3) {
+		struct ifreq ifr;
+		int fd = open(argv[1], O_WRONLY | O_RDWR | O_CLOEXEC);
+
+		if (fd < 0)
+			return outcome(errno);
+		memset(&ifr, 0, sizeof(ifr));
+		ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", argv[2]);
+		return outcome(ioctl(fd, TUNSETIFF, &ifr) ? errno : 0);
+	}
+	if (!strcmp(op, "handle") && argc == 2) {
+		struct file_handle *fh = calloc(1, sizeof(*fh) + MAX_HANDLE_SZ);
+		unsigned char *b = (unsigned char *)(fh + 1);
+		int mnt;
+
+		if (!fh)
+			return outcome(ENOMEM);
+		fh->handle_bytes = MAX_HANDLE_SZ;
+		if (name_to_handle_at(AT_FDCWD, argv[1], fh, &mnt, 0)) {
+			free(fh);
+			return outcome(errno);
+		}
+		printf("%d:", fh->handle_type);
+		for (unsigned k = 0; k < fh->handle_bytes; k++)
+			printf("%02x", b[k]);
+		printf("\n");
+		free(fh);
+		return 0;
+	}
+	if (!strcmp(op, "open-handle") && argc == 3) {
+		struct file_handle *fh = calloc(1, sizeof(*fh) + MAX_HANDLE_SZ);
+		unsigned char *b = (unsigned char *)(fh + 1);
+		const char *hex = strchr(argv[2], ':');
+		int mfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd;
+
+		if (!fh || mfd < 0) {
+			free(fh);
+			return outcome(!fh ? ENOMEM : errno);
+		}
+		if (!hex || strlen(hex + 1) % 2 || strlen(hex + 1) / 2 > MAX_HANDLE_SZ) {
+			free(fh);
+			return -1;
+		}
+		fh->handle_type = atoi(argv[2]);
+		fh->handle_bytes = strlen(hex + 1) / 2;
+		for (unsigned k = 0; k < fh->handle_bytes; k++)
+			sscanf(hex + 1 + 2 * k, "%2hhx", &b[k]);
+		fd = open_by_handle_at(mfd, fh, O_RDONLY | O_CLOEXEC);
+		free(fh);
+		return outcome(fd < 0 ? errno : 0);
+	}
+	if (!strcmp(op, "open-tree") && argc == 3) {
+		int tfd = syscall(SYS_open_tree, AT_FDCWD, argv[1], OPEN_TREE_CLONE | O_CLOEXEC);
+		int fd;
+
+		if (tfd < 0) {
+			fprintf(stderr, "ugprobe: open_tree: %s\n", strerror(errno));
+			return outcome(errno);
+		}
+		fd = openat(tfd, argv[2], O_RDONLY | O_CLOEXEC);
+		return outcome(fd < 0 ? errno : 0);
+	}
+	if (!strcmp(op, "open-detached") && argc == 3) {
+		int dfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd;
+
+		if (dfd < 0 || umount2(argv[1], MNT_DETACH)) {
+			fprintf(stderr, "ugprobe: %s: %s\n", argv[1], strerror(errno));
+			return outcome(errno);
+		}
+		fd = openat(dfd, argv[2], O_RDONLY | O_CLOEXEC);
 		return outcome(fd < 0 ? errno : 0);
 	}
 	if (!strcmp(op, "open-flood") && argc == 3) {

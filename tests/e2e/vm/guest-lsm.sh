@@ -28,7 +28,7 @@ grep -qw bpf /sys/kernel/security/lsm || { say "SKIP: no BPF LSM"; exit 77; }
 
 "$AGENT" --db "$DB" --pin-dir "$PIN" -v >"$W/agent.log" 2>&1 &
 AGENT_PID=$!
-trap 'kill $AGENT_PID 2>/dev/null; wait $AGENT_PID 2>/dev/null; "$AGENT" --pin-dir "$PIN" --detach-all >/dev/null 2>&1; systemctl stop $UNIT ugvm-outside.service 2>/dev/null; true' EXIT
+trap 'kill $AGENT_PID 2>/dev/null; wait $AGENT_PID 2>/dev/null; "$AGENT" --pin-dir "$PIN" --detach-all >/dev/null 2>&1; systemctl stop $UNIT ugvm-outside.service ugvm-view.service 2>/dev/null; true' EXIT
 for i in $(seq 100); do grep -q "agent: running" "$W/agent.log" && break; sleep 0.1; done
 grep -q "lsm: BPF LSM available" "$W/agent.log" || { bad "agent did not find BPF LSM"; cat "$W/agent.log"; exit 1; }
 # The executable is resolved in the kernel on this kernel: the /proc fallback
@@ -52,10 +52,32 @@ mkdir -p "$LONG"; echo long >"$LONG/f"
 MOD=$(find /lib/modules/"$(uname -r)"/ -name 'dummy.ko' | head -n 1)
 [ -n "$MOD" ] || say "no dummy.ko found: the module check will fail"
 
+# Other ways a path rule could miss (issue 21, item 3). An ext4 image on a
+# loop device: file handles (open_by_handle_at) and case-insensitive
+# directories (casefold) need a real disk file system.
+modprobe tun 2>/dev/null; modprobe loop 2>/dev/null
+truncate -s 16M "$W/disk.img"
+mkdir -p "$W/disk" "$W/pub"
+if mkfs.ext4 -q -O casefold "$W/disk.img" && mount -o loop "$W/disk.img" "$W/disk"; then
+	mkdir "$W/disk/pub" "$W/disk/priv" "$W/disk/ci" "$W/disk/ci2"
+	echo key >"$W/disk/priv/key"; echo pub >"$W/disk/pub/ok"
+	# chattr +F (casefold) only on an empty directory.
+	chattr +F "$W/disk/ci" "$W/disk/ci2" || say "chattr +F failed: the casefold checks will fail"
+	echo key >"$W/disk/ci/key"; echo key >"$W/disk/ci2/key"
+	mount --bind "$W/disk/pub" "$W/pub"
+	HANDLE=$("$PROBE" handle "$W/disk/priv/key")
+	HANDLE_OK=$("$PROBE" handle "$W/disk/pub/ok")
+else
+	say "no ext4 image on a loop device: the handle and casefold checks will fail"
+fi
+
 # A real unit, and a process outside it to ptrace.
 systemd-run --quiet --unit=$UNIT sleep 600
 systemd-run --quiet --unit=ugvm-outside.service sleep 600
+# A unit with a file rule and no mount hardening: it may unmount.
+systemd-run --quiet --unit=ugvm-view.service sleep 600
 sleep 0.5
+VIEW_CG=/sys/fs/cgroup$(systemctl show -P ControlGroup ugvm-view.service)
 CG=/sys/fs/cgroup$(systemctl show -P ControlGroup $UNIT)
 IN_PID=$(systemctl show -P MainPID $UNIT)
 OUT_PID=$(systemctl show -P MainPID ugvm-outside.service)
@@ -69,6 +91,12 @@ R_EXEC_OK=$(ctl rule add $UNIT exec allow "$W/bin/ok")
 R_READ=$(ctl rule add $UNIT file deny "$W/data/secret" --access read)
 R_WRITE=$(ctl rule add $UNIT file deny "$W/data" --access write)
 R_FAM=$(ctl rule add $UNIT family deny packet)
+ctl rule add $UNIT file deny /dev/net/tun >/dev/null
+ctl rule add $UNIT file deny "$W/disk/priv" --access read >/dev/null
+ctl rule add $UNIT file deny "$W/disk/ci/key" --access read >/dev/null
+ctl rule add $UNIT file deny "$W/disk/ci2" --access read >/dev/null
+mkdir -p "$W/lazy"
+ctl rule add ugvm-view.service file deny "$W/lazy/secret" --access read >/dev/null
 ctl unit set $UNIT --harden module-load,bpf,ptrace,mount,path-view
 R_NET=$(ctl rule add $UNIT egress deny 127.0.0.2)
 ctl rule add $UNIT ingress deny 127.0.0.3 >/dev/null
@@ -105,6 +133,37 @@ check "file write denied by the covering prefix" EPERM in_unit open "$W/data/con
 # O_RDONLY|O_TRUNC empties the file without asking for write access (issue 8, item 5).
 check "open read-only with O_TRUNC under a write deny" EPERM in_unit open "$W/data/conf" trunc
 [ -s "$W/data/conf" ] || bad "the write-protected file was emptied"
+# Access mode 3 (O_WRONLY|O_RDWR): the kernel checks read and write
+# permission and gives a descriptor for ioctl only (issue 21, item 3).
+check "open for ioctl only (access mode 3) under a read deny" EPERM in_unit open "$W/data/secret" ioctl
+check "open for ioctl only (access mode 3) under a write deny" EPERM in_unit open "$W/data/conf" ioctl
+check "TUNSETIFF on /dev/net/tun opened with access mode 3" EPERM in_unit tun /dev/net/tun ugtun0
+# O_PATH opens run no file_open (the descriptor reads nothing); reopening
+# one through /proc/self/fd is an open of the file, judged as any other.
+check "an O_PATH descriptor reopened through /proc/self/fd" EPERM in_unit open "$W/data/secret" path-reopen
+# open_by_handle_at (root: CAP_DAC_READ_SEARCH). Through a bind mount of a
+# sibling directory, the handle reaches a file outside the mount's tree: the
+# kernel prints its path as "/".
+escape_handle() { cat "$W/disk/priv/key" >/dev/null; in_unit open-handle "$W/pub" "$HANDLE"; }
+check "open_by_handle_at through a bind mount of another directory" EPERM escape_handle
+# A file whose dentry was evicted comes back disconnected: its path is "/".
+evicted_handle() { sync; echo 2 >/proc/sys/vm/drop_caches; in_unit open-handle "$W/disk" "$HANDLE"; }
+check "open_by_handle_at of an evicted file (disconnected)" EPERM evicted_handle
+# The same for a file no rule covers: a path that cannot be judged is refused.
+evicted_ok() { sync; echo 2 >/proc/sys/vm/drop_caches; in_unit open-handle "$W/disk" "$HANDLE_OK"; }
+check "open_by_handle_at of an evicted file under no rule (unjudgeable: refused)" EPERM evicted_ok
+# A detached copy of a tree (open_tree(OPEN_TREE_CLONE), no hook a BPF
+# program can use) prints paths relative to itself ("/secret"): not judged.
+check "open through a detached copy of the tree (open_tree)" EPERM in_unit open-tree "$W/data" secret
+# So does a mount unmounted lazily (umount -l) under a descriptor of it.
+lazy() {
+	mount -t tmpfs ugvm-lazy "$W/lazy" && echo s >"$W/lazy/secret" &&
+		"$PROBE" --cgroup "$VIEW_CG" open-detached "$W/lazy" secret
+}
+check "open through a lazily unmounted directory (umount -l)" EPERM lazy
+# A case-insensitive directory: a rule on the directory covers its names in
+# every case.
+check "a rule on a case-insensitive directory, a name in another case" EPERM in_unit open "$W/disk/ci2/KEY" read
 check "socket family packet denied" EPERM in_unit socket 17
 check "module load denied" EPERM in_unit finit "${MOD:-/nonexistent}"
 check "bpf() denied" EPERM in_unit bpf
@@ -131,6 +190,16 @@ check "inside: exec at a sibling prefix (/binx is not under /bin)" ok in_unit ex
 check "inside: a symlink under the denied prefix to an allowed program" ok in_unit exec "$W/bin/to-outside" ok
 check "outside: the long path" ok outside open "$LONG/f" read
 check "outside: packet socket" ok outside socket 17
+check "outside: TUNSETIFF" ok outside tun /dev/net/tun ugtun1
+check "inside: an O_PATH descriptor of the denied file (reads nothing)" ok in_unit open "$W/data/secret" path
+connected_ok() { cat "$W/disk/pub/ok" >/dev/null; in_unit open-handle "$W/disk" "$HANDLE_OK"; }
+check "inside: open_by_handle_at of a connected file under no rule" ok connected_ok
+evicted_outside() { sync; echo 2 >/proc/sys/vm/drop_caches; outside open-handle "$W/disk" "$HANDLE"; }
+check "outside: open_by_handle_at of the evicted file" ok evicted_outside
+# A limit (README, "Case-insensitive names"): a rule on a name inside a
+# case-insensitive directory matches the name as first looked up.
+ci_other_case() { sync; echo 2 >/proc/sys/vm/drop_caches; in_unit open "$W/disk/ci/KEY" read; }
+say "limit: a rule on a name in a case-insensitive directory, opened in another case: $(ci_other_case 2>&1 | tail -n 1)"
 check "inside: netlink socket (not denied)" ok in_unit socket 16
 check "outside: bpf()" ok outside bpf
 check "outside: chroot" ok outside chroot /
