@@ -124,7 +124,27 @@ setup_kernel() {
 	if ! grep -q ' /sys/fs/bpf bpf ' /proc/self/mounts; then
 		mount -t bpf bpf /sys/fs/bpf || skip "cannot mount bpffs"
 	fi
+	sweep_stale_runs
 	ensure_journald
+}
+
+# A test killed before its trap ran (SIGKILL, a machine restart) leaves its
+# pins behind, and a pinned link keeps its program attached to a cgroup the
+# next test reuses by name (demo.service): that test then sees programs it
+# never attached and policy it never wrote. Under the suite lock no other
+# kernel test runs, so every other test's pin directory is such a leftover.
+# Detached link by link with bpftool, which reads any layout of ours.
+sweep_stale_runs() {
+	local d l n=0
+	for d in /sys/fs/bpf/ug-e2e-*; do
+		[ -d "$d" ] && [ "$d" != "$PIN" ] || continue
+		while IFS= read -r l; do
+			bpftool link detach pinned "$l" >/dev/null 2>&1 || true
+		done < <(find "$d" -path '*/links/*' -type f 2>/dev/null)
+		rm -rf "$d"
+		n=$((n + 1))
+	done
+	[ $n = 0 ] || echo "swept the pins of $n test run(s) killed before their cleanup"
 }
 
 # journald: present under systemd; otherwise start it standalone (it then
