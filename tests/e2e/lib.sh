@@ -156,7 +156,15 @@ sweep_stale_runs() {
 ensure_journald() {
 	journal_roundtrip 10 && return 0
 	[ -x /lib/systemd/systemd-journald ] || skip "needs systemd-journald"
-	setsid /lib/systemd/systemd-journald </dev/null >/dev/null 2>&1 &
+	# It outlives the test: it must inherit no descriptor but the standard
+	# three (a lock a caller holds on fd 3 would otherwise never be freed).
+	(
+		for fd in /proc/$BASHPID/fd/*; do
+			fd=${fd##*/}
+			[ "$fd" -gt 2 ] && eval "exec $fd>&-"
+		done
+		exec setsid /lib/systemd/systemd-journald
+	) </dev/null >/dev/null 2>&1 &
 	journal_roundtrip 50 || skip "systemd-journald did not start"
 }
 
