@@ -8,7 +8,6 @@
 
 /* The loaders' requests, and the group each came from. */
 struct requests {
-	struct ug_path_rule **paths; /* per group: lsm_paths()'s copies */
 	struct ug_net_unit *nu;
 	struct ug_net_pending *np;
 	struct ug_lsm_unitpol *lu;
@@ -20,9 +19,6 @@ struct requests {
 
 static void requests_free(struct requests *r, size_t n_groups)
 {
-	for (size_t k = 0; r->paths && k < n_groups; k++)
-		free(r->paths[k]);
-	free(r->paths);
 	free(r->nu);
 	free(r->np);
 	free(r->lu);
@@ -54,42 +50,18 @@ static void net_pol(struct ug_net_unit *u, const struct ug_plan_target *rt,
 	u->n_rules = g->net.n_rules;
 }
 
-/*
- * The LSM programs know one mode per policy cgroup, not one per rule: when
- * every LSM rule and switch comes from cgroups in audit mode, all of them are
- * audited; otherwise those of cgroups in audit mode are left out (never
- * enforced: a unit in audit mode relaxes nothing, and adds nothing either).
- */
+/* The LSM programs take a mode per rule as the network ones do: what a cgroup
+ * in audit mode brings is recorded, never refused (lsm.bpf.c, refuse()). */
 static void lsm_pol(struct ug_lsm_unitpol *u, const struct ug_plan_target *rt,
-		    const struct ug_plan_group *g, const struct ug_path_rule *paths, size_t n)
+		    const struct ug_plan_group *g)
 {
-	bool all_audit = g->eff.lsm_mode == UG_MODE_AUDIT;
-
 	head(&u->h, rt, g, g->eff.lsm_mode);
-	u->harden = g->eff.harden | (all_audit ? g->eff.harden_audit : 0);
-	u->deny_families = g->eff.families | (all_audit ? g->eff.families_audit : 0);
-	u->paths = paths;
-	u->n_paths = n;
-}
-
-/* Group g's path rules as the LSM programs can take them (lsm_pol()), in
- * *out (malloc()ed, or NULL for g's own array). */
-static int lsm_paths(const struct ug_plan_group *g, struct ug_path_rule **out, size_t *n)
-{
-	const struct ug_path_rule *r = g->lsm.rules;
-
-	*out = NULL;
-	*n = g->lsm.n_rules;
-	if (g->eff.lsm_mode == UG_MODE_AUDIT || !r)
-		return 0;
-	*out = calloc(g->lsm.n_rules ?: 1, sizeof(**out));
-	if (!*out)
-		return -ENOMEM;
-	*n = 0;
-	for (size_t k = 0; k < g->lsm.n_rules; k++)
-		if (!r[k].audit)
-			(*out)[(*n)++] = r[k];
-	return 0;
+	u->harden = g->eff.harden;
+	u->harden_audit = g->eff.harden_audit;
+	u->deny_families = g->eff.families;
+	u->audit_families = g->eff.families_audit;
+	u->paths = g->lsm.rules;
+	u->n_paths = g->lsm.n_rules;
 }
 
 static int requests_build(const struct ug_plan *p, const struct ug_plan_target *t, bool lsm,
@@ -106,24 +78,13 @@ static int requests_build(const struct ug_plan *p, const struct ug_plan_target *
 	r->np_g = calloc(n, sizeof(size_t));
 	r->lu_g = calloc(n, sizeof(size_t));
 	r->lp_g = calloc(n, sizeof(size_t));
-	r->paths = calloc(n, sizeof(*r->paths));
 	if (!r->nu || !r->np || !r->lu || !r->lp || !r->pts || !r->nu_g || !r->np_g ||
-	    !r->lu_g || !r->lp_g || !r->paths)
+	    !r->lu_g || !r->lp_g)
 		return -ENOMEM;
 	for (size_t k = 0; k < p->n_groups; k++) {
 		const struct ug_plan_group *g = &p->groups[k];
 		const struct ug_plan_target *rt = &t[g->rep];
-		const struct ug_path_rule *paths = g->lsm.rules;
-		size_t n_paths = g->lsm.n_rules;
-		int err;
 
-		if (lsm && (g->lsm.run || g->lsm.pend)) {
-			err = lsm_paths(g, &r->paths[k], &n_paths);
-			if (err)
-				return err;
-			if (r->paths[k])
-				paths = r->paths[k];
-		}
 		if (g->net.run) {
 			net_pol(&r->nu[r->n_nu], rt, g);
 			r->nu_g[r->n_nu++] = k;
@@ -138,7 +99,7 @@ static int requests_build(const struct ug_plan *p, const struct ug_plan_target *
 			r->np_g[r->n_np++] = k;
 		}
 		if (lsm && g->lsm.run) {
-			lsm_pol(&r->lu[r->n_lu], rt, g, paths, n_paths);
+			lsm_pol(&r->lu[r->n_lu], rt, g);
 			r->lu_g[r->n_lu++] = k;
 		}
 		if (lsm && g->lsm.pend) {
@@ -147,7 +108,7 @@ static int requests_build(const struct ug_plan *p, const struct ug_plan_target *
 			pl->name = g->pend_name;
 			pl->parent_cgid = g->pend_parent;
 			pl->level = g->pend_level;
-			lsm_pol(&pl->pol, rt, g, paths, n_paths);
+			lsm_pol(&pl->pol, rt, g);
 			r->lp_g[r->n_lp++] = k;
 		}
 	}

@@ -616,16 +616,11 @@ int ug_audit_lsm_record(struct ug_audit *a, const void *data, size_t size)
 	unit_name(a, ev->who.unit_cgid, q->unit);
 	if (ev->hook == UG_HOOK_SOCKET_CREATE && !ev->who.rule_id)
 		ev->who.rule_id = a->ops.family_rule(ev->who.unit_cgid, ev->detail, a->ops.ctx);
-	/* The kernel could not name the executable: ask /proc while the task
-	 * most likely still exists. */
-	if (!ev->exe[0] && ev->who.pid) {
-		char link[32];
-		ssize_t n;
-
-		snprintf(link, sizeof(link), "/proc/%u/exe", ev->who.pid);
-		n = readlink(link, (char *)ev->exe, sizeof(ev->exe) - 1);
-		ev->exe[n > 0 ? n : 0] = '\0';
-	}
+	/* The kernel could not name the executable (hooks where it may not
+	 * resolve paths): ask /proc, and only believe it while the pid is still
+	 * the process that was refused; else the executable stays unknown. */
+	if (!ev->exe[0] && ev->who.pid)
+		ug_proc_exe(ev->who.pid, ev->start_ns, (char *)ev->exe, sizeof(ev->exe));
 	lsm_journal(a, q);
 	a->n_q++;
 	return 0;

@@ -132,9 +132,12 @@ void ug_lsm_cleanup(struct ug_lsm *lsm)
 
 /* --- programs and links --------------------------------------------------- */
 
-/* Does this policy (as the kernel has it) need hook program p? */
+/* Does this policy (as the kernel has it) need hook program p? A switch or
+ * family audited needs it as much as one enforced. */
 static bool needs(const struct ug_lsm_unit *v, int p)
 {
+	uint8_t harden = v->harden | v->harden_audit;
+
 	if (v->mode == UG_MODE_OFF)
 		return false;
 	switch (p) {
@@ -143,23 +146,23 @@ static bool needs(const struct ug_lsm_unit *v, int p)
 	case P_FILE_OPEN:
 		return v->has_paths & (1u << UG_PATH_FILE);
 	case P_SOCK_CREATE:
-		return v->deny_families != 0;
+		return (v->deny_families | v->audit_families) != 0;
 	case P_LOAD_DATA:
 	case P_READ_FILE:
-		return v->harden & UG_HARDEN_MODULE_LOAD;
+		return harden & UG_HARDEN_MODULE_LOAD;
 	case P_BPF:
-		return v->harden & UG_HARDEN_BPF;
+		return harden & UG_HARDEN_BPF;
 	case P_PTRACE:
-		return v->harden & UG_HARDEN_PTRACE;
+		return harden & UG_HARDEN_PTRACE;
 	case P_SB_MOUNT:
 	case P_MOVE_MOUNT:
 	case P_SB_UMOUNT:
-		return v->harden & UG_HARDEN_MOUNT;
+		return harden & UG_HARDEN_MOUNT;
 	case P_PIVOT_ROOT:
-		return v->harden & (UG_HARDEN_MOUNT | UG_HARDEN_PATH_VIEW);
+		return harden & (UG_HARDEN_MOUNT | UG_HARDEN_PATH_VIEW);
 	case P_CHROOT:
 	case P_USERNS:
-		return v->harden & UG_HARDEN_PATH_VIEW;
+		return harden & UG_HARDEN_PATH_VIEW;
 	}
 	return false;
 }
@@ -628,7 +631,8 @@ static bool pol_same(bool loaded, const struct ug_lsm_unit *v, const struct ug_p
 		     size_t n_paths, const struct ug_lsm_unitpol *u)
 {
 	return loaded && v->mode == u->h.mode && v->harden == u->harden &&
-	       v->deny_families == u->deny_families && n_paths == u->n_paths &&
+	       v->harden_audit == u->harden_audit && v->deny_families == u->deny_families &&
+	       v->audit_families == u->audit_families && n_paths == u->n_paths &&
 	       paths_same(paths, u->paths, u->n_paths);
 }
 
@@ -647,9 +651,11 @@ static int stage(struct ug_lsm *lsm, struct ug_lsm_unitpol *u, uint64_t owner,
 {
 	struct ug_lsm_unit val = {
 		.deny_families = u->deny_families,
+		.audit_families = u->audit_families,
 		.generation = generation,
 		.mode = u->h.mode,
 		.harden = u->harden,
+		.harden_audit = u->harden_audit,
 	};
 	struct ug_path_entry *e = NULL;
 	struct ug_path_rule *paths = NULL;
@@ -664,11 +670,12 @@ static int stage(struct ug_lsm *lsm, struct ug_lsm_unitpol *u, uint64_t owner,
 	err = ug_path_compile(u->paths, u->n_paths, 0, &e, &n, u->h.why, sizeof(u->h.why));
 	if (err)
 		return err;
-	/* A hook runs for a unit only when some entry can refuse something. */
+	/* A hook runs for a unit only when some entry can refuse something, or
+	 * would (audited). */
 	for (size_t i = 0; i < n; i++) {
-		if (e[i].key.kind == UG_PATH_EXEC && e[i].val.action == UG_ACT_DENY)
+		if (e[i].key.kind == UG_PATH_EXEC && e[i].val.all.action == UG_ACT_DENY)
 			val.has_paths |= 1u << UG_PATH_EXEC;
-		if (e[i].key.kind == UG_PATH_FILE && e[i].val.deny_access)
+		if (e[i].key.kind == UG_PATH_FILE && e[i].val.all.deny_access)
 			val.has_paths |= 1u << UG_PATH_FILE;
 	}
 	if (u->n_paths) {

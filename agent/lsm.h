@@ -22,8 +22,10 @@ struct ug_lsm;
 /* The LSM policy of one policy cgroup, as the agent wants it. */
 struct ug_lsm_unitpol {
 	struct ug_unitpol h;    /* target, cgroup, mode, keep; the outcome */
-	uint8_t harden;         /* UG_HARDEN_* */
-	uint64_t deny_families; /* bit F: AF F denied */
+	uint8_t harden;          /* UG_HARDEN_* refused */
+	uint8_t harden_audit;    /* UG_HARDEN_* recorded only */
+	uint64_t deny_families;  /* bit F: AF F denied */
+	uint64_t audit_families; /* bit F: AF F recorded only */
 	const struct ug_path_rule *paths; /* own and inherited, deterministic order */
 	size_t n_paths;
 };

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -104,4 +105,66 @@ void *ug_push(void **arr, size_t *n, size_t size)
 	a += (*n)++ * size;
 	memset(a, 0, size);
 	return a;
+}
+
+/* pid's start in clock ticks since boot (/proc/PID/stat, field 22). */
+static int proc_start(uint32_t pid, unsigned long long *ticks)
+{
+	char path[32], buf[1024];
+	const char *p;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The name (field 2) is in parentheses and may hold anything: the
+	 * fields go on after its last ')'. Then state, and 18 numbers. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u"
+			 " %*d %*d %*d %*d %*d %*d %llu", ticks) != 1)
+		return -EIO;
+	return 0;
+}
+
+int ug_proc_exe(uint32_t pid, uint64_t start_ns, char *buf, size_t len)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	unsigned long long want, before, after;
+	char link[32];
+	ssize_t n;
+	int err;
+
+	if (!len)
+		return -EINVAL;
+	buf[0] = '\0';
+	if (!pid || hz <= 0 || len < 2)
+		return -EINVAL;
+	/* The kernel prints start_boottime in clock ticks, rounded down. */
+	want = start_ns / (1000000000ULL / (unsigned long long)hz);
+	/* Before and after the link is read: a pid reused in between has
+	 * another start. */
+	err = proc_start(pid, &before);
+	if (err)
+		return err;
+	if (before != want)
+		return -ESRCH;
+	snprintf(link, sizeof(link), "/proc/%u/exe", pid);
+	n = readlink(link, buf, len - 1);
+	if (n < 0) {
+		err = errno == ENOENT ? -ESRCH : -errno;
+		buf[0] = '\0';
+		return err;
+	}
+	buf[n] = '\0';
+	err = proc_start(pid, &after);
+	if (err || after != want) {
+		buf[0] = '\0';
+		return err ?: -ESRCH;
+	}
+	return 0;
 }

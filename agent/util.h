@@ -23,6 +23,14 @@ int ug_mkdir_p(const char *path);
  * NULL (out of memory, *arr unchanged). */
 void *ug_push(void **arr, size_t *n, size_t size);
 
+/*
+ * The executable of process pid into buf, only while pid is still the
+ * process that started at start_ns (CLOCK_BOOTTIME, as the kernel's
+ * start_boottime): 0; -ESRCH when it is gone or pid names another process
+ * since; another -errno when /proc cannot say. buf is empty unless 0.
+ */
+int ug_proc_exe(uint32_t pid, uint64_t start_ns, char *buf, size_t len);
+
 /* A set of small ids kept as a bitmap of n bits (trie ids, accounting slots). */
 int ug_ids_alloc(uint8_t *bits, uint32_t first, uint32_t n, uint16_t *id); /* -ENOSPC */
 void ug_ids_set(uint8_t *bits, uint16_t id);

@@ -403,17 +403,30 @@ struct ug_path_key {
 #define UG_ACCESS_READ 0x1
 #define UG_ACCESS_WRITE 0x2
 
-/* The compiler folds covering prefixes into each entry, so one lookup
- * decides. exec: the longest matching rule's action. file: the access bits
- * denied by this prefix or any covering one, and the longest rule that
- * denies each. */
-struct ug_path_val {
-	__u32 rule_id;     /* exec: deciding rule */
+/*
+ * One reading of the rules at a path. The compiler folds covering prefixes
+ * into each entry, so one lookup decides. exec: the longest matching rule's
+ * action. file: the access bits denied by this prefix or any covering one,
+ * and the longest rule that denies each.
+ */
+struct ug_path_reading {
+	__u32 rule_id;     /* exec: deciding rule, 0 if none */
 	__u32 read_rule;   /* file: rule denying read, 0 if none */
 	__u32 write_rule;  /* file: rule denying write, 0 if none */
 	__u8 action;       /* exec: enum ug_action */
 	__u8 deny_access;  /* file: UG_ACCESS_* denied */
 	__u8 pad[2];
+};
+
+/*
+ * A mode governs the rules it comes with (policy/inherit.c): an entry holds
+ * two readings, as the network side's matches do. What the enforced rules
+ * alone refuse is refused; what every rule would refuse, audited ones read as
+ * enforced, and the enforced ones let pass, is recorded as an audit verdict.
+ */
+struct ug_path_val {
+	struct ug_path_reading enforced; /* the enforced rules only */
+	struct ug_path_reading all;      /* every rule */
 };
 
 /* Hardening switches per unit. */
@@ -430,14 +443,16 @@ struct ug_path_val {
 
 /* ug_lsm_units (hash): policy cgroup id -> its LSM policy. */
 struct ug_lsm_unit {
-	__u64 deny_families; /* bit F: socket(F, ...) refused (F < 64); the event's
-				rule_id is 0 and the agent names the family rule */
+	__u64 deny_families;  /* bit F: socket(F, ...) refused (F < 64); the event's
+				 rule_id is 0 and the agent names the family rule */
+	__u64 audit_families; /* bit F: socket(F, ...) recorded as audited */
 	__u32 generation;
-	__u16 trie;          /* ug_paths trie id */
-	__u8 mode;           /* enum ug_mode */
-	__u8 harden;         /* UG_HARDEN_* */
-	__u8 has_paths;      /* bit (1 << enum ug_path_kind): the unit has such rules */
-	__u8 pad[7];
+	__u16 trie;           /* ug_paths trie id */
+	__u8 mode;            /* enum ug_mode: off judges nothing; audit refuses nothing */
+	__u8 harden;          /* UG_HARDEN_* refused */
+	__u8 harden_audit;    /* UG_HARDEN_* recorded as audited */
+	__u8 has_paths;       /* bit (1 << enum ug_path_kind): the unit has such rules */
+	__u8 pad[6];
 };
 
 /* ug_lsm_config (array, 1 entry). */
@@ -466,6 +481,8 @@ struct ug_lsm_event {
 	__u8 comm[16];
 	__u8 path[256];   /* exec/file_open: resolved path; NUL-terminated; empty otherwise */
 	__u8 exe[256];    /* the acting task's executable, resolved; empty if unknown */
+	__u64 start_ns;   /* its process's start (start_boottime): the agent names the
+			     executable from /proc only while PID is still that process */
 };
 
 /*
@@ -494,6 +511,7 @@ struct ug_lsm_agg_val {
 	__u64 last_ns;
 	__u8 comm[16];
 	__u8 exe[256];
+	__u64 start_ns;
 };
 
 /* ======================================================================

@@ -109,25 +109,31 @@ UG_ASSERT_OFF(ug_path_key, trie, 4);
 UG_ASSERT_OFF(ug_path_key, kind, 6);
 UG_ASSERT_OFF(ug_path_key, path, 8);
 
-UG_ASSERT_SIZE(ug_path_val, 16);
-UG_ASSERT_OFF(ug_path_val, rule_id, 0);
-UG_ASSERT_OFF(ug_path_val, read_rule, 4);
-UG_ASSERT_OFF(ug_path_val, write_rule, 8);
-UG_ASSERT_OFF(ug_path_val, action, 12);
-UG_ASSERT_OFF(ug_path_val, deny_access, 13);
+UG_ASSERT_SIZE(ug_path_reading, 16);
+UG_ASSERT_OFF(ug_path_reading, rule_id, 0);
+UG_ASSERT_OFF(ug_path_reading, read_rule, 4);
+UG_ASSERT_OFF(ug_path_reading, write_rule, 8);
+UG_ASSERT_OFF(ug_path_reading, action, 12);
+UG_ASSERT_OFF(ug_path_reading, deny_access, 13);
 
-UG_ASSERT_SIZE(ug_lsm_unit, 24);
+UG_ASSERT_SIZE(ug_path_val, 32);
+UG_ASSERT_OFF(ug_path_val, enforced, 0);
+UG_ASSERT_OFF(ug_path_val, all, 16);
+
+UG_ASSERT_SIZE(ug_lsm_unit, 32);
 UG_ASSERT_OFF(ug_lsm_unit, deny_families, 0);
-UG_ASSERT_OFF(ug_lsm_unit, generation, 8);
-UG_ASSERT_OFF(ug_lsm_unit, trie, 12);
-UG_ASSERT_OFF(ug_lsm_unit, mode, 14);
-UG_ASSERT_OFF(ug_lsm_unit, harden, 15);
-UG_ASSERT_OFF(ug_lsm_unit, has_paths, 16);
+UG_ASSERT_OFF(ug_lsm_unit, audit_families, 8);
+UG_ASSERT_OFF(ug_lsm_unit, generation, 16);
+UG_ASSERT_OFF(ug_lsm_unit, trie, 20);
+UG_ASSERT_OFF(ug_lsm_unit, mode, 22);
+UG_ASSERT_OFF(ug_lsm_unit, harden, 23);
+UG_ASSERT_OFF(ug_lsm_unit, harden_audit, 24);
+UG_ASSERT_OFF(ug_lsm_unit, has_paths, 25);
 
 UG_ASSERT_SIZE(ug_lsm_config, 8);
 UG_ASSERT_OFF(ug_lsm_config, level_mask, 0);
 
-UG_ASSERT_SIZE(ug_lsm_event, 592);
+UG_ASSERT_SIZE(ug_lsm_event, 600);
 UG_ASSERT_OFF(ug_lsm_event, who, 24);
 UG_ASSERT_OFF(ug_lsm_event, detail, 56);
 UG_ASSERT_OFF(ug_lsm_event, hook, 60);
@@ -137,6 +143,7 @@ UG_ASSERT_OFF(ug_lsm_event, flags, 63);
 UG_ASSERT_OFF(ug_lsm_event, comm, 64);
 UG_ASSERT_OFF(ug_lsm_event, path, 80);
 UG_ASSERT_OFF(ug_lsm_event, exe, 336);
+UG_ASSERT_OFF(ug_lsm_event, start_ns, 592);
 
 UG_ASSERT_SIZE(ug_lsm_agg_key, 304);
 UG_ASSERT_OFF(ug_lsm_agg_key, who, 0);
@@ -146,12 +153,13 @@ UG_ASSERT_OFF(ug_lsm_agg_key, flags, 39);
 UG_ASSERT_OFF(ug_lsm_agg_key, window, 40);
 UG_ASSERT_OFF(ug_lsm_agg_key, path, 48);
 
-UG_ASSERT_SIZE(ug_lsm_agg_val, 296);
+UG_ASSERT_SIZE(ug_lsm_agg_val, 304);
 UG_ASSERT_OFF(ug_lsm_agg_val, pending, 0);
 UG_ASSERT_OFF(ug_lsm_agg_val, since_ns, 8);
 UG_ASSERT_OFF(ug_lsm_agg_val, last_ns, 16);
 UG_ASSERT_OFF(ug_lsm_agg_val, comm, 24);
 UG_ASSERT_OFF(ug_lsm_agg_val, exe, 40);
+UG_ASSERT_OFF(ug_lsm_agg_val, start_ns, 296);
 
 UG_ASSERT_SIZE(ug_pending_key, 128);
 UG_ASSERT_OFF(ug_pending_key, name, 0);
@@ -161,10 +169,10 @@ UG_ASSERT_OFF(ug_pending_net, val, 0);
 UG_ASSERT_OFF(ug_pending_net, parent_cgid, 16);
 UG_ASSERT_OFF(ug_pending_net, level, 24);
 
-UG_ASSERT_SIZE(ug_pending_lsm, 40);
+UG_ASSERT_SIZE(ug_pending_lsm, 48);
 UG_ASSERT_OFF(ug_pending_lsm, val, 0);
-UG_ASSERT_OFF(ug_pending_lsm, parent_cgid, 24);
-UG_ASSERT_OFF(ug_pending_lsm, level, 32);
+UG_ASSERT_OFF(ug_pending_lsm, parent_cgid, 32);
+UG_ASSERT_OFF(ug_pending_lsm, level, 40);
 
 #undef UG_ASSERT_SIZE
 #undef UG_ASSERT_OFF

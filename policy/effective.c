@@ -241,6 +241,25 @@ void ug_net_judge(const struct ug_lpm_entry *e, size_t n, uint8_t deny_default,
 	out->action = (deny_default | audit_default) & bit ? UG_ACT_AUDIT : UG_ACT_ALLOW;
 }
 
+/* Does reading r refuse the operation? As bpf/lib/path.bpf.h's. */
+static bool reading_denies(const struct ug_path_reading *r, uint8_t kind, uint8_t access,
+			   uint32_t *rule_id)
+{
+	uint8_t denied;
+
+	if (kind == UG_PATH_EXEC) {
+		if (r->action != UG_ACT_DENY)
+			return false;
+		*rule_id = r->rule_id;
+		return true;
+	}
+	denied = r->deny_access & access;
+	if (!denied)
+		return false;
+	*rule_id = denied & UG_ACCESS_READ ? r->read_rule : r->write_rule;
+	return true;
+}
+
 void ug_path_judge(const struct ug_path_entry *e, size_t n, uint8_t kind, const char *path,
 		   uint8_t access, struct ug_path_verdict *out)
 {
@@ -266,14 +285,15 @@ void ug_path_judge(const struct ug_path_entry *e, size_t n, uint8_t kind, const 
 	out->entry = best;
 	if (!best)
 		return;
-	if (kind == UG_PATH_EXEC) {
-		out->action = best->val.action;
-		out->rule_id = best->val.rule_id;
+	if (reading_denies(&best->val.enforced, kind, access, &out->rule_id)) {
+		out->action = UG_ACT_DENY;
 		return;
 	}
-	access &= best->val.deny_access;
-	if (!access)
+	if (reading_denies(&best->val.all, kind, access, &out->rule_id)) {
+		out->action = UG_ACT_AUDIT;
 		return;
-	out->action = UG_ACT_DENY;
-	out->rule_id = access & UG_ACCESS_READ ? best->val.read_rule : best->val.write_rule;
+	}
+	/* Allowed: an exec allow rule decides (what every rule says). */
+	if (kind == UG_PATH_EXEC)
+		out->rule_id = best->val.all.rule_id;
 }

@@ -111,17 +111,19 @@ void ug_net_judge(const struct ug_lpm_entry *e, size_t n, uint8_t deny_default,
 /* What the compiled path entries decide for one exec or file open. */
 struct ug_path_verdict {
 	const struct ug_path_entry *entry; /* longest entry covering the path; NULL: none */
-	uint8_t action;                    /* enum ug_action */
+	uint8_t action;                    /* enum ug_action: deny, audit or allow */
 	uint32_t rule_id;                  /* deciding rule (exec: allow or deny; file: the
 					      denying one); 0: none decides, allowed */
 };
 
 /*
  * Judge a path as lsm.bpf.c's check_path() does: the longest entry of kind
- * whose stored path is a prefix of path + "/". exec: its action; file: deny
- * when it denies any of access (UG_ACCESS_*), naming the read rule first.
- * path is canonical (ug_path_parse()). Paths are allowed when nothing covers
- * them: there is no default posture for paths.
+ * whose stored path is a prefix of path + "/", read as bpf/lib/path.bpf.h
+ * reads it: deny when its enforced rules refuse, audit when only audited
+ * ones would. exec: the deciding rule's action; file: refused when any of
+ * access (UG_ACCESS_*) is denied, naming the read rule first. path is
+ * canonical (ug_path_parse()). Paths are allowed when nothing covers them:
+ * there is no default posture for paths.
  */
 void ug_path_judge(const struct ug_path_entry *e, size_t n, uint8_t kind, const char *path,
 		   uint8_t access, struct ug_path_verdict *out);

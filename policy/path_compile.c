@@ -2,9 +2,12 @@
 /*
  * The path compiler: exec and file rules of one policy cgroup in, the
  * ug_paths LPM entries of one trie out (contract above ug_path_compile() in
- * policy.h). An exec entry carries the one rule that decides it; a file
- * entry carries the union of the access its own and its covering prefixes
- * deny, folded in one pass over the paths in byte order.
+ * policy.h). Each entry holds two readings: the enforced rules alone, and
+ * every rule (audited ones as if enforced). An exec entry carries the one
+ * rule that decides it in each; a file entry carries the union of the access
+ * its own and its covering prefixes deny. What a reading has no rule of its
+ * own for at a path is folded from the covering prefixes, in one pass over
+ * the paths in byte order.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -20,6 +23,7 @@ struct path_item {
 	size_t len; /* stored path bytes */
 	uint32_t id;
 	uint8_t action, access, depth;
+	bool audit;
 };
 
 /* A file entry and its stored length, for the folding pass. */
@@ -116,15 +120,35 @@ static void path_item_init(struct path_item *it, const struct ug_path_rule *r, u
 	/* Access means nothing to exec rules; zeroed so it cannot reach the output. */
 	it->access = r->kind == UG_PATH_FILE ? r->access : 0;
 	it->depth = r->depth;
+	it->audit = r->audit;
+}
+
+/* What reading v has of its own, completed by pv's, its nearest covering
+ * prefix's (already complete). */
+static void fold_reading(struct ug_path_reading *v, const struct ug_path_reading *pv, uint8_t kind)
+{
+	if (kind == UG_PATH_EXEC) {
+		/* No rule of this reading at this path: the covering one decides. */
+		if (!v->rule_id) {
+			v->rule_id = pv->rule_id;
+			v->action = pv->action;
+		}
+		return;
+	}
+	if (!v->read_rule)
+		v->read_rule = pv->read_rule;
+	if (!v->write_rule)
+		v->write_rule = pv->write_rule;
+	v->deny_access |= pv->deny_access;
 }
 
 /*
- * Fold each file entry's covering prefixes into it. In byte order the prefixes covering
- * an entry are exactly those still on the stack, so its parent (the nearest one) already
- * carries everything above it. Own rules are longer than any inherited one, so they name
- * the access they deny; the parent's names the rest.
+ * Fold each entry's covering prefixes into it (entries of one kind). In byte order the
+ * prefixes covering an entry are exactly those still on the stack, so its parent (the
+ * nearest one) already carries everything above it. Own rules are longer than any
+ * inherited one, so they name the access they deny; the parent's names the rest.
  */
-static int fold_files(struct ug_path_entry *e, size_t n, const size_t *len)
+static int fold(struct ug_path_entry *e, size_t n, const size_t *len)
 {
 	struct path_fold *f, **stack;
 	size_t top = 0;
@@ -144,25 +168,39 @@ static int fold_files(struct ug_path_entry *e, size_t n, const size_t *len)
 	}
 	qsort(f, n, sizeof(*f), path_fold_cmp);
 	for (size_t i = 0; i < n; i++) {
-		struct ug_path_val *v = &f[i].e->val;
+		struct ug_path_entry *x = f[i].e;
 
-		while (top && memcmp(stack[top - 1]->e->key.path, f[i].e->key.path,
-				     stack[top - 1]->len))
+		while (top && memcmp(stack[top - 1]->e->key.path, x->key.path, stack[top - 1]->len))
 			top--;
 		if (top) {
 			const struct ug_path_val *pv = &stack[top - 1]->e->val;
 
-			if (!v->read_rule)
-				v->read_rule = pv->read_rule;
-			if (!v->write_rule)
-				v->write_rule = pv->write_rule;
-			v->deny_access |= pv->deny_access;
+			fold_reading(&x->val.enforced, &pv->enforced, x->key.kind);
+			fold_reading(&x->val.all, &pv->all, x->key.kind);
 		}
 		stack[top++] = &f[i];
 	}
 	free(f);
 	free(stack);
 	return 0;
+}
+
+/* Rule it at its own key into reading v: an exec key's first rule decides
+ * (it[] is sorted so), a file key's rules add up. */
+static void take(struct ug_path_reading *v, const struct path_item *it)
+{
+	if (it->key.kind == UG_PATH_EXEC) {
+		if (!v->rule_id) {
+			v->rule_id = it->id;
+			v->action = it->action;
+		}
+		return;
+	}
+	v->deny_access |= it->access;
+	if ((it->access & UG_ACCESS_READ) && !v->read_rule)
+		v->read_rule = it->id;
+	if ((it->access & UG_ACCESS_WRITE) && !v->write_rule)
+		v->write_rule = it->id;
 }
 
 int ug_path_compile(const struct ug_path_rule *rules, size_t n_rules, uint16_t trie,
@@ -208,29 +246,20 @@ int ug_path_compile(const struct ug_path_rule *rules, size_t n_rules, uint16_t t
 	qsort(it, n_rules, sizeof(*it), path_item_cmp);
 
 	for (size_t i = 0; i < n_rules; i++) {
-		struct ug_path_val *v;
-
 		if (!n_e || path_key_cmp(&res[n_e - 1].key, &it[i].key)) {
 			res[n_e].key = it[i].key;
 			len[n_e] = it[i].len;
-			if (it[i].key.kind == UG_PATH_EXEC) {
-				/* The first rule of an exec key decides; the others are dropped. */
-				res[n_e].val.rule_id = it[i].id;
-				res[n_e].val.action = it[i].action;
+			if (it[i].key.kind == UG_PATH_EXEC)
 				first_file = n_e + 1;
-			}
 			n_e++;
 		}
-		if (it[i].key.kind != UG_PATH_FILE)
-			continue;
-		v = &res[n_e - 1].val;
-		v->deny_access |= it[i].access;
-		if ((it[i].access & UG_ACCESS_READ) && !v->read_rule)
-			v->read_rule = it[i].id;
-		if ((it[i].access & UG_ACCESS_WRITE) && !v->write_rule)
-			v->write_rule = it[i].id;
+		take(&res[n_e - 1].val.all, &it[i]);
+		if (!it[i].audit)
+			take(&res[n_e - 1].val.enforced, &it[i]);
 	}
-	r = fold_files(res + first_file, n_e - first_file, len + first_file);
+	r = fold(res, first_file, len);
+	if (!r)
+		r = fold(res + first_file, n_e - first_file, len + first_file);
 	if (r < 0)
 		goto out;
 	*out = res;

@@ -234,8 +234,11 @@ struct ug_path_entry {
  * Compile path rules into ug_paths entries of one trie:
  *  - key: canonical path + "/" ("/" stays "/"), prefixlen = UG_PATH_HDR_BITS
  *    + 8 * its length; bytes after it zero.
- *  - exec: the longest prefix decides; same path: smallest depth, then deny,
- *    then lowest id. val.action, val.rule_id.
+ *  - two readings per entry (struct ug_path_val): val.enforced of the rules
+ *    without `audit` only, val.all of every rule; each as below.
+ *  - exec: the longest prefix with a rule of the reading decides; same path:
+ *    smallest depth, then deny, then lowest id. action, rule_id (0, allow:
+ *    no rule of the reading covers the path).
  *  - file: an entry's deny_access = OR of its own rules' access and every
  *    covering (shorter) file prefix's; read_rule/write_rule = the longest
  *    rule (then smallest depth, lowest id) denying that access.

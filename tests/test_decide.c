@@ -752,7 +752,8 @@ static void test_hits_full(void **state)
 
 /* --- paths ------------------------------------------------------------------------- */
 
-static void path_rule(uint16_t trie, uint8_t kind, const char *stored, struct ug_path_val v)
+/* An entry whose two readings differ (some of its rules audited). */
+static void path_rule2(uint16_t trie, uint8_t kind, const char *stored, struct ug_path_val v)
 {
 	struct ug_path_key k = { .trie = trie, .kind = kind };
 
@@ -760,6 +761,12 @@ static void path_rule(uint16_t trie, uint8_t kind, const char *stored, struct ug
 	k.prefixlen = UG_PATH_HDR_BITS + 8 * strlen(stored);
 	assert_int_equal(bpf_map_update_elem(bpf_map__fd(skel->maps.ug_paths), &k, &v, BPF_ANY),
 			 0);
+}
+
+/* An entry of enforced rules only: both readings alike. */
+static void path_rule(uint16_t trie, uint8_t kind, const char *stored, struct ug_path_reading r)
+{
+	path_rule2(trie, kind, stored, (struct ug_path_val){ .enforced = r, .all = r });
 }
 
 /* path as bpf_d_path resolves it; len: what it returns. */
@@ -782,20 +789,21 @@ static void path(uint16_t trie, uint8_t kind, uint8_t access, const char *p)
 	path_len(trie, kind, access, p, (long)strlen(p) + 1);
 }
 
-static void expect_path(bool denied, uint32_t rule_id)
+/* verdict: UG_VERDICT_DENY (true), _AUDIT, or 0 (false): it passes. */
+static void expect_path(uint8_t verdict, uint32_t rule_id)
 {
 	assert_int_equal(skel->bss->path_out.flags, 0);
-	assert_int_equal(skel->bss->path_out.denied, denied);
-	assert_int_equal(skel->bss->path_out.rule_id, denied ? rule_id : 0);
+	assert_int_equal(skel->bss->path_out.verdict, verdict);
+	assert_int_equal(skel->bss->path_out.rule_id, verdict ? rule_id : 0);
 }
 
 static void test_exec_paths(void **state)
 {
-	path_rule(9, UG_PATH_EXEC, "/usr/bin/", (struct ug_path_val){ .rule_id = 91,
+	path_rule(9, UG_PATH_EXEC, "/usr/bin/", (struct ug_path_reading){ .rule_id = 91,
 								      .action = UG_ACT_DENY });
-	path_rule(9, UG_PATH_EXEC, "/usr/bin/ok/", (struct ug_path_val){ .rule_id = 92,
+	path_rule(9, UG_PATH_EXEC, "/usr/bin/ok/", (struct ug_path_reading){ .rule_id = 92,
 									 .action = UG_ACT_ALLOW });
-	path_rule(10, UG_PATH_EXEC, "/", (struct ug_path_val){ .rule_id = 93,
+	path_rule(10, UG_PATH_EXEC, "/", (struct ug_path_reading){ .rule_id = 93,
 							      .action = UG_ACT_DENY });
 
 	path(9, UG_PATH_EXEC, 0, "/usr/bin/ls");
@@ -821,10 +829,10 @@ static void test_exec_paths(void **state)
 static void test_file_paths(void **state)
 {
 	path_rule(12, UG_PATH_FILE, "/etc/",
-		  (struct ug_path_val){ .deny_access = UG_ACCESS_READ | UG_ACCESS_WRITE,
+		  (struct ug_path_reading){ .deny_access = UG_ACCESS_READ | UG_ACCESS_WRITE,
 					.read_rule = 121, .write_rule = 122 });
 	path_rule(12, UG_PATH_FILE, "/etc/public/",
-		  (struct ug_path_val){ .deny_access = UG_ACCESS_WRITE, .write_rule = 122 });
+		  (struct ug_path_reading){ .deny_access = UG_ACCESS_WRITE, .write_rule = 122 });
 
 	path(12, UG_PATH_FILE, UG_ACCESS_READ, "/etc/shadow");
 	expect_path(true, 121);
@@ -841,11 +849,54 @@ static void test_file_paths(void **state)
 	expect_path(false, 0);
 }
 
+/* Entries with audited rules (issue 21.2): the enforced reading refuses,
+ * the reading of every rule only records. */
+static void test_audit_paths(void **state)
+{
+	(void)state;
+	/* exec: the slice enforces a deny of /opt/, the unit audits a deny of
+	 * /opt/tools/ and an allow of /opt/ok/ (which relaxes nothing) */
+	path_rule(14, UG_PATH_EXEC, "/opt/", (struct ug_path_reading){ .rule_id = 141,
+									.action = UG_ACT_DENY });
+	path_rule2(14, UG_PATH_EXEC, "/opt/tools/",
+		   (struct ug_path_val){
+			   .enforced = { .rule_id = 141, .action = UG_ACT_DENY },
+			   .all = { .rule_id = 142, .action = UG_ACT_DENY } });
+	path_rule2(14, UG_PATH_EXEC, "/opt/ok/",
+		   (struct ug_path_val){
+			   .enforced = { .rule_id = 141, .action = UG_ACT_DENY },
+			   .all = { .rule_id = 143, .action = UG_ACT_ALLOW } });
+	path_rule2(14, UG_PATH_EXEC, "/srv/",
+		   (struct ug_path_val){ .all = { .rule_id = 144, .action = UG_ACT_DENY } });
+	path(14, UG_PATH_EXEC, 0, "/opt/tools/x");
+	expect_path(UG_VERDICT_DENY, 141);
+	path(14, UG_PATH_EXEC, 0, "/opt/ok/x");
+	expect_path(UG_VERDICT_DENY, 141);
+	path(14, UG_PATH_EXEC, 0, "/srv/x");
+	expect_path(UG_VERDICT_AUDIT, 144);
+	path(14, UG_PATH_EXEC, 0, "/usr/bin/x");
+	expect_path(0, 0);
+
+	/* file: write of /etc/ enforced, read of /etc/ only audited */
+	path_rule2(15, UG_PATH_FILE, "/etc/",
+		   (struct ug_path_val){
+			   .enforced = { .deny_access = UG_ACCESS_WRITE, .write_rule = 151 },
+			   .all = { .deny_access = UG_ACCESS_READ | UG_ACCESS_WRITE,
+				    .read_rule = 152, .write_rule = 151 } });
+	path(15, UG_PATH_FILE, UG_ACCESS_READ, "/etc/shadow");
+	expect_path(UG_VERDICT_AUDIT, 152);
+	path(15, UG_PATH_FILE, UG_ACCESS_WRITE, "/etc/shadow");
+	expect_path(UG_VERDICT_DENY, 151);
+	/* read and write: the enforced denial decides */
+	path(15, UG_PATH_FILE, UG_ACCESS_READ | UG_ACCESS_WRITE, "/etc/shadow");
+	expect_path(UG_VERDICT_DENY, 151);
+}
+
 static void test_unjudgeable_paths(void **state)
 {
 	char longest[UG_PATH_MAX];
 
-	path_rule(13, UG_PATH_EXEC, "/", (struct ug_path_val){ .rule_id = 131,
+	path_rule(13, UG_PATH_EXEC, "/", (struct ug_path_reading){ .rule_id = 131,
 							      .action = UG_ACT_DENY });
 	/* bpf_d_path failed: too long, or otherwise */
 	path_len(13, UG_PATH_EXEC, 0, "", -ENAMETOOLONG);
@@ -909,6 +960,7 @@ int main(void)
 		cmocka_unit_test(test_hits_full),
 		cmocka_unit_test(test_exec_paths),
 		cmocka_unit_test(test_file_paths),
+		cmocka_unit_test(test_audit_paths),
 		cmocka_unit_test(test_unjudgeable_paths),
 		cmocka_unit_test(test_open_access),
 	};

@@ -356,6 +356,38 @@ static void paths_longest_on_directory_boundaries(void **state)
 	assert_int_equal(path_judge(r, 5, UG_PATH_EXEC, "/", 0, &a), 5);
 }
 
+/* Path rules of a cgroup in audit mode (issue 21.2): judged as the kernel
+ * reads its two readings. */
+static void paths_audit_rules_record_only(void **state)
+{
+	struct ug_path_rule r[] = {
+		path_rule(1, "exec", "deny", "/opt", NULL),
+		path_rule(2, "exec", "allow", "/opt/ok", NULL),
+		path_rule(3, "exec", "deny", "/srv", NULL),
+		path_rule(4, "file", "deny", "/etc", "write"),
+		path_rule(5, "file", "deny", "/etc", "read"),
+	};
+	uint8_t a;
+
+	(void)state;
+	r[0].depth = r[3].depth = 1; /* the slice's, enforced */
+	r[1].audit = r[2].audit = r[4].audit = 1;
+	/* an audited allow relaxes no enforced deny */
+	assert_int_equal(path_judge(r, 5, UG_PATH_EXEC, "/opt/ok/x", 0, &a), 1);
+	assert_int_equal(a, UG_ACT_DENY);
+	assert_int_equal(path_judge(r, 5, UG_PATH_EXEC, "/srv/x", 0, &a), 3);
+	assert_int_equal(a, UG_ACT_AUDIT);
+	assert_int_equal(path_judge(r, 5, UG_PATH_FILE, "/etc/x", UG_ACCESS_READ, &a), 5);
+	assert_int_equal(a, UG_ACT_AUDIT);
+	assert_int_equal(path_judge(r, 5, UG_PATH_FILE, "/etc/x", UG_ACCESS_WRITE, &a), 4);
+	assert_int_equal(a, UG_ACT_DENY);
+	assert_int_equal(path_judge(r, 5, UG_PATH_FILE, "/etc/x",
+				    UG_ACCESS_READ | UG_ACCESS_WRITE, &a), 4);
+	assert_int_equal(a, UG_ACT_DENY);
+	assert_int_equal(path_judge(r, 5, UG_PATH_EXEC, "/usr/bin/x", 0, &a), 0);
+	assert_int_equal(a, UG_ACT_ALLOW);
+}
+
 /* A chain: a unit, its alias, its slice; rules copied with their depths and origins. */
 struct owned {
 	struct ug_rule *net[3];
@@ -591,6 +623,7 @@ int main(void)
 		cmocka_unit_test(nearer_rule_wins_a_tie),
 		cmocka_unit_test(random_policies_follow_the_contract),
 		cmocka_unit_test(paths_longest_on_directory_boundaries),
+		cmocka_unit_test(paths_audit_rules_record_only),
 		cmocka_unit_test(merged_rules_carry_depth_and_origin),
 		cmocka_unit_test(store_rows_parse_as_the_agent_takes_them),
 		cmocka_unit_test(settings_columns_fail_one_by_one),

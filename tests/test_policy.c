@@ -2212,11 +2212,14 @@ static struct ug_path_entry *pcompile_ok(const struct ug_path_rule *r, size_t n,
 	struct ug_path_entry *out = NULL;
 	char err[256] = "";
 	int ret = ug_path_compile(r, n, PTRIE, &out, n_out, err, sizeof(err));
+	bool any_audit = false;
 
 	if (ret != 0)
 		fail_msg("path compile failed: %d (%s)", ret, err);
 	assert_string_equal(err, "");
 	assert_non_null(out);
+	for (size_t i = 0; i < n; i++)
+		any_audit |= r[i].audit;
 	for (size_t i = 0; i < *n_out; i++) {
 		const struct ug_path_entry *e = &out[i];
 		size_t len = (e->key.prefixlen - UG_PATH_HDR_BITS) / 8;
@@ -2232,20 +2235,31 @@ static struct ug_path_entry *pcompile_ok(const struct ug_path_rule *r, size_t n,
 		assert_int_equal(strnlen((const char *)e->key.path, UG_PATH_MAX), len);
 		for (size_t j = len; j < UG_PATH_MAX; j++)
 			assert_int_equal(e->key.path[j], 0);
-		assert_int_equal(e->val.pad[0], 0);
-		assert_int_equal(e->val.pad[1], 0);
-		if (e->key.kind == EXEC) {
-			assert_true(e->val.rule_id > 0);
-			assert_true(e->val.action == UG_ACT_ALLOW || e->val.action == UG_ACT_DENY);
-			assert_int_equal(e->val.read_rule, 0);
-			assert_int_equal(e->val.write_rule, 0);
-			assert_int_equal(e->val.deny_access, 0);
+		assert_int_equal(e->val.enforced.pad[0], 0);
+		assert_int_equal(e->val.enforced.pad[1], 0);
+		/* Without audited rules the two readings are one. */
+		if (!any_audit)
+			assert_memory_equal(&e->val.all, &e->val.enforced, sizeof(e->val.all));
+		assert_int_equal(e->val.all.pad[0], 0);
+		assert_int_equal(e->val.all.pad[1], 0);
+		if (any_audit) {
+			/* Every entry is some rule's: the reading of all has one. */
+			assert_true(e->key.kind == EXEC ? e->val.all.rule_id > 0
+							: e->val.all.deny_access > 0);
+		} else if (e->key.kind == EXEC) {
+			const uint8_t act = e->val.enforced.action;
+
+			assert_true(e->val.enforced.rule_id > 0);
+			assert_true(act == UG_ACT_ALLOW || act == UG_ACT_DENY);
+			assert_int_equal(e->val.enforced.read_rule, 0);
+			assert_int_equal(e->val.enforced.write_rule, 0);
+			assert_int_equal(e->val.enforced.deny_access, 0);
 		} else {
-			assert_int_equal(e->val.rule_id, 0);
-			assert_int_equal(e->val.action, 0);
-			assert_true(e->val.deny_access >= 1 && e->val.deny_access <= RW);
-			assert_int_equal(!!e->val.read_rule, !!(e->val.deny_access & RD));
-			assert_int_equal(!!e->val.write_rule, !!(e->val.deny_access & WR));
+			assert_int_equal(e->val.enforced.rule_id, 0);
+			assert_int_equal(e->val.enforced.action, 0);
+			assert_true(e->val.enforced.deny_access >= 1 && e->val.enforced.deny_access <= RW);
+			assert_int_equal(!!e->val.enforced.read_rule, !!(e->val.enforced.deny_access & RD));
+			assert_int_equal(!!e->val.enforced.write_rule, !!(e->val.enforced.deny_access & WR));
 		}
 		if (i)
 			assert_true(path_key_order(&out[i - 1].key, &e->key) < 0);
@@ -2299,8 +2313,8 @@ static int pexec(const struct ug_path_entry *e, size_t n, const char *path, uint
 {
 	const struct ug_path_entry *m = plookup(e, n, EXEC, path);
 
-	*id = m ? m->val.rule_id : 0;
-	return m ? m->val.action : DEFAULT;
+	*id = m ? m->val.enforced.rule_id : 0;
+	return m ? m->val.enforced.action : DEFAULT;
 }
 
 /* File decision for path: denied access bits, and the rule naming each. */
@@ -2309,9 +2323,9 @@ static int pfile(const struct ug_path_entry *e, size_t n, const char *path, uint
 {
 	const struct ug_path_entry *m = plookup(e, n, FILE_, path);
 
-	*rd = m ? m->val.read_rule : 0;
-	*wr = m ? m->val.write_rule : 0;
-	return m ? m->val.deny_access : 0;
+	*rd = m ? m->val.enforced.read_rule : 0;
+	*wr = m ? m->val.enforced.write_rule : 0;
+	return m ? m->val.enforced.deny_access : 0;
 }
 
 #define EXPECT_EXEC(e, n, path, action, id)                                          \
@@ -2360,12 +2374,12 @@ static void test_path_compile_key_bytes(void **state)
 	assert_int_equal(e[0].key.prefixlen, UG_PATH_HDR_BITS + 8);
 	assert_memory_equal(e[0].key.path, "/\0", 2);
 	assert_int_equal(e[0].key.kind, EXEC);
-	assert_int_equal(e[0].val.rule_id, 1);
-	assert_int_equal(e[0].val.action, UG_ACT_DENY);
+	assert_int_equal(e[0].val.enforced.rule_id, 1);
+	assert_int_equal(e[0].val.enforced.action, UG_ACT_DENY);
 	assert_int_equal(e[1].key.prefixlen, UG_PATH_HDR_BITS + 8 * 9);
 	assert_memory_equal(e[1].key.path, "/usr/bin/\0", 10);
-	assert_int_equal(e[1].val.rule_id, 2);
-	assert_int_equal(e[1].val.action, UG_ACT_ALLOW);
+	assert_int_equal(e[1].val.enforced.rule_id, 2);
+	assert_int_equal(e[1].val.enforced.action, UG_ACT_ALLOW);
 	free(e);
 }
 
@@ -2461,21 +2475,21 @@ static void test_path_compile_file_folding(void **state)
 	assert_int_equal(n, 5);
 	/* The entries themselves, not only the lookups. */
 	x = pfind(e, n, FILE_, "/var");
-	assert_int_equal(x->val.deny_access, WR);
-	assert_int_equal(x->val.read_rule, 0);
-	assert_int_equal(x->val.write_rule, 5);
+	assert_int_equal(x->val.enforced.deny_access, WR);
+	assert_int_equal(x->val.enforced.read_rule, 0);
+	assert_int_equal(x->val.enforced.write_rule, 5);
 	x = pfind(e, n, FILE_, "/var/secret");
-	assert_int_equal(x->val.deny_access, RW);
-	assert_int_equal(x->val.read_rule, 7);
-	assert_int_equal(x->val.write_rule, 5);
+	assert_int_equal(x->val.enforced.deny_access, RW);
+	assert_int_equal(x->val.enforced.read_rule, 7);
+	assert_int_equal(x->val.enforced.write_rule, 5);
 	x = pfind(e, n, FILE_, "/var/secret/x");
-	assert_int_equal(x->val.deny_access, RW);
-	assert_int_equal(x->val.read_rule, 7);
-	assert_int_equal(x->val.write_rule, 9);
+	assert_int_equal(x->val.enforced.deny_access, RW);
+	assert_int_equal(x->val.enforced.read_rule, 7);
+	assert_int_equal(x->val.enforced.write_rule, 9);
 	x = pfind(e, n, FILE_, "/srv/www");
-	assert_int_equal(x->val.deny_access, RW);
-	assert_int_equal(x->val.read_rule, 12);
-	assert_int_equal(x->val.write_rule, 11);
+	assert_int_equal(x->val.enforced.deny_access, RW);
+	assert_int_equal(x->val.enforced.read_rule, 12);
+	assert_int_equal(x->val.enforced.write_rule, 11);
 
 	EXPECT_FILE(e, n, "/var/log/syslog", WR, 0, 5);
 	EXPECT_FILE(e, n, "/var/secret/key", RW, 7, 5);
@@ -2524,6 +2538,60 @@ static void test_path_compile_depth(void **state)
 	free(e);
 }
 
+/* Rules of cgroups in audit mode (issue 21.2): the enforced reading leaves
+ * them out, the reading of all has them, and neither relaxes the other. */
+static void test_path_compile_audit(void **state)
+{
+	struct ug_path_rule r[] = {
+		XR(1, UG_ACT_DENY, 1, "/opt"),     /* the slice's, enforced */
+		XR(2, UG_ACT_ALLOW, 0, "/opt/ok"), /* the unit's, audited */
+		XR(3, UG_ACT_DENY, 0, "/srv"),     /* audited */
+		FR(4, WR, 1, "/etc"),              /* enforced */
+		FR(5, RD, 0, "/etc"),              /* audited */
+		FR(6, RW, 0, "/etc/app"),          /* audited */
+	};
+	const struct ug_path_entry *m;
+	struct ug_path_entry *e;
+	size_t n;
+
+	(void)state;
+	r[1].audit = r[2].audit = r[4].audit = r[5].audit = 1;
+	e = pcompile_ok(r, sizeof(r) / sizeof(r[0]), &n);
+	/* an audited allow does not relax the slice's enforced deny */
+	m = plookup(e, n, EXEC, "/opt/ok/tool");
+	assert_non_null(m);
+	assert_int_equal(m->val.enforced.action, UG_ACT_DENY);
+	assert_int_equal(m->val.enforced.rule_id, 1);
+	assert_int_equal(m->val.all.action, UG_ACT_ALLOW);
+	assert_int_equal(m->val.all.rule_id, 2);
+	/* an audited deny with nothing enforced above it refuses nothing */
+	m = plookup(e, n, EXEC, "/srv/x");
+	assert_non_null(m);
+	assert_int_equal(m->val.enforced.action, UG_ACT_ALLOW);
+	assert_int_equal(m->val.enforced.rule_id, 0);
+	assert_int_equal(m->val.all.action, UG_ACT_DENY);
+	assert_int_equal(m->val.all.rule_id, 3);
+	m = plookup(e, n, EXEC, "/opt/x");
+	assert_int_equal(m->val.enforced.rule_id, 1);
+	assert_int_equal(m->val.all.rule_id, 1);
+	/* file: write enforced, read audited; the covering enforced write
+	 * folds into /etc/app/'s enforced reading */
+	m = plookup(e, n, FILE_, "/etc/x");
+	assert_int_equal(m->val.enforced.deny_access, WR);
+	assert_int_equal(m->val.enforced.read_rule, 0);
+	assert_int_equal(m->val.enforced.write_rule, 4);
+	assert_int_equal(m->val.all.deny_access, RW);
+	assert_int_equal(m->val.all.read_rule, 5);
+	assert_int_equal(m->val.all.write_rule, 4);
+	m = plookup(e, n, FILE_, "/etc/app/x");
+	assert_int_equal(m->val.enforced.deny_access, WR);
+	assert_int_equal(m->val.enforced.write_rule, 4);
+	assert_int_equal(m->val.all.deny_access, RW);
+	assert_int_equal(m->val.all.read_rule, 6);
+	assert_int_equal(m->val.all.write_rule, 6);
+	free(e);
+}
+
 static void test_path_compile_root(void **state)
 {
 	const struct ug_path_rule r[] = {
@@ -2539,12 +2607,12 @@ static void test_path_compile_root(void **state)
 	assert_int_equal(n, 3);
 	x = pfind(e, n, FILE_, "/");
 	assert_int_equal(x->key.prefixlen, UG_PATH_HDR_BITS + 8);
-	assert_int_equal(x->val.deny_access, RD);
-	assert_int_equal(x->val.read_rule, 1);
+	assert_int_equal(x->val.enforced.deny_access, RD);
+	assert_int_equal(x->val.enforced.read_rule, 1);
 	x = pfind(e, n, FILE_, "/tmp");
-	assert_int_equal(x->val.deny_access, RW);
-	assert_int_equal(x->val.read_rule, 1);
-	assert_int_equal(x->val.write_rule, 2);
+	assert_int_equal(x->val.enforced.deny_access, RW);
+	assert_int_equal(x->val.enforced.read_rule, 1);
+	assert_int_equal(x->val.enforced.write_rule, 2);
 	EXPECT_FILE(e, n, "/", RD, 1, 0);
 	EXPECT_FILE(e, n, "/etc/passwd", RD, 1, 0);
 	EXPECT_FILE(e, n, "/tmpfoo", RD, 1, 0);
@@ -2576,8 +2644,8 @@ static void test_path_compile_sorted(void **state)
 	assert_int_equal(n, ARRAY_SIZE(want));
 	for (size_t i = 0; i < n; i++)
 		assert_string_equal((const char *)e[i].key.path, want[i]);
-	assert_int_equal(e[1].val.rule_id, 9);
-	assert_int_equal(e[1].val.deny_access, 0);
+	assert_int_equal(e[1].val.enforced.rule_id, 9);
+	assert_int_equal(e[1].val.enforced.deny_access, 0);
 
 	for (size_t i = 0; i < ARRAY_SIZE(r); i++)
 		rev[i] = r[ARRAY_SIZE(r) - 1 - i];
@@ -2832,6 +2900,7 @@ int main(void)
 		cmocka_unit_test(test_path_compile_exec_allow_inside_deny),
 		cmocka_unit_test(test_path_compile_file_folding),
 		cmocka_unit_test(test_path_compile_depth),
+		cmocka_unit_test(test_path_compile_audit),
 		cmocka_unit_test(test_path_compile_root),
 		cmocka_unit_test(test_path_compile_sorted),
 		cmocka_unit_test(test_path_compile_invalid),

@@ -10,7 +10,8 @@
 #ifndef UG_PATH_BPF_H
 #define UG_PATH_BPF_H
 
-#define ENAMETOOLONG 36
+#include "errno.bpf.h"
+
 #define FMODE_READ 0x1
 #define FMODE_WRITE 0x2
 #define O_TRUNC 01000
@@ -68,31 +69,45 @@ static __always_inline __u8 open_access(__u32 f_mode, __u32 f_flags)
 	return access;
 }
 
-/*
- * Do the rules refuse key's path? access is what a file_open requests
- * (UG_ACCESS_*), 0 for exec; kind is key's (a constant at each call site).
- * When they do, *rule_id is the rule that refuses: for a file, the one
- * denying read when read is among what is denied.
- */
-static __always_inline bool path_denied(const struct ug_path_key *key, __u8 kind, __u8 access,
-					__u32 *rule_id)
+/* Does reading r refuse the operation? As path_verdict() below. */
+static __always_inline bool reading_denies(const struct ug_path_reading *r, __u8 kind,
+					   __u8 access, __u32 *rule_id)
 {
-	struct ug_path_val *v = bpf_map_lookup_elem(&ug_paths, key);
 	__u8 denied;
 
-	if (!v)
-		return false;
 	if (kind == UG_PATH_EXEC) {
-		if (v->action != UG_ACT_DENY)
+		if (r->action != UG_ACT_DENY)
 			return false;
-		*rule_id = v->rule_id;
+		*rule_id = r->rule_id;
 		return true;
 	}
-	denied = v->deny_access & access;
+	denied = r->deny_access & access;
 	if (!denied)
 		return false;
-	*rule_id = (denied & UG_ACCESS_READ) ? v->read_rule : v->write_rule;
+	*rule_id = (denied & UG_ACCESS_READ) ? r->read_rule : r->write_rule;
 	return true;
+}
+
+/*
+ * What the rules make of key's path: UG_VERDICT_DENY when the enforced ones
+ * refuse it, UG_VERDICT_AUDIT when only audited ones would, 0 when it
+ * passes. access is what a file_open requests (UG_ACCESS_*), 0 for exec; kind
+ * is key's (a constant at each call site). *rule_id is the rule that
+ * decides: for a file, the one denying read when read is among what is
+ * denied.
+ */
+static __always_inline __u8 path_verdict(const struct ug_path_key *key, __u8 kind, __u8 access,
+					 __u32 *rule_id)
+{
+	struct ug_path_val *v = bpf_map_lookup_elem(&ug_paths, key);
+
+	if (!v)
+		return 0;
+	if (reading_denies(&v->enforced, kind, access, rule_id))
+		return UG_VERDICT_DENY;
+	if (reading_denies(&v->all, kind, access, rule_id))
+		return UG_VERDICT_AUDIT;
+	return 0;
 }
 
 #endif

@@ -22,6 +22,7 @@
 
 #define UG_COUNTERS_MAP ug_lsm_counters
 #include "lib/counters.bpf.h"
+#include "lib/errno.bpf.h"
 #include "lib/maps.bpf.h"
 #include "lib/cgroup.bpf.h"
 #include "lib/path.bpf.h"
@@ -30,7 +31,6 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define EPERM 1
 #define AF_MAX_BITS 64
 
 /*
@@ -116,8 +116,18 @@ static __always_inline bool send(const struct ug_lsm_agg_key *k, const struct ug
 	__builtin_memcpy(e->comm, v->comm, sizeof(e->comm));
 	__builtin_memcpy(e->path, k->path, sizeof(e->path));
 	__builtin_memcpy(e->exe, v->exe, sizeof(e->exe));
+	e->start_ns = v->start_ns;
 	bpf_ringbuf_submit(e, 0);
 	return true;
+}
+
+/* When the acting process started (its thread group leader's start, as
+ * /proc/PID/stat counts it). */
+static __always_inline __u64 start_ns(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return BPF_CORE_READ(task, group_leader, start_boottime);
 }
 
 /* Who is refused, by which policy. */
@@ -149,10 +159,12 @@ static __always_inline void fill_path(const struct ug_what *w, __u8 *buf, __u32 
 static __always_inline void alone(const struct ug_lsm_unit *u, __u64 unit_cgid,
 				  const struct ug_what *w, __u8 verdict, __u64 now)
 {
-	struct ug_lsm_event *e = bpf_ringbuf_reserve(&ug_lsm_events, sizeof(*e), 0);
+	struct ug_share_val *sh = share_of(unit_cgid);
+	struct ug_lsm_event *e;
 
+	e = ring_take(sh, UG_SHARE_LSM) ? bpf_ringbuf_reserve(&ug_lsm_events, sizeof(*e), 0) : NULL;
 	if (!e) {
-		lost(unit_cgid);
+		lost_in(sh);
 		return;
 	}
 	e->ts_boot_ns = now;
@@ -169,19 +181,23 @@ static __always_inline void alone(const struct ug_lsm_unit *u, __u64 unit_cgid,
 	e->exe[0] = '\0';
 	if (w->exe && ug_want_exe)
 		fill_exe(e->exe, sizeof(e->exe));
+	e->start_ns = start_ns();
 	bpf_ringbuf_submit(e, 0);
 }
 
 /*
  * Count a denial in s (this CPU's scratch entry, held): the first of its
  * identity in this window goes to the ring now, the rest are counted in its
- * ug_lsm_agg entry for ug_lsm_flush.
+ * ug_lsm_agg entry for ug_lsm_flush; each within the unit's share, as on the
+ * network side (bpf/cgroup/net.bpf.c, record_key; lib/lost.bpf.h).
  */
 static __always_inline void aggregate(struct lsm_scratch *s, const struct ug_lsm_unit *u,
 				      __u64 unit_cgid, const struct ug_what *w, __u8 verdict,
 				      __u64 now)
 {
 	struct ug_lsm_agg_val *v;
+	struct ug_share_val *sh;
+	long err;
 
 	__builtin_memset(&s->k, 0, sizeof(s->k));
 	fill_who(&s->k.who, u, unit_cgid, w);
@@ -194,11 +210,8 @@ static __always_inline void aggregate(struct lsm_scratch *s, const struct ug_lsm
 	fill_path(w, s->k.path, sizeof(s->k.path));
 
 	v = bpf_map_lookup_elem(&ug_lsm_agg, &s->k);
-	if (v) {
-		__sync_fetch_and_add(&v->pending, 1);
-		v->last_ns = now;
-		return;
-	}
+	if (v)
+		goto count;
 	s->v.pending = 0;
 	s->v.since_ns = now;
 	s->v.last_ns = now;
@@ -206,17 +219,32 @@ static __always_inline void aggregate(struct lsm_scratch *s, const struct ug_lsm
 	s->v.exe[0] = '\0';
 	if (w->exe && ug_want_exe)
 		fill_exe(s->v.exe, sizeof(s->v.exe));
-	/* -EEXIST: another CPU made it meanwhile; count there. Any other error
-	 * (the map is full): this denial goes alone. */
-	if (bpf_map_update_elem(&ug_lsm_agg, &s->k, &s->v, BPF_NOEXIST) == -17 /* EEXIST */) {
-		v = bpf_map_lookup_elem(&ug_lsm_agg, &s->k);
-		if (v) {
-			__sync_fetch_and_add(&v->pending, 1);
+	s->v.start_ns = start_ns();
+	sh = share_of(unit_cgid);
+	if (agg_take(sh, UG_SHARE_LSM)) {
+		err = bpf_map_update_elem(&ug_lsm_agg, &s->k, &s->v, BPF_NOEXIST);
+		if (!err) {
+			if (ring_take(sh, UG_SHARE_LSM) && send(&s->k, &s->v, 1))
+				return;
+			/* No room now: the new entry holds it for the flush. */
+			v = bpf_map_lookup_elem(&ug_lsm_agg, &s->k);
+			if (v)
+				goto count;
+			lost_in(sh);
 			return;
 		}
+		agg_put(sh, UG_SHARE_LSM);
+		/* -EEXIST: another CPU made it meanwhile; count there. Any
+		 * other error (the map is full): this denial goes alone. */
+		if (err == -EEXIST && (v = bpf_map_lookup_elem(&ug_lsm_agg, &s->k)))
+			goto count;
 	}
-	if (!send(&s->k, &s->v, 1))
-		lost(unit_cgid);
+	if (!ring_take(sh, UG_SHARE_LSM) || !send(&s->k, &s->v, 1))
+		lost_in(sh);
+	return;
+count:
+	__sync_fetch_and_add(&v->pending, 1);
+	v->last_ns = now;
 }
 
 /* Record a denial. LSM programs run with migration disabled but may be
@@ -236,12 +264,14 @@ static __always_inline void emit(const struct ug_lsm_unit *u, __u64 unit_cgid,
 	__atomic_exchange_n(&s->busy, 0, __ATOMIC_SEQ_CST);
 }
 
-/* The unit's policy refuses the operation: record it, and refuse it unless
- * the unit is in audit mode. */
+/*
+ * The unit's policy refuses the operation: record it, and refuse it unless
+ * only audited rules refuse it (audit) or the unit is in audit mode.
+ */
 static __always_inline int refuse(const struct ug_lsm_unit *u, __u64 unit_cgid,
-				  const struct ug_what *w)
+				  const struct ug_what *w, bool audit)
 {
-	if (u->mode == UG_MODE_AUDIT) {
+	if (audit || u->mode == UG_MODE_AUDIT) {
 		emit(u, unit_cgid, w, UG_VERDICT_AUDIT);
 		return 0;
 	}
@@ -360,18 +390,22 @@ static __always_inline int check_path(const struct ug_lsm_unit *u, __u64 unit_cg
 		.access = access,
 		.exe = true,
 	};
+	__u8 verdict = UG_VERDICT_DENY;
 	long len;
 
 	len = bpf_d_path((struct path *)p, (char *)key.path, sizeof(key.path));
 	w.flags = path_key(&key, len, u->trie, kind);
 	if (!w.flags && !path_rooted(p))
 		w.flags = UG_LSM_F_NO_PATH;
-	if (!w.flags && !path_denied(&key, kind, access, &w.rule_id))
+	if (!w.flags)
+		verdict = path_verdict(&key, kind, access, &w.rule_id);
+	if (!verdict)
 		return 0;
-	return refuse(u, unit_cgid, &w);
+	return refuse(u, unit_cgid, &w, verdict == UG_VERDICT_AUDIT);
 }
 
-/* A hardening switch: refuse when the task's unit has any of bits on. */
+/* A hardening switch: refuse when the task's unit enforces any of bits,
+ * record when it audits one. */
 static __always_inline int harden(__u8 bits, __u8 hook, __u32 detail, bool exe)
 {
 	struct ug_what w = { .hook = hook, .detail = detail, .exe = exe };
@@ -379,9 +413,9 @@ static __always_inline int harden(__u8 bits, __u8 hook, __u32 detail, bool exe)
 	__u64 unit_cgid = 0;
 
 	u = active_unit(&unit_cgid);
-	if (!u || !(u->harden & bits))
+	if (!u || !((u->harden | u->harden_audit) & bits))
 		return 0;
-	return refuse(u, unit_cgid, &w);
+	return refuse(u, unit_cgid, &w, !(u->harden & bits));
 }
 
 SEC("lsm/bprm_check_security")
@@ -424,9 +458,9 @@ int BPF_PROG(ug_sock_create, int family, int type, int protocol, int kern)
 	if (kern || family < 0 || family >= AF_MAX_BITS)
 		return 0;
 	u = active_unit(&unit_cgid);
-	if (!u || !((u->deny_families >> family) & 1))
+	if (!u || !(((u->deny_families | u->audit_families) >> family) & 1))
 		return 0;
-	return refuse(u, unit_cgid, &w);
+	return refuse(u, unit_cgid, &w, !((u->deny_families >> family) & 1));
 }
 
 /* init_module(2): the image comes from user memory. bpf_d_path is not
@@ -481,12 +515,12 @@ int BPF_PROG(ug_ptrace, struct task_struct *child, unsigned int mode)
 	__u64 unit_cgid = 0;
 
 	u = active_unit(&unit_cgid);
-	if (!u || !(u->harden & UG_HARDEN_PTRACE))
+	if (!u || !((u->harden | u->harden_audit) & UG_HARDEN_PTRACE))
 		return 0;
 	if (task_in_unit(child, unit_cgid))
 		return 0;
 	w.detail = BPF_CORE_READ(child, tgid);
-	return refuse(u, unit_cgid, &w);
+	return refuse(u, unit_cgid, &w, !(u->harden & UG_HARDEN_PTRACE));
 }
 
 SEC("lsm/sb_mount")
@@ -535,7 +569,7 @@ int BPF_PROG(ug_userns_create, const struct cred *cred)
 
 /* --- ug_lsm_flush: run by the agent (BPF_PROG_TEST_RUN) after ug_flush ------ */
 
-UG_FLUSH_AGG(flush_agg, struct ug_lsm_agg_key, struct ug_lsm_agg_val, send)
+UG_FLUSH_AGG_SHARED(flush_agg, struct ug_lsm_agg_key, struct ug_lsm_agg_val, send, UG_SHARE_LSM)
 
 SEC("syscall")
 int ug_lsm_flush(struct ug_flush_ctx *ctx)

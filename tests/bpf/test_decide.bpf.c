@@ -114,9 +114,9 @@ int test_path(struct __sk_buff *skb)
 	if (path_out.flags)
 		return 1;
 	if (path_in.kind == UG_PATH_EXEC)
-		path_out.denied = path_denied(&key, UG_PATH_EXEC, 0, &rule_id);
+		path_out.verdict = path_verdict(&key, UG_PATH_EXEC, 0, &rule_id);
 	else
-		path_out.denied = path_denied(&key, UG_PATH_FILE, path_in.access, &rule_id);
+		path_out.verdict = path_verdict(&key, UG_PATH_FILE, path_in.access, &rule_id);
 	path_out.rule_id = rule_id;
 	return 1;
 }

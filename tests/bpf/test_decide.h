@@ -48,7 +48,7 @@ struct test_path_out {
 	__u32 runs;
 	__u32 rule_id;
 	__u8 flags;     /* UG_LSM_F_*: the path cannot be looked up */
-	__u8 denied;
+	__u8 verdict;   /* UG_VERDICT_DENY, _AUDIT, 0: it passes */
 	__u8 pad[6];
 };
 

@@ -413,6 +413,7 @@ static void path_rule(struct fuzz_in *in, struct ug_path_rule *r, bool *raw)
 	r->action = r->kind == UG_PATH_FILE ? UG_ACT_DENY : (b[1] >> 1) & 1;
 	r->access = r->kind == UG_PATH_FILE ? 1 + (b[1] >> 2) % 3 : 0;
 	r->depth = (b[1] >> 4) & 3;
+	r->audit = (b[1] >> 6) & 1;
 	ncomp = b[2] % 5;
 	pick = (unsigned int)(b[3] | b[4] << 8);
 	strcpy(r->path, "/");
@@ -467,16 +468,24 @@ static const struct ug_path_entry *path_lookup(const struct ug_path_entry *e, si
 	return best;
 }
 
-static void check_path_probe(const struct ug_path_rule *r, size_t nr,
-			     const struct ug_path_entry *e, size_t n, uint16_t trie,
-			     const char *probe)
+/* One reading of the rules at probe (every rule, or the enforced ones only)
+ * against the compiled entries' reading of it. */
+static void check_reading(const struct ug_path_rule *r, size_t nr, const struct ug_path_entry *e,
+			  size_t n, uint16_t trie, const char *probe, bool all)
 {
 	const struct ug_path_rule *x = NULL, *rd = NULL, *wr = NULL;
+	const struct ug_path_reading *v;
 	const struct ug_path_entry *m;
+	bool any_exec = false, any_file = false;
+	const char *which = all ? "all" : "enforced";
 	int access = 0;
 
 	for (size_t i = 0; i < nr; i++) {
 		if (!covers(r[i].path, probe))
+			continue;
+		any_exec |= r[i].kind == UG_PATH_EXEC;
+		any_file |= r[i].kind == UG_PATH_FILE;
+		if (!all && r[i].audit)
 			continue;
 		if (r[i].kind == UG_PATH_EXEC) {
 			if (!x || path_beats(&r[i], x))
@@ -490,19 +499,31 @@ static void check_path_probe(const struct ug_path_rule *r, size_t nr,
 			wr = &r[i];
 	}
 	m = path_lookup(e, n, trie, UG_PATH_EXEC, probe);
-	fuzz_check(!!m == !!x, "exec %s: entry %d, rule %d", probe, !!m, !!x);
-	if (m)
-		fuzz_check(m->val.action == x->action && m->val.rule_id == x->id,
-			   "exec %s: kernel %u (rule %u), semantics %u (rule %lld)", probe,
-			   m->val.action, m->val.rule_id, x->action, (long long)x->id);
+	fuzz_check(!!m == any_exec, "exec %s: entry %d, rule %d", probe, !!m, any_exec);
+	v = m ? (all ? &m->val.all : &m->val.enforced) : NULL;
+	if (v)
+		fuzz_check(v->action == (x ? x->action : 0) && v->rule_id == (x ? x->id : 0),
+			   "exec %s (%s): kernel %u (rule %u), semantics %u (rule %lld)", probe,
+			   which, v->action, v->rule_id, x ? x->action : 0,
+			   x ? (long long)x->id : 0);
 	m = path_lookup(e, n, trie, UG_PATH_FILE, probe);
-	fuzz_check(m ? m->val.deny_access == access : !access, "file %s: access", probe);
-	if (m)
-		fuzz_check(m->val.read_rule == (rd ? rd->id : 0) &&
-				   m->val.write_rule == (wr ? wr->id : 0),
-			   "file %s: kernel read %u write %u, semantics %lld %lld", probe,
-			   m->val.read_rule, m->val.write_rule, rd ? (long long)rd->id : 0,
+	fuzz_check(!!m == any_file, "file %s: entry %d, rule %d", probe, !!m, any_file);
+	v = m ? (all ? &m->val.all : &m->val.enforced) : NULL;
+	if (v) {
+		fuzz_check(v->deny_access == access, "file %s (%s): access", probe, which);
+		fuzz_check(v->read_rule == (rd ? rd->id : 0) && v->write_rule == (wr ? wr->id : 0),
+			   "file %s (%s): kernel read %u write %u, semantics %lld %lld", probe,
+			   which, v->read_rule, v->write_rule, rd ? (long long)rd->id : 0,
 			   wr ? (long long)wr->id : 0);
+	}
+}
+
+static void check_path_probe(const struct ug_path_rule *r, size_t nr,
+			     const struct ug_path_entry *e, size_t n, uint16_t trie,
+			     const char *probe)
+{
+	check_reading(r, nr, e, n, trie, probe, false);
+	check_reading(r, nr, e, n, trie, probe, true);
 }
 
 static void check_path_output(const struct ug_path_entry *e, size_t n, uint16_t trie)
@@ -531,17 +552,21 @@ static void check_path_output(const struct ug_path_entry *e, size_t n, uint16_t 
 
 			fuzz_check(c < 0, "entries %zu, %zu unsorted", i - 1, i);
 		}
-		fuzz_check(!v->pad[0] && !v->pad[1], "entry %zu: padding", i);
-		if (k->kind == UG_PATH_EXEC) {
-			fuzz_check(v->rule_id && v->action <= UG_ACT_DENY && !v->read_rule &&
-					   !v->write_rule && !v->deny_access,
-				   "exec entry %zu", i);
-		} else {
-			fuzz_check(!v->rule_id && !v->action && v->deny_access >= 1 &&
-					   v->deny_access <= 3 &&
-					   !!v->read_rule == !!(v->deny_access & UG_ACCESS_READ) &&
-					   !!v->write_rule == !!(v->deny_access & UG_ACCESS_WRITE),
-				   "file entry %zu", i);
+		for (int all = 0; all < 2; all++) {
+			const struct ug_path_reading *x = all ? &v->all : &v->enforced;
+
+			fuzz_check(!x->pad[0] && !x->pad[1], "entry %zu: padding", i);
+			/* Every entry is some rule's: the reading of all has one. */
+			if (k->kind == UG_PATH_EXEC)
+				fuzz_check((x->rule_id || !all) && x->action <= UG_ACT_DENY &&
+						   !x->read_rule && !x->write_rule && !x->deny_access,
+					   "exec entry %zu", i);
+			else
+				fuzz_check(!x->rule_id && !x->action && (x->deny_access || !all) &&
+						   x->deny_access <= 3 &&
+						   !!x->read_rule == !!(x->deny_access & UG_ACCESS_READ) &&
+						   !!x->write_rule == !!(x->deny_access & UG_ACCESS_WRITE),
+					   "file entry %zu", i);
 		}
 	}
 }

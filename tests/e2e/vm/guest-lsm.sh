@@ -28,7 +28,7 @@ grep -qw bpf /sys/kernel/security/lsm || { say "SKIP: no BPF LSM"; exit 77; }
 
 "$AGENT" --db "$DB" --pin-dir "$PIN" -v >"$W/agent.log" 2>&1 &
 AGENT_PID=$!
-trap 'kill $AGENT_PID 2>/dev/null; wait $AGENT_PID 2>/dev/null; "$AGENT" --pin-dir "$PIN" --detach-all >/dev/null 2>&1; systemctl stop $UNIT ugvm-outside.service ugvm-view.service 2>/dev/null; true' EXIT
+trap 'kill $AGENT_PID 2>/dev/null; wait $AGENT_PID 2>/dev/null; "$AGENT" --pin-dir "$PIN" --detach-all >/dev/null 2>&1; systemctl stop $UNIT ugvm-outside.service ugvm-view.service ugvm-audit.service 2>/dev/null; true' EXIT
 for i in $(seq 100); do grep -q "agent: running" "$W/agent.log" && break; sleep 0.1; done
 grep -q "lsm: BPF LSM available" "$W/agent.log" || { bad "agent did not find BPF LSM"; cat "$W/agent.log"; exit 1; }
 # The executable is resolved in the kernel on this kernel: the /proc fallback
@@ -206,6 +206,49 @@ check "outside: chroot" ok outside chroot /
 check "outside: a user namespace" ok outside userns
 check "inside: ptrace inside the unit" ok in_unit ptrace "$IN_PID"
 check "outside: connect" ok outside connect 127.0.0.2 47999
+
+# A mode governs the rules it comes with (issue 21, item 2), on the LSM side:
+# a unit in audit mode below a slice that enforces. The slice's denials stay
+# enforced on it, whatever the unit allows; the unit's own rules and
+# switches are recorded as audit and refuse nothing.
+mkdir -p "$W/mbin/ok" "$W/abin"
+cp /bin/echo "$W/mbin/no"; cp /bin/echo "$W/mbin/ok/yes"; cp /bin/echo "$W/abin/no"
+systemd-run --quiet --unit=ugvm-audit.service --slice=ugvm-mode.slice sleep 600
+sleep 0.3
+AUD=ugvm-audit.service
+AUD_CG=/sys/fs/cgroup$(systemctl show -P ControlGroup $AUD)
+ctl rule add ugvm-mode.slice exec deny "$W/mbin" >/dev/null
+ctl unit set ugvm-mode.slice --harden ptrace
+ctl unit set $AUD --mode audit --harden bpf
+ctl rule add $AUD exec allow "$W/mbin/ok" >/dev/null
+ctl rule add $AUD exec deny "$W/abin" >/dev/null
+ctl rule add $AUD file deny "$W/data/conf" --access read >/dev/null
+ctl rule add $AUD family deny packet >/dev/null
+in_audit() { "$PROBE" --cgroup "$AUD_CG" "$@"; }
+check "audit unit: the slice's enforced exec deny, under the unit's audited allow" EPERM in_audit exec "$W/mbin/ok/yes" ok
+check "audit unit: the slice's enforced exec deny" EPERM in_audit exec "$W/mbin/no" ok
+check "audit unit: the slice's enforced ptrace switch" EPERM in_audit ptrace "$OUT_PID"
+check "audit unit: its own exec deny, audited" ok in_audit exec "$W/abin/no" ok
+check "audit unit: its own file deny, audited" ok in_audit open "$W/data/conf" read
+check "audit unit: its own bpf switch, audited" ok in_audit bpf
+check "audit unit: its own family deny, audited" ok in_audit socket 17
+audited() { # HOOK [PATH]: rows of verdict audit for the audit unit
+	sqlite3 "$DB" "select count(*) from audit where unit = '$AUD' and hook = '$1'
+		and verdict = 'audit' ${2:+and path = '$2'}"
+}
+for _ in $(seq 100); do
+	[ "$(audited socket_create)" -ge 1 ] && [ "$(audited exec "$W/abin/no")" -ge 1 ] && break
+	sleep 0.1
+done
+for hv in "exec $W/abin/no" "file_open $W/data/conf" "bpf" "socket_create"; do
+	set -- $hv
+	[ "$(audited "$@")" -ge 1 ] && ok "audit unit: $hv recorded with verdict audit" ||
+		bad "audit unit: no audit row for $hv"
+done
+n=$(sqlite3 "$DB" "select count(*) from audit where unit = '$AUD' and verdict = 'deny'
+	and hook = 'exec' and path like '$W/mbin/%'")
+[ "$n" -ge 2 ] && ok "audit unit: the slice's exec denials recorded as deny ($n)" ||
+	bad "audit unit: $n deny rows for the slice's exec rule"
 
 sleep 1
 # Journal and SQL.
