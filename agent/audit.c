@@ -21,7 +21,6 @@
 
 #define QUEUE_MAX 1024
 #define UG_AUDIT_MARKS 4
-#define TARGET_MAX 256
 #define RATE_SLOTS 64
 
 /* A record read from a ring, until it is stored: a denial (network or LSM),

@@ -17,13 +17,14 @@
 #include <stdint.h>
 
 #include "trie.h"
+#include "util.h"
 #include "unitguard.h"
 #include "unitpol.h"
 
 /* The head of a loader's entry: its first member. */
 struct ug_byname {
 	char name[UG_NAME_MAX]; /* the cgroup directory name: the unit name */
-	char target[256];       /* the unit, for messages */
+	char target[TARGET_MAX];       /* the unit, for messages */
 	uint64_t parent_cgid;   /* the parent its cgroup will be made in; never 0 */
 	uint32_t level;         /* that cgroup's level */
 	uint16_t trie;          /* a reference held in the engine; 0: none in the kernel */

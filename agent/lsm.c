@@ -26,7 +26,6 @@
 #include "trie.h"
 #include "unitpol.h"
 
-#define TARGET_MAX 256
 #define SECURITYFS "/sys/kernel/security"
 #define FREE_BUDGET 20000 /* entries deleted per cleanup call */
 

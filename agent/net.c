@@ -25,7 +25,6 @@
 #include "unitpol.h"
 #include "net.skel.h"
 
-#define TARGET_MAX 256
 #define N_LISTS UG_LISTS_MAX
 #define N_LIST_PTRS N_LISTS
 #define LIST_BUCKETS 4096

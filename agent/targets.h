@@ -15,8 +15,7 @@
 #include "inherit.h"
 #include "policy.h"
 #include "store.h"
-
-#define TARGET_MAX 256
+#include "util.h"
 
 /* Where a target is, or will be, in the cgroup tree (resolve.c). */
 struct where {

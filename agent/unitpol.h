@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "trie.h"
+#include "util.h"
 
 /* The policy of one policy cgroup (or one kept by name), as the agent wants
  * it; each loader embeds it as `h` and adds what its programs judge by. */
@@ -31,7 +32,7 @@ struct ug_unitpol {
 
 /* The head of a loader's state for one policy cgroup: its first member. */
 struct ug_unitstate {
-	char target[256];
+	char target[TARGET_MAX];
 	uint64_t cgid;
 	int level;     /* -1: adopted, not known yet */
 	uint16_t trie; /* a reference held in the engine */

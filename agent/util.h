@@ -7,6 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A target's name and its NUL: a unit name (systemd's UNIT_NAME_MAX) or
+ * "cgroup:ID". One size for every copy the agent keeps. */
+#define TARGET_MAX 256
+
 uint64_t ug_now_ns(void);      /* CLOCK_MONOTONIC */
 int64_t ug_realtime_us(void); /* CLOCK_REALTIME: what the store's times count */
 
