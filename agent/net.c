@@ -78,7 +78,7 @@ struct attachment {
 struct ug_net {
 	struct ug_net_bpf *skel;
 	char pin_dir[PATH_MAX];
-	char old_dir[PATH_MAX]; /* an older pinned generation moved aside; "" if none */
+	bool old_pending;       /* older pinned generations (old-*) wait to be let go */
 	struct bpf_program *progs[N_PROGS];
 	struct bpf_link *tp_links[2];
 	struct unit_state *units;
@@ -788,7 +788,6 @@ static int migrate_aside(struct ug_net *net)
 			return err;
 		}
 	}
-	snprintf(net->old_dir, sizeof(net->old_dir), "%s", old);
 	ug_log(LOG_WARNING, "net: the pinned maps are of an older layout: moved them aside to %s; "
 	       "they keep enforcing until this agent's policy is in force", old);
 	return 0;
@@ -817,27 +816,93 @@ static int layout_check(const char *pin_dir)
 
 bool ug_net_migrating(const struct ug_net *net)
 {
-	return net->old_dir[0];
+	return net->old_pending;
 }
 
-/* The new generation is in force: the old one goes. Its cgroup links are
- * detached (BPF_LINK_DETACH), the rest goes with its last pin. */
-void ug_net_migrated(struct ug_net *net)
+/* Does DIR hold at least one entry? */
+static bool has_entries(const char *dir)
 {
-	char links[PATH_MAX];
-	int err;
+	struct dirent *de;
+	bool any = false;
+	DIR *d = opendir(dir);
 
-	if (!net->old_dir[0])
+	while (d && !any && (de = readdir(d)))
+		any = de->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return any;
+}
+
+/* One older generation goes: its cgroup links are detached (this agent's
+ * replace them), the rest goes with its last pin. Its LSM links stay while
+ * keep_lsm: then nothing else enforces exec, file, family and hardening
+ * rules, and an error never removes enforcement (fail static). They keep
+ * the older policy, frozen, until an agent with an LSM side in force or
+ * --detach-all lets them go. */
+static void let_go(const char *old, bool keep_lsm)
+{
+	static const char *const rest[] = { UG_PIN_LINKS, UG_PIN_TP_LINKS, UG_PIN_MAPS,
+					    UG_PIN_PROGS };
+	char path[PATH_MAX];
+	int err = 0;
+
+	if (ug_pin_path(path, sizeof(path), old, UG_PIN_LSM_LINKS, NULL))
 		return;
-	if (!ug_pin_path(links, sizeof(links), net->old_dir, UG_PIN_LINKS, NULL))
-		ug_pin_remove_tree(links, true);
-	err = ug_pin_remove_tree(net->old_dir, false);
+	if (!keep_lsm || !has_entries(path)) {
+		if (!ug_pin_path(path, sizeof(path), old, UG_PIN_LINKS, NULL))
+			ug_pin_remove_tree(path, true);
+		err = ug_pin_remove_tree(old, false);
+		if (err)
+			ug_log(LOG_WARNING, "net: removing %s: %s", old, strerror(-err));
+		else
+			ug_log(LOG_NOTICE, "net: this agent's policy is in force: the older "
+			       "pinned generation (%s) is gone", old);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
+		if (!ug_pin_path(path, sizeof(path), old, rest[i], NULL))
+			err = ug_pin_remove_tree(path, i == 0) ?: err;
 	if (err)
-		ug_log(LOG_WARNING, "net: removing %s: %s", net->old_dir, strerror(-err));
-	else
-		ug_log(LOG_NOTICE, "net: this agent's policy is in force: the older pinned "
-		       "generation (%s) is gone", net->old_dir);
-	net->old_dir[0] = '\0';
+		ug_log(LOG_WARNING, "net: removing the older generation in %s: %s", old,
+		       strerror(-err));
+	ug_log(LOG_ERR, "net: the older generation's LSM links in %s/%s are kept: this "
+	       "agent has no LSM side in force, and they are all that enforces exec, file, "
+	       "family and hardening rules. They enforce the policy of that generation, "
+	       "frozen: rule changes since are NOT applied to them; an agent whose LSM side "
+	       "loads, or --detach-all, ends them", old, UG_PIN_LSM_LINKS);
+}
+
+void ug_net_migrated(struct ug_net *net, bool keep_lsm)
+{
+	char old[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	if (!net->old_pending)
+		return;
+	net->old_pending = false;
+	d = opendir(net->pin_dir);
+	while (d && (de = readdir(d)))
+		if (!strncmp(de->d_name, UG_PIN_OLD_PREFIX, strlen(UG_PIN_OLD_PREFIX)) &&
+		    !ug_pin_path(old, sizeof(old), net->pin_dir, de->d_name, NULL))
+			let_go(old, keep_lsm);
+	if (d)
+		closedir(d);
+}
+
+/* Older generations under pin_dir: moved aside by this start, or kept by an
+ * earlier one (their LSM links). */
+static bool any_old(const char *pin_dir)
+{
+	struct dirent *de;
+	bool any = false;
+	DIR *d = opendir(pin_dir);
+
+	while (d && !any && (de = readdir(d)))
+		any = !strncmp(de->d_name, UG_PIN_OLD_PREFIX, strlen(UG_PIN_OLD_PREFIX));
+	if (d)
+		closedir(d);
+	return any;
 }
 
 int ug_net_open(const char *pin_dir, struct ug_net **out)
@@ -867,6 +932,7 @@ int ug_net_open(const char *pin_dir, struct ug_net **out)
 		if (err)
 			goto err_free;
 	}
+	net->old_pending = any_old(pin_dir);
 	if (ug_pin_path(path, sizeof(path), pin_dir, UG_PIN_MAPS, NULL) || (err = ug_mkdir_p(path))) {
 		err = err ?: -ENAMETOOLONG;
 		goto err_free;

@@ -39,12 +39,14 @@ int ug_net_open(const char *pin_dir, struct ug_net **out);
 void ug_net_free(struct ug_net *net);
 
 /*
- * Pins of an older layout were moved aside at open (they keep enforcing);
- * call ug_net_migrated() once a pass has put every policy in force, so the
- * old generation goes. Both are no-ops otherwise.
+ * Pins of an older layout were moved aside at open (they keep enforcing), or
+ * an earlier start kept an older generation's LSM links; call
+ * ug_net_migrated() once a pass has put every policy in force, so the older
+ * generations go. keep_lsm: this agent has no LSM side in force, so their LSM
+ * links stay (fail static). Both are no-ops otherwise.
  */
 bool ug_net_migrating(const struct ug_net *net);
-void ug_net_migrated(struct ug_net *net);
+void ug_net_migrated(struct ug_net *net, bool keep_lsm);
 
 /* A cgroup the programs are attached to: every cgroup below it runs them. */
 struct ug_net_point {

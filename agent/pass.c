@@ -326,7 +326,7 @@ int pass_run(struct agent *ag)
 	}
 	/* An older pinned generation judged beside this one until now. */
 	if (!ap.err && ug_net_migrating(ag->net))
-		ug_net_migrated(ag->net);
+		ug_net_migrated(ag->net, !ag->lsm);
 	/* A loader did not have what this pass thought it had: everything is
 	 * compiled again at once (never left as it is). */
 	ps->all_dirty = ap.stale;

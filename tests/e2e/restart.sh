@@ -61,6 +61,48 @@ leaks=$(grep -vc '^EPERM$' "$TMP/during" || true)
 	fail "after the migration: $(bpftool cgroup show "$STAY")"
 pass "pins of an older layout: moved aside, enforcing until replaced ($total connects, all EPERM), then gone"
 
+# An upgrade whose new LSM side cannot load (issue 21.5): the older
+# generation's LSM links are all that enforces exec/file/family rules, and
+# the new agent has nothing to replace them with, so they stay (frozen, said
+# loudly) until an agent whose LSM side is in force, or --detach-all, lets
+# them go. This host's kernel refuses LSM programs (shared/platform.md), so a
+# real link stands in for an LSM one: the agent's connect4 link on stay.service,
+# pinned where the LSM links live. It keeps judging stay.service while pinned.
+stop_agent
+standin=$(ls "$PIN"/links/*/ug_connect4 | head -n 1)
+mkdir -p "$PIN/lsm-links"
+mv "$standin" "$PIN/lsm-links/standin"
+standin_id=$(bpftool -j link show pinned "$PIN/lsm-links/standin" | jq .id)
+unlink "$PIN"/maps/ug_layout_v*
+start_agent
+grep -q "pinned maps are of an older layout: moved them aside" "$TMP/agent.log" ||
+	fail "no second migration: $(grep -v libbpf "$TMP/agent.log" | tail -n 5)"
+if grep -q "lsm: BPF LSM is unavailable" "$TMP/agent.log"; then
+	# The migration is over once the older maps are gone.
+	for i in $(seq 60); do ls -d "$PIN"/old-*/maps >/dev/null 2>&1 || break; sleep 0.05; done
+	ls "$PIN"/old-*/lsm-links/standin >/dev/null 2>&1 ||
+		fail "the older generation's LSM links were removed by an agent with no LSM side: $(ls "$PIN")"
+	grep -q "older generation's LSM links .* are kept" "$TMP/agent.log" ||
+		fail "the agent did not say that it keeps the older LSM links"
+	bpftool link show id "$standin_id" >/dev/null 2>&1 || fail "the stand-in link is gone"
+	[ "$(bpftool cgroup show "$STAY" | grep -c ug_connect4)" = 2 ] ||
+		fail "the stand-in no longer judges stay.service: $(bpftool cgroup show "$STAY")"
+	for l in "$PIN"/old-*/maps "$PIN"/old-*/links; do
+		[ ! -e "$l" ] || fail "the older generation's $l should be gone (only its LSM links stay)"
+	done
+	pass "upgrade with no LSM side: the older LSM links stay pinned and attached, the rest goes"
+	# A restart (still no LSM side) keeps them too; --detach-all (below) ends them.
+	stop_agent
+	start_agent
+	ls "$PIN"/old-*/lsm-links/standin >/dev/null 2>&1 || fail "a restart removed the kept LSM links"
+	pass "a restart with no LSM side keeps them"
+	# The stand-in judges with the old maps: end it before the rules change.
+	bpftool link detach pinned "$PIN"/old-*/lsm-links/standin
+	rm -rf "$PIN"/old-*
+else
+	echo "note: this kernel loads BPF LSM programs: the keep-the-old-LSM-links case is not reachable here"
+fi
+
 # A second agent: refused, names the first, changes nothing.
 out=$("$AGENT" --db "$TMP/other.db" --pin-dir "$PIN" 2>&1) && fail "a second agent on the same pins started"
 grep -q "pin directory $PIN is in use by another unitguardd (pid $AGENT_PID)" <<<"$out" ||
