@@ -158,21 +158,16 @@ static const char *family_name(uint8_t family)
 	return family == AF_INET ? "ipv4" : "ipv6";
 }
 
+/* The protocol's name, or its number where it has none (0 included: a
+ * record names what was seen, never "any"). */
 static const char *proto_name(uint8_t proto, char *buf, size_t len)
 {
-	switch (proto) {
-	case IPPROTO_TCP:
-		return "tcp";
-	case IPPROTO_UDP:
-		return "udp";
-	case IPPROTO_ICMP:
-		return "icmp";
-	case IPPROTO_ICMPV6:
-		return "icmpv6";
-	default:
-		snprintf(buf, len, "%u", proto);
-		return buf;
-	}
+	const char *name = ug_proto_name(proto);
+
+	if (proto && strcmp(name, "unknown"))
+		return name;
+	snprintf(buf, len, "%u", proto);
+	return buf;
 }
 
 /* The address as the hook saw it: IPv4 from its mapped form. */
