@@ -250,31 +250,27 @@ json_object *eff_from_json(const struct eff *f, size_t j)
 	return o;
 }
 
-/* The nearest of the target's policy cgroups whose own settings satisfy pred; -1: none. */
+/*
+ * The nearest of the target's policy cgroups in mode `mode` whose own settings satisfy
+ * pred; -1: none. A mode governs what its cgroup sets: a setting in force is set by a
+ * cgroup in enforce mode, one only audited by a cgroup in audit mode, and a cgroup in
+ * mode off sets nothing.
+ */
 ssize_t eff_setter(const struct eff *f, bool (*pred)(const struct ug_settings *, uint64_t),
-			  uint64_t arg)
+		   uint64_t arg, uint8_t mode)
 {
-	for (size_t k = 0; k < f->n_chain; k++)
-		if (pred(&f->v[f->chain[k]].own, arg))
+	for (size_t k = 0; k < f->n_chain; k++) {
+		const struct ug_settings *s = &f->v[f->chain[k]].own;
+
+		if (s->mode == mode && pred(s, arg))
 			return (ssize_t)f->chain[k];
+	}
 	return -1;
 }
 
-bool sets_mode(const struct ug_settings *s, uint64_t mode)
-{
-	return s->mode == mode;
-}
-
-/* A default deny set by a cgroup in enforce mode (what is enforced), or in
- * audit mode (what is audited): a mode governs what its cgroup sets. */
 bool sets_deny(const struct ug_settings *s, uint64_t dir)
 {
-	return s->mode == UG_MODE_ENFORCE && s->deny_default & (1u << dir);
-}
-
-bool sets_audit_deny(const struct ug_settings *s, uint64_t dir)
-{
-	return s->mode == UG_MODE_AUDIT && s->deny_default & (1u << dir);
+	return s->deny_default & (1u << dir);
 }
 
 bool sets_harden(const struct ug_settings *s, uint64_t bit)

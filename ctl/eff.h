@@ -60,10 +60,8 @@ const char *eff_comment(const struct eff *f, int64_t id);
 void eff_from_text(const struct eff *f, size_t j, struct esc *e, char *buf, size_t len);
 json_object *eff_from_json(const struct eff *f, size_t j);
 ssize_t eff_setter(const struct eff *f, bool (*pred)(const struct ug_settings *, uint64_t),
-		   uint64_t arg);
-bool sets_mode(const struct ug_settings *s, uint64_t mode);
+		   uint64_t arg, uint8_t mode);
 bool sets_deny(const struct ug_settings *s, uint64_t dir);
-bool sets_audit_deny(const struct ug_settings *s, uint64_t dir);
 bool sets_harden(const struct ug_settings *s, uint64_t bit);
 bool sets_family(const struct ug_settings *s, uint64_t family);
 void eff_note(json_object *notes, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

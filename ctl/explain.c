@@ -20,8 +20,8 @@ static void eff_rule_text(const struct ug_rule *r, char *buf, size_t len)
 
 /*
  * The verdict words: what the operation meets. mode: the side's (audit when all of
- * its rules come from cgroups in audit mode); action: what the rules say (deny, audit,
- * allow). denied: the caller gets EPERM.
+ * its rules come from cgroups in audit mode); action: what the rules say (deny, allow;
+ * audit: a deny of a cgroup in audit mode). denied: the caller gets EPERM.
  */
 static const char *eff_verdict(bool side, uint8_t mode, uint8_t action, bool *denied)
 {
@@ -180,12 +180,15 @@ int explain(int argc, char **argv, const struct sub_opts *o)
 				 q.op.port);
 	}
 	verdict = eff_verdict(side, q.path ? f.e.lsm_mode : f.e.mode, action, &denied);
-	/* The mode that governs this decision: the deciding rule's cgroup's, or
-	 * that of the cgroup whose default posture decided (audited: only cgroups in
-	 * audit mode set it); a side whose every rule is audited audits all. */
-	mode = k >= 0 ? eff_rule_mode(q.path ? f.paths[k].audit : f.rules[k].audit)
-	       : action == UG_ACT_AUDIT || (q.path ? f.e.lsm_mode : f.e.mode) == UG_MODE_AUDIT
-		       ? "audit" : "enforce";
+	/* The mode that governs this decision: the deciding rule's cgroup's, or that of
+	 * the cgroup whose default deny decided (audited: set in audit mode); when nothing
+	 * judges the case, the target's own. */
+	if (k >= 0)
+		mode = eff_rule_mode(q.path ? f.paths[k].audit : f.rules[k].audit);
+	else if (side && !q.path && (action == UG_ACT_DENY || action == UG_ACT_AUDIT))
+		mode = ug_mode_name(action == UG_ACT_DENY ? UG_MODE_ENFORCE : UG_MODE_AUDIT);
+	else
+		mode = ug_mode_name(f.v[f.self].own.mode);
 	if (!side)
 		decided = "none";
 	else if (k >= 0)
@@ -216,7 +219,10 @@ int explain(int argc, char **argv, const struct sub_opts *o)
 		}
 		json_add_str(top, "verdict", verdict);
 		json_object_object_add(top, "denied", json_object_new_boolean(denied));
-		json_add_str(top, "action", ug_action_name(action));
+		/* What the rule or default says, as before modes were per rule: an audited
+		 * deny is a deny, "mode" says that it is only audited. */
+		json_add_str(top, "action",
+			     ug_action_name(action == UG_ACT_AUDIT ? UG_ACT_DENY : action));
 		json_add_str(top, "mode", mode);
 		json_add_str(top, "decided_by", decided);
 		json_add_str(top, "cgroup", f.v[f.self].path);
@@ -269,7 +275,7 @@ int explain(int argc, char **argv, const struct sub_opts *o)
 			 q.kind == UG_PATH_EXEC ? "exec" : "file", q.canon);
 	} else {
 		int dir = q.op.dir;
-		ssize_t s = eff_setter(&f, sets_deny, (uint64_t)dir);
+		ssize_t s = eff_setter(&f, sets_deny, (uint64_t)dir, UG_MODE_ENFORCE);
 
 		if (top)
 			json_object_object_add(top, "rule", NULL);
@@ -278,7 +284,7 @@ int explain(int argc, char **argv, const struct sub_opts *o)
 			       "none of them (nor of the prefixes covering it) matches the protocol "
 			       "and port\n", entry_text(entry, text, sizeof(text)));
 		if (!(f.e.deny_default & (1u << dir)) && (f.e.audit_default & (1u << dir))) {
-			ssize_t a = eff_setter(&f, sets_audit_deny, (uint64_t)dir);
+			ssize_t a = eff_setter(&f, sets_deny, (uint64_t)dir, UG_MODE_AUDIT);
 
 			eff_from_text(&f, (size_t)a, &e, from, sizeof(from));
 			if (top)

@@ -176,8 +176,9 @@ static int show_path_rules(struct eff *f, struct table *tab, json_object *arr)
 	return err;
 }
 
-/* "value (set on X)" for a setting, and its JSON, {value, from}: a member key of top, or
- * an element of top when that is an array. Returns the JSON object (NULL in text). */
+/* "value (set on X)" for a setting, and its JSON, {value, mode, from}: a member key of
+ * top, or an element of top when that is an array. mode is that of the cgroup that set it
+ * (null: none did; the mode setting has none). Returns the JSON object (NULL in text). */
 static json_object *show_setting(const struct eff *f, json_object *top, const char *key,
 				 const char *value, ssize_t from)
 {
@@ -193,6 +194,9 @@ static json_object *show_setting(const struct eff *f, json_object *top, const ch
 		json_object *o = json_object_new_object();
 
 		json_add_str(o, "value", value);
+		if (strcmp(key, "mode"))
+			json_add_str(o, "mode",
+				     from >= 0 ? ug_mode_name(f->v[from].own.mode) : NULL);
 		json_object_object_add(o, "from", from >= 0 ? eff_from_json(f, (size_t)from) : NULL);
 		if (json_object_is_type(top, json_type_array))
 			json_object_array_add(top, o);
@@ -210,6 +214,9 @@ static json_object *show_setting(const struct eff *f, json_object *top, const ch
 	return NULL;
 }
 
+/* The mode of the cgroup that set a setting: enforce when it is in force, else audit. */
+#define SET_BY(enforced) ((enforced) ? UG_MODE_ENFORCE : UG_MODE_AUDIT)
+
 /* show TARGET: the effective policy, after inheritance, as the agent compiles it. */
 int show(int argc, char **argv, const struct sub_opts *o)
 {
@@ -220,6 +227,7 @@ int show(int argc, char **argv, const struct sub_opts *o)
 	struct esc e = { 0 };
 	struct eff f;
 	char text[600];
+	bool enforced;
 	int err;
 
 	err = eff_load(&f, "show", target);
@@ -263,9 +271,8 @@ int show(int argc, char **argv, const struct sub_opts *o)
 		bool deny = f.e.deny_default & (1u << dir), audit = f.e.audit_default & (1u << dir);
 
 		show_setting(&f, top, dir == UG_DIR_EGRESS ? "default_egress" : "default_ingress",
-			     deny ? "deny" : audit ? "deny, audited" : "allow",
-			     deny ? eff_setter(&f, sets_deny, dir)
-			     : audit ? eff_setter(&f, sets_audit_deny, dir) : -1);
+			     deny || audit ? (audit && !top ? "deny, audited" : "deny") : "allow",
+			     deny || audit ? eff_setter(&f, sets_deny, dir, SET_BY(deny)) : -1);
 	}
 	if (top) {
 		json_object_object_add(top, "harden", harden = json_object_new_array());
@@ -277,9 +284,11 @@ int show(int argc, char **argv, const struct sub_opts *o)
 		if (!((f.e.harden | f.e.harden_audit) & bit) ||
 		    ug_harden_format((int)bit, name, sizeof(name)))
 			continue;
-		if (!(f.e.harden & bit))
+		enforced = f.e.harden & bit;
+		if (!enforced && !top)
 			strncat(name, " (audited)", sizeof(name) - strlen(name) - 1);
-		show_setting(&f, harden, "harden", name, eff_setter(&f, sets_harden, bit));
+		show_setting(&f, harden, "harden", name,
+			     eff_setter(&f, sets_harden, bit, SET_BY(enforced)));
 	}
 	for (int fam = 0; fam < 64; fam++) {
 		json_object *j;
@@ -288,10 +297,11 @@ int show(int argc, char **argv, const struct sub_opts *o)
 
 		if (!((f.e.families | f.e.families_audit) & (1ULL << fam)))
 			continue;
-		s = eff_setter(&f, sets_family, (uint64_t)fam);
+		enforced = f.e.families & (1ULL << fam);
+		s = eff_setter(&f, sets_family, (uint64_t)fam, SET_BY(enforced));
 		rule = s >= 0 ? f.v[s].rows.family_rule[fam] : 0;
 		snprintf(text, sizeof(text), "%s (rule %u%s)", ug_family_name(fam), rule,
-			 f.e.families & (1ULL << fam) ? "" : ", audited");
+			 enforced ? "" : ", audited");
 		j = show_setting(&f, families, "denied family", top ? ug_family_name(fam) : text, s);
 		if (j)
 			json_object_object_add(j, "rule", json_object_new_int64(rule));
