@@ -330,7 +330,8 @@ ctl rule add ugvm-other.service egress deny 127.0.0.9 >/dev/null || bad "rule ad
 ctl rule add ugvm-dl.service egress deny 127.0.0.2 >/dev/null || bad "rule add ugvm-dl.service"
 systemd-run --quiet --wait -p Delegate=yes --unit=ugvm-dl.service bash -c '
 	cg=/sys/fs/cgroup$(awk -F: '"'"'$1 == "0" { print $3 }'"'"' /proc/self/cgroup)
-	mkdir "$cg/ugvm-other.service" && echo $$ >"$cg/ugvm-other.service/cgroup.procs" || exit 3
+	# 0 moves the writing shell (systemd-run reads $$ as an escaped $).
+	mkdir "$cg/ugvm-other.service" && echo 0 >"$cg/ugvm-other.service/cgroup.procs" || exit 3
 	if : 2>/dev/null 3<>/dev/tcp/127.0.0.2/'$P'; then echo ok; else echo refused; fi >'"$W"'/dl.out
 	rmdir "$cg/ugvm-other.service" 2>/dev/null; true' || bad "the delegated unit failed"
 [ "$(cat "$W/dl.out" 2>/dev/null)" = refused ] &&
