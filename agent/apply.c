@@ -95,6 +95,7 @@ static int requests_build(const struct ug_plan *p, const struct ug_plan_target *
 			pn->name = g->pend_name;
 			pn->parent_cgid = g->pend_parent;
 			pn->level = g->pend_level;
+			pn->via = g->pend_via[0] ? g->pend_via : NULL;
 			net_pol(&pn->pol, rt, g);
 			r->np_g[r->n_np++] = k;
 		}
@@ -108,6 +109,7 @@ static int requests_build(const struct ug_plan *p, const struct ug_plan_target *
 			pl->name = g->pend_name;
 			pl->parent_cgid = g->pend_parent;
 			pl->level = g->pend_level;
+			pl->via = g->pend_via[0] ? g->pend_via : NULL;
 			lsm_pol(&pl->pol, rt, g);
 			r->lp_g[r->n_lp++] = k;
 		}

@@ -83,11 +83,19 @@ static struct ug_byname *add(struct ug_bynames *t, const char *name)
 	return e;
 }
 
-void ug_byname_adopted(struct ug_byname *e, uint64_t parent_cgid, uint32_t level, uint16_t trie,
-		       uint32_t generation)
+/* via: NULL or "" for none; a name that does not fit is cut (and so
+ * compares unequal to any request: rewritten). */
+static void set_via(struct ug_byname *e, const char *via)
+{
+	snprintf(e->via, sizeof(e->via), "%s", via ? via : "");
+}
+
+void ug_byname_adopted(struct ug_byname *e, uint64_t parent_cgid, uint32_t level,
+		       const char *via, uint16_t trie, uint32_t generation)
 {
 	e->parent_cgid = parent_cgid;
 	e->level = level;
+	set_via(e, via);
 	e->trie = trie;
 	e->generation = generation;
 }
@@ -141,7 +149,8 @@ void ug_bynames_begin(struct ug_bynames *t)
 }
 
 struct ug_byname *ug_bynames_want(struct ug_bynames *t, const char *name, uint64_t parent_cgid,
-				  uint32_t level, struct ug_unitpol *u, int *first_err,
+				  uint32_t level, const char *via, struct ug_unitpol *u,
+				  int *first_err,
 				  bool (*pol_same)(const struct ug_byname *e, const void *req),
 				  const void *req, bool *added)
 {
@@ -163,6 +172,11 @@ struct ug_byname *ug_bynames_want(struct ug_bynames *t, const char *name, uint64
 	 * policy to a cgroup of that name made anywhere (policy/plan.h). */
 	if (!parent_cgid || !level) {
 		ug_unitpol_fail(u, -EINVAL, first_err, "no parent cgroup to be made in");
+		return NULL;
+	}
+	via = via ? via : "";
+	if (strlen(via) >= UG_NAME_MAX || strchr(via, '/')) {
+		ug_unitpol_fail(u, -EINVAL, first_err, "not a cgroup directory name: %s", via);
 		return NULL;
 	}
 	if (level >= UG_MAX_LEVELS) {
@@ -187,7 +201,8 @@ struct ug_byname *ug_bynames_want(struct ug_bynames *t, const char *name, uint64
 	e->seen = true;
 	if (u->target)
 		snprintf(e->target, sizeof(e->target), "%s", u->target);
-	same_place = e->loaded && e->parent_cgid == parent_cgid && e->level == level;
+	same_place = e->loaded && e->parent_cgid == parent_cgid && e->level == level &&
+		     !strcmp(e->via, via);
 	if (u->keep)
 		return ug_unitpol_kept(u, same_place, first_err), NULL;
 	if (same_place && pol_same(e, req))
@@ -211,13 +226,15 @@ int ug_byname_write(const struct ug_bynames *t, const struct ug_byname *e, const
 }
 
 void ug_byname_switched(struct ug_bynames *t, struct ug_byname *e, uint16_t trie,
-			uint64_t parent_cgid, uint32_t level, uint32_t generation)
+			uint64_t parent_cgid, uint32_t level, const char *via,
+			uint32_t generation)
 {
 	/* From here on no new cgroup gets the old trie. */
 	ug_tries_put(t->tries, e->trie, ug_byname_owner(e->name));
 	e->trie = trie;
 	e->parent_cgid = parent_cgid;
 	e->level = level;
+	set_via(e, via);
 	e->generation = generation;
 	e->loaded = true;
 }

@@ -25,8 +25,11 @@
 struct ug_byname {
 	char name[UG_NAME_MAX]; /* the cgroup directory name: the unit name */
 	char target[TARGET_MAX];       /* the unit, for messages */
-	uint64_t parent_cgid;   /* the parent its cgroup will be made in; never 0 */
+	uint64_t parent_cgid;   /* the parent its cgroup will be made in (or, via set,
+				   that parent's parent); never 0 */
 	uint32_t level;         /* that cgroup's level */
+	char via[UG_NAME_MAX];  /* "", or the name of the slice it will be made in, not
+				   made yet (bpf/unitguard.h) */
 	uint16_t trie;          /* a reference held in the engine; 0: none in the kernel */
 	uint32_t generation;
 	bool loaded; /* the kernel has what the last apply asked for (false after adoption:
@@ -60,8 +63,8 @@ uint64_t ug_byname_owner(const char *name);
 int ug_bynames_adopt(struct ug_bynames *t, size_t val_size,
 		     int (*add)(void *ctx, struct ug_byname *e, const void *val), void *ctx,
 		     uint32_t *generation);
-void ug_byname_adopted(struct ug_byname *e, uint64_t parent_cgid, uint32_t level, uint16_t trie,
-		       uint32_t generation);
+void ug_byname_adopted(struct ug_byname *e, uint64_t parent_cgid, uint32_t level,
+		       const char *via, uint16_t trie, uint32_t generation);
 
 /* The levels the entries' cgroups will be made at (those given): the
  * cgroup_mkdir program widens the level mask itself, this only keeps the
@@ -72,7 +75,8 @@ uint32_t ug_bynames_levels(const struct ug_bynames *t);
 void ug_bynames_begin(struct ug_bynames *t);
 
 /*
- * Request u for name (placed at parent_cgid/level) is wanted. Checks the
+ * Request u for name (placed at parent_cgid/level, via: NULL or "" when
+ * parent_cgid is its parent, else the name of the slice between) is wanted. Checks the
  * name (one cgroup directory name that fits the map key) and level, finds or
  * adds its entry (*added), marks it seen. Returns the entry when it must be
  * written; NULL when u was refused (u->err, first_err) or is kept unchanged
@@ -81,7 +85,8 @@ void ug_bynames_begin(struct ug_bynames *t);
  * the same place.
  */
 struct ug_byname *ug_bynames_want(struct ug_bynames *t, const char *name, uint64_t parent_cgid,
-				  uint32_t level, struct ug_unitpol *u, int *first_err,
+				  uint32_t level, const char *via, struct ug_unitpol *u,
+				  int *first_err,
 				  bool (*pol_same)(const struct ug_byname *e, const void *req),
 				  const void *req, bool *added);
 /* Forget the entry ug_bynames_want() just added (its loader could not set it up). */
@@ -92,7 +97,8 @@ int ug_byname_write(const struct ug_bynames *t, const struct ug_byname *e, const
 /* e's map entry now uses trie (written with ug_byname_write()): its old
  * trie is let go, the rest of the head recorded. */
 void ug_byname_switched(struct ug_bynames *t, struct ug_byname *e, uint16_t trie,
-			uint64_t parent_cgid, uint32_t level, uint32_t generation);
+			uint64_t parent_cgid, uint32_t level, const char *via,
+			uint32_t generation);
 
 enum ug_byname_end {
 	UG_BYNAME_REFUSED, /* wanted, but never got into the kernel: forgotten */

@@ -230,7 +230,7 @@ static int adopt_pending(void *ctx, struct ug_byname *e, const void *val)
 	const struct ug_pending_lsm *v = val;
 	struct pending_state *ps = (struct pending_state *)e;
 
-	ug_byname_adopted(e, v->parent_cgid, v->level, v->val.trie, v->val.generation);
+	ug_byname_adopted(e, v->parent_cgid, v->level, v->via, v->val.trie, v->val.generation);
 	ps->val = v->val;
 	(void)ctx;
 	return 0;

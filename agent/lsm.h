@@ -74,8 +74,10 @@ void ug_lsm_cleanup(struct ug_lsm *lsm); /* delete retired tries */
  */
 struct ug_lsm_pending {
 	const char *name;     /* cgroup directory name (the unit name), < UG_NAME_MAX */
-	uint64_t parent_cgid; /* the parent its cgroup will be made in; never 0 */
+	uint64_t parent_cgid; /* the parent its cgroup will be made in (via: that
+				 parent's parent); never 0 */
 	uint32_t level;       /* that cgroup's level */
+	const char *via;      /* NULL, or the slice it will be made in, not made yet */
 	struct ug_lsm_unitpol pol; /* pol.h.cg is unused; pol.h.err/why are outputs */
 };
 int ug_lsm_apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,

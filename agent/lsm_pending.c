@@ -181,8 +181,8 @@ static int apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 			       u->h.target ? u->h.target : p[i].name, u->h.why);
 			continue;
 		}
-		e = ug_bynames_want(&lsm->pending, p[i].name, p[i].parent_cgid, p[i].level, &u->h,
-				    &first_err, pending_same, u, &added);
+		e = ug_bynames_want(&lsm->pending, p[i].name, p[i].parent_cgid, p[i].level,
+				    p[i].via, &u->h, &first_err, pending_same, u, &added);
 		if (!e)
 			continue;
 		err = lsm_stage(lsm, u, ug_byname_owner(e->name), generation, &st[i]);
@@ -214,6 +214,7 @@ static int apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 
 		if (!st[i].ok)
 			continue;
+		snprintf(v.via, sizeof(v.via), "%s", p[i].via ? p[i].via : "");
 		ps = (struct pending_state *)ug_byname_find(&lsm->pending, p[i].name);
 		err = ug_byname_write(&lsm->pending, &ps->h, &v);
 		if (err) {
@@ -226,7 +227,7 @@ static int apply_pending(struct ug_lsm *lsm, struct ug_lsm_pending *p, size_t n,
 		if (ps->h.trie)
 			sw.rt[sw.n_rt++] = (struct retarget){ .old = ps->h.trie, .val = v.val };
 		ug_byname_switched(&lsm->pending, &ps->h, st[i].trie, p[i].parent_cgid, p[i].level,
-				   generation);
+				   p[i].via, generation);
 		ps->val = st[i].val;
 		free(ps->paths);
 		ps->paths = st[i].paths;

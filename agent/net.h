@@ -75,8 +75,11 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n,
  */
 struct ug_net_pending {
 	const char *name;     /* cgroup directory name: the unit name */
-	uint64_t parent_cgid; /* the parent its cgroup will be made in; never 0 */
+	uint64_t parent_cgid; /* the parent its cgroup will be made in (via: that
+				 parent's parent); never 0 */
 	uint32_t level;       /* that cgroup's level */
+	const char *via;      /* NULL, or the name of the slice it will be made in, not made
+				 yet (bpf/unitguard.h, "The start-up race") */
 	struct ug_net_unit pol; /* pol.h.cg unused; pol.h.err/why out */
 };
 int ug_net_apply_pending(struct ug_net *net, struct ug_net_pending *p, size_t n,

@@ -373,6 +373,7 @@ static int pending_write(struct ug_net *net, struct pending_state *ps, struct ug
 	if (err)
 		return err;
 	val.val.trie = id;
+	snprintf(val.via, sizeof(val.via), "%s", p->via ? p->via : "");
 	err = ug_byname_write(&net->pending, &ps->h, &val);
 	if (err) {
 		ug_tries_put(net->tries, id, owner);
@@ -381,7 +382,7 @@ static int pending_write(struct ug_net *net, struct pending_state *ps, struct ug
 	err = move_copies(net, ps->h.trie, &val.val);
 	if (err)
 		hold_copies(net, ps->h.trie, ps->h.name, err);
-	ug_byname_switched(&net->pending, &ps->h, id, p->parent_cgid, p->level, generation);
+	ug_byname_switched(&net->pending, &ps->h, id, p->parent_cgid, p->level, p->via, generation);
 	ps->digest = net_rules_digest(p->pol.rules, p->pol.n_rules);
 	ps->n_rules = p->pol.n_rules;
 	ps->mode = p->pol.h.mode;
@@ -438,7 +439,7 @@ int ug_net_apply_pending(struct ug_net *net, struct ug_net_pending *p, size_t n,
 		bool added;
 
 		ps = (struct pending_state *)ug_bynames_want(&net->pending, p[i].name,
-							     p[i].parent_cgid, p[i].level, u,
+							     p[i].parent_cgid, p[i].level, p[i].via, u,
 							     &first_err, pending_same, &p[i],
 							     &added);
 		if (!ps)

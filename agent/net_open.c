@@ -143,7 +143,7 @@ static int adopt_pending(void *ctx, struct ug_byname *e, const void *val)
 	struct pending_state *ps = (struct pending_state *)e;
 	struct ug_net *net = ctx;
 
-	ug_byname_adopted(e, v->parent_cgid, v->level, v->val.trie, v->val.generation);
+	ug_byname_adopted(e, v->parent_cgid, v->level, v->via, v->val.trie, v->val.generation);
 	ps->mode = v->val.mode;
 	ps->deny_default = v->val.deny_default;
 	ps->audit_default = v->val.audit_default;

@@ -146,19 +146,30 @@ static void gather(struct agent *ag, struct target *t, struct ug_plan_target *pt
 		.level = loc ? levels_below(ag->cgroot, loc) : 0,
 		.parent = cg_of(parent),
 	};
+	if (loc && !parent) {
+		char dir[PATH_MAX];
+		char *s;
+
+		snprintf(dir, sizeof(dir), "%s", loc);
+		s = strrchr(dir, '/');
+		if (s) {
+			*s = '\0';
+			pt->grand = cg_of(parent_node(idx, dir));
+		}
+	}
 	if (t->w.path)
 		pt->at = (struct ug_plan_cg){ .id = t->w.id, .level = t->w.level, .path = t->w.path };
 	else if (loc)
 		pt->at = cg_of(ug_cgindex_by_path(idx, loc));
 	/* Moved since the last pass (answers also arrive between passes): its
 	 * cgroup, where it will be, or the id of its parent. */
-	moved = t->last_id != t->w.id || t->last_parent != pt->parent.id ||
+	moved = t->last_id != t->w.id || t->last_parent != (pt->parent.id ?: pt->grand.id) ||
 		!((!t->last_loc && !loc) || (t->last_loc && loc && !strcmp(t->last_loc, loc)));
 	if (moved) {
 		free(t->last_loc);
 		t->last_loc = loc ? strdup(loc) : NULL;
 		t->last_id = t->w.id;
-		t->last_parent = pt->parent.id;
+		t->last_parent = pt->parent.id ?: pt->grand.id;
 	}
 	/* A refused or failed policy is tried again; so is everything once the
 	 * loaders had an error they could not pin on a unit. */

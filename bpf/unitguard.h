@@ -522,7 +522,10 @@ struct ug_lsm_agg_val {
  * program (bpf/cgroup/net.bpf.c) copies it to ug_units / ug_lsm_units under
  * the new cgroup's id inside the mkdir(2), before any task can be moved in,
  * and only for a cgroup made in the parent the agent named for it (a name is
- * not identity: anyone who may make cgroups can pick any name).
+ * not identity: anyone who may make cgroups can pick any name). A parent not
+ * made yet (a template instance's slice, made by systemd with the first
+ * instance's start) is named as the slice called `via` directly below the
+ * cgroup parent_cgid: slices are never delegated, so only systemd makes it.
  * ====================================================================== */
 
 #define UG_NAME_MAX 128 /* unit names longer than this get no pending entry */
@@ -533,9 +536,11 @@ struct ug_pending_key {
 
 struct ug_pending_net {
 	struct ug_unit_val val;
-	__u64 parent_cgid; /* the new cgroup's parent must have this id (0: matches nothing) */
+	__u64 parent_cgid; /* the new cgroup's parent must have this id (0: matches nothing); */
 	__u32 level;       /* and the new cgroup's level must be this */
 	__u32 pad;
+	char via[UG_NAME_MAX]; /* "": as above; else the parent must be named this, and
+				  parent_cgid is its parent's id */
 };
 
 struct ug_pending_lsm {
@@ -543,6 +548,7 @@ struct ug_pending_lsm {
 	__u64 parent_cgid;
 	__u32 level;
 	__u32 pad;
+	char via[UG_NAME_MAX];
 };
 
 #include "unitguard_layout.h"

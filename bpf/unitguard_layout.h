@@ -164,15 +164,17 @@ UG_ASSERT_OFF(ug_lsm_agg_val, start_ns, 296);
 UG_ASSERT_SIZE(ug_pending_key, 128);
 UG_ASSERT_OFF(ug_pending_key, name, 0);
 
-UG_ASSERT_SIZE(ug_pending_net, 32);
+UG_ASSERT_SIZE(ug_pending_net, 160);
 UG_ASSERT_OFF(ug_pending_net, val, 0);
 UG_ASSERT_OFF(ug_pending_net, parent_cgid, 16);
 UG_ASSERT_OFF(ug_pending_net, level, 24);
+UG_ASSERT_OFF(ug_pending_net, via, 32);
 
-UG_ASSERT_SIZE(ug_pending_lsm, 48);
+UG_ASSERT_SIZE(ug_pending_lsm, 176);
 UG_ASSERT_OFF(ug_pending_lsm, val, 0);
 UG_ASSERT_OFF(ug_pending_lsm, parent_cgid, 32);
 UG_ASSERT_OFF(ug_pending_lsm, level, 40);
+UG_ASSERT_OFF(ug_pending_lsm, via, 48);
 
 #undef UG_ASSERT_SIZE
 #undef UG_ASSERT_OFF

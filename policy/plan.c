@@ -6,6 +6,9 @@
 #include "plan.h"
 #include "unitguard.h"
 
+_Static_assert(sizeof(((struct ug_plan_group *)0)->pend_via) == UG_NAME_MAX,
+	       "pend_via holds a cgroup directory name as the pending maps do");
+
 bool ug_is_slice_name(const char *name)
 {
 	size_t n = strlen(name);
@@ -45,6 +48,36 @@ static const char *last_name(const char *path)
 	const char *s = strrchr(path, '/');
 
 	return s ? s + 1 : path;
+}
+
+/*
+ * A target whose parent cgroup is not made yet: kept by name only when that
+ * parent will be a slice directly below a slice or the root, the grandparent
+ * known (plan.h, the binding rules). Writes the parent's name to via.
+ */
+static bool via_slice(const struct ug_plan_target *rt, char *via, size_t len)
+{
+	const char *name = last_name(rt->loc), *p;
+	size_t n;
+
+	if (!rt->grand.id || !rt->grand.path || rt->grand.level != rt->level - 2 ||
+	    name == rt->loc)
+		return false;
+	/* The parent's name: the component before the last. */
+	for (p = name - 1; p > rt->loc && p[-1] != '/'; p--)
+		;
+	n = (size_t)(name - 1 - p);
+	/* The grandparent must be the cgroup loc names above that parent. */
+	if (n >= len || p == rt->loc || strlen(rt->grand.path) != (size_t)(p - 1 - rt->loc) ||
+	    strncmp(rt->grand.path, rt->loc, (size_t)(p - 1 - rt->loc)))
+		return false;
+	memcpy(via, p, n);
+	via[n] = '\0';
+	if (ug_is_slice_name(via) &&
+	    (!rt->grand.level || ug_is_slice_name(last_name(rt->grand.path))))
+		return true;
+	via[0] = '\0';
+	return false;
 }
 
 void ug_plan_free(struct ug_plan *p)
@@ -138,9 +171,15 @@ static int name_conflicts(struct ug_plan *p)
  * below the root (the whole host never runs them). */
 static void add_point(struct ug_plan *p, const struct ug_plan_target *rt, struct ug_plan_group *g)
 {
+	char via[UG_NAME_MAX];
 	const struct ug_plan_cg *at = rt->parent.id && rt->parent.level > 0 ? &rt->parent
 				      : rt->parent.id && rt->at.id	     ? &rt->at
 									     : NULL;
+
+	/* Its slice not made yet: above it, so that its first instruction
+	 * runs the programs. */
+	if (!rt->parent.id && rt->grand.level > 0 && via_slice(rt, via, sizeof(via)))
+		at = &rt->grand;
 
 	if (!at) {
 		g->no_point = true;
@@ -246,13 +285,13 @@ static void plan_group(const struct ug_plan_target *t, const struct ug_settings 
 		return;
 	if (!rt->loc)
 		g->nopend = UG_NOPEND_UNKNOWN;
-	else if (!rt->parent.id)
+	else if (!rt->parent.id && !via_slice(rt, g->pend_via, sizeof(g->pend_via)))
 		g->nopend = UG_NOPEND_NO_PARENT;
 	else if (strlen(last_name(rt->loc)) >= UG_NAME_MAX)
 		g->nopend = UG_NOPEND_TOO_LONG;
 	else {
 		g->pend_name = last_name(rt->loc);
-		g->pend_parent = rt->parent.id;
+		g->pend_parent = rt->parent.id ?: rt->grand.id;
 		g->pend_level = (uint32_t)rt->level;
 	}
 }

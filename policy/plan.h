@@ -15,9 +15,13 @@
  *  - A policy kept by name for a cgroup not made yet (the start-up race)
  *    always names the parent its cgroup will be made in, by id: a cgroup of
  *    that name made anywhere else (a child of another unit, a delegated
- *    subtree) gets nothing. A target whose parent is not known, or does not
- *    exist yet, is not kept by name: it is applied once its cgroup appears
- *    and the agent has seen it (status says so).
+ *    subtree) gets nothing. A parent not made yet is named only when it is
+ *    a slice directly below a slice or the root, both known (a template
+ *    instance's slice, which systemd makes with the first instance): slices
+ *    are never delegated, so nobody but systemd makes a cgroup there. A
+ *    target whose parent is not known, or does not exist yet and is not such
+ *    a slice, is not kept by name: it is applied once its cgroup appears and
+ *    the agent has seen it (status says so).
  *  - Two groups whose cgroups share a directory name cannot both be kept by
  *    name (the map is keyed by name): the first in target order is.
  * Inheritance and aliases: policy/inherit.h.
@@ -53,6 +57,7 @@ struct ug_plan_target {
 	int level;                 /* of loc (its depth below the cgroup2 root) */
 	struct ug_plan_cg at;      /* loc itself, if it exists */
 	struct ug_plan_cg parent;  /* loc's parent, if it exists */
+	struct ug_plan_cg grand;   /* else loc's parent's parent, if it exists */
 };
 
 /* Why a group is not kept by name for its cgroup's next creation. */
@@ -82,8 +87,9 @@ struct ug_plan_group {
 	struct ug_plan_side net, lsm;
 	/* kept by name: */
 	const char *pend_name;      /* loc's last component, or the target's name */
-	uint64_t pend_parent;       /* never 0 */
+	uint64_t pend_parent;       /* never 0: its parent, or (pend_via) its grandparent */
 	uint32_t pend_level;
+	char pend_via[128];         /* "", or the name of its parent, a slice not made yet */
 	enum ug_plan_nopend nopend;
 	/* where the network programs run for it: */
 	ssize_t point;              /* index into points; -1: none */

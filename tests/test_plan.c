@@ -174,6 +174,54 @@ static void not_running_binds_its_parent(void **state)
 	ug_plan_free(&p);
 }
 
+/* A parent not made yet (a template instance's slice): kept by name, naming
+ * the grandparent and the slice's name, only where that parent will be a
+ * slice directly below a slice or the root; anything else is not kept. */
+static void parent_not_made_yet_via_its_slice(void **state)
+{
+	static const struct ug_plan_cg sys = { .id = 3, .level = 1, .path = "/r/system.slice" };
+	static const struct ug_plan_cg root = { .id = 1, .level = 0, .path = "/r" };
+	static const struct ug_plan_cg unit = { .id = 7, .level = 1, .path = "/r/u.service" };
+	struct fixture f = {};
+	struct ug_plan p;
+
+	add(&f, "e@1.service", "/r/system.slice/system-e.slice/e@1.service", false, 0, 0, true)
+		->grand = sys;
+	add(&f, "h.service", "/r/x.slice/h.service", false, 0, 0, true)->grand = root;
+	/* The parent would be a unit's cgroup, which may be delegated. */
+	add(&f, "c.service", "/r/system.slice/f.service/c.service", false, 0, 0, true)->grand = sys;
+	/* The grandparent is not a slice: a unit's, maybe delegated. */
+	add(&f, "g.service", "/r/u.service/x.slice/g.service", false, 0, 0, true)->grand = unit;
+	/* A grandparent that is not where loc says (stale index): nothing. */
+	add(&f, "i.service", "/r/a.slice/b.slice/i.service", false, 0, 0, true)->grand = sys;
+	plan(&f, &p, false);
+	assert_true(group_of(&p, 0)->net.pend);
+	assert_string_equal(group_of(&p, 0)->pend_name, "e@1.service");
+	assert_int_equal(group_of(&p, 0)->pend_parent, 3);
+	assert_string_equal(group_of(&p, 0)->pend_via, "system-e.slice");
+	assert_int_equal(group_of(&p, 0)->pend_level, 3);
+	/* Its programs above its slice-to-be, at system.slice. */
+	assert_true(group_of(&p, 0)->point >= 0);
+	assert_int_equal(p.points[group_of(&p, 0)->point].id, 3);
+	assert_true(group_of(&p, 1)->net.pend);
+	assert_int_equal(group_of(&p, 1)->pend_parent, 1);
+	assert_string_equal(group_of(&p, 1)->pend_via, "x.slice");
+	for (size_t i = 2; i < 5; i++) {
+		assert_false(group_of(&p, i)->net.pend);
+		assert_int_equal(group_of(&p, i)->nopend, UG_NOPEND_NO_PARENT);
+		assert_string_equal(group_of(&p, i)->pend_via, "");
+	}
+	ug_plan_free(&p);
+
+	/* Once the slice is made, the entry names it directly. */
+	f.t[0].parent = (struct ug_plan_cg){ .id = 9, .level = 2,
+					     .path = "/r/system.slice/system-e.slice" };
+	plan(&f, &p, false);
+	assert_int_equal(group_of(&p, 0)->pend_parent, 9);
+	assert_string_equal(group_of(&p, 0)->pend_via, "");
+	ug_plan_free(&p);
+}
+
 /* Two cgroups of one name (a path target's and a unit's): the first keeps
  * the name; a name too long for the map is not kept. */
 static void by_name_conflicts_and_length(void **state)
@@ -306,6 +354,7 @@ int main(void)
 		cmocka_unit_test(bind_two_eligible_keep_the_one_it_had),
 		cmocka_unit_test(running_unit),
 		cmocka_unit_test(not_running_binds_its_parent),
+		cmocka_unit_test(parent_not_made_yet_via_its_slice),
 		cmocka_unit_test(by_name_conflicts_and_length),
 		cmocka_unit_test(aliases_inheritance_and_dirt),
 		cmocka_unit_test(nested_points_prune),

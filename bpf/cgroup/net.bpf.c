@@ -423,6 +423,30 @@ int ug_ingress(struct __sk_buff *skb)
  * unit's first process in only after mkdir returns. The level mask is
  * widened for it here too (the agent narrows it on its next pass).
  */
+/* Is a cgroup at level, made in parent kn_p, where a pending entry says?
+ * Made in parent_cgid itself, or, via set, in the cgroup named via directly
+ * below it (bpf/unitguard.h, "The start-up race"). */
+static __always_inline bool made_where(struct kernfs_node *kn_p, __u32 level, __u64 parent_cgid,
+				       __u32 want_level, const char *via)
+{
+	char name[UG_NAME_MAX];
+
+	if (!parent_cgid || want_level != level || !kn_p)
+		return false;
+	if (!via[0])
+		return BPF_CORE_READ(kn_p, id) == parent_cgid;
+	if (kn_parent_id(kn_p) != parent_cgid ||
+	    bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(kn_p, name)) <= 0)
+		return false;
+	for (int i = 0; i < UG_NAME_MAX; i++) {
+		if (name[i] != via[i])
+			return false;
+		if (!name[i])
+			return true;
+	}
+	return false;
+}
+
 SEC("tp_btf/cgroup_mkdir")
 int BPF_PROG(ug_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 {
@@ -431,20 +455,21 @@ int BPF_PROG(ug_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	struct ug_pending_lsm *pl;
 	struct kernfs_node *kn = BPF_CORE_READ(cgrp, kn);
 	__u32 level = BPF_CORE_READ(cgrp, level), zero = 0;
-	__u64 id, parent;
+	struct kernfs_node *parent;
+	__u64 id;
 
 	if (level >= UG_MAX_LEVELS ||
 	    bpf_probe_read_kernel_str(key.name, sizeof(key.name), BPF_CORE_READ(kn, name)) <= 0)
 		return 0;
 	id = BPF_CORE_READ(kn, id);
-	parent = kn_parent_id(kn);
+	parent = kn_parent(kn);
 
 	/* Only a cgroup made where the unit's will be made: a name is not
 	 * identity, and a child of another unit (or anything in a delegated
 	 * subtree) may be called anything. The agent never writes an entry
 	 * without a parent; one from an older agent is matched by nothing. */
 	pn = bpf_map_lookup_elem(&ug_pending_net, &key);
-	if (pn && pn->parent_cgid && pn->parent_cgid == parent && pn->level == level) {
+	if (pn && made_where(parent, level, pn->parent_cgid, pn->level, pn->via)) {
 		struct ug_config *cfg = bpf_map_lookup_elem(&ug_config, &zero);
 		struct ug_unit_val v = pn->val;
 		__u32 slot;
@@ -456,7 +481,7 @@ int BPF_PROG(ug_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 		update_counted(&ug_units, &id, &v, BPF_ANY);
 	}
 	pl = bpf_map_lookup_elem(&ug_pending_lsm, &key);
-	if (pl && pl->parent_cgid && pl->parent_cgid == parent && pl->level == level) {
+	if (pl && made_where(parent, level, pl->parent_cgid, pl->level, pl->via)) {
 		struct ug_lsm_config *cfg = bpf_map_lookup_elem(&ug_lsm_config, &zero);
 
 		if (cfg)

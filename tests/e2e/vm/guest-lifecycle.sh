@@ -4,7 +4,7 @@
 # starts after its rules exist is judged from its very first instruction
 # (its first action is the forbidden connect or exec); a stopped unit's map
 # entries and links go; a restarted unit (new cgroup id) is judged again; the
-# same for a template instance (once its slice exists) and a scope. Negative control: with the
+# same for a template instance (its slice not made yet) and a scope. Negative control: with the
 # start-up race fix disabled (agent frozen, the programs at the slice detached, the pending
 # maps emptied) the first-action checks must flip.
 set -uo pipefail
@@ -65,11 +65,9 @@ ExecStart=$PROBE connect 127.0.0.2 $P
 UNIT
 systemctl daemon-reload
 # The instances' slice (system-ugvm\x2dtpl.slice) is made by the first start
-# of any instance. A policy kept by name names the cgroup its unit will be
-# made in, never a name alone (issue 21.1), so an instance is judged from its
-# first instruction once its slice exists; before that, from when the agent
-# has placed it (its status says so). An instance without rules starts first.
-systemctl start ugvm-tpl@2.service 2>/dev/null
+# of any instance, and does not exist yet: ugvm-tpl@1's policy is kept by
+# name for a cgroup made in a slice of that name directly below system.slice
+# (never by a name alone, issue 21.1), and judges its first instruction.
 
 for u in ugvm-first.service ugvm-run.service ugvm-tpl@1.service ugvm-sc.scope; do
 	ctl rule add $u egress deny 127.0.0.2 >/dev/null
