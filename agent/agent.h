@@ -49,8 +49,8 @@ struct agent {
 	struct ug_store *st;           /* main.c opens it; storewatch.c notices changes */
 	struct storewatch sw;          /* storewatch.c: reading the store, its targets */
 	struct ug_resolver *res;       /* resolve.c: where each target is */
-	struct ug_net *net;            /* net.c */
-	struct ug_lsm *lsm;            /* lsm.c; NULL: BPF LSM unavailable, lsm_why says why */
+	struct ug_net *net;            /* net*.c */
+	struct ug_lsm *lsm;            /* lsm*.c; NULL: BPF LSM unavailable, lsm_why says why */
 	char lsm_why[512];
 	struct ug_audit *audit;        /* audit.c */
 	struct passes ps;              /* pass.c */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * What both loaders (net.c, lsm.c) share about a unit's policy: the head of
+ * What both loaders (net*.c, lsm*.c) share about a unit's policy: the head of
  * the request the agent hands them, the outcome they hand back, and the
  * level mask that tells the programs which cgroup levels to look at.
  */

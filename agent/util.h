@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Small helpers the loaders (net.c, lsm.c) share. */
+/* Small helpers the loaders (net*.c, lsm*.c) and the rest of the agent share. */
 #ifndef UG_UTIL_H
 #define UG_UTIL_H
 
