@@ -787,14 +787,13 @@ out:
 	return err;
 }
 
-void ug_audit_lost(struct ug_audit *a, uint64_t count)
+void ug_audit_lost(struct ug_audit *a, uint64_t count, const char *why)
 {
 	int64_t now = ug_realtime_us();
 
-	ug_log(LOG_WARNING, "audit: ring buffer full, %" PRIu64 " denials could not be recorded",
-	       count);
-	int jr = sd_journal_send("MESSAGE=unitguard: ring buffer full, %" PRIu64 " denials could not be "
-			         "recorded", count,
+	ug_log(LOG_WARNING, "audit: %s, %" PRIu64 " denials could not be recorded", why, count);
+	int jr = sd_journal_send("MESSAGE=unitguard: %s, %" PRIu64 " denials could not be "
+			         "recorded", why, count,
 			         "MESSAGE_ID=" UG_MESSAGE_LOST, "PRIORITY=4",
 			         "UNITGUARD_LOST=%" PRIu64, count, NULL);
 	journal_result(a, jr);

@@ -68,8 +68,8 @@ int ug_audit_flush(struct ug_audit *a);
 void ug_audit_set_retention(struct ug_audit *a, int64_t max_bytes, int64_t max_age_us);
 int ug_audit_retain(struct ug_audit *a, int64_t budget);
 
-/* The kernel could not record `count` more denials (ring buffer full). */
-void ug_audit_lost(struct ug_audit *a, uint64_t count);
+/* `count` more denials could not be recorded, and why ("ring buffer full"). */
+void ug_audit_lost(struct ug_audit *a, uint64_t count, const char *why);
 
 /* `count` denials were journaled but could not be stored (counted through
  * ops.unstored): record that in lost_events (kind "store") and the journal.

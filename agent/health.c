@@ -46,7 +46,7 @@ static void report_lost(struct health *h)
 		h->lost_seen = 0; /* the maps were made anew (--detach-all) */
 	if (lost == h->lost_seen)
 		return;
-	ug_audit_lost(h->audit, lost - h->lost_seen);
+	ug_audit_lost(h->audit, lost - h->lost_seen, "ring buffer full");
 	h->lost_seen = lost;
 	snprintf(buf, sizeof(buf), "%" PRIu64, lost);
 	ug_store_agent_set(h->st, "lost_reported", buf);

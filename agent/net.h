@@ -43,10 +43,11 @@ void ug_net_free(struct ug_net *net);
  * an earlier start kept an older generation's LSM links; call
  * ug_net_migrated() once a pass has put every policy in force, so the older
  * generations go. keep_lsm: this agent has no LSM side in force, so their LSM
- * links stay (fail static). Both are no-ops otherwise.
+ * links stay (fail static). Returns the denials their rings held, not stored
+ * (to count as lost). Both are no-ops otherwise.
  */
 bool ug_net_migrating(const struct ug_net *net);
-void ug_net_migrated(struct ug_net *net, bool keep_lsm);
+uint64_t ug_net_migrated(struct ug_net *net, bool keep_lsm);
 
 /* A cgroup the programs are attached to: every cgroup below it runs them. */
 struct ug_net_point {

@@ -265,25 +265,35 @@ static bool has_entries(const char *dir)
  * rules, and an error never removes enforcement (fail static). They keep
  * the older policy, frozen, until an agent with an LSM side in force or
  * --detach-all lets them go. */
-static void let_go(const char *old, bool keep_lsm)
+static uint64_t let_go(const char *old, bool keep_lsm)
 {
 	static const char *const rest[] = { UG_PIN_LINKS, UG_PIN_TP_LINKS, UG_PIN_MAPS,
 					    UG_PIN_PROGS };
+	static const char *const rings[] = { "ug_events", "ug_lsm_events" };
 	char path[PATH_MAX];
+	uint64_t left = 0, n;
 	int err = 0;
 
+	/* Denials its programs recorded that no agent stored: this build cannot
+	 * read their layout, but can count them (each record one denial at
+	 * least), so that stored + pruned + lost still adds up. Its cgroup links
+	 * are detached first: no more come in on that side. */
+	if (!ug_pin_path(path, sizeof(path), old, UG_PIN_LINKS, NULL))
+		ug_pin_remove_tree(path, true);
+	for (size_t i = 0; i < sizeof(rings) / sizeof(rings[0]); i++)
+		if (!ug_pin_path(path, sizeof(path), old, UG_PIN_MAPS, rings[i]) &&
+		    !ug_pin_ring_drain(path, &n))
+			left += n;
 	if (ug_pin_path(path, sizeof(path), old, UG_PIN_LSM_LINKS, NULL))
-		return;
+		return left;
 	if (!keep_lsm || !has_entries(path)) {
-		if (!ug_pin_path(path, sizeof(path), old, UG_PIN_LINKS, NULL))
-			ug_pin_remove_tree(path, true);
 		err = ug_pin_remove_tree(old, false);
 		if (err)
 			ug_log(LOG_WARNING, "net: removing %s: %s", old, strerror(-err));
 		else
 			ug_log(LOG_NOTICE, "net: this agent's policy is in force: the older "
 			       "pinned generation (%s) is gone", old);
-		return;
+		return left;
 	}
 	for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
 		if (!ug_pin_path(path, sizeof(path), old, rest[i], NULL))
@@ -294,26 +304,30 @@ static void let_go(const char *old, bool keep_lsm)
 	ug_log(LOG_ERR, "net: the older generation's LSM links in %s/%s are kept: this "
 	       "agent has no LSM side in force, and they are all that enforces exec, file, "
 	       "family and hardening rules. They enforce the policy of that generation, "
-	       "frozen: rule changes since are NOT applied to them; an agent whose LSM side "
+	       "frozen: rule changes since are NOT applied to them, and their denials are "
+	       "NOT recorded (this build cannot read their records); an agent whose LSM side "
 	       "loads, or --detach-all, ends them", old, UG_PIN_LSM_LINKS);
+	return left;
 }
 
-void ug_net_migrated(struct ug_net *net, bool keep_lsm)
+uint64_t ug_net_migrated(struct ug_net *net, bool keep_lsm)
 {
 	char old[PATH_MAX];
 	struct dirent *de;
+	uint64_t left = 0;
 	DIR *d;
 
 	if (!net->old_pending)
-		return;
+		return 0;
 	net->old_pending = false;
 	d = opendir(net->pin_dir);
 	while (d && (de = readdir(d)))
 		if (!strncmp(de->d_name, UG_PIN_OLD_PREFIX, strlen(UG_PIN_OLD_PREFIX)) &&
 		    !ug_pin_path(old, sizeof(old), net->pin_dir, de->d_name, NULL))
-			let_go(old, keep_lsm);
+			left += let_go(old, keep_lsm);
 	if (d)
 		closedir(d);
+	return left;
 }
 
 /* Older generations under pin_dir: moved aside by this start, or kept by an

@@ -336,8 +336,12 @@ int pass_run(struct agent *ag)
 			       ug_store_errmsg(ag->st));
 	}
 	/* An older pinned generation judged beside this one until now. */
-	if (!ap.err && ug_net_migrating(ag->net))
-		ug_net_migrated(ag->net, !ag->lsm);
+	if (!ap.err && ug_net_migrating(ag->net)) {
+		uint64_t left = ug_net_migrated(ag->net, !ag->lsm);
+
+		if (left)
+			ug_audit_lost(ag->audit, left, "left in an older generation's ring");
+	}
 	/* A loader did not have what this pass thought it had: everything is
 	 * compiled again at once (never left as it is). */
 	ps->all_dirty = ap.stale;

@@ -77,3 +77,27 @@ int ug_pin_remove_tree(const char *path, bool links)
 		err = -errno;
 	return err;
 }
+
+static int count_record(void *ctx, void *data, size_t len)
+{
+	(void)data;
+	(void)len;
+	(*(uint64_t *)ctx)++;
+	return 0;
+}
+
+int ug_pin_ring_drain(const char *path, uint64_t *n)
+{
+	struct ring_buffer *rb;
+	int fd, err;
+
+	*n = 0;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	rb = ring_buffer__new(fd, count_record, n, NULL);
+	err = rb ? ring_buffer__consume(rb) : -errno;
+	ring_buffer__free(rb);
+	close(fd);
+	return err < 0 ? err : 0;
+}

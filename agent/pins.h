@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <dirent.h>
 
@@ -26,6 +27,13 @@ bool ug_map_next(int fd, void *key, size_t key_size, void *val, bool *started);
  * when its pin and every descriptor are gone.
  */
 int ug_pin_remove_tree(const char *path, bool links);
+
+/*
+ * The records waiting in the pinned ring buffer at path, consumed and
+ * counted in *n whatever they hold (a record's header is the kernel's, not
+ * ours: this reads a ring of any layout). A missing pin: 0 records.
+ */
+int ug_pin_ring_drain(const char *path, uint64_t *n);
 
 /* opendir(dir/sub), its path in buf: 0 with *d NULL when it does not exist. */
 int ug_pin_opendir(char *buf, size_t len, const char *dir, const char *sub, DIR **d);

@@ -208,7 +208,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			feed(a, &in, true, sizeof(struct ug_lsm_event), e.rows);
 			break;
 		case 2:
-			ug_audit_lost(a, fuzz_u64(&in));
+			ug_audit_lost(a, fuzz_u64(&in), "ring buffer full");
 			break;
 		case 3:
 			fuzz_check(ug_audit_flush(a) == 0, "flush failed: %s", ug_store_errmsg(st));
