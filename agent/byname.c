@@ -87,7 +87,8 @@ static struct ug_byname *add(struct ug_bynames *t, const char *name)
  * compares unequal to any request: rewritten). */
 static void set_via(struct ug_byname *e, const char *via)
 {
-	snprintf(e->via, sizeof(e->via), "%s", via ? via : "");
+	/* From a pinned map's value too: at most its bytes, terminated here. */
+	snprintf(e->via, sizeof(e->via), "%.*s", (int)sizeof(e->via) - 1, via ? via : "");
 }
 
 void ug_byname_adopted(struct ug_byname *e, uint64_t parent_cgid, uint32_t level,
@@ -163,7 +164,7 @@ struct ug_byname *ug_bynames_want(struct ug_bynames *t, const char *name, uint64
 		ug_unitpol_fail(u, -EINVAL, first_err, "not a cgroup directory name");
 		return NULL;
 	}
-	if (strlen(name) >= UG_NAME_MAX) {
+	if (strlen(name) >= UG_NAME_MAX - 1) {
 		ug_unitpol_fail(u, -ENAMETOOLONG, first_err,
 				"unit name too long for the start-up race map");
 		return NULL;
@@ -175,7 +176,7 @@ struct ug_byname *ug_bynames_want(struct ug_bynames *t, const char *name, uint64
 		return NULL;
 	}
 	via = via ? via : "";
-	if (strlen(via) >= UG_NAME_MAX || strchr(via, '/')) {
+	if (strlen(via) >= UG_NAME_MAX - 1 || strchr(via, '/')) {
 		ug_unitpol_fail(u, -EINVAL, first_err, "not a cgroup directory name: %s", via);
 		return NULL;
 	}

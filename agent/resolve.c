@@ -72,8 +72,7 @@ static bool same_str(const char *a, const char *b)
 
 /* --- the cgroup tree ------------------------------------------------------ */
 
-/* Every ancestor of n below the root is a slice: where systemd puts units. */
-static bool under_slices(const struct ug_cgindex *idx, const struct ug_cgnode *n)
+bool ug_under_slices(const struct ug_cgindex *idx, const struct ug_cgnode *n)
 {
 	for (const struct ug_cgnode *a = ug_cgindex_by_id(idx, n->parent_id); a && a->level > 0;
 	     a = ug_cgindex_by_id(idx, a->parent_id))
@@ -96,7 +95,7 @@ static void on_cgroup(void *ctx, const struct ug_cgnode *n, bool added)
 	 * unit anywhere else is nobody's business (and a storm of them must
 	 * not make a storm of passes). */
 	t = targets_find(r->ts, n->name);
-	if (t && under_slices(r->idx, n)) {
+	if (t && ug_under_slices(r->idx, n)) {
 		t->w.stale = true;
 		t->w.ask_after_ns = 0;
 		relevant = true;
@@ -109,7 +108,7 @@ static void on_cgroup(void *ctx, const struct ug_cgnode *n, bool added)
 			}
 		}
 	}
-	relevant |= ug_is_slice_name(n->name) && under_slices(r->idx, n);
+	relevant |= ug_is_slice_name(n->name) && ug_under_slices(r->idx, n);
 	if (relevant)
 		r->on_change(r->ctx);
 }
@@ -156,7 +155,7 @@ static void resolve_tree(struct ug_resolver *r, struct target *t, const char *no
 	for (size_t i = 0; i < n; i++) {
 		cand[i] = (struct ug_bind_cand){ .id = c[i]->id, .path = c[i]->path,
 						 .uid = c[i]->uid,
-						 .under_slices = under_slices(r->idx, c[i]) };
+						 .under_slices = ug_under_slices(r->idx, c[i]) };
 		if (cand[i].uid == 0 && cand[i].under_slices) {
 			if (m < 2)
 				two[m] = c[i];

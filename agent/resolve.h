@@ -40,6 +40,8 @@ unsigned ug_resolver_asking(const struct ug_resolver *r);
 bool ug_resolver_bus_up(const struct ug_resolver *r);
 bool ug_resolver_systemd(const struct ug_resolver *r);
 const struct ug_cgindex *ug_resolver_index(const struct ug_resolver *r);
+/* Every ancestor of n below the root is a slice: where systemd puts units. */
+bool ug_under_slices(const struct ug_cgindex *idx, const struct ug_cgnode *n);
 const char *ug_resolver_root(const struct ug_resolver *r);
 /* About once a second: retries, reconnecting, rewalking an incomplete index. */
 void ug_resolver_tick(struct ug_resolver *r);

@@ -19,8 +19,8 @@
  * its own in force, and only then lets the old programs go (agent/net.c,
  * "migration"). Bump both when a layout changes.
  */
-#define UG_LAYOUT 6
-#define UG_LAYOUT_MAP "ug_layout_v6"
+#define UG_LAYOUT 7
+#define UG_LAYOUT_MAP "ug_layout_v7"
 
 /* Cgroup levels the programs walk up when looking for the unit that owns a
  * socket or task; a policy cgroup deeper than this is refused by the agent. */
@@ -528,7 +528,9 @@ struct ug_lsm_agg_val {
  * cgroup parent_cgid: slices are never delegated, so only systemd makes it.
  * ====================================================================== */
 
-#define UG_NAME_MAX 128 /* unit names longer than this get no pending entry */
+#define UG_NAME_MAX 128 /* a name (and via) of UG_NAME_MAX - 1 or more bytes gets no
+			  pending entry: the kernel's copy of a longer one would be cut
+			  to that and match */
 
 struct ug_pending_key {
 	char name[UG_NAME_MAX]; /* the cgroup directory's name, NUL-padded */

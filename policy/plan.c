@@ -68,7 +68,7 @@ static bool via_slice(const struct ug_plan_target *rt, char *via, size_t len)
 		;
 	n = (size_t)(name - 1 - p);
 	/* The grandparent must be the cgroup loc names above that parent. */
-	if (n >= len || p == rt->loc || strlen(rt->grand.path) != (size_t)(p - 1 - rt->loc) ||
+	if (n + 1 >= len || p == rt->loc || strlen(rt->grand.path) != (size_t)(p - 1 - rt->loc) ||
 	    strncmp(rt->grand.path, rt->loc, (size_t)(p - 1 - rt->loc)))
 		return false;
 	memcpy(via, p, n);
@@ -287,7 +287,7 @@ static void plan_group(const struct ug_plan_target *t, const struct ug_settings 
 		g->nopend = UG_NOPEND_UNKNOWN;
 	else if (!rt->parent.id && !via_slice(rt, g->pend_via, sizeof(g->pend_via)))
 		g->nopend = UG_NOPEND_NO_PARENT;
-	else if (strlen(last_name(rt->loc)) >= UG_NAME_MAX)
+	else if (strlen(last_name(rt->loc)) >= UG_NAME_MAX - 1)
 		g->nopend = UG_NOPEND_TOO_LONG;
 	else {
 		g->pend_name = last_name(rt->loc);

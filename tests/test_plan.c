@@ -237,11 +237,25 @@ static void by_name_conflicts_and_length(void **state)
 	add(&f, "/x.slice/k.service", "/r/x.slice/k.service", false, 0, 5, true);
 	add(&f, "k.service", "/r/system.slice/k.service", false, 0, 3, true);
 	add(&f, long_name, long_loc, false, 0, 3, true);
+	/* The kernel's copy of a name of UG_NAME_MAX - 1 bytes or more may be
+	 * cut, so it would match longer ones: the longest kept is one less. */
+	static char edge[2][UG_NAME_MAX], edge_loc[2][2 * UG_NAME_MAX + 32];
+	for (int k = 0; k < 2; k++) {
+		size_t len = UG_NAME_MAX - 1 - (size_t)k; /* 127, then 126 */
+
+		memset(edge[k], 'y', len);
+		memcpy(edge[k] + len - 8, ".service", 8);
+		snprintf(edge_loc[k], sizeof(edge_loc[k]), "/r/system.slice/%s", edge[k]);
+		add(&f, edge[k], edge_loc[k], false, 0, 3, true);
+	}
 	plan(&f, &p, false);
 	assert_true(group_of(&p, 0)->net.pend);
 	assert_false(group_of(&p, 1)->net.pend);
 	assert_int_equal(group_of(&p, 1)->nopend, UG_NOPEND_CONFLICT);
 	assert_int_equal(group_of(&p, 2)->nopend, UG_NOPEND_TOO_LONG);
+	assert_int_equal(group_of(&p, 3)->nopend, UG_NOPEND_TOO_LONG);
+	assert_true(group_of(&p, 4)->net.pend);
+	assert_int_equal(strlen(group_of(&p, 4)->pend_name), UG_NAME_MAX - 2);
 	ug_plan_free(&p);
 }
 

@@ -56,7 +56,7 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u32);
-} ug_layout_v6 SEC(".maps");
+} ug_layout_v7 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -87,9 +87,12 @@ struct {
 
 /* The start-up race (see unitguard.h). ug_lsm_units and ug_lsm_config, the
  * LSM object's maps this object shares through their pins: lib/maps.bpf.h. */
+/* Not preallocated: an element the agent replaces is freed after an RCU
+ * grace period, so cgroup_mkdir never reads one half reused. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct ug_pending_key);
 	__type(value, struct ug_pending_net);
 } ug_pending_net SEC(".maps");
@@ -97,6 +100,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct ug_pending_key);
 	__type(value, struct ug_pending_lsm);
 } ug_pending_lsm SEC(".maps");
@@ -430,13 +434,17 @@ static __always_inline bool made_where(struct kernfs_node *kn_p, __u32 level, __
 				       __u32 want_level, const char *via)
 {
 	char name[UG_NAME_MAX];
+	long len;
 
 	if (!parent_cgid || want_level != level || !kn_p)
 		return false;
 	if (!via[0])
 		return BPF_CORE_READ(kn_p, id) == parent_cgid;
-	if (kn_parent_id(kn_p) != parent_cgid ||
-	    bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(kn_p, name)) <= 0)
+	if (kn_parent_id(kn_p) != parent_cgid)
+		return false;
+	/* A name that fills the buffer may have been cut: no match. */
+	len = bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(kn_p, name));
+	if (len <= 0 || len >= UG_NAME_MAX)
 		return false;
 	for (int i = 0; i < UG_NAME_MAX; i++) {
 		if (name[i] != via[i])
@@ -445,6 +453,14 @@ static __always_inline bool made_where(struct kernfs_node *kn_p, __u32 level, __
 			return true;
 	}
 	return false;
+}
+
+/* The tracepoints fire for every hierarchy, cgroup v1 ones too, where ids
+ * are numbered apart (and anyone may mount a named one in a user namespace
+ * of their own): only the cgroup2 hierarchy, id 0, is ours. */
+static __always_inline bool on_cgroup2(struct cgroup *cgrp)
+{
+	return BPF_CORE_READ(cgrp, root, hierarchy_id) == 0;
 }
 
 SEC("tp_btf/cgroup_mkdir")
@@ -457,9 +473,13 @@ int BPF_PROG(ug_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 	__u32 level = BPF_CORE_READ(cgrp, level), zero = 0;
 	struct kernfs_node *parent;
 	__u64 id;
+	long len;
 
-	if (level >= UG_MAX_LEVELS ||
-	    bpf_probe_read_kernel_str(key.name, sizeof(key.name), BPF_CORE_READ(kn, name)) <= 0)
+	if (level >= UG_MAX_LEVELS || !on_cgroup2(cgrp))
+		return 0;
+	/* A name that fills the key may have been cut: it is no unit's. */
+	len = bpf_probe_read_kernel_str(key.name, sizeof(key.name), BPF_CORE_READ(kn, name));
+	if (len <= 0 || len >= UG_NAME_MAX)
 		return 0;
 	id = BPF_CORE_READ(kn, id);
 	parent = kn_parent(kn);
@@ -498,6 +518,8 @@ int BPF_PROG(ug_cgroup_rmdir, struct cgroup *cgrp, const char *path)
 {
 	__u64 id = BPF_CORE_READ(cgrp, kn, id);
 
+	if (!on_cgroup2(cgrp))
+		return 0;
 	bpf_map_delete_elem(&ug_units, &id);
 	bpf_map_delete_elem(&ug_lsm_units, &id);
 	return 0;

@@ -123,4 +123,36 @@ done
 [ "$n" -ge 1 ] || fail "tn-b.service's first connect was not judged by its policy (no audit row)"
 expect EPERM in_cg "$C1" connect 127.0.7.7 "$P"
 pass "tn-b.service's own next start gets its policy at once, at its place only"
+
+# 6. A parent not made yet, below the root: tn-v.service ran in tn-v.slice,
+# both are gone, and its policy is kept for a cgroup made in a slice of that
+# name directly below the root (the root's id: 1). A cgroup v1 hierarchy's
+# root has id 1 too, and the cgroup tracepoints fire for every hierarchy: a
+# v1 cgroup of those names (root here; in a user namespace, anyone's named
+# hierarchy) must get nothing, nor may a v1 rmdir remove anything.
+V=$(make_cgroup tn-v.slice/tn-v.service)
+ctl rule add tn-v.service egress deny 127.0.9.9 >/dev/null
+expect EPERM in_cg "$V" connect 127.0.9.9 "$P"
+rmdir "$V" "$CG_ROOT/tn-v.slice"
+pend_v() { bpftool -j map dump pinned "$PIN/maps/ug_pending_net" |
+	jq -r '.[] | select(.formatted.key.name == "tn-v.service") | .formatted.value.via' 2>/dev/null; }
+wait_for tn-v.slice pend_v
+V1=$TMP/v1
+mkdir -p "$V1"
+before=$(units_in_kernel)
+# Counted while the v1 cgroup exists (its rmdir would take an entry away).
+export PIN
+out=$(unshare -m sh -c 'mount -t cgroup -o none,name=ug-e2e-tenant none "$1" || exit 77
+	mkdir -p "$1/tn-v.slice/tn-v.service" && stat -c %i "$1/tn-v.slice/tn-v.service" &&
+	bpftool -j map dump pinned "$PIN/maps/ug_units" | jq length
+	rmdir "$1/tn-v.slice/tn-v.service" "$1/tn-v.slice"; umount "$1"' sh "$V1") ||
+	{ [ $? = 77 ] || fail "v1 hierarchy: $out"; out=; }
+if [ -n "$out" ]; then
+	set -- $out
+	[ "${2:-}" = "$before" ] ||
+		fail "a cgroup v1 mkdir of tn-v.slice/tn-v.service (id ${1:-?}): ug_units went from $before to ${2:-?} entries"
+	pass "a cgroup v1 hierarchy's tn-v.slice/tn-v.service gets nothing of the policy kept for its v2 namesake"
+else
+	echo "note: no named cgroup v1 hierarchy can be mounted here (nor by an attacker): not checked"
+fi
 echo "PASS: $TEST_NAME"
