@@ -152,16 +152,14 @@ static void gather(struct agent *ag, struct target *t, struct ug_plan_target *pt
 
 		snprintf(dir, sizeof(dir), "%s", loc);
 		s = strrchr(dir, '/');
-		/* Only a root-owned cgroup of slices names a slice to come
-		 * (policy/plan.h): never one a delegated user or a container's
-		 * own systemd made. */
 		if (s) {
 			const struct ug_cgnode *g;
 
 			*s = '\0';
 			g = parent_node(idx, dir);
-			if (g && !g->uid && !g->delegated && ug_under_slices(idx, g))
-				pt->grand = cg_of(g);
+			pt->grand = cg_of(g);
+			pt->grand.systemds = g && !g->uid && !g->delegated &&
+					     ug_under_slices(idx, g);
 		}
 	}
 	if (t->w.path)

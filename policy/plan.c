@@ -53,15 +53,16 @@ static const char *last_name(const char *path)
 /*
  * A target whose parent cgroup is not made yet: kept by name only when that
  * parent will be a slice directly below a slice or the root, the grandparent
- * known (plan.h, the binding rules). Writes the parent's name to via.
+ * known and a cgroup only systemd makes children in (plan.h, the binding
+ * rules). Writes the parent's name to via.
  */
 static bool via_slice(const struct ug_plan_target *rt, char *via, size_t len)
 {
 	const char *name = last_name(rt->loc), *p;
 	size_t n;
 
-	if (!rt->grand.id || !rt->grand.path || rt->grand.level != rt->level - 2 ||
-	    name == rt->loc)
+	if (!rt->grand.id || !rt->grand.path || !rt->grand.systemds ||
+	    rt->grand.level != rt->level - 2 || name == rt->loc)
 		return false;
 	/* The parent's name: the component before the last. */
 	for (p = name - 1; p > rt->loc && p[-1] != '/'; p--)

@@ -42,6 +42,8 @@ struct ug_plan_cg {
 	uint64_t id;      /* 0: not in the index */
 	int level;        /* 0: the cgroup2 root */
 	const char *path; /* absolute */
+	bool systemds;    /* root's, not delegated, and every ancestor a slice: where
+			     only systemd makes cgroups (set for grand only) */
 };
 
 /* One target as the planner sees it: what the store says, where it is. */

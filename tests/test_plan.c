@@ -179,9 +179,13 @@ static void not_running_binds_its_parent(void **state)
  * slice directly below a slice or the root; anything else is not kept. */
 static void parent_not_made_yet_via_its_slice(void **state)
 {
-	static const struct ug_plan_cg sys = { .id = 3, .level = 1, .path = "/r/system.slice" };
-	static const struct ug_plan_cg root = { .id = 1, .level = 0, .path = "/r" };
+	static const struct ug_plan_cg sys = { .id = 3, .level = 1, .path = "/r/system.slice",
+					       .systemds = true };
+	static const struct ug_plan_cg root = { .id = 1, .level = 0, .path = "/r",
+						.systemds = true };
 	static const struct ug_plan_cg unit = { .id = 7, .level = 1, .path = "/r/u.service" };
+	/* A slice a delegated user or a container's own systemd made. */
+	static const struct ug_plan_cg theirs = { .id = 8, .level = 1, .path = "/r/t.slice" };
 	struct fixture f = {};
 	struct ug_plan p;
 
@@ -194,6 +198,13 @@ static void parent_not_made_yet_via_its_slice(void **state)
 	add(&f, "g.service", "/r/u.service/x.slice/g.service", false, 0, 0, true)->grand = unit;
 	/* A grandparent that is not where loc says (stale index): nothing. */
 	add(&f, "i.service", "/r/a.slice/b.slice/i.service", false, 0, 0, true)->grand = sys;
+	add(&f, "j.service", "/r/t.slice/x.slice/j.service", false, 0, 0, true)->grand = theirs;
+	/* A slice name the kernel's copy could cut (UG_NAME_MAX - 1 bytes). */
+	static char long_via[UG_NAME_MAX + 64];
+	memcpy(long_via, "/r/system.slice/", 16);
+	memset(long_via + 16, 'z', UG_NAME_MAX - 1 - 6);
+	memcpy(long_via + 16 + UG_NAME_MAX - 1 - 6, ".slice/k.service", 17);
+	add(&f, "k.service", long_via, false, 0, 0, true)->grand = sys;
 	plan(&f, &p, false);
 	assert_true(group_of(&p, 0)->net.pend);
 	assert_string_equal(group_of(&p, 0)->pend_name, "e@1.service");
@@ -206,7 +217,7 @@ static void parent_not_made_yet_via_its_slice(void **state)
 	assert_true(group_of(&p, 1)->net.pend);
 	assert_int_equal(group_of(&p, 1)->pend_parent, 1);
 	assert_string_equal(group_of(&p, 1)->pend_via, "x.slice");
-	for (size_t i = 2; i < 5; i++) {
+	for (size_t i = 2; i < 7; i++) {
 		assert_false(group_of(&p, i)->net.pend);
 		assert_int_equal(group_of(&p, i)->nopend, UG_NOPEND_NO_PARENT);
 		assert_string_equal(group_of(&p, i)->pend_via, "");
