@@ -59,12 +59,12 @@ grep -q "later.service: no cgroup: not running" "$TMP/err" || fail "no note: $(c
 pass "a unit that is not running: exit 0, its state noted"
 
 # A stopped agent: the command times out, says so, exit 3.
-kill -STOP "$AGENT_PID"
+freeze_agent
 rc=0
 t0=$(ms)
 ctl --timeout 0.5 rule add demo.service egress deny 127.0.0.4 >/dev/null 2>"$TMP/err" || rc=$?
 t1=$(ms)
-kill -CONT "$AGENT_PID"
+thaw_agent
 [ "$rc" = 3 ] || fail "a stopped agent: exit $rc, expected 3"
 grep -q "did not confirm it in force within 0.5 s" "$TMP/err" || fail "timeout: $(cat "$TMP/err")"
 [ $(((t1 - t0) / 1000000)) -lt 5000 ] || fail "--timeout 0.5 took $(((t1 - t0) / 1000000)) ms"
@@ -72,9 +72,9 @@ wait_for EPERM "$PROBE" --cgroup "$A" connect 127.0.0.4 "$PORT"
 pass "a stopped agent: exit 3 after --timeout; applied once it runs again"
 
 # --no-wait returns without the agent.
-kill -STOP "$AGENT_PID"
+freeze_agent
 ctl --no-wait rule add demo.service egress deny 127.0.0.5 >/dev/null || fail "--no-wait failed"
-kill -CONT "$AGENT_PID"
+thaw_agent
 pass "--no-wait returns without waiting"
 
 # unit del: the unit's rules are out of the kernel when the command returns.

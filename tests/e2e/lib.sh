@@ -65,6 +65,7 @@ cleanup() {
 	for h in "${EXIT_HOOKS[@]}"; do eval "$h" >/dev/null 2>&1; done
 	if [ -n "$AGENT_PID" ]; then
 		kill "$AGENT_PID" 2>/dev/null
+		kill -CONT "$AGENT_PID" 2>/dev/null # a test that failed while it was frozen
 		wait "$AGENT_PID"
 		if [ $? -ne 0 ] && [ $rc -eq 0 ]; then
 			echo "FAIL: $TEST_NAME: the agent did not exit cleanly on SIGTERM" >&2
@@ -231,6 +232,22 @@ stop_agent() { # stop_agent [SIGNAL]: TERM must end it with status 0
 	[ "$sig" != TERM ] || [ $st = 0 ] || fail "agent exited $st on SIGTERM"
 	sanitizer_clean || fail "sanitizer report from the agent (see its log)"
 }
+
+# freeze_agent: SIGSTOP the agent at a moment it holds no write lock on the
+# store. A stop that lands inside one of its own writes (an audit batch) would
+# make every other writer wait on a frozen process: true, but not what the
+# caller is testing. thaw_agent undoes it.
+freeze_agent() {
+	local i
+	for i in $(seq 100); do
+		kill -STOP "$AGENT_PID"
+		sqlite3 "$DB" "BEGIN IMMEDIATE; ROLLBACK;" >/dev/null 2>&1 && return 0
+		kill -CONT "$AGENT_PID"
+		sleep 0.05
+	done
+	fail "the agent held the store's write lock at each of 100 tries"
+}
+thaw_agent() { kill -CONT "$AGENT_PID"; }
 
 # The negative control: every program detached from its cgroup while the
 # agent thinks it is there (maps and pins stay, so the rest of the test runs).
