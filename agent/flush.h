@@ -12,4 +12,8 @@
  */
 int ug_flush_run(int prog_fd, uint32_t window, bool *said, const char *what);
 
+/* Run a flush program once: records it sent and whether the ring was full
+ * (the rest waits), or a negative errno. */
+int ug_flush_once(int prog_fd, uint32_t window, uint32_t *sent, bool *full);
+
 #endif

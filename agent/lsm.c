@@ -360,6 +360,11 @@ int ug_lsm_open(const char *pin_dir, const char *cgroot, struct ug_lsm **out)
 					"run unitguardd --detach-all)" : "");
 		goto err_free;
 	}
+	err = ug_pin_flush(pin_dir, bpf_map__name(lsm->skel->maps.ug_lsm_events),
+			   bpf_program__fd(lsm->skel->progs.ug_lsm_flush));
+	if (err)
+		ug_log(LOG_WARNING, "lsm: cannot pin the flush program: %s; an upgrade to another "
+		       "layout will not carry over the counts held in the kernel", strerror(-err));
 	if (!exe)
 		ug_log(LOG_WARNING, "lsm: this kernel refuses resolving the acting executable in "
 		       "LSM programs; events carry no executable path");

@@ -18,6 +18,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "flush.h"
 #include "log.h"
 #include "pins.h"
 #include "pinned.h"
@@ -193,7 +194,7 @@ static int adopt_maps(struct ug_net *net)
 static int migrate_aside(struct ug_net *net)
 {
 	static const char *const dirs[] = { UG_PIN_MAPS, UG_PIN_LINKS, UG_PIN_TP_LINKS,
-					    UG_PIN_LSM_LINKS, UG_PIN_PROGS };
+					    UG_PIN_LSM_LINKS, UG_PIN_PROGS, UG_PIN_FLUSH };
 	char old[PATH_MAX], from[PATH_MAX], to[PATH_MAX], stamp[32];
 	int err;
 
@@ -259,6 +260,54 @@ static bool has_entries(const char *dir)
 	return any;
 }
 
+/*
+ * The denials an older generation's programs counted that no agent stored:
+ * this build cannot read its layout, but counts them, so that stored +
+ * pruned + lost still adds up across an upgrade. A generation that pinned
+ * its flush programs (unitguard.h, "Across layouts") has them send what its
+ * maps hold (aggregated repeats, per-unit lost counts) until nothing is
+ * left, and its records say how many denials each stands for. One pinned
+ * by a build from before that contract: each record waiting in its rings
+ * counts one, and its maps' counts are not seen.
+ */
+static uint64_t drain_old(const char *old)
+{
+	static const char *const rings[] = { "ug_events", "ug_lsm_events" };
+	enum { N = sizeof(rings) / sizeof(rings[0]) };
+	char path[PATH_MAX];
+	int fd[N], round;
+	bool headed = false, busy = true;
+	uint64_t n = 0;
+
+	for (int i = 0; i < N; i++) {
+		fd[i] = -1;
+		if (!ug_pin_path(path, sizeof(path), old, UG_PIN_FLUSH, rings[i]) &&
+		    (fd[i] = bpf_obj_get(path)) >= 0)
+			headed = true;
+	}
+	/* Each round sends at least one record while anything is left; the
+	 * bound is for a program that misbehaves. */
+	for (round = 0; busy && round < 100000; round++) {
+		busy = false;
+		for (int i = 0; i < N; i++) {
+			uint32_t sent = 0;
+			bool full = false;
+
+			if (!ug_pin_path(path, sizeof(path), old, UG_PIN_MAPS, rings[i]))
+				ug_pin_ring_drain(path, headed, &n);
+			if (fd[i] >= 0 && !ug_flush_once(fd[i], UG_WINDOW_END, &sent, &full))
+				busy |= sent || full;
+		}
+	}
+	for (int i = 0; i < N; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	if (busy)
+		ug_log(LOG_ERR, "net: the older generation in %s still had counts to send after "
+		       "%d rounds: what is left is not counted", old, round);
+	return n;
+}
+
 /* One older generation goes: its cgroup links are detached (this agent's
  * replace them), the rest goes with its last pin. Its LSM links stay while
  * keep_lsm: then nothing else enforces exec, file, family and hardening
@@ -268,22 +317,16 @@ static bool has_entries(const char *dir)
 static uint64_t let_go(const char *old, bool keep_lsm)
 {
 	static const char *const rest[] = { UG_PIN_LINKS, UG_PIN_TP_LINKS, UG_PIN_MAPS,
-					    UG_PIN_PROGS };
-	static const char *const rings[] = { "ug_events", "ug_lsm_events" };
+					    UG_PIN_PROGS, UG_PIN_FLUSH };
 	char path[PATH_MAX];
-	uint64_t left = 0, n;
+	uint64_t left;
 	int err = 0;
 
-	/* Denials its programs recorded that no agent stored: this build cannot
-	 * read their layout, but can count them (each record one denial at
-	 * least), so that stored + pruned + lost still adds up. Its cgroup links
-	 * are detached first: no more come in on that side. */
+	/* Its cgroup links are detached first: no more denials come in on that
+	 * side. Then what it counted and no agent stored is carried over. */
 	if (!ug_pin_path(path, sizeof(path), old, UG_PIN_LINKS, NULL))
 		ug_pin_remove_tree(path, true);
-	for (size_t i = 0; i < sizeof(rings) / sizeof(rings[0]); i++)
-		if (!ug_pin_path(path, sizeof(path), old, UG_PIN_MAPS, rings[i]) &&
-		    !ug_pin_ring_drain(path, &n))
-			left += n;
+	left = drain_old(old);
 	if (ug_pin_path(path, sizeof(path), old, UG_PIN_LSM_LINKS, NULL))
 		return left;
 	if (!keep_lsm || !has_entries(path)) {
@@ -414,6 +457,12 @@ int ug_net_open(const char *pin_dir, struct ug_net **out)
 		}
 		net->progs[i++] = prog;
 	}
+	/* For a later build's migration (unitguard.h, "Across layouts"). */
+	err = ug_pin_flush(pin_dir, bpf_map__name(net->skel->maps.ug_events),
+			   bpf_program__fd(net->skel->progs.ug_flush));
+	if (err)
+		ug_log(LOG_WARNING, "net: cannot pin the flush program: %s; an upgrade to another "
+		       "layout will not carry over the counts held in the kernel", strerror(-err));
 
 	err = ug_tries_new(bpf_map__fd(net->skel->maps.ug_lpm),
 			   bpf_map__max_entries(net->skel->maps.ug_lpm),

@@ -8,6 +8,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "pinned.h"
 #include "pins.h"
 #include "util.h"
 
@@ -78,26 +79,53 @@ int ug_pin_remove_tree(const char *path, bool links)
 	return err;
 }
 
+struct drain {
+	bool headed;
+	uint64_t *n;
+};
+
 static int count_record(void *ctx, void *data, size_t len)
 {
-	(void)data;
-	(void)len;
-	(*(uint64_t *)ctx)++;
+	const struct drain *d = ctx;
+	struct ug_record_head h;
+
+	/* A headed record too short for its head, or counting none, is not
+	 * ours to trust: it still stands for one denial at least. */
+	if (d->headed && len >= sizeof(h)) {
+		memcpy(&h, data, sizeof(h));
+		*d->n += h.count ? h.count : 1;
+	} else {
+		*d->n += 1;
+	}
 	return 0;
 }
 
-int ug_pin_ring_drain(const char *path, uint64_t *n)
+int ug_pin_ring_drain(const char *path, bool headed, uint64_t *n)
 {
+	struct drain d = { .headed = headed, .n = n };
 	struct ring_buffer *rb;
 	int fd, err;
 
-	*n = 0;
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
-	rb = ring_buffer__new(fd, count_record, n, NULL);
+	rb = ring_buffer__new(fd, count_record, &d, NULL);
 	err = rb ? ring_buffer__consume(rb) : -errno;
 	ring_buffer__free(rb);
 	close(fd);
 	return err < 0 ? err : 0;
+}
+
+int ug_pin_flush(const char *pin_dir, const char *ring, int prog_fd)
+{
+	char path[PATH_MAX];
+	int err = ug_pin_path(path, sizeof(path), pin_dir, UG_PIN_FLUSH, NULL) ?: ug_mkdir_p(path);
+
+	if (!err)
+		err = ug_pin_path(path, sizeof(path), pin_dir, UG_PIN_FLUSH, ring);
+	if (err)
+		return err;
+	if (unlink(path) && errno != ENOENT)
+		return -errno;
+	return bpf_obj_pin(prog_fd, path) ? -errno : 0;
 }

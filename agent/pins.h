@@ -29,11 +29,16 @@ bool ug_map_next(int fd, void *key, size_t key_size, void *val, bool *started);
 int ug_pin_remove_tree(const char *path, bool links);
 
 /*
- * The records waiting in the pinned ring buffer at path, consumed and
- * counted in *n whatever they hold (a record's header is the kernel's, not
- * ours: this reads a ring of any layout). A missing pin: 0 records.
+ * The records waiting in the pinned ring buffer at path, consumed, and the
+ * denials they stand for added to *n. With headed, every record begins with
+ * struct ug_record_head (unitguard.h, "Across layouts") and counts its
+ * `count`; without, a ring of an unknown layout, each counts one (at least
+ * one denial each). A missing pin: nothing.
  */
-int ug_pin_ring_drain(const char *path, uint64_t *n);
+int ug_pin_ring_drain(const char *path, bool headed, uint64_t *n);
+
+/* Pin prog_fd as pin_dir/flush/<ring>, in place of any earlier pin there. */
+int ug_pin_flush(const char *pin_dir, const char *ring, int prog_fd);
 
 /* opendir(dir/sub), its path in buf: 0 with *d NULL when it does not exist. */
 int ug_pin_opendir(char *buf, size_t len, const char *dir, const char *sub, DIR **d);

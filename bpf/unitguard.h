@@ -351,7 +351,31 @@ struct ug_share_val {
 #define UG_SHARE_RING_NET 1024
 #define UG_SHARE_RING_LSM 512
 
-/* ug_flush's context (BPF_PROG_TEST_RUN ctx_in/ctx_out). */
+/*
+ * Across layouts. What a later build of any layout must still be able to
+ * do with this generation's pins at a migration (agent/net_open.c,
+ * let_go): carry over every denial counted in its kernel maps and not yet
+ * stored (aggregated, lost), as lost denials. So three things never change
+ * from layout to layout, whatever else does:
+ *  - <pin dir>/flush/<ring> (pinned/pinned.h) is a BPF_PROG_TYPE_SYSCALL
+ *    program that takes struct ug_flush_ctx;
+ *  - run with window UG_WINDOW_END it sends into <ring> what is counted and
+ *    not sent, within what the ring has room for (`full`), and reports how
+ *    many records it sent; run until it sends nothing and is not full, no
+ *    count is left;
+ *  - every record in every ring begins with struct ug_record_head, whose
+ *    count is the number of denials the record stands for.
+ * A layout that cannot keep these needs a new contract and a reader of the
+ * old one. unitguard_layout.h checks the structures.
+ */
+struct ug_record_head {
+	__u64 last_ns;
+	__u64 first_ns;
+	__u64 count; /* >= 1 */
+};
+#define UG_WINDOW_END 0xfffffff0u
+
+/* ug_flush's context (BPF_PROG_TEST_RUN ctx_in/ctx_out): frozen, see above. */
 struct ug_flush_ctx {
 	__u32 window; /* in: the window now */
 	__u32 sent;   /* out: records sent */

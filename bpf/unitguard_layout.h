@@ -176,6 +176,20 @@ UG_ASSERT_OFF(ug_pending_lsm, parent_cgid, 32);
 UG_ASSERT_OFF(ug_pending_lsm, level, 40);
 UG_ASSERT_OFF(ug_pending_lsm, via, 48);
 
+/* Across layouts (unitguard.h): frozen, whatever the layout. */
+UG_ASSERT_SIZE(ug_record_head, 24);
+UG_ASSERT_OFF(ug_record_head, count, 16);
+UG_ASSERT_OFF(ug_event, ts_boot_ns, 0);
+UG_ASSERT_OFF(ug_event, first_ns, 8);
+UG_ASSERT_OFF(ug_event, count, 16);
+UG_ASSERT_OFF(ug_lsm_event, ts_boot_ns, 0);
+UG_ASSERT_OFF(ug_lsm_event, first_ns, 8);
+UG_ASSERT_OFF(ug_lsm_event, count, 16);
+UG_ASSERT_SIZE(ug_flush_ctx, 16);
+UG_ASSERT_OFF(ug_flush_ctx, window, 0);
+UG_ASSERT_OFF(ug_flush_ctx, sent, 4);
+UG_ASSERT_OFF(ug_flush_ctx, full, 8);
+
 #undef UG_ASSERT_SIZE
 #undef UG_ASSERT_OFF
 

@@ -10,6 +10,10 @@
  *   <pin dir>/links/<cgroup id>/<program>   cgroup program links, per attach point
  *   <pin dir>/tp-links/<program>     cgroup_mkdir/rmdir tracing links
  *   <pin dir>/lsm-links/<program>    LSM hook links
+ *   <pin dir>/flush/<ring map name>  the flush program that sends into that ring what is
+ *                                    counted in the kernel and not yet sent (unitguard.h,
+ *                                    "Across layouts"): how a later build of any layout
+ *                                    carries these counts over at a migration
  *   <pin dir>/progs/                 programs pinned by older builds (removed at start)
  *   <pin dir>/old-<ms>/              an older layout moved aside by a migration
  */
@@ -26,6 +30,7 @@
 #define UG_PIN_TP_LINKS "tp-links"
 #define UG_PIN_LSM_LINKS "lsm-links"
 #define UG_PIN_PROGS "progs"
+#define UG_PIN_FLUSH "flush"
 #define UG_PIN_OLD_PREFIX "old-"
 
 /* Open pin_dir/maps/<name>: a map fd, or a negative errno (-ENOENT: not pinned). */
