@@ -105,6 +105,41 @@ struct {
 	__type(value, struct ug_pending_lsm);
 } ug_pending_lsm SEC(".maps");
 
+/*
+ * Who opened a flow (README, "Ingress"). The ingress rules judge what comes
+ * in uninvited: a connection request to a listener, a datagram to a socket
+ * that did not choose its peer. A socket the unit pointed at a peer itself
+ * (connect(2), judged there by the egress rules) has what comes back from
+ * that peer judged by the egress rules too; a connection it accepted is
+ * judged both ways by the ingress rules that let it in.
+ *
+ * ug_sk_out: the peer a connect hook judged and allowed, on that socket.
+ * Believed only while the socket is still connected to exactly that peer
+ * (the kernel then delivers it nothing from anyone else), never for a
+ * listener. Not copied to accepted connections.
+ * ug_sk_in: set on a TCP listener by the first packet it receives, and
+ * copied by the kernel (BPF_F_CLONE) onto every connection it accepts.
+ */
+struct ug_sk_peer {
+	__u8 addr[16]; /* v4-mapped for IPv4 */
+	__u16 port;    /* host byte order */
+	__u16 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ug_sk_peer);
+} ug_sk_out SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
+	__type(value, __u32);
+} ug_sk_in SEC(".maps");
+
 /* Nearest policy cgroup at or above the socket's: lib/cgroup.bpf.h. */
 static __always_inline struct ug_unit_val *find_unit(const bool at_skb, struct __sk_buff *skb,
 						     __u64 *unit_cgid)
@@ -267,8 +302,9 @@ static __always_inline int judge(const bool at_skb, struct __sk_buff *skb,
 	return ret;
 }
 
-/* A socket hook's operation, judged by the unit of the calling task. */
-static __always_inline int judge_task(struct ug_op *op)
+/* A socket hook's operation, judged by the unit of the calling task;
+ * *judged: a policy governs it. */
+static __always_inline int judge_task(struct ug_op *op, bool *judged)
 {
 	struct ug_unit_val *u;
 	__u64 unit_cgid = 0;
@@ -276,7 +312,104 @@ static __always_inline int judge_task(struct ug_op *op)
 	u = find_unit(false, NULL, &unit_cgid);
 	if (!u || u->mode == UG_MODE_OFF)
 		return UG_CG_ALLOW;
+	*judged = true;
 	return judge(false, NULL, u, unit_cgid, op);
+}
+
+/* Is sk connected to exactly peer p? */
+static __always_inline bool connected_to(struct bpf_sock *sk, const struct ug_sk_peer *p)
+{
+	__u32 w[4];
+	__u8 a[16];
+
+	if (bpf_ntohs(sk->dst_port) != p->port)
+		return false;
+	/* Each field read into a register first: the verifier allows no
+	 * arithmetic on the socket pointer. */
+	if (sk->family == AF_INET) {
+		w[0] = sk->dst_ip4;
+		barrier_var(w[0]);
+		map_v4(a, w[0]);
+	} else if (sk->family == AF_INET6) {
+		w[0] = sk->dst_ip6[0];
+		w[1] = sk->dst_ip6[1];
+		w[2] = sk->dst_ip6[2];
+		w[3] = sk->dst_ip6[3];
+		barrier_var(w[0]);
+		barrier_var(w[1]);
+		barrier_var(w[2]);
+		barrier_var(w[3]);
+		__builtin_memcpy(a, w, sizeof(a));
+	} else {
+		return false;
+	}
+	for (int i = 0; i < 16; i++)
+		if (a[i] != p->addr[i])
+			return false;
+	return true;
+}
+
+/*
+ * Whose rules judge a packet of a unit's socket (ug_sk_out, ug_sk_in): a
+ * reply from the peer a connect of the unit's was allowed to is judged by
+ * the egress rules, at that peer's port; a packet of a connection the unit
+ * accepted (the SYN-ACK included) by the ingress rules, at the unit's own
+ * port. Anything else (a connection request, a datagram to an unconnected
+ * socket, a socket whose origin was not seen) by its own direction's.
+ */
+static __always_inline void origin(struct __sk_buff *skb, struct ug_op *op)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct ug_sk_peer *p;
+	__u32 state;
+
+	if (!sk)
+		return;
+	state = sk->state;
+	if (state == BPF_TCP_LISTEN || state == BPF_TCP_NEW_SYN_RECV) {
+		if (op->dir == UG_DIR_EGRESS) {
+			/* The SYN-ACK of a connection request. */
+			op->flip = true;
+			op->port = (__u16)sk->src_port;
+			op->has_port = true;
+		} else if ((sk = bpf_sk_fullsock(sk))) {
+			bpf_sk_storage_get(&ug_sk_in, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+		}
+		return;
+	}
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return;
+	p = bpf_sk_storage_get(&ug_sk_out, sk, 0, 0);
+	if (p && connected_to(sk, p)) {
+		if (op->dir == UG_DIR_INGRESS) {
+			op->flip = true;
+			op->syn = false;
+			op->port = p->port;
+			op->has_port = op->proto == IPPROTO_TCP || op->proto == IPPROTO_UDP;
+		}
+		return;
+	}
+	if (op->dir == UG_DIR_EGRESS && sk->protocol == IPPROTO_TCP &&
+	    bpf_sk_storage_get(&ug_sk_in, sk, 0, 0)) {
+		op->flip = true;
+		op->port = (__u16)sk->src_port;
+		op->has_port = true;
+	}
+}
+
+/* A connect the unit's rules allowed: sk now points at that peer. */
+static __always_inline void mark_out(struct bpf_sock *sk, const struct ug_op *op)
+{
+	struct ug_sk_peer *p;
+
+	if (!sk)
+		return;
+	p = bpf_sk_storage_get(&ug_sk_out, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!p)
+		return;
+	__builtin_memcpy(p->addr, op->addr, sizeof(p->addr));
+	p->port = op->port;
 }
 
 /*
@@ -298,6 +431,7 @@ static __always_inline int judge_packet(struct __sk_buff *skb, struct ug_op *op)
 		return UG_CG_ALLOW;
 	if (!(u->flags & UG_UNIT_NO_L4))
 		parse_l4(skb, op, src);
+	origin(skb, op);
 	return judge(true, skb, u, unit_cgid, op);
 }
 
@@ -327,9 +461,15 @@ static __always_inline int sock_addr4(struct bpf_sock_addr *ctx, __u8 hook, __u8
 		.dir = dir,
 	};
 
+	bool judged = false;
+	int r;
+
 	op.has_port = op.proto == IPPROTO_TCP || op.proto == IPPROTO_UDP;
 	map_v4(op.addr, ctx->user_ip4);
-	return judge_task(&op);
+	r = judge_task(&op, &judged);
+	if (judged && r == UG_CG_ALLOW && hook == UG_HOOK_CONNECT4)
+		mark_out(ctx->sk, &op);
+	return r;
 }
 
 static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, __u8 dir)
@@ -341,6 +481,7 @@ static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, __u8
 		.hook = hook,
 		.dir = dir,
 	};
+	bool judged = false;
 	__u32 w[4];
 	int r;
 
@@ -351,7 +492,9 @@ static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, __u8
 	w[3] = ctx->user_ip6[3];
 	__builtin_memcpy(op.addr, w, sizeof(w));
 	op.has_port = op.proto == IPPROTO_TCP || op.proto == IPPROTO_UDP;
-	r = judge_task(&op);
+	r = judge_task(&op, &judged);
+	if (judged && r == UG_CG_ALLOW && hook == UG_HOOK_CONNECT6)
+		mark_out(ctx->sk, &op);
 	if (r != UG_CG_ALLOW || dir != UG_DIR_BIND || (w[0] | w[1] | w[2] | w[3]))
 		return r;
 	/* [::] without IPV6_V6ONLY takes IPv4 as well: the IPv4 bind rules
@@ -359,7 +502,7 @@ static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, __u8
 	if (v6only(ctx))
 		return r;
 	map_v4(op.addr, 0);
-	return judge_task(&op);
+	return judge_task(&op, &judged);
 }
 
 SEC("cgroup/connect4")

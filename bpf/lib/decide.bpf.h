@@ -45,6 +45,9 @@ struct ug_op {
 	bool has_port; /* TCP or UDP with a known port */
 	bool unparsed; /* IPv6: the header chain could not be walked to its end */
 	bool syn;      /* ingress: a TCP connection request (SYN without ACK) */
+	bool flip;     /* judged by the other direction's rules: a reply on a connection the
+			  unit opened (egress rules), a packet of one it accepted (ingress
+			  rules); net.bpf.c, origin() */
 	__u8 local[16]; /* ingress: the unit's own address (the destination) */
 	__u8 rh_n;     /* egress: addresses of a routing header, judged as destinations too */
 	__u16 rh_off;  /* where they start in the packet */
@@ -189,15 +192,15 @@ static __always_inline __u8 verdict(const bool at_skb, struct __sk_buff *skb,
 				    const struct ug_unit_val *u, const struct ug_op *op,
 				    struct ug_lpm_key *key, __u8 *dir, __u32 *rule_id)
 {
-	struct ug_lpm_key syn_key;
+	struct ug_lpm_key syn_key, rh;
 	__u8 action, a, at[16];
 	__u32 id;
 
-	*dir = op->dir;
+	*dir = op->flip ? (op->dir == UG_DIR_EGRESS ? UG_DIR_INGRESS : UG_DIR_EGRESS) : op->dir;
 	*rule_id = 0;
 	key->prefixlen = UG_LPM_HDR_BITS + 128;
 	key->trie = u->trie;
-	key->dir = op->dir;
+	key->dir = *dir;
 	__builtin_memcpy(key->addr, op->addr, sizeof(key->addr));
 	/* What the packet carries is not known: a guarded unit does not get it
 	 * past its rules unseen. */
@@ -205,29 +208,34 @@ static __always_inline __u8 verdict(const bool at_skb, struct __sk_buff *skb,
 		return UG_ACT_DENY;
 
 	action = decide(u, op, *dir, key, rule_id);
-	/* Every address a routing header sends the packet to is a destination:
-	 * the first one that is denied decides (the first audited one, if none
+	/* Every address a routing header sends the packet to is a destination
+	 * the unit chose: judged by the egress rules whoever opened the flow.
+	 * The first one that is denied decides (the first audited one, if none
 	 * is), and is the address recorded. */
 	__builtin_memcpy(at, key->addr, sizeof(at));
+	rh = *key;
+	rh.dir = UG_DIR_EGRESS;
 	for (int i = 0; at_skb && i < UG_RH_ADDRS_MAX && action != UG_ACT_DENY; i++) {
 		if (i >= op->rh_n)
 			break;
-		if (bpf_skb_load_bytes(skb, op->rh_off + i * 16, key->addr, 16)) {
+		if (bpf_skb_load_bytes(skb, op->rh_off + i * 16, rh.addr, 16)) {
 			*rule_id = 0;
 			return UG_ACT_DENY;
 		}
-		a = decide(u, op, *dir, key, &id);
+		a = decide(u, op, UG_DIR_EGRESS, &rh, &id);
 		if (stricter(a, action)) {
 			action = a;
 			*rule_id = id;
-			__builtin_memcpy(at, key->addr, sizeof(at));
+			*dir = UG_DIR_EGRESS;
+			__builtin_memcpy(at, rh.addr, sizeof(at));
 		}
 	}
+	key->dir = *dir;
 	__builtin_memcpy(key->addr, at, sizeof(at));
 	/* A connection request is judged by the bind rules too, at the local
 	 * address and port it arrives at: a listener that got its port from
 	 * listen(2) alone (autobind) never met the bind hook. */
-	if (at_skb && op->syn && action != UG_ACT_DENY) {
+	if (at_skb && op->syn && !op->flip && action != UG_ACT_DENY) {
 		syn_key = *key;
 		syn_key.dir = UG_DIR_BIND;
 		__builtin_memcpy(syn_key.addr, op->local, sizeof(syn_key.addr));

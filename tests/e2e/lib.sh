@@ -12,6 +12,7 @@ UG_BIN=${UG_BIN:?UG_BIN must point at the build directory}
 CTL=$UG_BIN/unitguardctl
 AGENT=$UG_BIN/unitguardd
 PROBE=$UG_BIN/tests/e2e/ugprobe
+FLOW=$UG_BIN/tests/e2e/ugflow
 # The sanitizer build runs some long loops fewer times (each agent start is
 # slower there; the normal build runs them in full).
 if ldd "$AGENT" 2>/dev/null | grep -q libasan; then SANITIZED=1; else SANITIZED=0; fi
