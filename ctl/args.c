@@ -54,6 +54,7 @@ static const struct opt_def {
 	{ "follow", no_argument, 'f', OPT_AUDIT, false, O_FLAG, FIELD(follow) },
 	{ "summary", no_argument, 's', OPT_AUDIT, false, O_FLAG, FIELD(summary) },
 	{ "dir", required_argument, 'r', OPT_EXPLAIN, false, O_STR, FIELD(dir) },
+	{ "reply", no_argument, 'R', OPT_EXPLAIN, false, O_FLAG, FIELD(reply) },
 	{ "db", required_argument, 'd', 0, true, O_GLOBAL, 0 },
 	{ "version", no_argument, 'V', 0, true, O_GLOBAL, 0 },
 };

@@ -76,7 +76,7 @@ struct sub_opts {
 	const char *access, *harden, *no_harden;
 	const char *since, *until;
 	const char *dir;
-	bool check, diff, follow, summary;
+	bool check, diff, follow, summary, reply;
 };
 enum {
 	OPT_JSON = 1 << 0,
@@ -86,7 +86,7 @@ enum {
 	OPT_WAIT = 1 << 4,    /* --wait --no-wait --timeout */
 	OPT_CHECK = 1 << 5,   /* --check --diff */
 	OPT_AUDIT = 1 << 6,   /* --since --until --follow --summary */
-	OPT_EXPLAIN = 1 << 7, /* --dir --proto --port --access */
+	OPT_EXPLAIN = 1 << 7, /* --dir --reply --proto --port --access */
 };
 const struct option *options_table(bool global);
 int parse_wait_opt(int c, const char *arg);

@@ -56,18 +56,51 @@ static const char *entry_text(const struct ug_lpm_entry *en, char *buf, size_t l
 struct explain_q {
 	const char *target, *what;
 	bool path;
+	bool reply; /* a packet from the peer of a connection the unit opened */
 	struct ug_net_op op;
 	uint8_t kind, access;
 	char canon[UG_PATH_MAX];
 };
+
+/* What kind of packet an address query judges, and whose rules judge it
+ * (README, "Ingress: which rules judge what"). */
+static const char *packet_kind(const struct explain_q *q)
+{
+	if (q->reply)
+		return "reply";
+	if (q->op.dir == UG_DIR_EGRESS)
+		return "outbound";
+	if (q->op.dir == UG_DIR_BIND)
+		return "bind";
+	return q->op.proto == IPPROTO_TCP ? "new-inbound" : "datagram";
+}
+
+static const char *packet_text(const struct explain_q *q)
+{
+	if (q->reply)
+		return "a reply on a connection the unit opened to this peer: judged by the egress "
+		       "rules, at the peer's port";
+	if (q->op.dir == UG_DIR_EGRESS)
+		return "a connection, datagram or packet the unit sends (and the replies on a "
+		       "connection it opened): judged by the egress rules";
+	if (q->op.dir == UG_DIR_BIND)
+		return "a bind, or a connection request at this local address: judged by the bind "
+		       "rules";
+	if (q->op.proto == IPPROTO_TCP)
+		return "a new inbound connection request to the unit, and every packet of the "
+		       "connection once accepted, both ways: judged by the ingress rules, at the "
+		       "unit's port";
+	return "a datagram to a socket that did not choose its peer (unconnected UDP, ICMP, "
+	       "raw): judged by the ingress rules";
+}
 
 /* explain TARGET PATH: an exec (the default) or an open for reading, writing or both. */
 static int explain_parse_path(struct explain_q *q, const struct sub_opts *o)
 {
 	const char *why = NULL;
 
-	if (o->dir || o->proto || o->port)
-		return bad("explain: --dir, --proto and --port are for an ADDRESS, not a PATH");
+	if (o->dir || o->reply || o->proto || o->port)
+		return bad("explain: --dir, --reply, --proto and --port are for an ADDRESS, not a PATH");
 	if (ug_path_parse(q->what, q->canon, sizeof(q->canon), &why))
 		return bad("explain: invalid PATH '%s': %s", q->what, why ? why : "?");
 	q->path = true;
@@ -102,6 +135,13 @@ static int explain_parse_addr(struct explain_q *q, const struct sub_opts *o)
 			   why ? why : "an address, not a prefix");
 	if (dir < 0)
 		return bad("explain: invalid --dir '%s': expected egress, ingress or bind", o->dir);
+	if (o->reply && o->dir && dir != UG_DIR_INGRESS)
+		return bad("explain: --reply is a packet the unit receives: --dir ingress, or none");
+	/* A reply on a connection the unit opened is judged by the egress
+	 * rules for that peer (net.bpf.c, origin()), at the peer's port. */
+	q->reply = o->reply;
+	if (o->reply)
+		dir = UG_DIR_EGRESS;
 	if (proto < 0)
 		return bad("explain: invalid --proto '%s': expected tcp, udp or icmp", o->proto);
 	if (o->port && (ug_ports_parse(o->port, &lo, &hi, &why) || lo != hi))
@@ -173,7 +213,7 @@ int explain(int argc, char **argv, const struct sub_opts *o)
 		rule_id = nv.rule_id;
 		k = rule_id ? eff_find_rule(&f, rule_id) : -1;
 		entry = nv.entry;
-		snprintf(qtext, sizeof(qtext), "%s %s", ug_dir_name(q.op.dir),
+		snprintf(qtext, sizeof(qtext), "%s %s", q.reply ? "reply" : ug_dir_name(q.op.dir),
 			 ug_proto_name(q.op.proto));
 		if (q.op.has_port)
 			snprintf(qtext + strlen(qtext), sizeof(qtext) - strlen(qtext), " port %u",
@@ -211,7 +251,9 @@ int explain(int argc, char **argv, const struct sub_opts *o)
 			json_add_str(top, "access", q.kind == UG_PATH_EXEC ? "exec"
 									: ug_access_name(q.access));
 		} else {
-			json_add_str(top, "direction", ug_dir_name(q.op.dir));
+			json_add_str(top, "direction", q.reply ? "ingress" : ug_dir_name(q.op.dir));
+			json_add_str(top, "packet", packet_kind(&q));
+			json_add_str(top, "rules", ug_dir_name(q.op.dir));
 			json_add_str(top, "proto", ug_proto_name(q.op.proto));
 			json_object_object_add(top, "port", q.op.has_port
 								    ? json_object_new_int(q.op.port)
@@ -229,8 +271,10 @@ int explain(int argc, char **argv, const struct sub_opts *o)
 	} else {
 		printf("verdict: %s\n", verdict);
 		printf("query: %s: %s %s%s\n", esc(&e, q.target), qtext,
-		       q.path ? "" : q.op.dir == UG_DIR_EGRESS ? "to " : q.op.dir == UG_DIR_INGRESS ?
-		       "from " : "at ", esc(&e, q.path ? q.canon : q.what));
+		       q.path ? "" : q.reply || q.op.dir == UG_DIR_INGRESS ? "from " :
+		       q.op.dir == UG_DIR_EGRESS ? "to " : "at ", esc(&e, q.path ? q.canon : q.what));
+		if (!q.path)
+			printf("packet: %s\n", packet_text(&q));
 		printf("mode: %s\n", mode);
 	}
 	if (!side) {
@@ -309,6 +353,14 @@ int explain(int argc, char **argv, const struct sub_opts *o)
 	if (!q.path && q.op.dir == UG_DIR_INGRESS && q.op.proto == IPPROTO_TCP)
 		eff_note(notes, "an incoming TCP connection request is also judged by the bind "
 			 "rules at the local address and port (explain --dir bind)");
+	if (!q.path && q.op.dir == UG_DIR_INGRESS)
+		eff_note(notes, "a reply from %s on a connection the unit opened to it is judged "
+			 "by the egress rules instead (explain %s %s --reply)", q.what, q.target,
+			 q.what);
+	if (q.reply)
+		eff_note(notes, "believed a reply only on a socket still connected to %s, with the "
+			 "connect allowed; an unconnected socket's datagrams are judged by the "
+			 "ingress rules (explain --dir ingress)", q.what);
 	if (!q.path && q.op.dir == UG_DIR_BIND &&
 	    !memcmp(q.op.addr, (const uint8_t[16]){ 0 }, 16))
 		eff_note(notes, "a bind of [::] without IPV6_V6ONLY is also judged by the IPv4 bind "

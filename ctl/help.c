@@ -27,7 +27,7 @@ static const char usage_text[] =
 		"                                     and the rules in the order they decide, each\n"
 		"                                     with where it comes from (itself, an alias,\n"
 		"                                     a slice or other policy cgroup above it)\n"
-		"  explain TARGET ADDRESS [--dir egress|ingress|bind] [--proto tcp|udp|icmp]\n"
+		"  explain TARGET ADDRESS [--dir egress|ingress|bind] [--reply] [--proto tcp|udp|icmp]\n"
 		"           [--port N] [--json]       what the kernel decides for that operation\n"
 		"                                     (default egress, tcp), the rule that decides\n"
 		"                                     and where it comes from, or the default\n"

@@ -54,13 +54,6 @@ lost_walks() { grep -c "inotify events were lost" "$TMP/agent.log" || true; }
 cgroups_clear() { local s; s=$(cgroups_state) && [ -z "$s" ]; }
 cgroups_say() { local s; s=$(cgroups_state) && grep -q "$1" <<<"$s"; }
 walked_since() { [ "$(lost_walks)" -gt "$1" ]; }
-# wait_until SECONDS CMD...: poll until CMD succeeds.
-wait_until() {
-	local n=$(($1 * 20)) i
-	shift
-	for i in $(seq "$n"); do "$@" && return 0; sleep 0.05; done
-	return 1
-}
 
 # The agent's inotify queue holds 64 events: the limit is read when the queue
 # is made, so it is lowered for the agent's start only.

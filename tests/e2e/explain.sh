@@ -6,6 +6,11 @@
 # for many addresses and ports (drawn mostly on the rules' boundaries), the
 # verdict of explain is compared with a real connect/sendto from a process in
 # the unit's (or the slice's) cgroup: EPERM exactly when explain says denied.
+# Some rules are ingress rules (issue 28), and each round also checks, for the
+# unit, a TCP connection from outside to its listener (explain --dir ingress:
+# refused exactly when denied) and the unit's own TCP conversation with a
+# peer (explain --reply: it fails exactly when denied, whatever the ingress
+# rules say of that peer).
 # The seed is printed; UG_EXPLAIN_SEED=N replays a run. Exec/file rules cannot
 # be checked here (no BPF LSM on the host): tests/test_effective.c covers them.
 . "$(dirname "$0")/lib.sh"
@@ -36,7 +41,8 @@ rand_rule() { # one YAML rule line: a prefix in 127.0.0.0/15, sometimes proto an
 	mask=$(((0xffffffff << (32 - len)) & 0xffffffff))
 	net=$((net & mask))
 	BOUNDS+=("$net" "$((net | (~mask & 0xffffffff)))")
-	line="{direction: egress, action: $( ((RANDOM % 2)) && echo deny || echo allow)"
+	line="{direction: $( ((RANDOM % 3 == 0)) && echo ingress || echo egress)"
+	line+=", action: $( ((RANDOM % 2)) && echo deny || echo allow)"
 	line+=", prefix: $(ip_of "$net")/$len"
 	case $((RANDOM % 4)) in
 	1) line+=", proto: tcp" ;;
@@ -63,6 +69,7 @@ rand_unit() { # rand_unit TARGET: a units entry with 1-5 rules
 	echo "  - target: $1"
 	echo "    mode: $(rand_mode)"
 	echo "    default-egress: $( ((RANDOM % 3 == 0)) && echo deny || echo allow)"
+	echo "    default-ingress: $( ((RANDOM % 3 == 0)) && echo deny || echo allow)"
 	echo "    rules:"
 	for ((i = 0; i < n; i++)); do rand_rule; done
 }
@@ -82,7 +89,43 @@ rand_addr() { # on a drawn boundary (or next to one), or anywhere in 127.0.0.0/1
 	ip_of "$b"
 }
 
+# servers WHERE: TCP servers on 0.0.0.0 at every port the checks use, in the
+# unit (WHERE=unit: listeners for connections from outside) or outside it
+# (peers for the unit's own connections); they run until stop_servers.
+SERVERS=()
+servers() {
+	local p
+	for p in $(seq 4999 5009); do
+		if [ "$1" = unit ]; then
+			"$FLOW" --cgroup "$UNIT" echo tcp 0.0.0.0 "$p" 600 >"$TMP/srv.$p" 2>&1 &
+		else
+			"$FLOW" echo tcp 0.0.0.0 "$p" 600 >"$TMP/srv.$p" 2>&1 &
+		fi
+		SERVERS+=($!)
+	done
+	for p in $(seq 4999 5009); do
+		wait_until 5 grep -q listening "$TMP/srv.$p" || fail "server at $p: $(cat "$TMP/srv.$p")"
+	done
+	BG_PIDS+=("${SERVERS[@]}")
+}
+stop_servers() {
+	kill "${SERVERS[@]}" 2>/dev/null
+	wait "${SERVERS[@]}" 2>/dev/null || true
+	SERVERS=()
+}
+mismatch() { # mismatch WHAT EXPLAIN-ARGS...: report a disagreement and fail
+	local what=$1
+	shift
+	echo "--- policy (round $round) ---" >&2
+	cat "$TMP/policy.yaml" >&2
+	echo "--- explain ---" >&2
+	ctl explain "$@" >&2 || true
+	fail "seed $SEED round $round: $what"
+}
+
+IN_CHECKS=${UG_EXPLAIN_IN_CHECKS:-12}
 checks=0 denials=0 allowed=0 slice_checks=0
+in_denied=0 in_allowed=0 re_denied=0 re_allowed=0 re_differs=0
 for ((round = 1; round <= ROUNDS; round++)); do
 	BOUNDS=()
 	{
@@ -122,6 +165,42 @@ for ((round = 1; round <= ROUNDS; round++)); do
 		checks=$((checks + 1))
 		if [ "$kernel" = true ]; then denials=$((denials + 1)); else allowed=$((allowed + 1)); fi
 	done
+	# Connections from outside to the unit's listeners: a new inbound flow.
+	servers unit
+	for ((i = 0; i < IN_CHECKS; i++)); do
+		addr=$(rand_addr)
+		port=$((4999 + RANDOM % 11))
+		said=$(ctl --json explain ugx-a.service "$addr" --dir ingress --proto tcp \
+			--port "$port" | jq -r .denied) || fail "explain --dir ingress failed"
+		got=$(UG_PROBE_WAIT_MS=500 "$PROBE" --from "$addr" connect 127.0.0.1 "$port" 2>&1) || true
+		kernel=false
+		[ "$got" = ETIMEDOUT ] && kernel=true
+		[ "$said" = "$kernel" ] || mismatch "inbound tcp from $addr to port $port: explain" \
+			"says denied=$said, the connect gave '$got'" ugx-a.service "$addr" --dir ingress \
+			--proto tcp --port "$port"
+		if [ "$kernel" = true ]; then in_denied=$((in_denied + 1)); else in_allowed=$((in_allowed + 1)); fi
+	done
+	stop_servers
+	# The unit's own conversations with peers outside: replies.
+	servers outside
+	for ((i = 0; i < IN_CHECKS; i++)); do
+		addr=$(rand_addr)
+		port=$((4999 + RANDOM % 11))
+		said=$(ctl --json explain ugx-a.service "$addr" --reply --proto tcp --port "$port" |
+			jq -r .denied) || fail "explain --reply failed"
+		ing=$(ctl --json explain ugx-a.service "$addr" --dir ingress --proto tcp --port "$port" |
+			jq -r .denied)
+		got=$(printf 'ping\n' | timeout 10 "$FLOW" --cgroup "$UNIT" session tcp "$addr" "$port" |
+			tr '\n' ' ') || true
+		kernel=true
+		[[ "$got" == "ready "*" ok " ]] && kernel=false
+		[ "$said" = "$kernel" ] || mismatch "the unit's tcp conversation with $addr port $port:" \
+			"explain --reply says denied=$said, it gave '$got'" ugx-a.service "$addr" --reply \
+			--proto tcp --port "$port"
+		[ "$ing" = "$said" ] || re_differs=$((re_differs + 1))
+		if [ "$kernel" = true ]; then re_denied=$((re_denied + 1)); else re_allowed=$((re_allowed + 1)); fi
+	done
+	stop_servers
 done
 # Not vacuous: both answers, from both cgroups, were seen and agreed on.
 ((denials >= 20 && allowed >= 20 && slice_checks >= 10)) ||
@@ -129,6 +208,14 @@ done
 		"$slice_checks from the slice (seed $SEED)"
 pass "$checks checks agree with the kernel ($denials denied, $allowed allowed," \
 	"$slice_checks from the slice)"
+# Not vacuous either: each answer for both kinds, and replies whose verdict is
+# not what the ingress rules would say of that peer.
+((in_denied >= 5 && in_allowed >= 5 && re_denied >= 5 && re_allowed >= 5 && re_differs >= 3)) ||
+	fail "too few of each answer: inbound $in_denied denied, $in_allowed allowed; replies" \
+		"$re_denied denied, $re_allowed allowed, $re_differs judged unlike ingress (seed $SEED)"
+pass "inbound connections ($in_denied refused, $in_allowed accepted) and the unit's own" \
+	"conversations ($re_denied failed, $re_allowed got their replies; $re_differs where the" \
+	"ingress rules would say otherwise) agree with explain"
 
 # show agrees with explain on where a rule comes from: the slice's rules carry
 # its name, and it runs for both targets.

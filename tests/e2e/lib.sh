@@ -275,6 +275,14 @@ wait_for() {
 	fail "$* never printed '$want' (last: '$got')"
 }
 
+# wait_until SECONDS CMD...: poll until CMD succeeds (1 when it never does).
+wait_until() {
+	local n=$(($1 * 20)) i
+	shift
+	for i in $(seq "$n"); do "$@" && return 0; sleep 0.05; done
+	return 1
+}
+
 listen_bg() { # listen_bg ADDR PORT: a TCP listener outside any policy cgroup
 	"$PROBE" listen "$1" "$2" 120 >/dev/null &
 	BG_PIDS+=($!)

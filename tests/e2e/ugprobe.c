@@ -5,7 +5,8 @@
  * ("ok", "EPERM", "ETIMEDOUT", ...). Exit 0 when the outcome was "ok", 1
  * otherwise, 2 on bad usage.
  *
- *   ugprobe [--cgroup DIR] [--from ADDR] connect ADDR PORT   TCP connect (2 s timeout)
+ *   ugprobe [--cgroup DIR] [--from ADDR] connect ADDR PORT   TCP connect (2 s timeout;
+ *                           UG_PROBE_WAIT_MS in the environment: that many ms)
  *   ugprobe [--cgroup DIR] [--from ADDR] [--ext6 SPEC] udp ADDR PORT
  *                           one unconnected UDP datagram (--ext6: see set_ext6)
  *   ugprobe [--cgroup DIR] icmp ADDR                         one ICMP echo on a raw socket
@@ -195,7 +196,7 @@ static int do_connect(struct sockaddr_storage *ss, socklen_t len)
 	if (errno != EINPROGRESS)
 		return outcome(errno);
 	pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
-	if (poll(&pfd, 1, 2000) == 0)
+	if (poll(&pfd, 1, getenv("UG_PROBE_WAIT_MS") ? atoi(getenv("UG_PROBE_WAIT_MS")) : 2000) == 0)
 		return outcome(ETIMEDOUT);
 	getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
 	return outcome(err);
