@@ -9,7 +9,7 @@
 # direction. Then the socket-call sequences a tenant could try to make an
 # inbound packet pass as a reply: connect then listen, a disconnected UDP
 # socket, an unconnected socket that sent to A and hears from B, an
-# SO_REUSEPORT group with one connected member.
+# SO_REUSEPORT group with one connected member, a TCP simultaneous open.
 . "$(dirname "$0")/lib.sh"
 setup_kernel
 
@@ -159,6 +159,16 @@ wait "$rp"
 [ "$(tail -n 1 "$TMP/rp.out")" = "1 0" ] ||
 	fail "SO_REUSEPORT group: expected '1 0' (connected, unconnected), got '$(tail -n 1 "$TMP/rp.out")'"
 pass "an SO_REUSEPORT group: only the connected member's peer gets through"
+
+# d. A TCP simultaneous open: a socket bound to 127.0.0.1:P+9 connects to
+#    itself, so its own SYN arrives while it is in SYN_SENT. The unit pointed
+#    at that address: the egress rules judge it, the default ingress deny
+#    does not; an egress deny of it refuses the connect.
+expect ok "$FLOW" --cgroup "$CG" self-connect 127.0.0.1 $((P + 9))
+deny=$(ctl rule add demo.service egress deny 127.0.0.1 --proto tcp --port $((P + 9)))
+expect EPERM "$FLOW" --cgroup "$CG" self-connect 127.0.0.1 $((P + 9))
+ctl rule del "$deny" >/dev/null
+pass "a simultaneous open is judged as the connect the unit made"
 
 # The refusals above were audited as ingress denials, the replies were not.
 sleep 0.5

@@ -26,6 +26,10 @@
  *       two UDP sockets in one SO_REUSEPORT group at ADDR PORT, the first
  *       connected to PEER PPORT. Prints "listening", and after SECS seconds
  *       "CONNECTED UNCONNECTED": the datagrams each received.
+ *   ugflow [--cgroup DIR] self-connect ADDR PORT
+ *       a TCP socket bound to ADDR PORT connects to ADDR PORT: a simultaneous
+ *       open with itself (its SYN arrives while it is in SYN_SENT). Prints
+ *       the outcome.
  *   ugflow send-udp FROM FROMPORT ADDR PORT
  *       one datagram from FROM FROMPORT (SO_REUSEADDR) to ADDR PORT.
  *
@@ -321,6 +325,20 @@ static int do_reuseport_udp(const struct sockaddr_storage *ss, socklen_t len,
 	return 0;
 }
 
+static int do_self_connect(const struct sockaddr_storage *ss, socklen_t len)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM, 0), one = 1, err;
+
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, (const struct sockaddr *)ss, len)) {
+		printf("%s\n", err_name(errno));
+		return 1;
+	}
+	err = connect_2s(fd, ss, len);
+	printf("%s\n", err ? err_name(err) : "ok");
+	return 0;
+}
+
 static int do_send_udp(const struct sockaddr_storage *from, socklen_t from_len,
 		       const struct sockaddr_storage *ss, socklen_t len)
 {
@@ -386,6 +404,8 @@ int main(int argc, char **argv)
 	if (argc == 6 && !strcmp(argv[0], "reuseport-udp") &&
 	    !parse_addr(argv[1], argv[2], &ss, &len) && !parse_addr(argv[3], argv[4], &peer, &plen))
 		return do_reuseport_udp(&ss, len, &peer, plen, atoi(argv[5]));
+	if (argc == 3 && !strcmp(argv[0], "self-connect") && !parse_addr(argv[1], argv[2], &ss, &len))
+		return do_self_connect(&ss, len);
 	if (argc == 5 && !strcmp(argv[0], "send-udp") &&
 	    !parse_addr(argv[1], argv[2], &from, &from_len) && !parse_addr(argv[3], argv[4], &ss, &len))
 		return do_send_udp(&from, from_len, &ss, len);
