@@ -113,10 +113,10 @@ struct {
  * that peer judged by the egress rules too; a connection it accepted is
  * judged both ways by the ingress rules that let it in.
  *
- * ug_sk_out: the peer a connect hook judged and allowed, on that socket.
- * Believed only while the socket is still connected to exactly that peer
- * (the kernel then delivers it nothing from anyone else), never for a
- * listener. Not copied to accepted connections.
+ * ug_sk_out: the peer a connect hook judged and allowed, on that TCP
+ * socket. Believed only while the socket is still connected to exactly
+ * that peer (the kernel then delivers it nothing from anyone else), never
+ * for a listener. Not copied to accepted connections.
  * ug_sk_in: set on a TCP listener by the first packet it receives, and
  * copied by the kernel (BPF_F_CLONE) onto every connection it accepts.
  */
@@ -316,14 +316,12 @@ static __always_inline int judge_task(struct ug_op *op, bool *judged)
 	return judge(false, NULL, u, unit_cgid, op);
 }
 
-/* Is sk connected to exactly peer p? */
-static __always_inline bool connected_to(struct bpf_sock *sk, const struct ug_sk_peer *p)
+/* The peer sk is connected to: its address (v4-mapped for IPv4) in a, its
+ * port (host order) returned; 0 when it has none. */
+static __always_inline __u16 sk_peer(struct bpf_sock *sk, __u8 a[16])
 {
 	__u32 w[4];
-	__u8 a[16];
 
-	if (bpf_ntohs(sk->dst_port) != p->port)
-		return false;
 	/* Each field read into a register first: the verifier allows no
 	 * arithmetic on the socket pointer. */
 	if (sk->family == AF_INET) {
@@ -339,28 +337,52 @@ static __always_inline bool connected_to(struct bpf_sock *sk, const struct ug_sk
 		barrier_var(w[1]);
 		barrier_var(w[2]);
 		barrier_var(w[3]);
-		__builtin_memcpy(a, w, sizeof(a));
+		__builtin_memcpy(a, w, 16);
 	} else {
-		return false;
+		return 0;
 	}
+	return bpf_ntohs(sk->dst_port);
+}
+
+static __always_inline bool same_addr(const __u8 *a, const __u8 *b)
+{
 	for (int i = 0; i < 16; i++)
-		if (a[i] != p->addr[i])
+		if (a[i] != b[i])
 			return false;
 	return true;
 }
 
+/* A packet from the peer sk's own connect chose: judged by the egress
+ * rules for that peer, at its port. */
+static __always_inline void as_reply(struct ug_op *op, __u16 port)
+{
+	op->flip = true;
+	op->syn = false;
+	op->port = port;
+	op->has_port = op->proto == IPPROTO_TCP || op->proto == IPPROTO_UDP;
+}
+
 /*
  * Whose rules judge a packet of a unit's socket (ug_sk_out, ug_sk_in): a
- * reply from the peer a connect of the unit's was allowed to is judged by
- * the egress rules, at that peer's port; a packet of a connection the unit
- * accepted (the SYN-ACK included) by the ingress rules, at the unit's own
- * port. Anything else (a connection request, a datagram to an unconnected
- * socket, a socket whose origin was not seen) by its own direction's.
+ * reply from the peer a connect chose is judged by the egress rules, at
+ * that peer's port; a packet of a connection the unit accepted (the
+ * SYN-ACK included) by the ingress rules, at the unit's own port. Anything
+ * else (a connection request, a datagram to an unconnected socket, a TCP
+ * socket whose origin was not seen) by its own direction's.
+ *
+ * A connected UDP socket needs no mark: only connect(2) makes one, and the
+ * kernel delivers it nothing but its peer's datagrams (the source is
+ * checked here too). Its packets to that peer are judged by the egress
+ * rules whoever connected it, so its replies are as well. A TCP connection
+ * may have been accepted instead: there the mark ug_sk_out, written by the
+ * connect hook, says which.
  */
 static __always_inline void origin(struct __sk_buff *skb, struct ug_op *op)
 {
 	struct bpf_sock *sk = skb->sk;
 	struct ug_sk_peer *p;
+	__u8 a[16] = {};
+	__u16 port;
 	__u32 state;
 
 	if (!sk)
@@ -380,18 +402,21 @@ static __always_inline void origin(struct __sk_buff *skb, struct ug_op *op)
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)
 		return;
-	p = bpf_sk_storage_get(&ug_sk_out, sk, 0, 0);
-	if (p && connected_to(sk, p)) {
-		if (op->dir == UG_DIR_INGRESS) {
-			op->flip = true;
-			op->syn = false;
-			op->port = p->port;
-			op->has_port = op->proto == IPPROTO_TCP || op->proto == IPPROTO_UDP;
-		}
+	if (sk->protocol == IPPROTO_UDP) {
+		if (op->dir == UG_DIR_INGRESS && state == BPF_TCP_ESTABLISHED &&
+		    (port = sk_peer(sk, a)) && same_addr(a, op->addr))
+			as_reply(op, port);
 		return;
 	}
-	if (op->dir == UG_DIR_EGRESS && sk->protocol == IPPROTO_TCP &&
-	    bpf_sk_storage_get(&ug_sk_in, sk, 0, 0)) {
+	if (sk->protocol != IPPROTO_TCP)
+		return;
+	p = bpf_sk_storage_get(&ug_sk_out, sk, 0, 0);
+	if (p && (port = sk_peer(sk, a)) && port == p->port && same_addr(a, p->addr)) {
+		if (op->dir == UG_DIR_INGRESS)
+			as_reply(op, port);
+		return;
+	}
+	if (op->dir == UG_DIR_EGRESS && bpf_sk_storage_get(&ug_sk_in, sk, 0, 0)) {
 		op->flip = true;
 		op->port = (__u16)sk->src_port;
 		op->has_port = true;
@@ -467,7 +492,7 @@ static __always_inline int sock_addr4(struct bpf_sock_addr *ctx, __u8 hook, __u8
 	op.has_port = op.proto == IPPROTO_TCP || op.proto == IPPROTO_UDP;
 	map_v4(op.addr, ctx->user_ip4);
 	r = judge_task(&op, &judged);
-	if (judged && r == UG_CG_ALLOW && hook == UG_HOOK_CONNECT4)
+	if (judged && r == UG_CG_ALLOW && hook == UG_HOOK_CONNECT4 && op.proto == IPPROTO_TCP)
 		mark_out(ctx->sk, &op);
 	return r;
 }
@@ -493,7 +518,7 @@ static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, __u8
 	__builtin_memcpy(op.addr, w, sizeof(w));
 	op.has_port = op.proto == IPPROTO_TCP || op.proto == IPPROTO_UDP;
 	r = judge_task(&op, &judged);
-	if (judged && r == UG_CG_ALLOW && hook == UG_HOOK_CONNECT6)
+	if (judged && r == UG_CG_ALLOW && hook == UG_HOOK_CONNECT6 && op.proto == IPPROTO_TCP)
 		mark_out(ctx->sk, &op);
 	if (r != UG_CG_ALLOW || dir != UG_DIR_BIND || (w[0] | w[1] | w[2] | w[3]))
 		return r;
