@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# What the connect hooks' socket mark costs (issue 28; README, "Ingress"):
+# connect4, egress and ingress in-program time (bpf_stats) for TCP connects
+# and connected-UDP round trips from a unit with one deny rule, this tree
+# against the same tree with the mark turned off (the mark_out() call of
+# connect4 never taken), alternating, ROUNDS times. Needs root; about 3
+# minutes. Prints a Markdown table; BENCHMARKS.md quotes one run.
+set -euo pipefail
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=${ROUNDS:-3}
+TMP=$(mktemp -d)
+CG_ROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
+CG=$CG_ROOT/ugbench-mark.service
+PIN=/sys/fs/bpf/ugbench-mark
+trap 'sysctl -qw kernel.bpf_stats_enabled=0; rmdir "$CG" 2>/dev/null; rm -rf "$TMP"' EXIT
+
+build() { # build DIR [-n]: this tree built in DIR; -n: with the mark off
+	mkdir -p "$1/src"
+	git -C "$SRC" archive HEAD | tar -x -C "$1/src"
+	if [ "${2:-}" = -n ]; then
+		sed -i 's/hook == UG_HOOK_CONNECT4 \&\& op.proto == IPPROTO_TCP)/hook == UG_HOOK_CONNECT4 \&\& op.proto == 255)/' \
+			"$1/src/bpf/cgroup/net.bpf.c"
+		grep -q 'op.proto == 255' "$1/src/bpf/cgroup/net.bpf.c" || { echo "the mark_out() call moved" >&2; exit 1; }
+	fi
+	"$1/src/packaging/build.sh" "$1/build" >"$1/build.log" 2>&1 || { tail "$1/build.log" >&2; exit 1; }
+}
+echo "building both ..." >&2
+build "$TMP/a"
+build "$TMP/b" -n
+cc -O2 -Wall -D_GNU_SOURCE -o "$TMP/netbench" "$SRC/bench/netbench.c"
+
+measure() { # measure BUILD: "connect4 egress ingress" ns per run
+	local b=$1 d pid
+	d=$(mktemp -d -p "$TMP")
+	mkdir -p "$CG"
+	"$b/unitguardctl" --db "$d/db" --no-wait rule add ugbench-mark.service egress deny 10.0.0.1 >/dev/null
+	"$b/unitguardd" --db "$d/db" --pin-dir "$PIN" >"$d/log" 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do
+		[ "$("$TMP/netbench" --cgroup "$CG" check 10.0.0.1)" = EPERM ] && break
+		sleep 0.05
+	done
+	[ "$("$TMP/netbench" --cgroup "$CG" check 10.0.0.1)" = EPERM ] || { echo "not enforcing" >&2; exit 1; }
+	sysctl -qw kernel.bpf_stats_enabled=1
+	"$TMP/netbench" --cgroup "$CG" --udp 4000 --connect 4000 --blocks 2 --cpu 1 --server-cpu 1 >/dev/null
+	sysctl -qw kernel.bpf_stats_enabled=0
+	bpftool -j prog show | jq -r '[.[] | select(.name == "ug_connect4" or .name == "ug_egress" or
+		.name == "ug_ingress") | {(.name): (.run_time_ns / (.run_cnt + 0.000001) | floor)}] | add |
+		"\(.ug_connect4) \(.ug_egress) \(.ug_ingress)"'
+	kill "$pid"
+	wait "$pid" || true
+	"$b/unitguardd" --pin-dir "$PIN" --detach-all >/dev/null 2>&1
+	rmdir "$CG"
+}
+
+echo "| round | connect4, mark | connect4, no mark | egress, mark | egress, no mark | ingress, mark | ingress, no mark |"
+echo "|---:|---:|---:|---:|---:|---:|---:|"
+for r in $(seq "$ROUNDS"); do
+	read -r ca ea ia < <(measure "$TMP/a/build")
+	read -r cb eb ib < <(measure "$TMP/b/build")
+	echo "| $r | $ca | $cb | $ea | $eb | $ia | $ib |"
+done
