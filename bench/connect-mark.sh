@@ -13,7 +13,14 @@ TMP=$(mktemp -d)
 CG_ROOT=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/self/mounts)
 CG=$CG_ROOT/ugbench-mark.service
 PIN=/sys/fs/bpf/ugbench-mark
-trap 'sysctl -qw kernel.bpf_stats_enabled=0; rmdir "$CG" 2>/dev/null; rm -rf "$TMP"' EXIT
+cleanup() {
+	sysctl -qw kernel.bpf_stats_enabled=0
+	pkill -f "unitguardd --db $TMP/.* --pin-dir $PIN" || true
+	[ -x "$TMP/a/build/unitguardd" ] && "$TMP/a/build/unitguardd" --pin-dir "$PIN" --detach-all >/dev/null 2>&1
+	rmdir "$CG" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
 
 build() { # build DIR [-n]: this tree built in DIR; -n: with the mark off
 	mkdir -p "$1/src"
@@ -41,7 +48,8 @@ measure() { # measure BUILD: "connect4 egress ingress" ns per run
 		[ "$("$TMP/netbench" --cgroup "$CG" check 10.0.0.1)" = EPERM ] && break
 		sleep 0.05
 	done
-	[ "$("$TMP/netbench" --cgroup "$CG" check 10.0.0.1)" = EPERM ] || { echo "not enforcing" >&2; exit 1; }
+	[ "$("$TMP/netbench" --cgroup "$CG" check 10.0.0.1)" = EPERM ] ||
+		{ echo "not enforcing: $(cat "$d/log")" >&2; kill "$pid"; exit 1; }
 	sysctl -qw kernel.bpf_stats_enabled=1
 	"$TMP/netbench" --cgroup "$CG" --udp 4000 --connect 4000 --blocks 2 --cpu 1 --server-cpu 1 >/dev/null
 	sysctl -qw kernel.bpf_stats_enabled=0
@@ -57,7 +65,10 @@ measure() { # measure BUILD: "connect4 egress ingress" ns per run
 echo "| round | connect4, mark | connect4, no mark | egress, mark | egress, no mark | ingress, mark | ingress, no mark |"
 echo "|---:|---:|---:|---:|---:|---:|---:|"
 for r in $(seq "$ROUNDS"); do
-	read -r ca ea ia < <(measure "$TMP/a/build")
-	read -r cb eb ib < <(measure "$TMP/b/build")
+	# One after the other: each ends (agent stopped, pins gone) before the next.
+	a=$(measure "$TMP/a/build")
+	b=$(measure "$TMP/b/build")
+	read -r ca ea ia <<<"$a"
+	read -r cb eb ib <<<"$b"
 	echo "| $r | $ca | $cb | $ea | $eb | $ia | $ib |"
 done
