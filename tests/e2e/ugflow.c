@@ -47,30 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int parse_addr(const char *s, const char *port, struct sockaddr_storage *ss,
-		      socklen_t *len)
-{
-	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	long p = port ? strtol(port, NULL, 10) : 0;
-
-	memset(ss, 0, sizeof(*ss));
-	if (p < 0 || p > 65535)
-		return -1;
-	if (inet_pton(AF_INET, s, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons(p);
-		*len = sizeof(*in4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(p);
-		*len = sizeof(*in6);
-		return 0;
-	}
-	return -1;
-}
+#include "probe_common.h"
 
 static const char *err_name(int err)
 {
@@ -354,27 +331,6 @@ static int do_send_udp(const struct sockaddr_storage *from, socklen_t from_len,
 	return 0;
 }
 
-static int join_cgroup(const char *dir)
-{
-	char path[4096], pid[32];
-	int fd, n;
-
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "ugflow: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	n = snprintf(pid, sizeof(pid), "%d\n", getpid());
-	if (write(fd, pid, n) != n) {
-		fprintf(stderr, "ugflow: joining %s: %s\n", dir, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct sockaddr_storage ss, from, peer;
@@ -383,31 +339,31 @@ int main(int argc, char **argv)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc > i + 1 && !strcmp(argv[i], "--cgroup")) {
-		if (join_cgroup(argv[i + 1]))
+		if (probe_join_cgroup(argv[i + 1]))
 			return 2;
 		i += 2;
 	}
 	if (argc > i + 1 && !strcmp(argv[i], "--from")) {
-		if (parse_addr(argv[i + 1], NULL, &from, &from_len))
+		if (probe_parse_addr(argv[i + 1], NULL, &from, &from_len))
 			goto usage;
 		i += 2;
 	}
 	argc -= i;
 	argv += i;
-	if (argc == 5 && !strcmp(argv[0], "echo") && !parse_addr(argv[2], argv[3], &ss, &len))
+	if (argc == 5 && !strcmp(argv[0], "echo") && !probe_parse_addr(argv[2], argv[3], &ss, &len))
 		return do_echo(!strcmp(argv[1], "tcp"), &ss, len, atoi(argv[4]));
-	if (argc == 4 && !strcmp(argv[0], "session") && !parse_addr(argv[2], argv[3], &ss, &len))
+	if (argc == 4 && !strcmp(argv[0], "session") && !probe_parse_addr(argv[2], argv[3], &ss, &len))
 		return do_session(argv[1], &from, from_len, &ss, len);
 	if (argc == 4 && !strcmp(argv[0], "connect-listen") &&
-	    !parse_addr(argv[1], argv[2], &ss, &len))
+	    !probe_parse_addr(argv[1], argv[2], &ss, &len))
 		return do_connect_listen(&ss, len, atoi(argv[3]));
 	if (argc == 6 && !strcmp(argv[0], "reuseport-udp") &&
-	    !parse_addr(argv[1], argv[2], &ss, &len) && !parse_addr(argv[3], argv[4], &peer, &plen))
+	    !probe_parse_addr(argv[1], argv[2], &ss, &len) && !probe_parse_addr(argv[3], argv[4], &peer, &plen))
 		return do_reuseport_udp(&ss, len, &peer, plen, atoi(argv[5]));
-	if (argc == 3 && !strcmp(argv[0], "self-connect") && !parse_addr(argv[1], argv[2], &ss, &len))
+	if (argc == 3 && !strcmp(argv[0], "self-connect") && !probe_parse_addr(argv[1], argv[2], &ss, &len))
 		return do_self_connect(&ss, len);
 	if (argc == 5 && !strcmp(argv[0], "send-udp") &&
-	    !parse_addr(argv[1], argv[2], &from, &from_len) && !parse_addr(argv[3], argv[4], &ss, &len))
+	    !probe_parse_addr(argv[1], argv[2], &from, &from_len) && !probe_parse_addr(argv[3], argv[4], &ss, &len))
 		return do_send_udp(&from, from_len, &ss, len);
 usage:
 	fprintf(stderr, "usage: see the comment at the top of tests/e2e/ugflow.c\n");

@@ -72,6 +72,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "probe_common.h"
 #include <linux/bpf.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
@@ -145,29 +147,6 @@ static int bind_from(int fd)
 	if (!from_len)
 		return 0;
 	return bind(fd, (struct sockaddr *)&from, from_len);
-}
-
-static int parse_addr(const char *s, const char *port, struct sockaddr_storage *ss,
-		      socklen_t *len)
-{
-	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	long p = port ? strtol(port, NULL, 10) : 0;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, s, &in4->sin_addr) == 1) {
-		in4->sin_family = AF_INET;
-		in4->sin_port = htons(p);
-		*len = sizeof(*in4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(p);
-		*len = sizeof(*in6);
-		return 0;
-	}
-	return -1;
 }
 
 static int outcome(int err)
@@ -617,27 +596,6 @@ static int lsm_op(int argc, char **argv)
 	return -1;
 }
 
-static int join_cgroup(const char *dir)
-{
-	char path[4096], pid[32];
-	int fd, n;
-
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "ugprobe: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	n = snprintf(pid, sizeof(pid), "%d\n", getpid());
-	if (write(fd, pid, n) != n) {
-		fprintf(stderr, "ugprobe: joining %s: %s\n", dir, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct sockaddr_storage ss;
@@ -645,12 +603,12 @@ int main(int argc, char **argv)
 	int i = 1;
 
 	if (argc > i + 1 && !strcmp(argv[i], "--cgroup")) {
-		if (join_cgroup(argv[i + 1]))
+		if (probe_join_cgroup(argv[i + 1]))
 			return 2;
 		i += 2;
 	}
 	if (argc > i + 1 && !strcmp(argv[i], "--from")) {
-		if (parse_addr(argv[i + 1], NULL, &from, &from_len)) {
+		if (probe_parse_addr(argv[i + 1], NULL, &from, &from_len)) {
 			fprintf(stderr, "ugprobe: bad --from address '%s'\n", argv[i + 1]);
 			return 2;
 		}
@@ -668,7 +626,7 @@ int main(int argc, char **argv)
 	}
 	if (argc - i < 2)
 		goto usage;
-	if (parse_addr(argv[i + 1], argc - i > 2 ? argv[i + 2] : NULL, &ss, &len)) {
+	if (probe_parse_addr(argv[i + 1], argc - i > 2 ? argv[i + 2] : NULL, &ss, &len)) {
 		fprintf(stderr, "ugprobe: bad address '%s'\n", argv[i + 1]);
 		return 2;
 	}
