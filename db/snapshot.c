@@ -71,7 +71,7 @@ int ug_store_save_policy(struct ug_store *st, const char *path, int64_t version)
 	if (!ret)
 		ret = db_exec(st, "COMMIT", "commit the policy copy");
 	if (ret)
-		db_exec(st, "ROLLBACK", "roll back the policy copy");
+		db_tx_rollback(st);
 	rc = db_exec(st, "DETACH DATABASE lkg", "detach the policy copy");
 	ret = ret ?: rc;
 	if (!ret && rename(tmp, path)) {
