@@ -19,7 +19,11 @@
 #include "unitguard.h"
 #include "util.h"
 
-#define QUEUE_MAX 1024
+/* Rows per transaction, stored (a batch: the queue) or pruned: what one
+ * transaction adds to the write-ahead log is what --audit-max-size keeps
+ * room for (about 75 KiB of log for 256 rows, either way). */
+#define TX_ROWS 256
+#define QUEUE_MAX TX_ROWS
 #define UG_AUDIT_MARKS 4
 #define RATE_SLOTS 64
 
@@ -623,10 +627,12 @@ int ug_audit_lsm_record(struct ug_audit *a, const void *data, size_t size)
 /*
  * --audit-max-size counts the store's files on disk: the database, its
  * write-ahead log and the shared-memory index. The log gets an eighth (512
- * KiB to 4 MiB: it holds at most about one transaction past an eighth of
- * that, ug_store_wal_bound()), the index 32 KiB, and one batch's worth is
- * kept free: pruning follows a batch stored, and the file grows by that
- * batch first. The pages in use get the rest, at least a quarter.
+ * KiB to 4 MiB): it is truncated after every transaction once past an eighth
+ * of that (ug_store_wal_bound()), and a transaction is at most TX_ROWS rows,
+ * so it holds a few of them even when a reader delays a truncation. The
+ * index gets 32 KiB, and one batch's worth is kept free: pruning follows a
+ * batch stored, and the file grows by that batch first. The pages in use
+ * get the rest, at least a quarter.
  */
 #define WAL_MIN ((int64_t)512 << 10)
 #define WAL_MAX ((int64_t)4 << 20)
@@ -650,20 +656,31 @@ void ug_audit_set_retention(struct ug_audit *a, int64_t max_bytes, int64_t max_a
 /*
  * Keep the store within its limits: after each batch stored (budget: twice
  * the batch, so a flood cannot outrun it), and once a second for age. Each
- * call is one bounded transaction; what is left goes at the next one.
+ * transaction prunes at most TX_ROWS rows a table and is followed by the
+ * log's truncation; what is left over the budget goes at the next call.
  */
 int ug_audit_retain(struct ug_audit *a, int64_t budget)
 {
-	int64_t pruned = 0;
-	int err;
+	int64_t before_us;
+	int err = 0;
 
 	if (!a->max_bytes && !a->max_age_us)
 		return 0;
-	err = ug_store_prune(a->st, a->pages_max,
-			     a->max_age_us ? ug_realtime_us() - a->max_age_us : 0, budget, &pruned);
-	/* A reader's snapshot holding the log is routine: it goes next time. */
-	if (!err && ug_store_wal_bound(a->st, a->wal_max) == -EBUSY)
-		ug_log(LOG_DEBUG, "audit: retention: %s", ug_store_errmsg(a->st));
+	before_us = a->max_age_us ? ug_realtime_us() - a->max_age_us : 0;
+	while (budget > 0) {
+		int64_t pruned = 0, chunk = budget < TX_ROWS ? budget : TX_ROWS;
+
+		err = ug_store_prune(a->st, a->pages_max, before_us, chunk, &pruned);
+		if (err)
+			break;
+		/* A reader's snapshot holding the log is routine: it goes next time. */
+		if (ug_store_wal_bound(a->st, a->wal_max) == -EBUSY)
+			ug_log(LOG_DEBUG, "audit: retention: %s", ug_store_errmsg(a->st));
+		/* Less than a chunk: nothing more is due. */
+		if (pruned < chunk)
+			break;
+		budget -= chunk;
+	}
 	if (err) {
 		if (!a->retain_said)
 			ug_log(err == -EBUSY ? LOG_NOTICE : LOG_ERR, "audit: retention: %s; "

@@ -78,18 +78,20 @@ static const char *const oldest_sql[] = {
 };
 
 /* The same for one unit's rows by size: ?3 is its audit_units name ('' for rows without a
- * unit); the oldest first, by the audit_unit_time index. */
+ * unit); the first stored first, by the audit_unit index (unit, then rowid): they lie
+ * together, so a pruning rewrites few pages. */
 static const char prune_unit_summary_sql[] =
 	"INSERT INTO audit_summary (unit, day, verdict, count)\n"
 	"SELECT ifnull(unit, ''), substr(time, 1, 10), ifnull(verdict, ''), sum(count)\n"
-	"FROM (SELECT unit, time, verdict, count FROM audit WHERE unit IS nullif(?3, '')\n"
-	"	ORDER BY time_us, id LIMIT ?1)\n"
+	"FROM (SELECT unit, time, verdict, count FROM audit INDEXED BY audit_unit\n"
+	"	WHERE unit IS nullif(?3, '') ORDER BY id LIMIT ?1)\n"
 	"WHERE true GROUP BY 1, 2, 3\n"
 	"ON CONFLICT (unit, day, verdict) DO UPDATE SET count = count + excluded.count";
 
 static const char prune_unit_sql[] =
 	"DELETE FROM audit WHERE id IN\n"
-	"	(SELECT id FROM audit WHERE unit IS nullif(?3, '') ORDER BY time_us, id LIMIT ?1)";
+	"	(SELECT id FROM audit INDEXED BY audit_unit WHERE unit IS nullif(?3, '')\n"
+	"	ORDER BY id LIMIT ?1)";
 
 /* The unit with the most audit rows. */
 static const char biggest_sql[] =

@@ -34,14 +34,18 @@ expect EPERM in_unit udp 127.0.0.2 9
 # entries.
 N=300000
 peak=0
-on_disk() { # the store's files, together
-	local f s=0
+peak_parts=
+sample() { # the store's files together; their sizes at the peak
+	local f s=0 z parts=
 	for f in "$DB" "$DB-wal" "$DB-shm"; do
-		[ -e "$f" ] && s=$((s + $(stat -c %s "$f")))
+		z=0
+		[ -e "$f" ] && z=$(stat -c %s "$f")
+		s=$((s + z))
+		parts="$parts ${f##*.}=$z"
 	done
-	echo "$s"
+	[ "$s" -gt "$peak" ] && peak=$s && peak_parts=$parts
+	true
 }
-sample() { local s; s=$(on_disk); [ "$s" -gt "$peak" ] && peak=$s; true; }
 for round in 1 2 3; do
 	in_unit flood 127.0.0.2 1000 $N 60000 >"$TMP/flood" &
 	while kill -0 $! 2>/dev/null; do sample; sleep 0.05; done
@@ -72,8 +76,8 @@ lost=$(sql "select ifnull(sum(count), 0) from lost_events")
 [ "$pruned" -gt 0 ] || fail "nothing was pruned ($rows rows): the test did not exceed the limit"
 sample
 [ "$peak" -le "$MAX" ] ||
-	fail "the store's files (database, -wal, -shm) reached $peak bytes with --audit-max-size $MAX"
-pass "flood of $made denials against --audit-max-size 2M: database + WAL + shm at most $peak bytes, $rows in rows + $pruned pruned + $lost lost = $made, exactly"
+	fail "the store's files reached $peak bytes ($peak_parts) with --audit-max-size $MAX"
+pass "flood of $made denials against --audit-max-size 2M: database + WAL + shm at most $peak bytes ($peak_parts), $rows in rows + $pruned pruned + $lost lost = $made, exactly"
 sql "select day, verdict, count from audit_summary where unit = 'demo.service'" | grep -q "|deny|" ||
 	fail "audit_summary has no per-day row for demo.service"
 pass "pruned rows are counted per unit and day in audit_summary"
