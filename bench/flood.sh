@@ -155,7 +155,7 @@ RING_FLOOR=$(awk -v n="$N" -v r="$frec" -v l="$flost" -v t0="$t0" -v t1="$t1" 'B
 say "$RING_FLOOR"
 read -r _ srows _ ssecs _ sbytes < <("$TMP/sqlite_floor" "$TMP/sqlite-floor.db" 1000000)
 SQL_FLOOR=$(awk -v r="$srows" -v s="$ssecs" -v b="$sbytes" 'BEGIN {
-	printf "| SQLite floor: the same rows, batches of 1024, nothing else | | | %d | %.0f | | | | %.0f per M rows |",
+	printf "| SQLite floor: the same rows, batches of 256, nothing else | | | %d | %.0f | | | | %.0f per M rows |",
 		r, r / s, b / (r / 1e6) }')
 say "$SQL_FLOOR"
 

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * sqlite_floor DB N: insert N audit rows like the agent's into a fresh store
- * at DB, in transactions of 1024 (the agent's batch) through the same code
- * (ug_store_audit_insert), and nothing else: no ring, no journal, no
- * retention. Prints "rows N seconds S bytes B" (B: the file's size after).
+ * at DB, in transactions of 256 (the agent's batch, TX_ROWS in
+ * agent/audit.c) through the same code (ug_store_audit_insert), and nothing
+ * else: no ring, no journal, no retention. Prints "rows N seconds S bytes B" (B: the file's size after).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 
 #include "store.h"
 
-#define BATCH 1024
+#define BATCH 256
 
 int main(int argc, char **argv)
 {
