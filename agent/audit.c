@@ -19,10 +19,7 @@
 #include "unitguard.h"
 #include "util.h"
 
-/* Rows per transaction, stored (a batch: the queue) or pruned: what one
- * transaction adds to the write-ahead log is what --audit-max-size keeps
- * room for (about 75 KiB of log for 256 rows, either way). */
-#define TX_ROWS 256
+#define TX_ROWS UG_AUDIT_TX_ROWS
 #define QUEUE_MAX TX_ROWS
 #define UG_AUDIT_MARKS 4
 #define RATE_SLOTS 64

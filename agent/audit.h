@@ -21,6 +21,11 @@
 /* Journal entries per unit per second before the rest are summarised. */
 #define UG_AUDIT_JOURNAL_BURST 50
 
+/* Rows per transaction, stored (a batch: the queue holds one) or pruned:
+ * what one transaction adds to the write-ahead log is what --audit-max-size
+ * keeps room for (about 75 KiB of log for 256 rows, either way). */
+#define UG_AUDIT_TX_ROWS 256
+
 struct ug_audit;
 
 /* What the audit pipeline asks the agent. */

@@ -434,7 +434,7 @@ static void test_store_down(void **state)
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
 	ev.count = 2;
-	for (int i = 0; i < 1024; i++)
+	for (int i = 0; i < UG_AUDIT_TX_ROWS; i++)
 		assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), 0);
 	assert_int_equal(ug_audit_flush(f->a), -EBUSY);
 	assert_int_equal(told.durable, 0);
@@ -442,7 +442,7 @@ static void test_store_down(void **state)
 	ev.count = 3;
 	assert_int_equal(ug_audit_record(f->a, &ev, sizeof(ev)), 0);
 	assert_int_equal(told.durable, 1);
-	assert_int_equal(told.unstored, 2048);
+	assert_int_equal(told.unstored, 2 * UG_AUDIT_TX_ROWS);
 	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(ug_audit_flush(f->a), 0);
