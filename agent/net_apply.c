@@ -70,6 +70,7 @@ static int unit_update(void *ctx, struct ug_unitstate *h, struct ug_unitpol *up,
 	if (err)
 		return err;
 	val.trie = id;
+	net->gen_dirty = true;
 	if (bpf_map_update_elem(bpf_map__fd(net->skel->maps.ug_units), &u->h.cg.id, &val,
 				BPF_ANY)) {
 		err = -errno;
@@ -126,6 +127,37 @@ static const struct ug_unitpol_ops unit_ops = {
 	.get = unit_get, .same = unit_same, .update = unit_update,
 };
 
+/*
+ * After a change to ug_units is complete: every verdict a socket keeps for
+ * its flow (net.bpf.c, ug_sk_v) is stale (unitguard.h, ug_config.gen). Run
+ * in the kernel, atomically. When it cannot be: the error, so that the pass
+ * does not report the change in force (sockets would go on with the verdict
+ * reached before it), and it is tried again at every apply and cleanup.
+ */
+static int net_gen_bump(struct ug_net *net)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+	int err = 0;
+
+	if (!net->gen_dirty)
+		return 0;
+	if (bpf_prog_test_run_opts(bpf_program__fd(net->skel->progs.ug_gen_bump), &opts))
+		err = -errno;
+	else if (opts.retval)
+		err = -ENOENT;
+	if (err) {
+		if (!net->gen_said)
+			ug_log(LOG_ERR, "net: cannot mark the verdicts kept on sockets as stale: %s; "
+			       "established flows may keep the verdict of the policy before",
+			       strerror(-err));
+		net->gen_said = true;
+		return err;
+	}
+	net->gen_said = false;
+	net->gen_dirty = false;
+	return 0;
+}
+
 int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n,
 		 struct ug_net_point *points, size_t n_points, uint32_t generation)
 {
@@ -159,6 +191,7 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n,
 			net->units[kept++] = *s;
 			continue;
 		}
+		net->gen_dirty = true;
 		if (bpf_map_delete_elem(bpf_map__fd(net->skel->maps.ug_units), &s->h.cgid) &&
 		    errno != ENOENT) {
 			ug_log(LOG_ERR, "net: %s: cannot remove its policy: %s", s->h.target,
@@ -202,6 +235,7 @@ int ug_net_apply(struct ug_net *net, struct ug_net_unit *units, size_t n,
 	err = ug_unitpols_narrow(&env, net->units, net->n_units, sizeof(*net->units),
 				 ug_bynames_levels(&net->pending));
 	first_err = first_err ?: err;
+	first_err = first_err ?: net_gen_bump(net);
 	net->last_changed = n_changed;
 	if (changed || n_changed) {
 		net->generation = generation;
@@ -260,6 +294,7 @@ static int move_copies(struct ug_net *net, uint16_t old_trie, const struct ug_un
 
 	if (!old_trie)
 		return 0;
+	net->gen_dirty = true;
 	/* Read in batches (one syscall per 256 entries), change afterwards. */
 	do {
 		__u32 count = 256;
@@ -480,6 +515,7 @@ void ug_net_cleanup(struct ug_net *net)
 		net_acct_reclaim(net);
 	net_acct_pool_fill(net);
 	retry_copies(net);
+	net_gen_bump(net);
 	ug_tries_collect(net->tries, false, FREE_BUDGET);
 	/* The tries a killed agent left are gone: so is what they pointed at. */
 	if (net->adoption_held && !ug_tries_adopted(net->tries)) {

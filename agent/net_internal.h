@@ -80,6 +80,8 @@ struct ug_net {
 	uint32_t last_changed; /* units changed by the last apply */
 	uint32_t pending_changed; /* policies by name changed by the last apply_pending */
 	uint32_t level_mask;
+	bool gen_dirty;  /* ug_units changed since ug_config.gen was last bumped (net_gen_bump) */
+	bool gen_said;   /* the bump failing: said once */
 	uint32_t window; /* aggregation window (unitguard.h): advanced once a second */
 	uint64_t window_ns;
 	bool flush_said; /* ug_flush failing: said once */

@@ -179,6 +179,9 @@ static int adopt_maps(struct ug_net *net)
 		return err;
 	net_acct_pool_adopt(net);
 	ug_level_mask_adopt(bpf_map__fd(net->skel->maps.ug_config), &net->level_mask);
+	/* Verdicts sockets keep were reached by the earlier agent's programs:
+	 * stale at our first apply, whatever it changes. */
+	net->gen_dirty = true;
 	return 0;
 }
 
@@ -450,7 +453,7 @@ int ug_net_open(const char *pin_dir, struct ug_net **out)
 		if (bpf_program__type(prog) == BPF_PROG_TYPE_TRACING)
 			continue; /* cgroup_mkdir/rmdir: see net_attach_tracepoints() */
 		if (bpf_program__type(prog) == BPF_PROG_TYPE_SYSCALL)
-			continue; /* ug_flush: run by ug_net_flush() */
+			continue; /* ug_flush, ug_gen_bump: run by the agent */
 		if (i == N_PROGS) {
 			err = -E2BIG;
 			goto err_skel;

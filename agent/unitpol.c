@@ -188,11 +188,13 @@ int ug_level_mask_set(int cfg_fd, uint32_t *cached, uint32_t mask)
 	struct ug_config cfg;
 	__u32 zero = 0;
 
-	if (!bpf_map_lookup_elem(cfg_fd, &zero, &cfg))
-		mask |= cfg.level_mask & ~*cached;
+	/* What else the entry holds (ug_config.gen) is written back as read:
+	 * unreadable, nothing is written. */
+	if (bpf_map_lookup_elem(cfg_fd, &zero, &cfg))
+		return -errno;
+	mask |= cfg.level_mask & ~*cached;
 	if (mask == *cached)
 		return 0;
-	memset(&cfg, 0, sizeof(cfg));
 	cfg.level_mask = mask;
 	if (bpf_map_update_elem(cfg_fd, &zero, &cfg, BPF_ANY))
 		return -errno;

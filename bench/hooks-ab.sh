@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# What the connect hooks' socket mark costs (issue 28; README, "Ingress"):
-# connect4, egress and ingress in-program time (bpf_stats) for TCP connects
-# and connected-UDP round trips from a unit with one deny rule, this tree
-# against the same tree with the mark turned off (the mark_out() call of
-# connect4 never taken), alternating, ROUNDS times. Needs root; about 3
-# minutes. Prints a Markdown table; BENCHMARKS.md quotes one run.
+# What one piece of the network hooks costs or saves, in-program (bpf_stats):
+# connect4, egress and ingress time per run for TCP connects and connected-UDP
+# round trips from a unit with one deny rule, this tree (A) against the same
+# tree with that piece turned off (B), alternating, ROUNDS times. Needs root;
+# about 3 minutes. Prints a Markdown table; BENCHMARKS.md quotes runs.
+#
+# VARIANT=mark (default): the connect hooks' socket mark (issue 28; README,
+#   "Ingress"): B never takes connect4's mark_out() call.
+# VARIANT=kept: the verdict kept on a socket for its own flow (issue 23;
+#   README, "The verdict kept on a socket"): B never uses or keeps one.
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${ROUNDS:-3}
@@ -22,13 +26,23 @@ cleanup() {
 }
 trap cleanup EXIT
 
-build() { # build DIR [-n]: this tree built in DIR; -n: with the mark off
+VARIANT=${VARIANT:-mark}
+case $VARIANT in
+mark | kept) ;;
+*) echo "VARIANT: mark or kept" >&2; exit 2 ;;
+esac
+build() { # build DIR [-n]: this tree built in DIR; -n: with VARIANT off
+	local f
 	mkdir -p "$1/src"
 	git -C "$SRC" archive HEAD | tar -x -C "$1/src"
-	if [ "${2:-}" = -n ]; then
-		sed -i 's/hook == UG_HOOK_CONNECT4 \&\& op.proto == IPPROTO_TCP)/hook == UG_HOOK_CONNECT4 \&\& op.proto == 255)/' \
-			"$1/src/bpf/cgroup/net.bpf.c"
-		grep -q 'op.proto == 255' "$1/src/bpf/cgroup/net.bpf.c" || { echo "the mark_out() call moved" >&2; exit 1; }
+	f=$1/src/bpf/cgroup/net.bpf.c
+	if [ "${2:-}" = -n ] && [ "$VARIANT" = mark ]; then
+		sed -i 's/hook == UG_HOOK_CONNECT4 \&\& op.proto == IPPROTO_TCP)/hook == UG_HOOK_CONNECT4 \&\& op.proto == 255)/' "$f"
+		grep -q 'op.proto == 255' "$f" || { echo "the mark_out() call moved" >&2; exit 1; }
+	elif [ "${2:-}" = -n ]; then
+		sed -i 's/\tret = kept(skb, op->dir, gen);/\tret = -1;/; s/\t\tkeep(skb, op, u, gen, rule_id);/\t\t;/' "$f"
+		[ "$(grep -c -e '	ret = -1;' -e '		;$' "$f")" = 2 ] ||
+			{ echo "the kept()/keep() calls moved" >&2; exit 1; }
 	fi
 	"$1/src/packaging/build.sh" "$1/build" >"$1/build.log" 2>&1 || { tail "$1/build.log" >&2; exit 1; }
 }
@@ -62,7 +76,7 @@ measure() { # measure BUILD: "connect4 egress ingress" ns per run
 	rmdir "$CG"
 }
 
-echo "| round | connect4, mark | connect4, no mark | egress, mark | egress, no mark | ingress, mark | ingress, no mark |"
+echo "| round | connect4, A | connect4, B ($VARIANT off) | egress, A | egress, B | ingress, A | ingress, B |"
 echo "|---:|---:|---:|---:|---:|---:|---:|"
 for r in $(seq "$ROUNDS"); do
 	# One after the other: each ends (agent stopped, pins gone) before the next.

@@ -87,7 +87,13 @@ struct ug_config {
 	/* Bit L set: some policy cgroup sits at cgroup level L. The programs
 	 * look up only those ancestor levels, deepest first. */
 	__u32 level_mask;
-	__u32 pad;
+	/* ug_config only (ug_lsm_config: 0). Changed by the agent after every
+	 * change to what decides a socket's packets (ug_units, ug_lpm,
+	 * ug_lists), once the change is complete; never back to a value it had.
+	 * A verdict the packet hooks keep on a socket (net.bpf.c, ug_sk_v)
+	 * holds only while this is what it was reached at. Older agents wrote
+	 * 0 here (the field was padding). */
+	__u32 gen;
 };
 
 /*

@@ -21,6 +21,7 @@
 /* The level mask leads both config values: lib/cgroup.bpf.h, find_unit_in(). */
 UG_ASSERT_SIZE(ug_config, 8);
 UG_ASSERT_OFF(ug_config, level_mask, 0);
+UG_ASSERT_OFF(ug_config, gen, 4);
 
 UG_ASSERT_SIZE(ug_unit_val, 16);
 UG_ASSERT_OFF(ug_unit_val, generation, 0);

@@ -140,6 +140,39 @@ struct {
 	__type(value, __u32);
 } ug_sk_in SEC(".maps");
 
+/*
+ * The verdict kept on a socket for its own flow: the packets between its
+ * local end and the one peer it is connected to (a TCP connection, a
+ * connected UDP socket), with nothing between the IP and the transport
+ * header. Such a packet's verdict is the same for every packet of the flow
+ * until the policy changes: the socket's cgroup, so its policy cgroup, is
+ * fixed when the socket is made, and origin() says the same for the flow.
+ * Kept only for a plain allow (what is denied or audited is recorded each
+ * time), per direction, with ug_config.gen: once the agent changes the
+ * policy, the next packet is judged in full again.
+ *
+ * Made on a UDP datagram or a TCP segment that carries data, not on the
+ * handshake: a connection that carries none (a probe, a health check) costs
+ * no allocation.
+ */
+struct ug_sk_verdict {
+	/* ug_config.gen the verdicts were reached at (high 32 bits), and bit
+	 * (1 << dir) set where that direction's packets are allowed: written in
+	 * one store, so that a verdict reached before a change and kept after
+	 * another CPU kept one of after it cannot pass for the newer. */
+	__u64 state;
+	__u32 rule_id[2]; /* per direction, the rule that allowed; 0: the default posture */
+	__u16 acct;       /* the policy cgroup's slot in ug_acct */
+	__u16 pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ug_sk_verdict);
+} ug_sk_v SEC(".maps");
+
 /* Nearest policy cgroup at or above the socket's: lib/cgroup.bpf.h. */
 static __always_inline struct ug_unit_val *find_unit(const bool at_skb, struct __sk_buff *skb,
 						     __u64 *unit_cgid)
@@ -256,10 +289,9 @@ static __always_inline void record(const bool at_skb, struct __sk_buff *skb, con
 	record_key(&k, &nv);
 }
 
-static __always_inline void account(struct __sk_buff *skb, const struct ug_unit_val *u, __u8 dir,
-				    int verdict)
+static __always_inline void account_slot(struct __sk_buff *skb, __u16 acct, __u8 dir, int verdict)
 {
-	__u32 idx = (__u32)u->acct * 2 + (dir == UG_DIR_INGRESS);
+	__u32 idx = (__u32)acct * 2 + (dir == UG_DIR_INGRESS);
 	struct ug_acct_val *a = bpf_map_lookup_elem(&ug_acct, &idx);
 
 	if (!a || verdict < 0 || verdict >= UG_ACCT_MAX)
@@ -268,13 +300,20 @@ static __always_inline void account(struct __sk_buff *skb, const struct ug_unit_
 	a->bytes[verdict] += skb->len;
 }
 
+static __always_inline void account(struct __sk_buff *skb, const struct ug_unit_val *u, __u8 dir,
+				    int verdict)
+{
+	account_slot(skb, u->acct, dir, verdict);
+}
+
 /*
  * The verdict for op on unit u (found by the caller), accounted (packets)
  * and recorded (denials). A packet hook that skipped the transport header
  * (UG_UNIT_NO_L4) reads it for a denial's record.
  */
 static __always_inline int judge(const bool at_skb, struct __sk_buff *skb,
-				 const struct ug_unit_val *u, __u64 unit_cgid, struct ug_op *op)
+				 const struct ug_unit_val *u, __u64 unit_cgid, struct ug_op *op,
+				 __u32 *allowed_by)
 {
 	struct ug_lpm_key key = {};
 	__u32 rule_id = 0;
@@ -285,6 +324,7 @@ static __always_inline int judge(const bool at_skb, struct __sk_buff *skb,
 	if (action == UG_ACT_ALLOW) {
 		if (at_skb)
 			account(skb, u, op->dir, UG_ACCT_ALLOWED);
+		*allowed_by = rule_id;
 		return UG_CG_ALLOW;
 	}
 	/* Only the rules of cgroups in audit mode deny; or every rule of this
@@ -308,12 +348,13 @@ static __always_inline int judge_task(struct ug_op *op, bool *judged)
 {
 	struct ug_unit_val *u;
 	__u64 unit_cgid = 0;
+	__u32 rule_id;
 
 	u = find_unit(false, NULL, &unit_cgid);
 	if (!u || u->mode == UG_MODE_OFF)
 		return UG_CG_ALLOW;
 	*judged = true;
-	return judge(false, NULL, u, unit_cgid, op);
+	return judge(false, NULL, u, unit_cgid, op, &rule_id);
 }
 
 /* The peer sk is connected to: its address (v4-mapped for IPv4) in a, its
@@ -438,16 +479,144 @@ static __always_inline void mark_out(struct bpf_sock *sk, const struct ug_op *op
 }
 
 /*
- * A packet, judged by the unit of its socket. The unit is found first: a
- * packet of a cgroup no policy governs (a sibling below a guarded slice) is
- * not parsed at all.
+ * Is the packet one of sk's own flow (ug_sk_v): between sk and the peer it
+ * is connected to, the transport header right after the IP header, not a
+ * fragment, and for UDP at the peer's own port (a connected UDP socket may
+ * still send elsewhere with sendto(2))? in: the packet arrives.
+ *
+ * Not inlined: called by kept() and keep() on every packet path, inlined its
+ * buffers took the stack of ug_egress past the verifier's 512 bytes.
+ */
+static __noinline bool own_flow(struct __sk_buff *skb, struct bpf_sock *sk, bool in)
+{
+	__u32 peer[4], at[4] = { 0, 0, bpf_htonl(0xffff), 0 }, proto = sk->protocol, l4, port;
+	__u16 ports[2];
+	__u8 b[20];
+
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return false;
+	/* Each field into a register first (sk_peer()). */
+	if (sk->family == AF_INET) {
+		peer[0] = 0;
+		peer[1] = 0;
+		peer[2] = bpf_htonl(0xffff);
+		peer[3] = sk->dst_ip4;
+		barrier_var(peer[3]);
+	} else if (sk->family == AF_INET6) {
+		peer[0] = sk->dst_ip6[0];
+		barrier_var(peer[0]);
+		peer[1] = sk->dst_ip6[1];
+		barrier_var(peer[1]);
+		peer[2] = sk->dst_ip6[2];
+		barrier_var(peer[2]);
+		peer[3] = sk->dst_ip6[3];
+		barrier_var(peer[3]);
+	} else {
+		return false;
+	}
+	port = sk->dst_port;
+	barrier_var(port);
+	if (!port)
+		return false;
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		/* ihl, ..., frag_off at 6, protocol at 9, saddr at 12, daddr at 16 */
+		if (bpf_skb_load_bytes(skb, 0, b, 20) || b[9] != proto || (b[6] & 0x3f) || b[7])
+			return false;
+		__builtin_memcpy(&at[3], &b[in ? 12 : 16], 4);
+		l4 = (b[0] & 0xf) * 4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		/* nexthdr at 6, saddr at 8, daddr at 24 */
+		if (bpf_skb_load_bytes(skb, 6, b, 1) || b[0] != proto ||
+		    bpf_skb_load_bytes(skb, in ? 8 : 24, at, 16))
+			return false;
+		l4 = 40;
+	} else {
+		return false;
+	}
+	if (at[0] != peer[0] || at[1] != peer[1] || at[2] != peer[2] || at[3] != peer[3])
+		return false;
+	if (proto == IPPROTO_TCP)
+		return true;
+	return !bpf_skb_load_bytes(skb, l4, ports, sizeof(ports)) &&
+	       bpf_ntohs(in ? ports[0] : ports[1]) == bpf_ntohs((__u16)port);
+}
+
+/* The verdict kept on skb's socket for this direction, when it holds
+ * (ug_sk_v): accounted and counted as the full judgement would. -1: judge
+ * the packet in full. */
+static __always_inline int kept(struct __sk_buff *skb, __u8 dir, __u32 gen)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct ug_sk_verdict *v;
+	__u32 rule_id;
+	__u64 st;
+
+	if (!sk || !(sk = bpf_sk_fullsock(sk)))
+		return -1;
+	v = bpf_sk_storage_get(&ug_sk_v, sk, 0, 0);
+	if (!v)
+		return -1;
+	st = v->state;
+	if ((__u32)(st >> 32) != gen || !(st & (1u << (dir & 1))) || !own_flow(skb, sk, dir & 1))
+		return -1;
+	account_slot(skb, v->acct, dir, UG_ACCT_ALLOWED);
+	rule_id = v->rule_id[dir & 1];
+	if (rule_id)
+		hit(rule_id);
+	return UG_CG_ALLOW;
+}
+
+/* Keep a packet's plain allow on its socket for the rest of its flow, when
+ * it is of that flow and the judgement was of nothing but it: parsed whole,
+ * no routing header, no connection request. A TCP segment without data
+ * makes no storage (a connection's handshake and close are judged in full). */
+static __always_inline void keep(struct __sk_buff *skb, const struct ug_op *op,
+				 const struct ug_unit_val *u, __u32 gen, __u32 rule_id)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct ug_sk_verdict *v;
+	__u64 make = 0, st, bits;
+	__u8 dir = op->dir & 1, th12;
+
+	if (op->unparsed || op->rh_n || op->syn || !sk || !(sk = bpf_sk_fullsock(sk)) ||
+	    !own_flow(skb, sk, dir))
+		return;
+	if (op->proto == IPPROTO_UDP)
+		make = BPF_SK_STORAGE_GET_F_CREATE;
+	else if (op->l4_off && !bpf_skb_load_bytes(skb, op->l4_off + 12, &th12, 1) &&
+		 skb->len > op->l4_off + (th12 >> 4) * 4)
+		make = BPF_SK_STORAGE_GET_F_CREATE;
+	v = bpf_sk_storage_get(&ug_sk_v, sk, 0, make);
+	if (!v)
+		return;
+	st = v->state;
+	bits = (__u32)(st >> 32) == gen ? st & 3 : 0;
+	v->acct = u->acct;
+	v->rule_id[dir] = rule_id;
+	v->state = ((__u64)gen << 32) | bits | (1u << dir);
+}
+
+/*
+ * A packet, judged by the unit of its socket: by the verdict kept for its
+ * flow (kept()), else in full. The unit is found first: a packet of a
+ * cgroup no policy governs (a sibling below a guarded slice) is not parsed
+ * at all.
  */
 static __always_inline int judge_packet(struct __sk_buff *skb, struct ug_op *op)
 {
 	const bool src = op->dir == UG_DIR_INGRESS;
+	struct ug_config *cfg;
 	struct ug_unit_val *u;
 	__u64 unit_cgid = 0;
+	__u32 zero = 0, gen, rule_id = 0;
+	int ret;
 
+	/* Read before the maps it vouches for. */
+	cfg = bpf_map_lookup_elem(&ug_config, &zero);
+	gen = cfg ? cfg->gen : 0;
+	ret = kept(skb, op->dir, gen);
+	if (ret >= 0)
+		return ret;
 	u = find_unit(true, skb, &unit_cgid);
 	if (!u || u->mode == UG_MODE_OFF)
 		return UG_CG_ALLOW;
@@ -457,7 +626,11 @@ static __always_inline int judge_packet(struct __sk_buff *skb, struct ug_op *op)
 	if (!(u->flags & UG_UNIT_NO_L4))
 		parse_l4(skb, op, src);
 	origin(skb, op);
-	return judge(true, skb, u, unit_cgid, op);
+	rule_id = ~0u;
+	ret = judge(true, skb, u, unit_cgid, op, &rule_id);
+	if (rule_id != ~0u)
+		keep(skb, op, u, gen, rule_id);
+	return ret;
 }
 
 /*
@@ -738,6 +911,24 @@ static long flush_share(struct bpf_map *map, __u64 *cgid, struct ug_share_val *v
 }
 
 UG_FLUSH_AGG_SHARED(flush_agg, struct ug_agg_key, struct ug_agg_val, send, UG_SHARE_NET)
+
+/*
+ * Run by the agent once a change to what decides a socket's packets is
+ * complete (unitguard.h, ug_config.gen): every verdict kept on a socket
+ * before it is stale. Atomic, beside the cgroup_mkdir program's updates of
+ * the level mask in the same entry.
+ */
+SEC("syscall")
+int ug_gen_bump(void *ctx)
+{
+	__u32 zero = 0;
+	struct ug_config *cfg = bpf_map_lookup_elem(&ug_config, &zero);
+
+	if (!cfg)
+		return 1;
+	__sync_fetch_and_add(&cfg->gen, 1);
+	return 0;
+}
 
 SEC("syscall")
 int ug_flush(struct ug_flush_ctx *ctx)

@@ -264,6 +264,46 @@ maybe_sabotage() {
 }
 
 # wait_for WANT CMD...: poll until CMD prints WANT (3 s at most).
+# session NAME ARGS...: an ugflow session in the background, fed through a
+# FIFO (not in a subshell: it keeps the FIFO's descriptor); opened NAME: its
+# first line ("ready PORT" or the error); ask NAME CMD: one command, its one
+# line of answer.
+declare -A SFD
+lines() { wc -l <"$TMP/$1.out"; }
+wait_lines() {
+	local i
+	for i in $(seq 100); do
+		[ "$(lines "$1")" -ge "$2" ] && return 0
+		sleep 0.05
+	done
+	fail "session $1 did not answer: $(cat "$TMP/$1.out")"
+}
+session() {
+	local name=$1 fd
+	shift
+	mkfifo "$TMP/$name.in"
+	: >"$TMP/$name.out"
+	"$FLOW" "$@" <"$TMP/$name.in" >"$TMP/$name.out" 2>&1 &
+	BG_PIDS+=($!)
+	exec {fd}>"$TMP/$name.in"
+	SFD[$name]=$fd
+	wait_lines "$name" 1
+}
+opened() { head -n 1 "$TMP/$1.out"; }
+ask() {
+	local n
+	n=$(lines "$1")
+	echo "$2" >&"${SFD[$1]}"
+	wait_lines "$1" $((n + 1))
+	tail -n 1 "$TMP/$1.out"
+}
+expect_ask() { # expect_ask WANT NAME CMD
+	local got
+	got=$(ask "$2" "$3")
+	[ "$got" = "$1" ] || fail "$2: $3: expected '$1', got '$got'"
+	pass "$2: $3 -> $1"
+}
+
 wait_for() {
 	local want=$1 i got
 	shift
