@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # What one piece of the network hooks costs or saves, in-program (bpf_stats):
-# connect4, egress and ingress time per run for TCP connects and connected-UDP
-# round trips from a unit with one deny rule, this tree (A) against the same
+# egress and ingress time per run for connected-UDP round trips, and connect4,
+# egress and ingress time per run for TCP connects, from a unit with one deny
+# rule (4 000 of each, measured apart), this tree (A) against the same
 # tree with that piece turned off (B), alternating, ROUNDS times. Needs root;
 # about 3 minutes. Prints a Markdown table; BENCHMARKS.md quotes runs.
 #
@@ -53,6 +54,21 @@ build "$TMP/a"
 build "$TMP/b" -n
 cc -O2 -Wall -D_GNU_SOURCE -o "$TMP/netbench" "$SRC/bench/netbench.c"
 
+# snap: "time count" of ug_connect4, ug_egress, ug_ingress (cumulative bpf_stats).
+snap() {
+	bpftool -j prog show | jq -r '[.[] | select(.name == "ug_connect4" or .name == "ug_egress" or
+		.name == "ug_ingress") | {(.name): "\(.run_time_ns // 0) \(.run_cnt // 0)"}] | add |
+		"\(.ug_connect4) \(.ug_egress) \(.ug_ingress)"'
+}
+# per_run BEFORE AFTER K: ns per run of the K-th program (1 connect4, 2 egress, 3 ingress)
+per_run() {
+	local -a a b
+	read -ra a <<<"$1"
+	read -ra b <<<"$2"
+	local i=$((($3 - 1) * 2))
+	echo $(((b[i] - a[i]) / (b[i + 1] - a[i + 1] > 0 ? b[i + 1] - a[i + 1] : 1)))
+}
+
 measure() { # measure BUILD: "connect4 egress ingress" ns per run
 	local b=$1 d pid
 	d=$(mktemp -d -p "$TMP")
@@ -67,24 +83,26 @@ measure() { # measure BUILD: "connect4 egress ingress" ns per run
 	[ "$("$TMP/netbench" --cgroup "$CG" check 10.0.0.1)" = EPERM ] ||
 		{ echo "not enforcing: $(cat "$d/log")" >&2; kill "$pid"; exit 1; }
 	sysctl -qw kernel.bpf_stats_enabled=1
-	"$TMP/netbench" --cgroup "$CG" --udp 4000 --connect 4000 --blocks 2 --cpu 1 --server-cpu 1 >/dev/null
+	s0=$(snap)
+	"$TMP/netbench" --cgroup "$CG" --udp 4000 --connect 0 --blocks 2 --cpu 1 --server-cpu 1 >/dev/null
+	s1=$(snap)
+	"$TMP/netbench" --cgroup "$CG" --udp 0 --connect 4000 --blocks 2 --cpu 1 --server-cpu 1 >/dev/null
+	s2=$(snap)
 	sysctl -qw kernel.bpf_stats_enabled=0
-	bpftool -j prog show | jq -r '[.[] | select(.name == "ug_connect4" or .name == "ug_egress" or
-		.name == "ug_ingress") | {(.name): (.run_time_ns / (.run_cnt + 0.000001) | floor)}] | add |
-		"\(.ug_connect4) \(.ug_egress) \(.ug_ingress)"'
+	# UDP: egress ingress; connects: connect4 egress ingress (ns per run)
+	echo "$(per_run "$s0" "$s1" 2) $(per_run "$s0" "$s1" 3) $(per_run "$s1" "$s2" 1)" \
+		"$(per_run "$s1" "$s2" 2) $(per_run "$s1" "$s2" 3)"
 	kill "$pid"
 	wait "$pid" || true
 	"$b/unitguardd" --pin-dir "$PIN" --detach-all >/dev/null 2>&1
 	rmdir "$CG"
 }
 
-echo "| round | connect4, A | connect4, B ($VARIANT off) | egress, A | egress, B | ingress, A | ingress, B |"
-echo "|---:|---:|---:|---:|---:|---:|---:|"
+echo "| round | UDP egress, A | UDP egress, B ($VARIANT off) | UDP ingress, A | UDP ingress, B | connect: connect4, A | connect4, B | connect: egress, A | egress, B | connect: ingress, A | ingress, B |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for r in $(seq "$ROUNDS"); do
 	# One after the other: each ends (agent stopped, pins gone) before the next.
-	a=$(measure "$TMP/a/build")
-	b=$(measure "$TMP/b/build")
-	read -r ca ea ia <<<"$a"
-	read -r cb eb ib <<<"$b"
-	echo "| $r | $ca | $cb | $ea | $eb | $ia | $ib |"
+	read -r ua ia ca ea ja <<<"$(measure "$TMP/a/build")"
+	read -r ub ib cb eb jb <<<"$(measure "$TMP/b/build")"
+	echo "| $r | $ua | $ub | $ia | $ib | $ca | $cb | $ea | $eb | $ja | $jb |"
 done
