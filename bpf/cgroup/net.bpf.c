@@ -578,15 +578,19 @@ static __always_inline void keep(struct __sk_buff *skb, const struct ug_op *op,
 	__u64 make = 0, st, bits;
 	__u8 dir = op->dir & 1, th12;
 
-	if (op->unparsed || op->rh_n || op->syn || !sk || !(sk = bpf_sk_fullsock(sk)) ||
-	    !own_flow(skb, sk, dir))
+	if (op->unparsed || op->rh_n || op->syn || !sk || !(sk = bpf_sk_fullsock(sk)))
 		return;
 	if (op->proto == IPPROTO_UDP)
 		make = BPF_SK_STORAGE_GET_F_CREATE;
 	else if (op->l4_off && !bpf_skb_load_bytes(skb, op->l4_off + 12, &th12, 1) &&
 		 skb->len > op->l4_off + (th12 >> 4) * 4)
 		make = BPF_SK_STORAGE_GET_F_CREATE;
-	v = bpf_sk_storage_get(&ug_sk_v, sk, 0, make);
+	/* The cheap tests first: a handshake's segments stop here. */
+	v = bpf_sk_storage_get(&ug_sk_v, sk, 0, 0);
+	if ((!v && !make) || !own_flow(skb, sk, dir))
+		return;
+	if (!v)
+		v = bpf_sk_storage_get(&ug_sk_v, sk, 0, make);
 	if (!v)
 		return;
 	st = v->state;
