@@ -551,7 +551,9 @@ static __always_inline int kept(struct __sk_buff *skb, __u8 dir, __u32 gen)
 	__u32 rule_id;
 	__u64 st;
 
-	if (!sk || !(sk = bpf_sk_fullsock(sk)))
+	/* Connected UDP sockets are "established" too; a TCP handshake or
+	 * close is not, and stops at this load. */
+	if (!sk || sk->state != BPF_TCP_ESTABLISHED || !(sk = bpf_sk_fullsock(sk)))
 		return -1;
 	v = bpf_sk_storage_get(&ug_sk_v, sk, 0, 0);
 	if (!v)
@@ -568,8 +570,9 @@ static __always_inline int kept(struct __sk_buff *skb, __u8 dir, __u32 gen)
 
 /* Keep a packet's plain allow on its socket for the rest of its flow, when
  * it is of that flow and the judgement was of nothing but it: parsed whole,
- * no routing header, no connection request. A TCP segment without data
- * makes no storage (a connection's handshake and close are judged in full). */
+ * no routing header, no connection request; on an established socket only.
+ * A TCP segment without data makes no storage (a connection's handshake and
+ * close are judged in full). */
 static __always_inline void keep(struct __sk_buff *skb, const struct ug_op *op,
 				 const struct ug_unit_val *u, __u32 gen, __u32 rule_id)
 {
@@ -578,7 +581,8 @@ static __always_inline void keep(struct __sk_buff *skb, const struct ug_op *op,
 	__u64 make = 0, st, bits;
 	__u8 dir = op->dir & 1, th12;
 
-	if (op->unparsed || op->rh_n || op->syn || !sk || !(sk = bpf_sk_fullsock(sk)))
+	if (op->unparsed || op->rh_n || op->syn || !sk || sk->state != BPF_TCP_ESTABLISHED ||
+	    !(sk = bpf_sk_fullsock(sk)))
 		return;
 	if (op->proto == IPPROTO_UDP)
 		make = BPF_SK_STORAGE_GET_F_CREATE;
