@@ -641,6 +641,17 @@ static __always_inline int judge_packet(struct __sk_buff *skb, struct ug_op *op)
 	return ret;
 }
 
+/* A connect(2) may point the socket at another peer (a UDP socket can be
+ * connected again, to anyone its connect hook allows): the verdicts it kept
+ * were for the flow before (ug_sk_v). */
+static __always_inline void forget(struct bpf_sock *sk)
+{
+	struct ug_sk_verdict *v;
+
+	if (sk && (v = bpf_sk_storage_get(&ug_sk_v, sk, 0, 0)))
+		v->state = 0;
+}
+
 /*
  * The socket's IPV6_V6ONLY (sk_ipv6only, a bitfield of struct sock_common;
  * bpf_getsockopt() does not offer it). The verifier allows no arithmetic on
@@ -672,6 +683,8 @@ static __always_inline int sock_addr4(struct bpf_sock_addr *ctx, __u8 hook, __u8
 
 	op.has_port = op.proto == IPPROTO_TCP || op.proto == IPPROTO_UDP;
 	map_v4(op.addr, ctx->user_ip4);
+	if (hook == UG_HOOK_CONNECT4)
+		forget(ctx->sk);
 	r = judge_task(&op, &judged);
 	if (judged && r == UG_CG_ALLOW && hook == UG_HOOK_CONNECT4 && op.proto == IPPROTO_TCP)
 		mark_out(ctx->sk, &op);
@@ -698,6 +711,8 @@ static __always_inline int sock_addr6(struct bpf_sock_addr *ctx, __u8 hook, __u8
 	w[3] = ctx->user_ip6[3];
 	__builtin_memcpy(op.addr, w, sizeof(w));
 	op.has_port = op.proto == IPPROTO_TCP || op.proto == IPPROTO_UDP;
+	if (hook == UG_HOOK_CONNECT6)
+		forget(ctx->sk);
 	r = judge_task(&op, &judged);
 	if (judged && r == UG_CG_ALLOW && hook == UG_HOOK_CONNECT6 && op.proto == IPPROTO_TCP)
 		mark_out(ctx->sk, &op);

@@ -7,8 +7,11 @@
 # case after the flow has passed on its kept verdict: a rule of the slice
 # above (inheritance), the unit's mode, a rule written while no agent ran
 # (the next agent's first apply), and an ingress rule against a connection
-# the unit accepted. Without the policy's generation number changing, each
-# of these flows went on passing (seen, with ug_gen_bump never run).
+# the unit accepted; and a UDP socket connected again, in audit mode, has
+# each datagram to its new peer recorded. Without the policy's generation
+# number changing, the flows went on passing (seen, with ug_gen_bump never
+# run); without the connect hooks forgetting, the new peer's datagrams went
+# unrecorded.
 . "$(dirname "$0")/lib.sh"
 setup_kernel
 
@@ -78,7 +81,7 @@ ctl rule del "$d" >/dev/null
 expect_ask ok u ping
 expect_ask ok u ping
 stop_agent
-ctl --no-wait rule add app.service egress deny 127.0.0.2 --proto udp >/dev/null
+d4=$(ctl --no-wait rule add app.service egress deny 127.0.0.2 --proto udp)
 start_agent --stats-interval 1
 wait_for EPERM "$PROBE" --cgroup "$CG" udp 127.0.0.2 "$P"
 expect_ask EPERM u ping
@@ -92,4 +95,28 @@ expect_ask ok in ping
 ctl rule add app.service ingress deny 127.0.0.4 >/dev/null
 expect_ask timeout in ping
 pass "an ingress deny of its client stops a connection the unit accepted"
+
+# 6. A UDP socket connected again, to a peer its connect hook lets through in
+# audit mode: every datagram to it and back is recorded; none passes on the
+# verdict kept for the peer before (the connect hooks forget it). The
+# policy is set first, so that what was kept is of the current generation.
+"$FLOW" echo udp 127.0.0.3 "$P" 120 >/dev/null &
+BG_PIDS+=($!)
+ctl rule del "$d4" >/dev/null
+ctl rule add app.service egress deny 127.0.0.3 --proto udp >/dev/null
+ctl unit set app.service --mode audit >/dev/null
+session v --cgroup "$CG" session udp 127.0.0.2 "$P"
+expect_ask ok v ping
+expect_ask ok v ping
+expect_ask ok v "connect 127.0.0.3 $P"
+for _ in 1 2 3 4 5; do expect_ask ok v ping; done
+audited() {
+	[ "$(sql "select ifnull(sum(count), 0) from audit where address = '127.0.0.3' and
+		hook = '$1' and verdict = 'audit'")" = "$2" ]
+}
+wait_until 10 audited egress_skb 5 ||
+	fail "datagrams to the new peer audited at egress: $(sql "select hook, count from audit where address = '127.0.0.3'")"
+wait_until 10 audited ingress_skb 5 ||
+	fail "its echoes audited at ingress: $(sql "select hook, count from audit where address = '127.0.0.3'")"
+pass "connected again: 5 datagrams to the new peer and 5 echoes, each recorded as audit"
 echo "PASS: $TEST_NAME"

@@ -16,6 +16,8 @@
  *               "ok", "timeout", "closed" or the error
  *         recv  waits 1 s for anything from anyone: "from ADDR" or "timeout"
  *         disconnect  connect(2) to AF_UNSPEC: a UDP socket is unconnected again
+ *         connect ADDR PORT  connect(2) the (UDP) socket to another peer: "ok" or
+ *               the error
  *   ugflow [--cgroup DIR] connect-listen ADDR PORT SECS
  *       connect(2) a TCP socket to ADDR PORT, where nothing listens; then
  *       listen(2) on that same socket, at the port the connect bound. Prints
@@ -224,6 +226,16 @@ static int do_session(const char *kind, const struct sockaddr_storage *from, soc
 				addr_str(&peer, a, sizeof(a));
 				printf("from %s\n", a);
 			}
+		} else if (!strncmp(line, "connect ", 8)) {
+			char a[64], p[8];
+			struct sockaddr_storage to;
+			socklen_t tlen;
+
+			if (sscanf(line + 8, "%63s %7s", a, p) != 2 || probe_parse_addr(a, p, &to, &tlen))
+				puts("?");
+			else
+				puts(connect(fd, (const struct sockaddr *)&to, tlen) ? err_name(errno)
+										   : "ok");
 		} else if (!strncmp(line, "disconnect", 10)) {
 			struct sockaddr sa = { .sa_family = AF_UNSPEC };
 
