@@ -18,12 +18,10 @@ setup_kernel
 CG=$(make_cgroup ugk.slice/app.service)
 P=52$((RANDOM % 90 + 10))0 # P .. P+9
 ctl() { "$CTL" --db "$DB" "$@"; }
-"$FLOW" echo tcp 127.0.0.2 "$P" 120 >/dev/null &
-BG_PIDS+=($!)
-"$FLOW" echo udp 127.0.0.2 "$P" 120 >/dev/null &
-BG_PIDS+=($!)
-"$FLOW" --cgroup "$CG" echo tcp 127.0.0.1 $((P + 1)) 120 >/dev/null &
-BG_PIDS+=($!)
+# Echo peers outside the unit, and a TCP echo server inside it.
+flow_bg echo tcp 127.0.0.2 "$P" 120
+flow_bg echo udp 127.0.0.2 "$P" 120
+flow_bg --cgroup "$CG" echo tcp 127.0.0.1 $((P + 1)) 120
 sleep 0.3
 start_agent --stats-interval 1
 allow=$(ctl rule add app.service egress allow 127.0.0.2 --proto udp)
@@ -100,8 +98,7 @@ pass "an ingress deny of its client stops a connection the unit accepted"
 # audit mode: every datagram to it and back is recorded; none passes on the
 # verdict kept for the peer before (the connect hooks forget it). The
 # policy is set first, so that what was kept is of the current generation.
-"$FLOW" echo udp 127.0.0.3 "$P" 120 >/dev/null &
-BG_PIDS+=($!)
+flow_bg echo udp 127.0.0.3 "$P" 120
 ctl rule del "$d4" >/dev/null
 ctl rule add app.service egress deny 127.0.0.3 --proto udp >/dev/null
 ctl unit set app.service --mode audit >/dev/null

@@ -264,6 +264,12 @@ maybe_sabotage() {
 }
 
 # wait_for WANT CMD...: poll until CMD prints WANT (3 s at most).
+# flow_bg ARGS...: an ugflow server (echo) in the background until the test ends.
+flow_bg() {
+	"$FLOW" "$@" >/dev/null &
+	BG_PIDS+=($!)
+}
+
 # session NAME ARGS...: an ugflow session in the background, fed through a
 # FIFO (not in a subshell: it keeps the FIFO's descriptor); opened NAME: its
 # first line ("ready PORT" or the error); ask NAME CMD: one command, its one

@@ -18,13 +18,10 @@ P=51$((RANDOM % 90 + 10))0 # P .. P+9
 ctl() { "$CTL" --db "$DB" "$@"; }
 
 # Peers outside the unit, at 127.0.0.2: TCP and UDP echo.
-"$FLOW" echo tcp 127.0.0.2 "$P" 120 >/dev/null &
-BG_PIDS+=($!)
-"$FLOW" echo udp 127.0.0.2 "$P" 120 >/dev/null &
-BG_PIDS+=($!)
+flow_bg echo tcp 127.0.0.2 "$P" 120
+flow_bg echo udp 127.0.0.2 "$P" 120
 # A TCP echo server inside the unit.
-"$FLOW" --cgroup "$CG" echo tcp 127.0.0.1 $((P + 1)) 120 >/dev/null &
-BG_PIDS+=($!)
+flow_bg --cgroup "$CG" echo tcp 127.0.0.1 $((P + 1)) 120
 sleep 0.3
 start_agent
 ctl unit set demo.service --default-ingress deny >/dev/null
